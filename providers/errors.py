@@ -1,0 +1,91 @@
+"""Errors raised by the provider layer. Nothing above ``providers`` sees httpx.
+
+    ProviderError
+    ├── UnknownProvider          the model string names no provider we know
+    ├── MissingCredentials       the provider needs a key/config that is not set (names the env var)
+    ├── SecretStoreError         SECRET_ENCRYPTION_KEY missing or wrong for the stored keys
+    ├── ProviderConnectionError  could not reach the provider
+    │   └── ProviderTimeout
+    ├── ProviderStatusError(status, body)   the provider answered with an error status
+    │   ├── AuthError            401/403
+    │   ├── RateLimited(retry_after)  429
+    │   └── ProviderUnavailable  5xx
+    ├── MalformedResponse        the provider answered 2xx with a body we cannot read
+    └── AllModelsFailed(attempts) every model in a fallback chain failed
+
+Messages say what to do next and never contain a secret.
+"""
+
+from __future__ import annotations
+
+
+class ProviderError(Exception):
+    """Base of every provider-layer error."""
+
+    def __init__(self, message: str, *, provider: str | None = None, model: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.provider = provider
+        self.model = model
+
+
+class UnknownProvider(ProviderError):
+    """The model string names a provider that is not in the registry."""
+
+
+class MissingCredentials(ProviderError):
+    """A provider needs a key or setting that is not configured."""
+
+    def __init__(self, message: str, *, env_var: str | None = None, provider: str | None = None) -> None:
+        super().__init__(message, provider=provider)
+        self.env_var = env_var
+
+
+class SecretStoreError(ProviderError):
+    """Stored keys cannot be read or written (encryption key missing or wrong)."""
+
+
+class ProviderConnectionError(ProviderError):
+    """The provider could not be reached."""
+
+
+class ProviderTimeout(ProviderConnectionError):
+    """The provider did not answer in time."""
+
+
+class ProviderStatusError(ProviderError):
+    """The provider answered with an error HTTP status."""
+
+    def __init__(self, message: str, *, status: int, body: str = "", provider: str | None = None,
+                 model: str | None = None) -> None:
+        super().__init__(message, provider=provider, model=model)
+        self.status = status
+        self.body = body
+
+
+class AuthError(ProviderStatusError):
+    """401/403: the key is wrong, expired or lacks access."""
+
+
+class RateLimited(ProviderStatusError):
+    """429: slow down; ``retry_after`` seconds when the provider said."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs) -> None:
+        super().__init__(message, status=kwargs.pop("status", 429), **kwargs)
+        self.retry_after = retry_after
+
+
+class ProviderUnavailable(ProviderStatusError):
+    """5xx: the provider is down or overloaded."""
+
+
+class MalformedResponse(ProviderError):
+    """A success status with a body that does not have the documented shape."""
+
+
+class AllModelsFailed(ProviderError):
+    """Every model of a fallback chain failed; ``attempts`` records (model, reason)."""
+
+    def __init__(self, message: str, *, attempts: list[tuple[str, str]]) -> None:
+        super().__init__(message)
+        self.attempts = attempts

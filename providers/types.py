@@ -1,0 +1,110 @@
+"""Plain request/response data shared by every wire format, and the adapter seam.
+
+One adapter per wire format (OpenAI-compatible, Anthropic, Gemini, Azure,
+Bedrock, Vertex, Hugging Face) turns these into HTTP and back. Retries,
+cooldowns and fallbacks live above the adapters (``providers.reliability``),
+so an adapter makes exactly one HTTP request per call and raises the error
+tree of ``providers.errors`` (via ``providers.http.raise_for_status``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import httpx
+
+ThinkingLevel = Literal["off", "low", "medium", "high"]
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    thinking_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """What an adapter needs to reach one provider. Never logged, never returned.
+
+    ``api_key`` is None for providers that authenticate otherwise (Bedrock's
+    AWS chain, Vertex's ADC) or need no key (a local Ollama).
+    """
+
+    provider: str  # registry id, e.g. "openrouter" or "custom-myollama"
+    base_url: str
+    api_key: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)  # region, project, location, api_version, ...
+
+    def __repr__(self) -> str:  # keep keys out of reprs, tracebacks and logs
+        return f"Credentials(provider={self.provider!r}, base_url={self.base_url!r}, api_key={'***' if self.api_key else None})"
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    model: str  # the provider's own model id (already resolved from aliases)
+    messages: Sequence[Message]
+    thinking_level: ThinkingLevel | None = None  # None: the provider's default
+    max_tokens: int | None = None
+    temperature: float | None = None
+    json_output: bool = False  # ask for a JSON object where the API supports it
+    timeout: float | None = None  # seconds for this call; None: the client's default
+
+
+@dataclass(frozen=True, slots=True)
+class ChatResult:
+    text: str
+    provider: str
+    model: str
+    thinking: str | None = None
+    usage: Usage = Usage()
+    thinking_applied: bool = False  # False when the model cannot think and ran without it
+    finish_reason: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)  # e.g. {"thinking_note": "..."}, {"fallbacks": [...]}
+
+
+@dataclass(frozen=True, slots=True)
+class ChatDelta:
+    """One piece of a streamed answer; the last one has ``done=True`` and usage if known."""
+
+    text: str = ""
+    thinking: str = ""
+    done: bool = False
+    usage: Usage | None = None
+    finish_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EmbedResult:
+    vectors: list[list[float]]
+    model: str
+    usage: Usage = Usage()
+
+
+class WireAdapter(Protocol):
+    """One wire format. Stateless: the HTTP client and credentials come in each call."""
+
+    #: most inputs one embeddings request may carry (the provider's documented limit)
+    max_embed_batch: int
+
+    async def chat(self, client: httpx.AsyncClient, creds: Credentials, req: ChatRequest) -> ChatResult: ...
+
+    def stream_chat(
+        self, client: httpx.AsyncClient, creds: Credentials, req: ChatRequest
+    ) -> AsyncIterator[ChatDelta]: ...
+
+    async def embed(
+        self, client: httpx.AsyncClient, creds: Credentials, model: str, texts: Sequence[str],
+        dimensions: int | None = None,
+    ) -> EmbedResult: ...
+
+    async def list_models(self, client: httpx.AsyncClient, creds: Credentials) -> list[dict[str, Any]]: ...

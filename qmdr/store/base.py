@@ -1,0 +1,104 @@
+"""The Store seam: what the indexer and search need from a database.
+
+Two backends implement it: ``qmdr.store.sqlite`` (apsw + sqlite-vec + FTS5,
+the embedded default) and ``qmdr.store.postgres`` (pgvector + tsvector).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from vault.model import Chunk, Note
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """Restrict a search. Empty means everything."""
+
+    path_prefix: str | None = None  # note paths starting with this (relative to the vault)
+    tags: tuple[str, ...] = ()  # notes carrying all of these tags
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One chunk found by one retrieval mode, with that mode's raw score."""
+
+    chunk_id: int
+    chunk_hash: str
+    note_path: str
+    title: str
+    heading_trail: tuple[str, ...]
+    start_line: int
+    end_line: int
+    text: str
+    score: float  # keyword: -bm25 (higher is better); vector: cosine similarity
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class IndexChange:
+    """Everything one reindex changes, applied by ``Store.apply`` in one transaction.
+
+    ``upserts`` replace a note and all its chunks; ``deletes`` remove notes (and
+    their chunks); ``vectors`` carry embeddings for chunk hashes the store lacks.
+    """
+
+    upserts: list[tuple[Note, list[Chunk]]] = field(default_factory=list)
+    deletes: list[str] = field(default_factory=list)
+    vectors: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.upserts or self.deletes or self.vectors)
+
+
+@dataclass(frozen=True, slots=True)
+class IndexStats:
+    notes: int
+    chunks: int
+    vectors: int
+    model_id: str | None
+    dim: int | None
+    last_reindex: str | None  # ISO timestamp (UTC)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Store(Protocol):
+    def embedding_model(self) -> tuple[str, int] | None:
+        """The (model_id, dim) that made the stored vectors, or None for a fresh index."""
+        ...
+
+    def set_embedding_model(self, model_id: str, dim: int) -> None:
+        """Record the model; refuses (StoreError) to change it while vectors exist."""
+        ...
+
+    def note_hashes(self) -> dict[str, str]:
+        """path -> content hash of every indexed note (to skip unchanged files cheaply)."""
+        ...
+
+    def known_hashes(self) -> set[str]:
+        """Chunk hashes that already have a vector for the current model."""
+        ...
+
+    def apply(self, change: IndexChange) -> None:
+        """Apply all of ``change`` in one transaction: all of it or none."""
+        ...
+
+    def keyword(self, query: str, k: int, filters: Filters = Filters()) -> list[Hit]: ...
+
+    def nearest(self, vector: np.ndarray, k: int, filters: Filters = Filters()) -> list[Hit]: ...
+
+    def get_note(self, path: str) -> dict[str, Any] | None: ...
+
+    def stats(self) -> IndexStats: ...
+
+    def close(self) -> None: ...
+
+
+def chunk_ids_unique(hits: Sequence[Hit]) -> bool:
+    """True when no chunk appears twice (a cheap invariant for tests)."""
+    return len({h.chunk_id for h in hits}) == len(hits)
