@@ -1,0 +1,72 @@
+"""A throwaway PostgreSQL (with pgvector) for tests, from the ``pgserver`` wheel.
+
+Why pgserver: it ships PostgreSQL 16 and pgvector inside a pip wheel, so the
+Postgres store is tested against a real server with no system install. It
+listens only on a unix socket inside its data directory (no TCP port to clash
+with other test runs).
+
+Running as root: postgres refuses to run as root, and pgserver handles that
+itself: when ``os.geteuid() == 0`` it creates a system user ``pgserver``
+(``useradd``), widens the permissions of the data directory's parents so that
+user can traverse them, and runs ``initdb``/``pg_ctl`` as it. Nothing to do here
+beyond putting the data directory somewhere that user can reach (pytest's tmp
+directories are fine).
+
+Each test gets its own database (``CREATE DATABASE`` is cheap: it copies
+``template1``), dropped with ``WITH (FORCE)`` afterwards so a leaked connection
+cannot keep it alive.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import warnings
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+CI_ENV_VAR = "CI"  # set by CI runners: a missing server there is a broken job, not a skip
+_database_numbers = itertools.count()
+
+
+class PgUnavailable(RuntimeError):
+    """The throwaway server could not start; the message says why."""
+
+
+class PgServer:
+    """A running pgserver instance plus helpers to mint per-test databases."""
+
+    def __init__(self, data_dir: Path) -> None:
+        try:
+            with warnings.catch_warnings():
+                # platformdirs warns when XDG_RUNTIME_DIR is unset (containers): harmless here.
+                warnings.simplefilter("ignore")
+                import pgserver
+
+                self._server = pgserver.get_server(data_dir, cleanup_mode="stop")
+            self.admin_url = self._server.get_uri()
+            with psycopg.connect(self.admin_url, autocommit=True) as conn:
+                conn.execute("SELECT 1")
+        except Exception as exc:  # any failure to start means "no server", reported with its cause
+            raise PgUnavailable(f"pgserver could not start PostgreSQL in {data_dir}: {exc!r}") from exc
+
+    def create_database(self) -> tuple[str, str]:
+        """A fresh empty database; returns (name, url)."""
+        name = f"qmdr_test_{os.getpid()}_{next(_database_numbers)}"
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        return name, self._server.get_uri(database=name)
+
+    def drop_database(self, name: str) -> None:
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+    def stop(self) -> None:
+        self._server.cleanup()
+
+
+def unavailable_is_failure() -> bool:
+    """On CI a Postgres that will not start must fail the run, not silently skip the suite."""
+    return bool(os.environ.get(CI_ENV_VAR))
