@@ -1,0 +1,54 @@
+"""Errors raised by the qmdr service (store, indexing, search).
+
+    QmdrError
+    ├── InvalidQuery             the search request cannot be run as given (also a ValueError)
+    ├── NotFound                 no such note, vault folder or resource (also a LookupError)
+    └── StoreError               the index database refused or failed an operation
+        ├── ModelMismatch        the index was built with another embedding model: ``qmdr index --rebuild``
+        └── IndexBusy            another writer holds the index (a reindex is already running)
+
+``vault`` (``IngestError``) and ``providers`` (``ProviderError``) keep their own
+trees because they never import ``qmdr``; the API layer maps all three to HTTP
+status codes in one place (``qmdr/api/errors.py``). Messages say what to do next
+and never contain a secret.
+"""
+
+from __future__ import annotations
+
+
+class QmdrError(Exception):
+    """Base of every error the qmdr service raises on purpose."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidQuery(QmdrError, ValueError):
+    """The query is empty, too long, or asks for an unknown mode or an out-of-range ``k``."""
+
+
+class NotFound(QmdrError, LookupError):
+    """The note, vault folder or resource asked for does not exist."""
+
+
+class StoreError(QmdrError):
+    """The index database refused or failed an operation."""
+
+
+class ModelMismatch(StoreError):
+    """The stored vectors were made by a different embedding model (or dimension).
+
+    Mixing vectors of two models makes similarity meaningless, so the store refuses
+    and the message tells the user how to rebuild.
+    """
+
+    def __init__(self, message: str, *, stored: tuple[str, int] | None = None,
+                 requested: tuple[str, int] | None = None) -> None:
+        super().__init__(message)
+        self.stored = stored
+        self.requested = requested
+
+
+class IndexBusy(StoreError):
+    """Another writer holds the index (another process, or a reindex already running)."""
