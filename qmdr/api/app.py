@@ -1,0 +1,66 @@
+"""The FastAPI application factory: ``create_app(settings)``.
+
+``qmdr serve`` runs it under uvicorn; tests build it directly or over a real
+socket. The Service (store, embedder, searcher, providers) is built once in the
+lifespan and shared by every request through ``app.state.service``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from qmdr import __version__
+from qmdr.api.errors import install_error_handlers
+from qmdr.api.routes import health, index, notes, search
+from qmdr.service import Service
+from qmdr.settings import Settings
+
+#: request bodies above this are refused before parsing: no legitimate search or note write is that big
+MAX_BODY_BYTES = 2 * 1024 * 1024
+REQUEST_ID_HEADER = "X-Request-ID"
+
+
+def create_app(settings: Settings | None = None, *, service: Service | None = None) -> FastAPI:
+    """Build the app; pass ``service`` to share one already built (tests, the CLI's serve)."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = service is None
+        app.state.service = service or Service.from_settings(settings)
+        try:
+            yield
+        finally:
+            if owned:
+                await app.state.service.aclose()
+
+    app = FastAPI(
+        title="qmdr",
+        version=__version__,
+        summary="Semantic memory search for AI agents over markdown vaults.",
+        lifespan=lifespan,
+    )
+    if service is not None:
+        app.state.service = service
+
+    @app.middleware("http")
+    async def limit_body_and_tag_request(request: Request, call_next):  # type: ignore[no-untyped-def]
+        declared = request.headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
+            return JSONResponse({"error": "PayloadTooLarge", "detail": f"request body over {MAX_BODY_BYTES} bytes"},
+                                status_code=413)
+        request_id = request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
+        request.state.request_id = request_id
+        response = await call_next(request)
+        response.headers[REQUEST_ID_HEADER] = request_id
+        return response
+
+    install_error_handlers(app)
+    for module in (health, search, index, notes):
+        app.include_router(module.router)
+    return app

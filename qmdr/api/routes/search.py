@@ -1,0 +1,36 @@
+"""POST /search: the query agents send."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from qmdr.api.deps import Authorized, ServiceDep
+from qmdr.api.schemas import SearchHit, SearchRequest, SearchResponseModel
+from qmdr.store.base import Filters
+
+router = APIRouter(tags=["search"], dependencies=[Authorized])
+
+
+@router.post("/search", response_model=SearchResponseModel)
+async def search(body: SearchRequest, service: ServiceDep) -> SearchResponseModel:
+    """Search the memory index. Hybrid (keyword + vector, fused) by default; each result carries
+    its note path, heading trail, line range, snippet, and per-stage ranks and scores; the
+    response reports timing per stage and whether the LLM rerank ran."""
+    response = await service.search(
+        body.query, mode=body.mode, k=body.k,
+        filters=Filters(path_prefix=body.path_prefix, tags=tuple(body.tags)),
+        rerank=body.rerank, expand=body.expand,
+    )
+    return SearchResponseModel(
+        query=body.query,
+        mode=body.mode,
+        results=[
+            SearchHit(path=r.path, title=r.title, heading_trail=list(r.heading_trail), start_line=r.start_line,
+                      end_line=r.end_line, snippet=r.snippet, score=r.score, ranks=r.ranks, scores=r.scores,
+                      tags=list(r.tags))
+            for r in response.results
+        ],
+        timings_ms=response.timings_ms,
+        reranked=response.reranked,
+        warnings=list(response.warnings),
+    )
