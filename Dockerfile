@@ -13,11 +13,12 @@ COPY vault ./vault
 COPY providers ./providers
 COPY qmdr ./qmdr
 RUN pip install --no-cache-dir . \
-    && useradd --create-home --uid 10001 qmdr \
+    && groupadd --gid 10001 qmdr \
+    && useradd --create-home --uid 10001 --gid 10001 qmdr \
     && mkdir -p /data /vault \
     && chown qmdr:qmdr /data
 
-USER qmdr
+USER 10001:10001
 ENV QMDR_DATA_DIR=/data \
     QMDR_VAULT=/vault \
     QMDR_HOST=0.0.0.0 \

@@ -36,7 +36,7 @@ class Settings(BaseSettings):
                                       case_sensitive=False)
 
     # --- memory search: embeddings (seed names) ---
-    qmd_embed_provider: str = Field("local", description="local | openai | a registry provider id | custom-<slug>")
+    qmd_embed_provider: str = Field("local", description="local, openai, a registry provider id or custom-<slug>")
     qmd_openai_api_key: SecretStr | None = Field(None, description="key for QMD_OPENAI_BASE_URL; falls back to the provider's own key")
     qmd_openai_base_url: str = Field("https://openrouter.ai/api/v1", description="OpenAI-compatible endpoint used when a QMD_* provider is 'openai'")
     qmd_openai_embed_model: str = Field("openai/text-embedding-3-small", description="embedding model for remote providers")
@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     qmd_embed_concurrency: int = Field(4, ge=1, le=32, description="embedding requests in flight at once")
     # --- memory search: rerank (seed names) ---
     qmd_rerank_provider: str | None = Field(None, description="provider for reranking; unset means no rerank")
-    qmd_rerank_mode: RerankMode | None = Field(None, description="llm (default when a rerank provider is set) | none | api")
+    qmd_rerank_mode: RerankMode | None = Field(None, description="llm (default when a rerank provider is set), none or api")
     qmd_openai_model: str = Field("openai/gpt-4o-mini", description="chat model for LLM rerank and query expansion")
     qmd_rerank_top_n: int = Field(30, ge=1, le=200, description="fused candidates sent to the reranker")
     qmd_rerank_budget_s: float = Field(3.0, gt=0, le=60, description="time budget of the rerank stage per search")
@@ -62,7 +62,7 @@ class Settings(BaseSettings):
     qmdr_max_note_bytes: int = Field(DEFAULT_MAX_NOTE_BYTES, ge=1024, description="notes larger than this are skipped")
     qmdr_chunk_tokens: int = Field(256, ge=32, le=8192, description="chunk budget in embedding-model tokens")
     qmdr_chunk_overlap: int = Field(32, ge=0, le=1024, description="tokens carried from one chunk into the next")
-    qmdr_log_level: str = Field("INFO", description="DEBUG | INFO | WARNING | ERROR")
+    qmdr_log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
     secret_encryption_key: SecretStr | None = Field(None, description="encrypts stored API keys at rest")
 
     @field_validator("qmd_embed_provider", "qmd_rerank_provider", mode="before")

@@ -1,0 +1,77 @@
+"""Start ``qmdr serve`` as a real subprocess on 127.0.0.1 and wait until it answers."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+#: the embedded model loads in a second or two; a cold CI machine may be much slower
+STARTUP_TIMEOUT_S = 60.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def qmdr_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    """A clean environment: no provider keys or QMD_* settings leak in from the developer's shell."""
+    env = {k: v for k, v in os.environ.items()
+           if not (k.startswith(("QMD_", "QMDR_")) or k.endswith(("_API_KEY", "_TOKEN")) or k == "SECRET_ENCRYPTION_KEY")}
+    env.update({"QMDR_DATA_DIR": str(data_dir), "QMDR_LOG_LEVEL": "WARNING"})
+    env.update(extra)
+    return env
+
+
+@contextlib.contextmanager
+def running_server(env: dict[str, str], *, cwd: Path, port: int | None = None,
+                   extra_args: tuple[str, ...] = ()) -> Iterator[str]:
+    """Yield the base URL of a ``qmdr serve`` subprocess; stop it afterwards."""
+    port = port or free_port()
+    log_path = cwd / f"qmdr-serve-{port}.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "qmdr.cli", "serve", "--host", "127.0.0.1", "--port", str(port), *extra_args],
+            env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"qmdr serve exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{base}/health", timeout=1.0).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"qmdr serve did not answer in {STARTUP_TIMEOUT_S}s:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def wait_for_reindex(client: httpx.Client, timeout_s: float = 120.0) -> dict:
+    """Poll GET /reindex/status until the job is no longer running."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        status = client.get("/reindex/status").json()
+        if status["state"] != "running":
+            return status
+        time.sleep(0.2)
+    raise TimeoutError("reindex did not finish")
