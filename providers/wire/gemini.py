@@ -251,14 +251,18 @@ def check_batch(texts: Sequence[str], limit: int, provider: str) -> None:
 
 
 class GeminiAdapter:
-    """The Gemini API with an API key (``x-goog-api-key``)."""
+    """The Gemini API with an API key (``x-goog-api-key``).
+
+    ``_auth_headers`` and ``_model_url`` are the two seams Vertex AI overrides:
+    the bodies and answers are the same, only where and as whom differ.
+    """
 
     max_embed_batch = MAX_EMBED_BATCH
 
     def _base(self, creds: Credentials) -> str:
         return (creds.base_url or DEFAULT_BASE_URL).rstrip("/")
 
-    def _headers(self, creds: Credentials) -> dict[str, str]:
+    async def _auth_headers(self, creds: Credentials) -> dict[str, str]:
         if not creds.api_key:
             raise MissingCredentials(
                 f"No Gemini API key: set {API_KEY_ENV} or add a key in Settings -> Providers.",
@@ -270,9 +274,10 @@ class GeminiAdapter:
 
     async def chat(self, client: httpx.AsyncClient, creds: Credentials, req: ChatRequest) -> ChatResult:
         body, choice = build_generate_body(req)
+        headers = await self._auth_headers(creds)  # first: for Vertex, ADC may be what names the project
         data = await request_json(
             client, "POST", self._model_url(creds, req.model, "generateContent"), provider=creds.provider,
-            model=req.model, headers=self._headers(creds), body=body, timeout=req.timeout,
+            model=req.model, headers=headers, body=body, timeout=req.timeout,
         )
         return parse_generate_response(data, provider=creds.provider, model=req.model, choice=choice)
 
@@ -280,9 +285,10 @@ class GeminiAdapter:
         self, client: httpx.AsyncClient, creds: Credentials, req: ChatRequest
     ) -> AsyncIterator[ChatDelta]:
         body, _ = build_generate_body(req)
+        headers = await self._auth_headers(creds)
         request = client.build_request(
             "POST", self._model_url(creds, req.model, "streamGenerateContent"), params={"alt": "sse"},
-            headers=self._headers(creds), json=body, timeout=timeout_arg(req.timeout),
+            headers=headers, json=body, timeout=timeout_arg(req.timeout),
         )
         async for delta in stream_generate(client, request, provider=creds.provider, model=req.model):
             yield delta
@@ -298,9 +304,10 @@ class GeminiAdapter:
         if dimensions is not None:
             item["outputDimensionality"] = dimensions
         body = {"requests": [{**item, "content": {"parts": [{"text": text}]}} for text in texts]}
+        headers = await self._auth_headers(creds)
         data = await request_json(
             client, "POST", self._model_url(creds, model, "batchEmbedContents"), provider=creds.provider,
-            model=model, headers=self._headers(creds), body=body,
+            model=model, headers=headers, body=body,
         )
         return EmbedResult(vectors=embeddings_from_batch(data, provider=creds.provider, expected=len(texts)),
                            model=model)
@@ -308,7 +315,7 @@ class GeminiAdapter:
     async def list_models(self, client: httpx.AsyncClient, creds: Credentials) -> list[dict[str, Any]]:
         data = await request_json(
             client, "GET", f"{self._base(creds)}/{API_VERSION}/models?pageSize={LIST_PAGE_SIZE}",
-            provider=creds.provider, headers=self._headers(creds),
+            provider=creds.provider, headers=await self._auth_headers(creds),
         )
         models = data.get("models") if isinstance(data, dict) else None
         if not isinstance(models, list):
