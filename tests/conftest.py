@@ -15,7 +15,7 @@ def anyio_backend() -> str:
 @pytest.fixture(scope="session")
 def pg_server(tmp_path_factory: pytest.TempPathFactory):
     """One throwaway PostgreSQL + pgvector for the whole session (skipped, or failed on CI, if absent)."""
-    from pg import PgServer, PgUnavailable, unavailable_is_failure
+    from tests.pg import PgServer, PgUnavailable, unavailable_is_failure
 
     try:
         server = PgServer(tmp_path_factory.mktemp("pg") / "data")

@@ -39,6 +39,7 @@ class PgServer:
     """A running pgserver instance plus helpers to mint per-test databases."""
 
     def __init__(self, data_dir: Path) -> None:
+        data_dir.parent.mkdir(parents=True, exist_ok=True)  # pgserver creates only the last level
         try:
             with warnings.catch_warnings():
                 # platformdirs warns when XDG_RUNTIME_DIR is unset (containers): harmless here.
