@@ -1,0 +1,482 @@
+"""PostgreSQL + pgvector backend of the ``Store`` protocol.
+
+For teams that run several qmdr servers over one shared index. Same semantics
+as ``qmdr.store.sqlite``; the differences are in how each part is done:
+
+* keyword search: a generated ``tsvector`` (title A, heading trail B, text C)
+  with a GIN index, ranked by ``ts_rank_cd``. The query is an OR of the words
+  of the user's text (``qmdr.fts.query_pieces``, shared with sqlite), each
+  passed through ``plainto_tsquery``, so no user punctuation can ever be a
+  tsquery syntax error.
+* nearest: ``ORDER BY embedding <=> q`` over an HNSW index (``vector_cosine_ops``);
+  the score is the cosine similarity ``1 - distance``. ``hnsw.ef_search`` is set
+  per query to ``max(EF_SEARCH_FLOOR, EF_SEARCH_PER_RESULT * candidates)``.
+  With filters the HNSW candidates are over-fetched and filtered; when too few
+  survive (a selective filter), the query falls back to an exact scan of the
+  filtered chunks, so filters never silently shrink the result list.
+* one reindex at a time across servers: ``reindex_lock()`` takes a session
+  advisory lock on a dedicated connection (non-blocking; ``IndexBusy`` when held).
+  Searches never take it: MVCC gives them a consistent snapshot.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import psycopg
+from pgvector.psycopg import register_vector
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
+from psycopg_pool import ConnectionPool
+
+from qmdr.errors import IndexBusy, ModelMismatch, StoreError
+from qmdr.fts import query_pieces
+from qmdr.store.base import Filters, Hit, IndexChange, IndexStats
+from qmdr.store.filtering import filter_tag_keys, is_unfiltered, tag_key
+from qmdr.store.migrations import postgres as schema
+from vault.model import Chunk, Note
+
+log = logging.getLogger(__name__)
+
+DEFAULT_POOL_SIZE = 8  # one per concurrent request thread is plenty; Postgres defaults to 100 connections
+POOL_TIMEOUT_SECONDS = 30.0  # waiting longer than this for a connection means the pool is exhausted
+HEADING_SEPARATOR = " / "  # joins the heading trail into the text the tsvector weights B
+
+# HNSW search breadth. pgvector's default ef_search is 40; it must be at least the
+# number of rows wanted, and about twice that keeps recall@k high at little cost.
+EF_SEARCH_FLOOR = 40
+EF_SEARCH_PER_RESULT = 2
+EF_SEARCH_MAX = 1000  # pgvector rejects hnsw.ef_search above 1000
+# With filters, fetch this many HNSW candidates per wanted hit before filtering.
+FILTERED_OVERFETCH = 10
+MAX_K = EF_SEARCH_MAX // EF_SEARCH_PER_RESULT  # beyond this the HNSW scan could not return k rows
+HNSW_MAX_DIM = 2000  # pgvector cannot HNSW-index a vector column wider than this: exact scan instead
+
+# Session advisory lock key guarding reindex ("qmdr" in ASCII, then 2). Advisory
+# locks are per database, so two indexes in two databases do not block each other.
+REINDEX_LOCK_KEY = 0x716D_6472_0002
+
+_MODEL_KEY = "embedding_model"
+_DIM_KEY = "embedding_dim"
+_LAST_REINDEX_KEY = "last_reindex"
+_HNSW_INDEX = "vectors_embedding_hnsw"
+
+
+def describe_url(url: str) -> str:
+    """Host and database of a connection URL, never its password (for error messages)."""
+    try:
+        parts = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "the configured database (QMDR_DATABASE_URL)"
+    return f"database {parts.get('dbname', '?')!r} on {parts.get('host', 'localhost')!r}"
+
+
+class PostgresStore:
+    """A qmdr index in one PostgreSQL database (needs the ``vector`` extension)."""
+
+    def __init__(self, url: str, *, pool_size: int = DEFAULT_POOL_SIZE) -> None:
+        self._url = url
+        self._where = describe_url(url)
+        try:
+            with psycopg.connect(url, autocommit=True) as conn:
+                schema.migrate(conn)
+        except psycopg.Error as exc:
+            raise StoreError(
+                f"cannot open the PostgreSQL index ({self._where}): {exc.__class__.__name__}; "
+                "check QMDR_DATABASE_URL and that the server has the pgvector extension"
+            ) from exc
+        # Autocommit connections: reads are single statements, writes open an explicit
+        # conn.transaction(), so no connection is ever returned to the pool mid-transaction.
+        self._pool = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=pool_size,
+            kwargs={"autocommit": True},
+            configure=register_vector,
+            timeout=POOL_TIMEOUT_SECONDS,
+            open=True,
+            name="qmdr-store",
+        )
+
+    # --- model -------------------------------------------------------------------------------
+
+    def embedding_model(self) -> tuple[str, int] | None:
+        with self._pool.connection() as conn:
+            return self._read_model(conn)
+
+    def set_embedding_model(self, model_id: str, dim: int) -> None:
+        """Record the model, typing the vector column ``vector(dim)`` and indexing it.
+
+        Refuses (``ModelMismatch``) while vectors of another model exist: they would
+        be silently incomparable with the new model's query vectors.
+        """
+        if dim <= 0:
+            raise StoreError(f"embedding dim must be positive, got {dim}")
+        if self.embedding_model() == (model_id, dim):
+            return  # the common case on every reindex: no lock taken
+        with self._pool.connection() as conn, conn.transaction():
+            # Serialise with concurrent writers, then look again under the lock.
+            conn.execute("LOCK TABLE vectors IN ACCESS EXCLUSIVE MODE")
+            current = self._read_model(conn)
+            if current == (model_id, dim):
+                return
+            has_vectors = conn.execute("SELECT EXISTS (SELECT 1 FROM vectors)").fetchone()[0]
+            if current is not None and has_vectors:
+                raise ModelMismatch(
+                    f"the index holds vectors from {current[0]} (dim {current[1]}), not {model_id} "
+                    f"(dim {dim}); run `qmdr index --rebuild` to switch models",
+                    stored=current,
+                    requested=(model_id, dim),
+                )
+            conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(_HNSW_INDEX)))
+            conn.execute(
+                sql.SQL("ALTER TABLE vectors ALTER COLUMN embedding TYPE vector({})").format(sql.Literal(dim))
+            )
+            if dim <= HNSW_MAX_DIM:
+                conn.execute(
+                    sql.SQL("CREATE INDEX {} ON vectors USING hnsw (embedding vector_cosine_ops)").format(
+                        sql.Identifier(_HNSW_INDEX)
+                    )
+                )
+            self._put_meta(conn, _MODEL_KEY, model_id)
+            self._put_meta(conn, _DIM_KEY, str(dim))
+
+    # --- what is indexed ---------------------------------------------------------------------
+
+    def note_hashes(self) -> dict[str, str]:
+        with self._pool.connection() as conn:
+            return dict(conn.execute("SELECT path, content_hash FROM notes").fetchall())
+
+    def known_hashes(self) -> set[str]:
+        """Hashes with a vector for the current model, in the index or in the embedding cache."""
+        with self._pool.connection() as conn:
+            model = self._read_model(conn)
+            if model is None:
+                return set()
+            rows = conn.execute(
+                "SELECT hash FROM vectors "
+                "UNION SELECT hash FROM embedding_cache WHERE model_id = %s AND dim = %s",
+                model,
+            ).fetchall()
+        return {row[0] for row in rows}
+
+    # --- writing -----------------------------------------------------------------------------
+
+    def apply(self, change: IndexChange) -> None:
+        """All of ``change`` in one transaction; any failure leaves the index as it was."""
+        if change.is_empty:
+            return
+        try:
+            with self._pool.connection() as conn, conn.transaction():
+                model = self._read_model(conn)
+                vectors = _checked_vectors(change.vectors, model)
+                paths = list(change.deletes) + [note.path for note, _ in change.upserts]
+                # Hashes that may lose their last chunk (or never had one): checked for orphans below.
+                maybe_orphans = set(vectors)
+                if paths:
+                    old = conn.execute("SELECT DISTINCT hash FROM chunks WHERE note_path = ANY(%s)", (paths,))
+                    maybe_orphans.update(row[0] for row in old.fetchall())
+                    conn.execute("DELETE FROM notes WHERE path = ANY(%s)", (paths,))  # cascades to chunks
+                new_hashes = sorted({chunk.hash for _, chunks in change.upserts for chunk in chunks})
+                with conn.cursor() as cur:
+                    if change.upserts:
+                        cur.executemany(_INSERT_NOTE, [_note_row(note) for note, _ in change.upserts])
+                        chunk_rows = [
+                            _chunk_row(note, chunk) for note, chunks in change.upserts for chunk in chunks
+                        ]
+                        if chunk_rows:
+                            cur.executemany(_INSERT_CHUNK, chunk_rows)
+                    if vectors:
+                        assert model is not None  # _checked_vectors refuses vectors without a model
+                        rows = list(vectors.items())
+                        cur.executemany(_INSERT_VECTOR, rows)
+                        cur.executemany(_INSERT_CACHE, [(model[0], model[1], h, v) for h, v in rows])
+                if model is not None and new_hashes:
+                    # Text embedded before (then deleted) gets its vector back from the cache.
+                    conn.execute(_RESTORE_FROM_CACHE, (*model, new_hashes))
+                if maybe_orphans:
+                    # A vector no chunk uses only crowds out HNSW candidates; the cache keeps it.
+                    conn.execute(_DELETE_ORPHAN_VECTORS, (sorted(maybe_orphans),))
+                self._put_meta(conn, _LAST_REINDEX_KEY, datetime.now(UTC).isoformat(timespec="seconds"))
+        except psycopg.Error as exc:
+            raise StoreError(f"index update failed and was rolled back ({self._where}): {exc}") from exc
+
+    @contextmanager
+    def reindex_lock(self) -> Iterator[None]:
+        """Hold the database-wide reindex lock for the ``with`` body; ``IndexBusy`` if another holds it.
+
+        Non-blocking on purpose: a second reindex should be told, not queued. The lock
+        lives on a dedicated connection (a session lock belongs to its connection), so
+        it is released when the body ends or, if the process dies, when the server
+        notices the connection is gone.
+        """
+        conn = psycopg.connect(self._url, autocommit=True)
+        try:
+            got = conn.execute("SELECT pg_try_advisory_lock(%s)", (REINDEX_LOCK_KEY,)).fetchone()[0]
+            if not got:
+                raise IndexBusy("another reindex is running")
+            try:
+                yield
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (REINDEX_LOCK_KEY,))
+        finally:
+            conn.close()
+
+    # --- searching ---------------------------------------------------------------------------
+
+    def keyword(self, query: str, k: int, filters: Filters = Filters()) -> list[Hit]:
+        """Chunks matching any word of ``query``, best ``ts_rank_cd`` first."""
+        terms = query_pieces(query)
+        if not terms or k <= 0:
+            return []
+        one_term = sql.SQL("plainto_tsquery({cfg}, %s)").format(cfg=sql.Literal(schema.TEXT_SEARCH_CONFIG))
+        tsquery = sql.SQL(" || ").join([one_term] * len(terms))
+        where, params = _filter_sql(filters)
+        statement = sql.SQL(
+            "WITH q AS (SELECT {tsquery} AS query) "
+            "SELECT {cols}, ts_rank_cd(c.tsv, q.query) AS score, n.tags "
+            "FROM q, chunks c JOIN notes n ON n.path = c.note_path "
+            "WHERE c.tsv @@ q.query {where} "
+            "ORDER BY score DESC, c.id LIMIT %s"
+        ).format(tsquery=tsquery, cols=_HIT_COLUMNS, where=where)
+        with self._pool.connection() as conn:
+            rows = conn.execute(statement, [*terms, *params, min(k, MAX_K)]).fetchall()
+        return [_hit(row) for row in rows]
+
+    def nearest(self, vector: np.ndarray, k: int, filters: Filters = Filters()) -> list[Hit]:
+        """The ``k`` chunks most cosine-similar to ``vector`` (HNSW, exact fallback when filtered)."""
+        if k <= 0:
+            return []
+        k = min(k, MAX_K)
+        query = np.asarray(vector, dtype=np.float32).reshape(-1)
+        filtered = not is_unfiltered(filters)
+        candidates = min(EF_SEARCH_MAX, k * FILTERED_OVERFETCH) if filtered else k
+        ef_search = min(EF_SEARCH_MAX, max(EF_SEARCH_FLOOR, EF_SEARCH_PER_RESULT * candidates))
+        where, params = _filter_sql(filters)
+        with self._pool.connection() as conn:
+            model = self._read_model(conn)
+            if model is None:
+                return []
+            if query.shape[0] != model[1]:
+                raise ModelMismatch(f"query vector has dim {query.shape[0]}, the index holds dim {model[1]}")
+            with conn.transaction():
+                conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(ef_search),))
+                approx = sql.SQL(
+                    "WITH nn AS (SELECT hash, embedding <=> %s AS distance FROM vectors "
+                    "ORDER BY embedding <=> %s LIMIT %s) "
+                    "SELECT {cols}, 1 - nn.distance AS score, n.tags "
+                    "FROM nn JOIN chunks c ON c.hash = nn.hash JOIN notes n ON n.path = c.note_path "
+                    "WHERE TRUE {where} ORDER BY nn.distance, c.id LIMIT %s"
+                ).format(cols=_HIT_COLUMNS, where=where)
+                rows = conn.execute(approx, [query, query, candidates, *params, k]).fetchall()
+            if filtered and len(rows) < k:
+                # MATERIALIZED keeps the planner from answering the ORDER BY with the
+                # HNSW index: the filtered set is scored exactly.
+                exact = sql.SQL(
+                    "WITH scored AS MATERIALIZED (SELECT {cols}, 1 - (v.embedding <=> %s) AS score, n.tags "
+                    "FROM chunks c JOIN notes n ON n.path = c.note_path JOIN vectors v ON v.hash = c.hash "
+                    "WHERE TRUE {where}) "
+                    "SELECT * FROM scored ORDER BY score DESC, id LIMIT %s"
+                ).format(cols=_HIT_COLUMNS, where=where)
+                rows = conn.execute(exact, [query, *params, k]).fetchall()
+        return [_hit(row) for row in rows]
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def get_note(self, path: str) -> dict[str, Any] | None:
+        """The stored note and its chunks (in order), or None when not indexed."""
+        with self._pool.connection() as conn:
+            cur = conn.execute(
+                "SELECT path, title, tags, frontmatter, body, body_line, content_hash, mtime, size, links, "
+                "dates, warnings, indexed_at FROM notes WHERE path = %s",
+                (path,),
+            )
+            row = cur.fetchone()
+            if row is None:
+                return None
+            note = dict(zip([d.name for d in cur.description], row, strict=True))
+            note["indexed_at"] = note["indexed_at"].isoformat(timespec="seconds")
+            chunks = conn.execute(
+                "SELECT id, ordinal, heading_trail, start_line, end_line, text, hash FROM chunks "
+                "WHERE note_path = %s ORDER BY ordinal",
+                (path,),
+            ).fetchall()
+        note["chunks"] = [
+            {"id": c[0], "ordinal": c[1], "heading_trail": list(c[2]), "start_line": c[3], "end_line": c[4],
+             "text": c[5], "hash": c[6]}
+            for c in chunks
+        ]
+        return note
+
+    def stats(self) -> IndexStats:
+        with self._pool.connection() as conn:
+            notes, chunks, vectors, cached = conn.execute(
+                "SELECT (SELECT count(*) FROM notes), (SELECT count(*) FROM chunks), "
+                "(SELECT count(*) FROM vectors), (SELECT count(*) FROM embedding_cache)"
+            ).fetchone()
+            model = self._read_model(conn)
+            last = self._get_meta(conn, _LAST_REINDEX_KEY)
+            size, version, hnsw = conn.execute(
+                "SELECT pg_database_size(current_database()), current_setting('server_version'), "
+                "to_regclass(%s) IS NOT NULL",
+                (_HNSW_INDEX,),
+            ).fetchone()
+        return IndexStats(
+            notes=notes,
+            chunks=chunks,
+            vectors=vectors,
+            model_id=model[0] if model else None,
+            dim=model[1] if model else None,
+            last_reindex=last,
+            extra={
+                "backend": "postgres",
+                "server_version": version,
+                "database_bytes": size,
+                "hnsw_index": hnsw,
+                "embedding_cache": cached,
+                "schema_version": schema.LATEST_VERSION,
+            },
+        )
+
+    def close(self) -> None:
+        self._pool.close()
+
+    # --- meta helpers ------------------------------------------------------------------------
+
+    def _read_model(self, conn: psycopg.Connection) -> tuple[str, int] | None:
+        model_id = self._get_meta(conn, _MODEL_KEY)
+        dim = self._get_meta(conn, _DIM_KEY)
+        return (model_id, int(dim)) if model_id is not None and dim is not None else None
+
+    @staticmethod
+    def _get_meta(conn: psycopg.Connection, key: str) -> str | None:
+        row = conn.execute("SELECT value FROM meta WHERE key = %s", (key,)).fetchone()
+        return row[0] if row else None
+
+    @staticmethod
+    def _put_meta(conn: psycopg.Connection, key: str, value: str) -> None:
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES (%s, %s) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+
+# --- SQL and row shaping ---------------------------------------------------------------------
+
+_HIT_COLUMNS = sql.SQL(
+    "c.id, c.hash, c.note_path, c.title, c.heading_trail, c.start_line, c.end_line, c.text"
+)
+
+_INSERT_NOTE = (
+    "INSERT INTO notes (path, title, tags, tag_keys, frontmatter, body, body_line, content_hash, mtime, "
+    "size, links, dates, warnings) VALUES (%s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s::jsonb, %s)"
+)
+_INSERT_CHUNK = (
+    "INSERT INTO chunks (note_path, ordinal, title, heading_trail, headings, start_line, end_line, "
+    "text, hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
+# A hash already present keeps its row: same text under the same model is the same vector.
+_INSERT_VECTOR = "INSERT INTO vectors (hash, embedding) VALUES (%s, %s) ON CONFLICT (hash) DO NOTHING"
+_INSERT_CACHE = (
+    "INSERT INTO embedding_cache (model_id, dim, hash, embedding) VALUES (%s, %s, %s, %s) "
+    "ON CONFLICT (model_id, dim, hash) DO NOTHING"
+)
+_RESTORE_FROM_CACHE = (
+    "INSERT INTO vectors (hash, embedding) SELECT hash, embedding FROM embedding_cache "
+    "WHERE model_id = %s AND dim = %s AND hash = ANY(%s) ON CONFLICT (hash) DO NOTHING"
+)
+_DELETE_ORPHAN_VECTORS = (
+    "DELETE FROM vectors v WHERE v.hash = ANY(%s) "
+    "AND NOT EXISTS (SELECT 1 FROM chunks c WHERE c.hash = v.hash)"
+)
+
+
+def _note_row(note: Note) -> tuple[Any, ...]:
+    return (
+        note.path,
+        note.title,
+        list(note.tags),
+        list(dict.fromkeys(key for key in map(tag_key, note.tags) if key)),
+        json.dumps(note.frontmatter, default=str),
+        note.body,
+        getattr(note, "body_line", 1),
+        note.content_hash,
+        note.mtime,
+        note.size,
+        list(note.links),
+        json.dumps(note.dates, default=str),
+        list(note.warnings),
+    )
+
+
+def _chunk_row(note: Note, chunk: Chunk) -> tuple[Any, ...]:
+    return (
+        note.path,
+        chunk.ordinal,
+        note.title,
+        list(chunk.heading_trail),
+        HEADING_SEPARATOR.join(chunk.heading_trail),
+        chunk.start_line,
+        chunk.end_line,
+        chunk.text,
+        chunk.hash,
+    )
+
+
+def _checked_vectors(vectors: dict[str, np.ndarray], model: tuple[str, int] | None) -> dict[str, np.ndarray]:
+    """Vectors as float32 rows of the recorded dim; refuses them without a recorded model."""
+    if not vectors:
+        return {}
+    if model is None:
+        raise StoreError("vectors given before any embedding model was recorded: set_embedding_model first")
+    checked = {}
+    for chunk_hash, vector in vectors.items():
+        array = np.asarray(vector, dtype=np.float32).reshape(-1)
+        if array.shape[0] != model[1]:
+            raise ModelMismatch(
+                f"vector for chunk {chunk_hash[:12]} has dim {array.shape[0]}, the index holds {model[0]} "
+                f"(dim {model[1]})"
+            )
+        checked[chunk_hash] = array
+    return checked
+
+
+def _filter_sql(filters: Filters) -> tuple[sql.Composable, list[Any]]:
+    """SQL appended to a WHERE (starting with AND) for ``filters``, with its parameters."""
+    parts: list[sql.Composable] = []
+    params: list[Any] = []
+    if filters.path_prefix:  # a plain string prefix, like qmdr.store.filtering.note_matches
+        parts.append(sql.SQL("AND c.note_path LIKE %s ESCAPE '\\'"))
+        params.append(_like_escape(filters.path_prefix) + "%")
+    required = filter_tag_keys(filters)
+    if required:
+        parts.append(sql.SQL("AND n.tag_keys @> %s::text[]"))
+        params.append(list(required))
+    return sql.SQL(" ").join(parts), params
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _hit(row: Sequence[Any]) -> Hit:
+    chunk_id, chunk_hash, path, title, trail, start, end, text, score, tags = row
+    return Hit(
+        chunk_id=chunk_id,
+        chunk_hash=chunk_hash,
+        note_path=path,
+        title=title,
+        heading_trail=tuple(trail),
+        start_line=start,
+        end_line=end,
+        text=text,
+        score=float(score),
+        tags=tuple(tags),
+    )
