@@ -1,0 +1,490 @@
+"""Speed of indexing and search on synthetic vaults of growing size.
+
+For each size: generate a vault from the seed, index it into a SQLite file,
+reindex it unchanged (must embed nothing) and with 1% of notes changed, time
+searches in each mode in-process and over HTTP (uvicorn on 127.0.0.1), and
+compare the store's ``nearest()`` with an exact numpy scan of the same vectors.
+Separately, compare the embedded embedder with sentence-transformers on torch
+when torch is importable.
+
+Embedders: the real embedded model is used up to ``real_embedder_max_chunks``
+chunks; beyond that a deterministic hashing embedder (``synthetic.HashingEmbedder``)
+stands in, so the store and search paths are measured at 100k chunks without
+40 minutes of embedding. Each row says which embedder made it.
+
+Peak RSS: Linux ``VmHWM`` from ``/proc/self/status``, reset at the start of each
+phase by writing ``5`` to ``/proc/self/clear_refs``, so each phase reports its
+own peak. Where that is not possible it falls back to ``ru_maxrss`` (the
+process-lifetime peak, which only grows) and the report says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import resource
+import socket
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from qmdr.bench import report as rpt
+from qmdr.bench.metrics import latency_summary, overlap_at_k, percentile
+from qmdr.bench.synthetic import HashingEmbedder, change_notes, generate_vault, sample_queries
+from qmdr.bench.usage import CountingEmbedder
+
+DEFAULT_SIZES = (1_000, 10_000, 100_000)
+# Above this many chunks the real model would take too long on a laptop (MiniLM
+# does ~40 chunks/s on two cores: 10k chunks is ~4 minutes, 100k ~40 minutes).
+DEFAULT_REAL_EMBEDDER_MAX_CHUNKS = 1_000
+SEARCH_MODES = ("keyword", "vector", "hybrid")
+QUERIES_PER_MODE = 200  # enough samples for a stable p99 (two slowest queries)
+WARMUP_QUERIES = 5  # first queries pay for page cache and lazy imports: not counted
+CHANGED_FRACTION = 0.01
+TOP_K = 10
+EMBEDDER_COMPARE_TEXTS = 256  # texts embedded per embedder in the comparison
+MAX_TOKENS = 256
+OVERLAP_TOKENS = 32
+HTTP_STARTUP_TIMEOUT_S = 20.0
+
+
+# --- peak memory -----------------------------------------------------------------------------------------------
+_CLEAR_REFS = Path("/proc/self/clear_refs")
+_STATUS = Path("/proc/self/status")
+
+
+def _reset_peak_rss() -> bool:
+    try:
+        _CLEAR_REFS.write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_rss_mb() -> float:
+    try:
+        match = re.search(r"VmHWM:\s+(\d+) kB", _STATUS.read_text())
+        if match:
+            return round(int(match.group(1)) / 1024, 1)
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
+
+
+@contextlib.contextmanager
+def measure_peak_rss(out: dict[str, Any], key: str) -> Iterator[None]:
+    """Record the peak resident set size (MB) reached inside the block as ``out[key]``."""
+    phase_peak = _reset_peak_rss()
+    yield
+    out[key] = _peak_rss_mb()
+    out.setdefault("rss_method", "VmHWM reset per phase" if phase_peak else "ru_maxrss (process peak so far)")
+
+
+# --- results -------------------------------------------------------------------------------------------------------
+@dataclass(slots=True)
+class SizeResult:
+    target_chunks: int
+    notes: int
+    chunks: int
+    embedder: str
+    index: dict[str, Any]  # seconds, chunks_per_s, embedded, peak_rss_mb
+    reindex_unchanged: dict[str, Any]  # seconds, embed_calls, embedded
+    reindex_changed: dict[str, Any]  # changed_notes, seconds, embedded
+    search: dict[str, dict[str, float]]  # mode -> p50/p95/p99 ms, in-process
+    http: dict[str, dict[str, float]] | None  # same over HTTP, None when skipped
+    http_note: str | None
+    nearest: dict[str, Any]  # sqlite/numpy p50 ms, ratio, recall@10
+    memory: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class EmbedderRow:
+    name: str
+    texts: int
+    seconds: float | None
+    texts_per_s: float | None
+    peak_rss_mb: float | None
+    note: str = ""
+
+
+@dataclass(slots=True)
+class SpeedReport:
+    sizes: list[SizeResult]
+    embedders: list[EmbedderRow]
+    machine: dict[str, Any] = field(default_factory=rpt.machine_info)
+    versions: dict[str, Any] = field(default_factory=rpt.versions)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return {"sizes": [asdict(s) for s in self.sizes], "embedders": [asdict(e) for e in self.embedders],
+                "machine": self.machine, "versions": self.versions, "settings": self.settings}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    INDEX_HEADERS = ("chunks", "notes", "embedder", "index s", "chunks/s", "index RSS MB",
+                     "unchanged: s / embedded", "1% changed: s / embedded")
+
+    def index_rows(self) -> list[list[Any]]:
+        return [[s.chunks, s.notes, s.embedder, s.index["seconds"], s.index["chunks_per_s"],
+                 s.memory.get("index_peak_rss_mb"),
+                 f"{s.reindex_unchanged['seconds']:.2f} / {s.reindex_unchanged['embedded']}",
+                 f"{s.reindex_changed['seconds']:.2f} / {s.reindex_changed['embedded']}"] for s in self.sizes]
+
+    SEARCH_HEADERS = ("chunks", "mode", "in-process p50/p95/p99 ms", "HTTP p50/p95/p99 ms")
+
+    def search_rows(self) -> list[list[Any]]:
+        def trio(d: dict[str, float] | None) -> str:
+            return "-" if not d else f"{d['p50']:.2f} / {d['p95']:.2f} / {d['p99']:.2f}"
+
+        return [[s.chunks, mode, trio(s.search.get(mode)), trio((s.http or {}).get(mode))]
+                for s in self.sizes for mode in s.search]
+
+    NEAREST_HEADERS = ("chunks", "sqlite nearest p50 ms", "numpy exact p50 ms", "sqlite/numpy", "recall@10 vs exact")
+
+    def nearest_rows(self) -> list[list[Any]]:
+        return [[s.chunks, s.nearest["sqlite_p50_ms"], s.nearest["numpy_p50_ms"], s.nearest["ratio"],
+                 s.nearest["recall@10"]] for s in self.sizes]
+
+    def to_markdown(self) -> str:
+        notes = [f"- {s.chunks} chunks: HTTP skipped ({s.http_note})" for s in self.sizes if s.http_note]
+        emb_rows = [[e.name, e.texts, e.seconds, e.texts_per_s, e.peak_rss_mb, e.note] for e in self.embedders]
+        return "\n\n".join(filter(None, [
+            "# Indexing and search speed",
+            "Synthetic vaults from a fixed seed (`qmdr/bench/synthetic.py`). Rows above "
+            f"{self.settings.get('real_embedder_max_chunks')} chunks use the deterministic hashing embedder "
+            "instead of the real model, so they measure scan/chunk/store/search, not model inference. "
+            f"Peak RSS: {self.settings.get('rss_method')}.",
+            "## Indexing",
+            rpt.markdown_table(self.INDEX_HEADERS, self.index_rows()),
+            "## Search latency",
+            rpt.markdown_table(self.SEARCH_HEADERS, self.search_rows()),
+            "\n".join(notes) if notes else None,
+            "## sqlite-vec `nearest()` vs exact numpy scan (same vectors, top 10)",
+            rpt.markdown_table(self.NEAREST_HEADERS, self.nearest_rows()),
+            "## Embedders (CPU)",
+            rpt.markdown_table(["embedder", "texts", "seconds", "texts/s", "peak RSS MB", "note"], emb_rows)
+            if emb_rows else "not run",
+            rpt.facts_markdown(self.to_dict()),
+        ]))
+
+    def plot_latency(self, path: Path) -> None:
+        plt = rpt.pyplot()
+        fig, ax = plt.subplots(figsize=(6, 4))
+        sizes = [s.chunks for s in self.sizes]
+        for mode in SEARCH_MODES:
+            if all(mode in s.search for s in self.sizes):
+                ax.plot(sizes, [s.search[mode]["p50"] for s in self.sizes], marker="o", label=f"{mode} p50")
+                ax.plot(sizes, [s.search[mode]["p95"] for s in self.sizes], marker="x", linestyle="--",
+                        label=f"{mode} p95")
+        ax.set_xscale("log")
+        ax.set_xlabel("chunks in index")
+        ax.set_ylabel("latency (ms, in-process)")
+        ax.set_title("Search latency vs corpus size")
+        ax.legend(fontsize="small")
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+
+    def write(self, results_dir: Path, name: str) -> list[Path]:
+        """Write ``<name>.md``, ``<name>.json`` and ``<name>-latency.png`` under ``results_dir``."""
+        return rpt.write_results(Path(results_dir), name, self.to_markdown(), self.to_dict(),
+                                 {"latency": self.plot_latency})
+
+    def print(self, console: Console | None = None) -> None:
+        rpt.print_table("Indexing", self.INDEX_HEADERS, self.index_rows(), console)
+        rpt.print_table("Search latency", self.SEARCH_HEADERS, self.search_rows(), console)
+        rpt.print_table("nearest() vs numpy", self.NEAREST_HEADERS, self.nearest_rows(), console)
+
+
+# --- measurement ---------------------------------------------------------------------------------------------------
+class RecordingEmbedder(CountingEmbedder):
+    """Counts like CountingEmbedder and keeps every vector it made, keyed by text (for the exact scan)."""
+
+    def __init__(self, inner: Any) -> None:
+        super().__init__(inner)
+        self.vectors: dict[str, np.ndarray] = {}
+        self.recording = True
+
+    async def embed(self, texts: Sequence[str]) -> np.ndarray:
+        out = await super().embed(texts)
+        if self.recording:
+            for text, vec in zip(texts, out, strict=True):
+                self.vectors[text] = vec
+        return out
+
+
+def _latencies(samples: list[float]) -> dict[str, float]:
+    return latency_summary(samples, (50, 95, 99))
+
+
+async def _time_searches(searcher: Any, queries: Sequence[str]) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for mode in SEARCH_MODES:
+        for q in queries[:WARMUP_QUERIES]:
+            await searcher.search(q, mode=mode, k=TOP_K)
+        samples = []
+        for q in queries:
+            started = time.perf_counter()
+            await searcher.search(q, mode=mode, k=TOP_K)
+            samples.append((time.perf_counter() - started) * 1000)
+        out[mode] = _latencies(samples)
+    return out
+
+
+async def _compare_nearest(store: Any, embedder: RecordingEmbedder, queries: Sequence[str]) -> dict[str, Any]:
+    texts = list(embedder.vectors)
+    matrix = np.stack([embedder.vectors[t] for t in texts]).astype(np.float32)
+    qvecs = await embedder.inner.embed(list(queries))
+    sqlite_ms, numpy_ms, recalls = [], [], []
+    for qv in qvecs:
+        started = time.perf_counter()
+        hits = store.nearest(qv, TOP_K)
+        sqlite_ms.append((time.perf_counter() - started) * 1000)
+        started = time.perf_counter()
+        scores = matrix @ qv
+        top = np.argpartition(-scores, min(TOP_K, len(texts) - 1))[:TOP_K]
+        top = top[np.argsort(-scores[top])]
+        numpy_ms.append((time.perf_counter() - started) * 1000)
+        recalls.append(overlap_at_k([h.text for h in hits], [texts[i] for i in top], TOP_K))
+    sqlite_p50, numpy_p50 = percentile(sqlite_ms, 50), percentile(numpy_ms, 50)
+    return {"sqlite_p50_ms": round(sqlite_p50, 3), "numpy_p50_ms": round(numpy_p50, 3),
+            "ratio": round(sqlite_p50 / numpy_p50, 2) if numpy_p50 else None,
+            "recall@10": round(float(np.mean(recalls)), 4), "vectors": len(texts), "queries": len(queries)}
+
+
+class _UvicornThread:
+    """uvicorn serving one app on 127.0.0.1 on a free port, in a background thread."""
+
+    def __init__(self, app: Any) -> None:
+        import uvicorn
+
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        deadline = time.monotonic() + HTTP_STARTUP_TIMEOUT_S
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.05)
+        return f"http://127.0.0.1:{self.port}"
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=HTTP_STARTUP_TIMEOUT_S)
+        self.sock.close()
+
+
+def _http_searches(db_path: Path, vault_root: Path, embedder: Any, queries: Sequence[str]) -> dict[str, Any]:
+    """Search latency over a real socket, through the product's app factory and its own store."""
+    import httpx
+
+    from qmdr.api.app import create_app
+    from qmdr.search import Searcher
+    from qmdr.service import Service
+    from qmdr.settings import Settings
+    from qmdr.store.sqlite import SqliteStore
+
+    settings = Settings(qmdr_index_path=db_path, qmdr_vault=vault_root, qmdr_data_dir=db_path.parent)
+    store = SqliteStore(db_path)
+    service = Service(settings, store, embedder, Searcher(store, embedder))
+    out: dict[str, Any] = {}
+    try:
+        with _UvicornThread(create_app(settings, service=service)) as base, \
+                httpx.Client(base_url=base, timeout=30.0) as client:
+            for mode in SEARCH_MODES:
+                for q in queries[:WARMUP_QUERIES]:
+                    client.post("/search", json={"query": q, "mode": mode, "k": TOP_K}).raise_for_status()
+                samples = []
+                for q in queries:
+                    started = time.perf_counter()
+                    client.post("/search", json={"query": q, "mode": mode, "k": TOP_K}).raise_for_status()
+                    samples.append((time.perf_counter() - started) * 1000)
+                out[mode] = _latencies(samples)
+    finally:
+        store.close()
+    return out
+
+
+async def _measure_size(target: int, *, seed: int, http: bool, work: Path,
+                        make_embedder: Callable[[int], Any], bar: Progress) -> SizeResult:
+    from qmdr.indexer import reindex
+    from qmdr.search import Searcher
+    from qmdr.store.sqlite import SqliteStore
+
+    task = bar.add_task(f"{target} chunks: generating vault", total=None)
+    vault = generate_vault(work / "vault", target, seed=seed)
+    embedder = RecordingEmbedder(make_embedder(target))
+    db_path = work / "index.db"
+    store = SqliteStore(db_path)
+    memory: dict[str, Any] = {}
+    try:
+        bar.update(task, description=f"{target} chunks: indexing with {embedder.model_id}")
+        with measure_peak_rss(memory, "index_peak_rss_mb"):
+            started = time.perf_counter()
+            await reindex(store, vault.root, embedder, max_tokens=MAX_TOKENS, overlap_tokens=OVERLAP_TOKENS)
+            index_s = time.perf_counter() - started
+        chunks = store.stats().chunks
+        index = {"seconds": round(index_s, 2), "chunks_per_s": round(chunks / index_s, 1) if index_s else None,
+                 "embedded": embedder.usage.items, "embed_calls": embedder.usage.calls}
+        embedder.recording = False
+
+        queries = sample_queries(QUERIES_PER_MODE, seed=seed)
+        bar.update(task, description=f"{target} chunks: nearest() vs numpy")
+        nearest = await _compare_nearest(store, embedder, queries)
+
+        bar.update(task, description=f"{target} chunks: reindex unchanged")
+        before = embedder.usage.snapshot()
+        started = time.perf_counter()
+        await reindex(store, vault.root, embedder, max_tokens=MAX_TOKENS, overlap_tokens=OVERLAP_TOKENS)
+        spent = embedder.usage.since(before)
+        unchanged = {"seconds": round(time.perf_counter() - started, 3), "embed_calls": spent.calls,
+                     "embedded": spent.items}
+
+        bar.update(task, description=f"{target} chunks: reindex 1% changed")
+        changed_paths = change_notes(vault, CHANGED_FRACTION, seed=seed)
+        before = embedder.usage.snapshot()
+        started = time.perf_counter()
+        await reindex(store, vault.root, embedder, max_tokens=MAX_TOKENS, overlap_tokens=OVERLAP_TOKENS)
+        spent = embedder.usage.since(before)
+        changed = {"changed_notes": len(changed_paths), "seconds": round(time.perf_counter() - started, 3),
+                   "embed_calls": spent.calls, "embedded": spent.items}
+
+        bar.update(task, description=f"{target} chunks: searching in-process")
+        searcher = Searcher(store, embedder)
+        with measure_peak_rss(memory, "search_peak_rss_mb"):
+            search = await _time_searches(searcher, queries)
+
+        http_result: dict[str, Any] | None = None
+        http_note: str | None = None
+        if http:
+            bar.update(task, description=f"{target} chunks: searching over HTTP")
+            try:
+                http_result = await asyncio.to_thread(_http_searches, db_path, vault.root, embedder.inner, queries)
+            except ImportError as exc:  # the API package is optional in stripped-down installs
+                http_note = f"API app not importable: {exc}"
+        else:
+            http_note = "not requested"
+        return SizeResult(target_chunks=target, notes=len(vault.notes), chunks=chunks, embedder=embedder.model_id,
+                          index=index, reindex_unchanged=unchanged, reindex_changed=changed, search=search,
+                          http=http_result, http_note=http_note, nearest=nearest, memory=memory)
+    finally:
+        store.close()
+        bar.remove_task(task)
+
+
+def _embedder_probe(name: str, load: Callable[[], Any], texts: list[str]) -> EmbedderRow:
+    memory: dict[str, Any] = {}
+    with measure_peak_rss(memory, "peak"):
+        model = load()
+        started = time.perf_counter()
+        model(texts)
+        seconds = time.perf_counter() - started
+    return EmbedderRow(name, len(texts), round(seconds, 2), round(len(texts) / seconds, 1), memory["peak"],
+                       "load + embed, batch as the library chooses")
+
+
+def compare_embedders(texts: list[str]) -> list[EmbedderRow]:
+    """The embedded model vs sentence-transformers (torch, CPU) on the same texts."""
+    rows: list[EmbedderRow] = []
+
+    def local() -> Callable[[list[str]], Any]:
+        from providers.local import load_local_embedder
+
+        model = load_local_embedder()
+        return lambda batch: asyncio.run(model.embed(batch))
+
+    try:
+        rows.append(_embedder_probe("embedded MiniLM (qmdr, numpy)", local, texts))
+    except Exception as exc:  # a broken model install must not sink the whole speed report
+        rows.append(EmbedderRow("embedded MiniLM (qmdr, numpy)", len(texts), None, None, None, f"failed: {exc}"))
+    try:
+        import torch  # noqa: F401
+        from sentence_transformers import SentenceTransformer
+    except ImportError:
+        rows.append(EmbedderRow("sentence-transformers (torch CPU)", len(texts), None, None, None,
+                                "skipped: torch / sentence-transformers not importable"))
+    else:
+        def st() -> Callable[[list[str]], Any]:
+            # local_files_only: a benchmark must never download weights.
+            model = SentenceTransformer("sentence-transformers/all-MiniLM-L6-v2", device="cpu",
+                                        local_files_only=True)
+            return lambda batch: model.encode(batch, normalize_embeddings=True)
+
+        try:
+            rows.append(_embedder_probe("sentence-transformers (torch CPU)", st, texts))
+        except Exception as exc:  # no cached weights: report, don't fail
+            rows.append(EmbedderRow("sentence-transformers (torch CPU)", len(texts), None, None, None,
+                                    f"skipped: {exc.__class__.__name__}"))
+    return rows
+
+
+async def speed_async(
+    sizes: Sequence[int] = DEFAULT_SIZES,
+    *,
+    seed: int = 42,
+    http: bool = True,
+    progress: bool = True,
+    real_embedder_max_chunks: int = DEFAULT_REAL_EMBEDDER_MAX_CHUNKS,
+    real_embedder_factory: Callable[[], Any] | None = None,
+    embedders: bool = True,
+    work_dir: Path | None = None,
+) -> SpeedReport:
+    """Async body of :func:`run_speed`."""
+    def make_embedder(target: int) -> Any:
+        if target <= real_embedder_max_chunks:
+            if real_embedder_factory is not None:
+                return real_embedder_factory()
+            from providers.local import load_local_embedder
+
+            return load_local_embedder()
+        return HashingEmbedder()
+
+    results: list[SizeResult] = []
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, disable=not progress, transient=True) as bar:
+        for target in sizes:
+            with tempfile.TemporaryDirectory(prefix="qmdr-speed-", dir=work_dir) as tmp:
+                results.append(await _measure_size(target, seed=seed, http=http, work=Path(tmp),
+                                                   make_embedder=make_embedder, bar=bar))
+        embedder_rows: list[EmbedderRow] = []
+        if embedders:
+            task = bar.add_task("comparing embedders", total=None)
+            with tempfile.TemporaryDirectory(prefix="qmdr-speed-") as tmp:
+                vault = generate_vault(Path(tmp), EMBEDDER_COMPARE_TEXTS, seed=seed)
+                texts = [p.read_text(encoding="utf-8") for p in sorted(vault.root.rglob("*.md"))]
+                paragraphs = [t for note in texts for t in note.split("\n\n") if len(t) > 200]
+            embedder_rows = await asyncio.to_thread(compare_embedders, paragraphs[:EMBEDDER_COMPARE_TEXTS])
+            bar.remove_task(task)
+    rss_method = "VmHWM reset per phase (Linux /proc)" if _reset_peak_rss() else \
+        "ru_maxrss: process peak so far (phases cannot be isolated on this OS)"
+    return SpeedReport(results, embedder_rows, settings={
+        "sizes": list(sizes), "seed": seed, "http": http, "real_embedder_max_chunks": real_embedder_max_chunks,
+        "queries_per_mode": QUERIES_PER_MODE, "warmup_queries": WARMUP_QUERIES, "k": TOP_K,
+        "changed_fraction": CHANGED_FRACTION, "max_tokens": MAX_TOKENS, "overlap_tokens": OVERLAP_TOKENS,
+        "rss_method": rss_method})
+
+
+def run_speed(sizes: Sequence[int] = DEFAULT_SIZES, *, seed: int = 42, http: bool = True, progress: bool = True,
+              **kwargs: Any) -> SpeedReport:
+    """Measure indexing and search speed at each size; blocking (runs its own event loop)."""
+    return asyncio.run(speed_async(sizes, seed=seed, http=http, progress=progress, **kwargs))

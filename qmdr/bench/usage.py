@@ -1,0 +1,133 @@
+"""Count model calls and tokens, and price them, for the provider matrix.
+
+Counting happens at our own seams (``Embedder.embed``, ``Reranker.grade``,
+the query expander's ``expand``), not on the wire: a provider client may split
+one ``embed`` call into several HTTP requests, so "calls" means calls qmdr made.
+Tokens are estimated from characters (about 4 per token for English text with
+OpenAI-style BPE tokenizers) and only count what is *sent*; the model's output
+tokens of a rerank or expansion are not included. Costs are therefore
+approximate, good for comparing settings, not for invoicing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+# Rule of thumb for English text with OpenAI-style BPE tokenizers.
+CHARS_PER_TOKEN = 4
+
+# Approximate list prices in US dollars per million *input* tokens, as published
+# by each vendor in 2025. Update when vendors change them; a model missing here
+# is reported with cost "n/a" rather than guessed. Local models cost nothing.
+PRICE_PER_MILLION_INPUT_TOKENS: dict[str, float] = {
+    "local": 0.0,
+    "all-minilm-l6-v2": 0.0,
+    "bench-hashing": 0.0,
+    "text-embedding-3-small": 0.02,
+    "text-embedding-3-large": 0.13,
+    "text-embedding-ada-002": 0.10,
+    "gemini-embedding-001": 0.15,
+    "embed-english-v3.0": 0.10,
+    "voyage-3": 0.06,
+    "voyage-3-lite": 0.02,
+    "gpt-4o-mini": 0.15,
+    "gpt-4.1-mini": 0.40,
+    "gpt-4.1-nano": 0.10,
+    "claude-3-5-haiku": 0.80,
+    "claude-haiku-4-5": 1.00,
+    "gemini-2.0-flash": 0.10,
+}
+
+
+def estimate_tokens(text: str) -> int:
+    """Approximate token count of ``text`` (at least 1 for non-empty text)."""
+    return math.ceil(len(text) / CHARS_PER_TOKEN) if text else 0
+
+
+def price_per_million(model: str | None) -> float | None:
+    """Look a model up by its bare name (``openai/text-embedding-3-small`` -> ``text-embedding-3-small``)."""
+    if not model:
+        return None
+    bare = model.rsplit("/", 1)[-1].lower()
+    for name, price in PRICE_PER_MILLION_INPUT_TOKENS.items():
+        if bare == name or bare.startswith(name):
+            return price
+    return None
+
+
+@dataclass(slots=True)
+class Usage:
+    """Calls and estimated input tokens of one model role."""
+
+    calls: int = 0
+    items: int = 0  # texts embedded, passages graded, queries expanded
+    tokens: int = 0
+
+    def add(self, texts: Sequence[str]) -> None:
+        self.calls += 1
+        self.items += len(texts)
+        self.tokens += sum(estimate_tokens(t) for t in texts)
+
+    def cost_usd(self, model: str | None) -> float | None:
+        price = price_per_million(model)
+        return None if price is None else self.tokens * price / 1_000_000
+
+    def snapshot(self) -> Usage:
+        return Usage(self.calls, self.items, self.tokens)
+
+    def since(self, before: Usage) -> Usage:
+        return Usage(self.calls - before.calls, self.items - before.items, self.tokens - before.tokens)
+
+
+class CountingEmbedder:
+    """An Embedder that forwards to another and counts what it is asked to embed."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.model_id: str = inner.model_id
+        self.dim: int = inner.dim
+        self.usage = Usage()
+
+    async def embed(self, texts: Sequence[str]) -> np.ndarray:
+        self.usage.add(texts)
+        return await self.inner.embed(texts)
+
+    def __getattr__(self, name: str) -> Any:  # e.g. a provider's aclose()
+        return getattr(self.inner, name)
+
+
+class CountingReranker:
+    """A Reranker that forwards ``grade`` and counts the query and passages it sends."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.usage = Usage()
+
+    async def grade(self, query: str, passages: Sequence[str]) -> list[float]:
+        self.usage.calls += 1
+        self.usage.items += len(passages)
+        self.usage.tokens += estimate_tokens(query) + sum(estimate_tokens(p) for p in passages)
+        return await self.inner.grade(query, passages)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+class CountingExpander:
+    """A query expander that forwards ``expand`` and counts the queries it sends."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.usage = Usage()
+
+    async def expand(self, query: str, *args: Any, **kwargs: Any) -> Any:
+        self.usage.add([query])
+        return await self.inner.expand(query, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
