@@ -11,6 +11,7 @@
     │   ├── RateLimited(retry_after)  429
     │   └── ProviderUnavailable  5xx
     ├── MalformedResponse        the provider answered 2xx with a body we cannot read
+    ├── ConfigError(path, line)  a pipeline/agent config file cannot be read (names file and line)
     └── AllModelsFailed(attempts) every model in a fallback chain failed
 
 Messages say what to do next and never contain a secret.
@@ -89,3 +90,12 @@ class AllModelsFailed(ProviderError):
     def __init__(self, message: str, *, attempts: list[tuple[str, str]]) -> None:
         super().__init__(message)
         self.attempts = attempts
+
+
+class ConfigError(ProviderError):
+    """A pipeline or agent config file is unreadable or invalid; names the file and, when known, the line."""
+
+    def __init__(self, message: str, *, path: str | None = None, line: int | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.line = line

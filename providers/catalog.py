@@ -1,0 +1,170 @@
+"""What we know about models: canonical ids, aliases, context window, embedding size, thinking.
+
+The table is a convenience, never a gate: an id we do not know passes through
+unchanged and is sent to the provider as written. Aliases let config say
+``anthropic/claude-sonnet-4`` while the API wants ``claude-sonnet-4-0``.
+
+OpenRouter lists hundreds of models that change weekly, so its thinking
+support is read from its ``/models`` listing (a model thinks when its
+``supported_parameters`` include ``reasoning`` or ``include_reasoning``) and
+cached for ``OPENROUTER_LISTING_TTL_SECONDS``; the clock is injectable so tests
+can move time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+ModelKind = Literal["chat", "embedding"]
+
+#: OpenRouter's model list changes a few times a week; an hour keeps it fresh without a call per chat
+OPENROUTER_LISTING_TTL_SECONDS = 3600.0
+#: parameters in OpenRouter's supported_parameters that mean the model can reason
+OPENROUTER_THINKING_PARAMETERS = frozenset({"reasoning", "include_reasoning"})
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    provider: str
+    id: str  # the id the provider's API expects
+    kind: ModelKind = "chat"
+    aliases: tuple[str, ...] = ()
+    context_window: int | None = None
+    embedding_dim: int | None = None
+    supports_thinking: bool = False
+
+
+def _chat(provider: str, model_id: str, context: int, thinking: bool, *aliases: str) -> ModelInfo:
+    return ModelInfo(provider, model_id, "chat", aliases, context, None, thinking)
+
+
+def _embed(provider: str, model_id: str, dim: int, context: int, *aliases: str) -> ModelInfo:
+    return ModelInfo(provider, model_id, "embedding", aliases, context, dim, False)
+
+
+#: known models; context windows and dimensions from each provider's model pages
+KNOWN_MODELS: tuple[ModelInfo, ...] = (
+    # Anthropic: the "-0" ids are Anthropic's own aliases of the dated snapshots
+    _chat("anthropic", "claude-opus-4-0", 200_000, True, "claude-opus-4", "claude-4-opus"),
+    _chat("anthropic", "claude-opus-4-1", 200_000, True, "claude-opus-4.1"),
+    _chat("anthropic", "claude-sonnet-4-0", 200_000, True, "claude-sonnet-4", "claude-4-sonnet"),
+    _chat("anthropic", "claude-sonnet-4-5", 200_000, True, "claude-sonnet-4.5"),
+    _chat("anthropic", "claude-haiku-4-5", 200_000, True, "claude-haiku-4.5"),
+    _chat("anthropic", "claude-3-7-sonnet-latest", 200_000, True, "claude-3.7-sonnet", "claude-3-7-sonnet"),
+    _chat("anthropic", "claude-3-5-haiku-latest", 200_000, False, "claude-3.5-haiku", "claude-3-5-haiku"),
+    # OpenAI
+    _chat("openai", "gpt-4o", 128_000, False),
+    _chat("openai", "gpt-4o-mini", 128_000, False),
+    _chat("openai", "gpt-4.1", 1_047_576, False),
+    _chat("openai", "gpt-4.1-mini", 1_047_576, False),
+    _chat("openai", "gpt-5", 400_000, True),
+    _chat("openai", "gpt-5-mini", 400_000, True),
+    _chat("openai", "gpt-5-nano", 400_000, True),
+    _chat("openai", "o3", 200_000, True),
+    _chat("openai", "o4-mini", 200_000, True),
+    _embed("openai", "text-embedding-3-small", 1536, 8191),
+    _embed("openai", "text-embedding-3-large", 3072, 8191),
+    # Google Gemini
+    _chat("google", "gemini-2.5-pro", 1_048_576, True),
+    _chat("google", "gemini-2.5-flash", 1_048_576, True),
+    _chat("google", "gemini-2.5-flash-lite", 1_048_576, True),
+    _chat("google", "gemini-2.0-flash", 1_048_576, False),
+    _embed("google", "gemini-embedding-001", 3072, 2048),
+    _embed("google", "text-embedding-004", 768, 2048),
+    # xAI
+    _chat("xai", "grok-4", 256_000, True),
+    _chat("xai", "grok-3", 131_072, False),
+    _chat("xai", "grok-3-mini", 131_072, True),
+    # Groq
+    _chat("groq", "llama-3.3-70b-versatile", 131_072, False),
+    _chat("groq", "llama-3.1-8b-instant", 131_072, False),
+    _chat("groq", "openai/gpt-oss-120b", 131_072, True),
+    _chat("groq", "openai/gpt-oss-20b", 131_072, True),
+    # Cerebras
+    _chat("cerebras", "llama-3.3-70b", 65_536, False),
+    _chat("cerebras", "llama3.1-8b", 8_192, False),
+    _chat("cerebras", "gpt-oss-120b", 65_536, True),
+    # Mistral
+    _chat("mistral", "mistral-large-latest", 131_072, False),
+    _chat("mistral", "mistral-small-latest", 131_072, False),
+    _chat("mistral", "magistral-medium-latest", 40_000, True),
+    _embed("mistral", "mistral-embed", 1024, 8192),
+    # Vertex (Gemini ids) and Bedrock (Anthropic ids)
+    _chat("vertex", "gemini-2.5-pro", 1_048_576, True),
+    _chat("vertex", "gemini-2.5-flash", 1_048_576, True),
+    _embed("vertex", "text-embedding-005", 768, 2048),
+    _chat("bedrock", "anthropic.claude-sonnet-4-20250514-v1:0", 200_000, True, "claude-sonnet-4"),
+    _embed("bedrock", "amazon.titan-embed-text-v2:0", 1024, 8192, "titan-embed-text-v2"),
+)
+
+
+def openrouter_model_thinks(row: Mapping[str, Any]) -> bool:
+    """Whether an OpenRouter ``/models`` row advertises reasoning."""
+    params = row.get("supported_parameters") or ()
+    return bool(OPENROUTER_THINKING_PARAMETERS.intersection(params))
+
+
+class Catalog:
+    """Model lookups plus the cached OpenRouter capability listing. One per client, not global."""
+
+    def __init__(
+        self,
+        models: Iterable[ModelInfo] = KNOWN_MODELS,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        listing_ttl: float = OPENROUTER_LISTING_TTL_SECONDS,
+    ) -> None:
+        self._by_key: dict[tuple[str, str], ModelInfo] = {}
+        for info in models:
+            self._by_key[(info.provider, info.id)] = info
+            for alias in info.aliases:
+                self._by_key.setdefault((info.provider, alias), info)
+        self._clock = clock
+        self._ttl = listing_ttl
+        self._listings: dict[str, tuple[float, dict[str, dict[str, Any]]]] = {}
+
+    def info(self, provider: str, model: str) -> ModelInfo | None:
+        """The known model for an id or alias, else None (unknown ids are still usable)."""
+        return self._by_key.get((provider, model))
+
+    def resolve(self, provider: str, model: str) -> str:
+        """The id to send: the canonical id for an alias, the input unchanged otherwise."""
+        info = self.info(provider, model)
+        return info.id if info else model
+
+    def embedding_dim(self, provider: str, model: str) -> int | None:
+        info = self.info(provider, model)
+        return info.embedding_dim if info else None
+
+    # -- live listings (OpenRouter) -----------------------------------------
+
+    def listing_is_fresh(self, provider: str) -> bool:
+        entry = self._listings.get(provider)
+        return entry is not None and self._clock() - entry[0] < self._ttl
+
+    def record_listing(self, provider: str, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Remember a provider's ``/models`` answer, stamped with the clock, for ``listing_ttl`` seconds."""
+        self._listings[provider] = (self._clock(), {str(row["id"]): dict(row) for row in rows if "id" in row})
+
+    def supports_thinking(self, provider: str, model: str) -> bool | None:
+        """True/False when known (catalog or fresh listing), None when we cannot tell."""
+        if provider == "openrouter":
+            entry = self._listings.get(provider)
+            if entry is None:
+                return None
+            row = entry[1].get(model)
+            return openrouter_model_thinks(row) if row is not None else None
+        info = self.info(provider, model)
+        return info.supports_thinking if info else None
+
+    def context_window(self, provider: str, model: str) -> int | None:
+        info = self.info(provider, model)
+        if info and info.context_window:
+            return info.context_window
+        entry = self._listings.get(provider)
+        row = entry[1].get(model) if entry else None
+        value = row.get("context_length") if row else None
+        return int(value) if isinstance(value, int | float) else None

@@ -1,0 +1,357 @@
+"""Settings store for provider keys, custom providers and global model defaults (stdlib SQLite).
+
+Keys are encrypted at rest with AES-256-GCM. The AES key is derived with
+HKDF-SHA256 from ``SECRET_ENCRYPTION_KEY``, so any sufficiently long random
+string works as that setting; GCM authenticates every value, and each value's
+row name is bound in as associated data, so a value copied onto another row
+does not decrypt. A wrong ``SECRET_ENCRYPTION_KEY`` is detected (not turned into
+garbage) and reported as such.
+
+Every write is one transaction; ``rotate_encryption_key`` re-encrypts all
+values in one transaction, so a crash leaves either all old or all new.
+
+The store never reads the environment: environment keys are a separate,
+lower-priority source (``providers.keys``) and are never imported into it.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import get_args
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from providers.errors import SecretStoreError
+from providers.registry import validate_slug
+from providers.types import ThinkingLevel
+
+#: the setting that holds the encryption key; named in every error message
+ENCRYPTION_KEY_ENV = "SECRET_ENCRYPTION_KEY"
+#: HKDF is not a password hash, so insist on enough material to be a real key (e.g. 32 random bytes, base64)
+MIN_ENCRYPTION_KEY_CHARS = 16
+#: fixed salt and info: derivation is deterministic so the same setting always opens the same store
+_HKDF_SALT = b"qmdr secret store salt v1"
+_HKDF_INFO = b"qmdr secret store AES-256-GCM key v1"
+#: format byte in front of every ciphertext, so the scheme can change later without guessing
+_FORMAT_V1 = b"\x01"
+#: GCM's standard nonce size
+_NONCE_BYTES = 12
+#: sqlite waits this long for another writer instead of failing at once
+BUSY_TIMEOUT_SECONDS = 5.0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS provider_keys (
+    provider   TEXT PRIMARY KEY,
+    ciphertext BLOB NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS custom_providers (
+    slug           TEXT PRIMARY KEY,
+    base_url       TEXT NOT NULL,
+    display_name   TEXT,
+    key_ciphertext BLOB,
+    updated_at     REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS model_defaults (
+    name  TEXT PRIMARY KEY,
+    value TEXT
+);
+"""
+
+_DEFAULT_NAMES = ("working_model", "thinking_model", "thinking_level")
+
+
+@dataclass(frozen=True, slots=True)
+class CustomProvider:
+    slug: str
+    base_url: str
+    display_name: str | None = None
+    has_key: bool = False
+
+    @property
+    def provider_id(self) -> str:
+        return f"custom-{self.slug}"
+
+
+@dataclass(frozen=True, slots=True)
+class GlobalDefaults:
+    """Models used when neither a pipeline step nor an agent config names one."""
+
+    working_model: str | None = None
+    thinking_model: str | None = None
+    thinking_level: ThinkingLevel | None = None
+
+
+def _derive(secret: str) -> AESGCM:
+    if len(secret) < MIN_ENCRYPTION_KEY_CHARS:
+        raise SecretStoreError(
+            f"{ENCRYPTION_KEY_ENV} is too short: use at least {MIN_ENCRYPTION_KEY_CHARS} characters of "
+            f"random "
+            f'data (e.g. the output of `python -c "import secrets; print(secrets.token_urlsafe(32))"`)'
+        )
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=_HKDF_SALT, info=_HKDF_INFO).derive(secret.encode())
+    return AESGCM(key)
+
+
+def _encrypt(aead: AESGCM, plaintext: str, label: str) -> bytes:
+    nonce = os.urandom(_NONCE_BYTES)
+    return _FORMAT_V1 + nonce + aead.encrypt(nonce, plaintext.encode(), label.encode())
+
+
+def _decrypt(aead: AESGCM, blob: bytes, label: str) -> str:
+    if not blob.startswith(_FORMAT_V1) or len(blob) <= 1 + _NONCE_BYTES:
+        raise SecretStoreError(
+            f"stored secret for {label} is in an unknown format; set it again in Settings -> Providers"
+        )
+    nonce, body = blob[1 : 1 + _NONCE_BYTES], blob[1 + _NONCE_BYTES :]
+    try:
+        return aead.decrypt(nonce, body, label.encode()).decode()
+    except InvalidTag:
+        raise SecretStoreError(
+            f"{ENCRYPTION_KEY_ENV} does not match the key the stored secrets were encrypted with "
+            f"(could not decrypt {label}); set the original {ENCRYPTION_KEY_ENV}, or re-enter the keys in "
+            f"Settings -> Providers"
+        ) from None
+
+
+class SecretStore:
+    """Encrypted provider keys, custom providers and model defaults in one SQLite file.
+
+    ``SecretStore(path, encryption_key=...)`` or ``SecretStore(memory=True, ...)``.
+    Without an encryption key the store still opens: non-secret data (custom
+    providers' URLs, defaults) is usable, and reading or writing a key raises
+    SecretStoreError naming ``SECRET_ENCRYPTION_KEY``.
+    """
+
+    def __init__(
+        self, path: str | Path | None = None, *, encryption_key: str | None = None, memory: bool = False
+    ) -> None:
+        if (path is None) == (not memory):
+            raise ValueError("pass either a path or memory=True")
+        target = ":memory:" if memory else str(path)
+        if not memory:
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: we issue BEGIN ourselves so every write is exactly one transaction
+        self._conn = sqlite3.connect(
+            target, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
+        )
+        self._lock = threading.RLock()
+        with self._lock:
+            if not memory:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.executescript(_SCHEMA)
+        self._aead = _derive(encryption_key) if encryption_key else None
+
+    # -- plumbing -------------------------------------------------------------
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> SecretStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _require_key(self, action: str) -> AESGCM:
+        if self._aead is None:
+            raise SecretStoreError(
+                f"cannot {action}: {ENCRYPTION_KEY_ENV} is not set. Set it to a long random string "
+                f"before storing keys in Settings -> Providers"
+            )
+        return self._aead
+
+    @property
+    def can_decrypt(self) -> bool:
+        """Whether an encryption key was given (not whether it matches)."""
+        return self._aead is not None
+
+    # -- provider keys --------------------------------------------------------
+
+    def set_key(self, provider: str, api_key: str) -> None:
+        """Store (or replace) the key of a built-in provider, encrypted."""
+        if not api_key:
+            raise SecretStoreError(
+                f"refusing to store an empty key for {provider}; use delete_key to remove it"
+            )
+        blob = _encrypt(self._require_key(f"store the {provider} key"), api_key, f"key:{provider}")
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT INTO provider_keys(provider, ciphertext, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT(provider) DO UPDATE SET ciphertext = excluded.ciphertext, "
+                "updated_at = excluded.updated_at",
+                (provider, blob, time.time()),
+            )
+
+    def get_key(self, provider: str) -> str | None:
+        """The stored key of ``provider``, or None when none is stored."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT ciphertext FROM provider_keys WHERE provider = ?", (provider,)
+            ).fetchone()
+        if row is None:
+            return None
+        return _decrypt(self._require_key(f"read the stored {provider} key"), row[0], f"key:{provider}")
+
+    def has_key(self, provider: str) -> bool:
+        with self._lock:
+            return (
+                self._conn.execute("SELECT 1 FROM provider_keys WHERE provider = ?", (provider,)).fetchone()
+                is not None
+            )
+
+    def delete_key(self, provider: str) -> bool:
+        with self._transaction() as conn:
+            return conn.execute("DELETE FROM provider_keys WHERE provider = ?", (provider,)).rowcount > 0
+
+    def stored_providers(self) -> list[str]:
+        with self._lock:
+            return [r[0] for r in self._conn.execute("SELECT provider FROM provider_keys ORDER BY provider")]
+
+    # -- custom providers -------------------------------------------------------
+
+    def add_custom_provider(
+        self, slug: str, base_url: str, api_key: str | None = None, display_name: str | None = None
+    ) -> CustomProvider:
+        """Add or replace ``custom-<slug>``: an OpenAI-compatible server at ``base_url``, key optional."""
+        validate_slug(slug)
+        if not base_url.startswith(("http://", "https://")):
+            raise SecretStoreError(f"base URL of custom-{slug} must start with http:// or https://")
+        blob = None
+        if api_key:
+            blob = _encrypt(self._require_key(f"store the custom-{slug} key"), api_key, f"custom:{slug}")
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT INTO custom_providers(slug, base_url, display_name, key_ciphertext, updated_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT(slug) DO UPDATE SET base_url = excluded.base_url, "
+                "display_name = excluded.display_name, key_ciphertext = excluded.key_ciphertext, "
+                "updated_at = excluded.updated_at",
+                (slug, base_url.rstrip("/"), display_name, blob, time.time()),
+            )
+        return CustomProvider(slug, base_url.rstrip("/"), display_name, blob is not None)
+
+    def get_custom_provider(self, slug: str) -> CustomProvider | None:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT slug, base_url, display_name, key_ciphertext IS NOT NULL FROM custom_providers "
+                "WHERE slug = ?",
+                (slug,),
+            ).fetchone()
+        return CustomProvider(row[0], row[1], row[2], bool(row[3])) if row else None
+
+    def get_custom_key(self, slug: str) -> str | None:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT key_ciphertext FROM custom_providers WHERE slug = ?", (slug,)
+            ).fetchone()
+        if row is None or row[0] is None:
+            return None
+        return _decrypt(self._require_key(f"read the custom-{slug} key"), row[0], f"custom:{slug}")
+
+    def list_custom_providers(self) -> list[CustomProvider]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT slug, base_url, display_name, key_ciphertext IS NOT NULL FROM custom_providers "
+                "ORDER BY slug"
+            ).fetchall()
+        return [CustomProvider(r[0], r[1], r[2], bool(r[3])) for r in rows]
+
+    def remove_custom_provider(self, slug: str) -> bool:
+        with self._transaction() as conn:
+            return conn.execute("DELETE FROM custom_providers WHERE slug = ?", (slug,)).rowcount > 0
+
+    # -- global defaults ------------------------------------------------------------
+
+    def get_defaults(self) -> GlobalDefaults:
+        with self._lock:
+            values = dict(self._conn.execute("SELECT name, value FROM model_defaults").fetchall())
+        level = values.get("thinking_level")
+        return GlobalDefaults(
+            working_model=values.get("working_model"),
+            thinking_model=values.get("thinking_model"),
+            thinking_level=level if level in get_args(ThinkingLevel) else None,
+        )
+
+    def set_defaults(
+        self,
+        *,
+        working_model: str | None = None,
+        thinking_model: str | None = None,
+        thinking_level: ThinkingLevel | None = None,
+        clear: tuple[str, ...] = (),
+    ) -> GlobalDefaults:
+        """Set the given defaults (None leaves a value alone; names in ``clear`` are removed), atomically."""
+        if thinking_level is not None and thinking_level not in get_args(ThinkingLevel):
+            raise SecretStoreError(f"thinking level must be one of {', '.join(get_args(ThinkingLevel))}")
+        unknown = set(clear) - set(_DEFAULT_NAMES)
+        if unknown:
+            raise SecretStoreError(
+                f"unknown default(s) {sorted(unknown)}; known: {', '.join(_DEFAULT_NAMES)}"
+            )
+        updates = {
+            "working_model": working_model,
+            "thinking_model": thinking_model,
+            "thinking_level": thinking_level,
+        }
+        with self._transaction() as conn:
+            for name in clear:
+                conn.execute("DELETE FROM model_defaults WHERE name = ?", (name,))
+            for name, value in updates.items():
+                if value is not None:
+                    conn.execute(
+                        "INSERT INTO model_defaults(name, value) VALUES (?, ?) "
+                        "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                        (name, value),
+                    )
+        return self.get_defaults()
+
+    # -- key rotation -----------------------------------------------------------------
+
+    def rotate_encryption_key(self, old: str, new: str) -> int:
+        """Re-encrypt every stored secret from ``old`` to ``new`` in one transaction; returns how many.
+
+        Nothing changes unless every value decrypts with ``old``. Afterwards this
+        store uses ``new``; set ``SECRET_ENCRYPTION_KEY`` to it before restarting.
+        """
+        old_aead, new_aead = _derive(old), _derive(new)
+        with self._transaction() as conn:
+            keys = conn.execute("SELECT provider, ciphertext FROM provider_keys").fetchall()
+            customs = conn.execute(
+                "SELECT slug, key_ciphertext FROM custom_providers WHERE key_ciphertext IS NOT NULL"
+            ).fetchall()
+            for provider, blob in keys:
+                plain = _decrypt(old_aead, blob, f"key:{provider}")
+                conn.execute(
+                    "UPDATE provider_keys SET ciphertext = ? WHERE provider = ?",
+                    (_encrypt(new_aead, plain, f"key:{provider}"), provider),
+                )
+            for slug, blob in customs:
+                plain = _decrypt(old_aead, blob, f"custom:{slug}")
+                conn.execute(
+                    "UPDATE custom_providers SET key_ciphertext = ? WHERE slug = ?",
+                    (_encrypt(new_aead, plain, f"custom:{slug}"), slug),
+                )
+        self._aead = new_aead
+        return len(keys) + len(customs)

@@ -1,0 +1,361 @@
+"""OpenAI-compatible wire format: ``/chat/completions`` (plain and SSE), ``/embeddings``, ``/models``.
+
+Serves OpenAI, OpenRouter, xAI, Groq, Cerebras and every ``custom-<slug>``
+server (Ollama, llama.cpp, vLLM, LM Studio ...), and Mistral / Hugging Face when
+their own modules are absent. Each call is exactly one HTTP request; retries
+and fallbacks live in ``providers.reliability``.
+
+Thinking, per dialect:
+
+* ``openai`` (OpenAI, xAI, Groq, Cerebras, custom): ``reasoning_effort`` set
+  to ``low`` / ``medium`` / ``high``. For ``off`` there is no universal value:
+  GPT-5.1 and later accept ``"none"``, the GPT-5 family's lowest is
+  ``"minimal"``, and every other model (o-series cannot stop reasoning;
+  non-reasoning models reject the field) gets no field at all.
+* ``openrouter``: OpenRouter's normalised ``reasoning`` object,
+  ``{"effort": level}`` or ``{"enabled": false}`` for ``off``; OpenRouter
+  translates it per upstream model. OpenRouter also gets its documented
+  app-attribution headers (``HTTP-Referer``, ``X-Title``).
+
+Reasoning text is read from ``message.reasoning`` (OpenRouter, Groq) or
+``message.reasoning_content`` (DeepSeek-style servers, vLLM) when present, and
+from the same fields of streamed deltas.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any, Literal
+
+import httpx
+
+from providers.errors import MalformedResponse, ProviderStatusError
+from providers.http import raise_for_status, read_json, send
+from providers.registry import OPENAI_MAX_EMBED_BATCH
+from providers.types import ChatDelta, ChatRequest, ChatResult, Credentials, EmbedResult, ThinkingLevel, Usage
+
+log = logging.getLogger(__name__)
+
+Dialect = Literal["openai", "openrouter"]
+
+#: OpenRouter's attribution headers: identify the app in its rankings and analytics (optional, documented)
+OPENROUTER_APP_URL = "https://github.com/qmdr/qmdr"
+OPENROUTER_APP_TITLE = "qmdr"
+
+#: GPT-5.1 and later accept reasoning_effort "none"
+_NONE_EFFORT_MODELS = re.compile(r"^(?:.*/)?gpt-5\.\d+")
+#: the GPT-5 family (gpt-5, gpt-5-mini, gpt-5-nano) bottoms out at "minimal"
+_MINIMAL_EFFORT_MODELS = re.compile(r"^(?:.*/)?gpt-5(?:-|$)")
+#: SSE payload that ends an OpenAI-style stream
+_SSE_DONE = "[DONE]"
+
+
+def openai_reasoning_effort(model: str, level: ThinkingLevel | None) -> str | None:
+    """The ``reasoning_effort`` to send for ``level`` on ``model``, or None to omit the field."""
+    if level is None:
+        return None
+    if level != "off":
+        return level
+    if _NONE_EFFORT_MODELS.match(model):
+        return "none"
+    if _MINIMAL_EFFORT_MODELS.match(model):
+        return "minimal"
+    return None
+
+
+def openrouter_reasoning(level: ThinkingLevel | None) -> dict[str, Any] | None:
+    """OpenRouter's ``reasoning`` object for ``level``, or None to leave the model's default."""
+    if level is None:
+        return None
+    if level == "off":
+        return {"enabled": False}
+    return {"effort": level}
+
+
+def _usage(data: Any) -> Usage:
+    if not isinstance(data, dict):
+        return Usage()
+    details = data.get("completion_tokens_details") or {}
+    thinking = details.get("reasoning_tokens") if isinstance(details, dict) else None
+    return Usage(
+        input_tokens=int(data.get("prompt_tokens") or 0),
+        output_tokens=int(data.get("completion_tokens") or 0),
+        thinking_tokens=int(thinking or 0),
+    )
+
+
+def _reasoning_text(part: Mapping[str, Any]) -> str:
+    for key in ("reasoning", "reasoning_content"):
+        value = part.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return ""
+
+
+def _raise_body_error(data: Mapping[str, Any], *, provider: str, model: str) -> None:
+    """Some gateways (OpenRouter) answer 200 with an ``error`` object, e.g. mid-stream; surface it."""
+    err = data.get("error")
+    if not isinstance(err, dict):
+        return
+    message = str(err.get("message") or "unknown error")
+    code = err.get("code")
+    if isinstance(code, int) and code >= 400:
+        # reuse the status mapping so a 429/5xx inside a body is retried like a real one
+        raise_for_status(
+            httpx.Response(code, json={"error": {"message": message}}), provider=provider, model=model
+        )
+    raise ProviderStatusError(
+        f"{provider} reported an error (model sent: {model!r}): {message}",
+        status=502,
+        body=message[:300],
+        provider=provider,
+        model=model,
+    )
+
+
+class OpenAICompatAdapter:
+    """Stateless adapter for OpenAI-style APIs; ``dialect`` picks the thinking parameter and headers."""
+
+    def __init__(
+        self,
+        *,
+        dialect: Dialect = "openai",
+        max_embed_batch: int = OPENAI_MAX_EMBED_BATCH,
+        app_headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.dialect: Dialect = dialect
+        self.max_embed_batch = max_embed_batch
+        self.app_headers = dict(app_headers or {})
+
+    # -- request building -------------------------------------------------
+
+    def headers(self, creds: Credentials) -> dict[str, str]:
+        headers = {"Accept": "application/json", **self.app_headers}
+        if creds.api_key:
+            headers["Authorization"] = f"Bearer {creds.api_key}"
+        return headers
+
+    @staticmethod
+    def url(creds: Credentials, path: str) -> str:
+        return f"{creds.base_url.rstrip('/')}/{path}"
+
+    def chat_body(self, creds: Credentials, req: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": req.model,
+            "messages": [{"role": m.role, "content": m.content} for m in req.messages],
+        }
+        if req.max_tokens is not None:
+            # OpenAI's reasoning models refuse the older max_tokens; other servers mostly know only it
+            body["max_completion_tokens" if creds.provider == "openai" else "max_tokens"] = req.max_tokens
+        if req.temperature is not None:
+            body["temperature"] = req.temperature
+        if req.json_output:
+            body["response_format"] = {"type": "json_object"}
+        if self.dialect == "openrouter":
+            reasoning = openrouter_reasoning(req.thinking_level)
+            if reasoning is not None:
+                body["reasoning"] = reasoning
+        else:
+            effort = openai_reasoning_effort(req.model, req.thinking_level)
+            if effort is not None:
+                body["reasoning_effort"] = effort
+        if stream:
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
+        return body
+
+    def thinking_sent(self, req: ChatRequest) -> bool:
+        """Whether this request asks the model to think (used for ``ChatResult.thinking_applied``)."""
+        return req.thinking_level not in (None, "off")
+
+    @staticmethod
+    def _timeout(req_timeout: float | None) -> Any:
+        return req_timeout if req_timeout is not None else httpx.USE_CLIENT_DEFAULT
+
+    # -- chat ---------------------------------------------------------------
+
+    async def chat(self, client: httpx.AsyncClient, creds: Credentials, req: ChatRequest) -> ChatResult:
+        provider = creds.provider
+        log.debug("%s: POST chat/completions model=%s", provider, req.model)
+        response = await send(
+            lambda: client.post(
+                self.url(creds, "chat/completions"),
+                json=self.chat_body(creds, req, stream=False),
+                headers=self.headers(creds),
+                timeout=self._timeout(req.timeout),
+            ),
+            provider=provider,
+        )
+        log.debug("%s: chat/completions answered %s", provider, response.status_code)
+        raise_for_status(response, provider=provider, model=req.model)
+        data = read_json(response, provider=provider)
+        if not isinstance(data, dict):
+            raise MalformedResponse(f"{provider} chat answer is not a JSON object", provider=provider)
+        _raise_body_error(data, provider=provider, model=req.model)
+        choices = data.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            raise MalformedResponse(
+                f"{provider} chat answer has no choices", provider=provider, model=req.model
+            )
+        message = choices[0].get("message")
+        if not isinstance(message, dict):
+            raise MalformedResponse(
+                f"{provider} chat answer has no message", provider=provider, model=req.model
+            )
+        content = message.get("content")
+        if content is not None and not isinstance(content, str):
+            raise MalformedResponse(
+                f"{provider} chat message content is not text", provider=provider, model=req.model
+            )
+        thinking = _reasoning_text(message) or None
+        return ChatResult(
+            text=content or "",
+            provider=provider,
+            model=str(data.get("model") or req.model),
+            thinking=thinking,
+            usage=_usage(data.get("usage")),
+            thinking_applied=self.thinking_sent(req),
+            finish_reason=choices[0].get("finish_reason"),
+        )
+
+    async def stream_chat(
+        self, client: httpx.AsyncClient, creds: Credentials, req: ChatRequest
+    ) -> AsyncIterator[ChatDelta]:
+        provider = creds.provider
+        log.debug("%s: POST chat/completions (stream) model=%s", provider, req.model)
+        request = client.build_request(
+            "POST",
+            self.url(creds, "chat/completions"),
+            json=self.chat_body(creds, req, stream=True),
+            headers={**self.headers(creds), "Accept": "text/event-stream"},
+            timeout=self._timeout(req.timeout),
+        )
+        response = await send(lambda: client.send(request, stream=True), provider=provider)
+        try:
+            if not response.is_success:
+                await send(response.aread, provider=provider)
+                raise_for_status(response, provider=provider, model=req.model)
+            usage: Usage | None = None
+            finish_reason: str | None = None
+            async for payload in _sse_payloads(response, provider=provider):
+                if payload == _SSE_DONE:
+                    break
+                try:
+                    chunk = json.loads(payload)
+                except ValueError as exc:
+                    raise MalformedResponse(
+                        f"{provider} sent a stream event that is not JSON", provider=provider, model=req.model
+                    ) from exc
+                if not isinstance(chunk, dict):
+                    raise MalformedResponse(
+                        f"{provider} sent a stream event that is not an object",
+                        provider=provider,
+                        model=req.model,
+                    )
+                _raise_body_error(chunk, provider=provider, model=req.model)
+                if chunk.get("usage"):
+                    usage = _usage(chunk["usage"])
+                for choice in chunk.get("choices") or ():
+                    delta = choice.get("delta") or {}
+                    text = delta.get("content") or ""
+                    thinking = _reasoning_text(delta)
+                    if choice.get("finish_reason"):
+                        finish_reason = choice["finish_reason"]
+                    if text or thinking:
+                        yield ChatDelta(text=text, thinking=thinking)
+            yield ChatDelta(done=True, usage=usage, finish_reason=finish_reason)
+        finally:
+            await response.aclose()
+
+    # -- embeddings and models ---------------------------------------------
+
+    async def embed(
+        self,
+        client: httpx.AsyncClient,
+        creds: Credentials,
+        model: str,
+        texts: Sequence[str],
+        dimensions: int | None = None,
+    ) -> EmbedResult:
+        provider = creds.provider
+        body: dict[str, Any] = {"model": model, "input": list(texts), "encoding_format": "float"}
+        if dimensions is not None:
+            body["dimensions"] = dimensions
+        log.debug("%s: POST embeddings model=%s inputs=%d", provider, model, len(texts))
+        response = await send(
+            lambda: client.post(self.url(creds, "embeddings"), json=body, headers=self.headers(creds)),
+            provider=provider,
+        )
+        raise_for_status(response, provider=provider, model=model)
+        data = read_json(response, provider=provider)
+        rows = data.get("data") if isinstance(data, dict) else None
+        if not isinstance(rows, list) or len(rows) != len(texts):
+            got = len(rows) if isinstance(rows, list) else "no"
+            raise MalformedResponse(
+                f"{provider} returned {got} embeddings for {len(texts)} inputs",
+                provider=provider,
+                model=model,
+            )
+        try:
+            ordered = sorted(rows, key=lambda row: int(row.get("index", 0)))
+            vectors = [[float(x) for x in row["embedding"]] for row in ordered]
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise MalformedResponse(
+                f"{provider} embeddings are not lists of numbers", provider=provider, model=model
+            ) from exc
+        usage = data.get("usage") or {}
+        return EmbedResult(
+            vectors=vectors,
+            model=str(data.get("model") or model),
+            usage=Usage(input_tokens=int(usage.get("prompt_tokens") or 0) if isinstance(usage, dict) else 0),
+        )
+
+    async def list_models(self, client: httpx.AsyncClient, creds: Credentials) -> list[dict[str, Any]]:
+        provider = creds.provider
+        log.debug("%s: GET models", provider)
+        response = await send(
+            lambda: client.get(self.url(creds, "models"), headers=self.headers(creds)), provider=provider
+        )
+        raise_for_status(response, provider=provider)
+        data = read_json(response, provider=provider)
+        rows = data.get("data") if isinstance(data, dict) else data
+        if not isinstance(rows, list) or not all(isinstance(row, dict) and "id" in row for row in rows):
+            raise MalformedResponse(
+                f"{provider} model list does not have the documented shape", provider=provider
+            )
+        return rows
+
+
+async def _sse_payloads(response: httpx.Response, *, provider: str) -> AsyncIterator[str]:
+    """The ``data:`` payloads of a server-sent event stream, joining multi-line events.
+
+    Comment lines (``: keep-alive``, OpenRouter's ``: OPENROUTER PROCESSING``)
+    and other fields are skipped. Transport failures mid-stream become our errors.
+    """
+    lines = response.aiter_lines()
+    buffer: list[str] = []
+    while True:
+        line = await send(lambda: anext(lines, None), provider=provider)  # noqa: B023 - called at once
+        if line is None:
+            break
+        if line == "":
+            if buffer:
+                yield "\n".join(buffer)
+                buffer = []
+            continue
+        if line.startswith("data:"):
+            buffer.append(line[5:].lstrip(" "))
+    if buffer:
+        yield "\n".join(buffer)
+
+
+#: the generic adapter for OpenAI, xAI, Groq, Cerebras and custom servers
+ADAPTER = OpenAICompatAdapter()
+#: OpenRouter: same wire, normalised ``reasoning`` object and app-attribution headers
+OPENROUTER_ADAPTER = OpenAICompatAdapter(
+    dialect="openrouter",
+    app_headers={"HTTP-Referer": OPENROUTER_APP_URL, "X-Title": OPENROUTER_APP_TITLE},
+)
