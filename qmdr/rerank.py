@@ -329,7 +329,10 @@ class GradeFormatError(JsonAnswerError):
 
 def parse_grades(text: str, n: int) -> list[float]:
     """Grades for passages 1..n (0-3) from a model answer; GradeFormatError says what is wrong."""
-    data = extract_json(text)
+    try:
+        data = extract_json(text)
+    except JsonAnswerError as exc:
+        raise GradeFormatError(str(exc)) from None
     if isinstance(data, list):  # a bare list of entries is an unambiguous near-miss
         data = {"grades": data}
     try:
