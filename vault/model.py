@@ -40,8 +40,9 @@ class Note:
     mtime: float
     size: int
     links: tuple[str, ...] = ()  # [[wiki-link]] and relative markdown link targets
-    dates: dict[str, str] = field(default_factory=dict)  # ISO strings from frontmatter (created, updated, date)
+    dates: dict[str, str] = field(default_factory=dict)  # ISO strings: created, updated, date
     warnings: tuple[str, ...] = ()  # non-fatal problems met while reading (bad UTF-8, broken frontmatter)
+    body_line: int = 1  # 1-based file line where ``body`` starts (after frontmatter), for chunk line numbers
 
 
 @dataclass(frozen=True, slots=True)
