@@ -26,7 +26,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from qmdr.bench import report as rpt
 from qmdr.bench.beir import BeirDataset, DocIdMap, load_beir, write_vault
 from qmdr.bench.metrics import METRIC_NAMES, collapse_to_docs, latency_summary, mean_metrics, query_metrics
-from qmdr.bench.usage import CountingEmbedder, CountingExpander, CountingReranker, Usage
+from qmdr.bench.usage import CountingEmbedder, Usage, instrument
 
 BASE_MODES = ("keyword", "vector", "hybrid")
 RERANK_MODE = "hybrid+rerank"
@@ -125,8 +125,8 @@ class QualityReport:
 
     def to_markdown(self) -> str:
         stage_headers, stage_rows = self.stage_rows()
-        index_rows = [[name, info.get("chunks"), info.get("seconds"), info.get("api_calls"), info.get("tokens"),
-                       info.get("cost_usd")] for name, info in self.index.items()]
+        index_rows = [[name, info.get("chunks"), info.get("seconds"), info.get("api_calls"),
+                       info.get("tokens"), info.get("cost_usd")] for name, info in self.index.items()]
         queries = self.rows[0].queries if self.rows else 0
         return "\n\n".join([
             f"# Retrieval quality: {self.dataset}",
@@ -138,7 +138,8 @@ class QualityReport:
             "## Per-stage latency (ms, from search's own timings)",
             rpt.markdown_table(stage_headers, stage_rows),
             "## Indexing",
-            rpt.markdown_table(["embedder", "chunks", "seconds", "embed calls", "tokens", "cost $"], index_rows),
+            rpt.markdown_table(["embedder", "chunks", "seconds", "embed calls", "tokens", "cost $"],
+                               index_rows),
             rpt.facts_markdown(self.to_dict()),
         ])
 
@@ -289,16 +290,16 @@ async def quality_async(
                 keyword_done = keyword_done or "keyword" in modes
                 if RERANK_MODE in modes:
                     for rr_name, rr_factory in (reranker_factories or {}).items():
-                        reranker = CountingReranker(rr_factory())
+                        reranker = rr_factory()
                         runs.append(_Run(RERANK_MODE, emb_name, rr_name, Searcher(store, embedder, reranker),
-                                         [embedder.usage, reranker.usage],
+                                         [embedder.usage, instrument(reranker)],
                                          [emb_price, price_models.get(rr_name, rr_name)], {"rerank": True}))
                 if EXPANSION_MODE in modes:
                     for ex_name, ex_factory in (expander_factories or {}).items():
-                        expander = CountingExpander(ex_factory())
+                        expander = ex_factory()
                         runs.append(_Run(EXPANSION_MODE, emb_name, ex_name,
                                          Searcher(store, embedder, None, expander=expander),
-                                         [embedder.usage, expander.usage],
+                                         [embedder.usage, instrument(expander)],
                                          [emb_price, price_models.get(ex_name, ex_name)], {"expand": True}))
                 for run in runs:
                     rows.append(await _run_queries(run, queries, dataset, mapping, bar))

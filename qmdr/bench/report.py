@@ -7,6 +7,7 @@ cannot be compared or trusted.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import json
 import os
@@ -35,10 +36,8 @@ def machine_info() -> dict[str, Any]:
     except OSError:
         pass
     ram_gb: float | None = None
-    try:
+    with contextlib.suppress(ValueError, OSError, AttributeError):
         ram_gb = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
-    except (ValueError, OSError, AttributeError):
-        pass
     affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return {
         "cpu_model": cpu_model,

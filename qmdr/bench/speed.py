@@ -59,7 +59,7 @@ OVERLAP_TOKENS = 32
 HTTP_STARTUP_TIMEOUT_S = 20.0
 
 
-# --- peak memory -----------------------------------------------------------------------------------------------
+# --- peak memory ----------------------------------------------------------------------------------
 _CLEAR_REFS = Path("/proc/self/clear_refs")
 _STATUS = Path("/proc/self/status")
 
@@ -92,7 +92,7 @@ def measure_peak_rss(out: dict[str, Any], key: str) -> Iterator[None]:
     out.setdefault("rss_method", "VmHWM reset per phase" if phase_peak else "ru_maxrss (process peak so far)")
 
 
-# --- results -------------------------------------------------------------------------------------------------------
+# --- results --------------------------------------------------------------------------------------
 @dataclass(slots=True)
 class SizeResult:
     target_chunks: int
@@ -154,7 +154,8 @@ class SpeedReport:
         return [[s.chunks, mode, trio(s.search.get(mode)), trio((s.http or {}).get(mode))]
                 for s in self.sizes for mode in s.search]
 
-    NEAREST_HEADERS = ("chunks", "sqlite nearest p50 ms", "numpy exact p50 ms", "sqlite/numpy", "recall@10 vs exact")
+    NEAREST_HEADERS = ("chunks", "sqlite nearest p50 ms", "numpy exact p50 ms", "sqlite/numpy",
+                       "recall@10 vs exact")
 
     def nearest_rows(self) -> list[list[Any]]:
         return [[s.chunks, s.nearest["sqlite_p50_ms"], s.nearest["numpy_p50_ms"], s.nearest["ratio"],
@@ -162,7 +163,8 @@ class SpeedReport:
 
     def to_markdown(self) -> str:
         notes = [f"- {s.chunks} chunks: HTTP skipped ({s.http_note})" for s in self.sizes if s.http_note]
-        emb_rows = [[e.name, e.texts, e.seconds, e.texts_per_s, e.peak_rss_mb, e.note] for e in self.embedders]
+        emb_rows = [[e.name, e.texts, e.seconds, e.texts_per_s, e.peak_rss_mb, e.note]
+                    for e in self.embedders]
         return "\n\n".join(filter(None, [
             "# Indexing and search speed",
             "Synthetic vaults from a fixed seed (`qmdr/bench/synthetic.py`). Rows above "
@@ -211,7 +213,7 @@ class SpeedReport:
         rpt.print_table("nearest() vs numpy", self.NEAREST_HEADERS, self.nearest_rows(), console)
 
 
-# --- measurement ---------------------------------------------------------------------------------------------------
+# --- measurement ----------------------------------------------------------------------------------
 class RecordingEmbedder(CountingEmbedder):
     """Counts like CountingEmbedder and keeps every vector it made, keyed by text (for the exact scan)."""
 
@@ -276,7 +278,8 @@ class _UvicornThread:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+        self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 
     def __enter__(self) -> str:
@@ -344,7 +347,8 @@ async def _measure_size(target: int, *, seed: int, http: bool, work: Path,
             await reindex(store, vault.root, embedder, max_tokens=MAX_TOKENS, overlap_tokens=OVERLAP_TOKENS)
             index_s = time.perf_counter() - started
         chunks = store.stats().chunks
-        index = {"seconds": round(index_s, 2), "chunks_per_s": round(chunks / index_s, 1) if index_s else None,
+        index = {"seconds": round(index_s, 2),
+                 "chunks_per_s": round(chunks / index_s, 1) if index_s else None,
                  "embedded": embedder.usage.items, "embed_calls": embedder.usage.calls}
         embedder.recording = False
 
@@ -379,12 +383,14 @@ async def _measure_size(target: int, *, seed: int, http: bool, work: Path,
         if http:
             bar.update(task, description=f"{target} chunks: searching over HTTP")
             try:
-                http_result = await asyncio.to_thread(_http_searches, db_path, vault.root, embedder.inner, queries)
+                http_result = await asyncio.to_thread(_http_searches, db_path, vault.root, embedder.inner,
+                                                      queries)
             except ImportError as exc:  # the API package is optional in stripped-down installs
                 http_note = f"API app not importable: {exc}"
         else:
             http_note = "not requested"
-        return SizeResult(target_chunks=target, notes=len(vault.notes), chunks=chunks, embedder=embedder.model_id,
+        return SizeResult(target_chunks=target, notes=len(vault.notes), chunks=chunks,
+                          embedder=embedder.model_id,
                           index=index, reindex_unchanged=unchanged, reindex_changed=changed, search=search,
                           http=http_result, http_note=http_note, nearest=nearest, memory=memory)
     finally:
@@ -416,7 +422,8 @@ def compare_embedders(texts: list[str]) -> list[EmbedderRow]:
     try:
         rows.append(_embedder_probe("embedded MiniLM (qmdr, numpy)", local, texts))
     except Exception as exc:  # a broken model install must not sink the whole speed report
-        rows.append(EmbedderRow("embedded MiniLM (qmdr, numpy)", len(texts), None, None, None, f"failed: {exc}"))
+        rows.append(EmbedderRow("embedded MiniLM (qmdr, numpy)", len(texts), None, None, None,
+                                f"failed: {exc}"))
     try:
         import torch  # noqa: F401
         from sentence_transformers import SentenceTransformer
@@ -478,13 +485,14 @@ async def speed_async(
     rss_method = "VmHWM reset per phase (Linux /proc)" if _reset_peak_rss() else \
         "ru_maxrss: process peak so far (phases cannot be isolated on this OS)"
     return SpeedReport(results, embedder_rows, settings={
-        "sizes": list(sizes), "seed": seed, "http": http, "real_embedder_max_chunks": real_embedder_max_chunks,
+        "sizes": list(sizes), "seed": seed, "http": http,
+        "real_embedder_max_chunks": real_embedder_max_chunks,
         "queries_per_mode": QUERIES_PER_MODE, "warmup_queries": WARMUP_QUERIES, "k": TOP_K,
         "changed_fraction": CHANGED_FRACTION, "max_tokens": MAX_TOKENS, "overlap_tokens": OVERLAP_TOKENS,
         "rss_method": rss_method})
 
 
-def run_speed(sizes: Sequence[int] = DEFAULT_SIZES, *, seed: int = 42, http: bool = True, progress: bool = True,
-              **kwargs: Any) -> SpeedReport:
+def run_speed(sizes: Sequence[int] = DEFAULT_SIZES, *, seed: int = 42, http: bool = True,
+              progress: bool = True, **kwargs: Any) -> SpeedReport:
     """Measure indexing and search speed at each size; blocking (runs its own event loop)."""
     return asyncio.run(speed_async(sizes, seed=seed, http=http, progress=progress, **kwargs))

@@ -26,8 +26,7 @@ from pathlib import Path
 import numpy as np
 
 # A fixed vocabulary of plain words in a loose "engineering notebook" register.
-WORDS: tuple[str, ...] = tuple(
-    """
+_WORD_TEXT = """
     system service request response cache index query search vector keyword memory agent note
     vault chunk embed model token budget latency throughput error retry timeout backoff queue
     worker thread process socket server client database table column schema migration backup
@@ -44,8 +43,8 @@ WORDS: tuple[str, ...] = tuple(
     privacy storage disk file folder path link reference heading paragraph summary detail
     example note idea question answer plan draft meeting agenda action item follow deadline
     garden kitchen recipe travel book reading music film weather coffee morning evening
-    """.split()
-)
+"""
+WORDS: tuple[str, ...] = tuple(dict.fromkeys(_WORD_TEXT.split()))  # de-duplicated, order kept
 STOP = ("the", "a", "of", "to", "and", "in", "for", "on", "with", "is", "that", "when", "we", "it")
 
 # Zipf exponent of word frequencies: ~1 is what natural text shows.

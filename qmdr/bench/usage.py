@@ -1,12 +1,15 @@
 """Count model calls and tokens, and price them, for the provider matrix.
 
-Counting happens at our own seams (``Embedder.embed``, ``Reranker.grade``,
-the query expander's ``expand``), not on the wire: a provider client may split
-one ``embed`` call into several HTTP requests, so "calls" means calls qmdr made.
-Tokens are estimated from characters (about 4 per token for English text with
-OpenAI-style BPE tokenizers) and only count what is *sent*; the model's output
-tokens of a rerank or expansion are not included. Costs are therefore
-approximate, good for comparing settings, not for invoicing.
+Embedding is counted at our own seam (``Embedder.embed``), not on the wire: a
+provider client may split one ``embed`` call into several HTTP requests, so
+"calls" means calls qmdr made. Rerank and expansion are counted at their chat
+function (one call = one model request, retries included), or per ``grade`` for
+a dedicated rerank API. Tokens are the provider's reported usage when there is
+one, else estimated from characters (about 4 per token for English text with
+OpenAI-style BPE tokenizers). Costs multiply tokens by approximate list
+*input* prices (output tokens of a rerank or expansion are billed higher by
+vendors but are a few per passage), so they are good for comparing settings,
+not for invoicing.
 """
 
 from __future__ import annotations
@@ -101,33 +104,47 @@ class CountingEmbedder:
         return getattr(self.inner, name)
 
 
-class CountingReranker:
-    """A Reranker that forwards ``grade`` and counts the query and passages it sends."""
+class CountingChat:
+    """Wraps a ChatFn (``qmdr.chat.ChatFn``) and counts its calls and tokens.
 
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.usage = Usage()
+    Tokens come from the provider's reported usage when it gives one, else
+    they are estimated from the message text (input) and the answer (output).
+    """
 
-    async def grade(self, query: str, passages: Sequence[str]) -> list[float]:
+    def __init__(self, chat: Any, usage: Usage) -> None:
+        self._chat = chat
+        self.usage = usage
+
+    async def __call__(self, messages: list[Any], **kwargs: Any) -> Any:
         self.usage.calls += 1
-        self.usage.items += len(passages)
-        self.usage.tokens += estimate_tokens(query) + sum(estimate_tokens(p) for p in passages)
-        return await self.inner.grade(query, passages)
+        self.usage.items += 1
+        result = await self._chat(messages, **kwargs)
+        reported = getattr(result, "usage", None)
+        input_tokens = getattr(reported, "input_tokens", 0) or sum(
+            estimate_tokens(getattr(m, "content", "")) for m in messages)
+        output_tokens = getattr(reported, "output_tokens", 0) or estimate_tokens(getattr(result, "text", ""))
+        self.usage.tokens += input_tokens + output_tokens
+        return result
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
+def instrument(helper: Any) -> Usage:
+    """Count the model calls of a reranker or query expander; returns the live Usage.
 
-class CountingExpander:
-    """A query expander that forwards ``expand`` and counts the queries it sends."""
+    Chat-based helpers (``LLMReranker``, ``QueryExpander``) keep their ChatFn in
+    ``_chat``: it is wrapped on this instance only, so every call is counted
+    however the helper batches, retries or caches. Other helpers (an API
+    reranker) are counted per ``grade`` call with tokens estimated from the
+    passages sent.
+    """
+    usage = Usage()
+    if callable(getattr(helper, "_chat", None)):
+        helper._chat = CountingChat(helper._chat, usage)
+        return usage
+    grade = getattr(helper, "grade", None)
+    if grade is not None:
+        async def counted_grade(query: str, passages: Sequence[str]) -> list[float]:
+            usage.add([query, *passages])
+            return await grade(query, passages)
 
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.usage = Usage()
-
-    async def expand(self, query: str, *args: Any, **kwargs: Any) -> Any:
-        self.usage.add([query])
-        return await self.inner.expand(query, *args, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
+        helper.grade = counted_grade
+    return usage

@@ -11,7 +11,8 @@ ODD_IDS = ["12", "doc-7", "A/b", "a_b", "a b", "../escape", ".hidden", "Ünïcod
            "x" * 300, "", "a:b*c?"]
 
 
-def write_dataset(root: Path, docs: list[dict], queries: list[dict], qrels: list[tuple[str, str, int]]) -> Path:
+def write_dataset(root: Path, docs: list[dict], queries: list[dict],
+                  qrels: list[tuple[str, str, int]]) -> Path:
     (root / "qrels").mkdir(parents=True)
     (root / "corpus.jsonl").write_text("\n".join(json.dumps(d) for d in docs) + "\n", encoding="utf-8")
     (root / "queries.jsonl").write_text("\n".join(json.dumps(q) for q in queries) + "\n", encoding="utf-8")

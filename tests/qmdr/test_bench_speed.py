@@ -1,0 +1,64 @@
+"""Smoke test: the speed benchmark at a tiny size, plus the synthetic vault and hashing embedder."""
+
+import json
+
+import numpy as np
+import pytest
+
+from qmdr.bench.speed import run_speed
+from qmdr.bench.synthetic import HashingEmbedder, change_notes, generate_vault, sample_queries
+
+
+def test_synthetic_vault_is_reproducible_from_its_seed(tmp_path):
+    a = generate_vault(tmp_path / "a", 120, seed=7)
+    b = generate_vault(tmp_path / "b", 120, seed=7)
+    c = generate_vault(tmp_path / "c", 120, seed=8)
+    assert a.sections == 120 and a.notes == b.notes
+    assert all((a.root / n).read_bytes() == (b.root / n).read_bytes() for n in a.notes)
+    assert any((a.root / n).read_bytes() != (c.root / n).read_bytes() for n in set(a.notes) & set(c.notes))
+    first = (a.root / a.notes[0]).read_text()
+    assert first.startswith("# ") and "\n## " in first
+    assert sample_queries(3, seed=1) == sample_queries(3, seed=1)
+
+
+def test_change_notes_rewrites_the_asked_fraction(tmp_path):
+    vault = generate_vault(tmp_path, 400, seed=3)
+    before = {n: (tmp_path / n).read_text() for n in vault.notes}
+    changed = change_notes(vault, 0.1, seed=3)
+    assert len(changed) == max(1, round(len(vault.notes) * 0.1))
+    assert {n for n in vault.notes if (tmp_path / n).read_text() != before[n]} == set(changed)
+
+
+@pytest.mark.anyio
+async def test_hashing_embedder_is_deterministic_normalised_and_topical():
+    embedder = HashingEmbedder(dim=64)
+    vectors = await embedder.embed(["cache retry timeout", "cache retry timeout", "garden coffee music", ""])
+    assert vectors.shape == (4, 64) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0)
+    assert np.array_equal(vectors[0], vectors[1])
+    close = float(vectors[0] @ (await embedder.embed(["cache retry"]))[0])
+    far = float(vectors[0] @ vectors[2])
+    assert close > far
+
+
+def test_speed_report_at_a_tiny_size(tmp_path):
+    report = run_speed([200], seed=1, http=False, progress=False, real_embedder_max_chunks=0, embedders=False)
+    data = json.loads(report.to_json())
+    (size,) = data["sizes"]
+    assert size["embedder"] == "bench-hashing-384"
+    assert size["chunks"] >= 150 and size["notes"] >= 1
+    assert size["index"]["chunks_per_s"] > 0 and size["index"]["embedded"] >= size["chunks"] * 0.9
+    # an unchanged vault embeds nothing; a 1% change embeds a little, not everything
+    assert size["reindex_unchanged"]["embedded"] == 0
+    assert 0 < size["reindex_changed"]["embedded"] < size["chunks"]
+    assert set(size["search"]) == {"keyword", "vector", "hybrid"}
+    for lat in size["search"].values():
+        assert lat["p50"] <= lat["p95"] <= lat["p99"]
+    assert size["http"] is None and size["http_note"] == "not requested"
+    assert 0.0 <= size["nearest"]["recall@10"] <= 1.0 and size["nearest"]["vectors"] >= size["chunks"] * 0.9
+    assert size["memory"]["index_peak_rss_mb"] > 0
+    assert data["machine"]["cores"] >= 1 and data["settings"]["seed"] == 1
+
+    written = report.write(tmp_path, "speed-tiny")
+    assert {p.name for p in written} == {"speed-tiny.md", "speed-tiny.json", "speed-tiny-latency.png"}
+    assert "sqlite-vec `nearest()`" in report.to_markdown()
