@@ -41,6 +41,9 @@ MISTRAL_MAX_EMBED_BATCH = 128
 #: the HF router's feature-extraction backends are small servers; keep batches modest
 HF_MAX_EMBED_BATCH = 32
 
+#: Vertex region used when GOOGLE_CLOUD_LOCATION is not set
+VERTEX_DEFAULT_LOCATION = "us-central1"
+
 AuthKind = Literal["api_key", "optional_key", "aws", "gcp_adc"]
 
 
@@ -114,7 +117,7 @@ _SPECS: tuple[ProviderSpec, ...] = (
         id="google",
         display_name="Google Gemini",
         wire="gemini",
-        default_base_url="https://generativelanguage.googleapis.com/v1beta",
+        default_base_url="https://generativelanguage.googleapis.com",  # the adapter adds /v1beta
         key_env_vars=("GEMINI_API_KEY",),
         supports_embeddings=True,
         max_embed_batch=GEMINI_MAX_EMBED_BATCH,
@@ -185,8 +188,11 @@ _SPECS: tuple[ProviderSpec, ...] = (
         default_base_url=None,
         auth="gcp_adc",
         settings=(
-            SettingSpec("project", ("GOOGLE_CLOUD_PROJECT",)),
-            SettingSpec("location", ("GOOGLE_CLOUD_LOCATION",)),
+            # ADC often knows the project; us-central1 serves every Gemini and embedding model
+            SettingSpec("project", ("GOOGLE_CLOUD_PROJECT",), required=False),
+            SettingSpec(
+                "location", ("GOOGLE_CLOUD_LOCATION",), required=False, default=VERTEX_DEFAULT_LOCATION
+            ),
         ),
         supports_embeddings=True,
         max_embed_batch=VERTEX_MAX_EMBED_BATCH,
