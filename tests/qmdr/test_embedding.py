@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
+import httpx
 import numpy as np
 import pytest
+import respx
 
+from providers import Keys, ProviderClient
 from providers.embedder import Embedder
 from providers.errors import MalformedResponse, ProviderUnavailable
 from providers.types import EmbedResult
-from qmdr.embedding import ProviderEmbedder, QueryEmbeddingCache, l2_normalise
+from qmdr.embedding import ProviderEmbedder, QueryEmbeddingCache, embed_fn_for, l2_normalise
 
 
 class FakeEmbedFn:
@@ -142,3 +146,35 @@ def test_query_cache_forgets_the_least_recently_used():
     assert cache.get("m", "a") is not None  # a is now the most recent
     cache.put("m", "c", np.ones(2))
     assert cache.get("m", "b") is None and cache.get("m", "a") is not None and len(cache) == 2
+
+
+# --- through the real ProviderClient to OpenRouter (faked at the HTTP boundary) ------------------------
+
+OPENROUTER_EMBEDDINGS = "https://openrouter.ai/api/v1/embeddings"
+
+
+@pytest.mark.anyio
+@respx.mock
+async def test_openrouter_embeddings_request_and_answer():
+    def answer(request: httpx.Request) -> httpx.Response:
+        inputs = json.loads(request.content)["input"]
+        rows = [{"object": "embedding", "index": i, "embedding": [float(len(t)), 0.0, 2.0]}
+                for i, t in reversed(list(enumerate(inputs)))]  # out of order on purpose
+        return httpx.Response(200, json={"object": "list", "data": rows,
+                                         "model": "openai/text-embedding-3-small",
+                                         "usage": {"prompt_tokens": 7, "total_tokens": 7}})
+
+    route = respx.post(OPENROUTER_EMBEDDINGS).mock(side_effect=answer)
+    async with httpx.AsyncClient() as http:
+        client = ProviderClient(Keys(env={"OPENROUTER_API_KEY": "sk-or-v1-test"}), http=http)
+        model = "openrouter/openai/text-embedding-3-small"
+        embedder = ProviderEmbedder(embed_fn_for(client, model), model=model, batch_size=2)
+        out = await embedder.embed(["a", "bbbb", "cc"])
+    assert route.call_count == 2  # batches of 2: ["a", "bbbb"], ["cc"]
+    first = route.calls[0].request
+    assert first.headers["authorization"] == "Bearer sk-or-v1-test"
+    body = json.loads(first.content)
+    assert body["model"] == "openai/text-embedding-3-small" and body["input"] == ["a", "bbbb"]
+    assert "dimensions" not in body
+    assert embedder.dim == 3 and out.shape == (3, 3)
+    np.testing.assert_allclose(out[:, 0] / out[:, 2], [0.5, 2.0, 1.0], rtol=1e-6)  # len(t) / 2, in order

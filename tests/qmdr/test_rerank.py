@@ -11,8 +11,10 @@ import httpx
 import pytest
 import respx
 
+from providers import Keys, ProviderClient
 from providers.errors import ProviderUnavailable
 from providers.types import ChatResult, Message
+from qmdr.chat import chat_fn_for
 from qmdr.rerank import (
     MAX_GRADE,
     PASSAGE_CHAR_LIMIT,
@@ -378,3 +380,76 @@ async def test_api_reranker_timeout_degrades():
         outcome = await ApiReranker(client, base_url=COHERE, model="m", provider="cohere").rerank(
             "q", make_results(2))
     assert not outcome.reranked and "did not answer in time" in outcome.warnings[0]
+
+
+# --- through the real ProviderClient to OpenRouter (faked at the HTTP boundary) ------------------------
+
+OPENROUTER_CHAT = "https://openrouter.ai/api/v1/chat/completions"
+OPENROUTER_KEY = "sk-or-v1-test-key"
+
+
+def openrouter_answer(content: str) -> httpx.Response:
+    """An OpenRouter chat completion in the OpenAI shape it documents."""
+    return httpx.Response(200, json={
+        "id": "gen-1", "object": "chat.completion", "model": "openai/gpt-4o-mini",
+        "choices": [{"index": 0, "finish_reason": "stop",
+                     "message": {"role": "assistant", "content": content}}],
+        "usage": {"prompt_tokens": 900, "completion_tokens": 40, "total_tokens": 940},
+    })
+
+
+async def _no_sleep(_: float) -> None:
+    return None
+
+
+def openrouter_reranker(http: httpx.AsyncClient, **kwargs) -> LLMReranker:
+    client = ProviderClient(Keys(env={"OPENROUTER_API_KEY": OPENROUTER_KEY}), http=http, sleep=_no_sleep)
+    model = "openrouter/openai/gpt-4o-mini"
+    return LLMReranker(chat_fn_for(client, model), model_id=model, **kwargs)
+
+
+@pytest.mark.anyio
+@respx.mock
+async def test_openrouter_rerank_request_is_what_openrouter_expects():
+    answer = json.dumps({"grades": [{"id": 1, "grade": 0}, {"id": 2, "grade": 3}, {"id": 3, "grade": 1}]})
+    route = respx.post(OPENROUTER_CHAT).mock(return_value=openrouter_answer(answer))
+    async with httpx.AsyncClient() as http:
+        outcome = await openrouter_reranker(http).rerank("how do I rotate keys", make_results(3))
+    assert route.call_count == 1
+    request = route.calls[0].request
+    assert request.headers["authorization"] == f"Bearer {OPENROUTER_KEY}"
+    assert request.headers["content-type"] == "application/json"
+    body = json.loads(request.content)
+    assert body["model"] == "openai/gpt-4o-mini"
+    assert body["response_format"] == {"type": "json_object"}
+    assert [m["role"] for m in body["messages"]] == ["system", "user"]
+    assert '"grades"' in body["messages"][0]["content"]
+    assert body["messages"][1]["content"].startswith("Query: how do I rotate keys")
+    assert "reasoning" not in body  # no thinking requested: the model's default, no extra field
+    assert outcome.reranked and paths(outcome.results)[0] == "note2.md"
+
+
+@pytest.mark.anyio
+@respx.mock
+async def test_openrouter_malformed_content_is_retried_once_then_degrades():
+    route = respx.post(OPENROUTER_CHAT).mock(return_value=openrouter_answer("Passage 1 is relevant."))
+    results = make_results(3)
+    async with httpx.AsyncClient() as http:
+        outcome = await openrouter_reranker(http).rerank("q", results)
+    assert route.call_count == 2
+    assert not outcome.reranked and outcome.results == results and "malformed" in outcome.warnings[0]
+    retry = json.loads(route.calls[1].request.content)["messages"]
+    assert retry[2] == {"role": "assistant", "content": "Passage 1 is relevant."}
+
+
+@pytest.mark.anyio
+@respx.mock
+async def test_openrouter_rejected_key_degrades_without_echoing_it():
+    respx.post(OPENROUTER_CHAT).mock(return_value=httpx.Response(
+        401, json={"error": {"message": "No auth credentials found", "code": 401}}))
+    results = make_results(2)
+    async with httpx.AsyncClient() as http:
+        outcome = await openrouter_reranker(http).rerank("q", results)
+    assert not outcome.reranked and outcome.results == results
+    assert "rejected the credentials" in outcome.warnings[0]
+    assert OPENROUTER_KEY not in outcome.warnings[0]
