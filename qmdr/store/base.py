@@ -6,9 +6,9 @@ the embedded default) and ``qmdr.store.postgres`` (pgvector + tsvector).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -50,6 +50,10 @@ class IndexChange:
     upserts: list[tuple[Note, list[Chunk]]] = field(default_factory=list)
     deletes: list[str] = field(default_factory=list)
     vectors: dict[str, np.ndarray] = field(default_factory=dict)
+    # Recorded in the same transaction, so a rebuild or a first index is all-or-nothing too:
+    model: tuple[str, int] | None = None  # (model_id, dim) of ``vectors``; changing it needs replace_vectors
+    replace_vectors: bool = False  # drop every stored vector first (``--rebuild``, model switch)
+    meta: dict[str, str] = field(default_factory=dict)  # extra index metadata, e.g. the chunking parameters
 
     @property
     def is_empty(self) -> bool:
@@ -76,6 +80,10 @@ class Store(Protocol):
         """Record the model; refuses (StoreError) to change it while vectors exist."""
         ...
 
+    def get_meta(self, key: str) -> str | None:
+        """A value recorded through ``IndexChange.meta`` (None when never set)."""
+        ...
+
     def note_hashes(self) -> dict[str, str]:
         """path -> content hash of every indexed note (to skip unchanged files cheaply)."""
         ...
@@ -97,6 +105,20 @@ class Store(Protocol):
     def stats(self) -> IndexStats: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class EmbeddingCache(Protocol):
+    """Optional store capability: vectors kept by (model, text hash) beyond the live index.
+
+    A rebuild, a model switch back, or a reindex resumed after a crash then
+    re-embeds nothing it has embedded before. The indexer uses it when the
+    store has it and simply embeds otherwise.
+    """
+
+    def cached_vectors(self, model_id: str, dim: int, hashes: Iterable[str]) -> dict[str, np.ndarray]: ...
+
+    def cache_vectors(self, model_id: str, dim: int, vectors: Mapping[str, np.ndarray]) -> None: ...
 
 
 def chunk_ids_unique(hits: Sequence[Hit]) -> bool:

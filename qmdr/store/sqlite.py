@@ -1,0 +1,652 @@
+"""The embedded index: one SQLite file (apsw) with FTS5 for keywords and sqlite-vec for vectors.
+
+Tables (``SCHEMA``):
+
+* ``meta``: key/value: ``schema_version``, ``model_id``/``dim`` of the stored
+  vectors, ``last_reindex``, ``generation`` (bumped by every write that changes
+  what a search can return, so any connection notices a reindex by reading one row).
+* ``notes`` (path primary key; tags, frontmatter, links and dates as JSON) and
+  ``note_tags`` (normalised tag keys, for filtering in SQL).
+* ``chunks``: one row per chunk, ``note_path`` cascading from ``notes``, ``hash``
+  the content address of its text.
+* ``chunks_fts``: FTS5 over (note title, heading trail, chunk text), tokenizer
+  ``porter unicode61 remove_diacritics 2`` (English stemming, any script, accents
+  folded). It is *contentless* (``content=''``, ``contentless_delete=1``): the
+  text already lives in ``chunks``, so FTS5 keeps only its inverted index (no
+  second copy of every chunk), and two triggers on ``chunks`` keep it in step,
+  reading the title from ``notes``. We never need FTS5's ``snippet()`` (search
+  builds its own), which is the one thing contentless tables cannot do.
+* ``vectors``: a sqlite-vec ``vec0`` table keyed by chunk *hash* (one vector per
+  distinct text, cosine metric), created for the recorded dimension. The durable
+  copy of the index's vectors; vectors no chunk references are deleted in the
+  same transaction that orphans them.
+* ``embedding_cache``: (model_id, dim, hash) -> vector for every vector ever
+  written, never pruned by reindexing, so ``--rebuild``, switching back to an
+  earlier model, or resuming a killed reindex never re-pays for text embedded before.
+
+Keyword ranking: FTS5 ``bm25`` with column weights ``BM25_WEIGHTS``.
+Vector search: by default an exact scan of an in-memory snapshot
+(``qmdr.store.vector_index``, reloaded incrementally when ``generation``
+changes); ``vector_search="vec0"`` uses sqlite-vec's KNN instead.
+
+Concurrency: WAL, so readers never block the one writer and see a consistent
+snapshot. Within a process one connection is shared under a lock (a write
+transaction must not leak its uncommitted rows into a concurrent search).
+Writes start with ``BEGIN IMMEDIATE`` so two writers queue on ``busy_timeout``
+instead of failing mid-transaction; past the timeout the caller gets ``IndexBusy``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import apsw
+import numpy as np
+import sqlite_vec
+
+from qmdr.errors import IndexBusy, ModelMismatch, StoreError
+from qmdr.fts import match_query
+from qmdr.store.base import Filters, Hit, IndexChange, IndexStats
+from qmdr.store.filtering import filter_tag_keys, tag_key
+from qmdr.store.vector_index import VectorIndex
+from vault.model import Chunk, Note
+
+#: bump when SCHEMA changes incompatibly; an index written by a newer qmdr is refused, not misread
+SCHEMA_VERSION = 1
+#: a writer waits this long for another writer before IndexBusy: a first index of a large vault holds
+#: the write lock for a few seconds while it inserts; readers never wait (WAL)
+BUSY_TIMEOUT_MS = 10_000
+#: bm25 weights for (title, heading trail, chunk text): a term in the note's title or in the chunk's
+#: headings says the chunk is *about* it, a term in the body may be a passing mention. The chunk text
+#: also contains its heading trail, so headings already count once there; 2.0 adds a second vote.
+BM25_WEIGHTS = (4.0, 2.0, 1.0)
+#: ids/hashes per ``IN (...)`` list: far below the 999-variable limit of older SQLite builds
+SQL_BATCH = 500
+#: sqlite-vec's limit on ``k`` in a vec0 KNN query (SQLITE_VEC_VEC0_K_MAX)
+VEC0_MAX_K = 4096
+#: sqlite-vec refuses vectors longer than this (SQLITE_VEC_VEC0_MAX_DIMENSIONS)
+MAX_DIM = 8192
+#: when a snapshot lacks more than this share of the stored vectors, one scan of the vec0 table beats
+#: point lookups (measured on 100k x 384: 15 us per row scanned, 27 us per lookup)
+SCAN_INSTEAD_OF_LOOKUP = 0.5
+#: vectors kept in memory between a write and the next snapshot (about 77 MB at 384 dims); a first
+#: index larger than this is read back from the table, which then costs about 15 us per vector
+FRESH_MAX_VECTORS = 50_000
+
+REBUILD_HINT = "run `qmdr index --rebuild` to re-embed with the new model (text embedded before is reused)"
+
+#: meta keys the store maintains itself; ``IndexChange.meta`` may not overwrite them
+RESERVED_META = frozenset({"schema_version", "model_id", "dim", "generation", "last_reindex"})
+
+VectorSearch = Literal["memory", "vec0"]
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS notes (
+    path TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    tags TEXT NOT NULL DEFAULT '[]',
+    frontmatter TEXT NOT NULL DEFAULT '{}',
+    content_hash TEXT NOT NULL,
+    mtime REAL NOT NULL,
+    size INTEGER NOT NULL,
+    links TEXT NOT NULL DEFAULT '[]',
+    dates TEXT NOT NULL DEFAULT '{}',
+    indexed_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS note_tags (
+    tag TEXT NOT NULL,
+    note_path TEXT NOT NULL REFERENCES notes(path) ON DELETE CASCADE,
+    PRIMARY KEY (tag, note_path)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS note_tags_by_note ON note_tags(note_path);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY,
+    note_path TEXT NOT NULL REFERENCES notes(path) ON DELETE CASCADE,
+    ordinal INTEGER NOT NULL,
+    heading_trail TEXT NOT NULL DEFAULT '[]',
+    start_line INTEGER NOT NULL,
+    end_line INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    UNIQUE (note_path, ordinal)
+);
+CREATE INDEX IF NOT EXISTS chunks_by_hash ON chunks(hash);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
+    title, headings, body,
+    content='', contentless_delete=1,
+    tokenize='porter unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER IF NOT EXISTS chunks_fts_insert AFTER INSERT ON chunks BEGIN
+    INSERT INTO chunks_fts(rowid, title, headings, body) VALUES (
+        new.id,
+        (SELECT title FROM notes WHERE path = new.note_path),
+        (SELECT group_concat(value, ' ') FROM json_each(new.heading_trail)),
+        new.text);
+END;
+CREATE TRIGGER IF NOT EXISTS chunks_fts_delete AFTER DELETE ON chunks BEGIN
+    DELETE FROM chunks_fts WHERE rowid = old.id;
+END;
+CREATE TABLE IF NOT EXISTS embedding_cache (
+    model_id TEXT NOT NULL,
+    dim INTEGER NOT NULL,
+    hash TEXT NOT NULL,
+    vector BLOB NOT NULL,
+    PRIMARY KEY (model_id, dim, hash)
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO meta(key, value) VALUES ('generation', '0');
+"""
+
+_HIT_COLUMNS = "c.id, c.hash, c.note_path, n.title, c.heading_trail, c.start_line, c.end_line, c.text, n.tags"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _json(value: Any) -> str:
+    """JSON for a column; frontmatter may hold YAML dates, which become ISO strings."""
+    return json.dumps(value, ensure_ascii=False, default=str, sort_keys=isinstance(value, dict))
+
+
+def _batches(items: Sequence[Any], size: int = SQL_BATCH) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _placeholders(n: int) -> str:
+    return ",".join("?" * n)
+
+
+def _hit(row: Sequence[Any], score: float) -> Hit:
+    chunk_id, chunk_hash, path, title, trail, start, end, text, tags = row
+    return Hit(chunk_id=chunk_id, chunk_hash=chunk_hash, note_path=path, title=title,
+               heading_trail=tuple(json.loads(trail)), start_line=start, end_line=end, text=text,
+               score=float(score), tags=tuple(json.loads(tags)))
+
+
+def _filter_sql(filters: Filters) -> tuple[str, list[Any]]:
+    """SQL conditions on ``c`` (chunks) for ``filters``; same meaning as ``filtering.note_matches``."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if filters.path_prefix:
+        clauses.append("substr(c.note_path, 1, ?) = ?")
+        params += [len(filters.path_prefix), filters.path_prefix]
+    tags = filter_tag_keys(filters)
+    if tags:
+        clauses.append(f"c.note_path IN (SELECT note_path FROM note_tags"  # noqa: S608 (placeholders only)
+                       f" WHERE tag IN ({_placeholders(len(tags))}) GROUP BY note_path HAVING count(*) = ?)")
+        params += [*tags, len(tags)]
+    return "".join(f" AND {clause}" for clause in clauses), params
+
+
+class SqliteStore:
+    """The ``Store`` protocol on one SQLite file: ``SqliteStore(path)`` or ``SqliteStore(memory=True)``."""
+
+    def __init__(self, path: str | Path | None = None, *, memory: bool = False,
+                 vector_search: VectorSearch = "memory") -> None:
+        if memory == (path is not None):
+            raise ValueError("give either a path or memory=True")
+        if vector_search not in ("memory", "vec0"):
+            raise ValueError(f"vector_search must be 'memory' or 'vec0', not {vector_search!r}")
+        self.path = None if memory else Path(path)  # type: ignore[arg-type]
+        self.vector_search = vector_search
+        self._lock = threading.RLock()
+        self._snapshot: VectorIndex | None = None
+        # vectors this process committed since the last snapshot, so the next one need not read them back
+        self._fresh: dict[str, np.ndarray] = {}
+        self._fresh_model: tuple[str, int] | None = None
+        try:
+            self._conn = apsw.Connection(":memory:" if memory else str(self.path))
+            self._conn.enable_load_extension(True)
+            self._conn.load_extension(sqlite_vec.loadable_path())
+            self._conn.enable_load_extension(False)
+            self._conn.set_busy_timeout(BUSY_TIMEOUT_MS)
+            if not memory:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                # NORMAL in WAL mode: a crashed *process* never loses a commit; only a power cut can drop
+                # the last one, and the index is rebuildable from the vault anyway
+                self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+            with self._write():
+                self._conn.execute(SCHEMA)
+                self._conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
+                                   (str(SCHEMA_VERSION),))
+        except apsw.Error as exc:
+            raise StoreError(f"cannot open the index at {self.path or ':memory:'}: {exc}") from exc
+        version = int(self._meta("schema_version") or 0)
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"the index at {self.path} was written by a newer qmdr (schema {version}); "
+                             "upgrade qmdr or index into a new file")
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({str(self.path) if self.path else 'memory=True'})"
+
+    def __enter__(self) -> SqliteStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._snapshot = None
+            self._conn.close()
+
+    # --- transactions ---------------------------------------------------------------------------
+    @contextmanager
+    def _write(self) -> Iterator[None]:
+        """One write transaction, started IMMEDIATE; apsw errors become StoreError/IndexBusy."""
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+            except (apsw.BusyError, apsw.LockedError) as exc:
+                raise IndexBusy("another process is writing this index; wait for its reindex to end") from exc
+            try:
+                yield
+                self._conn.execute("COMMIT")
+            except BaseException as exc:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                if isinstance(exc, apsw.BusyError | apsw.LockedError):
+                    raise IndexBusy("another process is writing this index; try again shortly") from exc
+                if isinstance(exc, apsw.Error):
+                    raise StoreError(f"index write failed and was rolled back: {exc}") from exc
+                raise
+
+    @contextmanager
+    def _read(self) -> Iterator[None]:
+        """A read transaction: every statement inside sees the same committed state."""
+        with self._lock:
+            self._conn.execute("BEGIN")
+            try:
+                yield
+            finally:
+                self._conn.execute("COMMIT")
+
+    def _meta(self, key: str) -> str | None:
+        with self._lock:
+            row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def _set_meta(self, key: str, value: str) -> None:
+        self._conn.execute("INSERT INTO meta(key, value) VALUES (?, ?) "
+                           "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
+
+    def _bump_generation(self) -> None:
+        self._conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
+
+    def generation(self) -> int:
+        """A counter bumped by every committed change to what searches can return (any process)."""
+        return int(self._meta("generation") or 0)
+
+    def _has_vector_table(self) -> bool:
+        return self._conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE name = 'vectors' AND type = 'table'").fetchone() is not None
+
+    # --- embedding model ------------------------------------------------------------------------
+    def embedding_model(self) -> tuple[str, int] | None:
+        with self._lock:
+            model_id, dim = self._meta("model_id"), self._meta("dim")
+        return None if model_id is None or dim is None else (model_id, int(dim))
+
+    def _vector_count(self) -> int:
+        if not self._has_vector_table():
+            return 0
+        return self._conn.execute("SELECT count(*) FROM vectors").fetchone()[0]
+
+    def _drop_vectors(self) -> None:
+        self._conn.execute("DROP TABLE IF EXISTS vectors")
+        self._conn.execute("DELETE FROM meta WHERE key IN ('model_id', 'dim')")
+
+    def _record_model(self, model_id: str, dim: int) -> None:
+        """Inside a write transaction: make (model_id, dim) the index's model, or refuse."""
+        if not model_id or not 0 < dim <= MAX_DIM:
+            raise StoreError(f"invalid embedding model {model_id!r} with {dim} dimensions (1..{MAX_DIM})")
+        current = self.embedding_model()
+        if current == (model_id, dim) and self._has_vector_table():
+            return
+        if current is not None and current != (model_id, dim) and self._vector_count():
+            raise ModelMismatch(
+                f"this index holds vectors from {current[0]} ({current[1]} dimensions) but the embedder is "
+                f"{model_id} ({dim} dimensions); {REBUILD_HINT}", stored=current, requested=(model_id, dim))
+        self._drop_vectors()
+        self._conn.execute(f"CREATE VIRTUAL TABLE vectors USING vec0("
+                           f"hash TEXT PRIMARY KEY, embedding float[{int(dim)}] distance_metric=cosine)")
+        self._set_meta("model_id", model_id)
+        self._set_meta("dim", str(int(dim)))
+        self._bump_generation()
+
+    def set_embedding_model(self, model_id: str, dim: int) -> None:
+        """Record the model; ModelMismatch if another model's vectors are stored (rebuild first)."""
+        with self._write():
+            self._record_model(model_id, dim)
+
+    def reset_vectors(self) -> None:
+        """Drop every stored vector and the recorded model (notes and chunks stay keyword-searchable)."""
+        with self._write():
+            self._drop_vectors()
+            self._bump_generation()
+
+    # --- what is indexed ------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        return self._meta(key)
+
+    def note_hashes(self) -> dict[str, str]:
+        with self._lock:
+            return dict(self._conn.execute("SELECT path, content_hash FROM notes").fetchall())
+
+    def known_hashes(self) -> set[str]:
+        with self._lock:
+            if not self._has_vector_table():
+                return set()
+            return {row[0] for row in self._conn.execute("SELECT hash FROM vectors")}
+
+    def chunk_hashes(self) -> set[str]:
+        """Every distinct chunk hash in the index (with or without a vector)."""
+        with self._lock:
+            return {row[0] for row in self._conn.execute("SELECT DISTINCT hash FROM chunks")}
+
+    # --- embedding cache (qmdr.store.base.EmbeddingCache) -----------------------------------------
+    def cached_vectors(self, model_id: str, dim: int, hashes: Iterable[str]) -> dict[str, np.ndarray]:
+        """Vectors embedded before by (model_id, dim) for any of ``hashes``."""
+        wanted = list(dict.fromkeys(hashes))
+        found: dict[str, np.ndarray] = {}
+        with self._lock:
+            for batch in _batches(wanted):
+                rows = self._conn.execute(
+                    f"SELECT hash, vector FROM embedding_cache WHERE model_id = ? AND dim = ? "  # noqa: S608
+                    f"AND hash IN ({_placeholders(len(batch))})", (model_id, dim, *batch))
+                for chunk_hash, blob in rows:
+                    found[chunk_hash] = np.frombuffer(blob, dtype=np.float32).copy()
+        return found
+
+    def cache_vectors(self, model_id: str, dim: int, vectors: Mapping[str, np.ndarray]) -> None:
+        """Keep vectors by (model, hash) now, before the index itself changes (its own transaction)."""
+        rows = [(model_id, dim, h, self._vector_blob(v, dim, h)) for h, v in vectors.items()]
+        with self._write():
+            self._conn.executemany("INSERT OR IGNORE INTO embedding_cache(model_id, dim, hash, vector) "
+                                   "VALUES (?, ?, ?, ?)", rows)
+
+    @staticmethod
+    def _vector_blob(vector: np.ndarray, dim: int, chunk_hash: str) -> bytes:
+        array = np.asarray(vector, dtype=np.float32)
+        if array.shape != (dim,):
+            raise StoreError(f"vector for chunk {chunk_hash[:12]} has shape {array.shape}, expected ({dim},)")
+        if not np.isfinite(array).all():
+            raise StoreError(f"vector for chunk {chunk_hash[:12]} holds NaN or infinity")
+        return array.tobytes()
+
+    # --- writing --------------------------------------------------------------------------------
+    def apply(self, change: IndexChange) -> None:
+        """Apply all of ``change`` in one transaction: all of it or none.
+
+        Order: model (and ``replace_vectors``), deletes, upserts (a note's old
+        chunks go, its new ones come), vectors (each validated on the way in:
+        a bad one rolls everything back), then vectors no chunk references any
+        more are deleted and ``generation`` is bumped.
+        """
+        bad_meta = RESERVED_META.intersection(change.meta)
+        if bad_meta:
+            raise StoreError(f"meta keys {sorted(bad_meta)} are maintained by the store itself")
+        live: dict[str, np.ndarray] = {}
+        with self._write():
+            if change.replace_vectors:
+                self._drop_vectors()
+            if change.model is not None:
+                self._record_model(*change.model)
+            orphan_candidates: set[str] = set()
+            for path in change.deletes:
+                orphan_candidates |= self._delete_note(path)
+            now = _now()
+            for note, chunks in change.upserts:
+                orphan_candidates |= self._delete_note(note.path)
+                self._insert_note(note, chunks, now)
+            if change.vectors:
+                live = self._insert_vectors(change.vectors)
+            self._delete_orphan_vectors(orphan_candidates | set(change.vectors))
+            for key, value in change.meta.items():
+                self._set_meta(key, value)
+            self._set_meta("last_reindex", now)
+            if change.upserts or change.deletes or change.vectors or change.replace_vectors:
+                self._bump_generation()
+            model = self.embedding_model()
+        self._remember_fresh(model, live)
+
+    def _remember_fresh(self, model: tuple[str, int] | None, vectors: dict[str, np.ndarray]) -> None:
+        """After a commit: keep what was written for the next snapshot, within ``FRESH_MAX_VECTORS``."""
+        with self._lock:
+            if model != self._fresh_model:
+                self._fresh, self._fresh_model = {}, model
+            if len(self._fresh) + len(vectors) > FRESH_MAX_VECTORS:
+                self._fresh.clear()  # the snapshot will read them from the table instead
+                return
+            self._fresh.update(vectors)
+
+    def _delete_note(self, path: str) -> set[str]:
+        """Delete a note (chunks, tags and FTS rows cascade); return the hashes its chunks used."""
+        rows = self._conn.execute("SELECT hash FROM chunks WHERE note_path = ?", (path,))
+        hashes = {row[0] for row in rows}
+        self._conn.execute("DELETE FROM notes WHERE path = ?", (path,))
+        return hashes
+
+    def _insert_note(self, note: Note, chunks: Sequence[Chunk], indexed_at: str) -> None:
+        for chunk in chunks:
+            if chunk.note_path != note.path:
+                raise StoreError(f"chunk {chunk.ordinal} of {note.path} claims note {chunk.note_path}")
+        self._conn.execute(
+            "INSERT INTO notes(path, title, tags, frontmatter, content_hash, mtime, size, links, dates,"
+            " indexed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (note.path, note.title, _json(list(note.tags)), _json(note.frontmatter), note.content_hash,
+             float(note.mtime), int(note.size), _json(list(note.links)), _json(note.dates), indexed_at))
+        keys = {tag_key(t) for t in note.tags} - {""}
+        self._conn.executemany("INSERT INTO note_tags(tag, note_path) VALUES (?, ?)",
+                               [(key, note.path) for key in sorted(keys)])
+        self._conn.executemany(
+            "INSERT INTO chunks(note_path, ordinal, heading_trail, start_line, end_line, text, hash)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(c.note_path, c.ordinal, _json(list(c.heading_trail)), c.start_line, c.end_line, c.text, c.hash)
+             for c in chunks])
+
+    def _insert_vectors(self, vectors: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Cache every vector; store those a chunk references and the table lacks. Returns the stored ones."""
+        model = self.embedding_model()
+        if model is None:
+            raise StoreError("vectors given but no embedding model recorded: set IndexChange.model")
+        model_id, dim = model
+        live: list[tuple[str, bytes]] = []
+        for chunk_hash, vector in vectors.items():
+            blob = self._vector_blob(vector, dim, chunk_hash)
+            self._conn.execute("INSERT OR IGNORE INTO embedding_cache(model_id, dim, hash, vector) "
+                               "VALUES (?, ?, ?, ?)", (model_id, dim, chunk_hash, blob))
+            if self._referenced(chunk_hash) and not self._conn.execute(
+                    "SELECT 1 FROM vectors WHERE hash = ?", (chunk_hash,)).fetchone():
+                live.append((chunk_hash, blob))
+        self._conn.executemany("INSERT INTO vectors(hash, embedding) VALUES (?, ?)", live)
+        return {h: np.frombuffer(blob, dtype=np.float32) for h, blob in live}
+
+    def _delete_orphan_vectors(self, candidates: Iterable[str]) -> None:
+        if not self._has_vector_table():
+            return
+        for chunk_hash in candidates:
+            if not self._referenced(chunk_hash):
+                self._conn.execute("DELETE FROM vectors WHERE hash = ?", (chunk_hash,))
+
+    def _referenced(self, chunk_hash: str) -> bool:
+        """True when some chunk has this text hash (uses the chunks_by_hash index)."""
+        row = self._conn.execute("SELECT 1 FROM chunks WHERE hash = ? LIMIT 1", (chunk_hash,)).fetchone()
+        return row is not None
+
+    # --- keyword search -------------------------------------------------------------------------
+    def keyword(self, query: str, k: int, filters: Filters = Filters()) -> list[Hit]:
+        """BM25 over title, headings and text (``BM25_WEIGHTS``); score is -bm25, higher is better.
+
+        Any text is accepted: ``qmdr.fts`` quotes every term, so punctuation,
+        quotes and words like ``NEAR`` never reach FTS5 as syntax.
+        """
+        match = match_query(query)
+        if match is None or k <= 0:
+            return []
+        where, params = _filter_sql(filters)
+        weights = ", ".join(str(w) for w in BM25_WEIGHTS)
+        sql = (f"SELECT {_HIT_COLUMNS}, bm25(chunks_fts, {weights}) AS rank"  # noqa: S608 (constants only)
+               " FROM chunks_fts JOIN chunks c ON c.id = chunks_fts.rowid"
+               " JOIN notes n ON n.path = c.note_path"
+               f" WHERE chunks_fts MATCH ?{where} ORDER BY rank, c.id LIMIT ?")
+        with self._lock:
+            try:
+                rows = self._conn.execute(sql, (match, *params, k)).fetchall()
+            except apsw.Error as exc:  # match_query makes this unreachable for user text; keep the tree clean
+                raise StoreError(f"keyword search failed: {exc}") from exc
+        return [_hit(row[:-1], -row[-1]) for row in rows]
+
+    # --- vector search --------------------------------------------------------------------------
+    def nearest(self, vector: np.ndarray, k: int, filters: Filters = Filters()) -> list[Hit]:
+        """The ``k`` chunks whose vectors are most similar to ``vector`` (cosine), best first."""
+        model = self.embedding_model()
+        if model is None or k <= 0:
+            return []
+        query = np.asarray(vector, dtype=np.float32).reshape(-1)
+        if query.shape != (model[1],):
+            raise ModelMismatch(f"query vector has {query.shape[0]} dimensions but the index holds "
+                                f"{model[1]} ({model[0]}); {REBUILD_HINT}", stored=model)
+        if self.vector_search == "vec0":
+            scored = self._nearest_vec0(query, k, filters)
+        else:
+            scored = self.vector_index().search(query, k, filters)
+        return self._hydrate(scored)
+
+    def _hydrate(self, scored: Sequence[tuple[int, float]]) -> list[Hit]:
+        """Hits for (chunk id, score) pairs, in the given order; ids deleted meanwhile are dropped."""
+        rows: dict[int, Sequence[Any]] = {}
+        ids = [chunk_id for chunk_id, _ in scored]
+        with self._lock:
+            for batch in _batches(ids):
+                for row in self._conn.execute(
+                        f"SELECT {_HIT_COLUMNS} FROM chunks c JOIN notes n ON n.path = c.note_path"  # noqa: S608
+                        f" WHERE c.id IN ({_placeholders(len(batch))})", tuple(batch)):
+                    rows[row[0]] = row
+        return [_hit(rows[chunk_id], score) for chunk_id, score in scored if chunk_id in rows]
+
+    def vector_index(self) -> VectorIndex:
+        """The in-memory snapshot, rebuilt (incrementally) when the generation has moved on."""
+        with self._lock:
+            generation = self.generation()
+            model = self.embedding_model()
+            snapshot = self._snapshot
+            if snapshot is not None and snapshot.generation == generation and snapshot.model == model:
+                return snapshot
+            if model is None:
+                self._snapshot = None
+                return VectorIndex.empty(("", 1), generation)
+            with self._read():
+                generation = self.generation()
+                chunks = self._conn.execute("SELECT id, note_path, hash FROM chunks").fetchall()
+                tags: dict[str, list[str]] = {}
+                for tag, path in self._conn.execute("SELECT tag, note_path FROM note_tags"):
+                    tags.setdefault(path, []).append(tag)
+                snapshot = VectorIndex.build(
+                    model=model, generation=generation, chunks=chunks, note_tags=tags,
+                    fetch_vectors=self._fetch_vectors, previous=snapshot, fresh=self._fresh)
+            self._fresh = {}
+            self._snapshot = snapshot
+            return snapshot
+
+    def _fetch_vectors(self, hashes: list[str]) -> dict[str, np.ndarray]:
+        """Stored vectors for ``hashes`` (caller holds the lock, inside a read transaction)."""
+        if not self._has_vector_table():
+            return {}
+        total = self._conn.execute("SELECT count(*) FROM vectors").fetchone()[0]
+        found: dict[str, np.ndarray] = {}
+        if len(hashes) > SCAN_INSTEAD_OF_LOOKUP * total:
+            wanted = set(hashes)
+            for chunk_hash, blob in self._conn.execute("SELECT hash, embedding FROM vectors"):
+                if chunk_hash in wanted:
+                    found[chunk_hash] = np.frombuffer(blob, dtype=np.float32)
+        else:
+            for chunk_hash in hashes:
+                row = self._conn.execute("SELECT embedding FROM vectors WHERE hash = ?",
+                                         (chunk_hash,)).fetchone()
+                if row is not None:
+                    found[chunk_hash] = np.frombuffer(row[0], dtype=np.float32)
+        return found
+
+    def _nearest_vec0(self, query: np.ndarray, k: int, filters: Filters) -> list[tuple[int, float]]:
+        """sqlite-vec's own search: KNN on vec0 when unfiltered, an exact filtered scan otherwise."""
+        blob = query.tobytes()
+        where, params = _filter_sql(filters)
+        with self._read():
+            if not self._has_vector_table():
+                return []
+            if where:
+                rows = self._conn.execute(
+                    "SELECT c.id, 1.0 - vec_distance_cosine(v.embedding, ?) AS score FROM chunks c"  # noqa: S608
+                    f" JOIN vectors v ON v.hash = c.hash WHERE 1{where} ORDER BY score DESC, c.id LIMIT ?",
+                    (blob, *params, k)).fetchall()
+                return [(chunk_id, float(score)) for chunk_id, score in rows]
+            # k distinct texts give at least k chunks (every stored vector is referenced by a chunk)
+            knn = self._conn.execute("SELECT hash, distance FROM vectors WHERE embedding MATCH ? AND k = ?",
+                                     (blob, min(k, VEC0_MAX_K))).fetchall()
+            similarity = {chunk_hash: 1.0 - float(distance) for chunk_hash, distance in knn}
+            scored: list[tuple[int, float]] = []
+            hashes = list(similarity)
+            for batch in _batches(hashes):
+                sql = f"SELECT id, hash FROM chunks WHERE hash IN ({_placeholders(len(batch))})"  # noqa: S608
+                for chunk_id, chunk_hash in self._conn.execute(sql, tuple(batch)):
+                    scored.append((chunk_id, similarity[chunk_hash]))
+        scored.sort(key=lambda item: (-item[1], item[0]))
+        return scored[:k]
+
+    # --- reading notes and stats ----------------------------------------------------------------
+    def get_note(self, path: str) -> dict[str, Any] | None:
+        """The note row (JSON columns decoded) with its chunks in order, or None."""
+        with self._read():
+            row = self._conn.execute(
+                "SELECT path, title, tags, frontmatter, content_hash, mtime, size, links, dates, indexed_at"
+                " FROM notes WHERE path = ?", (path,)).fetchone()
+            if row is None:
+                return None
+            chunks = self._conn.execute(
+                "SELECT id, ordinal, heading_trail, start_line, end_line, text, hash FROM chunks"
+                " WHERE note_path = ? ORDER BY ordinal", (path,)).fetchall()
+        path, title, tags, frontmatter, content_hash, mtime, size, links, dates, indexed_at = row
+        return {
+            "path": path, "title": title, "tags": json.loads(tags), "frontmatter": json.loads(frontmatter),
+            "content_hash": content_hash, "mtime": mtime, "size": size, "links": json.loads(links),
+            "dates": json.loads(dates), "indexed_at": indexed_at,
+            "chunks": [{"id": cid, "ordinal": ordinal, "heading_trail": json.loads(trail),
+                        "start_line": start, "end_line": end, "text": text, "hash": chunk_hash}
+                       for cid, ordinal, trail, start, end, text, chunk_hash in chunks],
+        }
+
+    def stats(self) -> IndexStats:
+        with self._read():
+            notes = self._conn.execute("SELECT count(*) FROM notes").fetchone()[0]
+            chunks = self._conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+            texts = self._conn.execute("SELECT count(DISTINCT hash) FROM chunks").fetchone()[0]
+            vectors = self._vector_count()
+            cached = self._conn.execute("SELECT count(*) FROM embedding_cache").fetchone()[0]
+            model = self.embedding_model()
+            last = self._meta("last_reindex")
+            generation = self.generation()
+        size = 0
+        if self.path is not None:
+            size = sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal")) if p.exists())
+        return IndexStats(
+            notes=notes, chunks=chunks, vectors=vectors, model_id=model[0] if model else None,
+            dim=model[1] if model else None, last_reindex=last,
+            extra={"generation": generation, "schema_version": SCHEMA_VERSION, "distinct_texts": texts,
+                   "texts_without_vector": texts - vectors, "embedding_cache_entries": cached,
+                   "vector_search": self.vector_search, "path": str(self.path) if self.path else ":memory:",
+                   "size_bytes": size})
+
+    def integrity_check(self) -> list[str]:
+        """``PRAGMA integrity_check`` rows: ``["ok"]`` for a healthy file."""
+        with self._lock:
+            return [row[0] for row in self._conn.execute("PRAGMA integrity_check")]
