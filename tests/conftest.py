@@ -1,5 +1,7 @@
 """Shared pytest fixtures for the whole test tree."""
 
+import shutil
+
 import pytest
 
 
@@ -13,18 +15,20 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory):
+def pg_server():
     """One throwaway PostgreSQL + pgvector for the whole session (skipped, or failed on CI, if absent)."""
-    from tests.pg import PgServer, PgUnavailable, unavailable_is_failure
+    from tests.pg import PgServer, PgUnavailable, private_data_dir, unavailable_is_failure
 
+    data_dir = private_data_dir()
     try:
-        server = PgServer(tmp_path_factory.mktemp("pg") / "data")
+        server = PgServer(data_dir / "data")
     except PgUnavailable as exc:
         if unavailable_is_failure():
             pytest.fail(f"PostgreSQL is required when CI is set: {exc}")
         pytest.skip(f"PostgreSQL unavailable: {exc}")
     yield server
     server.stop()
+    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture

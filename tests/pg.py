@@ -9,8 +9,12 @@ Running as root: postgres refuses to run as root, and pgserver handles that
 itself: when ``os.geteuid() == 0`` it creates a system user ``pgserver``
 (``useradd``), widens the permissions of the data directory's parents so that
 user can traverse them, and runs ``initdb``/``pg_ctl`` as it. Nothing to do here
-beyond putting the data directory somewhere that user can reach (pytest's tmp
-directories are fine).
+beyond putting the data directory somewhere that user can reach.
+
+Not under pytest's ``tmp_path_factory``: pytest prunes all but the newest three
+``/tmp/pytest-of-<user>/pytest-N`` directories when *any* pytest run starts, so
+a concurrent run (another checkout, another developer on a shared box) would
+delete the data directory under a live server. ``private_data_dir`` is ours alone.
 
 Each test gets its own database (``CREATE DATABASE`` is cheap: it copies
 ``template1``), dropped with ``WITH (FORCE)`` afterwards so a leaked connection
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -66,6 +71,11 @@ class PgServer:
 
     def stop(self) -> None:
         self._server.cleanup()
+
+
+def private_data_dir() -> Path:
+    """A fresh directory for one server's data that no other test run will prune."""
+    return Path(tempfile.mkdtemp(prefix="qmdr-pg-"))
 
 
 def unavailable_is_failure() -> bool:

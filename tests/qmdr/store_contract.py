@@ -1,0 +1,289 @@
+"""Behaviour every ``Store`` backend must share, written once and run against each.
+
+Each ``contract_*`` function takes a ``make_store`` factory: a zero-argument
+callable returning a fresh, empty store (each call a new one, so a case that
+needs one store calls it once). ``test_store_postgres.py`` and
+``test_store_contract_sqlite.py`` run every case in ``CASES`` against their
+backend, so a behaviour cannot drift between SQLite and PostgreSQL unnoticed.
+
+Only the protocol in ``qmdr.store.base`` and the error types in ``qmdr.errors``
+are used here: nothing backend-specific.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pytest
+
+from qmdr.errors import ModelMismatch, StoreError
+from qmdr.store.base import Filters, Hit, IndexChange, Store, chunk_ids_unique
+from vault.model import Chunk, Note
+
+StoreFactory = Callable[[], Store]
+
+MODEL = "test-model"
+DIM = 8
+
+# Queries a user (or an agent) might type that are operators or syntax in FTS5 or tsquery.
+NASTY_QUERIES = (
+    'C++ "unbalanced (paren',
+    "AND OR NOT NEAR",
+    "don't * :col ^ -minus !bang & | <-> <2>",
+    "'single' \"double\" `back`",
+    "\\ / % _ [ ] { } $",
+)
+
+
+def _hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def make_note(path: str, sections: Sequence[str], *, title: str | None = None,
+              tags: tuple[str, ...] = (), version: str = "1") -> tuple[Note, list[Chunk]]:
+    """A note whose chunks are ``sections`` (one chunk each), with hashes derived from their text."""
+    title = title or path.rsplit("/", 1)[-1].removesuffix(".md").replace("-", " ").title()
+    body = "\n\n".join(sections)
+    note = Note(path=path, title=title, tags=tags, frontmatter={"tags": list(tags)}, body=body,
+                content_hash=_hash(path + body + version), mtime=1_700_000_000.0, size=len(body))
+    chunks = [
+        Chunk(note_path=path, ordinal=i, heading_trail=(title, f"Part {i}"), start_line=1 + 3 * i,
+              end_line=2 + 3 * i, text=text, hash=_hash(text))
+        for i, text in enumerate(sections)
+    ]
+    return note, chunks
+
+
+def unit(*components: float) -> np.ndarray:
+    """A float32 unit vector of length ``DIM`` starting with ``components``."""
+    vector = np.zeros(DIM, dtype=np.float32)
+    vector[: len(components)] = components
+    return vector / np.linalg.norm(vector)
+
+
+def axis(i: int) -> np.ndarray:
+    vector = np.zeros(DIM, dtype=np.float32)
+    vector[i] = 1.0
+    return vector
+
+
+def vectors_for(chunks: Sequence[Chunk], vectors: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+    return {chunk.hash: vector for chunk, vector in zip(chunks, vectors, strict=True)}
+
+
+def paths(hits: Sequence[Hit]) -> list[str]:
+    return [hit.note_path for hit in hits]
+
+
+def _store_with_model(make_store: StoreFactory) -> Store:
+    store = make_store()
+    store.set_embedding_model(MODEL, DIM)
+    return store
+
+
+# --- cases -------------------------------------------------------------------------------------
+
+
+def contract_fresh_store_is_empty(make_store: StoreFactory) -> None:
+    store = make_store()
+    assert store.embedding_model() is None
+    assert store.note_hashes() == {}
+    assert store.known_hashes() == set()
+    assert store.keyword("anything", 5) == []
+    stats = store.stats()
+    assert (stats.notes, stats.chunks, stats.vectors, stats.model_id, stats.dim) == (0, 0, 0, None, None)
+    assert store.get_note("missing.md") is None
+
+
+def contract_apply_upserts_then_replaces_then_deletes(make_store: StoreFactory) -> None:
+    store = _store_with_model(make_store)
+    a_note, a_chunks = make_note("notes/alpha.md", ["kiwi orchard planning", "mango harvest schedule"])
+    b_note, b_chunks = make_note("notes/beta.md", ["papaya export rules"])
+    store.apply(IndexChange(upserts=[(a_note, a_chunks), (b_note, b_chunks)],
+                            vectors=vectors_for(a_chunks + b_chunks, [axis(0), axis(1), axis(2)])))
+    assert store.note_hashes() == {"notes/alpha.md": a_note.content_hash,
+                                   "notes/beta.md": b_note.content_hash}
+    assert paths(store.keyword("mango", 5)) == ["notes/alpha.md"]
+    stored = store.get_note("notes/alpha.md")
+    assert stored is not None and stored["title"] == "Alpha"
+
+    # Re-upserting a note replaces all its chunks: the old text is gone, the new one found.
+    a2_note, a2_chunks = make_note("notes/alpha.md", ["kiwi orchard planning"], version="2")
+    store.apply(IndexChange(upserts=[(a2_note, a2_chunks)]))
+    assert store.keyword("mango", 5) == []
+    assert store.note_hashes()["notes/alpha.md"] == a2_note.content_hash
+    assert store.stats().chunks == 2
+
+    store.apply(IndexChange(deletes=["notes/beta.md"]))
+    assert store.keyword("papaya", 5) == []
+    assert set(store.note_hashes()) == {"notes/alpha.md"}
+    assert store.get_note("notes/beta.md") is None
+    assert paths(store.nearest(axis(2), 5)) == ["notes/alpha.md"]  # beta's vector no longer answers
+
+
+def contract_apply_is_all_or_nothing(make_store: StoreFactory) -> None:
+    store = _store_with_model(make_store)
+    old_note, old_chunks = make_note("keep.md", ["original walrus text"])
+    store.apply(IndexChange(upserts=[(old_note, old_chunks)], vectors=vectors_for(old_chunks, [axis(0)])))
+
+    new_note, new_chunks = make_note("keep.md", ["rewritten narwhal text"], version="2")
+    other_note, other_chunks = make_note("other.md", ["brand new otter text"])
+    bad_vector = np.ones(DIM + 3, dtype=np.float32)  # wrong dim: the whole change must be refused
+    with pytest.raises(StoreError):
+        store.apply(IndexChange(upserts=[(new_note, new_chunks), (other_note, other_chunks)],
+                                vectors={new_chunks[0].hash: axis(1), other_chunks[0].hash: bad_vector}))
+    assert store.note_hashes() == {"keep.md": old_note.content_hash}
+    assert paths(store.keyword("walrus", 5)) == ["keep.md"]
+    assert store.keyword("narwhal otter", 5) == []
+    assert store.known_hashes() == {old_chunks[0].hash}
+    assert store.stats().vectors == 1
+
+
+def contract_model_is_recorded_and_guarded(make_store: StoreFactory) -> None:
+    store = make_store()
+    note, chunks = make_note("m.md", ["model guarded text"])
+    with pytest.raises(StoreError):  # vectors before any model: nothing to compare them with
+        store.apply(IndexChange(upserts=[(note, chunks)], vectors=vectors_for(chunks, [axis(0)])))
+    assert store.note_hashes() == {}
+
+    store.set_embedding_model("first-model", DIM)
+    store.set_embedding_model("second-model", 4)  # no vectors yet: switching is allowed
+    store.set_embedding_model(MODEL, DIM)
+    assert store.embedding_model() == (MODEL, DIM)
+    store.apply(IndexChange(upserts=[(note, chunks)], vectors=vectors_for(chunks, [axis(0)])))
+
+    store.set_embedding_model(MODEL, DIM)  # the same model again is a no-op
+    with pytest.raises(ModelMismatch):
+        store.set_embedding_model("other-model", DIM)
+    with pytest.raises(ModelMismatch):
+        store.set_embedding_model(MODEL, DIM * 2)
+    assert store.embedding_model() == (MODEL, DIM)
+    stats = store.stats()
+    assert (stats.model_id, stats.dim, stats.vectors) == (MODEL, DIM, 1)
+
+
+def contract_keyword_ranks_and_filters(make_store: StoreFactory) -> None:
+    store = _store_with_model(make_store)
+    both, both_chunks = make_note("projects/both.md", ["the falcon and the heron share a lake"],
+                                  tags=("Birds",))
+    one, one_chunks = make_note("projects/one.md", ["a falcon circles over the quarry road"],
+                                tags=("#birds", "Raptors"))
+    other, other_chunks = make_note("archive/wading.md", ["a heron waits by the old mill"], tags=("birds",))
+    none, none_chunks = make_note("archive/none.md", ["nothing about any animal here at all"])
+    store.apply(IndexChange(upserts=[(both, both_chunks), (one, one_chunks), (other, other_chunks),
+                                     (none, none_chunks)]))
+
+    hits = store.keyword("falcon heron", 10)
+    assert paths(hits)[0] == "projects/both.md"  # matches both words: ranked first
+    assert set(paths(hits)) == {"projects/both.md", "projects/one.md", "archive/wading.md"}
+    assert all(a.score >= b.score for a, b in zip(hits, hits[1:], strict=False))
+    assert chunk_ids_unique(hits)
+    assert len(store.keyword("falcon heron", 1)) == 1
+
+    assert set(paths(store.keyword("falcon heron", 10, Filters(path_prefix="projects/")))) == {
+        "projects/both.md", "projects/one.md"}
+    # Tags compare case-folded and without '#', and all given tags must be present.
+    assert set(paths(store.keyword("falcon heron", 10, Filters(tags=("BIRDS",))))) == {
+        "projects/both.md", "projects/one.md", "archive/wading.md"}
+    assert paths(store.keyword("falcon heron", 10, Filters(tags=("birds", "raptors")))) == ["projects/one.md"]
+    assert store.keyword("falcon", 10, Filters(path_prefix="archive/")) == []
+
+    hit = store.keyword("quarry", 1)[0]
+    assert (hit.note_path, hit.title, hit.text) == ("projects/one.md", "One", one_chunks[0].text)
+    assert hit.chunk_hash == one_chunks[0].hash
+    assert (hit.start_line, hit.end_line, hit.heading_trail) == (1, 2, ("One", "Part 0"))
+
+
+def contract_keyword_never_fails_on_user_punctuation(make_store: StoreFactory) -> None:
+    store = _store_with_model(make_store)
+    note, chunks = make_note("c.md", ["notes on C++ templates and don't-repeat-yourself"])
+    store.apply(IndexChange(upserts=[(note, chunks)]))
+    for query in NASTY_QUERIES:
+        assert isinstance(store.keyword(query, 5), list), query
+    assert store.keyword("", 5) == []
+    assert store.keyword("  ?!... ", 5) == []
+    assert paths(store.keyword('"templates', 5)) == ["c.md"]
+
+
+def contract_nearest_orders_by_cosine_and_filters(make_store: StoreFactory) -> None:
+    store = _store_with_model(make_store)
+    docs = {
+        "east/a.md": (unit(1, 0.1), ("x",)),
+        "east/b.md": (unit(1, 0.5), ("y",)),
+        "west/c.md": (unit(1, 1.5), ("x",)),
+        "west/d.md": (unit(0, 1), ("y",)),
+    }
+    upserts, vectors = [], {}
+    for path, (vector, tags) in docs.items():
+        note, chunks = make_note(path, [f"text of {path}"], tags=tags)
+        upserts.append((note, chunks))
+        vectors[chunks[0].hash] = vector
+    store.apply(IndexChange(upserts=upserts, vectors=vectors))
+
+    query = unit(1, 0)
+    hits = store.nearest(query, 4)
+    assert paths(hits) == ["east/a.md", "east/b.md", "west/c.md", "west/d.md"]
+    for hit in hits:
+        expected = float(np.dot(query, docs[hit.note_path][0]))
+        assert math.isclose(hit.score, expected, abs_tol=1e-4)
+    assert len(store.nearest(query, 2)) == 2
+    assert paths(store.nearest(query, 4, Filters(path_prefix="west/"))) == ["west/c.md", "west/d.md"]
+    assert paths(store.nearest(query, 4, Filters(tags=("y",)))) == ["east/b.md", "west/d.md"]
+    assert paths(store.nearest(query, 4, Filters(path_prefix="west/", tags=("x",)))) == ["west/c.md"]
+    assert store.nearest(query, 4, Filters(path_prefix="north/")) == []
+
+
+def contract_vectors_are_shared_by_hash(make_store: StoreFactory) -> None:
+    store = _store_with_model(make_store)
+    text = "identical boilerplate paragraph"
+    first, first_chunks = make_note("one.md", [text])
+    second, second_chunks = make_note("two.md", [text])
+    assert first_chunks[0].hash == second_chunks[0].hash
+    store.apply(IndexChange(upserts=[(first, first_chunks), (second, second_chunks)],
+                            vectors={first_chunks[0].hash: axis(3)}))
+    stats = store.stats()
+    assert (stats.chunks, stats.vectors) == (2, 1)
+    assert store.known_hashes() == {first_chunks[0].hash}
+    hits = store.nearest(axis(3), 5)
+    assert sorted(paths(hits)) == ["one.md", "two.md"]  # every chunk carrying the text is found
+    assert chunk_ids_unique(hits)
+
+    store.apply(IndexChange(deletes=["one.md"]))  # the other note still uses the vector
+    assert paths(store.nearest(axis(3), 5)) == ["two.md"]
+    assert first_chunks[0].hash in store.known_hashes()
+
+
+def contract_stats_count_what_was_applied(make_store: StoreFactory) -> None:
+    store = _store_with_model(make_store)
+    assert store.stats().last_reindex is None
+    upserts, vectors = [], {}
+    for i in range(5):
+        note, chunks = make_note(f"s/{i}.md", [f"first part {i}", f"second part {i}"])
+        upserts.append((note, chunks))
+        vectors.update(vectors_for(chunks, [axis(i % DIM), unit(1, i + 1)]))
+    store.apply(IndexChange(upserts=upserts, vectors=vectors))
+    stats = store.stats()
+    assert (stats.notes, stats.chunks, stats.vectors) == (5, 10, 10)
+    assert stats.last_reindex is not None and stats.last_reindex[:2] == "20"
+    assert store.known_hashes() == set(vectors)
+
+
+CASES = [
+    contract_fresh_store_is_empty,
+    contract_apply_upserts_then_replaces_then_deletes,
+    contract_apply_is_all_or_nothing,
+    contract_model_is_recorded_and_guarded,
+    contract_keyword_ranks_and_filters,
+    contract_keyword_never_fails_on_user_punctuation,
+    contract_nearest_orders_by_cosine_and_filters,
+    contract_vectors_are_shared_by_hash,
+    contract_stats_count_what_was_applied,
+]
+
+
+def case_id(case: Callable[[StoreFactory], None]) -> str:
+    """Readable pytest ids: the case name without its ``contract_`` prefix."""
+    return case.__name__.removeprefix("contract_")
