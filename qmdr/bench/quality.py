@@ -27,6 +27,7 @@ from qmdr.bench import report as rpt
 from qmdr.bench.beir import BeirDataset, DocIdMap, load_beir, write_vault
 from qmdr.bench.metrics import METRIC_NAMES, collapse_to_docs, latency_summary, mean_metrics, query_metrics
 from qmdr.bench.usage import CountingEmbedder, Usage, instrument
+from qmdr.settings import Settings
 
 BASE_MODES = ("keyword", "vector", "hybrid")
 RERANK_MODE = "hybrid+rerank"
@@ -36,9 +37,10 @@ ALL_MODES = (*BASE_MODES, RERANK_MODE, EXPANSION_MODE)
 # chunk per short document (BEIR corpora are abstracts/passages) 100 chunks give
 # ~100 documents. Fusion draws from as many candidates of each list.
 SEARCH_DEPTH = 100
-# Chunking the bench uses unless told otherwise: the product defaults (Settings).
-DEFAULT_MAX_TOKENS = 256
-DEFAULT_OVERLAP_TOKENS = 32
+# Chunking the bench uses unless told otherwise: the product defaults (Settings),
+# so the figures describe what `qmdr index` builds.
+DEFAULT_MAX_TOKENS: int = Settings.model_fields["qmdr_chunk_tokens"].default
+DEFAULT_OVERLAP_TOKENS: int = Settings.model_fields["qmdr_chunk_overlap"].default
 
 
 @dataclass(slots=True)

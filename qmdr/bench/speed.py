@@ -43,6 +43,7 @@ from qmdr.bench import report as rpt
 from qmdr.bench.metrics import latency_summary, overlap_at_k, percentile
 from qmdr.bench.synthetic import HashingEmbedder, change_notes, generate_vault, sample_queries
 from qmdr.bench.usage import CountingEmbedder
+from qmdr.settings import Settings
 
 DEFAULT_SIZES = (1_000, 10_000, 100_000)
 # Above this many chunks the real model would take too long on a laptop (MiniLM
@@ -54,8 +55,8 @@ WARMUP_QUERIES = 5  # first queries pay for page cache and lazy imports: not cou
 CHANGED_FRACTION = 0.01
 TOP_K = 10
 EMBEDDER_COMPARE_TEXTS = 256  # texts embedded per embedder in the comparison
-MAX_TOKENS = 256
-OVERLAP_TOKENS = 32
+MAX_TOKENS: int = Settings.model_fields["qmdr_chunk_tokens"].default  # the product's chunking
+OVERLAP_TOKENS: int = Settings.model_fields["qmdr_chunk_overlap"].default
 HTTP_STARTUP_TIMEOUT_S = 20.0
 
 

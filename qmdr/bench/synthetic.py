@@ -49,9 +49,10 @@ STOP = ("the", "a", "of", "to", "and", "in", "for", "on", "with", "is", "that", 
 
 # Zipf exponent of word frequencies: ~1 is what natural text shows.
 ZIPF_EXPONENT = 1.0
-# Words per paragraph: a section of ~60-110 words fits one 256-token chunk, so a
-# section is about one chunk and the chunk count is predictable from the seed.
-PARAGRAPH_WORDS = (60, 110)
+# Words per paragraph: a section of 40-80 words is ~100-220 tokens, so it fills one
+# 256-token chunk and is never merged with a neighbour (merging stops at 128):
+# one section is one chunk, and the chunk count is predictable from the seed.
+PARAGRAPH_WORDS = (40, 80)
 SECTIONS_PER_NOTE = (3, 12)
 HASHING_DIM = 384  # same width as MiniLM, so vector storage and scans cost the same
 _TOKEN = re.compile(r"[a-z0-9]+")

@@ -1,0 +1,117 @@
+"""Retrieval quality on a BEIR-layout dataset: ``python benchmarks/quality.py DATASET_DIR``.
+
+Thin wrapper over ``qmdr.bench.run_quality`` (the same code ``qmdr bench
+quality`` runs). Prints a table, and with ``--name`` writes
+``benchmarks/results/<name>.md``, ``.json`` and ``-quality.png``.
+
+Examples::
+
+    python benchmarks/quality.py /work/shared/data/cranfield --name cranfield
+    python benchmarks/quality.py DATA --modes keyword,vector,hybrid,hybrid+rerank --matrix matrix.yaml
+    python benchmarks/quality.py DATA --fake-provider   # provider matrix without keys (local fake server)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # so `tests.e2e.fake_openai_server` imports when run as a script
+
+from qmdr.bench.matrix import Matrix, load_matrix  # noqa: E402
+from qmdr.bench.quality import BASE_MODES, run_quality  # noqa: E402
+
+RESULTS_DIR = ROOT / "benchmarks" / "results"
+
+
+# Injected per-request latency of the fake provider: a typical round trip to a
+# hosted embeddings/chat API from a laptop, so latency columns are not flattered.
+FAKE_PROVIDER_LATENCY_S = 0.15
+FAKE_KEY = "fake-key-for-the-local-test-server"  # noqa: S105 - not a secret: the fake server's own key
+
+
+def _overlap_grader(messages: list[dict], model: str) -> str:
+    """A deterministic "LLM": grades each numbered passage by word overlap with the query (0-3)."""
+    import json
+    import re
+
+    prompt = messages[-1]["content"]
+    query = set(re.findall(r"[a-z]+", prompt.split("\n", 1)[0].lower()))
+    grades = []
+    for pid, text in re.findall(r'<passage id="(\d+)">\n(.*?)\n</passage>', prompt, re.S):
+        shared = len(query & set(re.findall(r"[a-z]+", text.lower())))
+        grades.append({"id": int(pid), "grade": min(3, shared // 2)})
+    return json.dumps({"grades": grades})
+
+
+def start_fake_provider(matrix: Matrix):  # noqa: ANN201 - the fake server lives in tests/
+    """Start the OpenAI-compatible fake server and add its configs to ``matrix``.
+
+    Embeddings are the embedded MiniLM behind HTTP (so quality matches "local"
+    and only latency and call counts differ); chat is the word-overlap grader.
+    """
+    import asyncio
+
+    from providers.local import load_local_embedder
+    from tests.e2e.fake_openai_server import FakeOpenAIServer
+
+    model = load_local_embedder()
+
+    def embed(texts: list[str], _model: str) -> list[list[float]]:
+        return asyncio.run(model.embed(texts)).tolist()
+
+    server = FakeOpenAIServer(embed_fn=embed, chat_fn=_overlap_grader, dim=model.dim,
+                              latency=FAKE_PROVIDER_LATENCY_S, api_key=FAKE_KEY).start()
+    common = {"qmd_openai_base_url": server.base_url, "qmd_openai_api_key": FAKE_KEY}
+    matrix.embedders["fake-remote"] = {**common, "qmd_embed_provider": "openai",
+                                       "qmd_openai_embed_model": "fake-embed"}
+    matrix.rerankers["fake-grader"] = {**common, "qmd_rerank_provider": "openai",
+                                       "qmd_openai_model": "fake-chat"}
+    matrix.expanders["fake-grader"] = matrix.rerankers["fake-grader"]
+    return server
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("dataset", type=Path, help="folder with corpus.jsonl, queries.jsonl, qrels/test.tsv")
+    parser.add_argument("--modes", default=",".join(BASE_MODES),
+                        help="comma list of keyword, vector, hybrid, hybrid+rerank, hybrid+expansion")
+    parser.add_argument("--matrix", type=Path, help="YAML of embedder/reranker/expander configs")
+    parser.add_argument("--fake-provider", action="store_true",
+                        help="add an OpenAI-compatible fake server (local model behind HTTP, word-overlap "
+                             "grader) to the matrix, so the matrix runs without keys")
+    parser.add_argument("--limit-queries", type=int, help="only the first N judged queries")
+    parser.add_argument("--max-tokens", type=int, help="chunk budget (default: the product's)")
+    parser.add_argument("--overlap-tokens", type=int, help="chunk overlap (default: the product's)")
+    parser.add_argument("--name", help="write benchmarks/results/<name>.md/.json/.png")
+    parser.add_argument("--json", action="store_true", help="print the JSON report instead of the table")
+    args = parser.parse_args(argv)
+
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    matrix = load_matrix(args.matrix) if args.matrix else Matrix()
+    kwargs = {k: v for k, v in {"max_tokens": args.max_tokens, "overlap_tokens": args.overlap_tokens}.items()
+              if v is not None}
+    server = None
+    if args.fake_provider:
+        server = start_fake_provider(matrix)
+    try:
+        report = run_quality(args.dataset, modes=modes, **matrix.factories(),
+                             price_models=matrix.price_models(), limit_queries=args.limit_queries,
+                             progress=not args.json, **kwargs)
+    finally:
+        if server is not None:
+            server.stop()
+    if args.json:
+        print(report.to_json())
+    else:
+        report.print()
+    if args.name:
+        for path in report.write(RESULTS_DIR, args.name):
+            print(f"wrote {path.relative_to(ROOT)}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
