@@ -1,0 +1,53 @@
+"""The provider matrix YAML: configs, prices, and refusing inline secrets."""
+
+import pytest
+
+from qmdr.bench.matrix import Matrix, load_matrix
+from qmdr.bench.usage import Usage, estimate_tokens, price_per_million
+
+
+def test_matrix_reads_settings_overrides_in_any_case(tmp_path):
+    path = tmp_path / "m.yaml"
+    path.write_text(
+        "embedders:\n"
+        "  local: {}\n"
+        "  small:\n"
+        "    QMD_EMBED_PROVIDER: openai\n"
+        "    QMD_OPENAI_EMBED_MODEL: openai/text-embedding-3-small\n"
+        "rerankers:\n"
+        "  mini: {qmd_rerank_provider: openai, qmd_openai_model: openai/gpt-4o-mini}\n"
+    )
+    matrix = load_matrix(path)
+    assert matrix.embedders["small"] == {"qmd_embed_provider": "openai",
+                                         "qmd_openai_embed_model": "openai/text-embedding-3-small"}
+    assert matrix.price_models() == {"local": "local", "small": "openai/text-embedding-3-small",
+                                     "mini": "openai/gpt-4o-mini"}
+    factories = matrix.factories()
+    assert set(factories["embedder_factories"]) == {"local", "small"}
+    assert set(factories["reranker_factories"]) == {"mini"} and factories["expander_factories"] == {}
+
+
+def test_matrix_refuses_keys_in_the_file_and_unknown_sections(tmp_path):
+    path = tmp_path / "m.yaml"
+    path.write_text("embedders:\n  x: {QMD_OPENAI_API_KEY: sk-123}\n")
+    with pytest.raises(ValueError, match="QMD_OPENAI_API_KEY.*environment"):
+        load_matrix(path)
+    path.write_text("models: {}\n")
+    with pytest.raises(ValueError, match="top-level keys"):
+        load_matrix(path)
+
+
+def test_empty_matrix_means_the_local_model():
+    assert Matrix().embedders == {"local": {}}
+
+
+def test_prices_are_looked_up_by_bare_model_name_and_unknown_is_none():
+    assert price_per_million("openai/text-embedding-3-small") == 0.02
+    assert price_per_million("local") == 0.0
+    assert price_per_million("some-new-model") is None
+    usage = Usage()
+    usage.add(["a" * 400, "b" * 4])
+    assert (usage.calls, usage.items, usage.tokens) == (1, 2, 101)
+    assert usage.cost_usd("text-embedding-3-large") == pytest.approx(101 * 0.13 / 1e6)
+    assert usage.cost_usd("unknown") is None
+    assert estimate_tokens("") == 0
