@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -50,6 +51,8 @@ MAX_CONNECTIONS = 32
 MAX_KEEPALIVE_CONNECTIONS = 16
 #: embedding batches in flight at once for one embed() call
 EMBED_CONCURRENCY = 4
+#: shorter "keys" (tests, local servers) would redact ordinary words out of messages
+MIN_REDACT_CHARS = 8
 
 MessageLike = Message | Mapping[str, str]
 
@@ -72,6 +75,27 @@ def default_http_client() -> httpx.AsyncClient:
             max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE_CONNECTIONS
         ),
     )
+
+
+def _redact(exc: ProviderError, secret: str | None) -> ProviderError:
+    """Strip a key from an error a provider built from its own response (some echo the key back)."""
+    if secret and len(secret) >= MIN_REDACT_CHARS:
+        exc.message = exc.message.replace(secret, "***")
+        exc.args = tuple(a.replace(secret, "***") if isinstance(a, str) else a for a in exc.args)
+        body = getattr(exc, "body", None)
+        if isinstance(body, str):
+            exc.body = body.replace(secret, "***")  # type: ignore[attr-defined]
+    return exc
+
+
+@contextmanager
+def _redacting(creds: Credentials) -> Iterator[None]:
+    """Re-raise provider errors with ``creds``' key scrubbed from their text."""
+    try:
+        yield
+    except ProviderError as exc:
+        _redact(exc, creds.api_key)
+        raise
 
 
 def _fallback_meta(attempts: Sequence[Attempt]) -> list[dict[str, str]]:
@@ -129,7 +153,8 @@ class ProviderClient:
             return None, None
         if ref.provider == "openrouter" and not self.catalog.listing_is_fresh("openrouter"):
             try:
-                self.catalog.record_listing("openrouter", await adapter.list_models(self.http, creds))
+                with _redacting(creds):
+                    self.catalog.record_listing("openrouter", await adapter.list_models(self.http, creds))
             except ProviderError as exc:  # capability lookup is best effort; the chat itself may still work
                 log.debug("could not refresh the OpenRouter model list: %s", type(exc).__name__)
         if self.catalog.supports_thinking(ref.provider, model_id) is False:
@@ -194,7 +219,8 @@ class ProviderClient:
             adapter, creds, req, note = await self._prepare_chat(
                 model_string, msgs, thinking_level, json_output, max_tokens, timeout, temperature
             )
-            result = await adapter.chat(self.http, creds, req)
+            with _redacting(creds):
+                result = await adapter.chat(self.http, creds, req)
             meta = dict(result.metadata)
             if note:
                 meta["thinking_note"] = note
@@ -228,13 +254,17 @@ class ProviderClient:
         error ends the stream (half an answer cannot be silently restarted on another model)."""
         msgs = _messages(messages)
 
+        opened: list[Credentials] = []
+
         async def open_stream(model_string: str) -> tuple[AsyncIterator[ChatDelta], ChatDelta]:
             adapter, creds, req, _ = await self._prepare_chat(
                 model_string, msgs, thinking_level, json_output, max_tokens, timeout, temperature
             )
             stream = adapter.stream_chat(self.http, creds, req)
+            opened.append(creds)
             try:
-                first = await anext(stream)
+                with _redacting(creds):
+                    first = await anext(stream)
             except StopAsyncIteration:
                 return stream, ChatDelta(done=True)
             except BaseException:
@@ -253,8 +283,9 @@ class ProviderClient:
             yield first
             if first.done:
                 return
-            async for delta in stream:
-                yield delta
+            with _redacting(opened[-1]):
+                async for delta in stream:
+                    yield delta
         finally:
             await stream.aclose()  # type: ignore[attr-defined]
 
@@ -284,7 +315,8 @@ class ProviderClient:
         async def one(batch: list[str]) -> EmbedResult:
             async def call(_: str) -> EmbedResult:
                 creds = self.keys.credentials(ref.provider)
-                return await adapter.embed(self.http, creds, model_id, batch, dimensions)
+                with _redacting(creds):
+                    return await adapter.embed(self.http, creds, model_id, batch, dimensions)
 
             async with gate:
                 result, _ = await run_fallbacks(
@@ -308,7 +340,9 @@ class ProviderClient:
         spec, adapter, _ = self._target(provider)
 
         async def call(_: str) -> list[dict[str, Any]]:
-            return await adapter.list_models(self.http, self.keys.credentials(provider))
+            creds = self.keys.credentials(provider)
+            with _redacting(creds):
+                return await adapter.list_models(self.http, creds)
 
         rows, _ = await run_fallbacks(
             [(spec.id, spec.id)],
