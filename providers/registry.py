@@ -32,8 +32,8 @@ OPENAI_MAX_EMBED_BATCH = 2048
 GEMINI_MAX_EMBED_BATCH = 100
 #: Vertex text-embedding models accept at most 250 instances per predict call
 VERTEX_MAX_EMBED_BATCH = 250
-#: Bedrock Titan text embeddings take one input per InvokeModel call
-BEDROCK_MAX_EMBED_BATCH = 1
+#: Bedrock Cohere embeddings take up to 96 texts per call (the Titan path sends one request per text itself)
+BEDROCK_MAX_EMBED_BATCH = 96
 #: conservative for unknown servers (Ollama, llama.cpp, vLLM): small enough for any of them
 CUSTOM_MAX_EMBED_BATCH = 64
 #: Mistral's embeddings endpoint rejects very large batches; 128 stays well inside its token cap
@@ -165,7 +165,8 @@ _SPECS: tuple[ProviderSpec, ...] = (
         key_env_vars=("AZURE_OPENAI_API_KEY",),
         settings=(
             SettingSpec("endpoint", ("AZURE_OPENAI_ENDPOINT",)),
-            SettingSpec("api_version", ("AZURE_OPENAI_API_VERSION",)),
+            # optional: the Azure adapter falls back to its documented GA version
+            SettingSpec("api_version", ("AZURE_OPENAI_API_VERSION",), required=False),
         ),
         supports_embeddings=True,
         docs_url="https://learn.microsoft.com/en-us/azure/ai-services/openai/reference",

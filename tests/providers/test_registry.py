@@ -65,3 +65,22 @@ def test_custom_spec_and_slug_validation():
 def test_unknown_provider_names_the_known_ones():
     with pytest.raises(UnknownProvider, match="openrouter"):
         get_spec("nope")
+
+
+def test_public_api_is_exported():
+    import providers
+
+    missing = [name for name in providers.__all__ if not hasattr(providers, name)]
+    assert missing == []
+    for name in (
+        "ProviderClient",
+        "Keys",
+        "SecretStore",
+        "parse_model_string",
+        "resolve_agent",
+        "Cooldowns",
+        "ConfigError",
+        "KeyInfo",
+        "Catalog",
+    ):
+        assert name in providers.__all__
