@@ -7,6 +7,7 @@ the embedded default) and ``qmdr.store.postgres`` (pgvector + tsvector).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -96,6 +97,10 @@ class Store(Protocol):
         """Apply all of ``change`` in one transaction: all of it or none."""
         ...
 
+    def reindex_lock(self) -> AbstractContextManager[None]:
+        """Held for a whole reindex; raises IndexBusy at once if another reindex holds it."""
+        ...
+
     def keyword(self, query: str, k: int, filters: Filters = Filters()) -> list[Hit]: ...
 
     def nearest(self, vector: np.ndarray, k: int, filters: Filters = Filters()) -> list[Hit]: ...
@@ -111,12 +116,14 @@ class Store(Protocol):
 class EmbeddingCache(Protocol):
     """Optional store capability: vectors kept by (model, text hash) beyond the live index.
 
-    A rebuild, a model switch back, or a reindex resumed after a crash then
-    re-embeds nothing it has embedded before. The indexer uses it when the
-    store has it and simply embeds otherwise.
+    ``apply`` restores a cached vector for every new chunk whose text the index's
+    model embedded before, so a rebuild, a model switch back, or a reindex
+    resumed after a crash re-embeds nothing twice. The indexer asks which hashes
+    a model (maybe not the recorded one, as in a rebuild) has cached, and saves
+    each embedded batch at once; without this capability it simply embeds.
     """
 
-    def cached_vectors(self, model_id: str, dim: int, hashes: Iterable[str]) -> dict[str, np.ndarray]: ...
+    def cached_hashes(self, model_id: str, dim: int, hashes: Iterable[str]) -> set[str]: ...
 
     def cache_vectors(self, model_id: str, dim: int, vectors: Mapping[str, np.ndarray]) -> None: ...
 

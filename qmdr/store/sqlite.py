@@ -38,7 +38,9 @@ instead of failing mid-transaction; past the timeout the caller gets ``IndexBusy
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -190,7 +192,7 @@ class SqliteStore:
     """The ``Store`` protocol on one SQLite file: ``SqliteStore(path)`` or ``SqliteStore(memory=True)``."""
 
     def __init__(self, path: str | Path | None = None, *, memory: bool = False,
-                 vector_search: VectorSearch = "memory") -> None:
+                 vector_search: VectorSearch = "memory", busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
         if memory == (path is not None):
             raise ValueError("give either a path or memory=True")
         if vector_search not in ("memory", "vec0"):
@@ -198,6 +200,7 @@ class SqliteStore:
         self.path = None if memory else Path(path)  # type: ignore[arg-type]
         self.vector_search = vector_search
         self._lock = threading.RLock()
+        self._reindex_mutex = threading.Lock()
         self._snapshot: VectorIndex | None = None
         # vectors this process committed since the last snapshot, so the next one need not read them back
         self._fresh: dict[str, np.ndarray] = {}
@@ -207,7 +210,7 @@ class SqliteStore:
             self._conn.enable_load_extension(True)
             self._conn.load_extension(sqlite_vec.loadable_path())
             self._conn.enable_load_extension(False)
-            self._conn.set_busy_timeout(BUSY_TIMEOUT_MS)
+            self._conn.set_busy_timeout(busy_timeout_ms)
             if not memory:
                 self._conn.execute("PRAGMA journal_mode=WAL")
                 # NORMAL in WAL mode: a crashed *process* never loses a commit; only a power cut can drop
@@ -334,6 +337,36 @@ class SqliteStore:
             self._drop_vectors()
             self._bump_generation()
 
+    @contextmanager
+    def reindex_lock(self) -> Iterator[None]:
+        """Hold the reindex lock for the ``with`` body; IndexBusy at once if another reindex holds it.
+
+        Non-blocking on purpose: a second reindex should be told, not queued
+        behind minutes of embedding. For a file it is an ``flock`` on
+        ``<index>.reindex-lock`` (released by the OS if the process dies); for
+        an in-memory store, a mutex.
+        """
+        if self.path is None:
+            if not self._reindex_mutex.acquire(blocking=False):
+                raise IndexBusy("a reindex of this index is already running")
+            try:
+                yield
+            finally:
+                self._reindex_mutex.release()
+            return
+        fd = os.open(f"{self.path}.reindex-lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as exc:
+                raise IndexBusy(f"another reindex of {self.path} is running; wait for it to finish") from exc
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
     # --- what is indexed ------------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
         return self._meta(key)
@@ -343,28 +376,44 @@ class SqliteStore:
             return dict(self._conn.execute("SELECT path, content_hash FROM notes").fetchall())
 
     def known_hashes(self) -> set[str]:
-        with self._lock:
-            if not self._has_vector_table():
-                return set()
-            return {row[0] for row in self._conn.execute("SELECT hash FROM vectors")}
+        """Hashes with a vector for the current model, in the index or in the embedding cache.
 
-    def chunk_hashes(self) -> set[str]:
-        """Every distinct chunk hash in the index (with or without a vector)."""
-        with self._lock:
-            return {row[0] for row in self._conn.execute("SELECT DISTINCT hash FROM chunks")}
+        A cached hash needs no embedding: ``apply`` restores its vector from the
+        cache when a chunk with that text comes back.
+        """
+        with self._read():
+            model = self.embedding_model()
+            if model is None:
+                return set()
+            rows = self._conn.execute("SELECT hash FROM vectors UNION SELECT hash FROM embedding_cache"
+                                      " WHERE model_id = ? AND dim = ?", model)
+            return {row[0] for row in rows}
+
+    def hashes_without_vector(self) -> set[str]:
+        """Chunk texts the index has no vector for (e.g. after ``reset_vectors``); usually empty.
+
+        Every stored vector belongs to some chunk (orphans are deleted), so equal
+        counts prove there is nothing missing without comparing 100k hashes.
+        """
+        with self._read():
+            texts = self._conn.execute("SELECT count(DISTINCT hash) FROM chunks").fetchone()[0]
+            if texts == self._vector_count():
+                return set()
+            have = ({row[0] for row in self._conn.execute("SELECT hash FROM vectors")}
+                    if self._has_vector_table() else set())
+            return {row[0] for row in self._conn.execute("SELECT DISTINCT hash FROM chunks")} - have
 
     # --- embedding cache (qmdr.store.base.EmbeddingCache) -----------------------------------------
-    def cached_vectors(self, model_id: str, dim: int, hashes: Iterable[str]) -> dict[str, np.ndarray]:
-        """Vectors embedded before by (model_id, dim) for any of ``hashes``."""
+    def cached_hashes(self, model_id: str, dim: int, hashes: Iterable[str]) -> set[str]:
+        """Those of ``hashes`` that (model_id, dim) has embedded before (any model, not just the current)."""
         wanted = list(dict.fromkeys(hashes))
-        found: dict[str, np.ndarray] = {}
+        found: set[str] = set()
         with self._lock:
             for batch in _batches(wanted):
                 rows = self._conn.execute(
-                    f"SELECT hash, vector FROM embedding_cache WHERE model_id = ? AND dim = ? "  # noqa: S608
+                    f"SELECT hash FROM embedding_cache WHERE model_id = ? AND dim = ? "  # noqa: S608
                     f"AND hash IN ({_placeholders(len(batch))})", (model_id, dim, *batch))
-                for chunk_hash, blob in rows:
-                    found[chunk_hash] = np.frombuffer(blob, dtype=np.float32).copy()
+                found.update(row[0] for row in rows)
         return found
 
     def cache_vectors(self, model_id: str, dim: int, vectors: Mapping[str, np.ndarray]) -> None:
@@ -408,8 +457,9 @@ class SqliteStore:
             for note, chunks in change.upserts:
                 orphan_candidates |= self._delete_note(note.path)
                 self._insert_note(note, chunks, now)
-            if change.vectors:
-                live = self._insert_vectors(change.vectors)
+            new_hashes = {chunk.hash for _, chunks in change.upserts for chunk in chunks}
+            if change.vectors or new_hashes:
+                live = self._store_vectors(change.vectors, new_hashes)
             self._delete_orphan_vectors(orphan_candidates | set(change.vectors))
             for key, value in change.meta.items():
                 self._set_meta(key, value)
@@ -454,22 +504,46 @@ class SqliteStore:
             [(c.note_path, c.ordinal, _json(list(c.heading_trail)), c.start_line, c.end_line, c.text, c.hash)
              for c in chunks])
 
-    def _insert_vectors(self, vectors: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Cache every vector; store those a chunk references and the table lacks. Returns the stored ones."""
+    def _store_vectors(self, vectors: Mapping[str, np.ndarray],
+                       new_hashes: set[str]) -> dict[str, np.ndarray]:
+        """Cache every given vector and store those a chunk uses; restore ``new_hashes`` from the cache.
+
+        Returns the vectors added to the vectors table (for the next snapshot).
+        """
         model = self.embedding_model()
         if model is None:
-            raise StoreError("vectors given but no embedding model recorded: set IndexChange.model")
+            if vectors:
+                raise StoreError("vectors given but no embedding model recorded: set IndexChange.model")
+            return {}
         model_id, dim = model
-        live: list[tuple[str, bytes]] = []
+        # An empty table (first index, rebuild) needs no per-hash "already stored?" lookups
+        empty = self._conn.execute("SELECT count(*) FROM vectors").fetchone()[0] == 0
+        stored: set[str] = set()
+
+        def is_stored(chunk_hash: str) -> bool:
+            if chunk_hash in stored:
+                return True
+            return not empty and self._conn.execute(
+                "SELECT 1 FROM vectors WHERE hash = ?", (chunk_hash,)).fetchone() is not None
+
+        live: dict[str, bytes] = {}
         for chunk_hash, vector in vectors.items():
             blob = self._vector_blob(vector, dim, chunk_hash)
             self._conn.execute("INSERT OR IGNORE INTO embedding_cache(model_id, dim, hash, vector) "
                                "VALUES (?, ?, ?, ?)", (model_id, dim, chunk_hash, blob))
-            if self._referenced(chunk_hash) and not self._conn.execute(
-                    "SELECT 1 FROM vectors WHERE hash = ?", (chunk_hash,)).fetchone():
-                live.append((chunk_hash, blob))
-        self._conn.executemany("INSERT INTO vectors(hash, embedding) VALUES (?, ?)", live)
-        return {h: np.frombuffer(blob, dtype=np.float32) for h, blob in live}
+            if self._referenced(chunk_hash) and not is_stored(chunk_hash):
+                live[chunk_hash] = blob
+                stored.add(chunk_hash)
+        for chunk_hash in sorted(new_hashes - set(vectors)):
+            if is_stored(chunk_hash):
+                continue
+            row = self._conn.execute("SELECT vector FROM embedding_cache WHERE model_id = ? AND dim = ?"
+                                     " AND hash = ?", (model_id, dim, chunk_hash)).fetchone()
+            if row is not None:  # text embedded before (moved, restored, rebuilt): no need to pay again
+                live[chunk_hash] = row[0]
+                stored.add(chunk_hash)
+        self._conn.executemany("INSERT INTO vectors(hash, embedding) VALUES (?, ?)", live.items())
+        return {h: np.frombuffer(blob, dtype=np.float32) for h, blob in live.items()}
 
     def _delete_orphan_vectors(self, candidates: Iterable[str]) -> None:
         if not self._has_vector_table():

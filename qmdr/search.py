@@ -1,0 +1,337 @@
+"""Memory search: keyword (BM25) and vector (KNN) retrieval, fused by RRF, optionally reranked.
+
+``Searcher.search`` is the whole query path. Each stage is timed and reported
+(``SearchResponse.timings_ms``), and each result says where it ranked in every
+list (``ranks``) and with what raw score (``scores``), so a caller can see why
+it came back. Optional stages degrade instead of failing: a hybrid search
+whose query embedding fails, or whose index was built by another model,
+falls back to keyword results with a warning; a reranker reports its own
+failures as warnings (``RerankOutcome``).
+
+The embedder and reranker are injected (``Embedder``, ``Reranker``), never
+looked up, so tests and the benchmark drive the real code with their own.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import anyio.to_thread
+import numpy as np
+
+from providers.embedder import Embedder
+from providers.errors import ProviderError
+from qmdr.embedding import QueryEmbeddingCache
+from qmdr.errors import InvalidQuery, ModelMismatch
+from qmdr.fts import words
+from qmdr.fusion import RRF_K, rank_positions, reciprocal_rank_fusion
+from qmdr.store.base import Filters, Hit, Store
+
+SearchMode = Literal["hybrid", "keyword", "vector"]
+MODES: tuple[str, ...] = ("hybrid", "keyword", "vector")
+
+#: a query longer than this is a pasted document, not a question (same limit as the HTTP API)
+MAX_QUERY_CHARS = 2000
+#: results per search; more is paging, and rerank cost grows with it
+MAX_K = 100
+#: candidates each retriever returns before fusion: enough depth for RRF to find agreement between
+#: the lists (and for the reranker's top 30) at a few ms of hydration cost
+DEFAULT_CANDIDATES = 50
+#: upper bound on candidates: each is hydrated with its text and may be sent to the reranker
+MAX_CANDIDATES = 500
+#: recent query vectors kept; an agent repeats and refines queries within a session
+DEFAULT_QUERY_CACHE_SIZE = 256
+#: each expansion's lists count this much relative to the original query's, so alternative
+#: phrasings add recall without outvoting what was asked (the ratio of qmdr.expand.ORIGINAL_QUERY_WEIGHT)
+EXPANSION_WEIGHT = 0.5
+#: characters of chunk text shown as the snippet: about two lines in a terminal or a result card
+SNIPPET_CHARS = 240
+#: the snippet window starts this many characters before the first matched term, for context
+SNIPPET_LEAD_CHARS = 40
+#: query words too common to place a snippet by (they match everywhere)
+SNIPPET_STOPWORDS = frozenset({
+    "a", "an", "and", "are", "as", "at", "be", "by", "can", "do", "does", "for", "from", "has", "have",
+    "how", "i", "in", "is", "it", "its", "of", "on", "or", "our", "that", "the", "this", "to", "was", "we",
+    "what", "when", "where", "which", "who", "why", "will", "with", "you", "your"})
+#: a query word matches a text word sharing this many leading characters (a crude stemmer: retry/retries)
+SNIPPET_STEM_CHARS = 5
+
+ELLIPSIS = "…"
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    """One chunk in the answer, with the evidence for its position."""
+
+    path: str
+    title: str
+    heading_trail: tuple[str, ...]
+    start_line: int
+    end_line: int
+    snippet: str
+    text: str
+    score: float  # hybrid: RRF score; keyword: -bm25; vector: cosine; reranked: the blended score
+    chunk_hash: str
+    ranks: dict[str, int | None] = field(default_factory=dict)  # 1-based rank per list, None if absent
+    scores: dict[str, float] = field(default_factory=dict)  # raw score per list, plus "rrf"
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class SearchResponse:
+    results: list[SearchResult]
+    timings_ms: dict[str, float]  # embed_query, keyword, vector, fuse, rerank, total (+ expand)
+    reranked: bool
+    warnings: list[str]
+    mode: str
+
+
+@dataclass(slots=True)
+class RerankOutcome:
+    """What a reranker returns: every result, in its final order, and what happened."""
+
+    results: list[Any]
+    reranked: bool
+    warnings: list[str] = field(default_factory=list)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+class Reranker(Protocol):
+    """Reorders search results; ``qmdr.rerank`` implements it. Must not raise for model failures."""
+
+    async def rerank(self, query: str, results: Sequence[SearchResult]) -> RerankOutcome: ...
+
+
+class QueryExpander(Protocol):
+    """Alternative phrasings of a query (``qmdr.expand.QueryExpander``); [] when it cannot."""
+
+    async def expand(self, query: str) -> list[str]: ...
+
+
+def _ms(since: float) -> float:
+    return (time.perf_counter() - since) * 1000
+
+
+def snippet_terms(query: str) -> list[str]:
+    """The query words worth placing a snippet by: no stopwords, no single letters."""
+    return [w for w in dict.fromkeys(words(query)) if len(w) > 1 and w not in SNIPPET_STOPWORDS]
+
+
+def _term_matches(word: str, term: str) -> bool:
+    if word == term:
+        return True
+    stem = min(len(term), SNIPPET_STEM_CHARS)
+    return stem >= 3 and word[:stem] == term[:stem]
+
+
+def make_snippet(text: str, terms: Sequence[str], width: int = SNIPPET_CHARS) -> str:
+    """A window of about ``width`` characters of ``text`` holding the most distinct query terms.
+
+    Whitespace is collapsed; cuts fall on word boundaries and are marked with
+    an ellipsis. With no term in the text, the text's beginning is shown.
+    """
+    flat = " ".join(text.split())
+    if len(flat) <= width:
+        return flat
+    hits: list[tuple[int, str]] = []  # (position, term) of every matching word
+    for match in re.finditer(r"[^\W_]+", flat):
+        word = match.group().casefold()
+        for term in terms:
+            if _term_matches(word, term):
+                hits.append((match.start(), term))
+                break
+    start = 0
+    best = 0
+    for position, _ in hits:
+        window_start = max(0, position - SNIPPET_LEAD_CHARS)
+        distinct = {t for p, t in hits if window_start <= p < window_start + width}
+        if len(distinct) > best:
+            best, start = len(distinct), window_start
+    end = min(len(flat), start + width)
+    if end == len(flat):
+        start = max(0, end - width)
+    if start > 0:
+        space = flat.find(" ", start)
+        start = space + 1 if 0 <= space < start + SNIPPET_LEAD_CHARS else start
+    if end < len(flat):
+        space = flat.rfind(" ", start, end)
+        end = space if space > start else end
+    return (ELLIPSIS if start > 0 else "") + flat[start:end].strip() + (ELLIPSIS if end < len(flat) else "")
+
+
+class Searcher:
+    """Runs searches against one store with one embedder (and optionally a reranker and an expander)."""
+
+    def __init__(self, store: Store, embedder: Embedder, reranker: Reranker | None = None, *,
+                 expander: QueryExpander | None = None, query_cache_size: int = DEFAULT_QUERY_CACHE_SIZE,
+                 rrf_k: int = RRF_K, weights: dict[str, float] | None = None) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.reranker = reranker
+        self.expander = expander
+        self.rrf_k = rrf_k
+        self.weights = dict(weights or {})  # per list: "keyword", "vector" (default 1.0 each)
+        self.query_cache = QueryEmbeddingCache(query_cache_size)
+
+    @staticmethod
+    def _validate(query: str, mode: str, k: int, candidates: int) -> str:
+        text = query.strip() if isinstance(query, str) else ""
+        if not text:
+            raise InvalidQuery("the query is empty: give some words to search for")
+        if len(text) > MAX_QUERY_CHARS:
+            raise InvalidQuery(f"the query has {len(text)} characters; the limit is {MAX_QUERY_CHARS}")
+        if mode not in MODES:
+            raise InvalidQuery(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+        if not 1 <= k <= MAX_K:
+            raise InvalidQuery(f"k must be between 1 and {MAX_K}, got {k}")
+        if candidates < 1:
+            raise InvalidQuery(f"candidates must be at least 1, got {candidates}")
+        return text
+
+    async def search(self, query: str, *, mode: str = "hybrid", k: int = 10, filters: Filters = Filters(),
+                     candidates: int = DEFAULT_CANDIDATES, rerank: bool | None = None,
+                     expand: bool = False) -> SearchResponse:
+        """Search the index; see the module docstring. Raises ``InvalidQuery`` for unusable input."""
+        started = time.perf_counter()
+        text = self._validate(query, mode, k, candidates)
+        depth = min(max(candidates, k), MAX_CANDIDATES)
+        timings = dict.fromkeys(("embed_query", "keyword", "vector", "fuse", "rerank"), 0.0)
+        warnings: list[str] = []
+
+        phrasings, hypothetical = await self._expansions(text, expand, timings, warnings)
+        keyword_texts = [text, *phrasings] if mode in ("hybrid", "keyword") else []
+        vector_texts = [text, *phrasings, *hypothetical] if mode in ("hybrid", "vector") else []
+
+        lists: dict[str, list[int]] = {}
+        hits: dict[int, Hit] = {}
+        raw: dict[str, dict[int, float]] = {}
+
+        def record(name: str, found: list[Hit]) -> None:
+            lists[name] = [h.chunk_id for h in found]
+            raw[name] = {h.chunk_id: h.score for h in found}
+            for h in found:
+                hits.setdefault(h.chunk_id, h)
+
+        vectors = await self._query_vectors(vector_texts, mode, timings, warnings)
+        t0 = time.perf_counter()
+        for i, q in enumerate(keyword_texts):
+            found = await anyio.to_thread.run_sync(self.store.keyword, q, depth, filters)
+            record(_list_name("keyword", i), found)
+        timings["keyword"] = _ms(t0)
+        t0 = time.perf_counter()
+        for i, vector in enumerate(vectors):
+            name = _list_name("vector", i, hyde=bool(hypothetical) and i == len(vector_texts) - 1)
+            record(name, await anyio.to_thread.run_sync(self.store.nearest, vector, depth, filters))
+        timings["vector"] = _ms(t0)
+
+        t0 = time.perf_counter()
+        results = self._fuse(lists, hits, raw, text, depth)
+        timings["fuse"] = _ms(t0)
+
+        reranked = False
+        use_rerank = rerank if rerank is not None else self.reranker is not None
+        if use_rerank and self.reranker is None:
+            warnings.append("rerank requested but no reranker is configured; results are in fused order")
+        elif use_rerank and results:
+            t0 = time.perf_counter()
+            outcome = await self.reranker.rerank(text, results)  # type: ignore[union-attr]
+            timings["rerank"] = _ms(t0)
+            results, reranked = list(outcome.results), bool(outcome.reranked)
+            warnings.extend(outcome.warnings)
+        timings["total"] = _ms(started)
+        return SearchResponse(results=results[:k], timings_ms=timings, reranked=reranked, warnings=warnings,
+                              mode=mode)
+
+    async def _expansions(self, text: str, expand: bool, timings: dict[str, float],
+                          warnings: list[str]) -> tuple[list[str], list[str]]:
+        """(phrasings, [hypothetical answer]) from the expander, or nothing."""
+        if not expand:
+            return [], []
+        if self.expander is None:
+            warnings.append("query expansion requested but no expander is configured")
+            return [], []
+        t0 = time.perf_counter()
+        detailed = getattr(self.expander, "expand_detailed", None)
+        if callable(detailed):
+            expansion = await detailed(text)
+            warnings.extend(expansion.warnings)
+            phrasings = list(expansion.phrasings)
+            hypothetical = [expansion.hypothetical] if expansion.hypothetical else []
+        else:
+            phrasings, hypothetical = list(await self.expander.expand(text)), []
+        timings["expand"] = _ms(t0)
+        return phrasings, hypothetical
+
+    async def _query_vectors(self, texts: list[str], mode: str, timings: dict[str, float],
+                             warnings: list[str]) -> list[np.ndarray]:
+        """Vectors for ``texts`` (cached by model and text), or [] when vector search cannot run.
+
+        In hybrid mode a missing, mismatched or failing vector side becomes a
+        warning and the search continues on keywords; in vector mode it raises.
+        """
+        if not texts:
+            return []
+        model = await anyio.to_thread.run_sync(self.store.embedding_model)
+        ours = (self.embedder.model_id, int(self.embedder.dim))
+        if model is None:
+            warnings.append("the index has no vectors yet (run `qmdr index`); vector search skipped")
+            return []
+        if model != ours:
+            message = (f"the index was built with {model[0]} ({model[1]} dimensions) but queries are "
+                       f"embedded with {ours[0]} ({ours[1]}); run `qmdr index --rebuild`")
+            if mode == "vector":
+                raise ModelMismatch(message, stored=model, requested=ours)
+            warnings.append(f"vector search skipped: {message}")
+            return []
+        t0 = time.perf_counter()
+        found = {t: self.query_cache.get(ours[0], t) for t in texts}
+        missing = [t for t, v in found.items() if v is None]
+        if missing:
+            try:
+                fresh = np.asarray(await self.embedder.embed(missing), dtype=np.float32)
+            except ProviderError as exc:
+                if mode == "vector":
+                    raise
+                warnings.append(f"vector search skipped: could not embed the query ({exc.message})")
+                return []
+            for t, vector in zip(missing, fresh, strict=True):
+                found[t] = self.query_cache.put(ours[0], t, vector)
+        timings["embed_query"] = _ms(t0)
+        return [found[t] for t in texts]  # type: ignore[misc]
+
+    def _fuse(self, lists: dict[str, list[int]], hits: dict[int, Hit], raw: dict[str, dict[int, float]],
+              text: str, depth: int) -> list[SearchResult]:
+        """One ordered candidate list: RRF when there is more than one list, else that list as is."""
+        if len(lists) == 1:
+            (name, ids), = lists.items()
+            fused = [(chunk_id, raw[name][chunk_id]) for chunk_id in ids]
+        else:
+            weights = {name: self.weights.get(name.split(":")[0], 1.0)
+                       * (EXPANSION_WEIGHT if ":" in name else 1.0) for name in lists}
+            fused = reciprocal_rank_fusion(lists, k=self.rrf_k, weights=weights)
+        positions = rank_positions(lists)
+        terms = snippet_terms(text)
+        results = []
+        for chunk_id, score in fused[:depth]:
+            hit = hits[chunk_id]
+            scores = {name: raw[name][chunk_id] for name in lists if chunk_id in raw[name]}
+            if len(lists) > 1:
+                scores["rrf"] = score
+            results.append(SearchResult(
+                path=hit.note_path, title=hit.title, heading_trail=hit.heading_trail,
+                start_line=hit.start_line, end_line=hit.end_line, snippet=make_snippet(hit.text, terms),
+                text=hit.text, score=float(score), chunk_hash=hit.chunk_hash, ranks=dict(positions[chunk_id]),
+                scores=scores, tags=hit.tags))
+        return results
+
+
+def _list_name(kind: str, index: int, *, hyde: bool = False) -> str:
+    """``keyword``/``vector`` for the query itself, ``keyword:1``... for expansions, ``vector:hyde``."""
+    if index == 0:
+        return kind
+    return f"{kind}:hyde" if hyde else f"{kind}:{index}"
+
