@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -62,9 +62,23 @@ HNSW_MAX_DIM = 2000  # pgvector cannot HNSW-index a vector column wider than thi
 # locks are per database, so two indexes in two databases do not block each other.
 REINDEX_LOCK_KEY = 0x716D_6472_0002
 
-_MODEL_KEY = "embedding_model"
-_DIM_KEY = "embedding_dim"
+# Session advisory lock key serialising writers ("qmdr" in ASCII, then 3), held per transaction.
+WRITE_LOCK_KEY = 0x716D_6472_0003
+# A writer waits this long for another writer before IndexBusy (the sqlite store's busy timeout):
+# a first index of a large vault holds the write lock for a few seconds.
+WRITE_LOCK_TIMEOUT_MS = 10_000
+MAX_DIM = 16_000  # pgvector's limit for a vector column
+
+REBUILD_HINT = "run `qmdr index --rebuild` to re-embed with the new model (text embedded before is reused)"
+
+# Meta keys shared with the sqlite store, which IndexChange.meta may not overwrite.
+_MODEL_KEY = "model_id"
+_DIM_KEY = "dim"
 _LAST_REINDEX_KEY = "last_reindex"
+_GENERATION_KEY = "generation"
+RESERVED_META = frozenset(
+    {schema.SCHEMA_VERSION_KEY, _MODEL_KEY, _DIM_KEY, _GENERATION_KEY, _LAST_REINDEX_KEY}
+)
 _HNSW_INDEX = "vectors_embedding_hnsw"
 
 
@@ -111,50 +125,76 @@ class PostgresStore:
             return self._read_model(conn)
 
     def set_embedding_model(self, model_id: str, dim: int) -> None:
-        """Record the model, typing the vector column ``vector(dim)`` and indexing it.
-
-        Refuses (``ModelMismatch``) while vectors of another model exist: they would
-        be silently incomparable with the new model's query vectors.
-        """
-        if dim <= 0:
-            raise StoreError(f"embedding dim must be positive, got {dim}")
+        """Record the model; ``ModelMismatch`` if another model's vectors are stored (rebuild first)."""
         if self.embedding_model() == (model_id, dim):
             return  # the common case on every reindex: no lock taken
-        with self._pool.connection() as conn, conn.transaction():
-            # Serialise with concurrent writers, then look again under the lock.
-            conn.execute("LOCK TABLE vectors IN ACCESS EXCLUSIVE MODE")
-            current = self._read_model(conn)
-            if current == (model_id, dim):
-                return
-            has_vectors = conn.execute("SELECT EXISTS (SELECT 1 FROM vectors)").fetchone()[0]
-            if current is not None and has_vectors:
-                raise ModelMismatch(
-                    f"the index holds vectors from {current[0]} (dim {current[1]}), not {model_id} "
-                    f"(dim {dim}); run `qmdr index --rebuild` to switch models",
-                    stored=current,
-                    requested=(model_id, dim),
-                )
-            conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(_HNSW_INDEX)))
-            conn.execute(
-                sql.SQL("ALTER TABLE vectors ALTER COLUMN embedding TYPE vector({})").format(sql.Literal(dim))
+        with self._writing() as conn:
+            self._record_model(conn, model_id, dim)
+
+    def reset_vectors(self) -> None:
+        """Drop every stored vector and the recorded model (notes and chunks stay keyword-searchable)."""
+        with self._writing() as conn:
+            self._drop_vectors(conn)
+            self._bump_generation(conn)
+
+    def _record_model(self, conn: psycopg.Connection, model_id: str, dim: int) -> None:
+        """Inside a write transaction: make (model_id, dim) the index's model, or refuse.
+
+        Types the vector column ``vector(dim)`` and builds the HNSW index on it;
+        refuses while vectors of another model exist, since they would be
+        silently incomparable with the new model's query vectors.
+        """
+        if not model_id or not 0 < dim <= MAX_DIM:
+            raise StoreError(f"invalid embedding model {model_id!r} with {dim} dimensions (1..{MAX_DIM})")
+        current = self._read_model(conn)
+        if current == (model_id, dim):
+            return
+        conn.execute("LOCK TABLE vectors IN ACCESS EXCLUSIVE MODE")  # searches wait; this is rare
+        if current is not None and conn.execute("SELECT EXISTS (SELECT 1 FROM vectors)").fetchone()[0]:
+            raise ModelMismatch(
+                f"this index holds vectors from {current[0]} ({current[1]} dimensions) but the embedder is "
+                f"{model_id} ({dim} dimensions); {REBUILD_HINT}",
+                stored=current,
+                requested=(model_id, dim),
             )
-            if dim <= HNSW_MAX_DIM:
-                conn.execute(
-                    sql.SQL("CREATE INDEX {} ON vectors USING hnsw (embedding vector_cosine_ops)").format(
-                        sql.Identifier(_HNSW_INDEX)
-                    )
+        self._drop_vectors(conn)
+        retype = sql.SQL("ALTER TABLE vectors ALTER COLUMN embedding TYPE vector({})").format(dim)
+        conn.execute(retype)
+        if dim <= HNSW_MAX_DIM:
+            conn.execute(
+                sql.SQL("CREATE INDEX {} ON vectors USING hnsw (embedding vector_cosine_ops)").format(
+                    sql.Identifier(_HNSW_INDEX)
                 )
-            self._put_meta(conn, _MODEL_KEY, model_id)
-            self._put_meta(conn, _DIM_KEY, str(dim))
+            )
+        self._put_meta(conn, _MODEL_KEY, model_id)
+        self._put_meta(conn, _DIM_KEY, str(dim))
+        self._bump_generation(conn)
+
+    def _drop_vectors(self, conn: psycopg.Connection) -> None:
+        conn.execute("TRUNCATE vectors")
+        conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(_HNSW_INDEX)))
+        conn.execute("DELETE FROM meta WHERE key = ANY(%s)", ([_MODEL_KEY, _DIM_KEY],))
 
     # --- what is indexed ---------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        with self._pool.connection() as conn:
+            return self._get_meta(conn, key)
+
+    def generation(self) -> int:
+        """A counter bumped by every committed change to what searches can return (any server)."""
+        return int(self.get_meta(_GENERATION_KEY) or 0)
 
     def note_hashes(self) -> dict[str, str]:
         with self._pool.connection() as conn:
             return dict(conn.execute("SELECT path, content_hash FROM notes").fetchall())
 
     def known_hashes(self) -> set[str]:
-        """Hashes with a vector for the current model, in the index or in the embedding cache."""
+        """Hashes with a vector for the current model, in the index or in the embedding cache.
+
+        A cached hash needs no embedding: ``apply`` restores its vector from the
+        cache when a chunk with that text comes back.
+        """
         with self._pool.connection() as conn:
             model = self._read_model(conn)
             if model is None:
@@ -166,46 +206,107 @@ class PostgresStore:
             ).fetchall()
         return {row[0] for row in rows}
 
+    def hashes_without_vector(self) -> set[str]:
+        """Chunk texts the index has no vector for (e.g. after ``reset_vectors``); usually empty."""
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT DISTINCT c.hash FROM chunks c "
+                "WHERE NOT EXISTS (SELECT 1 FROM vectors v WHERE v.hash = c.hash)"
+            ).fetchall()
+        return {row[0] for row in rows}
+
+    # --- embedding cache (qmdr.store.base.EmbeddingCache) ------------------------------------
+
+    def cached_hashes(self, model_id: str, dim: int, hashes: Iterable[str]) -> set[str]:
+        """Those of ``hashes`` that (model_id, dim) has embedded before (any model, not just the current)."""
+        wanted = list(dict.fromkeys(hashes))
+        if not wanted:
+            return set()
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT hash FROM embedding_cache WHERE model_id = %s AND dim = %s AND hash = ANY(%s)",
+                (model_id, dim, wanted),
+            ).fetchall()
+        return {row[0] for row in rows}
+
+    def cache_vectors(self, model_id: str, dim: int, vectors: Mapping[str, np.ndarray]) -> None:
+        """Keep vectors by (model, hash) now, before the index itself changes (its own transaction)."""
+        rows = [(model_id, dim, h, _checked_vector(v, dim, h)) for h, v in vectors.items()]
+        if not rows:
+            return
+        with self._writing() as conn, conn.cursor() as cur:
+            cur.executemany(_INSERT_CACHE, rows)
+
     # --- writing -----------------------------------------------------------------------------
 
     def apply(self, change: IndexChange) -> None:
-        """All of ``change`` in one transaction; any failure leaves the index as it was."""
-        if change.is_empty:
-            return
+        """Apply all of ``change`` in one transaction: all of it or none.
+
+        Order (as in the sqlite store): model (and ``replace_vectors``), deletes,
+        upserts (a note's old chunks go, its new ones come), vectors (each checked
+        on the way in: a bad one rolls everything back; every one is cached, those
+        a chunk uses are stored), vectors of new chunks restored from the cache,
+        then vectors no chunk uses any more are deleted.
+        """
+        bad_meta = RESERVED_META.intersection(change.meta)
+        if bad_meta:
+            raise StoreError(f"meta keys {sorted(bad_meta)} are maintained by the store itself")
+        with self._writing() as conn:
+            if change.replace_vectors:
+                self._drop_vectors(conn)
+            if change.model is not None:
+                self._record_model(conn, *change.model)
+            model = self._read_model(conn)
+            paths = list(dict.fromkeys([*change.deletes, *(note.path for note, _ in change.upserts)]))
+            # Hashes that may have lost their last chunk: checked for orphans at the end.
+            maybe_orphans = set(change.vectors)
+            if paths:
+                old = conn.execute("SELECT DISTINCT hash FROM chunks WHERE note_path = ANY(%s)", (paths,))
+                maybe_orphans.update(row[0] for row in old.fetchall())
+                conn.execute("DELETE FROM notes WHERE path = ANY(%s)", (paths,))  # cascades to chunks
+            with conn.cursor() as cur:
+                if change.upserts:
+                    cur.executemany(_INSERT_NOTE, [_note_row(note) for note, _ in change.upserts])
+                    chunk_rows = [_chunk_row(note, c) for note, chunks in change.upserts for c in chunks]
+                    if chunk_rows:
+                        cur.executemany(_INSERT_CHUNK, chunk_rows)
+                if change.vectors:
+                    if model is None:
+                        raise StoreError("vectors given but no embedding model recorded: "
+                                         "set IndexChange.model")
+                    rows = [(h, _checked_vector(v, model[1], h)) for h, v in change.vectors.items()]
+                    cur.executemany(_INSERT_CACHE, [(*model, h, v) for h, v in rows])
+                    cur.executemany(_INSERT_VECTOR, [(h, v, h) for h, v in rows])
+            new_hashes = sorted({chunk.hash for _, chunks in change.upserts for chunk in chunks})
+            if model is not None and new_hashes:
+                # Text this model embedded before (then deleted, or before a rebuild) gets its vector back.
+                conn.execute(_RESTORE_FROM_CACHE, (*model, new_hashes))
+            if maybe_orphans:
+                # A vector no chunk uses only crowds out HNSW candidates; the cache keeps it.
+                conn.execute(_DELETE_ORPHAN_VECTORS, (sorted(maybe_orphans),))
+            for key, value in change.meta.items():
+                self._put_meta(conn, key, value)
+            self._put_meta(conn, _LAST_REINDEX_KEY, datetime.now(UTC).isoformat(timespec="seconds"))
+            if change.upserts or change.deletes or change.vectors or change.replace_vectors:
+                self._bump_generation(conn)
+
+    @contextmanager
+    def _writing(self) -> Iterator[psycopg.Connection]:
+        """One write transaction, queued behind any other writer of this database (any server).
+
+        A transaction-scoped advisory lock serialises writers the way SQLite's
+        ``BEGIN IMMEDIATE`` does; past ``WRITE_LOCK_TIMEOUT_MS`` the caller gets
+        ``IndexBusy``. Database errors roll back and become ``StoreError``.
+        """
         try:
             with self._pool.connection() as conn, conn.transaction():
-                model = self._read_model(conn)
-                vectors = _checked_vectors(change.vectors, model)
-                paths = list(change.deletes) + [note.path for note, _ in change.upserts]
-                # Hashes that may lose their last chunk (or never had one): checked for orphans below.
-                maybe_orphans = set(vectors)
-                if paths:
-                    old = conn.execute("SELECT DISTINCT hash FROM chunks WHERE note_path = ANY(%s)", (paths,))
-                    maybe_orphans.update(row[0] for row in old.fetchall())
-                    conn.execute("DELETE FROM notes WHERE path = ANY(%s)", (paths,))  # cascades to chunks
-                new_hashes = sorted({chunk.hash for _, chunks in change.upserts for chunk in chunks})
-                with conn.cursor() as cur:
-                    if change.upserts:
-                        cur.executemany(_INSERT_NOTE, [_note_row(note) for note, _ in change.upserts])
-                        chunk_rows = [
-                            _chunk_row(note, chunk) for note, chunks in change.upserts for chunk in chunks
-                        ]
-                        if chunk_rows:
-                            cur.executemany(_INSERT_CHUNK, chunk_rows)
-                    if vectors:
-                        assert model is not None  # _checked_vectors refuses vectors without a model
-                        rows = list(vectors.items())
-                        cur.executemany(_INSERT_VECTOR, rows)
-                        cur.executemany(_INSERT_CACHE, [(model[0], model[1], h, v) for h, v in rows])
-                if model is not None and new_hashes:
-                    # Text embedded before (then deleted) gets its vector back from the cache.
-                    conn.execute(_RESTORE_FROM_CACHE, (*model, new_hashes))
-                if maybe_orphans:
-                    # A vector no chunk uses only crowds out HNSW candidates; the cache keeps it.
-                    conn.execute(_DELETE_ORPHAN_VECTORS, (sorted(maybe_orphans),))
-                self._put_meta(conn, _LAST_REINDEX_KEY, datetime.now(UTC).isoformat(timespec="seconds"))
+                conn.execute("SELECT set_config('lock_timeout', %s, true)", (f"{WRITE_LOCK_TIMEOUT_MS}ms",))
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK_KEY,))
+                yield conn
+        except psycopg.errors.LockNotAvailable as exc:
+            raise IndexBusy("another server is writing this index; wait for its reindex to end") from exc
         except psycopg.Error as exc:
-            raise StoreError(f"index update failed and was rolled back ({self._where}): {exc}") from exc
+            raise StoreError(f"index write failed and was rolled back ({self._where}): {exc}") from exc
 
     @contextmanager
     def reindex_lock(self) -> Iterator[None]:
@@ -214,9 +315,12 @@ class PostgresStore:
         Non-blocking on purpose: a second reindex should be told, not queued. The lock
         lives on a dedicated connection (a session lock belongs to its connection), so
         it is released when the body ends or, if the process dies, when the server
-        notices the connection is gone.
+        notices the connection is gone. Searches and single ``apply`` calls never take it.
         """
-        conn = psycopg.connect(self._url, autocommit=True)
+        try:
+            conn = psycopg.connect(self._url, autocommit=True)
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot reach the PostgreSQL index ({self._where}) to lock it") from exc
         try:
             got = conn.execute("SELECT pg_try_advisory_lock(%s)", (REINDEX_LOCK_KEY,)).fetchone()[0]
             if not got:
@@ -315,32 +419,31 @@ class PostgresStore:
         return note
 
     def stats(self) -> IndexStats:
+        """Counts and model in one statement, so they describe one snapshot."""
         with self._pool.connection() as conn:
-            notes, chunks, vectors, cached = conn.execute(
-                "SELECT (SELECT count(*) FROM notes), (SELECT count(*) FROM chunks), "
-                "(SELECT count(*) FROM vectors), (SELECT count(*) FROM embedding_cache)"
-            ).fetchone()
-            model = self._read_model(conn)
-            last = self._get_meta(conn, _LAST_REINDEX_KEY)
-            size, version, hnsw = conn.execute(
-                "SELECT pg_database_size(current_database()), current_setting('server_version'), "
-                "to_regclass(%s) IS NOT NULL",
-                (_HNSW_INDEX,),
-            ).fetchone()
+            row = conn.execute(_STATS, {"keys": [_MODEL_KEY, _DIM_KEY, _LAST_REINDEX_KEY, _GENERATION_KEY],
+                                        "hnsw": _HNSW_INDEX}).fetchone()
+        notes, chunks, texts, vectors, cached, meta, size, version, hnsw = row
+        model_id, dim = meta.get(_MODEL_KEY), meta.get(_DIM_KEY)
+        has_model = model_id is not None and dim is not None
         return IndexStats(
             notes=notes,
             chunks=chunks,
             vectors=vectors,
-            model_id=model[0] if model else None,
-            dim=model[1] if model else None,
-            last_reindex=last,
-            extra={
+            model_id=model_id if has_model else None,
+            dim=int(dim) if has_model else None,
+            last_reindex=meta.get(_LAST_REINDEX_KEY),
+            extra={  # the sqlite store's keys first, then what only a server has
+                "generation": int(meta.get(_GENERATION_KEY) or 0),
+                "schema_version": schema.LATEST_VERSION,
+                "distinct_texts": texts,
+                "texts_without_vector": texts - vectors,
+                "embedding_cache_entries": cached,
+                "vector_search": "hnsw" if hnsw else "exact",
+                "size_bytes": size,
                 "backend": "postgres",
                 "server_version": version,
-                "database_bytes": size,
                 "hnsw_index": hnsw,
-                "embedding_cache": cached,
-                "schema_version": schema.LATEST_VERSION,
             },
         )
 
@@ -360,6 +463,14 @@ class PostgresStore:
         return row[0] if row else None
 
     @staticmethod
+    def _bump_generation(conn: psycopg.Connection) -> None:
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES (%s, '1') "
+            "ON CONFLICT (key) DO UPDATE SET value = (meta.value::bigint + 1)::text",
+            (_GENERATION_KEY,),
+        )
+
+    @staticmethod
     def _put_meta(conn: psycopg.Connection, key: str, value: str) -> None:
         conn.execute(
             "INSERT INTO meta (key, value) VALUES (%s, %s) "
@@ -374,6 +485,14 @@ _HIT_COLUMNS = sql.SQL(
     "c.id, c.hash, c.note_path, c.title, c.heading_trail, c.start_line, c.end_line, c.text"
 )
 
+_STATS = (
+    "SELECT (SELECT count(*) FROM notes), (SELECT count(*) FROM chunks), "
+    "(SELECT count(DISTINCT hash) FROM chunks), (SELECT count(*) FROM vectors), "
+    "(SELECT count(*) FROM embedding_cache), "
+    "(SELECT coalesce(jsonb_object_agg(key, value), '{}'::jsonb) FROM meta WHERE key = ANY(%(keys)s)), "
+    "pg_database_size(current_database()), current_setting('server_version'), "
+    "to_regclass(%(hnsw)s) IS NOT NULL"
+)
 _INSERT_NOTE = (
     "INSERT INTO notes (path, title, tags, tag_keys, frontmatter, body, body_line, content_hash, mtime, "
     "size, links, dates, warnings) VALUES (%s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s::jsonb, %s)"
@@ -382,8 +501,12 @@ _INSERT_CHUNK = (
     "INSERT INTO chunks (note_path, ordinal, title, heading_trail, headings, start_line, end_line, "
     "text, hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
-# A hash already present keeps its row: same text under the same model is the same vector.
-_INSERT_VECTOR = "INSERT INTO vectors (hash, embedding) VALUES (%s, %s) ON CONFLICT (hash) DO NOTHING"
+# Stored only when a chunk uses the hash (otherwise it is only cached); a hash already present
+# keeps its row: same text under the same model is the same vector.
+_INSERT_VECTOR = (
+    "INSERT INTO vectors (hash, embedding) SELECT %s, %s "
+    "WHERE EXISTS (SELECT 1 FROM chunks WHERE hash = %s) ON CONFLICT (hash) DO NOTHING"
+)
 _INSERT_CACHE = (
     "INSERT INTO embedding_cache (model_id, dim, hash, embedding) VALUES (%s, %s, %s, %s) "
     "ON CONFLICT (model_id, dim, hash) DO NOTHING"
@@ -417,6 +540,8 @@ def _note_row(note: Note) -> tuple[Any, ...]:
 
 
 def _chunk_row(note: Note, chunk: Chunk) -> tuple[Any, ...]:
+    if chunk.note_path != note.path:
+        raise StoreError(f"chunk {chunk.ordinal} of {note.path} claims note {chunk.note_path}")
     return (
         note.path,
         chunk.ordinal,
@@ -430,22 +555,14 @@ def _chunk_row(note: Note, chunk: Chunk) -> tuple[Any, ...]:
     )
 
 
-def _checked_vectors(vectors: dict[str, np.ndarray], model: tuple[str, int] | None) -> dict[str, np.ndarray]:
-    """Vectors as float32 rows of the recorded dim; refuses them without a recorded model."""
-    if not vectors:
-        return {}
-    if model is None:
-        raise StoreError("vectors given before any embedding model was recorded: set_embedding_model first")
-    checked = {}
-    for chunk_hash, vector in vectors.items():
-        array = np.asarray(vector, dtype=np.float32).reshape(-1)
-        if array.shape[0] != model[1]:
-            raise ModelMismatch(
-                f"vector for chunk {chunk_hash[:12]} has dim {array.shape[0]}, the index holds {model[0]} "
-                f"(dim {model[1]})"
-            )
-        checked[chunk_hash] = array
-    return checked
+def _checked_vector(vector: np.ndarray, dim: int, chunk_hash: str) -> np.ndarray:
+    """``vector`` as float32 of shape (dim,); StoreError for a wrong shape or NaN/infinity."""
+    array = np.asarray(vector, dtype=np.float32)
+    if array.shape != (dim,):
+        raise StoreError(f"vector for chunk {chunk_hash[:12]} has shape {array.shape}, expected ({dim},)")
+    if not np.isfinite(array).all():
+        raise StoreError(f"vector for chunk {chunk_hash[:12]} holds NaN or infinity")
+    return array
 
 
 def _filter_sql(filters: Filters) -> tuple[sql.Composable, list[Any]]:

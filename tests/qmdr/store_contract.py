@@ -19,8 +19,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pytest
 
-from qmdr.errors import ModelMismatch, StoreError
-from qmdr.store.base import Filters, Hit, IndexChange, Store, chunk_ids_unique
+from qmdr.errors import IndexBusy, ModelMismatch, StoreError
+from qmdr.store.base import EmbeddingCache, Filters, Hit, IndexChange, Store, chunk_ids_unique
 from vault.model import Chunk, Note
 
 StoreFactory = Callable[[], Store]
@@ -271,6 +271,86 @@ def contract_stats_count_what_was_applied(make_store: StoreFactory) -> None:
     assert store.known_hashes() == set(vectors)
 
 
+def contract_change_records_model_and_meta_in_its_transaction(make_store: StoreFactory) -> None:
+    store = make_store()
+    note, chunks = make_note("first.md", ["first index of a vault"])
+    store.apply(IndexChange(upserts=[(note, chunks)], vectors=vectors_for(chunks, [axis(0)]),
+                            model=(MODEL, DIM), meta={"chunking": "tokens=400 overlap=60"}))
+    assert store.embedding_model() == (MODEL, DIM)
+    assert store.get_meta("chunking") == "tokens=400 overlap=60"
+    assert store.get_meta("never-set") is None
+    assert store.known_hashes() == {chunks[0].hash}
+    with pytest.raises(StoreError):  # the store's own keys are not for callers
+        store.apply(IndexChange(meta={"model_id": "forged"}))
+    assert store.embedding_model() == (MODEL, DIM)
+
+    # Another model's vectors need replace_vectors (a rebuild), and then it is one transaction.
+    with pytest.raises(ModelMismatch):
+        store.apply(IndexChange(vectors=vectors_for(chunks, [axis(0)[:4]]), model=("small-model", 4)))
+    assert store.embedding_model() == (MODEL, DIM)
+    small = np.array([0, 1, 0, 0], dtype=np.float32)
+    store.apply(IndexChange(vectors={chunks[0].hash: small}, model=("small-model", 4), replace_vectors=True))
+    assert store.embedding_model() == ("small-model", 4)
+    assert paths(store.nearest(small, 3)) == ["first.md"]
+    assert store.stats().vectors == 1
+
+
+def contract_embedding_cache_outlives_the_index(make_store: StoreFactory) -> None:
+    store = _store_with_model(make_store)
+    assert isinstance(store, EmbeddingCache)
+    note, chunks = make_note("cached.md", ["text worth embedding once"])
+    unused = _hash("text no chunk carries")
+    store.apply(IndexChange(upserts=[(note, chunks)], vectors={chunks[0].hash: axis(2), unused: axis(5)}))
+    assert store.stats().vectors == 1  # a vector no chunk uses is cached, not indexed
+    assert store.known_hashes() == {chunks[0].hash, unused}  # ...but never needs embedding again
+    assert store.cached_hashes(MODEL, DIM, [chunks[0].hash, unused, _hash("never embedded")]) == {
+        chunks[0].hash, unused}
+    assert store.cached_hashes("other-model", DIM, [chunks[0].hash]) == set()
+
+    store.apply(IndexChange(deletes=["cached.md"]))
+    assert store.stats().vectors == 0
+    assert chunks[0].hash in store.known_hashes()
+    # The text comes back without a vector in the change: apply restores it from the cache.
+    store.apply(IndexChange(upserts=[(note, chunks)]))
+    assert store.stats().vectors == 1
+    hit = store.nearest(axis(2), 1)[0]
+    assert hit.note_path == "cached.md" and math.isclose(hit.score, 1.0, abs_tol=1e-5)
+    assert store.hashes_without_vector() == set()
+
+    early = {_hash("embedded before the index changes"): unit(1, 1)}
+    store.cache_vectors("next-model", DIM, early)  # any model, ahead of its own index change
+    assert store.cached_hashes("next-model", DIM, early) == set(early)
+    assert store.embedding_model() == (MODEL, DIM)
+    with pytest.raises(StoreError):
+        store.cache_vectors(MODEL, DIM, {_hash("bad"): np.full(DIM, np.nan, dtype=np.float32)})
+
+
+def contract_reset_vectors_keeps_text_searchable(make_store: StoreFactory) -> None:
+    store = _store_with_model(make_store)
+    note, chunks = make_note("reset.md", ["heron feathers under the bridge"])
+    store.apply(IndexChange(upserts=[(note, chunks)], vectors=vectors_for(chunks, [axis(1)])))
+    store.reset_vectors()
+    assert store.embedding_model() is None
+    assert store.known_hashes() == set()
+    assert store.hashes_without_vector() == {chunks[0].hash}
+    assert store.nearest(axis(1), 3) == []
+    assert paths(store.keyword("heron", 3)) == ["reset.md"]
+    store.set_embedding_model("another-model", 4)  # free to switch now
+    assert store.embedding_model() == ("another-model", 4)
+
+
+def contract_reindex_lock_is_not_reentrant(make_store: StoreFactory) -> None:
+    store = make_store()
+    with store.reindex_lock():
+        with pytest.raises(IndexBusy), store.reindex_lock():
+            pass
+        assert store.keyword("anything", 3) == []  # searches never take it
+    with pytest.raises(RuntimeError), store.reindex_lock():
+        raise RuntimeError("a failed reindex")
+    with store.reindex_lock():  # released both times
+        pass
+
+
 CASES = [
     contract_fresh_store_is_empty,
     contract_apply_upserts_then_replaces_then_deletes,
@@ -281,6 +361,10 @@ CASES = [
     contract_nearest_orders_by_cosine_and_filters,
     contract_vectors_are_shared_by_hash,
     contract_stats_count_what_was_applied,
+    contract_change_records_model_and_meta_in_its_transaction,
+    contract_embedding_cache_outlives_the_index,
+    contract_reset_vectors_keeps_text_searchable,
+    contract_reindex_lock_is_not_reentrant,
 ]
 
 
