@@ -20,7 +20,12 @@ How a note is cut, step by step:
 4. **Overlap.** Each piece after the first in a section starts with the tail
    of the previous piece (up to ``overlap_tokens``), so a sentence cut at a
    boundary can still be found from either side. The overlap is dropped when
-   it would not fit next to the following unit.
+   it would not fit next to the following unit. A chunk's line range covers
+   its overlap too, since its text does.
+
+Headings stick to what follows them: a heading is never the last part of a
+piece that could take the next part instead. It stands alone only when the
+next part fills a whole chunk by itself (a budget-sized code block or blob).
 
 Every chunk's text starts with a *context line*: the note title and heading
 trail (``Deploy notes > Retries > Backoff``). A paragraph that says "wait twice
@@ -97,10 +102,9 @@ def approx_token_count(text: str) -> int:
     which keeps the chunker's arithmetic exact. Pass the embedding model's real
     counter to ``chunk_note`` when you have one.
     """
-    total = 0
-    for piece in _TOKEN_PIECE.findall(text):
-        total += 1 + (len(piece) - 1) // CHARS_PER_EXTRA_TOKEN if len(piece) > 1 else 1
-    return total
+    pieces = _TOKEN_PIECE.findall(text)
+    extra = sum((len(p) - 1) // CHARS_PER_EXTRA_TOKEN for p in pieces if len(p) > CHARS_PER_EXTRA_TOKEN)
+    return len(pieces) + extra
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +144,7 @@ class _Section:
     tokens: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: frozen dataclasses are slow to build, and there can be one per word
 class _Unit:
     """The smallest piece the packer moves around: a block, a line or part of a line."""
 
@@ -303,8 +307,8 @@ class _Chunker:
                     heading = not is_code and parse_heading(line) is not None
                     units.append(_Unit(ln, ln, line, sep, self.line_tokens[i], heading))
                 else:
-                    for j, part in enumerate(_split_long(line, budget, self.count)):
-                        units.append(_Unit(ln, ln, part, sep if j == 0 else " ", self.count(part)))
+                    for j, (part, part_tokens) in enumerate(_split_long(line, budget, self.count)):
+                        units.append(_Unit(ln, ln, part, sep if j == 0 else " ", part_tokens))
                 sep = "\n"
         return units
 
@@ -385,20 +389,26 @@ class _Chunker:
         return chunks
 
 
-def _split_long(text: str, budget: int, count: TokenCounter) -> list[str]:
-    """Cut one line into parts within ``budget``: sentences, or words for an overlong
-    sentence, or characters for an overlong word. The packer joins parts back up to
-    the budget, so parts are kept as small and natural as possible here."""
-    parts: list[str] = []
+def _split_long(text: str, budget: int, count: TokenCounter) -> list[tuple[str, int]]:
+    """Cut one line into (part, tokens) within ``budget``: sentences, or words for an
+    overlong sentence, or characters for an overlong word. The packer joins parts
+    back up to the budget, so parts are kept as small and natural as possible here."""
+    parts: list[tuple[str, int]] = []
     for sentence in _SENTENCE_END.split(text.strip()):
         if not sentence:
             continue
-        if count(sentence) <= budget:
-            parts.append(sentence)
+        tokens = count(sentence)
+        if tokens <= budget:
+            parts.append((sentence, tokens))
             continue
         for word in _WHITESPACE.split(sentence):
-            if word:
-                parts.extend([word] if count(word) <= budget else _hard_split(word, budget, count))
+            if not word:
+                continue
+            tokens = count(word)
+            if tokens <= budget:
+                parts.append((word, tokens))
+            else:
+                parts.extend((piece, count(piece)) for piece in _hard_split(word, budget, count))
     return parts
 
 
