@@ -51,6 +51,21 @@ class Service:
         self.components = components
         self.jobs = ReindexJobs()
 
+    @property
+    def keys(self) -> Any:
+        """The key source (stored > env) shared by memory search and chat."""
+        return self.components.keys
+
+    @property
+    def secrets(self) -> Any:
+        """The encrypted settings store: keys, custom providers, default models."""
+        return self.components.secrets
+
+    @property
+    def providers(self) -> Any:
+        """The provider client for chat, embeddings and model listings."""
+        return self.components.providers
+
     @classmethod
     def from_settings(cls, settings: Settings, *, store: Store | None = None) -> Service:
         from qmdr.wiring import build_components

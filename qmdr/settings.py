@@ -62,6 +62,7 @@ class Settings(BaseSettings):
     qmdr_max_note_bytes: int = Field(DEFAULT_MAX_NOTE_BYTES, ge=1024, description="notes larger than this are skipped")
     qmdr_chunk_tokens: int = Field(256, ge=32, le=8192, description="chunk budget in embedding-model tokens")
     qmdr_chunk_overlap: int = Field(32, ge=0, le=1024, description="tokens carried from one chunk into the next")
+    qmdr_agents_dir: Path = Field(Path("agents"), description="agent configs: <dir>/<agent id>/config.yml")
     qmdr_log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
     secret_encryption_key: SecretStr | None = Field(None, description="encrypts stored API keys at rest")
 

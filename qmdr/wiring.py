@@ -1,42 +1,211 @@
 """Turn Settings into the components memory search runs on: embedder, reranker, expander.
 
-This is where ``QMD_EMBED_PROVIDER``/``QMD_RERANK_PROVIDER`` are interpreted,
-so the rest of the code only sees the Embedder and Reranker seams.
+This is the one place where the seed's ``QMD_*`` variables are interpreted:
+
+* ``QMD_EMBED_PROVIDER`` / ``QMD_RERANK_PROVIDER``: ``local`` (embeddings only:
+  the embedded MiniLM), ``openai`` (the OpenAI-compatible endpoint at
+  ``QMD_OPENAI_BASE_URL``, exposed to the provider layer as ``custom-qmd``),
+  any registry id (``openrouter``, ``mistral``, ...) or ``custom-<slug>``.
+* ``QMD_OPENAI_API_KEY`` is the key for that endpoint; unset, the key of the
+  registry provider whose base URL it is (OpenRouter: ``OPENROUTER_API_KEY`` or
+  the stored key) is used, so one key configures chat and memory search alike.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
+
+from providers.catalog import Catalog
+from providers.client import ProviderClient, default_http_client
 from providers.embedder import Embedder
-from qmdr.settings import Settings
+from providers.errors import MissingCredentials
+from providers.keys import KeyInfo, Keys, mask_key
+from providers.registry import PROVIDERS, ProviderSpec, custom_spec
+from providers.resolver import parse_model_string
+from providers.secret_store import SecretStore
+from providers.types import Credentials
+from qmdr.settings import Settings, provider_environment
+
+log = logging.getLogger(__name__)
+
+#: the provider id under which the seed's QMD_OPENAI_BASE_URL endpoint is reachable
+QMD_ENDPOINT_ID = "custom-qmd"
+QMD_KEY_ENV = "QMD_OPENAI_API_KEY"
+
+
+def owner_of_base_url(base_url: str) -> ProviderSpec | None:
+    """The registry provider whose default base URL this is (e.g. OpenRouter's), if any."""
+    wanted = base_url.rstrip("/").lower()
+    for spec in PROVIDERS.values():
+        if spec.default_base_url and spec.default_base_url.rstrip("/").lower() == wanted:
+            return spec
+    return None
+
+
+class MemoryKeys:
+    """The shared key source plus the seed's QMD_OPENAI_* endpoint as provider ``custom-qmd``."""
+
+    def __init__(self, keys: Keys, settings: Settings) -> None:
+        self.keys = keys
+        self.settings = settings
+        self.owner = owner_of_base_url(settings.qmd_openai_base_url)
+        self._spec = custom_spec("qmd", settings.qmd_openai_base_url, "QMD_* OpenAI-compatible endpoint")
+
+    def spec(self, provider_id: str) -> ProviderSpec:
+        return self._spec if provider_id == QMD_ENDPOINT_ID else self.keys.spec(provider_id)
+
+    def provider_ids(self) -> list[str]:
+        return self.keys.provider_ids()
+
+    def _endpoint_key(self) -> tuple[str | None, str, str | None]:
+        """(key, source, where) for the QMD endpoint: QMD_OPENAI_API_KEY, else its owner's key."""
+        if self.settings.qmd_openai_api_key is not None:
+            return self.settings.qmd_openai_api_key.get_secret_value(), "env", QMD_KEY_ENV
+        if self.owner is not None:
+            info = self.keys.key_info(self.owner.id)
+            if info.source != "none":
+                return self.keys.credentials(self.owner.id).api_key, info.source, info.env_var
+        return None, "none", QMD_KEY_ENV
+
+    def credentials(self, provider_id: str) -> Credentials:
+        if provider_id != QMD_ENDPOINT_ID:
+            return self.keys.credentials(provider_id)
+        key, _, _ = self._endpoint_key()
+        if key is None and self.owner is not None:
+            names = " or ".join((QMD_KEY_ENV, *self.owner.key_env_vars))
+            raise MissingCredentials(
+                f"{self.settings.qmd_openai_base_url} needs an API key: set {names}, or store the "
+                f"{self.owner.display_name} key in Settings -> Providers",
+                env_var=QMD_KEY_ENV, provider=QMD_ENDPOINT_ID,
+            )
+        return Credentials(provider=QMD_ENDPOINT_ID, base_url=self._spec.default_base_url or "", api_key=key)
+
+    def key_info(self, provider_id: str) -> KeyInfo:
+        if provider_id != QMD_ENDPOINT_ID:
+            return self.keys.key_info(provider_id)
+        try:
+            key, source, where = self._endpoint_key()
+        except Exception as exc:  # noqa: BLE001 - a stored key that will not decrypt is reported, not raised
+            return KeyInfo(provider=QMD_ENDPOINT_ID, source="none", masked=None, env_var=QMD_KEY_ENV,
+                           display_name=self._spec.display_name, error=str(exc))
+        return KeyInfo(provider=QMD_ENDPOINT_ID, source=source, masked=mask_key(key), env_var=where,
+                       display_name=self._spec.display_name)
+
+
+def model_string(provider: str, model: str) -> str:
+    """``openai`` means the QMD endpoint; anything else is a registry or custom provider id."""
+    return f"{QMD_ENDPOINT_ID}/{model}" if provider == "openai" else f"{provider}/{model}"
 
 
 @dataclass
 class Components:
+    """What the Service needs beyond its store; closed together."""
+
     embedder: Embedder
+    keys: MemoryKeys
+    secrets: SecretStore
+    providers: ProviderClient
     reranker: Any | None = None
     expander: Any | None = None
-    providers: Any | None = None  # providers.client.ProviderClient when any remote provider is in use
     embedding_info: dict[str, Any] = field(default_factory=dict)
     rerank_info: dict[str, Any] = field(default_factory=dict)
+    http: httpx.AsyncClient | None = None
 
     def describe_embedding(self) -> dict[str, Any]:
-        return {"model": self.embedder.model_id, "dim": self.embedder.dim, **self.embedding_info}
+        return {"model": self.embedder.model_id, "dim": getattr(self.embedder, "dim", None), **self.embedding_info}
 
     def describe_rerank(self) -> dict[str, Any]:
         return {"enabled": self.reranker is not None, **self.rerank_info}
 
     async def aclose(self) -> None:
-        if self.providers is not None:
-            await self.providers.aclose()
+        await self.providers.aclose()
+        self.secrets.close()
 
 
-def build_components(settings: Settings) -> Components:
+def _key_source(keys: MemoryKeys, provider_id: str) -> dict[str, Any]:
+    info = keys.key_info(provider_id)
+    return {"key_source": info.source, "key_env_var": info.env_var, **({"key_error": info.error} if info.error else {})}
+
+
+def open_secret_store(settings: Settings) -> SecretStore:
+    key = settings.secret_encryption_key.get_secret_value() if settings.secret_encryption_key else None
+    return SecretStore(settings.settings_db_path, encryption_key=key)
+
+
+def build_components(settings: Settings, *, env: Mapping[str, str] | None = None,
+                     http: httpx.AsyncClient | None = None, secrets: SecretStore | None = None) -> Components:
     """The embedded model when no provider is configured; remote providers otherwise."""
-    from providers.local import load_local_embedder
+    from qmdr.embedding import ProviderEmbedder, embed_fn_for
 
-    embedder = load_local_embedder()
-    return Components(embedder=embedder, embedding_info={"provider": "local", "key_source": "none needed"},
-                      rerank_info={"provider": None, "mode": "none"})
+    secrets = secrets or open_secret_store(settings)
+    keys = MemoryKeys(Keys(secrets, env=env if env is not None else provider_environment()), settings)
+    http = http or default_http_client()
+    client = ProviderClient(keys, http=http)  # type: ignore[arg-type]  # MemoryKeys is a KeySource
+    embed_provider = settings.qmd_embed_provider
+    if embed_provider == "local":
+        from providers.local import load_local_embedder
+
+        embedder: Embedder = load_local_embedder()
+        embedding_info: dict[str, Any] = {"provider": "local", "key_source": "none needed"}
+    else:
+        model = model_string(embed_provider, settings.qmd_openai_embed_model)
+        ref = parse_model_string(model)
+        embedder = ProviderEmbedder(
+            embed_fn_for(client, model), model=settings.qmd_openai_embed_model,
+            dim=settings.qmd_openai_embed_dimensions or _catalog_dim(ref.provider, ref.model),
+            batch_size=settings.qmd_embed_batch_size, max_concurrency=settings.qmd_embed_concurrency,
+            dimensions=settings.qmd_openai_embed_dimensions,
+        )
+        embedding_info = {"provider": embed_provider, "endpoint": keys.spec(ref.provider).default_base_url,
+                          **_key_source(keys, ref.provider)}
+    reranker, expander, rerank_info = _build_rerank(settings, keys, client, http)
+    return Components(embedder=embedder, keys=keys, secrets=secrets, providers=client, reranker=reranker,
+                      expander=expander, embedding_info=embedding_info, rerank_info=rerank_info, http=http)
+
+
+def _catalog_dim(provider: str, model: str) -> int | None:
+    """Known output size of an embedding model (``openai/text-embedding-3-small`` on any router)."""
+    catalog = Catalog()
+    dim = catalog.embedding_dim(provider, model)
+    if dim is None and "/" in model:
+        owner, _, name = model.partition("/")
+        dim = catalog.embedding_dim(owner, name)
+    return dim
+
+
+def _build_rerank(settings: Settings, keys: MemoryKeys, client: ProviderClient,
+                  http: httpx.AsyncClient) -> tuple[Any | None, Any | None, dict[str, Any]]:
+    from qmdr.chat import chat_fn_for
+    from qmdr.expand import QueryExpander
+    from qmdr.rerank import ApiReranker, LLMReranker
+
+    provider = settings.qmd_rerank_provider
+    if not provider:
+        return None, None, {"provider": None, "mode": "none"}
+    model = model_string(provider, settings.qmd_openai_model)
+    ref = parse_model_string(model)
+    info = {"provider": provider, "mode": settings.qmd_rerank_mode, "model": settings.qmd_openai_model,
+            **_key_source(keys, ref.provider)}
+    # thinking off: a grade needs no deliberation and reasoning tokens would eat the time budget
+    chat = chat_fn_for(client, model, thinking_level="off")
+    expander = QueryExpander(chat, model_id=model)
+    if settings.qmd_rerank_mode == "none":
+        return None, expander, info
+    if settings.qmd_rerank_mode == "api":
+        spec = keys.spec(ref.provider)
+        try:
+            api_key = keys.credentials(ref.provider).api_key
+        except MissingCredentials:
+            api_key = None
+        reranker: Any = ApiReranker(http, base_url=spec.default_base_url or settings.qmd_openai_base_url,
+                                    model=ref.model, api_key=api_key, provider=ref.provider,
+                                    top_n=settings.qmd_rerank_top_n, time_budget_s=settings.qmd_rerank_budget_s)
+    else:
+        reranker = LLMReranker(chat, model_id=model, top_n=settings.qmd_rerank_top_n,
+                               time_budget_s=settings.qmd_rerank_budget_s)
+    return reranker, expander, info

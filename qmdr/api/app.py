@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 
 from qmdr import __version__
 from qmdr.api.errors import install_error_handlers
-from qmdr.api.routes import health, index, notes, search
+from qmdr.api.routes import chat, health, index, models, notes, providers, search
 from qmdr.service import Service
 from qmdr.settings import Settings
 
@@ -61,6 +61,7 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
         return response
 
     install_error_handlers(app)
-    for module in (health, search, index, notes):
-        app.include_router(module.router)
+    for router in (health.router, search.router, index.router, notes.router, providers.router,
+                   providers.settings_router, models.router, chat.router):
+        app.include_router(router)
     return app
