@@ -113,13 +113,24 @@ class _Walker:
         return is_hidden(rel) or self.ignored(rel, is_dir=is_dir)
 
     def walk_dir(self, real_dir: Path, rel_dir: str) -> None:
-        """Walk one folder (by its real path), reporting entries under ``rel_dir``."""
+        """Walk a folder tree (by real path), reporting entries under ``rel_dir``.
+
+        Iterative, with an explicit stack: a deeply nested vault must not hit
+        Python's recursion limit.
+        """
+        stack = [(real_dir, rel_dir)]
+        while stack:
+            real, rel = stack.pop()
+            stack.extend(reversed(self.scan_one(real, rel)))
+
+    def scan_one(self, real_dir: Path, rel_dir: str) -> list[tuple[Path, str]]:
+        """List one folder: record its notes, queue its links, return its plain sub-folders."""
         try:
             with os.scandir(real_dir) as it:
                 entries = sorted(it, key=lambda e: e.name)
         except OSError as exc:
             self.skipped.append(Skipped(rel_dir, f"unreadable folder: {exc.strerror}"))
-            return
+            return []
         sub_dirs: list[tuple[Path, str]] = []
         for entry in entries:
             rel = entry.name if rel_dir == "." else f"{rel_dir}/{entry.name}"
@@ -146,8 +157,7 @@ class _Walker:
                 self.skipped.append(Skipped(rel, f"unreadable: {exc.strerror}"))
                 continue
             self.add_file(Path(entry.path), rel, size)
-        for real, rel in sub_dirs:
-            self.walk_dir(real, rel)
+        return sub_dirs
 
     def add_file(self, real: Path, rel: str, size: int) -> None:
         if real in self.seen_files:

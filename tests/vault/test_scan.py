@@ -173,3 +173,4 @@ def test_safe_note_path_allows_symlinks_that_stay_inside(tmp_path: Path) -> None
     write(tmp_path, "real/n.md")
     os.symlink(tmp_path / "real", tmp_path / "alias")
     assert safe_note_path(tmp_path, "alias/n.md") == (tmp_path / "real" / "n.md").resolve()
+
