@@ -238,8 +238,13 @@ async def quality_async(
     max_tokens: int = DEFAULT_MAX_TOKENS,
     overlap_tokens: int = DEFAULT_OVERLAP_TOKENS,
     work_dir: Path | None = None,
+    searcher_options: dict[str, Any] | None = None,
 ) -> QualityReport:
-    """Async body of :func:`run_quality` (use it when already inside an event loop)."""
+    """Async body of :func:`run_quality` (use it when already inside an event loop).
+
+    ``searcher_options`` go to ``qmdr.search.Searcher`` (e.g. ``rrf_k``, ``weights``)
+    to measure fusion settings other than the product's defaults.
+    """
     from qmdr.indexer import reindex
     from qmdr.search import Searcher
     from qmdr.store.sqlite import SqliteStore
@@ -256,6 +261,7 @@ async def quality_async(
 
         embedder_factories = {"local": load_local_embedder}
     price_models = price_models or {}
+    opts = dict(searcher_options or {})
 
     dataset = load_beir(Path(dataset_dir))
     queries = dataset.judged_queries()
@@ -283,24 +289,26 @@ async def quality_async(
                     "api_calls": embedder.usage.calls, "tokens": embedder.usage.tokens,
                     "cost_usd": embedder.usage.cost_usd(emb_price), "summary": _summary_dict(summary),
                 }
+                # A fresh Searcher per run: its query-embedding cache must not let one mode
+                # reuse another's query vectors (that would hide embedding latency and calls).
                 runs: list[_Run] = []
-                base = Searcher(store, embedder)
                 for mode in BASE_MODES:
                     if mode not in modes or (mode == "keyword" and keyword_done):
                         continue
-                    runs.append(_Run(mode, emb_name, None, base, [embedder.usage], [emb_price], {}))
+                    runs.append(_Run(mode, emb_name, None, Searcher(store, embedder, **opts), [embedder.usage],
+                                     [emb_price], {}))
                 keyword_done = keyword_done or "keyword" in modes
                 if RERANK_MODE in modes:
                     for rr_name, rr_factory in (reranker_factories or {}).items():
                         reranker = rr_factory()
-                        runs.append(_Run(RERANK_MODE, emb_name, rr_name, Searcher(store, embedder, reranker),
+                        runs.append(_Run(RERANK_MODE, emb_name, rr_name, Searcher(store, embedder, reranker, **opts),
                                          [embedder.usage, instrument(reranker)],
                                          [emb_price, price_models.get(rr_name, rr_name)], {"rerank": True}))
                 if EXPANSION_MODE in modes:
                     for ex_name, ex_factory in (expander_factories or {}).items():
                         expander = ex_factory()
                         runs.append(_Run(EXPANSION_MODE, emb_name, ex_name,
-                                         Searcher(store, embedder, None, expander=expander),
+                                         Searcher(store, embedder, None, expander=expander, **opts),
                                          [embedder.usage, instrument(expander)],
                                          [emb_price, price_models.get(ex_name, ex_name)], {"expand": True}))
                 for run in runs:
@@ -317,7 +325,7 @@ async def quality_async(
                   "modes": list(modes), "embedders": list(embedder_factories),
                   "rerankers": list(reranker_factories or {}), "expanders": list(expander_factories or {}),
                   "max_tokens": max_tokens, "overlap_tokens": overlap_tokens, "search_depth": SEARCH_DEPTH,
-                  "candidates": SEARCH_DEPTH},
+                  "candidates": SEARCH_DEPTH, "searcher_options": opts},
     )
 
 

@@ -239,13 +239,27 @@ def _latencies(samples: list[float]) -> dict[str, float]:
     return latency_summary(samples, (50, 95, 99))
 
 
-async def _time_searches(searcher: Any, queries: Sequence[str]) -> dict[str, dict[str, float]]:
+def _queries_per_mode(seed: int) -> dict[str, tuple[list[str], list[str]]]:
+    """Distinct (warm-up, measured) queries per mode, so no mode is served from the query-embedding
+    cache another mode filled: every measured search pays for embedding its query."""
+    pool = sample_queries(len(SEARCH_MODES) * (WARMUP_QUERIES + QUERIES_PER_MODE), seed=seed)
+    out: dict[str, tuple[list[str], list[str]]] = {}
+    for i, mode in enumerate(SEARCH_MODES):
+        block = pool[i * (WARMUP_QUERIES + QUERIES_PER_MODE):(i + 1) * (WARMUP_QUERIES + QUERIES_PER_MODE)]
+        out[mode] = (block[:WARMUP_QUERIES], block[WARMUP_QUERIES:])
+    return out
+
+
+async def _time_searches(make_searcher: Callable[[], Any], queries: dict[str, tuple[list[str], list[str]]]
+                         ) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
     for mode in SEARCH_MODES:
-        for q in queries[:WARMUP_QUERIES]:
+        searcher = make_searcher()
+        warmup, measured = queries[mode]
+        for q in warmup:
             await searcher.search(q, mode=mode, k=TOP_K)
         samples = []
-        for q in queries:
+        for q in measured:
             started = time.perf_counter()
             await searcher.search(q, mode=mode, k=TOP_K)
             samples.append((time.perf_counter() - started) * 1000)
@@ -314,7 +328,8 @@ class _UvicornThread:
         self.sock.close()
 
 
-def _http_searches(db_path: Path, vault_root: Path, embedder: Any, queries: Sequence[str]) -> dict[str, Any]:
+def _http_searches(db_path: Path, vault_root: Path, embedder: Any,
+                   queries: dict[str, tuple[list[str], list[str]]]) -> dict[str, Any]:
     """Search latency over a real socket, through the product's app factory and its own store."""
     import httpx
 
@@ -332,10 +347,11 @@ def _http_searches(db_path: Path, vault_root: Path, embedder: Any, queries: Sequ
         with _UvicornThread(create_app(settings, service=service)) as base, \
                 httpx.Client(base_url=base, timeout=30.0) as client:
             for mode in SEARCH_MODES:
-                for q in queries[:WARMUP_QUERIES]:
+                warmup, measured = queries[mode]
+                for q in warmup:
                     client.post("/search", json={"query": q, "mode": mode, "k": TOP_K}).raise_for_status()
                 samples = []
-                for q in queries:
+                for q in measured:
                     started = time.perf_counter()
                     client.post("/search", json={"query": q, "mode": mode, "k": TOP_K}).raise_for_status()
                     samples.append((time.perf_counter() - started) * 1000)
@@ -369,11 +385,12 @@ async def _measure_size(target: int, *, seed: int, http: bool, work: Path,
                  "embedded": embedder.usage.items, "embed_calls": embedder.usage.calls}
         embedder.recording = False
 
-        queries = sample_queries(QUERIES_PER_MODE, seed=seed)
+        queries = _queries_per_mode(seed)
         bar.update(task, description=f"{target} chunks: nearest() vs numpy")
         vec0_store = SqliteStore(db_path, vector_search="vec0")
         try:
-            nearest = await _compare_nearest({"memory": store, "vec0": vec0_store}, embedder, queries)
+            nearest = await _compare_nearest({"memory": store, "vec0": vec0_store}, embedder,
+                                             queries["vector"][1])
         finally:
             vec0_store.close()
 
@@ -395,9 +412,8 @@ async def _measure_size(target: int, *, seed: int, http: bool, work: Path,
                    "embed_calls": spent.calls, "embedded": spent.items}
 
         bar.update(task, description=f"{target} chunks: searching in-process")
-        searcher = Searcher(store, embedder)
         with measure_peak_rss(memory, "search_peak_rss_mb"):
-            search = await _time_searches(searcher, queries)
+            search = await _time_searches(lambda: Searcher(store, embedder), queries)
 
         http_result: dict[str, Any] | None = None
         http_note: str | None = None
