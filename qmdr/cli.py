@@ -14,31 +14,22 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from providers.errors import ProviderError
+from qmdr.cli_common import JsonOpt, console, err_console, fail, load_settings
+from qmdr.cli_providers import chat as chat_command
+from qmdr.cli_providers import models_app, providers_app
 from qmdr.errors import QmdrError
 from qmdr.settings import Settings
 from vault.errors import IngestError
 
 app = typer.Typer(help="qmdr: semantic memory search for AI agents over markdown vaults.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-console = Console()
-err_console = Console(stderr=True)
-
-
-def fail(message: str, code: int = 1) -> typer.Exit:
-    err_console.print(f"[red]error:[/red] {message}")
-    return typer.Exit(code)
-
-
-def load_settings(**overrides: Any) -> Settings:
-    try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})
-    except ValueError as exc:
-        raise fail(f"invalid settings: {exc}", 2) from None
+app.add_typer(providers_app, name="providers")
+app.add_typer(models_app, name="models")
+app.command("chat")(chat_command)
 
 
 def run_async(coro: Any) -> Any:
@@ -59,7 +50,6 @@ def build_service(settings: Settings):  # type: ignore[no-untyped-def]
 
 
 IndexOpt = Annotated[Path | None, typer.Option("--index", help="SQLite index file (default: QMDR_INDEX_PATH or the data dir)")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="print machine-readable JSON")]
 
 
 @app.command()

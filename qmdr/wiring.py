@@ -137,15 +137,23 @@ def open_secret_store(settings: Settings) -> SecretStore:
     return SecretStore(settings.settings_db_path, encryption_key=key)
 
 
+def build_provider_access(settings: Settings, *, env: Mapping[str, str] | None = None,
+                          http: httpx.AsyncClient | None = None, secrets: SecretStore | None = None
+                          ) -> tuple[SecretStore, MemoryKeys, ProviderClient, httpx.AsyncClient]:
+    """The settings store, the key source and a provider client: all that chat and key commands need."""
+    secrets = secrets or open_secret_store(settings)
+    keys = MemoryKeys(Keys(secrets, env=env if env is not None else provider_environment()), settings)
+    http = http or default_http_client()
+    client = ProviderClient(keys, http=http)  # type: ignore[arg-type]  # MemoryKeys is a KeySource
+    return secrets, keys, client, http
+
+
 def build_components(settings: Settings, *, env: Mapping[str, str] | None = None,
                      http: httpx.AsyncClient | None = None, secrets: SecretStore | None = None) -> Components:
     """The embedded model when no provider is configured; remote providers otherwise."""
     from qmdr.embedding import ProviderEmbedder, embed_fn_for
 
-    secrets = secrets or open_secret_store(settings)
-    keys = MemoryKeys(Keys(secrets, env=env if env is not None else provider_environment()), settings)
-    http = http or default_http_client()
-    client = ProviderClient(keys, http=http)  # type: ignore[arg-type]  # MemoryKeys is a KeySource
+    secrets, keys, client, http = build_provider_access(settings, env=env, http=http, secrets=secrets)
     embed_provider = settings.qmd_embed_provider
     if embed_provider == "local":
         from providers.local import load_local_embedder

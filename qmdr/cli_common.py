@@ -1,0 +1,29 @@
+"""What every ``qmdr`` command shares: consoles, settings loading and the one error exit."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from qmdr.settings import Settings
+
+console = Console()
+err_console = Console(stderr=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="print machine-readable JSON")]
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print one clear error line and return the exit to raise (never a traceback at a user)."""
+    err_console.print(f"[red]error:[/red] {message}", markup=True, highlight=False)
+    return typer.Exit(code)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from env and .env, with command-line options (not None) taking precedence."""
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValueError as exc:
+        raise fail(f"invalid settings: {exc}", 2) from None
