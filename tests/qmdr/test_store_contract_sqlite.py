@@ -1,12 +1,9 @@
-"""The shared Store contract (``store_contract.py``) against an in-memory SqliteStore.
-
-The same cases run against PostgreSQL in ``test_store_postgres.py``; a failure
-here and not there (or the reverse) is a behaviour drift between the backends.
-"""
+"""The shared Store contract (``store_contract.py``) against SqliteStore: memory, file, and vec0 search."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -14,12 +11,15 @@ from qmdr.store.sqlite import SqliteStore
 from tests.qmdr import store_contract
 
 
-@pytest.fixture
-def make_store() -> Iterator[store_contract.StoreFactory]:
+@pytest.fixture(params=["memory", "file", "vec0"])
+def make_store(request, tmp_path: Path) -> Iterator[store_contract.StoreFactory]:
     opened: list[SqliteStore] = []
 
     def factory() -> SqliteStore:
-        store = SqliteStore(memory=True)
+        if request.param == "file":
+            store = SqliteStore(tmp_path / f"index-{len(opened)}.sqlite")
+        else:
+            store = SqliteStore(memory=True, vector_search="memory" if request.param == "memory" else "vec0")
         opened.append(store)
         return store
 

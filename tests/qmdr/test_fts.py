@@ -1,0 +1,105 @@
+"""FTS5 query escaping: any user text becomes a safe MATCH expression, and keyword search never raises."""
+
+from __future__ import annotations
+
+import apsw
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from qmdr.fts import MAX_QUERY_TERMS, match_query, query_pieces, quote, words
+from qmdr.store.base import IndexChange
+from qmdr.store.sqlite import SqliteStore
+from tests.qmdr.store_contract import NASTY_QUERIES, make_note
+
+
+def test_every_piece_is_quoted_and_joined_with_or():
+    assert match_query('C++ don\'t NEAR(a b) "x') == '"C++" OR "don\'t" OR "NEAR(a" OR "b)" OR """x"'
+
+
+def test_pieces_without_letters_or_digits_are_dropped_and_none_means_nothing_to_search():
+    assert query_pieces("--- ?! ... **") == []
+    assert match_query("--- ?! ... **") is None
+    assert match_query("   ") is None
+    assert match_query("") is None
+
+
+def test_pieces_are_deduplicated_case_insensitively_keeping_the_first_spelling():
+    assert query_pieces("Retry retry RETRY backoff") == ["Retry", "backoff"]
+
+
+def test_terms_are_capped():
+    text = " ".join(f"w{i}" for i in range(MAX_QUERY_TERMS * 2))
+    assert len(query_pieces(text)) == MAX_QUERY_TERMS
+
+
+def test_and_operator_and_unknown_operator():
+    assert match_query("a1 b2", "AND") == '"a1" AND "b2"'
+    with pytest.raises(ValueError):
+        match_query("x", "NEAR")  # type: ignore[arg-type]
+
+
+def test_control_characters_split_pieces():
+    assert query_pieces("abc\x00def\x1fghi") == ["abc", "def", "ghi"]
+
+
+def test_quote_doubles_inner_quotes():
+    assert quote('say "hi"') == '"say ""hi"""'
+
+
+def test_words_are_casefolded_letter_runs():
+    assert words("Größe_Ünïcode 42x! café") == ["grösse", "ünïcode", "42x", "café"]
+
+
+@pytest.fixture(scope="module")
+def searchable_store():
+    store = SqliteStore(memory=True)
+    notes = [
+        make_note("ops/retries.md", ["Failed uploads are retried with backoff", "rock and roll near the lake"]),
+        make_note("lang/cpp.md", ["notes on C++ templates and don't-repeat-yourself"]),
+        make_note("food/cafe.md", ["the café serves crème brûlée"]),
+        make_note("intl/ja.md", ["東京 の 天気 は 晴れ"]),
+    ]
+    store.apply(IndexChange(upserts=notes))
+    yield store
+    store.close()
+
+
+def paths(hits):
+    return [h.note_path for h in hits]
+
+
+def test_operator_words_are_searched_as_plain_words(searchable_store):
+    assert paths(searchable_store.keyword("NEAR", 5)) == ["ops/retries.md"]
+    assert paths(searchable_store.keyword("AND", 5))[0] in {"ops/retries.md", "lang/cpp.md"}
+
+
+def test_stemming_and_accent_folding_apply_to_queries(searchable_store):
+    hits = searchable_store.keyword("retrying", 5)  # porter: retrying, retried, retries -> retri
+    assert hits[0].text == "Failed uploads are retried with backoff"
+    assert set(paths(hits)) == {"ops/retries.md"}  # the other chunk matches on its note title only
+    assert paths(searchable_store.keyword("cafe creme", 5)) == ["food/cafe.md"]  # remove_diacritics
+    assert paths(searchable_store.keyword("東京", 5)) == ["intl/ja.md"]
+
+
+@pytest.mark.parametrize("query", NASTY_QUERIES)
+def test_nasty_queries_do_not_raise(searchable_store, query):
+    assert isinstance(searchable_store.keyword(query, 5), list)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(max_size=200))
+def test_keyword_never_raises_for_any_text(searchable_store, text):
+    hits = searchable_store.keyword(text, 5)
+    assert len(hits) <= 5
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(), max_size=120))
+def test_match_query_is_always_valid_fts5_syntax(text):
+    conn = apsw.Connection(":memory:")
+    conn.execute("CREATE VIRTUAL TABLE t USING fts5(body, tokenize='porter unicode61 remove_diacritics 2')")
+    conn.execute("INSERT INTO t(body) VALUES ('some text')")
+    expression = match_query(text)
+    if expression is not None:
+        conn.execute("SELECT rowid FROM t WHERE t MATCH ?", (expression,)).fetchall()

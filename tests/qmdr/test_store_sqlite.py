@@ -1,0 +1,336 @@
+"""SqliteStore specifics: transactions, model guard, embedding cache, vector snapshot, concurrency."""
+
+from __future__ import annotations
+
+import apsw
+import numpy as np
+import pytest
+
+from qmdr.errors import IndexBusy, ModelMismatch, StoreError
+from qmdr.store.base import Filters, IndexChange
+from qmdr.store.sqlite import SCHEMA_VERSION, SqliteStore
+from qmdr.store.vector_index import VectorIndex
+from tests.qmdr.store_contract import DIM, MODEL, axis, make_note, paths, unit, vectors_for
+
+
+def with_model(store: SqliteStore) -> SqliteStore:
+    store.set_embedding_model(MODEL, DIM)
+    return store
+
+
+def random_unit_rows(rng: np.random.Generator, n: int, dim: int = DIM) -> np.ndarray:
+    rows = rng.standard_normal((n, dim)).astype(np.float32)
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+# --- opening ------------------------------------------------------------------------------------
+
+
+def test_constructor_needs_exactly_one_of_path_or_memory(tmp_path):
+    with pytest.raises(ValueError):
+        SqliteStore()
+    with pytest.raises(ValueError):
+        SqliteStore(tmp_path / "x.sqlite", memory=True)
+    with pytest.raises(ValueError):
+        SqliteStore(memory=True, vector_search="faiss")  # type: ignore[arg-type]
+
+
+def test_file_store_uses_wal_and_foreign_keys_and_persists(tmp_path):
+    path = tmp_path / "index.sqlite"
+    with SqliteStore(path) as store:
+        with_model(store)
+        note, chunks = make_note("a.md", ["persistent aardvark"])
+        store.apply(IndexChange(upserts=[(note, chunks)], vectors=vectors_for(chunks, [axis(0)])))
+        conn = store._conn
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    with SqliteStore(path) as reopened:
+        assert reopened.embedding_model() == (MODEL, DIM)
+        assert paths(reopened.keyword("aardvark", 3)) == ["a.md"]
+        assert paths(reopened.nearest(axis(0), 3)) == ["a.md"]
+        assert reopened.integrity_check() == ["ok"]
+
+
+def test_an_index_from_a_newer_schema_is_refused(tmp_path):
+    path = tmp_path / "index.sqlite"
+    SqliteStore(path).close()
+    conn = apsw.Connection(str(path))
+    conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),))
+    conn.close()
+    with pytest.raises(StoreError, match="newer qmdr"):
+        SqliteStore(path)
+
+
+# --- apply: one transaction --------------------------------------------------------------------
+
+
+def test_failed_apply_changes_nothing_at_all(fresh_store):
+    store = with_model(fresh_store)
+    keep, keep_chunks = make_note("keep.md", ["steady walrus", "calm seal"])
+    gone, gone_chunks = make_note("gone.md", ["doomed lemming"])
+    store.apply(IndexChange(upserts=[(keep, keep_chunks), (gone, gone_chunks)],
+                            vectors=vectors_for(keep_chunks + gone_chunks, [axis(0), axis(1), axis(2)])))
+    before = (store.note_hashes(), store.known_hashes(), store.stats(), store.generation(),
+              store.get_note("keep.md"))
+    new, new_chunks = make_note("new.md", ["fresh narwhal"])
+    nan_vector = np.full(DIM, np.nan, dtype=np.float32)
+    with pytest.raises(StoreError, match="NaN"):
+        store.apply(IndexChange(upserts=[(new, new_chunks)], deletes=["gone.md", "keep.md"],
+                                vectors={new_chunks[0].hash: nan_vector}))
+    after = (store.note_hashes(), store.known_hashes(), store.stats(), store.generation(),
+             store.get_note("keep.md"))
+    assert after == before
+    assert paths(store.keyword("lemming", 3)) == ["gone.md"]
+    assert store.keyword("narwhal", 3) == []
+    assert paths(store.nearest(axis(2), 1)) == ["gone.md"]
+    assert store.integrity_check() == ["ok"]
+
+
+def test_chunks_must_belong_to_their_note(fresh_store):
+    note, _ = make_note("a.md", ["x"])
+    _, other_chunks = make_note("b.md", ["y"])
+    with pytest.raises(StoreError, match="claims note"):
+        fresh_store.apply(IndexChange(upserts=[(note, other_chunks)]))
+    assert fresh_store.note_hashes() == {}
+
+
+def test_reserved_meta_keys_cannot_be_overwritten_but_others_are_recorded(fresh_store):
+    with pytest.raises(StoreError):
+        fresh_store.apply(IndexChange(meta={"generation": "0"}))
+    fresh_store.apply(IndexChange(meta={"chunking": "v1"}))
+    assert fresh_store.get_meta("chunking") == "v1"
+    assert fresh_store.get_meta("never-set") is None
+
+
+def test_generation_moves_only_when_searchable_content_changes(fresh_store):
+    store = with_model(fresh_store)
+    g0 = store.generation()
+    store.apply(IndexChange())
+    assert store.generation() == g0
+    note, chunks = make_note("a.md", ["x words"])
+    store.apply(IndexChange(upserts=[(note, chunks)]))
+    assert store.generation() == g0 + 1
+
+
+def test_a_retitled_note_is_found_by_its_new_title_only(fresh_store):
+    note, chunks = make_note("t.md", ["body text"], title="Zeppelin manual")
+    fresh_store.apply(IndexChange(upserts=[(note, chunks)]))
+    assert paths(fresh_store.keyword("zeppelin", 3)) == ["t.md"]
+    renamed, renamed_chunks = make_note("t.md", ["body text"], title="Airship handbook", version="2")
+    fresh_store.apply(IndexChange(upserts=[(renamed, renamed_chunks)]))
+    assert fresh_store.keyword("zeppelin", 3) == []
+    assert paths(fresh_store.keyword("airship", 3)) == ["t.md"]
+
+
+def test_get_note_returns_decoded_row_and_ordered_chunks(fresh_store):
+    note, chunks = make_note("dir/n.md", ["first part", "second part"], tags=("A", "b"))
+    fresh_store.apply(IndexChange(upserts=[(note, chunks)]))
+    got = fresh_store.get_note("dir/n.md")
+    assert got["title"] == "N" and got["tags"] == ["A", "b"] and got["frontmatter"] == {"tags": ["A", "b"]}
+    assert [c["ordinal"] for c in got["chunks"]] == [0, 1]
+    assert [c["text"] for c in got["chunks"]] == ["first part", "second part"]
+    assert got["chunks"][1]["heading_trail"] == ["N", "Part 1"]
+    assert got["chunks"][0]["hash"] == chunks[0].hash
+
+
+# --- model guard and vectors --------------------------------------------------------------------
+
+
+def test_model_mismatch_tells_the_user_to_rebuild(fresh_store):
+    store = with_model(fresh_store)
+    note, chunks = make_note("a.md", ["x"])
+    store.apply(IndexChange(upserts=[(note, chunks)], vectors=vectors_for(chunks, [axis(0)])))
+    with pytest.raises(ModelMismatch, match=r"qmdr index --rebuild") as info:
+        store.set_embedding_model("other", 4)
+    assert info.value.stored == (MODEL, DIM) and info.value.requested == ("other", 4)
+    with pytest.raises(ModelMismatch):  # a change that names another model is refused whole
+        store.apply(IndexChange(upserts=[(note, chunks)], model=("other", 4)))
+    with pytest.raises(ModelMismatch):
+        store.nearest(np.ones(4, np.float32), 3)  # query from another model's space
+
+
+def test_replace_vectors_switches_model_in_the_same_transaction_and_the_cache_brings_vectors_back(
+        fresh_store):
+    store = with_model(fresh_store)
+    note, chunks = make_note("a.md", ["alpha text", "beta text"])
+    first = vectors_for(chunks, [axis(0), axis(1)])
+    store.apply(IndexChange(upserts=[(note, chunks)], vectors=first))
+
+    other = {h: np.ones(4, np.float32) / 2 for h in first}
+    store.apply(IndexChange(upserts=[(note, chunks)], vectors=other, model=("other", 4), replace_vectors=True))
+    assert store.embedding_model() == ("other", 4)
+    assert store.stats().vectors == 2 and store.known_hashes() == set(first)
+
+    # Back to the first model: no vectors given, every one restored from the embedding cache.
+    store.apply(IndexChange(upserts=[(note, chunks)], model=(MODEL, DIM), replace_vectors=True))
+    assert store.embedding_model() == (MODEL, DIM)
+    assert store.stats().vectors == 2
+    assert [h.text for h in store.nearest(axis(1), 1)] == ["beta text"]
+    assert store.cached_hashes(MODEL, DIM, list(first) + ["nope"]) == set(first)
+    assert store.cached_hashes("other", 4, first) == set(first)
+
+
+def test_reset_vectors_keeps_notes_searchable_by_keyword(fresh_store):
+    store = with_model(fresh_store)
+    note, chunks = make_note("a.md", ["lonely keyword"])
+    store.apply(IndexChange(upserts=[(note, chunks)], vectors=vectors_for(chunks, [axis(0)])))
+    store.reset_vectors()
+    assert store.embedding_model() is None and store.stats().vectors == 0
+    assert store.nearest(axis(0), 3) == []
+    assert paths(store.keyword("lonely", 3)) == ["a.md"]
+    assert store.hashes_without_vector() == {chunks[0].hash}
+    store.set_embedding_model("new", 4)  # nothing stored any more: switching is allowed
+
+
+def test_orphaned_vectors_leave_the_index_but_stay_cached_and_return_with_their_text(fresh_store):
+    store = with_model(fresh_store)
+    note, chunks = make_note("a.md", ["recurring paragraph"])
+    store.apply(IndexChange(upserts=[(note, chunks)], vectors=vectors_for(chunks, [axis(5)])))
+    store.apply(IndexChange(deletes=["a.md"]))
+    assert store.stats().vectors == 0
+    assert store.stats().extra["embedding_cache_entries"] == 1
+    assert store.known_hashes() == {chunks[0].hash}  # cached: the indexer will not embed it again
+    back, back_chunks = make_note("b.md", ["recurring paragraph"])
+    store.apply(IndexChange(upserts=[(back, back_chunks)]))  # no vectors passed
+    assert paths(store.nearest(axis(5), 1)) == ["b.md"]
+    assert store.hashes_without_vector() == set()
+
+
+def test_vectors_for_unreferenced_text_are_cached_but_not_indexed(fresh_store):
+    store = with_model(fresh_store)
+    store.cache_vectors(MODEL, DIM, {"f" * 64: axis(1)})
+    store.apply(IndexChange(vectors={"e" * 64: axis(2)}))
+    assert store.stats().vectors == 0
+    assert store.cached_hashes(MODEL, DIM, ["e" * 64, "f" * 64]) == {"e" * 64, "f" * 64}
+    with pytest.raises(StoreError, match="shape"):
+        store.cache_vectors(MODEL, DIM, {"d" * 64: np.ones(DIM + 1, np.float32)})
+
+
+# --- nearest: exactness ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("vector_search", ["memory", "vec0"])
+def test_nearest_equals_exact_brute_force_on_random_vectors(vector_search):
+    rng = np.random.default_rng(7)
+    store = with_model(SqliteStore(memory=True, vector_search=vector_search))
+    n = 300
+    rows = random_unit_rows(rng, n)
+    upserts, vectors, meta = [], {}, []
+    for i in range(n):
+        folder = "even" if i % 2 == 0 else "odd"
+        tags = ("three",) if i % 3 == 0 else ()
+        note, chunks = make_note(f"{folder}/n{i}.md", [f"text number {i}"], tags=tags)
+        upserts.append((note, chunks))
+        vectors[chunks[0].hash] = rows[i]
+        meta.append((note.path, tags))
+    store.apply(IndexChange(upserts=upserts, vectors=vectors))
+    for q in random_unit_rows(rng, 10):
+        sims = rows @ q
+        for filters in (Filters(), Filters(path_prefix="odd/"), Filters(tags=("three",)),
+                        Filters(path_prefix="even/", tags=("three",))):
+            allowed = [i for i, (p, t) in enumerate(meta)
+                       if (not filters.path_prefix or p.startswith(filters.path_prefix))
+                       and all(tag in t for tag in filters.tags)]
+            expected = sorted(allowed, key=lambda i: -sims[i])[:10]
+            hits = store.nearest(q, 10, filters)
+            assert paths(hits) == [meta[i][0] for i in expected]
+            np.testing.assert_allclose([h.score for h in hits], sims[expected], atol=1e-5)
+    store.close()
+
+
+def test_vector_index_snapshot_search_matches_numpy_and_shares_rows_by_hash():
+    rng = np.random.default_rng(3)
+    rows = random_unit_rows(rng, 50)
+    chunks = [(i + 1, f"n{i % 10}.md", f"h{i % 40}") for i in range(50)]  # 10 duplicated texts
+    index = VectorIndex.build(model=("m", DIM), generation=1, chunks=chunks, note_tags={},
+                              fetch_vectors=lambda hs: {h: rows[int(h[1:])] for h in hs})
+    assert index.matrix.shape == (40, DIM) and len(index) == 50
+    q = rows[3]
+    sims = np.array([rows[int(h[1:])] @ q for _, _, h in chunks])
+    expected = sorted(range(50), key=lambda i: (-sims[i], chunks[i][0]))[:7]
+    assert [cid for cid, _ in index.search(q, 7)] == [chunks[i][0] for i in expected]
+    # A later generation drops some chunks and adds one text: old rows are reused, one new fetched.
+    fetched: list[list[str]] = []
+
+    def fetch(hs):
+        fetched.append(hs)
+        return {h: rows[int(h[1:]) % 50] for h in hs}
+
+    later = VectorIndex.build(model=("m", DIM), generation=2, chunks=chunks[:30] + [(99, "new.md", "h45")],
+                              note_tags={}, fetch_vectors=fetch, previous=index)
+    assert fetched == [["h45"]]
+    assert len(later) == 31 and later.search(rows[45], 1)[0][0] == 99
+
+
+def test_snapshot_is_reused_until_the_generation_moves(fresh_store):
+    store = with_model(fresh_store)
+    note, chunks = make_note("a.md", ["x"])
+    store.apply(IndexChange(upserts=[(note, chunks)], vectors=vectors_for(chunks, [axis(0)])))
+    first = store.vector_index()
+    assert store.vector_index() is first
+    other, other_chunks = make_note("b.md", ["y"])
+    store.apply(IndexChange(upserts=[(other, other_chunks)], vectors=vectors_for(other_chunks, [axis(1)])))
+    second = store.vector_index()
+    assert second is not first and second.generation == store.generation() and len(second) == 2
+
+
+def test_a_second_connection_sees_another_writers_reindex(tmp_path):
+    path = tmp_path / "shared.sqlite"
+    writer = with_model(SqliteStore(path))
+    reader = SqliteStore(path)
+    a, a_chunks = make_note("a.md", ["first owl"])
+    writer.apply(IndexChange(upserts=[(a, a_chunks)], vectors=vectors_for(a_chunks, [axis(0)])))
+    assert paths(reader.nearest(axis(0), 5)) == ["a.md"]  # the reader's snapshot is now loaded
+    b, b_chunks = make_note("b.md", ["second owl"])
+    writer.apply(IndexChange(upserts=[(b, b_chunks)], deletes=["a.md"],
+                             vectors=vectors_for(b_chunks, [unit(1, 0.2)])))
+    assert paths(reader.nearest(axis(0), 5)) == ["b.md"]
+    assert paths(reader.keyword("owl", 5)) == ["b.md"]
+    assert reader.vector_index().generation == writer.generation()
+    writer.close()
+    reader.close()
+
+
+# --- concurrency --------------------------------------------------------------------------------
+
+
+def test_a_held_write_lock_becomes_index_busy(tmp_path):
+    path = tmp_path / "busy.sqlite"
+    store = SqliteStore(path, busy_timeout_ms=50)
+    other = apsw.Connection(str(path))
+    other.execute("BEGIN IMMEDIATE")
+    note, chunks = make_note("a.md", ["x"])
+    with pytest.raises(IndexBusy):
+        store.apply(IndexChange(upserts=[(note, chunks)]))
+    other.execute("ROLLBACK")
+    store.apply(IndexChange(upserts=[(note, chunks)]))
+    assert set(store.note_hashes()) == {"a.md"}
+    other.close()
+    store.close()
+
+
+def test_reindex_lock_is_exclusive_across_stores_on_one_file(tmp_path):
+    path = tmp_path / "locked.sqlite"
+    first, second = SqliteStore(path), SqliteStore(path)
+    with first.reindex_lock(), pytest.raises(IndexBusy), second.reindex_lock():
+        pass
+    with second.reindex_lock():  # released
+        pass
+    first.close()
+    second.close()
+
+
+def test_reindex_lock_in_memory_is_exclusive(fresh_store):
+    with fresh_store.reindex_lock(), pytest.raises(IndexBusy), fresh_store.reindex_lock():
+        pass
+
+
+def test_stats_report_cache_and_generation(file_store):
+    store = with_model(file_store)
+    note, chunks = make_note("a.md", ["one", "two"])
+    store.apply(IndexChange(upserts=[(note, chunks)], vectors=vectors_for(chunks[:1], [axis(0)])))
+    stats = store.stats()
+    assert (stats.notes, stats.chunks, stats.vectors) == (1, 2, 1)
+    assert stats.extra["texts_without_vector"] == 1
+    assert stats.extra["generation"] == store.generation()
+    assert stats.extra["size_bytes"] > 0
