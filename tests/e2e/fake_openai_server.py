@@ -10,6 +10,9 @@ OpenAI's API reference. Behaviour is pluggable so other tests can reuse it:
   - e.g. a deterministic grader;
 * ``latency``: seconds to wait before every answer;
 * ``fail_next(status, times, retry_after)``: queue error answers;
+* ``inject(Fault(...), times)``: queue any fault of ``FAULT_KINDS`` (status
+  codes with or without Retry-After, latency, a dropped connection, truncated
+  or invalid JSON, a slow drip of the body); ``faults_served`` counts them;
 * ``api_key``: when set, requests without ``Authorization: Bearer <key>`` get 401.
 
 Either function may be sync or async. Every request is recorded in
@@ -44,6 +47,7 @@ from starlette.routing import Route
 
 EmbedFn = Callable[[list[str], str], "list[list[float]] | Awaitable[list[list[float]]]"]
 ChatFn = Callable[[list[dict[str, Any]], str], "str | Awaitable[str]"]
+Handler = Callable[[Request], Awaitable[Response]]
 
 #: how long start() waits for uvicorn to accept connections before giving up
 STARTUP_TIMEOUT_SECONDS = 10.0
@@ -67,6 +71,66 @@ def hash_vector(text: str, dim: int = DEFAULT_DIM) -> list[float]:
 def echo_chat(messages: list[dict[str, Any]], model: str) -> str:
     users = [m.get("content", "") for m in messages if m.get("role") == "user"]
     return f"echo: {users[-1] if users else ''}"
+
+
+#: every kind of fault ``inject`` can queue
+FAULT_KINDS = ("ok", "status", "latency", "disconnect", "truncated", "invalid_json", "drip")
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One injected misbehaviour for the next request.
+
+    * ``ok``: answer normally (queued before another fault, it makes that one hit a later request);
+    * ``status``: answer ``status`` (with ``retry_after`` when given) and an OpenAI error body;
+    * ``latency``: wait ``seconds`` and then answer normally;
+    * ``disconnect``: send the headers and part of the body, then drop the connection;
+    * ``truncated``: a 200 whose JSON body is cut in half;
+    * ``invalid_json``: a 200 whose body is not JSON at all;
+    * ``drip``: the normal body, sent in ``pieces`` pieces ``seconds`` apart.
+    """
+
+    kind: str
+    status: int = 500
+    retry_after: float | None = None
+    seconds: float = 0.0
+    pieces: int = 8
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {self.kind!r}; known: {FAULT_KINDS}")
+
+
+class _DisconnectMidBody(Response):
+    """Declares the full length, sends half of the body, then fails so the server drops the socket."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        await send({"type": "http.response.body", "body": self.body[: len(self.body) // 2], "more_body": True})
+        raise ConnectionResetError("injected disconnect")
+
+
+def _apply_body_fault(fault: Fault | None, response: Response) -> Response:
+    """Turn a normal JSON answer into the faulty variant ``fault`` asks for (or leave it alone)."""
+    if fault is None or not isinstance(response, JSONResponse):
+        return response
+    body = bytes(response.body)
+    if fault.kind == "truncated":
+        return Response(body[: len(body) // 2], media_type="application/json")
+    if fault.kind == "invalid_json":
+        return Response(b"<html>upstream proxy error</html>", media_type="application/json")
+    if fault.kind == "disconnect":
+        return _DisconnectMidBody(body, media_type="application/json")
+    if fault.kind == "drip":
+        size = max(1, -(-len(body) // max(1, fault.pieces)))
+
+        async def pieces():
+            for start in range(0, len(body), size):
+                await asyncio.sleep(fault.seconds)
+                yield body[start:start + size]
+
+        return StreamingResponse(pieces(), media_type="application/json")
+    return response
 
 
 @dataclass
@@ -105,16 +169,18 @@ class FakeOpenAIServer:
         self.latency = latency
         self.api_key = api_key
         self.requests: list[RecordedRequest] = []
-        self._faults: deque[tuple[int, float | None]] = deque()
+        self._faults: deque[Fault] = deque()
+        #: how many injected faults were actually served, by kind
+        self.faults_served: dict[str, int] = {}
         self._lock = threading.Lock()
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self.port: int | None = None
         self.app = Starlette(
             routes=[
-                Route("/v1/models", self._models, methods=["GET"]),
-                Route("/v1/chat/completions", self._chat, methods=["POST"]),
-                Route("/v1/embeddings", self._embeddings, methods=["POST"]),
+                Route("/v1/models", self._with_body_faults(self._models), methods=["GET"]),
+                Route("/v1/chat/completions", self._with_body_faults(self._chat), methods=["POST"]),
+                Route("/v1/embeddings", self._with_body_faults(self._embeddings), methods=["POST"]),
             ]
         )
 
@@ -128,8 +194,22 @@ class FakeOpenAIServer:
 
     def fail_next(self, status: int, times: int = 1, retry_after: float | None = None) -> None:
         """The next ``times`` requests (any endpoint) answer ``status`` with an OpenAI-style error body."""
+        self.inject(Fault("status", status=status, retry_after=retry_after), times)
+
+    def inject(self, fault: Fault, times: int = 1) -> None:
+        """The next ``times`` requests (any endpoint) misbehave as ``fault`` says."""
         with self._lock:
-            self._faults.extend([(status, retry_after)] * times)
+            self._faults.extend([fault] * times)
+
+    def clear_faults(self) -> None:
+        """Drop queued faults that have not been served yet."""
+        with self._lock:
+            self._faults.clear()
+
+    @property
+    def pending_faults(self) -> int:
+        with self._lock:
+            return len(self._faults)
 
     def start(self) -> FakeOpenAIServer:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -161,6 +241,14 @@ class FakeOpenAIServer:
 
     # -- request handling ---------------------------------------------------------
 
+    @staticmethod
+    def _with_body_faults(handler: Handler) -> Handler:
+        async def handle(request: Request) -> Response:
+            response = await handler(request)
+            return _apply_body_fault(getattr(request.state, "fault", None), response)
+
+        return handle
+
     async def _prelude(self, request: Request) -> tuple[Any, Response | None]:
         body: Any = None
         if request.method == "POST":
@@ -180,12 +268,19 @@ class FakeOpenAIServer:
             )
         with self._lock:
             fault = self._faults.popleft() if self._faults else None
-        if fault is not None:
-            status, retry_after = fault
-            headers = {"retry-after": str(retry_after)} if retry_after is not None else {}
+            if fault is not None:
+                self.faults_served[fault.kind] = self.faults_served.get(fault.kind, 0) + 1
+        request.state.fault = fault
+        if fault is None:
+            return body, None
+        if fault.kind in ("ok", "latency"):
+            await asyncio.sleep(fault.seconds)
+            request.state.fault = None
+        elif fault.kind == "status":
+            headers = {"retry-after": str(fault.retry_after)} if fault.retry_after is not None else {}
             return body, JSONResponse(
-                {"error": {"message": f"injected fault {status}", "type": "server_error"}},
-                status_code=status,
+                {"error": {"message": f"injected fault {fault.status}", "type": "server_error"}},
+                status_code=fault.status,
                 headers=headers,
             )
         return body, None
