@@ -23,6 +23,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def qmdr_executable() -> str:
+    """The installed console script: unlike ``python -m``, it does not put the cwd on sys.path, so a
+    folder named ``vault`` in the working directory cannot shadow the package."""
+    return str(Path(sys.executable).parent / "qmdr")
+
+
 def qmdr_env(data_dir: Path, **extra: str) -> dict[str, str]:
     """A clean environment: no provider keys or QMD_* settings leak in from the developer's shell."""
     env = {k: v for k, v in os.environ.items()
@@ -40,7 +46,7 @@ def running_server(env: dict[str, str], *, cwd: Path, port: int | None = None,
     log_path = cwd / f"qmdr-serve-{port}.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "qmdr.cli", "serve", "--host", "127.0.0.1", "--port", str(port), *extra_args],
+            [qmdr_executable(), "serve", "--host", "127.0.0.1", "--port", str(port), *extra_args],
             env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
         )
     base = f"http://127.0.0.1:{port}"
