@@ -1,0 +1,38 @@
+"""POST /context (a ready-to-paste memory block) and POST /feedback (was a result useful?)."""
+
+from __future__ import annotations
+
+import anyio.to_thread
+from fastapi import APIRouter
+
+from qmdr.api.deps import Authorized, ServiceDep
+from qmdr.api.schemas import ContextEntryModel, ContextRequest, ContextResponse, FeedbackRequest, FeedbackResponse
+from qmdr.boosts import usefulness
+from qmdr.context import build_context
+from qmdr.errors import InvalidQuery
+
+router = APIRouter(tags=["memory"], dependencies=[Authorized])
+
+
+@router.post("/context", response_model=ContextResponse)
+async def context(body: ContextRequest, service: ServiceDep) -> ContextResponse:
+    """Markdown for an agent's prompt: per-vault sections of the best chunks (title, path, heading,
+    relevance %), then their linked and frontmatter-related notes, never over the token budget."""
+    queries = body.all_queries()
+    if not queries:
+        raise InvalidQuery("give query or queries")
+    block = await build_context(service.memory, queries, budget=body.budget or service.settings.qmdr_context_tokens,
+                                profile=body.profile, vaults=body.vaults)
+    return ContextResponse(markdown=block.markdown, tokens=block.tokens, budget=block.budget, profile=block.profile,
+                           entries=[ContextEntryModel(**e.to_dict()) for e in block.entries], warnings=block.warnings)
+
+
+@router.post("/feedback", response_model=FeedbackResponse)
+async def feedback(body: FeedbackRequest, service: ServiceDep) -> FeedbackResponse:
+    """Record whether a result (a note of a vault) was useful; feeds the usefulness prior
+    (applied to searches only when QMDR_FEEDBACK_WEIGHT > 0)."""
+    hub = service.memory
+    hub.info(body.vault)  # 404 for an unknown vault
+    useful, not_useful = await anyio.to_thread.run_sync(hub.feedback.record, body.vault, body.path, body.useful)
+    return FeedbackResponse(vault=body.vault, path=body.path, useful=useful, not_useful=not_useful,
+                            prior=usefulness(useful, not_useful))

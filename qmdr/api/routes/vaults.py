@@ -1,0 +1,129 @@
+"""Vaults, their notes and multi-vault search: ``/vaults/...``.
+
+Writes (``POST``/``DELETE`` of a note) reindex just that note before they
+answer, so the caller's next search sees the change.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, status
+
+from qmdr.api.deps import Authorized, ServiceDep
+from qmdr.api.schemas import (
+    ChunkModel,
+    IndexSummaryModel,
+    MemoryHitModel,
+    MemorySearchRequest,
+    MemorySearchResponse,
+    NoteModel,
+    NoteWrite,
+    NoteWriteResult,
+    VaultCreate,
+    VaultList,
+    VaultModel,
+    VaultReindexRequest,
+)
+from qmdr.hub import MemorySearch, VaultHub
+from qmdr.indexer import IndexSummary
+from qmdr.notes_write import delete_note, write_note
+from qmdr.store.base import Filters
+from qmdr.vaults import VaultInfo, VaultSettings
+
+router = APIRouter(prefix="/vaults", tags=["vaults"], dependencies=[Authorized])
+
+
+def vault_model(hub: VaultHub, info: VaultInfo) -> VaultModel:
+    return VaultModel(**info.to_dict(), index=hub.stats(info.name))
+
+
+def summary_model(summary: IndexSummary) -> IndexSummaryModel:
+    return IndexSummaryModel(**{k: getattr(summary, k) for k in IndexSummaryModel.model_fields})
+
+
+def search_response(query: str, found: MemorySearch, explain: bool) -> MemorySearchResponse:
+    return MemorySearchResponse(
+        query=query, vaults=found.vaults, timings_ms=found.timings_ms, reranked=found.reranked,
+        warnings=found.warnings,
+        results=[MemoryHitModel(
+            vault=h.vault, path=h.result.path, title=h.result.title, heading_trail=list(h.result.heading_trail),
+            start_line=h.result.start_line, end_line=h.result.end_line, snippet=h.result.snippet, score=h.score,
+            ranks=h.result.ranks, scores=h.result.scores, tags=list(h.result.tags), relevance=h.relevance,
+            chunk_hash=h.result.chunk_hash, explain=h.explain if explain else None) for h in found.results])
+
+
+@router.get("", response_model=VaultList)
+async def list_vaults(service: ServiceDep) -> VaultList:
+    """Every vault: ``default`` (QMDR_VAULT) first, then the named ones, with index counts."""
+    hub = service.memory
+    return VaultList(vaults=[vault_model(hub, info) for info in hub.list()])
+
+
+@router.post("", response_model=VaultModel, status_code=status.HTTP_201_CREATED)
+async def add_vault(body: VaultCreate, service: ServiceDep) -> VaultModel:
+    """Register a folder as a named vault (409 if the name is taken) and, by default, index it."""
+    hub = service.memory
+    info = hub.add(body.name, Path(body.folder), VaultSettings.from_dict(body.settings))
+    if body.index:
+        await hub.reindex(info.name)
+    return vault_model(hub, info)
+
+
+@router.post("/search", response_model=MemorySearchResponse)
+async def search_vaults(body: MemorySearchRequest, service: ServiceDep) -> MemorySearchResponse:
+    """Search one, several or all vaults; results are fused by RRF and each names its vault.
+    ``group_by_note`` keeps the best chunk per note; ``explain`` adds each stage's contribution."""
+    found = await service.memory.search(
+        body.query, vaults=body.vaults, mode=body.mode, k=body.k, rerank=body.rerank, expand=body.expand,
+        filters=Filters(path_prefix=body.path_prefix, tags=tuple(body.tags)), group_by_note=body.group_by_note,
+        explain=body.explain)
+    return search_response(body.query, found, body.explain)
+
+
+@router.get("/{vault}", response_model=VaultModel)
+async def get_vault(vault: str, service: ServiceDep) -> VaultModel:
+    """One vault with its index counts (404 if unknown)."""
+    return vault_model(service.memory, service.memory.info(vault))
+
+
+@router.delete("/{vault}", status_code=status.HTTP_204_NO_CONTENT)
+async def remove_vault(vault: str, service: ServiceDep) -> None:
+    """Forget a named vault and delete its index (its folder is left untouched)."""
+    await service.memory.remove(vault)
+
+
+@router.post("/{vault}/reindex", response_model=IndexSummaryModel)
+async def reindex_vault(vault: str, service: ServiceDep, body: VaultReindexRequest | None = None) -> IndexSummaryModel:
+    """Incremental reindex of one vault, answered when done (queued behind other writes to it)."""
+    summary = await service.memory.reindex(vault, rebuild=bool(body and body.rebuild))
+    return summary_model(summary)
+
+
+@router.post("/{vault}/notes", response_model=NoteWriteResult)
+async def write_vault_note(vault: str, body: NoteWrite, service: ServiceDep) -> NoteWriteResult:
+    """Create or update a note (path confined to the vault, atomic write, frontmatter merged) and
+    reindex it before answering, so the next search sees it."""
+    outcome = await write_note(service.memory, vault, body.path, content=body.content,
+                               frontmatter=body.frontmatter, append=body.append)
+    return NoteWriteResult(vault=outcome.vault, path=outcome.path, created=outcome.created, deleted=False,
+                           index=summary_model(outcome.summary))
+
+
+@router.get("/{vault}/notes/{path:path}", response_model=NoteModel)
+async def get_vault_note(vault: str, path: str, service: ServiceDep) -> NoteModel:
+    """One note of a vault as indexed, with its chunks."""
+    note = service.memory.get_note(vault, path)
+    return NoteModel(
+        path=note["path"], title=note["title"], tags=list(note.get("tags") or []),
+        frontmatter=note.get("frontmatter") or {}, links=list(note.get("links") or []),
+        chunks=[ChunkModel(ordinal=c["ordinal"], heading_trail=list(c["heading_trail"]), start_line=c["start_line"],
+                           end_line=c["end_line"], text=c["text"]) for c in note.get("chunks", [])])
+
+
+@router.delete("/{vault}/notes/{path:path}", response_model=NoteWriteResult)
+async def delete_vault_note(vault: str, path: str, service: ServiceDep) -> NoteWriteResult:
+    """Delete a note's file and drop it from the index before answering (404 if neither exists)."""
+    outcome = await delete_note(service.memory, vault, path)
+    return NoteWriteResult(vault=outcome.vault, path=outcome.path, created=False, deleted=True,
+                           index=summary_model(outcome.summary))
