@@ -8,8 +8,12 @@ the same and tests can drive either. It owns the only writer of its index
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import httpx
 
 from providers.embedder import Embedder
 from qmdr import __version__
@@ -19,6 +23,9 @@ from qmdr.jobs import JobStatus, ProgressFn, ReindexJobs
 from qmdr.search import Searcher, SearchResponse
 from qmdr.settings import Settings
 from qmdr.store.base import Filters, Store
+
+if TYPE_CHECKING:
+    from qmdr.hub import VaultHub
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +58,13 @@ class Service:
         self.components = components
         self.jobs = ReindexJobs()
 
+    @cached_property
+    def memory(self) -> VaultHub:
+        """Every named vault (``default`` is this index), with one writer lock per vault (``qmdr.hub``)."""
+        from qmdr.hub import VaultHub
+
+        return VaultHub(self)
+
     @property
     def keys(self) -> Any:
         """The key source (stored > env) shared by memory search and chat."""
@@ -67,11 +81,13 @@ class Service:
         return self.components.providers
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, store: Store | None = None) -> Service:
+    def from_settings(cls, settings: Settings, *, store: Store | None = None,
+                      env: Mapping[str, str] | None = None, http: httpx.AsyncClient | None = None) -> Service:
+        """Build everything from settings; ``env`` (provider keys) and ``http`` are injectable for tests."""
         from qmdr.wiring import build_components
 
         store = store or open_store(settings)
-        components = build_components(settings)
+        components = build_components(settings, env=env, http=http)
         searcher = Searcher(store, components.embedder, components.reranker, expander=components.expander)
         return cls(settings, store, components.embedder, searcher, components)
 
@@ -99,12 +115,15 @@ class Service:
     async def reindex(self, vault: str | Path | None = None, *, rebuild: bool = False,
                       progress: ProgressFn | None = None) -> IndexSummary:
         root = self.resolve_vault(vault)
-        summary = await reindex(
-            self.store, root, self.embedder,
-            max_tokens=self.settings.qmdr_chunk_tokens, overlap_tokens=self.settings.qmdr_chunk_overlap,
-            max_note_bytes=self.settings.qmdr_max_note_bytes, rebuild=rebuild,
-            progress=(lambda p: progress(_progress_dict(p))) if progress else None,
-        )
+        async with self.memory.writer("default"):  # the default vault's single writer (qmdr.hub)
+            summary = await reindex(
+                self.store, root, self.embedder,
+                max_tokens=self.settings.qmdr_chunk_tokens, overlap_tokens=self.settings.qmdr_chunk_overlap,
+                max_note_bytes=self.settings.qmdr_max_note_bytes, rebuild=rebuild,
+                progress=(lambda p: progress(_progress_dict(p))) if progress else None,
+            )
+        if self.settings.qmdr_vault is None:
+            self.memory.remember_default_folder(root)  # `qmdr index PATH` makes PATH the default vault
         return summary
 
     def start_reindex(self, vault: str | Path | None = None, *, rebuild: bool = False) -> JobStatus:
@@ -130,6 +149,8 @@ class Service:
         }
 
     async def aclose(self) -> None:
+        if "memory" in self.__dict__:
+            self.memory.close()
         if self.components is not None:
             await self.components.aclose()
         self.store.close()

@@ -16,9 +16,10 @@ from fastapi.responses import JSONResponse
 
 from qmdr import __version__
 from qmdr.api.errors import install_error_handlers
-from qmdr.api.routes import chat, health, index, models, notes, providers, search
+from qmdr.api.routes import chat, health, index, memory, models, notes, providers, search, vaults
 from qmdr.service import Service
 from qmdr.settings import Settings
+from qmdr.watch import start_watch, stop_watch
 
 #: request bodies above this are refused before parsing: no legitimate search or note write is that big
 MAX_BODY_BYTES = 2 * 1024 * 1024
@@ -33,9 +34,12 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = service is None
         app.state.service = service or Service.from_settings(settings)
+        watching = start_watch(app.state.service) if settings.qmdr_watch else None  # `qmdr serve --watch`
         try:
             yield
         finally:
+            if watching is not None:
+                await stop_watch(*watching)
             if owned:
                 await app.state.service.aclose()
 
@@ -62,6 +66,6 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
 
     install_error_handlers(app)
     for router in (health.router, search.router, index.router, notes.router, providers.router,
-                   providers.settings_router, models.router, chat.router):
+                   providers.settings_router, models.router, chat.router, vaults.router, memory.router):
         app.include_router(router)
     return app

@@ -18,6 +18,7 @@ from providers.errors import (
     UnknownProvider,
 )
 from qmdr.errors import IndexBusy, InvalidQuery, ModelMismatch, NotFound, QmdrError
+from qmdr.vaults import VaultExists
 from vault.errors import IngestError, PathOutsideVault
 
 log = logging.getLogger(__name__)
@@ -28,10 +29,11 @@ STATUS_BY_ERROR: list[tuple[type[Exception], int]] = [
     (InvalidQuery, 422),
     (PathOutsideVault, 400),
     (IndexBusy, 409),
+    (VaultExists, 409),
     (ModelMismatch, 409),
     (UnknownProvider, 404),
     (MissingCredentials, 400),
-    (SecretStoreError, 500),
+    (SecretStoreError, 409),  # SECRET_ENCRYPTION_KEY missing or wrong: the message says which
     (AuthError, 502),  # the *provider* rejected our key: not the caller's auth problem
     (RateLimited, 503),
     (ProviderStatusError, 502),

@@ -99,3 +99,143 @@ class HealthModel(BaseModel):
 class ErrorModel(BaseModel):
     error: str
     detail: str
+
+
+# --- agent memory: vaults, notes, context, feedback (qmdr.hub, qmdr.notes_write, qmdr.context) ---
+#: the longest note path an agent may name: deeper trees are a mistake, and paths end up in URLs
+MAX_NOTE_PATH_CHARS = 1000
+#: largest note body accepted in one write (the app also caps whole request bodies)
+MAX_NOTE_CHARS = 1_000_000
+#: most vaults one search may name; more is "all" (omit the field)
+MAX_VAULTS_PER_SEARCH = 50
+
+
+class VaultCreate(BaseModel):
+    """Register a folder as a named vault (and index it)."""
+
+    name: str = Field(..., pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$",
+                      description="slug: lower-case letters, digits, - and _")
+    folder: str = Field(..., max_length=4096, description="the vault folder on the server")
+    settings: dict[str, Any] = Field(default_factory=dict,
+                                     description="description, chunk_tokens, chunk_overlap, max_note_bytes, writable")
+    index: bool = Field(True, description="index the folder before answering")
+
+
+class VaultModel(BaseModel):
+    name: str
+    folder: str
+    settings: dict[str, Any]
+    created_at: float = 0.0
+    index: dict[str, Any] = Field(default_factory=dict, description="notes, chunks, vectors, model, last_reindex")
+
+
+class VaultList(BaseModel):
+    vaults: list[VaultModel]
+
+
+class VaultReindexRequest(BaseModel):
+    rebuild: bool = Field(False, description="drop all vectors and re-embed")
+
+
+class IndexSummaryModel(BaseModel):
+    added: int = 0
+    changed: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    embedded: int = 0
+    chunks: int = 0
+    seconds: float = 0.0
+
+
+class MemorySearchRequest(SearchRequest):
+    """A search over one, several or all vaults."""
+
+    vaults: list[str] | None = Field(None, max_length=MAX_VAULTS_PER_SEARCH,
+                                     description="vault names; omitted or [] means every vault")
+    group_by_note: bool = Field(False, description="one best chunk per note instead of every matching chunk")
+    explain: bool = Field(False, description="report each stage's contribution per result")
+
+
+class MemoryHitModel(SearchHit):
+    vault: str
+    relevance: float = Field(..., description="0-100: mean over retrievers of (61/(60+rank))")
+    chunk_hash: str = ""
+    explain: dict[str, Any] | None = None
+
+
+class MemorySearchResponse(BaseModel):
+    query: str
+    vaults: list[str]
+    results: list[MemoryHitModel]
+    timings_ms: dict[str, float]
+    reranked: bool = False
+    warnings: list[str] = Field(default_factory=list)
+
+
+class NoteWrite(BaseModel):
+    """Create or update a note: frontmatter is merged (null deletes a key), the body replaced or appended."""
+
+    path: str = Field(..., min_length=1, max_length=MAX_NOTE_PATH_CHARS,
+                      description="vault-relative; .md added if missing")
+    content: str | None = Field(None, max_length=MAX_NOTE_CHARS, description="markdown body (may carry frontmatter)")
+    frontmatter: dict[str, Any] = Field(default_factory=dict, description="keys to set; null removes a key")
+    append: bool = Field(False, description="append content to the existing body instead of replacing it")
+
+
+class NoteWriteResult(BaseModel):
+    vault: str
+    path: str
+    created: bool
+    deleted: bool
+    index: IndexSummaryModel
+
+
+class ContextRequest(BaseModel):
+    """Ask for a ready-to-paste memory block."""
+
+    query: str | None = Field(None, max_length=MAX_QUERY_CHARS, description="one query (or use queries)")
+    queries: list[str] = Field(default_factory=list, max_length=8, description="several queries, fused")
+    budget: int | None = Field(None, ge=64, le=100_000, description="token budget (default QMDR_CONTEXT_TOKENS)")
+    profile: Literal["brief", "balanced", "deep"] = Field("balanced", description="how the budget is filled")
+    vaults: list[str] | None = Field(None, max_length=MAX_VAULTS_PER_SEARCH, description="vault names; omitted = all")
+
+    def all_queries(self) -> list[str]:
+        return [q for q in ([self.query] if self.query else []) + list(self.queries) if q.strip()]
+
+
+class ContextEntryModel(BaseModel):
+    vault: str
+    path: str
+    title: str
+    heading: str
+    relevance: float | None
+    chunk_hash: str
+    start_line: int
+    end_line: int
+    kind: Literal["hit", "linked"]
+    via: str | None = None
+
+
+class ContextResponse(BaseModel):
+    markdown: str
+    tokens: int
+    budget: int
+    profile: str
+    entries: list[ContextEntryModel]
+    warnings: list[str] = Field(default_factory=list)
+
+
+class FeedbackRequest(BaseModel):
+    vault: str = Field("default", pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    path: str = Field(..., min_length=1, max_length=MAX_NOTE_PATH_CHARS)
+    useful: bool
+    query: str | None = Field(None, max_length=MAX_QUERY_CHARS, description="the query the result answered")
+
+
+class FeedbackResponse(BaseModel):
+    vault: str
+    path: str
+    useful: int
+    not_useful: int
+    prior: float = Field(..., description="(useful + 1) / (useful + not_useful + 2)")

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, HTTPException, Response, status
 from pydantic import BaseModel, Field
 
+from providers.errors import UnknownProvider
 from providers.keys import KeyInfo
 from providers.resolver import parse_model_string
 from qmdr.api.deps import Authorized, ServiceDep
@@ -137,7 +138,10 @@ async def set_defaults(body: DefaultsModel, service: ServiceDep) -> DefaultsMode
     """Set the global defaults; model strings are validated (provider/model) before saving."""
     for value in (body.working_model, body.thinking_model):
         if value:
-            parse_model_string(value)
+            try:
+                parse_model_string(value)
+            except UnknownProvider as exc:
+                raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=exc.message) from None
     service.secrets.set_defaults(working_model=body.working_model, thinking_model=body.thinking_model,
                                  thinking_level=body.thinking_level)
     return await get_defaults(service)
