@@ -3,6 +3,7 @@ what only a shared database has to get right (cross-connection locking, concurre
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import threading
 from collections.abc import Iterator
@@ -14,7 +15,12 @@ import pytest
 from qmdr.errors import IndexBusy, ModelMismatch, StoreError
 from qmdr.store.base import Filters, IndexChange
 from qmdr.store.migrations import postgres as schema
-from qmdr.store.postgres import FILTERED_OVERFETCH, REINDEX_LOCK_KEY, PostgresStore
+from qmdr.store.postgres import (
+    FILTERED_OVERFETCH,
+    HNSW_REBUILD_MIN_VECTORS,
+    REINDEX_LOCK_KEY,
+    PostgresStore,
+)
 from tests.qmdr import store_contract
 from tests.qmdr.store_contract import DIM, MODEL, axis, make_note, paths, unit
 
@@ -144,6 +150,26 @@ def test_selective_filter_falls_back_to_exact_search(make_store) -> None:
     assert paths(hits) == ["far/0.md", "far/1.md", "far/2.md"]
 
 
+def test_bulk_apply_rebuilds_the_hnsw_index_and_finds_every_vector(make_store) -> None:
+    store = make_store()
+    store.set_embedding_model(MODEL, DIM)
+    count = HNSW_REBUILD_MIN_VECTORS + 50  # over the threshold, into an empty table: rebuild path
+    rng = np.random.default_rng(11)
+    vectors = rng.standard_normal((count, DIM)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    change = IndexChange()
+    for i in range(count):
+        note, chunks = make_note(f"bulk/{i}.md", [f"bulk paragraph {i}"])
+        change.upserts.append((note, chunks))
+        change.vectors[chunks[0].hash] = vectors[i]
+    store.apply(change)
+    assert store.stats().extra["hnsw_index"] is True
+    for i in (0, count // 2, count - 1):
+        hit = store.nearest(vectors[i], 1)[0]
+        assert hit.note_path == f"bulk/{i}.md"
+        assert math.isclose(hit.score, 1.0, abs_tol=1e-5)
+
+
 def test_path_prefix_is_literal_not_a_like_pattern(make_store) -> None:
     store = make_store()
     store.set_embedding_model(MODEL, DIM)
@@ -253,4 +279,6 @@ def test_searches_in_other_processes_see_whole_applies_and_never_fail(make_store
         assert error is None
         assert searches > 0
         assert set(seen) <= allowed
-    assert writer.stats().notes == BASELINE_NOTES + 2 * BATCH_NOTES - DELETED_NOTES
+    stats = writer.stats()
+    assert stats.notes == BASELINE_NOTES + 2 * BATCH_NOTES - DELETED_NOTES
+    assert stats.extra["hnsw_index"] is True  # the batches were big enough to rebuild it; it is back
