@@ -1,0 +1,197 @@
+"""A small typed Python client for agents: ``QmdrClient`` (sync) and ``AsyncQmdrClient`` (async), on httpx.
+
+Requests and responses are the server's own pydantic models
+(``qmdr.api.schemas``), so a field renamed on the server breaks the client's
+type check, not an agent at run time. Errors come back as ``QmdrClientError``
+with the server's ``status``, ``error`` type and ``detail`` message::
+
+    with QmdrClient("http://127.0.0.1:8181", token="...") as memory:
+        memory.remember("agents/alice/today.md", "Decided: retries back off exponentially.", vault="alice")
+        block = memory.context("what did we decide about retries", budget=800).markdown
+
+Pass ``transport=`` (e.g. ``httpx.ASGITransport(app)``) to talk to an app in process.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel
+
+from qmdr.api.schemas import (
+    ContextRequest,
+    ContextResponse,
+    FeedbackRequest,
+    FeedbackResponse,
+    MemorySearchRequest,
+    MemorySearchResponse,
+    NoteModel,
+    NoteWrite,
+    NoteWriteResult,
+    VaultCreate,
+    VaultList,
+    VaultModel,
+)
+
+#: seconds a request may take: a note write embeds the note and a context request runs several searches
+DEFAULT_TIMEOUT_S = 60.0
+M = TypeVar("M", bound=BaseModel)
+
+
+class QmdrClientError(Exception):
+    """The server answered with an error (``status`` >= 400)."""
+
+    def __init__(self, status: int, error: str, detail: str) -> None:
+        super().__init__(f"{status} {error}: {detail}")
+        self.status = status
+        self.error = error
+        self.detail = detail
+
+
+def _headers(token: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def _check(response: httpx.Response) -> httpx.Response:
+    if response.status_code >= 400:
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        if not isinstance(body, dict):
+            body = {}
+        detail = body.get("detail", response.text)
+        raise QmdrClientError(response.status_code, str(body.get("error", "HTTPError")),
+                              detail if isinstance(detail, str) else str(detail))
+    return response
+
+
+def _parse(model: type[M], response: httpx.Response) -> M:
+    return model.model_validate(_check(response).json())
+
+
+def _note_url(vault: str, path: str) -> str:
+    return f"/vaults/{quote(vault, safe='')}/notes/{quote(path, safe='/')}"
+
+
+def _search_body(query: str, vaults: list[str] | None, k: int, options: dict[str, Any]) -> dict[str, Any]:
+    return MemorySearchRequest(query=query, vaults=vaults, k=k, **options).model_dump(exclude_none=True)
+
+
+def _context_body(query: str | list[str], budget: int | None, profile: str, vaults: list[str] | None) -> dict[str, Any]:
+    queries = [query] if isinstance(query, str) else list(query)
+    return ContextRequest(queries=queries, budget=budget, profile=profile,  # type: ignore[arg-type]
+                          vaults=vaults).model_dump(exclude_none=True)
+
+
+def _write_body(path: str, content: str | None, frontmatter: dict[str, Any] | None, append: bool) -> dict[str, Any]:
+    return NoteWrite(path=path, content=content, frontmatter=frontmatter or {}, append=append).model_dump()
+
+
+class QmdrClient:
+    """Synchronous client; use as a context manager or call ``close()``."""
+
+    def __init__(self, base_url: str = "http://127.0.0.1:8181", *, token: str | None = None,
+                 timeout: float = DEFAULT_TIMEOUT_S, transport: httpx.BaseTransport | None = None) -> None:
+        self._http = httpx.Client(base_url=base_url, headers=_headers(token), timeout=timeout, transport=transport)
+
+    def __enter__(self) -> QmdrClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def search(self, query: str, *, vaults: list[str] | None = None, k: int = 10, **options: Any) -> MemorySearchResponse:
+        """Search (options: mode, path_prefix, tags, rerank, expand, group_by_note, explain)."""
+        return _parse(MemorySearchResponse, self._http.post("/vaults/search", json=_search_body(query, vaults, k, options)))
+
+    def context(self, query: str | list[str], *, budget: int | None = None, profile: str = "balanced",
+                vaults: list[str] | None = None) -> ContextResponse:
+        return _parse(ContextResponse, self._http.post("/context", json=_context_body(query, budget, profile, vaults)))
+
+    def remember(self, path: str, content: str | None = None, *, vault: str = "default",
+                 frontmatter: dict[str, Any] | None = None, append: bool = False) -> NoteWriteResult:
+        """Create or update a note; it is searchable when this returns."""
+        return _parse(NoteWriteResult, self._http.post(f"/vaults/{quote(vault, safe='')}/notes",
+                                                       json=_write_body(path, content, frontmatter, append)))
+
+    def get_note(self, path: str, *, vault: str = "default") -> NoteModel:
+        return _parse(NoteModel, self._http.get(_note_url(vault, path)))
+
+    def delete_note(self, path: str, *, vault: str = "default") -> NoteWriteResult:
+        return _parse(NoteWriteResult, self._http.delete(_note_url(vault, path)))
+
+    def feedback(self, path: str, useful: bool, *, vault: str = "default", query: str | None = None) -> FeedbackResponse:
+        body = FeedbackRequest(vault=vault, path=path, useful=useful, query=query).model_dump(exclude_none=True)
+        return _parse(FeedbackResponse, self._http.post("/feedback", json=body))
+
+    def vaults(self) -> VaultList:
+        return _parse(VaultList, self._http.get("/vaults"))
+
+    def add_vault(self, name: str, folder: str, *, settings: dict[str, Any] | None = None,
+                  index: bool = True) -> VaultModel:
+        body = VaultCreate(name=name, folder=folder, settings=settings or {}, index=index).model_dump()
+        return _parse(VaultModel, self._http.post("/vaults", json=body))
+
+    def remove_vault(self, name: str) -> None:
+        _check(self._http.delete(f"/vaults/{quote(name, safe='')}"))
+
+
+class AsyncQmdrClient:
+    """Asynchronous client with the same methods as ``QmdrClient``; ``async with`` or ``await aclose()``."""
+
+    def __init__(self, base_url: str = "http://127.0.0.1:8181", *, token: str | None = None,
+                 timeout: float = DEFAULT_TIMEOUT_S, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self._http = httpx.AsyncClient(base_url=base_url, headers=_headers(token), timeout=timeout,
+                                       transport=transport)
+
+    async def __aenter__(self) -> AsyncQmdrClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def search(self, query: str, *, vaults: list[str] | None = None, k: int = 10,
+                     **options: Any) -> MemorySearchResponse:
+        body = _search_body(query, vaults, k, options)
+        return _parse(MemorySearchResponse, await self._http.post("/vaults/search", json=body))
+
+    async def context(self, query: str | list[str], *, budget: int | None = None, profile: str = "balanced",
+                      vaults: list[str] | None = None) -> ContextResponse:
+        body = _context_body(query, budget, profile, vaults)
+        return _parse(ContextResponse, await self._http.post("/context", json=body))
+
+    async def remember(self, path: str, content: str | None = None, *, vault: str = "default",
+                       frontmatter: dict[str, Any] | None = None, append: bool = False) -> NoteWriteResult:
+        return _parse(NoteWriteResult, await self._http.post(f"/vaults/{quote(vault, safe='')}/notes",
+                                                             json=_write_body(path, content, frontmatter, append)))
+
+    async def get_note(self, path: str, *, vault: str = "default") -> NoteModel:
+        return _parse(NoteModel, await self._http.get(_note_url(vault, path)))
+
+    async def delete_note(self, path: str, *, vault: str = "default") -> NoteWriteResult:
+        return _parse(NoteWriteResult, await self._http.delete(_note_url(vault, path)))
+
+    async def feedback(self, path: str, useful: bool, *, vault: str = "default",
+                       query: str | None = None) -> FeedbackResponse:
+        body = FeedbackRequest(vault=vault, path=path, useful=useful, query=query).model_dump(exclude_none=True)
+        return _parse(FeedbackResponse, await self._http.post("/feedback", json=body))
+
+    async def vaults(self) -> VaultList:
+        return _parse(VaultList, await self._http.get("/vaults"))
+
+    async def add_vault(self, name: str, folder: str, *, settings: dict[str, Any] | None = None,
+                        index: bool = True) -> VaultModel:
+        body = VaultCreate(name=name, folder=folder, settings=settings or {}, index=index).model_dump()
+        return _parse(VaultModel, await self._http.post("/vaults", json=body))
+
+    async def remove_vault(self, name: str) -> None:
+        _check(await self._http.delete(f"/vaults/{quote(name, safe='')}"))
