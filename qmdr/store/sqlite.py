@@ -136,12 +136,13 @@ CREATE TRIGGER IF NOT EXISTS chunks_fts_delete AFTER DELETE ON chunks BEGIN
     DELETE FROM chunks_fts WHERE rowid = old.id;
 END;
 CREATE TABLE IF NOT EXISTS embedding_cache (
+    id INTEGER PRIMARY KEY,
     model_id TEXT NOT NULL,
     dim INTEGER NOT NULL,
     hash TEXT NOT NULL,
     vector BLOB NOT NULL,
-    PRIMARY KEY (model_id, dim, hash)
-) WITHOUT ROWID;
+    UNIQUE (model_id, dim, hash)
+);
 INSERT OR IGNORE INTO meta(key, value) VALUES ('generation', '0');
 """
 
@@ -460,7 +461,8 @@ class SqliteStore:
             new_hashes = {chunk.hash for _, chunks in change.upserts for chunk in chunks}
             if change.vectors or new_hashes:
                 live = self._store_vectors(change.vectors, new_hashes)
-            self._delete_orphan_vectors(orphan_candidates | set(change.vectors))
+            # only text that lost a chunk can be orphaned (given vectors are stored only when used)
+            self._delete_orphan_vectors(orphan_candidates - new_hashes)
             for key, value in change.meta.items():
                 self._set_meta(key, value)
             self._set_meta("last_reindex", now)
@@ -527,11 +529,12 @@ class SqliteStore:
                 "SELECT 1 FROM vectors WHERE hash = ?", (chunk_hash,)).fetchone() is not None
 
         live: dict[str, bytes] = {}
-        for chunk_hash, vector in vectors.items():
-            blob = self._vector_blob(vector, dim, chunk_hash)
-            self._conn.execute("INSERT OR IGNORE INTO embedding_cache(model_id, dim, hash, vector) "
-                               "VALUES (?, ?, ?, ?)", (model_id, dim, chunk_hash, blob))
-            if self._referenced(chunk_hash) and not is_stored(chunk_hash):
+        blobs = {chunk_hash: self._vector_blob(vector, dim, chunk_hash) for chunk_hash, vector in vectors.items()}
+        self._conn.executemany("INSERT OR IGNORE INTO embedding_cache(model_id, dim, hash, vector) "
+                               "VALUES (?, ?, ?, ?)", [(model_id, dim, h, b) for h, b in blobs.items()])
+        for chunk_hash, blob in blobs.items():
+            used = chunk_hash in new_hashes or self._referenced(chunk_hash)
+            if used and not is_stored(chunk_hash):
                 live[chunk_hash] = blob
                 stored.add(chunk_hash)
         for chunk_hash in sorted(new_hashes - set(vectors)):

@@ -35,6 +35,11 @@ from qmdr.store.filtering import is_unfiltered, note_matches
 #: rows whose text no chunk uses anymore stay in the matrix until they exceed this share of it;
 #: then the next refresh compacts. Leftover rows cost a dot product each but never surface in results.
 MAX_GARBAGE_FRACTION = 0.25
+#: spare rows allocated when the matrix grows (x current size), so that small reindexes append new
+#: vectors in place instead of copying the whole matrix; 10% costs 15 MB at 100k x 384
+CAPACITY_GROWTH = 1.1
+#: smallest allocation, so tiny indexes do not reallocate on every change
+MIN_CAPACITY = 1024
 #: chunk selections for this many distinct filters are cached per snapshot (an agent reuses a few filters)
 SELECTION_CACHE_SIZE = 64
 #: below this share of the matrix a filtered search multiplies only the selected rows, which is
@@ -49,10 +54,12 @@ class VectorIndex:
 
     def __init__(self, *, model: tuple[str, int], generation: int, matrix: np.ndarray, row_of: dict[str, int],
                  chunk_ids: np.ndarray, chunk_rows: np.ndarray, chunk_note: np.ndarray,
-                 note_paths: list[str], note_tags: list[frozenset[str]]) -> None:
+                 note_paths: list[str], note_tags: list[frozenset[str]],
+                 buffer: np.ndarray | None = None) -> None:
         self.model = model
         self.generation = generation
-        self.matrix = matrix
+        self.matrix = matrix  # the rows in use: a view of the first rows of ``_buffer``
+        self._buffer = matrix if buffer is None else buffer
         self.row_of = row_of
         self.chunk_ids = chunk_ids
         self.chunk_rows = chunk_rows
@@ -100,18 +107,29 @@ class VectorIndex:
             got.update(fetch_vectors(still))
 
         kept = [h for h in needed if h in old_rows]
+        new_hashes = [h for h in missing if h in got]
+        new_rows = (np.stack([np.asarray(got[h], np.float32).reshape(model[1]) for h in new_hashes])
+                    if new_hashes else np.zeros((0, model[1]), np.float32))
         garbage = len(old_rows) - len(kept)
-        if reuse is not None and not got and garbage <= MAX_GARBAGE_FRACTION * max(len(old_rows), 1):
-            matrix, row_of = reuse.matrix, reuse.row_of
-        else:
-            parts = []
+        if reuse is not None and garbage <= MAX_GARBAGE_FRACTION * max(len(old_rows), 1):
+            # Keep every old row where it is (old snapshots keep seeing exactly their rows) and
+            # write new ones after them, into spare capacity when there is some: no 100 MB copy.
+            used = reuse.matrix.shape[0]
+            buffer = reuse._buffer
+            if used + len(new_hashes) > buffer.shape[0]:
+                capacity = max(int((used + len(new_hashes)) * CAPACITY_GROWTH), MIN_CAPACITY)
+                buffer = np.empty((capacity, model[1]), np.float32)
+                buffer[:used] = reuse.matrix
+            buffer[used:used + len(new_hashes)] = new_rows
+            row_of = dict(old_rows) if new_hashes else old_rows
+            row_of.update({h: used + i for i, h in enumerate(new_hashes)})
+            size = used + len(new_hashes)
+        else:  # compact: only the rows some chunk still uses
+            size = len(kept) + len(new_hashes)
+            buffer = np.empty((max(int(size * CAPACITY_GROWTH), MIN_CAPACITY), model[1]), np.float32)
             if kept:
-                parts.append(reuse.matrix[[old_rows[h] for h in kept]])  # type: ignore[union-attr]
-            new_hashes = [h for h in missing if h in got]
-            if new_hashes:
-                parts.append(np.stack([np.asarray(got[h], np.float32).reshape(model[1]) for h in new_hashes]))
-            matrix = (np.ascontiguousarray(np.concatenate(parts), dtype=np.float32) if parts
-                      else np.zeros((0, model[1]), np.float32))
+                buffer[:len(kept)] = reuse.matrix[[old_rows[h] for h in kept]]  # type: ignore[union-attr]
+            buffer[len(kept):size] = new_rows
             row_of = {h: i for i, h in enumerate(kept + new_hashes)}
 
         paths: dict[str, int] = {}
@@ -124,7 +142,7 @@ class VectorIndex:
             rows.append(row)
             notes.append(paths.setdefault(path, len(paths)))
         note_paths = list(paths)
-        return cls(model=model, generation=generation, matrix=matrix, row_of=row_of,
+        return cls(model=model, generation=generation, matrix=buffer[:size], buffer=buffer, row_of=row_of,
                    chunk_ids=np.asarray(ids, np.int64), chunk_rows=np.asarray(rows, np.int64),
                    chunk_note=np.asarray(notes, np.int32), note_paths=note_paths,
                    note_tags=[frozenset(note_tags.get(p, ())) for p in note_paths])

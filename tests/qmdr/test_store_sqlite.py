@@ -260,6 +260,9 @@ def test_vector_index_snapshot_search_matches_numpy_and_shares_rows_by_hash():
                               note_tags={}, fetch_vectors=fetch, previous=index)
     assert fetched == [["h45"]]
     assert len(later) == 31 and later.search(rows[45], 1)[0][0] == 99
+    # the old snapshot still answers as before: new rows went after its rows, not over them
+    assert [cid for cid, _ in index.search(q, 7)] == [chunks[i][0] for i in expected]
+    assert index.matrix.shape == (40, DIM)
 
 
 def test_snapshot_is_reused_until_the_generation_moves(fresh_store):
