@@ -19,6 +19,7 @@ from qmdr.api.errors import install_error_handlers
 from qmdr.api.routes import chat, health, index, memory, models, notes, providers, search, vaults
 from qmdr.service import Service
 from qmdr.settings import Settings
+from qmdr.ui import install_dashboard
 from qmdr.watch import start_watch, stop_watch
 
 #: request bodies above this are refused before parsing: no legitimate search or note write is that big
@@ -68,4 +69,5 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
     for router in (health.router, search.router, index.router, notes.router, providers.router,
                    providers.settings_router, models.router, chat.router, vaults.router, memory.router):
         app.include_router(router)
+    install_dashboard(app)
     return app

@@ -1,0 +1,116 @@
+"""Memory: index status, reindex with live progress, search with per-stage evidence, and a note viewer.
+
+The reindex button is a plain CSRF-protected form; ``dashboard.js`` upgrades
+it to a background POST and polls ``GET /reindex/status`` (the API route, same
+auth) to draw the progress bar. Search is a GET form, so a result page can be
+bookmarked and reloaded without resubmitting anything.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, status
+from starlette.responses import JSONResponse, Response
+
+from providers.errors import ProviderError
+from qmdr.errors import IndexBusy, NotFound, QmdrError
+from qmdr.search import MAX_K, MAX_QUERY_CHARS, MODES
+from qmdr.ui.forms import field_text
+from qmdr.ui.web import UI_PREFIX, error_page, posted_form, redirect, render, require_login, service_of
+from vault.errors import IngestError
+
+router = APIRouter(prefix=UI_PREFIX, include_in_schema=False, dependencies=[Depends(require_login)])
+MEMORY_PAGE = f"{UI_PREFIX}/memory"
+#: results shown when the form does not say: one screen of cards
+DEFAULT_K = 10
+#: how often the page polls /reindex/status while a job runs (milliseconds; read by dashboard.js)
+POLL_INTERVAL_MS = 500
+
+
+def when(timestamp: float | str | None) -> str | None:
+    """A job time (epoch seconds) or the index's ISO timestamp, as UTC text for the page."""
+    if timestamp is None or timestamp == "":
+        return None
+    try:
+        moment = (datetime.fromtimestamp(float(timestamp), UTC) if isinstance(timestamp, (int, float))
+                  else datetime.fromisoformat(str(timestamp)))
+    except ValueError:
+        return str(timestamp)
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def clamp_k(raw: str | None) -> int:
+    try:
+        return max(1, min(MAX_K, int(raw or DEFAULT_K)))
+    except ValueError:
+        return DEFAULT_K
+
+
+@router.get("")
+async def home() -> Response:
+    return Response(status_code=status.HTTP_303_SEE_OTHER, headers={"Location": MEMORY_PAGE})
+
+
+@router.get("/memory")
+async def memory(request: Request, q: str | None = None, mode: str = "hybrid", k: str | None = None) -> Response:
+    """Index status, the reindex button and the search box (with results when ``q`` is given)."""
+    service = service_of(request)
+    health = service.health()
+    job = service.jobs.status.to_dict()
+    query = (q or "").strip()
+    mode = mode if mode in MODES else "hybrid"
+    context: dict[str, Any] = {
+        "title": "Memory", "health": health, "index": health["index"],
+        "last_reindex": when(health["index"].get("last_reindex")), "job": job,
+        "job_started": when(job.get("started_at")), "job_finished": when(job.get("finished_at")),
+        "vault": str(service.settings.qmdr_vault or ""), "query": query, "mode": mode, "modes": MODES,
+        "k": clamp_k(k), "max_k": MAX_K, "max_query": MAX_QUERY_CHARS, "poll_ms": POLL_INTERVAL_MS,
+        "results": None, "search_error": None,
+    }
+    if query:
+        if len(query) > MAX_QUERY_CHARS:
+            context["search_error"] = f"A query is at most {MAX_QUERY_CHARS} characters."
+        else:
+            try:
+                context["results"] = await service.search(query, mode=mode, k=context["k"])
+            except (QmdrError, ProviderError, IngestError) as exc:
+                context["search_error"] = str(getattr(exc, "message", None) or exc)
+    return render(request, "memory.html", context)
+
+
+def wants_json(request: Request) -> bool:
+    return "application/json" in request.headers.get("accept", "")
+
+
+@router.post("/memory/reindex")
+async def reindex(request: Request) -> Response:
+    """Start a background reindex of the given vault folder (default QMDR_VAULT)."""
+    form = await posted_form(request)
+    service = service_of(request)
+    vault = field_text(form, "vault") or None
+    try:
+        job = service.start_reindex(vault, rebuild=bool(field_text(form, "rebuild")))
+    except IndexBusy as exc:
+        if wants_json(request):
+            return JSONResponse({"error": "IndexBusy", "detail": str(exc)}, status_code=status.HTTP_409_CONFLICT)
+        return redirect(request, MEMORY_PAGE, flash=("info", "A reindex is already running."))
+    except (QmdrError, IngestError) as exc:
+        if wants_json(request):
+            return JSONResponse({"error": type(exc).__name__, "detail": str(exc)},
+                                status_code=status.HTTP_400_BAD_REQUEST)
+        return redirect(request, MEMORY_PAGE, flash=("error", str(exc)))
+    if wants_json(request):
+        return JSONResponse(job.to_dict(), status_code=status.HTTP_202_ACCEPTED)
+    return redirect(request, MEMORY_PAGE, flash=("info", f"Reindexing {job.vault} in the background."))
+
+
+@router.get("/notes/{path:path}")
+async def note(path: str, request: Request) -> Response:
+    """One indexed note: title, tags, frontmatter, links and its chunks with line ranges."""
+    try:
+        found = service_of(request).get_note(path)
+    except NotFound:
+        return error_page(request, "Note not found", f"No indexed note at {path!r}.", status.HTTP_404_NOT_FOUND)
+    return render(request, "note.html", {"title": found["title"] or path, "note": found})
