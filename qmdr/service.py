@@ -115,6 +115,8 @@ class Service:
     async def reindex(self, vault: str | Path | None = None, *, rebuild: bool = False,
                       progress: ProgressFn | None = None) -> IndexSummary:
         root = self.resolve_vault(vault)
+        if not getattr(self.embedder, "dim_known", True):
+            await self.embedder.discover_dim()  # type: ignore[attr-defined]  # the index records model + dim up front
         async with self.memory.writer("default"):  # the default vault's single writer (qmdr.hub)
             summary = await reindex(
                 self.store, root, self.embedder,

@@ -117,7 +117,8 @@ class Components:
     http: httpx.AsyncClient | None = None
 
     def describe_embedding(self) -> dict[str, Any]:
-        return {"model": self.embedder.model_id, "dim": getattr(self.embedder, "dim", None), **self.embedding_info}
+        known = getattr(self.embedder, "dim_known", True)  # a remote model's size is learnt on first use
+        return {"model": self.embedder.model_id, "dim": self.embedder.dim if known else None, **self.embedding_info}
 
     def describe_rerank(self) -> dict[str, Any]:
         return {"enabled": self.reranker is not None, **self.rerank_info}
