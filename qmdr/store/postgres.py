@@ -11,9 +11,9 @@ as ``qmdr.store.sqlite``; the differences are in how each part is done:
 * nearest: ``ORDER BY embedding <=> q`` over an HNSW index (``vector_cosine_ops``);
   the score is the cosine similarity ``1 - distance``. ``hnsw.ef_search`` is set
   per query to ``max(EF_SEARCH_FLOOR, EF_SEARCH_PER_RESULT * candidates)``.
-  With filters the HNSW candidates are over-fetched and filtered; when too few
-  survive (a selective filter), the query falls back to an exact scan of the
-  filtered chunks, so filters never silently shrink the result list.
+  A filter that keeps few chunks is answered by an exact scan of them; a broad
+  one over-fetches HNSW candidates by the inverse of its share and falls back to
+  the exact scan when too few survive, so filters never silently shrink results.
 * one reindex at a time across servers: ``reindex_lock()`` takes a session
   advisory lock on a dedicated connection (non-blocking; ``IndexBusy`` when held).
   Searches never take it: MVCC gives them a consistent snapshot.
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -53,8 +54,12 @@ HEADING_SEPARATOR = " / "  # joins the heading trail into the text the tsvector 
 EF_SEARCH_FLOOR = 40
 EF_SEARCH_PER_RESULT = 2
 EF_SEARCH_MAX = 1000  # pgvector rejects hnsw.ef_search above 1000
-# With filters, fetch this many HNSW candidates per wanted hit before filtering.
-FILTERED_OVERFETCH = 10
+# A filter keeping at most this many chunks is answered by an exact scan: scoring 2,000
+# rows costs about what an HNSW search with ef_search 200 does (~10 ms, 384 dims), and is exact.
+EXACT_FILTERED_MAX = 2_000
+# Past that, fetch this many times k / (the filter's share) HNSW candidates, so about
+# twice k are expected to survive the filter.
+FILTERED_OVERFETCH = 2
 MAX_K = EF_SEARCH_MAX // EF_SEARCH_PER_RESULT  # beyond this the HNSW scan could not return k rows
 # Rebuild the HNSW index instead of inserting into it when a change adds at least this many
 # vectors *and* at least this share of the resulting table: inserting costs ~15 ms per row
@@ -320,6 +325,9 @@ class PostgresStore:
                 conn.execute(_DELETE_ORPHAN_VECTORS, (sorted(maybe_orphans),))
             if rebuild_hnsw:
                 self._create_hnsw(conn)
+                # The planner's row estimates are stale after a big load (autovacuum catches up
+                # later); without them it joins HNSW candidates to chunks in the slowest way.
+                conn.execute("ANALYZE notes, chunks, vectors")
             for key, value in change.meta.items():
                 self._put_meta(conn, key, value)
             self._put_meta(conn, _LAST_REINDEX_KEY, datetime.now(UTC).isoformat(timespec="seconds"))
@@ -390,41 +398,69 @@ class PostgresStore:
         return [_hit(row) for row in rows]
 
     def nearest(self, vector: np.ndarray, k: int, filters: Filters = Filters()) -> list[Hit]:
-        """The ``k`` chunks most cosine-similar to ``vector`` (HNSW, exact fallback when filtered)."""
+        """The ``k`` chunks most cosine-similar to ``vector``, best first.
+
+        Unfiltered: the HNSW index. Filtered: an exact scan when the filter keeps at
+        most ``EXACT_FILTERED_MAX`` chunks; otherwise HNSW candidates over-fetched by
+        the inverse of the filter's share, with the exact scan as fallback when fewer
+        than ``k`` survive.
+        """
         if k <= 0:
             return []
         k = min(k, MAX_K)
         query = np.asarray(vector, dtype=np.float32).reshape(-1)
-        filtered = not is_unfiltered(filters)
-        candidates = min(EF_SEARCH_MAX, k * FILTERED_OVERFETCH) if filtered else k
-        ef_search = min(EF_SEARCH_MAX, max(EF_SEARCH_FLOOR, EF_SEARCH_PER_RESULT * candidates))
         where, params = _filter_sql(filters)
         with self._pool.connection() as conn:
             model = self._read_model(conn)
             if model is None:
                 return []
             if query.shape[0] != model[1]:
-                raise ModelMismatch(f"query vector has dim {query.shape[0]}, the index holds dim {model[1]}")
-            with conn.transaction():
-                conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(ef_search),))
-                approx = sql.SQL(
-                    "WITH nn AS (SELECT hash, embedding <=> %s AS distance FROM vectors "
-                    "ORDER BY embedding <=> %s LIMIT %s) "
-                    "SELECT {cols}, 1 - nn.distance AS score, n.tags "
-                    "FROM nn JOIN chunks c ON c.hash = nn.hash JOIN notes n ON n.path = c.note_path "
-                    "WHERE TRUE {where} ORDER BY nn.distance, c.id LIMIT %s"
-                ).format(cols=_HIT_COLUMNS, where=where)
-                rows = conn.execute(approx, [query, query, candidates, *params, k]).fetchall()
-            if filtered and len(rows) < k:
-                # MATERIALIZED keeps the planner from answering the ORDER BY with the
-                # HNSW index: the filtered set is scored exactly.
-                exact = sql.SQL(
-                    "WITH scored AS MATERIALIZED (SELECT {cols}, 1 - (v.embedding <=> %s) AS score, n.tags "
-                    "FROM chunks c JOIN notes n ON n.path = c.note_path JOIN vectors v ON v.hash = c.hash "
-                    "WHERE TRUE {where}) "
-                    "SELECT * FROM scored ORDER BY score DESC, id LIMIT %s"
-                ).format(cols=_HIT_COLUMNS, where=where)
-                rows = conn.execute(exact, [query, *params, k]).fetchall()
+                raise ModelMismatch(
+                    f"query vector has {query.shape[0]} dimensions but the index holds {model[1]} "
+                    f"({model[0]}); {REBUILD_HINT}",
+                    stored=model,
+                )
+            if is_unfiltered(filters):
+                return self._nearest_hnsw(conn, query, k, k, where, params)
+            selected, total = conn.execute(
+                sql.SQL(
+                    "SELECT (SELECT count(*) FROM chunks c JOIN notes n ON n.path = c.note_path WHERE TRUE {}), "
+                    "(SELECT reltuples FROM pg_class WHERE oid = 'chunks'::regclass)"
+                ).format(where),
+                params,
+            ).fetchone()
+            if selected > EXACT_FILTERED_MAX:
+                share = selected / max(total, selected)  # reltuples is an estimate (and -1 before ANALYZE)
+                candidates = min(EF_SEARCH_MAX, math.ceil(FILTERED_OVERFETCH * k / share))
+                hits = self._nearest_hnsw(conn, query, k, candidates, where, params)
+                if len(hits) >= k:
+                    return hits
+            # MATERIALIZED keeps the planner from answering the ORDER BY with the
+            # HNSW index: the filtered set is scored exactly.
+            exact = sql.SQL(
+                "WITH scored AS MATERIALIZED (SELECT {cols}, 1 - (v.embedding <=> %s) AS score, n.tags "
+                "FROM chunks c JOIN notes n ON n.path = c.note_path JOIN vectors v ON v.hash = c.hash "
+                "WHERE TRUE {where}) "
+                "SELECT * FROM scored ORDER BY score DESC, id LIMIT %s"
+            ).format(cols=_HIT_COLUMNS, where=where)
+            rows = conn.execute(exact, [query, *params, k]).fetchall()
+        return [_hit(row) for row in rows]
+
+    @staticmethod
+    def _nearest_hnsw(conn: psycopg.Connection, query: np.ndarray, k: int, candidates: int,
+                      where: sql.Composable, params: list[Any]) -> list[Hit]:
+        """Top ``candidates`` texts from the HNSW index, joined to their chunks, filtered, first ``k``."""
+        ef_search = min(EF_SEARCH_MAX, max(EF_SEARCH_FLOOR, EF_SEARCH_PER_RESULT * candidates))
+        approx = sql.SQL(
+            "WITH nn AS MATERIALIZED (SELECT hash, embedding <=> %s AS distance FROM vectors "
+            "ORDER BY embedding <=> %s LIMIT %s) "
+            "SELECT {cols}, 1 - nn.distance AS score, n.tags "
+            "FROM nn JOIN chunks c ON c.hash = nn.hash JOIN notes n ON n.path = c.note_path "
+            "WHERE TRUE {where} ORDER BY nn.distance, c.id LIMIT %s"
+        ).format(cols=_HIT_COLUMNS, where=where)
+        with conn.transaction():  # SET LOCAL scope
+            conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(ef_search),))
+            rows = conn.execute(approx, [query, query, candidates, *params, k]).fetchall()
         return [_hit(row) for row in rows]
 
     # --- reading -----------------------------------------------------------------------------

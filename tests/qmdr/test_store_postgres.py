@@ -16,7 +16,7 @@ from qmdr.errors import IndexBusy, ModelMismatch, StoreError
 from qmdr.store.base import Filters, IndexChange
 from qmdr.store.migrations import postgres as schema
 from qmdr.store.postgres import (
-    FILTERED_OVERFETCH,
+    EXACT_FILTERED_MAX,
     HNSW_REBUILD_MIN_VECTORS,
     REINDEX_LOCK_KEY,
     PostgresStore,
@@ -129,15 +129,13 @@ def test_query_vector_of_another_dim_is_refused(make_store) -> None:
 # --- search details ----------------------------------------------------------------------------
 
 
-def test_selective_filter_falls_back_to_exact_search(make_store) -> None:
-    """HNSW candidates all fail the filter; the exact fallback still returns k hits from it."""
+def test_small_filtered_set_is_scored_exactly(make_store) -> None:
+    """The filter keeps a few far-away chunks that no HNSW search near the query would reach."""
     store = make_store()
     store.set_embedding_model(MODEL, DIM)
-    k = 3
-    crowd = FILTERED_OVERFETCH * k * 4  # far more near neighbours than the over-fetch looks at
     rng = np.random.default_rng(7)
     upserts, vectors = [], {}
-    for i in range(crowd):
+    for i in range(200):
         note, chunks = make_note(f"near/{i}.md", [f"near text {i}"])
         upserts.append((note, chunks))
         vectors[chunks[0].hash] = unit(1, *(0.01 * rng.standard_normal(3)))
@@ -146,8 +144,34 @@ def test_selective_filter_falls_back_to_exact_search(make_store) -> None:
         upserts.append((note, chunks))
         vectors[chunks[0].hash] = unit(weight, 0, 0, 0, 1)
     store.apply(IndexChange(upserts=upserts, vectors=vectors))
-    hits = store.nearest(unit(1), k, Filters(path_prefix="far/"))
+    hits = store.nearest(unit(1), 3, Filters(path_prefix="far/"))
     assert paths(hits) == ["far/0.md", "far/1.md", "far/2.md"]
+
+
+def test_broad_filter_whose_candidates_all_fail_falls_back_to_exact(make_store) -> None:
+    """Too many filtered chunks for a direct exact scan, yet none among the HNSW candidates."""
+    store = make_store()
+    store.set_embedding_model(MODEL, DIM)
+    per_side = EXACT_FILTERED_MAX + 100
+    chunks_per_note = 20
+    rng = np.random.default_rng(9)
+    change = IndexChange()
+    far_rows: list[tuple[str, np.ndarray]] = []
+    for side, direction in (("near", 0), ("far", 4)):
+        for n in range(per_side // chunks_per_note):
+            note, chunks = make_note(f"{side}/{n}.md", [f"{side} {n} part {j}" for j in range(chunks_per_note)])
+            change.upserts.append((note, chunks))
+            for chunk in chunks:
+                vector = axis(direction) + 0.2 * rng.standard_normal(DIM).astype(np.float32)
+                vector /= np.linalg.norm(vector)
+                change.vectors[chunk.hash] = vector
+                if side == "far":
+                    far_rows.append((chunk.hash, vector))
+    store.apply(change)
+    query = axis(0)
+    hits = store.nearest(query, 3, Filters(path_prefix="far/"))
+    expected = sorted(far_rows, key=lambda row: -float(np.dot(query, row[1])))[:3]
+    assert [hit.chunk_hash for hit in hits] == [chunk_hash for chunk_hash, _ in expected]
 
 
 def test_bulk_apply_rebuilds_the_hnsw_index_and_finds_every_vector(make_store) -> None:
