@@ -131,7 +131,7 @@ def resolve_link(target: str, paths: Sequence[str]) -> str | None:
 
 
 async def build_context(hub: VaultHub, queries: Sequence[str], *, budget: int, profile: str = "balanced",
-                        vaults: Sequence[str] | None = None, filters: Filters = Filters(),
+                        vaults: Sequence[str] | None = None, filters: Filters = Filters(), mode: str = "hybrid",
                         count_tokens: Callable[[str], int] | None = None) -> ContextBlock:
     """Fill ``budget`` tokens with the best memory for ``queries``; see the module docstring."""
     from qmdr.errors import InvalidQuery
@@ -151,7 +151,7 @@ async def build_context(hub: VaultHub, queries: Sequence[str], *, budget: int, p
     lists: dict[str, list[tuple[str, str, int]]] = {}
     hits: dict[tuple[str, str, int], MemoryHit] = {}
     for i, query in enumerate(queries):
-        found = await hub.search(query, vaults=vaults, k=chosen.k, filters=filters)
+        found = await hub.search(query, vaults=vaults, k=chosen.k, filters=filters, mode=mode)
         warnings.extend(found.warnings)
         keys = []
         for hit in found.results:

@@ -58,6 +58,7 @@ def note_rel_path(root: Path, rel: str) -> tuple[str, Path]:
     """(normalised relative path, absolute path) for a note an agent names, or ``PathOutsideVault``."""
     if not isinstance(rel, str) or not rel.strip():
         raise PathOutsideVault(str(rel), "the path is empty")
+    safe_note_path(root, rel.strip())  # refuse absolute paths, '..' and escaping symlinks before normalising
     key = normalise_rel(rel.strip())
     if key and not is_markdown_name(key):
         if "." in key.rsplit("/", 1)[-1].lstrip("."):

@@ -22,7 +22,7 @@ async def context(body: ContextRequest, service: ServiceDep) -> ContextResponse:
     if not queries:
         raise InvalidQuery("give query or queries")
     block = await build_context(service.memory, queries, budget=body.budget or service.settings.qmdr_context_tokens,
-                                profile=body.profile, vaults=body.vaults)
+                                profile=body.profile, vaults=body.vaults, mode=body.mode)
     return ContextResponse(markdown=block.markdown, tokens=block.tokens, budget=block.budget, profile=block.profile,
                            entries=[ContextEntryModel(**e.to_dict()) for e in block.entries], warnings=block.warnings)
 
