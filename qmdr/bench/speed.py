@@ -239,13 +239,14 @@ def _latencies(samples: list[float]) -> dict[str, float]:
     return latency_summary(samples, (50, 95, 99))
 
 
-def _queries_per_mode(seed: int) -> dict[str, tuple[list[str], list[str]]]:
+def _queries_per_mode(seed: int, per_mode: int) -> dict[str, tuple[list[str], list[str]]]:
     """Distinct (warm-up, measured) queries per mode, so no mode is served from the query-embedding
     cache another mode filled: every measured search pays for embedding its query."""
-    pool = sample_queries(len(SEARCH_MODES) * (WARMUP_QUERIES + QUERIES_PER_MODE), seed=seed)
+    size = WARMUP_QUERIES + per_mode
+    pool = sample_queries(len(SEARCH_MODES) * size, seed=seed)
     out: dict[str, tuple[list[str], list[str]]] = {}
     for i, mode in enumerate(SEARCH_MODES):
-        block = pool[i * (WARMUP_QUERIES + QUERIES_PER_MODE):(i + 1) * (WARMUP_QUERIES + QUERIES_PER_MODE)]
+        block = pool[i * size:(i + 1) * size]
         out[mode] = (block[:WARMUP_QUERIES], block[WARMUP_QUERIES:])
     return out
 
@@ -361,7 +362,7 @@ def _http_searches(db_path: Path, vault_root: Path, embedder: Any,
     return out
 
 
-async def _measure_size(target: int, *, seed: int, http: bool, work: Path,
+async def _measure_size(target: int, *, seed: int, http: bool, work: Path, queries_per_mode: int,
                         make_embedder: Callable[[int], Any], bar: Progress) -> SizeResult:
     from qmdr.indexer import reindex
     from qmdr.search import Searcher
@@ -385,7 +386,7 @@ async def _measure_size(target: int, *, seed: int, http: bool, work: Path,
                  "embedded": embedder.usage.items, "embed_calls": embedder.usage.calls}
         embedder.recording = False
 
-        queries = _queries_per_mode(seed)
+        queries = _queries_per_mode(seed, queries_per_mode)
         bar.update(task, description=f"{target} chunks: nearest() vs numpy")
         vec0_store = SqliteStore(db_path, vector_search="vec0")
         try:
@@ -492,6 +493,7 @@ async def speed_async(
     real_embedder_factory: Callable[[], Any] | None = None,
     embedders: bool = True,
     work_dir: Path | None = None,
+    queries_per_mode: int = QUERIES_PER_MODE,
 ) -> SpeedReport:
     """Async body of :func:`run_speed`."""
     def make_embedder(target: int) -> Any:
@@ -509,6 +511,7 @@ async def speed_async(
         for target in sizes:
             with tempfile.TemporaryDirectory(prefix="qmdr-speed-", dir=work_dir) as tmp:
                 results.append(await _measure_size(target, seed=seed, http=http, work=Path(tmp),
+                                                   queries_per_mode=queries_per_mode,
                                                    make_embedder=make_embedder, bar=bar))
         embedder_rows: list[EmbedderRow] = []
         if embedders:
@@ -524,7 +527,7 @@ async def speed_async(
     return SpeedReport(results, embedder_rows, settings={
         "sizes": list(sizes), "seed": seed, "http": http,
         "real_embedder_max_chunks": real_embedder_max_chunks,
-        "queries_per_mode": QUERIES_PER_MODE, "warmup_queries": WARMUP_QUERIES, "k": TOP_K,
+        "queries_per_mode": queries_per_mode, "warmup_queries": WARMUP_QUERIES, "k": TOP_K,
         "changed_fraction": CHANGED_FRACTION, "max_tokens": MAX_TOKENS, "overlap_tokens": OVERLAP_TOKENS,
         "rss_method": rss_method})
 

@@ -42,7 +42,8 @@ async def test_hashing_embedder_is_deterministic_normalised_and_topical():
 
 
 def test_speed_report_at_a_tiny_size(tmp_path):
-    report = run_speed([200], seed=1, http=False, progress=False, real_embedder_max_chunks=0, embedders=False)
+    report = run_speed([200], seed=1, http=False, progress=False, real_embedder_max_chunks=0, embedders=False,
+                       queries_per_mode=5)
     data = json.loads(report.to_json())
     (size,) = data["sizes"]
     assert size["embedder"] == "bench-hashing-384"
