@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -180,8 +179,11 @@ def serve(
         bind = "127.0.0.1"
     elif settings.qmdr_api_token is None:
         err_console.print("QMDR_API_TOKEN is not set: serving on 127.0.0.1 only, without auth")
-    logging.basicConfig(level=settings.qmdr_log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.run(create_app(settings), host=bind, port=settings.qmdr_port, log_level=settings.qmdr_log_level.lower())
+    from qmdr.observability import configure_logging
+
+    configure_logging(settings.qmdr_log_level, settings.qmdr_log_format)  # QMDR_LOG_FORMAT=json: JSON lines
+    uvicorn.run(create_app(settings), host=bind, port=settings.qmdr_port, log_level=settings.qmdr_log_level.lower(),
+                log_config=None)  # uvicorn's loggers propagate to our one handler
 
 
 @app.command()

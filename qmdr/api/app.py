@@ -7,6 +7,8 @@ lifespan and shared by every request through ``app.state.service``.
 
 from __future__ import annotations
 
+import re
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,7 +18,8 @@ from fastapi.responses import JSONResponse
 
 from qmdr import __version__
 from qmdr.api.errors import install_error_handlers
-from qmdr.api.routes import chat, health, index, memory, models, notes, providers, search, vaults
+from qmdr.api.routes import chat, health, index, memory, metrics, models, notes, providers, search, vaults
+from qmdr.observability import Metrics, instrument_service, request_id_var
 from qmdr.service import Service
 from qmdr.settings import Settings
 from qmdr.ui import install_dashboard
@@ -25,6 +28,8 @@ from qmdr.watch import start_watch, stop_watch
 #: request bodies above this are refused before parsing: no legitimate search or note write is that big
 MAX_BODY_BYTES = 2 * 1024 * 1024
 REQUEST_ID_HEADER = "X-Request-ID"
+#: a caller's X-Request-ID is echoed into logs, so only short plain ids are kept (no log injection)
+VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 def create_app(settings: Settings | None = None, *, service: Service | None = None) -> FastAPI:
@@ -35,6 +40,7 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = service is None
         app.state.service = service or Service.from_settings(settings)
+        instrument_service(app.state.metrics, app.state.service)
         watching = start_watch(app.state.service) if settings.qmdr_watch else None  # `qmdr serve --watch`
         try:
             yield
@@ -50,8 +56,10 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
         summary="Semantic memory search for AI agents over markdown vaults.",
         lifespan=lifespan,
     )
+    app.state.metrics = Metrics()
     if service is not None:
         app.state.service = service
+        instrument_service(app.state.metrics, service)
 
     @app.middleware("http")
     async def limit_body_and_tag_request(request: Request, call_next):  # type: ignore[no-untyped-def]
@@ -59,15 +67,27 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
         if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
             return JSONResponse({"error": "PayloadTooLarge", "detail": f"request body over {MAX_BODY_BYTES} bytes"},
                                 status_code=413)
-        request_id = request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
+        given = request.headers.get(REQUEST_ID_HEADER, "")
+        request_id = given if VALID_REQUEST_ID.match(given) else uuid.uuid4().hex
         request.state.request_id = request_id
-        response = await call_next(request)
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        try:
+            response = await call_next(request)
+        finally:
+            request_id_var.reset(token)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        app.state.metrics.requests.labels(method=request.method, route=route, status=str(response.status_code)
+                                          ).observe(time.perf_counter() - started)
+        if response.status_code >= 400:
+            app.state.metrics.errors.labels(route=route, status=str(response.status_code)).inc()
         response.headers[REQUEST_ID_HEADER] = request_id
         return response
 
     install_error_handlers(app)
     for router in (health.router, search.router, index.router, notes.router, providers.router,
-                   providers.settings_router, models.router, chat.router, vaults.router, memory.router):
+                   providers.settings_router, models.router, chat.router, vaults.router, memory.router,
+                   metrics.router):
         app.include_router(router)
     install_dashboard(app)
     return app

@@ -1,0 +1,63 @@
+"""POST /reindex may only index QMDR_VAULT, QMDR_VAULT_ROOTS or registered vaults."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from qmdr.vault_roots import confine
+from vault.errors import PathOutsideVault
+
+
+@pytest.fixture
+def layout(tmp_path: Path) -> dict[str, Path]:
+    vault = tmp_path / "vault"
+    (vault / "sub").mkdir(parents=True)
+    (vault / "sub" / "a.md").write_text("# A\n\nalpha\n")
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    outside = tmp_path / "secret"
+    outside.mkdir()
+    (outside / "passwords.md").write_text("# Private\n\nhunter2\n")
+    os.symlink(outside, vault / "escape")
+    return {"vault": vault, "extra": extra, "outside": outside}
+
+
+def test_confine_accepts_roots_and_their_subfolders(layout) -> None:
+    roots = [layout["vault"].resolve(), layout["extra"].resolve()]
+    assert confine(str(layout["vault"]), roots) == roots[0]
+    assert confine("sub", roots) == roots[0] / "sub"  # relative: to QMDR_VAULT
+    assert confine(str(layout["extra"]), roots) == roots[1]
+    assert confine(str(layout["vault"] / "sub" / ".." / "sub"), roots) == roots[0] / "sub"
+
+
+@pytest.mark.parametrize("attempt", ["..", "../secret", "sub/../../secret", "escape", "/", "/etc", "~",
+                                     "\x00", "x" * 5000])
+def test_confine_refuses_escapes(layout, attempt: str) -> None:
+    roots = [layout["vault"].resolve()]
+    with pytest.raises(PathOutsideVault):
+        confine(attempt, roots)
+
+
+def test_confine_refuses_when_no_root_is_configured(layout) -> None:
+    with pytest.raises(PathOutsideVault, match="QMDR_VAULT_ROOTS"):
+        confine(str(layout["vault"]), [])
+
+
+def test_reindex_route_refuses_folders_outside_the_roots(make_client, layout) -> None:
+    client = make_client(qmdr_vault=layout["vault"], qmdr_vault_roots=[layout["extra"]])
+    for folder in (str(layout["outside"]), "../secret", "escape", str(layout["vault"] / "escape"), "/"):
+        answer = client.post("/reindex", json={"vault": folder})
+        assert answer.status_code == 400, folder
+        assert answer.json()["error"] == "PathOutsideVault"
+    assert client.get("/reindex/status").json()["state"] == "idle"  # nothing started
+    answer = client.post("/reindex", json={"vault": str(layout["extra"])})
+    assert answer.status_code == 202 and answer.json()["vault"] == str(layout["extra"].resolve())
+
+
+def test_reindex_route_without_folder_uses_qmdr_vault(make_client, layout) -> None:
+    client = make_client(qmdr_vault=layout["vault"])
+    answer = client.post("/reindex", json={})
+    assert answer.status_code == 202 and answer.json()["vault"] == str(layout["vault"].resolve())
