@@ -15,8 +15,10 @@ Rows:
   torch, when ``pip install onnx onnxruntime`` was run there. The graph is
   exported by torch into a temporary folder, mean pooling done in numpy.
 
-Rounds alternate between rows so that load from other processes on a shared
-machine hits every row alike; the table gives the best and the median round.
+Rounds alternate between rows (one torch process per round) so that load from
+other processes on a shared machine hits every row alike; the table gives the
+best and the median round. The load average is recorded: above the core count,
+figures are not comparable with a quiet machine's.
 Writes benchmarks/results/embedder_speed.md and .json with machine and BLAS info.
 """
 
@@ -215,32 +217,35 @@ def main() -> None:
         torch_child(args.torch_child, args.rounds)
         return
 
+    info = machine_info()  # before the runs: its load average is the other processes' load
     chunks = make_chunks(args.chunks)
     rows = numpy_rows()
     for encode in rows.values():  # warm-up: first calls page in weights and start threads
         encode(chunks[:BATCH_SIZE])
     speeds: dict[str, list[float]] = {name: [] for name in rows}
     notes: list[str] = []
+    torch_python = args.torch_python if args.torch_python.exists() else Path(sys.executable)
     for _ in range(args.rounds):
         for name, encode in rows.items():
             speeds[name].append(time_call(encode, chunks))
-    torch_python = args.torch_python if args.torch_python.exists() else Path(sys.executable)
-    torch_result = run_torch(torch_python, chunks, args.rounds)
-    if torch_result is None:
+        # One torch round per numpy round, so a change of load on a shared machine hits both alike.
+        torch_result = run_torch(torch_python, chunks, rounds=1)
+        for name, values in (torch_result or {}).items():
+            speeds.setdefault(name, []).extend(values)
+    if not any(name.startswith("sentence-transformers") for name in speeds):
         notes.append(f"sentence-transformers row skipped: torch not importable in {torch_python}")
-    else:
-        speeds.update(torch_result)
-        if not any(name.startswith("onnxruntime") for name in torch_result):
-            notes.append(f"onnxruntime row skipped: onnxruntime not importable in {torch_python}")
+    if not any(name.startswith("onnxruntime") for name in speeds):
+        notes.append(f"onnxruntime row skipped: onnxruntime not importable in {torch_python}")
 
     table = ["| embedder | best chunks/s | median chunks/s |", "|---|---:|---:|"]
     table += [f"| {name} | {max(s):.1f} | {statistics.median(s):.1f} |" for name, s in speeds.items()]
-    info = machine_info()
+    info["load_average_at_end"] = os.getloadavg()
     header = (
         f"{args.chunks} chunks of {CHUNK_TOKENS} wordpieces, batch {BATCH_SIZE}, {args.rounds} rounds; "
         f"{info['cores_available']} cores ({info['cpu']}); numpy {info['numpy']}; BLAS "
         + ", ".join(f"{b['internal_api']} {b['version']} ({b['architecture']} kernel)" for b in info["blas"])
-        + f"; load average at start {info['load_average_at_start'][0]:.2f}"
+        + f"; load average {info['load_average_at_start'][0]:.2f} at start, "
+        f"{info['load_average_at_end'][0]:.2f} at end"
     )
     text = "\n".join(["# Embedder speed", "", header, "", *table, "", *notes]).rstrip() + "\n"
     print(text)
