@@ -435,13 +435,19 @@ class PostgresStore:
                 hits = self._nearest_hnsw(conn, query, k, candidates, where, params)
                 if len(hits) >= k:
                     return hits
-            # MATERIALIZED keeps the planner from answering the ORDER BY with the
-            # HNSW index: the filtered set is scored exactly.
+            # Exact: score every filtered chunk, keep the top k, only then fetch their columns.
+            # MATERIALIZED keeps the planner from answering the ORDER BY with the HNSW index;
+            # the LATERAL ... LIMIT 1 makes each vector an index lookup by hash, so the cost
+            # follows the filtered set, not the whole vectors table.
             exact = sql.SQL(
-                "WITH scored AS MATERIALIZED (SELECT {cols}, 1 - (v.embedding <=> %s) AS score, n.tags "
-                "FROM chunks c JOIN notes n ON n.path = c.note_path JOIN vectors v ON v.hash = c.hash "
-                "WHERE TRUE {where}) "
-                "SELECT * FROM scored ORDER BY score DESC, id LIMIT %s"
+                "WITH scored AS MATERIALIZED ("
+                "SELECT c.id, 1 - (v.embedding <=> %s) AS score FROM chunks c "
+                "JOIN notes n ON n.path = c.note_path "
+                "CROSS JOIN LATERAL (SELECT embedding FROM vectors WHERE hash = c.hash LIMIT 1) v "
+                "WHERE TRUE {where}), "
+                "top AS (SELECT id, score FROM scored ORDER BY score DESC, id LIMIT %s) "
+                "SELECT {cols}, top.score, n.tags FROM top JOIN chunks c ON c.id = top.id "
+                "JOIN notes n ON n.path = c.note_path ORDER BY top.score DESC, c.id"
             ).format(cols=_HIT_COLUMNS, where=where)
             rows = conn.execute(exact, [query, *params, k]).fetchall()
         return [_hit(row) for row in rows]
