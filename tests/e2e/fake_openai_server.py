@@ -13,7 +13,9 @@ OpenAI's API reference. Behaviour is pluggable so other tests can reuse it:
 * ``inject(Fault(...), times)``: queue any fault of ``FAULT_KINDS`` (status
   codes with or without Retry-After, latency, a dropped connection, truncated
   or invalid JSON, a slow drip of the body); ``faults_served`` counts them;
-* ``api_key``: when set, requests without ``Authorization: Bearer <key>`` get 401.
+* ``api_key``: when set, requests without ``Authorization: Bearer <key>`` get 401;
+* ``echo_key_in_errors``: that 401 quotes the key it was sent, as some real
+  providers do, so tests can prove we never pass a provider's echo on.
 
 Either function may be sync or async. Every request is recorded in
 ``requests`` (path, JSON body, whether auth was sent), never the key itself.
@@ -161,6 +163,7 @@ class FakeOpenAIServer:
         models: Sequence[str] = ("fake-chat", "fake-embed"),
         latency: float = 0.0,
         api_key: str | None = None,
+        echo_key_in_errors: bool = False,
     ) -> None:
         self.chat_fn = chat_fn
         self.dim = dim
@@ -168,6 +171,7 @@ class FakeOpenAIServer:
         self.models = list(models)
         self.latency = latency
         self.api_key = api_key
+        self.echo_key_in_errors = echo_key_in_errors
         self.requests: list[RecordedRequest] = []
         self._faults: deque[Fault] = deque()
         #: how many injected faults were actually served, by kind
@@ -262,8 +266,9 @@ class FakeOpenAIServer:
         if self.latency:
             await asyncio.sleep(self.latency)
         if not authorized:
+            quoted = f": {auth.removeprefix('Bearer ')}" if self.echo_key_in_errors else ""
             return body, JSONResponse(
-                {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}},
+                {"error": {"message": f"Incorrect API key provided{quoted}", "type": "invalid_request_error"}},
                 status_code=401,
             )
         with self._lock:
