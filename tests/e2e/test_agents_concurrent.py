@@ -4,6 +4,7 @@ and an editor changes files behind the server's back: no write is lost and nothi
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from pathlib import Path
 
@@ -42,7 +43,8 @@ async def agent(base: str, name: str, errors: list[str]) -> list[str]:
 async def test_two_agents_and_an_editor_concurrently(tmp_path: Path) -> None:
     folders = {name: write_notes(tmp_path / "vaults" / name, {"readme.md": f"# {name}\n\nVault of {name}.\n"})
                for name in ("alice", "bob", "shared")}
-    env = qmdr_env(tmp_path / "data", QMDR_VAULT=str(folders["shared"]), QMDR_WATCH_DEBOUNCE_S="0.3")
+    env = qmdr_env(tmp_path / "data", QMDR_VAULT=str(folders["shared"]), QMDR_WATCH_DEBOUNCE_S="0.3",
+                   QMDR_VAULT_ROOTS=json.dumps([str(tmp_path / "vaults")]))
     with running_server(env, cwd=tmp_path, extra_args=("--watch",)) as base:
         async with AsyncQmdrClient(base, timeout=120) as admin:
             for name in ("alice", "bob"):

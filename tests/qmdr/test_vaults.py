@@ -133,8 +133,12 @@ async def test_vaults_api_add_list_search_remove(tmp_path: Path) -> None:
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
             assert (await client.post("/vaults/default/reindex")).status_code == 200
+            write_notes(tmp_path / "outside", SHARED)
+            escape = await client.post("/vaults", json={"name": "etc", "folder": str(tmp_path / "outside")})
+            assert escape.status_code == 400 and escape.json()["error"] == "PathOutsideVault"
+            service.settings.qmdr_vault_roots = [tmp_path]
             created = await client.post("/vaults", json={"name": "shared", "folder": str(tmp_path / "shared")})
-            assert created.status_code == 404  # folder does not exist yet
+            assert created.status_code == 404  # inside the roots, but the folder does not exist yet
             write_notes(tmp_path / "shared", SHARED)
             created = await client.post("/vaults", json={"name": "shared", "folder": str(tmp_path / "shared")})
             assert created.status_code == 201 and created.json()["index"]["notes"] == 2

@@ -6,8 +6,6 @@ answer, so the caller's next search sees the change.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from fastapi import APIRouter, status
 
 from qmdr.api.deps import Authorized, ServiceDep
@@ -29,6 +27,7 @@ from qmdr.hub import MemorySearch, VaultHub
 from qmdr.indexer import IndexSummary
 from qmdr.notes_write import delete_note, write_note
 from qmdr.store.base import Filters
+from qmdr.vault_roots import allowed_roots, confine
 from qmdr.vaults import VaultInfo, VaultSettings
 
 router = APIRouter(prefix="/vaults", tags=["vaults"], dependencies=[Authorized])
@@ -62,9 +61,12 @@ async def list_vaults(service: ServiceDep) -> VaultList:
 
 @router.post("", response_model=VaultModel, status_code=status.HTTP_201_CREATED)
 async def add_vault(body: VaultCreate, service: ServiceDep) -> VaultModel:
-    """Register a folder as a named vault (409 if the name is taken) and, by default, index it."""
+    """Register a folder as a named vault (409 if the name is taken) and, by default, index it.
+    The folder must be QMDR_VAULT, inside QMDR_VAULT_ROOTS or inside a registered vault (else 400);
+    `qmdr vault add` on the command line is not confined."""
     hub = service.memory
-    info = hub.add(body.name, Path(body.folder), VaultSettings.from_dict(body.settings))
+    folder = confine(body.folder, allowed_roots(service))
+    info = hub.add(body.name, folder, VaultSettings.from_dict(body.settings))
     if body.index:
         await hub.reindex(info.name)
     return vault_model(hub, info)
