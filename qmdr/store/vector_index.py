@@ -55,8 +55,9 @@ class VectorIndex:
     def __init__(self, *, model: tuple[str, int], generation: int, matrix: np.ndarray, row_of: dict[str, int],
                  chunk_ids: np.ndarray, chunk_rows: np.ndarray, chunk_note: np.ndarray,
                  note_paths: list[str], note_tags: list[frozenset[str]],
-                 buffer: np.ndarray | None = None) -> None:
+                 buffer: np.ndarray | None = None, epoch: int = 0) -> None:
         self.model = model
+        self.epoch = epoch  # the store's vector_epoch: rows are only reused within one epoch
         self.generation = generation
         self.matrix = matrix  # the rows in use: a view of the first rows of ``_buffer``
         self._buffer = matrix if buffer is None else buffer
@@ -87,7 +88,7 @@ class VectorIndex:
     def build(cls, *, model: tuple[str, int], generation: int, chunks: Iterable[tuple[int, str, str]],
               note_tags: Mapping[str, Iterable[str]], fetch_vectors: FetchVectors,
               previous: VectorIndex | None = None,
-              fresh: Mapping[str, np.ndarray] | None = None) -> VectorIndex:
+              fresh: Mapping[str, np.ndarray] | None = None, epoch: int = 0) -> VectorIndex:
         """A snapshot of ``chunks`` (id, note path, hash), reusing ``previous`` where it can.
 
         Vectors come, in order of preference, from ``previous``, from ``fresh``
@@ -97,7 +98,7 @@ class VectorIndex:
         """
         chunk_list = list(chunks)
         needed = list(dict.fromkeys(h for _, _, h in chunk_list))
-        reuse = previous if previous is not None and previous.model == model else None
+        reuse = previous if previous is not None and (previous.model, previous.epoch) == (model, epoch) else None
         old_rows = reuse.row_of if reuse is not None else {}
         missing = [h for h in needed if h not in old_rows]
         fresh = fresh or {}
@@ -142,7 +143,8 @@ class VectorIndex:
             rows.append(row)
             notes.append(paths.setdefault(path, len(paths)))
         note_paths = list(paths)
-        return cls(model=model, generation=generation, matrix=buffer[:size], buffer=buffer, row_of=row_of,
+        return cls(model=model, generation=generation, matrix=buffer[:size], buffer=buffer, epoch=epoch,
+                   row_of=row_of,
                    chunk_ids=np.asarray(ids, np.int64), chunk_rows=np.asarray(rows, np.int64),
                    chunk_note=np.asarray(notes, np.int32), note_paths=note_paths,
                    note_tags=[frozenset(note_tags.get(p, ())) for p in note_paths])

@@ -337,3 +337,27 @@ def test_stats_report_cache_and_generation(file_store):
     assert stats.extra["texts_without_vector"] == 1
     assert stats.extra["generation"] == store.generation()
     assert stats.extra["size_bytes"] > 0
+
+
+@pytest.mark.parametrize("vector_search", ["memory", "vec0"])
+def test_only_vectors_in_the_index_are_searchable_whatever_the_cache_holds(vector_search):
+    store = with_model(SqliteStore(memory=True, vector_search=vector_search))
+    note, chunks = make_note("a.md", ["cached text"])
+    store.apply(IndexChange(upserts=[(note, chunks)], vectors=vectors_for(chunks, [axis(0)])))
+    store.reset_vectors()
+    store.set_embedding_model(MODEL, DIM)  # same model again: the cache has the vector, the index does not
+    assert store.nearest(axis(0), 3) == []
+    store.close()
+
+
+def test_snapshot_reads_the_index_when_the_cache_is_mostly_history(tmp_path):
+    path = tmp_path / "history.sqlite"
+    writer = with_model(SqliteStore(path))
+    rng = np.random.default_rng(11)
+    writer.cache_vectors(MODEL, DIM, {f"{i:064x}": row for i, row in enumerate(random_unit_rows(rng, 20))})
+    note, chunks = make_note("a.md", ["one", "two"])
+    writer.apply(IndexChange(upserts=[(note, chunks)], vectors=vectors_for(chunks, [axis(0), axis(1)])))
+    reader = SqliteStore(path)  # a fresh snapshot: 2 stored vectors, 22 cached ones
+    assert [h.text for h in reader.nearest(axis(1), 2)] == ["two", "one"]
+    writer.close()
+    reader.close()
