@@ -18,6 +18,7 @@ from rich.table import Table
 
 from providers.errors import ProviderError
 from qmdr.cli_common import JsonOpt, console, err_console, fail, load_settings
+from qmdr.cli_memory import context_command, mcp_command, search_vaults, vault_app, watch_command
 from qmdr.cli_providers import chat as chat_command
 from qmdr.cli_providers import models_app, providers_app
 from qmdr.errors import QmdrError
@@ -29,6 +30,10 @@ app = typer.Typer(help="qmdr: semantic memory search for AI agents over markdown
 app.add_typer(providers_app, name="providers")
 app.add_typer(models_app, name="models")
 app.command("chat")(chat_command)
+app.add_typer(vault_app, name="vault")
+app.command("watch")(watch_command)
+app.command("mcp")(mcp_command)
+app.command("context")(context_command)
 
 
 def run_async(coro: Any) -> Any:
@@ -111,8 +116,11 @@ def search(
     expand: Annotated[bool, typer.Option("--expand", help="also search LLM-written alternative phrasings")] = False,
     as_json: JsonOpt = False,
     index_path: IndexOpt = None,
+    vault: Annotated[list[str] | None, typer.Option("--vault", help="search these vaults ('all' for every vault)")] = None,
+    group_by_note: Annotated[bool, typer.Option("--group-by-note", help="one best chunk per note")] = False,
+    explain: Annotated[bool, typer.Option("--explain", help="show each stage's contribution per result")] = False,
 ) -> None:
-    """Search the index: hybrid (BM25 + vectors, fused) by default."""
+    """Search the index: hybrid (BM25 + vectors, fused) by default; --vault searches named vaults."""
     from qmdr.api.schemas import MAX_K, MAX_QUERY_CHARS
     from qmdr.store.base import Filters
 
@@ -124,6 +132,10 @@ def search(
         raise fail("--mode must be keyword, vector or hybrid", 2)
     if not 1 <= k <= MAX_K:
         raise fail(f"-k must be between 1 and {MAX_K}", 2)
+    if vault or group_by_note or explain:  # the multi-vault search (qmdr.cli_memory)
+        return search_vaults(load_settings(qmdr_index_path=index_path), query, vaults=vault, mode=mode, k=k,
+                             filters=Filters(path_prefix=path_prefix, tags=tuple(tag or ())), rerank=rerank,
+                             expand=expand, group_by_note=group_by_note, explain=explain, as_json=as_json)
     service = build_service(load_settings(qmdr_index_path=index_path))
 
     async def go() -> Any:
@@ -166,13 +178,14 @@ def serve(
     host: Annotated[str | None, typer.Option(help="bind address (default QMDR_HOST, 127.0.0.1)")] = None,
     port: Annotated[int | None, typer.Option(help="port (default QMDR_PORT, 8181)")] = None,
     index_path: IndexOpt = None,
+    watch: Annotated[bool, typer.Option("--watch", help="follow the vault folders and reindex changed notes")] = False,
 ) -> None:
     """Serve the HTTP API (and dashboard) for agents; OpenAPI docs at /docs."""
     import uvicorn
 
     from qmdr.api.app import create_app
 
-    settings = load_settings(qmdr_host=host, qmdr_port=port, qmdr_index_path=index_path)
+    settings = load_settings(qmdr_host=host, qmdr_port=port, qmdr_index_path=index_path, qmdr_watch=watch or None)
     bind = settings.qmdr_host
     if settings.qmdr_api_token is None and bind not in ("127.0.0.1", "localhost", "::1"):
         err_console.print(f"[yellow]QMDR_API_TOKEN is not set: binding to 127.0.0.1 instead of {bind}[/yellow]")

@@ -66,6 +66,14 @@ class Settings(BaseSettings):
     qmdr_log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
     qmdr_log_format: Literal["text", "json"] = Field("text", description="text, or json for one JSON object per log line (with request_id)")
     qmdr_vault_roots: list[Path] = Field(default_factory=list, description="extra folders POST /reindex may index (JSON list); QMDR_VAULT and registered vaults always may")
+    # --- agent memory (qmdr.hub, qmdr.watch, qmdr.context, qmdr.boosts) ---
+    qmdr_watch: bool = Field(False, description="`qmdr serve` follows every vault folder and reindexes changed notes")
+    qmdr_watch_debounce_s: float = Field(2.0, gt=0, le=60, description="quiet time after a burst of file changes before reindexing")
+    qmdr_context_tokens: int = Field(2000, ge=64, le=100_000, description="default token budget of POST /context")
+    qmdr_recency_weight: float = Field(0.0, ge=0, le=10, description="recency boost weight (0 = off)")
+    qmdr_recency_half_life_days: float = Field(30.0, gt=0, le=36_500, description="age at which the recency boost halves")
+    qmdr_feedback_weight: float = Field(0.0, ge=0, le=1, description="usefulness-prior weight from POST /feedback (0 = off)")
+    qmdr_mcp_port: int = Field(8182, ge=1, le=65535, description="port of `qmdr mcp --http`")
     secret_encryption_key: SecretStr | None = Field(None, description="encrypts stored API keys at rest")
 
     @field_validator("qmd_embed_provider", "qmd_rerank_provider", mode="before")

@@ -199,6 +199,7 @@ class ContextRequest(BaseModel):
     budget: int | None = Field(None, ge=64, le=100_000, description="token budget (default QMDR_CONTEXT_TOKENS)")
     profile: Literal["brief", "balanced", "deep"] = Field("balanced", description="how the budget is filled")
     vaults: list[str] | None = Field(None, max_length=MAX_VAULTS_PER_SEARCH, description="vault names; omitted = all")
+    mode: SearchMode = Field("hybrid", description="retrieval mode of the searches behind the block")
 
     def all_queries(self) -> list[str]:
         return [q for q in ([self.query] if self.query else []) + list(self.queries) if q.strip()]
