@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from providers.errors import ProviderError
@@ -89,7 +90,7 @@ def vault_list(as_json: JsonOpt = False) -> None:
     for column in ("name", "folder", "notes", "chunks", "writable"):
         table.add_column(column)
     for v in vaults:
-        table.add_row(v["name"], v["folder"], str(v["index"]["notes"]), str(v["index"]["chunks"]),
+        table.add_row(escape(v["name"]), escape(v["folder"]), str(v["index"]["notes"]), str(v["index"]["chunks"]),
                       "yes" if v["settings"]["writable"] else "no")
     console.print(table)
 
@@ -215,7 +216,7 @@ def search_vaults(settings: Settings, query: str, *, vaults: list[str] | None, m
         where = f"{h.result.path}:{h.result.start_line}-{h.result.end_line}"
         if h.result.heading_trail:
             where += "\n" + " > ".join(h.result.heading_trail)
-        row = [str(rank), h.vault, f"{h.relevance:.0f}", where, h.result.snippet]
+        row = [str(rank), escape(h.vault), f"{h.relevance:.0f}", escape(where), escape(h.result.snippet)]
         if explain:
             row.append(explain_text(h.explain, h.score))
         table.add_row(*row)

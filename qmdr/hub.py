@@ -319,6 +319,8 @@ class VaultHub:
             if explain:
                 hit.explain["vault_rrf"] = score
             out.append(hit)
+        # equal fused scores mean equal ranks in different vaults: the hit its own retrievers liked more goes first
+        out.sort(key=lambda h: (-h.score, -h.relevance))
         return out
 
     async def _boost(self, hits: list[MemoryHit], *, explain: bool) -> list[MemoryHit]:
