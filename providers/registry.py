@@ -215,6 +215,16 @@ _SPECS: tuple[ProviderSpec, ...] = (
 PROVIDERS: dict[str, ProviderSpec] = {spec.id: spec for spec in _SPECS}
 
 
+def all_env_vars() -> list[str]:
+    """Every env var a built-in provider reads (keys and settings), for docs and config checks."""
+    names: dict[str, None] = {}
+    for spec in PROVIDERS.values():
+        names.update(dict.fromkeys(spec.key_env_vars))
+        for setting in spec.settings:
+            names.update(dict.fromkeys(setting.env_vars))
+    return list(names)
+
+
 def known_provider_ids() -> list[str]:
     """Built-in ids plus the ``custom-<slug>`` pattern, for error messages."""
     return [*PROVIDERS, f"{CUSTOM_PREFIX}<slug>"]
