@@ -25,8 +25,9 @@ from typing import Literal
 #: longer than this is a pasted paragraph whose extra words (mostly common ones) only add time, not ranking
 MAX_QUERY_TERMS = 32
 
-#: control characters (NUL included) mean nothing to a text query and NUL would truncate it in C
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: control characters (NUL included) mean nothing to a text query and NUL would truncate it in C;
+#: lone surrogates (possible in JSON "\ud800" escapes) cannot even be encoded as UTF-8 for SQLite
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 #: a run of letters or digits in any script, the unit the unicode61 tokenizer indexes
 _WORD = re.compile(r"[^\W_]+")
 

@@ -179,7 +179,8 @@ class Searcher:
 
     @staticmethod
     def _validate(query: str, mode: str, k: int, candidates: int) -> str:
-        text = query.strip() if isinstance(query, str) else ""
+        # lone surrogates (from JSON escapes) cannot be encoded for the embedder or SQLite: drop them
+        text = query.encode("utf-8", "ignore").decode("utf-8").strip() if isinstance(query, str) else ""
         if not text:
             raise InvalidQuery("the query is empty: give some words to search for")
         if len(text) > MAX_QUERY_CHARS:

@@ -39,8 +39,8 @@ def test_and_operator_and_unknown_operator():
         match_query("x", "NEAR")  # type: ignore[arg-type]
 
 
-def test_control_characters_split_pieces():
-    assert query_pieces("abc\x00def\x1fghi") == ["abc", "def", "ghi"]
+def test_control_characters_and_lone_surrogates_split_pieces():
+    assert query_pieces("abc\x00def\x1fghi\ud800jkl") == ["abc", "def", "ghi", "jkl"]
 
 
 def test_quote_doubles_inner_quotes():
@@ -88,7 +88,7 @@ def test_nasty_queries_do_not_raise(searchable_store, query):
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.text(max_size=200))
+@given(st.text(alphabet=st.characters(), max_size=200))  # every code point, lone surrogates included
 def test_keyword_never_raises_for_any_text(searchable_store, text):
     hits = searchable_store.keyword(text, 5)
     assert len(hits) <= 5

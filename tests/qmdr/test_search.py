@@ -83,6 +83,14 @@ async def test_bad_parameters_are_invalid(indexed, embedder, kwargs):
 
 
 @pytest.mark.anyio
+async def test_lone_surrogates_in_a_query_are_dropped_not_fatal(indexed, embedder):
+    response = await Searcher(indexed, embedder).search("sourdough\ud800 bread")
+    assert response.results[0].path == "recipes/bread.md"
+    with pytest.raises(InvalidQuery):
+        await Searcher(indexed, embedder).search("\udfff")
+
+
+@pytest.mark.anyio
 async def test_keyword_mode_returns_bm25_hits_with_ranks_scores_and_snippets(indexed, embedder):
     response = await Searcher(indexed, embedder).search("exponential backoff", mode="keyword", k=5)
     assert response.mode == "keyword" and not response.reranked and response.warnings == []
