@@ -63,7 +63,10 @@ def test_serve_rejects_bad_input_with_4xx(tmp_path: Path, vault: Path) -> None:
         assert client.post("/search", content=b"{not json", headers={"content-type": "application/json"}).status_code == 422
         missing = client.get("/notes/nope.md")
         assert missing.status_code == 404 and missing.json()["error"] == "NotFound"
-        assert client.post("/reindex", json={"vault": str(tmp_path / "does-not-exist")}).status_code == 404
+        outside = client.post("/reindex", json={"vault": str(tmp_path / "does-not-exist")})
+        assert outside.status_code == 400 and outside.json()["error"] == "PathOutsideVault"
+        assert client.post("/reindex", json={"vault": "/etc"}).status_code == 400
+        assert client.post("/reindex", json={"vault": str(vault / "..")}).status_code == 400
 
 
 def test_token_guards_everything_but_health(tmp_path: Path, vault: Path) -> None:
