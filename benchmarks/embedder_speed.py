@@ -6,6 +6,7 @@
 Rows:
 * ``local (numpy, N threads x BLAS 1)``: ``LocalEmbedder`` as shipped: each batch
   split across one thread per core, BLAS held to one thread each.
+* ``local, workers=1``: the same on one core only.
 * ``numpy, 1 thread x BLAS N``: the same forward pass in one thread, BLAS using
   every core; elementwise work (GELU, softmax, layer norm) then runs on one core.
 * ``sentence-transformers (torch)``: the reference, run in the interpreter given
@@ -87,15 +88,25 @@ def time_call(encode: Callable[[Sequence[str]], object], chunks: Sequence[str]) 
 
 
 def numpy_rows() -> dict[str, Callable[[Sequence[str]], object]]:
-    """The in-process variants, each warmed up by the caller's first round."""
-    from providers.local import LocalEmbedder
+    """The in-process variants, each warmed up by the caller before timing."""
+    from providers.local import LocalEmbedder, bert
+    from providers.local.tokenizer import pad_batch
 
     cores = len(os.sched_getaffinity(0))
     split = LocalEmbedder()
     single = LocalEmbedder(workers=1)
+    weights = split._weights  # the same arrays, read-only
+
+    def one_thread_all_blas(chunks: Sequence[str]) -> None:
+        """The forward pass with no thread split: BLAS parallel, elementwise work on one core."""
+        ids = sorted(split._tokenizer.encode(chunks), key=len)
+        for start in range(0, len(ids), BATCH_SIZE):
+            bert.encode(weights, *pad_batch(ids[start:start + BATCH_SIZE]))
+
     return {
         f"local (numpy, {cores} threads x BLAS 1)": lambda c: split.embed_sync(c, batch_size=BATCH_SIZE),
-        f"numpy, 1 thread x BLAS {cores}": lambda c: single.embed_sync(c, batch_size=BATCH_SIZE),
+        "local, workers=1 (numpy, 1 thread x BLAS 1)": lambda c: single.embed_sync(c, batch_size=BATCH_SIZE),
+        f"numpy, 1 thread x BLAS {cores}": one_thread_all_blas,
     }
 
 

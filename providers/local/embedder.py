@@ -88,12 +88,10 @@ class LocalEmbedder:
         # Each batch is shared between the workers, one slice of neighbours in length each.
         slice_size = max(1, math.ceil(batch_size / self._workers))
         groups = [order[start:start + slice_size] for start in range(0, len(order), slice_size)]
-        with self._lock:
-            if self._workers == 1:
-                vectors = [self._encode_group(group, token_ids) for group in groups]
-            else:
-                with self._blas.limit(limits=1, user_api="blas"):
-                    vectors = list(self._pool.map(lambda g: self._encode_group(g, token_ids), groups))
+        # BLAS is held to one thread even with one worker: OpenBLAS threads spin while they wait, and
+        # on a busy machine (other processes on the same cores) that made one call ~10x slower.
+        with self._lock, self._blas.limit(limits=1, user_api="blas"):
+            vectors = list(self._pool.map(lambda g: self._encode_group(g, token_ids), groups))
         for group, group_vectors in zip(groups, vectors, strict=True):
             out[group] = group_vectors
         return out
