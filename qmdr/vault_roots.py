@@ -46,7 +46,11 @@ def confine(requested: str, roots: Iterable[Path]) -> Path:
     candidate = Path(requested).expanduser()
     if not candidate.is_absolute():
         candidate = roots[0] / candidate
-    resolved = candidate.resolve()  # follows symlinks: one that points outside every root is refused
+    try:
+        resolved = candidate.resolve()  # follows symlinks: one that points outside every root is refused
+        resolved.is_dir()  # surfaces ENAMETOOLONG and friends here, as a 400, not later as a 500
+    except OSError as exc:
+        raise PathOutsideVault(requested[:200], f"not a usable folder path ({exc.strerror})") from None
     for root in roots:
         if resolved == root or resolved.is_relative_to(root):
             return resolved

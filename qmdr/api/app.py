@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 
 from qmdr import __version__
 from qmdr.api.errors import install_error_handlers
+from qmdr.api.openapi import install_error_schemas
 from qmdr.api.routes import chat, health, index, memory, metrics, models, notes, providers, search, vaults
 from qmdr.observability import Metrics, instrument_service, request_id_var
 from qmdr.service import Service
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
         return response
 
     install_error_handlers(app)
+    install_error_schemas(app)
     for router in (health.router, search.router, index.router, notes.router, providers.router,
                    providers.settings_router, models.router, chat.router, vaults.router, memory.router,
                    metrics.router):
