@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from qmdr.vault_roots import confine
+from tests.e2e.reliability_report import record
 from vault.errors import PathOutsideVault
 
 
@@ -48,10 +49,13 @@ def test_confine_refuses_when_no_root_is_configured(layout) -> None:
 
 def test_reindex_route_refuses_folders_outside_the_roots(make_client, layout) -> None:
     client = make_client(qmdr_vault=layout["vault"], qmdr_vault_roots=[layout["extra"]])
-    for folder in (str(layout["outside"]), "../secret", "escape", str(layout["vault"] / "escape"), "/"):
+    attempts = (str(layout["outside"]), "../secret", "escape", str(layout["vault"] / "escape"), "/", "0" * 4000,
+                "sub/" + "x" * 300)
+    for folder in attempts:
         answer = client.post("/reindex", json={"vault": folder})
         assert answer.status_code == 400, folder
         assert answer.json()["error"] == "PathOutsideVault"
+    record("bad_input", source="reindex folders outside the roots", cases=len(attempts), server_errors=0)
     assert client.get("/reindex/status").json()["state"] == "idle"  # nothing started
     answer = client.post("/reindex", json={"vault": str(layout["extra"])})
     assert answer.status_code == 202 and answer.json()["vault"] == str(layout["extra"].resolve())
