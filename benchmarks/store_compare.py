@@ -5,8 +5,8 @@
 
 What it does, per size N:
 
-1. Makes N unit vectors of 384 dims (MiniLM's size) around N / ``CHUNKS_PER_CLUSTER``
-   random centres with Gaussian noise (seeded), so each query has a real
+1. Makes N unit vectors of 384 dims (MiniLM's size) in a seeded topic >
+   subtopic > leaf hierarchy (``make_vectors``), so each query has a graded
    neighbourhood and approximate search can miss; the chunks get random text
    from a small word list, ``CHUNKS_PER_NOTE`` chunks per note.
 2. Loads the same notes, chunks and vectors into both stores with one ``apply``
@@ -17,8 +17,10 @@ What it does, per size N:
    result with the exact top 10 from a numpy scan (recall@10 = |found ∩ exact| / 10).
 
 SQLite answers from an exact in-memory matrix (recall 1.0 by construction);
-PostgreSQL from its HNSW index (``hnsw.ef_search = max(40, 2k)``; filtered
-queries over-fetch and fall back to an exact scan when too few candidates pass).
+PostgreSQL from its HNSW index (``hnsw.ef_search = max(floor, 2k)``, the
+floor swept over ``EF_SEARCH_SWEEP``; load is measured once); a filter
+keeping at most ``EXACT_FILTERED_MAX`` chunks is scored exactly, a broader one
+over-fetches HNSW candidates and falls back to exact when too few pass.
 
 Writes ``benchmarks/results/store_compare.md`` and ``.json`` with the machine
 description. Timings are wall clock on a shared machine.
@@ -62,8 +64,12 @@ DEFAULT_SIZES = (10_000, 100_000)
 DEFAULT_QUERIES = 200
 WARMUP_QUERIES = 5  # first queries pay for cold caches and plan preparation
 CHUNKS_PER_NOTE = 10
-CHUNKS_PER_CLUSTER = 100  # each centre has ~100 chunks around it: a top-10 must pick within a crowd
-CLUSTER_NOISE = 0.08  # per-dimension noise; at 384 dims a point sits ~0.85 cosine from its centre
+BRANCHING = 10  # children per node at each level: a leaf holds ~10 points, one top-10's worth
+# Length of the noise added at each level (topic->subtopic, subtopic->leaf, leaf->point);
+# a query is a stored point plus QUERY_NOISE, so it is near but not on it.
+LEVEL_NOISE = (0.9, 0.75, 0.55)
+QUERY_NOISE = 0.55
+EF_SEARCH_SWEEP = (40, 100, 200)  # PostgresStore ef_search_floor values measured (40 is the default)
 FILTER_SHARE = 0.1  # the filtered query keeps notes under one of ten top-level folders
 MODEL_ID = "synthetic-384"
 WORDS = [
@@ -88,17 +94,30 @@ class Row:
 
 
 def make_vectors(n: int, rng: np.random.Generator) -> np.ndarray:
-    """``n`` clustered unit vectors (float32)."""
-    centres = rng.standard_normal((max(1, n // CHUNKS_PER_CLUSTER), DIM)).astype(np.float32)
-    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
-    return sample_around(centres, n, rng)
+    """``n`` unit vectors (float32) in a three-level hierarchy: topic > subtopic > leaf > point.
+
+    Like real passage embeddings: a few near neighbours (same leaf, cosine ~0.8),
+    a wider circle of related text (same subtopic ~0.6, same topic ~0.45) and
+    unrelated text near 0. Exact top-10 lists are then meaningful (not ties among
+    a hundred equidistant points), and the rings are tight enough that HNSW can
+    still confuse a leaf with its siblings.
+    """
+    topics = max(1, -(-n // (BRANCHING**3)))
+    centres = _unit(rng.standard_normal((topics, DIM)).astype(np.float32))
+    for noise in LEVEL_NOISE:
+        centres = np.repeat(centres, BRANCHING, axis=0)
+        centres = _jitter(centres, noise, rng)
+    return centres[rng.permutation(centres.shape[0])[:n]]
 
 
-def sample_around(centres: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    """``n`` unit vectors, each a random centre plus Gaussian noise."""
-    picks = rng.integers(0, centres.shape[0], size=n)
-    points = centres[picks] + CLUSTER_NOISE * rng.standard_normal((n, DIM)).astype(np.float32)
+def _unit(points: np.ndarray) -> np.ndarray:
     return points / np.linalg.norm(points, axis=1, keepdims=True)
+
+
+def _jitter(points: np.ndarray, norm: float, rng: np.random.Generator) -> np.ndarray:
+    """Each point plus isotropic Gaussian noise of expected length ``norm``, renormalised."""
+    sigma = norm / np.sqrt(DIM)
+    return _unit(points + sigma * rng.standard_normal(points.shape).astype(np.float32))
 
 
 def make_change(vectors: np.ndarray, rng: np.random.Generator) -> IndexChange:
@@ -169,10 +188,7 @@ def run_size(n: int, stores: dict[str, Callable[[], Store]], queries_n: int, pro
     rng = np.random.default_rng(SEED + n)
     vectors = make_vectors(n, rng)
     # Queries from the data's own neighbourhoods: a stored point plus fresh noise.
-    anchors = vectors[rng.integers(0, n, size=queries_n + WARMUP_QUERIES)]
-    noise = CLUSTER_NOISE * rng.standard_normal(anchors.shape).astype(np.float32)
-    queries = anchors + noise
-    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    queries = _jitter(vectors[rng.integers(0, n, size=queries_n + WARMUP_QUERIES)], QUERY_NOISE, rng)
     change = make_change(vectors, np.random.default_rng(SEED))
     row_of = {chunk_hash: i for i, chunk_hash in enumerate(change.vectors)}  # insertion order = row
     note_of_row = np.arange(n) // CHUNKS_PER_NOTE
@@ -182,15 +198,20 @@ def run_size(n: int, stores: dict[str, Callable[[], Store]], queries_n: int, pro
         store = open_store()
         try:
             seconds = load(store, change, progress, f"{name} load {n:,} (one apply)")
-            p50, p95, recall = measure(store, vectors, row_of, queries, keep, Filters(), progress,
-                                       f"{name} nearest {n:,}")
-            fp50, fp95, frecall = measure(store, vectors, row_of, queries, keep, Filters(path_prefix="f0/"),
-                                          progress, f"{name} filtered {n:,}")
+            settings = [(f"postgres, ef_search {ef}", ef) for ef in EF_SEARCH_SWEEP] if name == "postgres" \
+                else [(name, None)]
+            for label, ef in settings:
+                if ef is not None:
+                    store.ef_search_floor = ef
+                p50, p95, recall = measure(store, vectors, row_of, queries, keep, Filters(), progress,
+                                           f"{label} nearest {n:,}")
+                fp50, fp95, frecall = measure(store, vectors, row_of, queries, keep,
+                                              Filters(path_prefix="f0/"), progress, f"{label} filtered {n:,}")
+                rows.append(Row(n, label, seconds, p50, p95, recall, fp50, fp95, frecall))
+                progress.console.print(f"{label} {n:,}: load {seconds:.1f}s, p50 {p50:.2f} ms, "
+                                       f"recall {recall:.3f}, filtered p50 {fp50:.2f} ms, recall {frecall:.3f}")
         finally:
             store.close()
-        rows.append(Row(n, name, seconds, p50, p95, recall, fp50, fp95, frecall))
-        progress.console.print(f"{name} {n:,}: load {seconds:.1f}s, p50 {p50:.2f} ms, recall {recall:.3f}, "
-                               f"filtered p50 {fp50:.2f} ms, recall {frecall:.3f}")
     return rows
 
 
@@ -217,7 +238,8 @@ def write_results(rows: list[Row], info: dict[str, object]) -> None:
     lines = [
         "# Store comparison: SqliteStore vs PostgresStore",
         "",
-        f"{DIM}-dim clustered unit vectors ({CHUNKS_PER_CLUSTER} chunks per cluster, noise {CLUSTER_NOISE}), "
+        f"{DIM}-dim unit vectors in a topic > subtopic > leaf hierarchy (branching {BRANCHING}, noise "
+        f"{LEVEL_NOISE}; queries = a stored point + noise {QUERY_NOISE}), "
         f"{CHUNKS_PER_NOTE} chunks per note, loaded with one `apply()` (as the indexer does); "
         f"{info['queries']} queries after {WARMUP_QUERIES} warm-up, k={K}. Recall@10 against an exact numpy "
         f"scan. Filtered = `path_prefix` selecting {FILTER_SHARE:.0%} of notes. PostgreSQL "

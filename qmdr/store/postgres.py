@@ -16,7 +16,12 @@ as ``qmdr.store.sqlite``; the differences are in how each part is done:
   the exact scan when too few survive, so filters never silently shrink results.
 * one reindex at a time across servers: ``reindex_lock()`` takes a session
   advisory lock on a dedicated connection (non-blocking; ``IndexBusy`` when held).
-  Searches never take it: MVCC gives them a consistent snapshot.
+  Searches never take it: MVCC gives them a consistent snapshot. Single writes
+  (``apply``, ``set_embedding_model``...) queue on a transaction advisory lock,
+  like SQLite's ``BEGIN IMMEDIATE``, with ``IndexBusy`` past a timeout.
+* a big ``apply`` (first index, rebuild) drops the HNSW index, loads, rebuilds it
+  and ANALYZEs, all in its transaction: far faster than growing the graph row by
+  row, at the price of searches on other connections waiting for the commit.
 """
 
 from __future__ import annotations
@@ -108,8 +113,15 @@ def describe_url(url: str) -> str:
 class PostgresStore:
     """A qmdr index in one PostgreSQL database (needs the ``vector`` extension)."""
 
-    def __init__(self, url: str, *, pool_size: int = DEFAULT_POOL_SIZE) -> None:
+    def __init__(self, url: str, *, pool_size: int = DEFAULT_POOL_SIZE,
+                 ef_search_floor: int = EF_SEARCH_FLOOR) -> None:
+        """Open (and migrate) the index in the database at ``url``.
+
+        ``ef_search_floor`` trades HNSW recall for latency (see EF_SEARCH_FLOOR and
+        benchmarks/store_compare.py); it is clamped to pgvector's 1..1000.
+        """
         self._url = url
+        self.ef_search_floor = max(1, min(EF_SEARCH_MAX, ef_search_floor))
         self._where = describe_url(url)
         try:
             with psycopg.connect(url, autocommit=True) as conn:
@@ -131,6 +143,15 @@ class PostgresStore:
             open=True,
             name="qmdr-store",
         )
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({self._where})"  # never the URL: it may carry a password
+
+    def __enter__(self) -> PostgresStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # --- model -------------------------------------------------------------------------------
 
@@ -307,16 +328,21 @@ class PostgresStore:
             with conn.cursor() as cur:
                 if change.upserts:
                     cur.executemany(_INSERT_NOTE, [_note_row(note) for note, _ in change.upserts])
-                    chunk_rows = [_chunk_row(note, c) for note, chunks in change.upserts for c in chunks]
-                    if chunk_rows:
-                        cur.executemany(_INSERT_CHUNK, chunk_rows)
+                    # COPY: a first index carries ~100k chunks, several times faster than INSERTs.
+                    with cur.copy(_COPY_CHUNKS) as copy:
+                        for note, chunks in change.upserts:
+                            for chunk in chunks:
+                                copy.write_row(_chunk_row(note, chunk))
                 if change.vectors:
                     if model is None:
                         raise StoreError("vectors given but no embedding model recorded: "
                                          "set IndexChange.model")
-                    rows = [(h, _checked_vector(v, model[1], h)) for h, v in change.vectors.items()]
-                    cur.executemany(_INSERT_CACHE, [(*model, h, v) for h, v in rows])
-                    cur.executemany(_INSERT_VECTOR, [(h, v, h) for h, v in rows])
+                    cur.execute(_CREATE_INCOMING)
+                    with cur.copy("COPY incoming_vectors (hash, embedding) FROM STDIN") as copy:
+                        for chunk_hash, vector in change.vectors.items():
+                            copy.write_row((chunk_hash, _checked_vector(vector, model[1], chunk_hash)))
+                    cur.execute(_CACHE_INCOMING, model)
+                    cur.execute(_STORE_INCOMING)
             if model is not None and new_hashes:
                 # Text this model embedded before (then deleted, or before a rebuild) gets its vector back.
                 conn.execute(_RESTORE_FROM_CACHE, (*model, new_hashes))
@@ -452,11 +478,10 @@ class PostgresStore:
             rows = conn.execute(exact, [query, *params, k]).fetchall()
         return [_hit(row) for row in rows]
 
-    @staticmethod
-    def _nearest_hnsw(conn: psycopg.Connection, query: np.ndarray, k: int, candidates: int,
+    def _nearest_hnsw(self, conn: psycopg.Connection, query: np.ndarray, k: int, candidates: int,
                       where: sql.Composable, params: list[Any]) -> list[Hit]:
         """Top ``candidates`` texts from the HNSW index, joined to their chunks, filtered, first ``k``."""
-        ef_search = min(EF_SEARCH_MAX, max(EF_SEARCH_FLOOR, EF_SEARCH_PER_RESULT * candidates))
+        ef_search = min(EF_SEARCH_MAX, max(self.ef_search_floor, EF_SEARCH_PER_RESULT * candidates))
         approx = sql.SQL(
             "WITH nn AS MATERIALIZED (SELECT hash, embedding <=> %s AS distance FROM vectors "
             "ORDER BY embedding <=> %s LIMIT %s) "
@@ -575,15 +600,21 @@ _INSERT_NOTE = (
     "INSERT INTO notes (path, title, tags, tag_keys, frontmatter, body, body_line, content_hash, mtime, "
     "size, links, dates, warnings) VALUES (%s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s::jsonb, %s)"
 )
-_INSERT_CHUNK = (
-    "INSERT INTO chunks (note_path, ordinal, title, heading_trail, headings, start_line, end_line, "
-    "text, hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+_COPY_CHUNKS = (
+    "COPY chunks (note_path, ordinal, title, heading_trail, headings, start_line, end_line, text, hash) "
+    "FROM STDIN"
 )
-# Stored only when a chunk uses the hash (otherwise it is only cached); a hash already present
-# keeps its row: same text under the same model is the same vector.
-_INSERT_VECTOR = (
-    "INSERT INTO vectors (hash, embedding) SELECT %s, %s "
-    "WHERE EXISTS (SELECT 1 FROM chunks WHERE hash = %s) ON CONFLICT (hash) DO NOTHING"
+# Vectors arrive by COPY into a transaction-scoped table, then are cached (all of them) and
+# stored (those a chunk uses; a hash already present keeps its row: same text, same model,
+# same vector). Typing the column vector(dim) on the way into ``vectors`` re-checks the dim.
+_CREATE_INCOMING = "CREATE TEMP TABLE incoming_vectors (hash text, embedding vector) ON COMMIT DROP"
+_CACHE_INCOMING = (
+    "INSERT INTO embedding_cache (model_id, dim, hash, embedding) "
+    "SELECT %s, %s, hash, embedding FROM incoming_vectors ON CONFLICT (model_id, dim, hash) DO NOTHING"
+)
+_STORE_INCOMING = (
+    "INSERT INTO vectors (hash, embedding) SELECT i.hash, i.embedding FROM incoming_vectors i "
+    "WHERE EXISTS (SELECT 1 FROM chunks c WHERE c.hash = i.hash) ON CONFLICT (hash) DO NOTHING"
 )
 _INSERT_CACHE = (
     "INSERT INTO embedding_cache (model_id, dim, hash, embedding) VALUES (%s, %s, %s, %s) "
