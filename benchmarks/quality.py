@@ -85,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit-queries", type=int, help="only the first N judged queries")
     parser.add_argument("--max-tokens", type=int, help="chunk budget (default: the product's)")
     parser.add_argument("--overlap-tokens", type=int, help="chunk overlap (default: the product's)")
+    parser.add_argument("--rrf-k", type=int, help="RRF constant for hybrid (default: the product's)")
+    parser.add_argument("--keyword-weight", type=float, help="RRF weight of the keyword list (default 1)")
+    parser.add_argument("--vector-weight", type=float, help="RRF weight of the vector list (default 1)")
     parser.add_argument("--name", help="write benchmarks/results/<name>.md/.json/.png")
     parser.add_argument("--json", action="store_true", help="print the JSON report instead of the table")
     args = parser.parse_args(argv)
@@ -93,13 +96,20 @@ def main(argv: list[str] | None = None) -> int:
     matrix = load_matrix(args.matrix) if args.matrix else Matrix()
     kwargs = {k: v for k, v in {"max_tokens": args.max_tokens, "overlap_tokens": args.overlap_tokens}.items()
               if v is not None}
+    searcher_options: dict = {}
+    if args.rrf_k is not None:
+        searcher_options["rrf_k"] = args.rrf_k
+    weights = {name: w for name, w in (("keyword", args.keyword_weight), ("vector", args.vector_weight))
+               if w is not None}
+    if weights:
+        searcher_options["weights"] = weights
     server = None
     if args.fake_provider:
         server = start_fake_provider(matrix)
     try:
         report = run_quality(args.dataset, modes=modes, **matrix.factories(),
                              price_models=matrix.price_models(), limit_queries=args.limit_queries,
-                             progress=not args.json, **kwargs)
+                             progress=not args.json, searcher_options=searcher_options, **kwargs)
     finally:
         if server is not None:
             server.stop()

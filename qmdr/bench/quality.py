@@ -134,8 +134,9 @@ class QualityReport:
             f"# Retrieval quality: {self.dataset}",
             f"{queries} judged queries; document-level evaluation (a document ranks at its best chunk). "
             "nDCG@10 uses gain 2^score-1; Recall and MRR count score > 0 as relevant. Latency is wall "
-            "clock per query in-process; api calls / tokens / cost are for the whole query set, estimated "
-            "(see `qmdr/bench/usage.py`: ~4 chars per token, input side only, approximate list prices).",
+            "clock per query in-process (fresh query-embedding cache); api calls / tokens / cost are for "
+            "the whole query set and approximate (see `qmdr/bench/usage.py`: provider-reported tokens or "
+            "~4 chars per token, priced at approximate list input prices).",
             rpt.markdown_table(self.HEADERS, self.table_rows()),
             "## Per-stage latency (ms, from search's own timings)",
             rpt.markdown_table(stage_headers, stage_rows),

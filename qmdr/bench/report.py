@@ -26,6 +26,10 @@ from rich.table import Table
 VERSIONED_PACKAGES = ("qmdr", "numpy", "apsw", "sqlite-vec", "tokenizers", "fastapi", "uvicorn", "httpx")
 
 
+# Width used when output is not a terminal (a log file, CI): wide enough for the quality table.
+PIPED_CONSOLE_WIDTH = 180
+
+
 def machine_info() -> dict[str, Any]:
     """Cores, RAM, CPU model, OS and Python of this machine."""
     cpu_model = platform.processor() or platform.machine()
@@ -97,10 +101,14 @@ def print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]
     """Show a table on the terminal with rich."""
     table = Table(title=title)
     for header in headers:
-        table.add_column(header)
+        table.add_column(header, overflow="fold")
     for row in rows:
         table.add_row(*(fmt(c) for c in row))
-    (console or Console()).print(table)
+    if console is None:
+        console = Console()
+        if not console.is_terminal:  # piped to a file: don't squeeze the table into 80 columns
+            console = Console(width=PIPED_CONSOLE_WIDTH)
+    console.print(table)
 
 
 def facts_markdown(report: dict[str, Any]) -> str:
