@@ -88,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rrf-k", type=int, help="RRF constant for hybrid (default: the product's)")
     parser.add_argument("--keyword-weight", type=float, help="RRF weight of the keyword list (default 1)")
     parser.add_argument("--vector-weight", type=float, help="RRF weight of the vector list (default 1)")
+    parser.add_argument("--index-dir", type=Path,
+                        help="keep vault and index here between runs (re-runs skip embedding)")
     parser.add_argument("--name", help="write benchmarks/results/<name>.md/.json/.png")
     parser.add_argument("--json", action="store_true", help="print the JSON report instead of the table")
     args = parser.parse_args(argv)
@@ -109,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         report = run_quality(args.dataset, modes=modes, **matrix.factories(),
                              price_models=matrix.price_models(), limit_queries=args.limit_queries,
-                             progress=not args.json, searcher_options=searcher_options, **kwargs)
+                             progress=not args.json, searcher_options=searcher_options,
+                             index_dir=args.index_dir, **kwargs)
     finally:
         if server is not None:
             server.stop()

@@ -240,11 +240,14 @@ async def quality_async(
     overlap_tokens: int = DEFAULT_OVERLAP_TOKENS,
     work_dir: Path | None = None,
     searcher_options: dict[str, Any] | None = None,
+    index_dir: Path | None = None,
 ) -> QualityReport:
     """Async body of :func:`run_quality` (use it when already inside an event loop).
 
     ``searcher_options`` go to ``qmdr.search.Searcher`` (e.g. ``rrf_k``, ``weights``)
-    to measure fusion settings other than the product's defaults.
+    to measure fusion settings other than the product's defaults. ``index_dir``
+    keeps the vault and index files between runs, so trying search settings
+    does not re-embed the corpus (the indexer skips unchanged notes).
     """
     from qmdr.indexer import reindex
     from qmdr.search import Searcher
@@ -273,11 +276,13 @@ async def quality_async(
     index_info: dict[str, dict[str, Any]] = {}
     keyword_done = False
     with tempfile.TemporaryDirectory(prefix="qmdr-bench-", dir=work_dir) as tmp, _progress(progress) as bar:
-        vault = Path(tmp) / "vault"
+        keep = Path(index_dir) if index_dir is not None else Path(tmp)
+        keep.mkdir(parents=True, exist_ok=True)
+        vault = keep / f"{dataset.name}-vault"
         mapping = write_vault(dataset, vault)
         for emb_name, factory in embedder_factories.items():
             embedder = CountingEmbedder(factory())
-            store = SqliteStore(Path(tmp) / f"index-{len(index_info)}.db")
+            store = SqliteStore(keep / f"{dataset.name}-{_safe(emb_name)}-{max_tokens}-{overlap_tokens}.db")
             try:
                 started = time.perf_counter()
                 summary = await reindex(store, vault, embedder, max_tokens=max_tokens,
@@ -326,8 +331,13 @@ async def quality_async(
                   "modes": list(modes), "embedders": list(embedder_factories),
                   "rerankers": list(reranker_factories or {}), "expanders": list(expander_factories or {}),
                   "max_tokens": max_tokens, "overlap_tokens": overlap_tokens, "search_depth": SEARCH_DEPTH,
-                  "candidates": SEARCH_DEPTH, "searcher_options": opts},
+                  "candidates": SEARCH_DEPTH, "searcher_options": opts,
+                  "index_reused": index_dir is not None},
     )
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
 
 
 def _summary_dict(summary: Any) -> dict[str, Any]:
