@@ -54,6 +54,10 @@ class WriteOutcome:
     summary: IndexSummary
 
 
+#: the longest file or folder name common file systems accept (ext4, APFS, NTFS): longer ones fail in the OS
+MAX_NAME_BYTES = 255
+
+
 def note_rel_path(root: Path, rel: str) -> tuple[str, Path]:
     """(normalised relative path, absolute path) for a note an agent names, or ``PathOutsideVault``."""
     if not isinstance(rel, str) or not rel.strip():
@@ -64,6 +68,9 @@ def note_rel_path(root: Path, rel: str) -> tuple[str, Path]:
         if "." in key.rsplit("/", 1)[-1].lstrip("."):
             raise PathOutsideVault(rel, "only markdown notes (.md, .markdown) can be written")
         key += DEFAULT_SUFFIX
+    too_long = [part for part in key.split("/") if len(part.encode("utf-8")) > MAX_NAME_BYTES]
+    if too_long:
+        raise PathOutsideVault(rel, f"a file or folder name is longer than {MAX_NAME_BYTES} bytes")
     target = safe_note_path(root, key)  # raises PathOutsideVault for '..', absolute paths, escaping symlinks
     if not indexable(root, key):
         raise PathOutsideVault(rel, "hidden or .qmdrignore'd paths would never be searchable; choose another path")

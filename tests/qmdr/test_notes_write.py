@@ -138,3 +138,15 @@ async def test_notes_api_write_get_delete_and_escape(service) -> None:
         deleted = await client.delete("/vaults/default/notes/log/today.md")
         assert deleted.status_code == 200 and deleted.json()["index"]["removed"] == 1
         assert (await client.get("/vaults/default/notes/log/today.md")).status_code == 404
+
+
+def test_names_longer_than_the_file_system_allows_are_refused(tmp_path) -> None:
+    from qmdr.notes_write import MAX_NAME_BYTES, note_rel_path
+    from vault.errors import PathOutsideVault
+
+    with pytest.raises(PathOutsideVault, match="longer than"):
+        note_rel_path(tmp_path, "x" * (MAX_NAME_BYTES + 1) + ".md")
+    with pytest.raises(PathOutsideVault, match="longer than"):
+        note_rel_path(tmp_path, "é" * 128 + "/note.md")  # 256 bytes in UTF-8
+    key, target = note_rel_path(tmp_path, "ok/" + "y" * (MAX_NAME_BYTES - 3) + ".md")
+    assert target == tmp_path / key
