@@ -24,7 +24,6 @@ from the same fields of streamed deltas.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -33,9 +32,10 @@ from typing import Any, Literal
 import httpx
 
 from providers.errors import MalformedResponse, ProviderStatusError
-from providers.http import raise_for_status, read_json, send
+from providers.http import raise_for_status
 from providers.registry import OPENAI_MAX_EMBED_BATCH
 from providers.types import ChatDelta, ChatRequest, ChatResult, Credentials, EmbedResult, ThinkingLevel, Usage
+from providers.wire.transport import iter_sse, open_stream, request_json, timeout_arg
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +49,8 @@ OPENROUTER_APP_TITLE = "qmdr"
 _NONE_EFFORT_MODELS = re.compile(r"^(?:.*/)?gpt-5\.\d+")
 #: the GPT-5 family (gpt-5, gpt-5-mini, gpt-5-nano) bottoms out at "minimal"
 _MINIMAL_EFFORT_MODELS = re.compile(r"^(?:.*/)?gpt-5(?:-|$)")
-#: SSE payload that ends an OpenAI-style stream
-_SSE_DONE = "[DONE]"
+#: SSE payload that ends an OpenAI-style stream (Mistral follows the same convention)
+SSE_DONE = "[DONE]"
 
 
 def openai_reasoning_effort(model: str, level: ThinkingLevel | None) -> str | None:
@@ -75,7 +75,8 @@ def openrouter_reasoning(level: ThinkingLevel | None) -> dict[str, Any] | None:
     return {"effort": level}
 
 
-def _usage(data: Any) -> Usage:
+def parse_usage(data: Any) -> Usage:
+    """Token counts of an OpenAI-style ``usage`` object (any missing part counts as 0)."""
     if not isinstance(data, dict):
         return Usage()
     details = data.get("completion_tokens_details") or {}
@@ -116,8 +117,26 @@ def _raise_body_error(data: Mapping[str, Any], *, provider: str, model: str) -> 
     )
 
 
+def _first_choice(data: Mapping[str, Any], *, provider: str, model: str) -> dict[str, Any]:
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise MalformedResponse(f"{provider} chat answer has no choices", provider=provider, model=model)
+    return choices[0]
+
+
 class OpenAICompatAdapter:
-    """Stateless adapter for OpenAI-style APIs; ``dialect`` picks the thinking parameter and headers."""
+    """Stateless adapter for OpenAI-style APIs; ``dialect`` picks the thinking parameter and headers.
+
+    Servers that are OpenAI-like with their own fields (Mistral, Azure, Hugging
+    Face) subclass it and override the small hooks rather than whole calls:
+    ``headers``, ``url``, ``chat_body``, ``reasoning_fields``, ``thinking_sent``,
+    ``read_content`` (message/delta -> text and thinking), ``embed_body`` and
+    ``stream_usage_option``.
+    """
+
+    #: ask streams to end with a usage chunk (OpenAI's ``stream_options.include_usage``); servers whose
+    #: schema lacks the field and that send usage anyway (Mistral) turn this off
+    stream_usage_option: bool = True
 
     def __init__(
         self,
@@ -142,6 +161,14 @@ class OpenAICompatAdapter:
     def url(creds: Credentials, path: str) -> str:
         return f"{creds.base_url.rstrip('/')}/{path}"
 
+    def reasoning_fields(self, req: ChatRequest) -> dict[str, Any]:
+        """The body fields that carry ``req.thinking_level`` for this dialect (empty: send none)."""
+        if self.dialect == "openrouter":
+            reasoning = openrouter_reasoning(req.thinking_level)
+            return {} if reasoning is None else {"reasoning": reasoning}
+        effort = openai_reasoning_effort(req.model, req.thinking_level)
+        return {} if effort is None else {"reasoning_effort": effort}
+
     def chat_body(self, creds: Credentials, req: ChatRequest, *, stream: bool) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": req.model,
@@ -154,71 +181,72 @@ class OpenAICompatAdapter:
             body["temperature"] = req.temperature
         if req.json_output:
             body["response_format"] = {"type": "json_object"}
-        if self.dialect == "openrouter":
-            reasoning = openrouter_reasoning(req.thinking_level)
-            if reasoning is not None:
-                body["reasoning"] = reasoning
-        else:
-            effort = openai_reasoning_effort(req.model, req.thinking_level)
-            if effort is not None:
-                body["reasoning_effort"] = effort
+        body.update(self.reasoning_fields(req))
         if stream:
             body["stream"] = True
-            body["stream_options"] = {"include_usage": True}
+            if self.stream_usage_option:
+                body["stream_options"] = {"include_usage": True}
         return body
 
     def thinking_sent(self, req: ChatRequest) -> bool:
         """Whether this request asks the model to think (used for ``ChatResult.thinking_applied``)."""
         return req.thinking_level not in (None, "off")
 
-    @staticmethod
-    def _timeout(req_timeout: float | None) -> Any:
-        return req_timeout if req_timeout is not None else httpx.USE_CLIENT_DEFAULT
+    def embed_body(self, model: str, texts: Sequence[str], dimensions: int | None) -> dict[str, Any]:
+        """The ``/embeddings`` body; OpenAI names the size ``dimensions`` and is asked for plain floats."""
+        body: dict[str, Any] = {"model": model, "input": list(texts), "encoding_format": "float"}
+        if dimensions is not None:
+            body["dimensions"] = dimensions
+        return body
+
+    # -- answer reading ---------------------------------------------------------
+
+    def read_content(self, part: Mapping[str, Any], *, provider: str, model: str) -> tuple[str, str]:
+        """(text, thinking) of an answer ``message`` or a streamed ``delta``.
+
+        OpenAI's content is a string (or null); reasoning arrives beside it in
+        ``reasoning`` (OpenRouter, Groq) or ``reasoning_content`` (DeepSeek-style, vLLM).
+        """
+        content = part.get("content")
+        if content is not None and not isinstance(content, str):
+            raise MalformedResponse(
+                f"{provider} chat message content is not text", provider=provider, model=model
+            )
+        return content or "", _reasoning_text(part)
 
     # -- chat ---------------------------------------------------------------
 
     async def chat(self, client: httpx.AsyncClient, creds: Credentials, req: ChatRequest) -> ChatResult:
         provider = creds.provider
         log.debug("%s: POST chat/completions model=%s", provider, req.model)
-        response = await send(
-            lambda: client.post(
-                self.url(creds, "chat/completions"),
-                json=self.chat_body(creds, req, stream=False),
-                headers=self.headers(creds),
-                timeout=self._timeout(req.timeout),
-            ),
+        data = await request_json(
+            client,
+            "POST",
+            self.url(creds, "chat/completions"),
             provider=provider,
+            model=req.model,
+            headers=self.headers(creds),
+            body=self.chat_body(creds, req, stream=False),
+            timeout=req.timeout,
         )
-        log.debug("%s: chat/completions answered %s", provider, response.status_code)
-        raise_for_status(response, provider=provider, model=req.model)
-        data = read_json(response, provider=provider)
         if not isinstance(data, dict):
             raise MalformedResponse(f"{provider} chat answer is not a JSON object", provider=provider)
         _raise_body_error(data, provider=provider, model=req.model)
-        choices = data.get("choices")
-        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-            raise MalformedResponse(
-                f"{provider} chat answer has no choices", provider=provider, model=req.model
-            )
-        message = choices[0].get("message")
+        choice = _first_choice(data, provider=provider, model=req.model)
+        message = choice.get("message")
         if not isinstance(message, dict):
             raise MalformedResponse(
                 f"{provider} chat answer has no message", provider=provider, model=req.model
             )
-        content = message.get("content")
-        if content is not None and not isinstance(content, str):
-            raise MalformedResponse(
-                f"{provider} chat message content is not text", provider=provider, model=req.model
-            )
-        thinking = _reasoning_text(message) or None
+        text, thinking = self.read_content(message, provider=provider, model=req.model)
         return ChatResult(
-            text=content or "",
+            text=text,
             provider=provider,
             model=str(data.get("model") or req.model),
-            thinking=thinking,
-            usage=_usage(data.get("usage")),
+            thinking=thinking or None,
+            usage=parse_usage(data.get("usage")),
             thinking_applied=self.thinking_sent(req),
-            finish_reason=choices[0].get("finish_reason"),
+            finish_reason=choice.get("finish_reason"),
         )
 
     async def stream_chat(
@@ -231,24 +259,15 @@ class OpenAICompatAdapter:
             self.url(creds, "chat/completions"),
             json=self.chat_body(creds, req, stream=True),
             headers={**self.headers(creds), "Accept": "text/event-stream"},
-            timeout=self._timeout(req.timeout),
+            timeout=timeout_arg(req.timeout),
         )
-        response = await send(lambda: client.send(request, stream=True), provider=provider)
-        try:
-            if not response.is_success:
-                await send(response.aread, provider=provider)
-                raise_for_status(response, provider=provider, model=req.model)
-            usage: Usage | None = None
-            finish_reason: str | None = None
-            async for payload in _sse_payloads(response, provider=provider):
-                if payload == _SSE_DONE:
+        usage: Usage | None = None
+        finish_reason: str | None = None
+        async with open_stream(client, request, provider=provider, model=req.model) as response:
+            async for event in iter_sse(response, provider=provider):
+                if event.data == SSE_DONE:
                     break
-                try:
-                    chunk = json.loads(payload)
-                except ValueError as exc:
-                    raise MalformedResponse(
-                        f"{provider} sent a stream event that is not JSON", provider=provider, model=req.model
-                    ) from exc
+                chunk = event.json(provider=provider)
                 if not isinstance(chunk, dict):
                     raise MalformedResponse(
                         f"{provider} sent a stream event that is not an object",
@@ -257,18 +276,15 @@ class OpenAICompatAdapter:
                     )
                 _raise_body_error(chunk, provider=provider, model=req.model)
                 if chunk.get("usage"):
-                    usage = _usage(chunk["usage"])
+                    usage = parse_usage(chunk["usage"])
                 for choice in chunk.get("choices") or ():
-                    delta = choice.get("delta") or {}
-                    text = delta.get("content") or ""
-                    thinking = _reasoning_text(delta)
-                    if choice.get("finish_reason"):
-                        finish_reason = choice["finish_reason"]
+                    finish_reason = choice.get("finish_reason") or finish_reason
+                    text, thinking = self.read_content(
+                        choice.get("delta") or {}, provider=provider, model=req.model
+                    )
                     if text or thinking:
                         yield ChatDelta(text=text, thinking=thinking)
-            yield ChatDelta(done=True, usage=usage, finish_reason=finish_reason)
-        finally:
-            await response.aclose()
+        yield ChatDelta(done=True, usage=usage, finish_reason=finish_reason)
 
     # -- embeddings and models ---------------------------------------------
 
@@ -281,16 +297,18 @@ class OpenAICompatAdapter:
         dimensions: int | None = None,
     ) -> EmbedResult:
         provider = creds.provider
-        body: dict[str, Any] = {"model": model, "input": list(texts), "encoding_format": "float"}
-        if dimensions is not None:
-            body["dimensions"] = dimensions
+        if not texts:  # the APIs refuse an empty input list; nothing to ask for
+            return EmbedResult(vectors=[], model=model)
         log.debug("%s: POST embeddings model=%s inputs=%d", provider, model, len(texts))
-        response = await send(
-            lambda: client.post(self.url(creds, "embeddings"), json=body, headers=self.headers(creds)),
+        data = await request_json(
+            client,
+            "POST",
+            self.url(creds, "embeddings"),
             provider=provider,
+            model=model,
+            headers=self.headers(creds),
+            body=self.embed_body(model, texts, dimensions),
         )
-        raise_for_status(response, provider=provider, model=model)
-        data = read_json(response, provider=provider)
         rows = data.get("data") if isinstance(data, dict) else None
         if not isinstance(rows, list) or len(rows) != len(texts):
             got = len(rows) if isinstance(rows, list) else "no"
@@ -306,50 +324,22 @@ class OpenAICompatAdapter:
             raise MalformedResponse(
                 f"{provider} embeddings are not lists of numbers", provider=provider, model=model
             ) from exc
-        usage = data.get("usage") or {}
         return EmbedResult(
-            vectors=vectors,
-            model=str(data.get("model") or model),
-            usage=Usage(input_tokens=int(usage.get("prompt_tokens") or 0) if isinstance(usage, dict) else 0),
+            vectors=vectors, model=str(data.get("model") or model), usage=parse_usage(data.get("usage"))
         )
 
     async def list_models(self, client: httpx.AsyncClient, creds: Credentials) -> list[dict[str, Any]]:
         provider = creds.provider
         log.debug("%s: GET models", provider)
-        response = await send(
-            lambda: client.get(self.url(creds, "models"), headers=self.headers(creds)), provider=provider
+        data = await request_json(
+            client, "GET", self.url(creds, "models"), provider=provider, headers=self.headers(creds)
         )
-        raise_for_status(response, provider=provider)
-        data = read_json(response, provider=provider)
         rows = data.get("data") if isinstance(data, dict) else data
         if not isinstance(rows, list) or not all(isinstance(row, dict) and "id" in row for row in rows):
             raise MalformedResponse(
                 f"{provider} model list does not have the documented shape", provider=provider
             )
         return rows
-
-
-async def _sse_payloads(response: httpx.Response, *, provider: str) -> AsyncIterator[str]:
-    """The ``data:`` payloads of a server-sent event stream, joining multi-line events.
-
-    Comment lines (``: keep-alive``, OpenRouter's ``: OPENROUTER PROCESSING``)
-    and other fields are skipped. Transport failures mid-stream become our errors.
-    """
-    lines = response.aiter_lines()
-    buffer: list[str] = []
-    while True:
-        line = await send(lambda: anext(lines, None), provider=provider)  # noqa: B023 - called at once
-        if line is None:
-            break
-        if line == "":
-            if buffer:
-                yield "\n".join(buffer)
-                buffer = []
-            continue
-        if line.startswith("data:"):
-            buffer.append(line[5:].lstrip(" "))
-    if buffer:
-        yield "\n".join(buffer)
 
 
 #: the generic adapter for OpenAI, xAI, Groq, Cerebras and custom servers
