@@ -14,6 +14,16 @@ syntax error, whatever the input (see the property test in ``tests/qmdr/test_fts
 Why OR by default: agents ask natural-language questions ("how do we retry
 failed uploads?"); requiring every word would miss the note that says "retry
 uploads". BM25 already ranks chunks that match more (and rarer) terms higher.
+
+Scripts written without spaces (Chinese, Japanese, Thai, ...): unicode61 makes
+a whole run of such characters one token, so the word 東京 inside 東京タワーに行った
+is never a token of its own and cannot be found. For those runs
+(``unspaced_runs``) the store also keeps a ``trigram`` FTS5 table:
+``trigram_query`` turns every run of 3 or more characters into the OR of its
+character trigrams (a chunk holding the whole run matches all of them and ranks
+first under BM25; one holding part of it still matches). A run of 1-2
+characters is shorter than a trigram; ``short_unspaced_runs`` gives those for a
+substring scan instead.
 """
 
 from __future__ import annotations
@@ -30,6 +40,34 @@ MAX_QUERY_TERMS = 32
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 #: a run of letters or digits in any script, the unit the unicode61 tokenizer indexes
 _WORD = re.compile(r"[^\W_]+")
+
+#: at most this many distinct trigrams go into one trigram MATCH, for the same reason as MAX_QUERY_TERMS:
+#: a CJK sentence of 60 characters gives 58 trigrams, more than enough to rank by
+MAX_TRIGRAM_TERMS = 64
+#: FTS5's trigram tokenizer indexes runs of exactly this many characters
+TRIGRAM_CHARS = 3
+#: code point ranges of scripts written without spaces between words (unicode61 would make a whole run
+#: one token): Thai, Lao, Myanmar, Khmer, kana, Bopomofo, CJK ideographs (with extensions and
+#: compatibility forms), Hangul syllables (particles attach to nouns: 서울에 holds 서울) and halfwidth
+#: katakana. The store builds a GLOB class from the same ranges, so Python and SQL agree on what counts.
+UNSPACED_RANGES: tuple[tuple[str, str], ...] = (
+    ("\u0e00", "\u0eff"),  # Thai, Lao
+    ("\u1000", "\u109f"),  # Myanmar
+    ("\u1780", "\u17ff"),  # Khmer
+    ("\u3040", "\u30ff"),  # Hiragana, Katakana
+    ("\u3100", "\u312f"),  # Bopomofo
+    ("\u31f0", "\u31ff"),  # Katakana phonetic extensions
+    ("\u3400", "\u4dbf"),  # CJK extension A
+    ("\u4e00", "\u9fff"),  # CJK unified ideographs
+    ("\uac00", "\ud7af"),  # Hangul syllables
+    ("\uf900", "\ufaff"),  # CJK compatibility ideographs
+    ("\uff66", "\uff9f"),  # halfwidth katakana
+    ("\U00020000", "\U0003134f"),  # CJK extensions B-G and compatibility supplement
+)
+_UNSPACED_CLASS = "".join(f"{low}-{high}" for low, high in UNSPACED_RANGES)
+_UNSPACED_RUN = re.compile(f"[{_UNSPACED_CLASS}]+")
+#: a GLOB pattern matching any text that holds at least one character of ``UNSPACED_RANGES``
+UNSPACED_GLOB = f"*[{_UNSPACED_CLASS}]*"
 
 Operator = Literal["OR", "AND"]
 
@@ -77,3 +115,30 @@ def match_query(text: str, operator: Operator = "OR") -> str | None:
 def words(text: str) -> list[str]:
     """Lower-cased letter/digit runs of ``text``, in order (used to place snippets)."""
     return _WORD.findall(text.casefold())
+
+
+def unspaced_runs(text: str) -> list[str]:
+    """Runs of characters from scripts written without spaces (``UNSPACED_RANGES``), first seen first."""
+    return list(dict.fromkeys(_UNSPACED_RUN.findall(_CONTROL.sub(" ", text))))
+
+
+def trigram_query(text: str) -> str | None:
+    """A MATCH expression for the trigram table: the OR of every trigram of every unspaced run of 3+ characters.
+
+    None when no run is that long (see ``short_unspaced_runs``).
+
+    >>> trigram_query("東京タワー tower")
+    '"東京タ" OR "京タワ" OR "タワー"'
+    """
+    trigrams: dict[str, None] = {}
+    for run in unspaced_runs(text):
+        for start in range(len(run) - TRIGRAM_CHARS + 1):
+            trigrams[run[start:start + TRIGRAM_CHARS]] = None
+            if len(trigrams) == MAX_TRIGRAM_TERMS:
+                return " OR ".join(quote(t) for t in trigrams)
+    return " OR ".join(quote(t) for t in trigrams) or None
+
+
+def short_unspaced_runs(text: str) -> list[str]:
+    """Unspaced runs too short for a trigram (1-2 characters), capped at ``MAX_QUERY_TERMS``."""
+    return [run for run in unspaced_runs(text) if len(run) < TRIGRAM_CHARS][:MAX_QUERY_TERMS]

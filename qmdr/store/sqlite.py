@@ -18,6 +18,14 @@ Tables (``SCHEMA``):
   second copy of every chunk), and two triggers on ``chunks`` keep it in step,
   reading the title from ``notes``. We never need FTS5's ``snippet()`` (search
   builds its own), which is the one thing contentless tables cannot do.
+* ``chunks_trigram`` (schema 2): FTS5 with the ``trigram`` tokenizer over the
+  text of the chunks that hold characters of a script written without spaces
+  (``qmdr.fts.UNSPACED_RANGES``: Chinese, Japanese, Korean, Thai, ...).
+  unicode61 makes a whole run of such characters one token, so 東京 inside
+  東京タワーに行った is not a token; the trigram index finds any substring of 3+
+  characters. Contentless like ``chunks_fts`` and kept in step by two triggers;
+  only chunks that need it are indexed, so a vault without those scripts pays
+  nothing. An index from schema 1 is backfilled when opened.
 * ``vectors``: a sqlite-vec ``vec0`` table keyed by chunk *hash* (one vector per
   distinct text, cosine metric), created for the recorded dimension. The durable
   copy of the index's vectors; vectors no chunk references are deleted in the
@@ -26,7 +34,13 @@ Tables (``SCHEMA``):
   written, never pruned by reindexing, so ``--rebuild``, switching back to an
   earlier model, or resuming a killed reindex never re-pays for text embedded before.
 
-Keyword ranking: FTS5 ``bm25`` with column weights ``BM25_WEIGHTS``.
+Keyword ranking: FTS5 ``bm25`` with column weights ``BM25_WEIGHTS``. A query
+holding unspaced-script characters is also run on ``chunks_trigram`` (runs of
+3+ characters, as OR-ed trigrams) or, when every such run is 1-2 characters, as
+a substring scan of at most ``SHORT_RUN_SCAN_ROWS`` chunks of the trigram table;
+when both that list and the unicode61 list found something they are fused by
+RRF (a chunk both found ranks first) and ``score`` is the RRF score, otherwise
+``score`` is the one list's own (-bm25, or the number of short runs found).
 Vector search: by default an exact scan of an in-memory snapshot
 (``qmdr.store.vector_index``, reloaded incrementally when ``generation``
 changes); ``vector_search="vec0"`` uses sqlite-vec's KNN instead.
@@ -40,6 +54,7 @@ instead of failing mid-transaction; past the timeout the caller gets ``IndexBusy
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import json
 import os
@@ -55,14 +70,16 @@ import numpy as np
 import sqlite_vec
 
 from qmdr.errors import IndexBusy, ModelMismatch, StoreError
-from qmdr.fts import match_query
+from qmdr.fts import UNSPACED_GLOB, match_query, short_unspaced_runs, trigram_query
+from qmdr.fusion import reciprocal_rank_fusion
 from qmdr.store.base import Filters, Hit, IndexChange, IndexStats
 from qmdr.store.filtering import filter_tag_keys, tag_key
 from qmdr.store.vector_index import VectorIndex
 from vault.model import Chunk, Note
 
-#: bump when SCHEMA changes incompatibly; an index written by a newer qmdr is refused, not misread
-SCHEMA_VERSION = 1
+#: bump when SCHEMA changes incompatibly; an index written by a newer qmdr is refused, not misread.
+#: 2: ``chunks_trigram`` (backfilled from ``chunks`` when a schema 1 index is opened)
+SCHEMA_VERSION = 2
 #: a writer waits this long for another writer before IndexBusy: a first index of a large vault holds
 #: the write lock for a few seconds while it inserts; readers never wait (WAL)
 BUSY_TIMEOUT_MS = 10_000
@@ -85,6 +102,10 @@ CACHE_SCAN_MAX_RATIO = 2.0
 #: vectors kept in memory between a write and the next snapshot (about 77 MB at 384 dims); a first
 #: index larger than this is read back from the table, which then costs about 15 us per vector
 FRESH_MAX_VECTORS = 50_000
+#: a query whose unspaced-script runs are all 1-2 characters (shorter than a trigram) is answered by
+#: scanning chunk text; at most this many chunks of the trigram table (those holding such scripts) are
+#: scanned, oldest first, so the scan stays in the tens of milliseconds on any vault (about 1 KB each)
+SHORT_RUN_SCAN_ROWS = 20_000
 
 REBUILD_HINT = "run `qmdr index --rebuild` to re-embed with the new model (text embedded before is reused)"
 
@@ -151,6 +172,21 @@ CREATE TABLE IF NOT EXISTS embedding_cache (
 INSERT OR IGNORE INTO meta(key, value) VALUES ('generation', '0'), ('vector_epoch', '0');
 """
 
+# Only chunks holding an unspaced-script character are indexed (the WHEN); every delete is passed on,
+# so the table stays right even if the ranges change between versions.
+TRIGRAM_SCHEMA = f"""
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_trigram USING fts5(
+    body, content='', contentless_delete=1, tokenize='trigram'
+);
+CREATE TRIGGER IF NOT EXISTS chunks_trigram_insert AFTER INSERT ON chunks
+WHEN new.text GLOB '{UNSPACED_GLOB}' BEGIN
+    INSERT INTO chunks_trigram(rowid, body) VALUES (new.id, new.text);
+END;
+CREATE TRIGGER IF NOT EXISTS chunks_trigram_delete AFTER DELETE ON chunks BEGIN
+    DELETE FROM chunks_trigram WHERE rowid = old.id;
+END;
+"""  # noqa: S608 (a constant GLOB class, no user text)
+
 _HIT_COLUMNS = "c.id, c.hash, c.note_path, n.title, c.heading_trail, c.start_line, c.end_line, c.text, n.tags"
 
 
@@ -194,6 +230,16 @@ def _filter_sql(filters: Filters) -> tuple[str, list[Any]]:
     return "".join(f" AND {clause}" for clause in clauses), params
 
 
+def _fuse_keyword_lists(lists: Mapping[str, list[Hit]], k: int) -> list[Hit]:
+    """One keyword list: the only non-empty one as it is, or several fused by RRF (score = RRF score)."""
+    found = {name: hits for name, hits in lists.items() if hits}
+    if len(found) <= 1:
+        return next(iter(found.values()), [])
+    by_id = {hit.chunk_id: hit for hits in found.values() for hit in hits}
+    fused = reciprocal_rank_fusion({name: [hit.chunk_id for hit in hits] for name, hits in found.items()})
+    return [dataclasses.replace(by_id[chunk_id], score=score) for chunk_id, score in fused[:k]]
+
+
 class SqliteStore:
     """The ``Store`` protocol on one SQLite file: ``SqliteStore(path)`` or ``SqliteStore(memory=True)``."""
 
@@ -224,15 +270,33 @@ class SqliteStore:
                 self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute("PRAGMA foreign_keys=ON")
             with self._write():
-                self._conn.execute(SCHEMA)
-                self._conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
-                                   (str(SCHEMA_VERSION),))
+                self._conn.execute(SCHEMA + TRIGRAM_SCHEMA)
+                self._migrate()
         except apsw.Error as exc:
             raise StoreError(f"cannot open the index at {self.path or ':memory:'}: {exc}") from exc
         version = int(self._meta("schema_version") or 0)
         if version > SCHEMA_VERSION:
             raise StoreError(f"the index at {self.path} was written by a newer qmdr (schema {version}); "
                              "upgrade qmdr or index into a new file")
+
+    def _migrate(self) -> None:
+        """Inside the opening write transaction: bring an older index up to ``SCHEMA_VERSION``.
+
+        SCHEMA has just created any missing table (all ``IF NOT EXISTS``); here
+        the new tables are filled from existing rows. A fresh file is recorded
+        as current; a newer one is left untouched (and refused by the caller).
+        """
+        row = self._conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if row is None:
+            self._set_meta("schema_version", str(SCHEMA_VERSION))
+            return
+        version = int(row[0])
+        if version >= SCHEMA_VERSION:
+            return
+        if version < 2:  # noqa: PLR2004 (schema 2 added chunks_trigram)
+            self._conn.execute("INSERT INTO chunks_trigram(rowid, body) SELECT id, text FROM chunks"
+                               " WHERE text GLOB ?", (UNSPACED_GLOB,))
+        self._set_meta("schema_version", str(SCHEMA_VERSION))
 
     def __repr__(self) -> str:
         return f"SqliteStore({str(self.path) if self.path else 'memory=True'})"
@@ -571,23 +635,47 @@ class SqliteStore:
         """BM25 over title, headings and text (``BM25_WEIGHTS``); score is -bm25, higher is better.
 
         Any text is accepted: ``qmdr.fts`` quotes every term, so punctuation,
-        quotes and words like ``NEAR`` never reach FTS5 as syntax.
+        quotes and words like ``NEAR`` never reach FTS5 as syntax. Queries in
+        scripts written without spaces also search ``chunks_trigram`` (see the
+        module docstring); a query without such characters runs exactly as before.
         """
-        match = match_query(query)
-        if match is None or k <= 0:
+        if k <= 0:
             return []
+        lists: dict[str, list[Hit]] = {}
+        match = match_query(query)
+        if match is not None:
+            weights = ", ".join(str(w) for w in BM25_WEIGHTS)
+            lists["unicode61"] = self._ranked_hits(
+                f"SELECT {_HIT_COLUMNS}, -bm25(chunks_fts, {weights}) AS score"  # noqa: S608 (constants only)
+                " FROM chunks_fts JOIN chunks c ON c.id = chunks_fts.rowid JOIN notes n ON n.path = c.note_path"
+                " WHERE chunks_fts MATCH ?{where} ORDER BY score DESC, c.id LIMIT ?", (match,), k, filters)
+        trigrams = trigram_query(query)
+        short_runs = short_unspaced_runs(query) if trigrams is None else []
+        if trigrams is not None:
+            lists["trigram"] = self._ranked_hits(
+                f"SELECT {_HIT_COLUMNS}, -bm25(chunks_trigram) AS score"  # noqa: S608 (constants only)
+                " FROM chunks_trigram JOIN chunks c ON c.id = chunks_trigram.rowid"
+                " JOIN notes n ON n.path = c.note_path"
+                " WHERE chunks_trigram MATCH ?{where} ORDER BY score DESC, c.id LIMIT ?", (trigrams,), k, filters)
+        elif short_runs:
+            found = " + ".join("(instr(c.text, ?) > 0)" for _ in short_runs)
+            lists["substring"] = self._ranked_hits(
+                f"SELECT {_HIT_COLUMNS}, {found} AS score"  # noqa: S608 (placeholders only)
+                " FROM (SELECT rowid AS id FROM chunks_trigram ORDER BY rowid LIMIT ?) scanned"
+                " JOIN chunks c ON c.id = scanned.id JOIN notes n ON n.path = c.note_path"
+                " WHERE score > 0{where} ORDER BY score DESC, c.id LIMIT ?",
+                (*short_runs, SHORT_RUN_SCAN_ROWS), k, filters)
+        return _fuse_keyword_lists(lists, k)
+
+    def _ranked_hits(self, sql: str, head: tuple[Any, ...], k: int, filters: Filters) -> list[Hit]:
+        """Run a keyword ``sql`` (its last column the score; ``{where}`` takes the filters) for ``k`` hits."""
         where, params = _filter_sql(filters)
-        weights = ", ".join(str(w) for w in BM25_WEIGHTS)
-        sql = (f"SELECT {_HIT_COLUMNS}, bm25(chunks_fts, {weights}) AS rank"  # noqa: S608 (constants only)
-               " FROM chunks_fts JOIN chunks c ON c.id = chunks_fts.rowid"
-               " JOIN notes n ON n.path = c.note_path"
-               f" WHERE chunks_fts MATCH ?{where} ORDER BY rank, c.id LIMIT ?")
         with self._lock:
             try:
-                rows = self._conn.execute(sql, (match, *params, k)).fetchall()
+                rows = self._conn.execute(sql.format(where=where), (*head, *params, k)).fetchall()
             except apsw.Error as exc:  # match_query makes this unreachable for user text; keep the tree clean
                 raise StoreError(f"keyword search failed: {exc}") from exc
-        return [_hit(row[:-1], -row[-1]) for row in rows]
+        return [_hit(row[:-1], row[-1]) for row in rows]
 
     # --- vector search --------------------------------------------------------------------------
     def nearest(self, vector: np.ndarray, k: int, filters: Filters = Filters()) -> list[Hit]:

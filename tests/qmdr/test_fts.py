@@ -7,7 +7,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from qmdr.fts import MAX_QUERY_TERMS, match_query, query_pieces, quote, words
+from qmdr.fts import (
+    MAX_QUERY_TERMS,
+    MAX_TRIGRAM_TERMS,
+    UNSPACED_GLOB,
+    match_query,
+    query_pieces,
+    quote,
+    short_unspaced_runs,
+    trigram_query,
+    unspaced_runs,
+    words,
+)
 from qmdr.store.base import IndexChange
 from qmdr.store.sqlite import SqliteStore
 from tests.qmdr.store_contract import NASTY_QUERIES, make_note
@@ -103,3 +114,25 @@ def test_match_query_is_always_valid_fts5_syntax(text):
     expression = match_query(text)
     if expression is not None:
         conn.execute("SELECT rowid FROM t WHERE t MATCH ?", (expression,)).fetchall()
+
+
+def test_unspaced_runs_are_the_cjk_thai_and_hangul_stretches_of_a_query():
+    assert unspaced_runs("東京タワー、tower 夜景 สวัสดีครับ 서울에 東京タワー") == [
+        "東京タワー", "夜景", "สวัสดีครับ", "서울에"]
+    assert unspaced_runs("plain latin, ünïcode and кириллица") == []
+
+
+def test_trigram_query_ors_every_trigram_of_runs_of_three_or_more():
+    assert trigram_query("北京大学 and 夜") == '"北京大" OR "京大学"'
+    assert trigram_query("東京 夜景") is None  # every run shorter than a trigram
+    assert short_unspaced_runs("東京 夜景 北京大学") == ["東京", "夜景"]
+    long_run = "".join(chr(0x4E00 + i) for i in range(MAX_TRIGRAM_TERMS * 2))
+    assert trigram_query(long_run).count(" OR ") == MAX_TRIGRAM_TERMS - 1
+
+
+def test_the_glob_class_and_the_regex_agree(fresh_store):
+    samples = ["東京", "latin only", "ไทย", "한국어", "mixed 中 text", "кириллица", "\U00020000"]
+    conn = fresh_store._conn
+    for text in samples:
+        globbed = conn.execute("SELECT ? GLOB ?", (text, UNSPACED_GLOB)).fetchone()[0]
+        assert bool(globbed) == bool(unspaced_runs(text)), text

@@ -24,6 +24,7 @@ from qmdr.search import (
     snippet_terms,
 )
 from qmdr.store.base import Filters
+from tests.qmdr.conftest import write_vault
 from tests.qmdr.embedders import HashEmbedder
 
 
@@ -227,6 +228,46 @@ async def test_embedding_failure_degrades_hybrid_to_keyword(indexed):
 async def test_an_index_without_vectors_warns(fresh_store, embedder):
     response = await Searcher(fresh_store, embedder).search("anything")
     assert response.results == [] and any("no vectors" in w for w in response.warnings)
+
+
+CJK_VAULT = {
+    "日記/東京.md": "---\ntags: [travel]\n---\n# 旅行の記録\n\n昨日は東京タワーに行った。夜景がとてもきれいだった。\n",
+    "学习/北京.md": "---\ntags: [study]\n---\n# 学习笔记\n\n我们在北京大学学习中文和历史。\n",
+    "notes/tokyo.md": "# Tokyo trip\n\nTook the train to Tokyo tower at night.\n",
+}
+
+
+@pytest.fixture
+async def cjk_indexed(tmp_path, fresh_store, embedder):
+    await reindex(fresh_store, write_vault(tmp_path / "cjk", CJK_VAULT), embedder)
+    return fresh_store
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", ["keyword", "hybrid"])
+@pytest.mark.parametrize(("query", "expected"), [("東京", "日記/東京.md"), ("東京タワー", "日記/東京.md"),
+                                                 ("夜景", "日記/東京.md"), ("北京大学", "学习/北京.md"),
+                                                 ("中文", "学习/北京.md")])
+async def test_a_word_inside_a_cjk_sentence_is_found(cjk_indexed, embedder, mode, query, expected):
+    response = await Searcher(cjk_indexed, embedder).search(query, mode=mode, k=5)
+    assert response.results[0].path == expected and response.results[0].ranks["keyword"] == 1
+
+
+@pytest.mark.anyio
+async def test_cjk_search_keeps_filters(cjk_indexed, embedder):
+    searcher = Searcher(cjk_indexed, embedder)
+    for filters in (Filters(path_prefix="学习/"), Filters(tags=("study",))):
+        assert (await searcher.search("東京タワー", mode="keyword", filters=filters)).results == []
+        assert (await searcher.search("東京", mode="keyword", filters=filters)).results == []
+    found = await searcher.search("北京大学", mode="keyword", filters=Filters(tags=("study",)))
+    assert [r.path for r in found.results] == ["学习/北京.md"]
+
+
+@pytest.mark.anyio
+async def test_a_latin_query_over_a_cjk_vault_is_unaffected(cjk_indexed, embedder):
+    response = await Searcher(cjk_indexed, embedder).search("train tower", mode="keyword", k=5)
+    assert [r.path for r in response.results] == ["notes/tokyo.md"]
+    assert response.results[0].ranks == {"keyword": 1} and "tower" in response.results[0].snippet
 
 
 # --- snippets -----------------------------------------------------------------------------------

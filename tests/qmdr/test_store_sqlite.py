@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from qmdr.errors import IndexBusy, ModelMismatch, StoreError
+from qmdr.store import sqlite as sqlite_store
 from qmdr.store.base import Filters, IndexChange
-from qmdr.store.sqlite import SCHEMA_VERSION, SqliteStore
+from qmdr.store.sqlite import BM25_WEIGHTS, SCHEMA_VERSION, SqliteStore
 from qmdr.store.vector_index import VectorIndex
 from tests.qmdr.store_contract import DIM, MODEL, axis, make_note, paths, unit, vectors_for
 
@@ -361,3 +362,92 @@ def test_snapshot_reads_the_index_when_the_cache_is_mostly_history(tmp_path):
     assert [h.text for h in reader.nearest(axis(1), 2)] == ["two", "one"]
     writer.close()
     reader.close()
+
+
+# --- scripts written without spaces: the trigram table --------------------------------------------
+
+CJK_NOTES = {
+    "travel/tokyo.md": "東京タワーに行った。夜景がとてもきれいだった。",
+    "study/beijing.md": "我们在北京大学学习中文和历史。",
+    "travel/latin.md": "Tokyo tower at night, seen from the bay.",
+}
+
+
+def cjk_store(store: SqliteStore) -> SqliteStore:
+    store.apply(IndexChange(upserts=[make_note(path, [text], tags=(path.split("/")[0],))
+                                     for path, text in CJK_NOTES.items()]))
+    return store
+
+
+def trigram_rows(store: SqliteStore) -> int:
+    return store._conn.execute("SELECT count(*) FROM chunks_trigram").fetchone()[0]
+
+
+@pytest.mark.parametrize(("query", "expected"), [("東京", "travel/tokyo.md"), ("夜景", "travel/tokyo.md"),
+                                                 ("タワー", "travel/tokyo.md"), ("北京大学", "study/beijing.md"),
+                                                 ("学习中文", "study/beijing.md")])
+def test_a_word_inside_a_longer_cjk_run_is_found(fresh_store, query, expected):
+    store = cjk_store(fresh_store)
+    # unicode61 alone cannot: the whole run between punctuation is one token
+    assert store._conn.execute("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?",
+                               (f'"{query}"',)).fetchone()[0] == 0
+    assert paths(store.keyword(query, 5)) == [expected]
+
+
+def test_cjk_keyword_search_applies_filters(fresh_store):
+    store = cjk_store(fresh_store)
+    assert paths(store.keyword("東京タワー", 5, Filters(path_prefix="travel/"))) == ["travel/tokyo.md"]
+    assert store.keyword("東京タワー", 5, Filters(path_prefix="study/")) == []
+    assert store.keyword("東京", 5, Filters(tags=("study",))) == []  # the 1-2 character scan filters too
+    assert paths(store.keyword("北京", 5, Filters(tags=("study",)))) == ["study/beijing.md"]
+
+
+def test_a_latin_query_is_plain_unicode61_bm25(fresh_store):
+    store = cjk_store(fresh_store)
+    hits = store.keyword("tokyo tower", 5)
+    weights = ", ".join(str(w) for w in BM25_WEIGHTS)
+    expected = store._conn.execute(
+        f"SELECT rowid, -bm25(chunks_fts, {weights}) AS s FROM chunks_fts WHERE chunks_fts MATCH ?"
+        " ORDER BY s DESC, rowid", ('"tokyo" OR "tower"',)).fetchall()
+    assert [(h.chunk_id, h.score) for h in hits] == expected
+    assert paths(hits) == ["travel/latin.md", "travel/tokyo.md"]  # the Japanese note by its title "Tokyo"
+
+
+def test_a_mixed_query_fuses_both_indexes(fresh_store):
+    store = cjk_store(fresh_store)
+    hits = store.keyword("夜景 Tokyo", 5)
+    assert sorted(paths(hits)) == ["travel/latin.md", "travel/tokyo.md"]
+    assert all(0 < h.score < 1 for h in hits)  # RRF scores, not bm25
+
+
+def test_only_chunks_with_unspaced_scripts_are_trigram_indexed_and_kept_in_step(fresh_store):
+    store = cjk_store(fresh_store)
+    assert trigram_rows(store) == 2  # not the Latin note
+    store.apply(IndexChange(upserts=[make_note("travel/tokyo.md", ["大阪城を見た。"], version="2")]))
+    assert trigram_rows(store) == 2
+    assert store.keyword("東京タワー", 5) == [] and store.keyword("東京", 5) == []
+    assert paths(store.keyword("大阪城", 5)) == ["travel/tokyo.md"]
+    store.apply(IndexChange(deletes=["travel/tokyo.md", "study/beijing.md"]))
+    assert trigram_rows(store) == 0 and store.keyword("大阪城", 5) == []
+
+
+def test_short_cjk_queries_scan_a_bounded_number_of_chunks(fresh_store, monkeypatch):
+    store = cjk_store(fresh_store)
+    assert paths(store.keyword("京", 5)) == ["travel/tokyo.md", "study/beijing.md"]  # both hold 京
+    monkeypatch.setattr(sqlite_store, "SHORT_RUN_SCAN_ROWS", 1)
+    assert paths(store.keyword("京", 5)) == ["travel/tokyo.md"]  # only the first indexed chunk is scanned
+
+
+def test_a_schema_1_index_is_migrated_and_backfilled(tmp_path):
+    path = tmp_path / "old.sqlite"
+    cjk_store(SqliteStore(path)).close()
+    conn = apsw.Connection(str(path))  # make it what schema 1 wrote: no trigram table, no triggers
+    conn.execute("DROP TRIGGER chunks_trigram_insert; DROP TRIGGER chunks_trigram_delete;"
+                 "DROP TABLE chunks_trigram; UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    conn.close()
+    with SqliteStore(path) as store:
+        assert store.get_meta("schema_version") == str(SCHEMA_VERSION) == "2"
+        assert trigram_rows(store) == 2
+        assert paths(store.keyword("北京大学", 5)) == ["study/beijing.md"]
+        store.apply(IndexChange(deletes=["study/beijing.md"]))  # the triggers exist too
+        assert trigram_rows(store) == 1
