@@ -65,8 +65,8 @@ import logging
 import math
 import time
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
 
 import httpx
 from pydantic import BaseModel, Field, ValidationError
@@ -78,6 +78,7 @@ from qmdr.aio import run_all
 from qmdr.chat import ChatFn, JsonAnswerError, extract_json
 from qmdr.errors import QmdrError
 from qmdr.lru import LRUCache
+from qmdr.search import RerankOutcome
 
 log = logging.getLogger(__name__)
 
@@ -117,17 +118,6 @@ class Reranker(Protocol):
     async def grade(self, query: str, passages: Sequence[str]) -> list[float]: ...
 
     async def rerank(self, query: str, results: Sequence[Any]) -> RerankOutcome[Any]: ...
-
-
-@dataclass(slots=True)
-class RerankOutcome(Generic[R]):
-    """What reranking did to one search. ``results`` is always complete and ordered."""
-
-    results: list[R]
-    reranked: bool
-    warnings: list[str] = field(default_factory=list)
-    timings_ms: dict[str, float] = field(default_factory=dict)
-    calls: int = 0  # model requests made for this search (0 when every grade was cached)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Generic, Literal, Protocol, TypeVar
 
 import anyio.to_thread
 import numpy as np
@@ -90,20 +90,28 @@ class SearchResponse:
     mode: str
 
 
-@dataclass(slots=True)
-class RerankOutcome:
-    """What a reranker returns: every result, in its final order, and what happened."""
+R = TypeVar("R")
 
-    results: list[Any]
+
+@dataclass(slots=True)
+class RerankOutcome(Generic[R]):
+    """What a reranker returns: every result, in its final order, and what happened.
+
+    Defined here, at the seam search calls, and used by ``qmdr.rerank``;
+    ``results`` is always complete and ordered.
+    """
+
+    results: list[R]
     reranked: bool
     warnings: list[str] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
+    calls: int = 0  # model requests made for this search (0 when every grade was cached)
 
 
 class Reranker(Protocol):
     """Reorders search results; ``qmdr.rerank`` implements it. Must not raise for model failures."""
 
-    async def rerank(self, query: str, results: Sequence[SearchResult]) -> RerankOutcome: ...
+    async def rerank(self, query: str, results: Sequence[SearchResult]) -> RerankOutcome[SearchResult]: ...
 
 
 class QueryExpander(Protocol):
