@@ -23,6 +23,7 @@ def pg_server():
     try:
         server = PgServer(data_dir / "data")
     except PgUnavailable as exc:
+        shutil.rmtree(data_dir, ignore_errors=True)
         if unavailable_is_failure():
             pytest.fail(f"PostgreSQL is required when CI is set: {exc}")
         pytest.skip(f"PostgreSQL unavailable: {exc}")
