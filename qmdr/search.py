@@ -27,9 +27,11 @@ from providers.embedder import Embedder
 from providers.errors import ProviderError
 from qmdr.embedding import QueryEmbeddingCache
 from qmdr.errors import InvalidQuery, ModelMismatch
-from qmdr.fts import words
+from qmdr.fts import unspaced_runs, words
 from qmdr.fusion import RRF_K, rank_positions, reciprocal_rank_fusion
 from qmdr.store.base import Filters, Hit, Store
+from vault import split_context_line
+from vault.markdown import parse_heading
 
 SearchMode = Literal["hybrid", "keyword", "vector"]
 MODES: tuple[str, ...] = ("hybrid", "keyword", "vector")
@@ -141,6 +143,8 @@ def make_snippet(text: str, terms: Sequence[str], width: int = SNIPPET_CHARS) ->
 
     Whitespace is collapsed; cuts fall on word boundaries and are marked with
     an ellipsis. With no term in the text, the text's beginning is shown.
+    Terms in scripts written without spaces (Chinese, Japanese, Thai, ...)
+    are found anywhere inside a word, since a whole run is one "word" there.
     """
     flat = " ".join(text.split())
     if len(flat) <= width:
@@ -152,6 +156,10 @@ def make_snippet(text: str, terms: Sequence[str], width: int = SNIPPET_CHARS) ->
             if _term_matches(word, term):
                 hits.append((match.start(), term))
                 break
+    for term in terms:  # a word of a script without spaces sits inside a longer run: find it as a substring
+        if unspaced_runs(term):
+            hits.extend((match.start(), term) for match in re.finditer(re.escape(term), flat))
+    hits.sort()
     start = 0
     best = 0
     for position, _ in hits:
@@ -169,6 +177,28 @@ def make_snippet(text: str, terms: Sequence[str], width: int = SNIPPET_CHARS) ->
         space = flat.rfind(" ", start, end)
         end = space if space > start else end
     return (ELLIPSIS if start > 0 else "") + flat[start:end].strip() + (ELLIPSIS if end < len(flat) else "")
+
+
+def snippet_source(hit: Hit) -> str:
+    """The part of a chunk a snippet is cut from: its content, without what the result shows apart.
+
+    The chunker's context line (title > headings) is there for the embedder
+    and the keyword index, and the heading lines that open a section repeat
+    the trail; results show the title and heading trail on their own. So both
+    go: the context line, then leading ``#`` lines whose text is in the trail.
+    A chunk holding nothing else keeps its text.
+    """
+    _, content = split_context_line(hit.text, hit.title, hit.heading_trail)
+    lines = content.split("\n")
+    shown = {*hit.heading_trail, hit.title}
+    start = 0
+    while start < len(lines):
+        heading = parse_heading(lines[start])
+        if lines[start].strip() and (heading is None or heading[1] not in shown):
+            break
+        start += 1
+    body = "\n".join(lines[start:])
+    return body if body.strip() else hit.text
 
 
 class Searcher:
@@ -327,12 +357,13 @@ class Searcher:
         results = []
         for chunk_id, score in fused[:depth]:
             hit = hits[chunk_id]
+            content = snippet_source(hit)
             scores = {name: raw[name][chunk_id] for name in lists if chunk_id in raw[name]}
             if len(lists) > 1:
                 scores["rrf"] = score
             results.append(SearchResult(
                 path=hit.note_path, title=hit.title, heading_trail=hit.heading_trail,
-                start_line=hit.start_line, end_line=hit.end_line, snippet=make_snippet(hit.text, terms),
+                start_line=hit.start_line, end_line=hit.end_line, snippet=make_snippet(content, terms),
                 text=hit.text, score=float(score), chunk_hash=hit.chunk_hash, ranks=dict(positions[chunk_id]),
                 scores=scores, tags=hit.tags))
         return results

@@ -11,6 +11,7 @@ from vault.chunk import (
     approx_token_count,
     chunk_hash,
     chunk_note,
+    split_context_line,
 )
 from vault.errors import (
     BinaryNote,
@@ -49,4 +50,5 @@ __all__ = [
     "read_note",
     "safe_note_path",
     "scan_vault",
+    "split_context_line",
 ]

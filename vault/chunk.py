@@ -247,11 +247,7 @@ class _Chunker:
 
     # -- context line ----------------------------------------------------------------
     def context_line(self, trail: tuple[str, ...]) -> str:
-        title = " ".join(self.note.title.split())
-        shown = list(trail)
-        if shown and shown[0].casefold() == title.casefold():
-            shown = shown[1:]  # "# Title" as the first heading would repeat the title
-        context = CONTEXT_SEPARATOR.join([title, *shown]) if title else CONTEXT_SEPARATOR.join(shown)
+        context = full_context_line(self.note.title, trail)
         limit = self.options.max_tokens // CONTEXT_SHARE_DIVISOR
         if self.count(context) <= limit:
             return context
@@ -387,6 +383,33 @@ class _Chunker:
                     )
                 )
         return chunks
+
+
+def full_context_line(title: str, heading_trail: Sequence[str]) -> str:
+    """The context line for a note title and heading trail, before any shortening to the budget."""
+    title = " ".join(title.split())
+    shown = list(heading_trail)
+    if shown and shown[0].casefold() == title.casefold():
+        shown = shown[1:]  # "# Title" as the first heading would repeat the title
+    return CONTEXT_SEPARATOR.join([title, *shown]) if title else CONTEXT_SEPARATOR.join(shown)
+
+
+def split_context_line(text: str, title: str, heading_trail: Sequence[str]) -> tuple[str, str]:
+    """``(context line, content)`` of a chunk's ``text``; ``("", text)`` when it has no context line.
+
+    Search snippets show the content: the title and headings are shown apart,
+    and repeating them would fill a two-line snippet with what the result card
+    already says. The first line counts as the context line only when it is
+    this title and trail's line, whole or shortened (cut with an ellipsis), so
+    text that merely contains a newline is never cut.
+    """
+    first, newline, rest = text.partition("\n")
+    if not newline:
+        return "", text
+    full = full_context_line(title, heading_trail)
+    if first == full or (first.endswith(_ELLIPSIS) and full.startswith(first[: -len(_ELLIPSIS)])):
+        return first, rest
+    return "", text
 
 
 def _split_long(text: str, budget: int, count: TokenCounter) -> list[tuple[str, int]]:

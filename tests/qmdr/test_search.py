@@ -21,9 +21,10 @@ from qmdr.search import (
     Searcher,
     SearchResult,
     make_snippet,
+    snippet_source,
     snippet_terms,
 )
-from qmdr.store.base import Filters
+from qmdr.store.base import Filters, Hit
 from tests.qmdr.conftest import write_vault
 from tests.qmdr.embedders import HashEmbedder
 
@@ -302,3 +303,31 @@ def test_snippet_terms_drop_stopwords_and_match_word_stems():
     assert snippet_terms("How do we retry the Uploads?") == ["retry", "uploads"]
     text = "x " * 200 + "uploads are retried later " + "y " * 200
     assert "retried" in make_snippet(text, snippet_terms("retry uploads"), width=60)
+
+
+@pytest.mark.anyio
+async def test_snippets_show_the_content_not_the_context_line(tmp_path, fresh_store, embedder):
+    note = "---\ntitle: Garden diary\n---\n# Tomatoes\n\n## Watering\n\nWater the seedlings every morning.\n"
+    await reindex(fresh_store, write_vault(tmp_path / "garden", {"garden.md": note}), embedder)
+    for mode in ("keyword", "hybrid"):
+        top = (await Searcher(fresh_store, embedder).search("seedlings", mode=mode)).results[0]
+        assert top.text.startswith("Garden diary > Tomatoes > Watering\n")  # the chunker's context line
+        assert top.heading_trail == ("Tomatoes", "Watering")
+        assert top.snippet == "Water the seedlings every morning."  # no context line, no heading lines
+
+
+def test_snippet_places_a_cjk_word_found_inside_a_longer_run():
+    text = "今日は天気がよかった。" * 20 + "東京タワーに行った。" + "夜は家で本を読んだ。" * 20
+    snippet = make_snippet(text, snippet_terms("東京タワー"), width=60)
+    assert "東京タワー" in snippet and snippet.startswith(ELLIPSIS)
+
+
+def test_snippet_source_keeps_text_that_is_not_the_context_or_the_trail():
+    def hit(text: str, trail: tuple[str, ...] = ("Tomatoes",)) -> Hit:
+        return Hit(chunk_id=1, chunk_hash="h", note_path="g.md", title="Garden", heading_trail=trail,
+                   start_line=1, end_line=2, text=text, score=1.0)
+
+    assert snippet_source(hit("Garden > Tomatoes\n# Tomatoes\n\n## Pests\nAphids.")) == "## Pests\nAphids."
+    assert snippet_source(hit("# Tomatoes\nno context line")) == "no context line"
+    assert snippet_source(hit("plain text without a context line")) == "plain text without a context line"
+    assert snippet_source(hit("Garden > Tomatoes\n# Tomatoes")) == "Garden > Tomatoes\n# Tomatoes"  # nothing else

@@ -7,7 +7,16 @@ import re
 
 import pytest
 
-from vault import Chunk, ChunkingOptions, Note, approx_token_count, chunk_hash, chunk_note, parse_note
+from vault import (
+    Chunk,
+    ChunkingOptions,
+    Note,
+    approx_token_count,
+    chunk_hash,
+    chunk_note,
+    parse_note,
+    split_context_line,
+)
 from vault.chunk import CONTEXT_SHARE_DIVISOR
 
 
@@ -241,3 +250,29 @@ def test_chunks_are_frozen_values() -> None:
     chunk = chunk_note(note_from("text\n"))[0]
     with pytest.raises(dataclasses.FrozenInstanceError):
         chunk.text = "x"  # type: ignore[misc]
+
+
+def test_split_context_line_separates_every_chunks_context_from_its_content() -> None:
+    text = "---\ntitle: Deploy notes\n---\n# Deploy notes\n\nintro\n\n## Retries\n\n### Backoff\n\n" + sentences(40)
+    note = note_from(text)
+    chunks = chunk_note(note, max_tokens=128, overlap_tokens=16)
+    assert len(chunks) > 2
+    for chunk in chunks:
+        context, body = split_context_line(chunk.text, note.title, chunk.heading_trail)
+        assert f"{context}\n{body}" == chunk.text and body == content(chunk)
+        assert context.startswith("Deploy notes")
+
+
+def test_split_context_line_recognises_a_shortened_context_line() -> None:
+    heading = " ".join(f"word{i}" for i in range(100))
+    note = note_from(f"# {heading}\n\nbody text\n")
+    chunks = chunk_note(note, max_tokens=64, overlap_tokens=0)
+    for chunk in chunks:
+        context, body = split_context_line(chunk.text, note.title, chunk.heading_trail)
+        assert context.endswith("…") and body == content(chunk)
+    assert split_context_line(chunks[-1].text, note.title, chunks[-1].heading_trail)[1].endswith("body text")
+
+
+@pytest.mark.parametrize("text", ["no context line at all", "Other title\nbody", "Deploy\nbody"])
+def test_split_context_line_leaves_text_without_its_context_line_whole(text: str) -> None:
+    assert split_context_line(text, "Deploy notes", ("Retries",)) == ("", text)
