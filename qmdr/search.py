@@ -4,9 +4,9 @@
 (``SearchResponse.timings_ms``), and each result says where it ranked in every
 list (``ranks``) and with what raw score (``scores``), so a caller can see why
 it came back. Optional stages degrade instead of failing: a hybrid search
-whose query embedding fails, or whose index was built by another model,
-falls back to keyword results with a warning; a reranker reports its own
-failures as warnings (``RerankOutcome``).
+whose query embedding fails or takes longer than ``embed_budget_s``, or whose
+index was built by another model, falls back to keyword results with a
+warning; a reranker reports its own failures as warnings (``RerankOutcome``).
 
 The embedder and reranker are injected (``Embedder``, ``Reranker``), never
 looked up, so tests and the benchmark drive the real code with their own.
@@ -20,11 +20,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Generic, Literal, Protocol, TypeVar
 
+import anyio
 import anyio.to_thread
 import numpy as np
 
 from providers.embedder import Embedder
-from providers.errors import ProviderError
+from providers.errors import ProviderError, ProviderTimeout
 from qmdr.embedding import QueryEmbeddingCache
 from qmdr.errors import InvalidQuery, ModelMismatch
 from qmdr.fts import unspaced_runs, words
@@ -50,6 +51,10 @@ DEFAULT_QUERY_CACHE_SIZE = 256
 #: each expansion's lists count this much relative to the original query's, so alternative
 #: phrasings add recall without outvoting what was asked (the ratio of qmdr.expand.ORIGINAL_QUERY_WEIGHT)
 EXPANSION_WEIGHT = 0.5
+#: seconds a search waits for its query embedding: a hung or overloaded embeddings provider must not
+#: hold a search for minutes (a remote call normally takes well under a second, a cold one a few).
+#: Past it, hybrid search answers from keywords with a warning and vector search fails with a 504.
+DEFAULT_EMBED_QUERY_BUDGET_S = 5.0
 #: characters of chunk text shown as the snippet: about two lines in a terminal or a result card
 SNIPPET_CHARS = 240
 #: the snippet window starts this many characters before the first matched term, for context
@@ -206,13 +211,17 @@ class Searcher:
 
     def __init__(self, store: Store, embedder: Embedder, reranker: Reranker | None = None, *,
                  expander: QueryExpander | None = None, query_cache_size: int = DEFAULT_QUERY_CACHE_SIZE,
-                 rrf_k: int = RRF_K, weights: dict[str, float] | None = None) -> None:
+                 rrf_k: int = RRF_K, weights: dict[str, float] | None = None,
+                 embed_budget_s: float = DEFAULT_EMBED_QUERY_BUDGET_S) -> None:
+        if embed_budget_s <= 0:
+            raise ValueError(f"embed_budget_s must be > 0, got {embed_budget_s}")
         self.store = store
         self.embedder = embedder
         self.reranker = reranker
         self.expander = expander
         self.rrf_k = rrf_k
         self.weights = dict(weights or {})  # per list: "keyword", "vector" (default 1.0 each)
+        self.embed_budget_s = embed_budget_s
         self.query_cache = QueryEmbeddingCache(query_cache_size)
 
     @staticmethod
@@ -309,8 +318,11 @@ class Searcher:
                              warnings: list[str]) -> list[np.ndarray]:
         """Vectors for ``texts`` (cached by model and text), or [] when vector search cannot run.
 
-        In hybrid mode a missing, mismatched or failing vector side becomes a
-        warning and the search continues on keywords; in vector mode it raises.
+        In hybrid mode a missing, mismatched, failing or too slow vector side
+        becomes a warning and the search continues on keywords; in vector mode
+        it raises (``ProviderTimeout`` past ``embed_budget_s``). An embedder
+        that computes in a worker thread (the local model) finishes its current
+        batch before the timeout can take effect; a remote call is cancelled.
         """
         if not texts:
             return []
@@ -331,7 +343,15 @@ class Searcher:
         missing = [t for t, v in found.items() if v is None]
         if missing:
             try:
-                fresh = np.asarray(await self.embedder.embed(missing), dtype=np.float32)
+                with anyio.fail_after(self.embed_budget_s):
+                    fresh = np.asarray(await self.embedder.embed(missing), dtype=np.float32)
+            except TimeoutError:
+                message = (f"the query embedding ({ours[0]}) took longer than {self.embed_budget_s:g}s; "
+                           "check the embeddings provider or raise QMD_EMBED_QUERY_BUDGET_S")
+                if mode == "vector":
+                    raise ProviderTimeout(message, model=ours[0]) from None
+                warnings.append(f"vector search skipped: {message}")
+                return []
             except ProviderError as exc:
                 if mode == "vector":
                     raise

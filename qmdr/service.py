@@ -88,7 +88,8 @@ class Service:
 
         store = store or open_store(settings)
         components = build_components(settings, env=env, http=http)
-        searcher = Searcher(store, components.embedder, components.reranker, expander=components.expander)
+        searcher = Searcher(store, components.embedder, components.reranker, expander=components.expander,
+                            embed_budget_s=settings.qmd_embed_query_budget_s)
         return cls(settings, store, components.embedder, searcher, components)
 
     # --- search ---

@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     qmd_openai_embed_dimensions: int | None = Field(None, ge=8, le=8192, description="output dimensions for models that take it (text-embedding-3-*)")
     qmd_embed_batch_size: int = Field(64, ge=1, le=2048, description="texts per embeddings request")
     qmd_embed_concurrency: int = Field(4, ge=1, le=32, description="embedding requests in flight at once")
+    qmd_embed_query_budget_s: float = Field(5.0, gt=0, le=120, description="seconds a search waits for its query embedding; past it hybrid answers from keywords, vector mode fails (504)")
     # --- memory search: rerank (seed names) ---
     qmd_rerank_provider: str | None = Field(None, description="provider for reranking; unset means no rerank")
     qmd_rerank_mode: RerankMode | None = Field(None, description="llm (default when a rerank provider is set), none or api")

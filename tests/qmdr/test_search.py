@@ -6,10 +6,12 @@ import dataclasses
 import math
 from collections.abc import Sequence
 
+import anyio
 import numpy as np
 import pytest
 
-from providers.errors import ProviderUnavailable
+from providers.errors import ProviderTimeout, ProviderUnavailable
+from qmdr.api.errors import status_for
 from qmdr.errors import InvalidQuery, ModelMismatch
 from qmdr.fusion import RRF_K
 from qmdr.indexer import reindex
@@ -59,6 +61,14 @@ class UnreachableEmbedder(HashEmbedder):
 
     async def embed(self, texts):
         raise ProviderUnavailable("the embedding provider answered 503", status=503)
+
+
+class HungEmbedder(HashEmbedder):
+    """The same model as the index, but its provider never answers (until the test is long over)."""
+
+    async def embed(self, texts):
+        await anyio.sleep(3600)
+        return await super().embed(texts)
 
 
 @pytest.fixture
@@ -223,6 +233,19 @@ async def test_embedding_failure_degrades_hybrid_to_keyword(indexed):
     assert response.results and any("could not embed" in w for w in response.warnings)
     with pytest.raises(ProviderUnavailable):
         await searcher.search("uploads", mode="vector")
+
+
+@pytest.mark.anyio
+async def test_a_hung_query_embedding_degrades_hybrid_and_fails_vector_within_the_budget(indexed):
+    searcher = Searcher(indexed, HungEmbedder(), embed_budget_s=0.05)
+    response = await searcher.search("uploads")
+    assert response.results and all(r.ranks.keys() == {"keyword"} for r in response.results)
+    assert any("took longer than 0.05s" in w and "QMD_EMBED_QUERY_BUDGET_S" in w for w in response.warnings)
+    with pytest.raises(ProviderTimeout, match="QMD_EMBED_QUERY_BUDGET_S") as info:
+        await searcher.search("uploads", mode="vector")
+    assert status_for(info.value) == 504
+    with pytest.raises(ValueError):
+        Searcher(indexed, HungEmbedder(), embed_budget_s=0)
 
 
 @pytest.mark.anyio
