@@ -444,7 +444,7 @@ def _embedder_probe(name: str, load: Callable[[], Any], texts: list[str]) -> Emb
         model(texts)
         seconds = time.perf_counter() - started
     return EmbedderRow(name, len(texts), round(seconds, 2), round(len(texts) / seconds, 1), memory["peak"],
-                       "load + embed, batch as the library chooses")
+                       "seconds: embed only; RSS: model load + embed")
 
 
 def compare_embedders(texts: list[str]) -> list[EmbedderRow]:
