@@ -2,12 +2,17 @@
 
 ``qmdr serve`` runs it under uvicorn; tests build it directly or over a real
 socket. The Service (store, embedder, searcher, providers) is built once in the
-lifespan and shared by every request through ``app.state.service``.
+lifespan and shared by every request through ``app.state.service``. At start
+the lifespan also warms the store's in-memory vector snapshot on a background
+thread (``warm_store``), so the first search does not pay seconds of loading
+while the server already answers /health and keyword searches.
 """
 
 from __future__ import annotations
 
+import logging
 import re
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -26,11 +31,39 @@ from qmdr.settings import Settings
 from qmdr.ui import install_dashboard
 from qmdr.watch import start_watch, stop_watch
 
+log = logging.getLogger(__name__)
+
 #: request bodies above this are refused before parsing: no legitimate search or note write is that big
 MAX_BODY_BYTES = 2 * 1024 * 1024
 REQUEST_ID_HEADER = "X-Request-ID"
 #: a caller's X-Request-ID is echoed into logs, so only short plain ids are kept (no log injection)
 VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def warm_store(store: object) -> threading.Thread | None:
+    """Start building ``store``'s search caches (``store.warm()``, if it has one) on a daemon thread.
+
+    A thread, not the event loop's pool: the build is seconds of SQLite reads
+    and numpy copies that must not hold a worker other requests need. Failure
+    only costs the first search the same wait, so it is logged, not raised.
+    """
+    warm = getattr(store, "warm", None)
+    if not callable(warm):
+        return None
+
+    def run() -> None:
+        started = time.perf_counter()
+        try:
+            chunks = warm()
+        except Exception as exc:  # e.g. the store was closed by a quick shutdown
+            log.warning("warming the vector snapshot failed (the first search will build it): %s: %s",
+                        type(exc).__name__, exc)
+            return
+        log.info("vector snapshot ready: %d chunks in %.1f s", chunks, time.perf_counter() - started)
+
+    thread = threading.Thread(target=run, name="qmdr-warm-store", daemon=True)
+    thread.start()
+    return thread
 
 
 def create_app(settings: Settings | None = None, *, service: Service | None = None) -> FastAPI:
@@ -42,6 +75,7 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
         owned = service is None
         app.state.service = service or Service.from_settings(settings)
         instrument_service(app.state.metrics, app.state.service)
+        app.state.store_warmup = warm_store(app.state.service.store)
         watching = start_watch(app.state.service) if settings.qmdr_watch else None  # `qmdr serve --watch`
         try:
             yield

@@ -48,6 +48,12 @@ changes); ``vector_search="vec0"`` uses sqlite-vec's KNN instead.
 Concurrency: WAL, so readers never block the one writer and see a consistent
 snapshot. Within a process one connection is shared under a lock (a write
 transaction must not leak its uncommitted rows into a concurrent search).
+Building the vector snapshot reads every vector (seconds on a large index), so
+a file store builds it on a second, read-only-in-practice connection of its own
+(one build at a time, ``_build_lock``): keyword searches, stats and /health keep
+the shared connection meanwhile. An in-memory database cannot be opened twice,
+so there the build holds the shared lock (such indexes are small). ``warm()``
+builds the snapshot ahead of the first search (the server calls it at start).
 Writes start with ``BEGIN IMMEDIATE`` so two writers queue on ``busy_timeout``
 instead of failing mid-transaction; past the timeout the caller gets ``IndexBusy``.
 """
@@ -59,7 +65,7 @@ import fcntl
 import json
 import os
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -113,6 +119,8 @@ REBUILD_HINT = "run `qmdr index --rebuild` to re-embed with the new model (text 
 RESERVED_META = frozenset({"schema_version", "model_id", "dim", "generation", "last_reindex", "vector_epoch"})
 
 VectorSearch = Literal["memory", "vec0"]
+#: called on the building thread with the number of chunks a vector snapshot is about to load
+SnapshotHook = Callable[[int], None]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -208,6 +216,26 @@ def _placeholders(n: int) -> str:
     return ",".join("?" * n)
 
 
+def _connect(target: str, busy_timeout_ms: int) -> apsw.Connection:
+    """A connection with sqlite-vec loaded (the ``vectors`` table needs it even to be read)."""
+    conn = apsw.Connection(target)
+    conn.enable_load_extension(True)
+    conn.load_extension(sqlite_vec.loadable_path())
+    conn.enable_load_extension(False)
+    conn.set_busy_timeout(busy_timeout_ms)
+    return conn
+
+
+def _meta_value(conn: apsw.Connection, key: str) -> str | None:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return None if row is None else row[0]
+
+
+def _has_vectors_table(conn: apsw.Connection) -> bool:
+    return conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE name = 'vectors' AND type = 'table'").fetchone() is not None
+
+
 def _hit(row: Sequence[Any], score: float) -> Hit:
     chunk_id, chunk_hash, path, title, trail, start, end, text, tags = row
     return Hit(chunk_id=chunk_id, chunk_hash=chunk_hash, note_path=path, title=title,
@@ -244,7 +272,10 @@ class SqliteStore:
     """The ``Store`` protocol on one SQLite file: ``SqliteStore(path)`` or ``SqliteStore(memory=True)``."""
 
     def __init__(self, path: str | Path | None = None, *, memory: bool = False,
-                 vector_search: VectorSearch = "memory", busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
+                 vector_search: VectorSearch = "memory", busy_timeout_ms: int = BUSY_TIMEOUT_MS,
+                 on_snapshot_build: SnapshotHook | None = None) -> None:
+        """``on_snapshot_build`` is called (on the building thread) before a vector snapshot loads,
+        with its chunk count: for progress reports, and for tests that hold a build open."""
         if memory == (path is not None):
             raise ValueError("give either a path or memory=True")
         if vector_search not in ("memory", "vec0"):
@@ -252,17 +283,17 @@ class SqliteStore:
         self.path = None if memory else Path(path)  # type: ignore[arg-type]
         self.vector_search = vector_search
         self._lock = threading.RLock()
+        self._build_lock = threading.Lock()  # taken before _lock, never while holding it
+        self._busy_timeout_ms = busy_timeout_ms
+        self._on_snapshot_build = on_snapshot_build
+        self._snapshot_conn: apsw.Connection | None = None  # the builder's own connection (file stores)
         self._reindex_mutex = threading.Lock()
         self._snapshot: VectorIndex | None = None
         # vectors this process committed since the last snapshot, so the next one need not read them back
         self._fresh: dict[str, np.ndarray] = {}
         self._fresh_key: tuple[tuple[str, int] | None, int] | None = None  # (model, vector_epoch)
         try:
-            self._conn = apsw.Connection(":memory:" if memory else str(self.path))
-            self._conn.enable_load_extension(True)
-            self._conn.load_extension(sqlite_vec.loadable_path())
-            self._conn.enable_load_extension(False)
-            self._conn.set_busy_timeout(busy_timeout_ms)
+            self._conn = _connect(":memory:" if memory else str(self.path), busy_timeout_ms)
             if not memory:
                 self._conn.execute("PRAGMA journal_mode=WAL")
                 # NORMAL in WAL mode: a crashed *process* never loses a commit; only a power cut can drop
@@ -308,8 +339,12 @@ class SqliteStore:
         self.close()
 
     def close(self) -> None:
-        with self._lock:
+        """Close the connections; waits for a snapshot build in progress (it uses one of them)."""
+        with self._build_lock, self._lock:
             self._snapshot = None
+            if self._snapshot_conn is not None:
+                self._snapshot_conn.close()
+                self._snapshot_conn = None
             self._conn.close()
 
     # --- transactions ---------------------------------------------------------------------------
@@ -360,8 +395,7 @@ class SqliteStore:
         return int(self._meta("generation") or 0)
 
     def _has_vector_table(self) -> bool:
-        return self._conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE name = 'vectors' AND type = 'table'").fetchone() is not None
+        return _has_vectors_table(self._conn)
 
     # --- embedding model ------------------------------------------------------------------------
     def embedding_model(self) -> tuple[str, int] | None:
@@ -710,72 +744,90 @@ class SqliteStore:
 
         Rows of the previous snapshot are reused only while the stored vectors
         are the same set of the same model: a drop (rebuild, reset) bumps
-        ``vector_epoch`` and forces a fresh load.
+        ``vector_epoch`` and forces a fresh load. One build at a time; callers
+        arriving meanwhile wait for it and share its result.
         """
-        with self._lock:
-            snapshot = self._snapshot
-            if snapshot is not None and snapshot.generation == self.generation():
-                return snapshot
-            with self._read():
-                generation = self.generation()
-                model = self.embedding_model()
-                epoch = int(self._meta("vector_epoch") or 0)
-                if model is None:
-                    self._snapshot = VectorIndex.empty(("", 1), generation)
-                    return self._snapshot
-                chunks = self._conn.execute("SELECT id, note_path, hash FROM chunks").fetchall()
-                tags: dict[str, list[str]] = {}
-                for tag, path in self._conn.execute("SELECT tag, note_path FROM note_tags"):
-                    tags.setdefault(path, []).append(tag)
-                reusable = snapshot is not None and snapshot.epoch == epoch
-                fresh = self._fresh if self._fresh_key == (model, epoch) else {}
-                snapshot = VectorIndex.build(
-                    model=model, generation=generation, chunks=chunks, note_tags=tags,
-                    fetch_vectors=self._fetch_vectors, previous=snapshot if reusable else None, fresh=fresh,
-                    epoch=epoch)
-            self._fresh = {}
-            self._snapshot = snapshot
-            return snapshot
-            if model is None:
-                self._snapshot = None
-                return VectorIndex.empty(("", 1), generation)
-            with self._read():
-                generation = self.generation()
-                chunks = self._conn.execute("SELECT id, note_path, hash FROM chunks").fetchall()
-                tags: dict[str, list[str]] = {}
-                for tag, path in self._conn.execute("SELECT tag, note_path FROM note_tags"):
-                    tags.setdefault(path, []).append(tag)
-                snapshot = VectorIndex.build(
-                    model=model, generation=generation, chunks=chunks, note_tags=tags,
-                    fetch_vectors=self._fetch_vectors, previous=snapshot, fresh=self._fresh)
-            self._fresh = {}
+        with self._build_lock:
+            previous = self._snapshot
+            if previous is not None and previous.generation == self.generation():
+                return previous
+            if self.path is None:
+                with self._lock:  # one connection only: the build must not interleave with a write
+                    snapshot = self._build_snapshot(self._conn, previous)
+            else:
+                snapshot = self._build_snapshot(self._builder_connection(), previous)
             self._snapshot = snapshot
             return snapshot
 
-    def _fetch_vectors(self, hashes: list[str]) -> dict[str, np.ndarray]:
-        """Stored vectors for ``hashes`` (caller holds the lock, inside a read transaction)."""
-        if not self._has_vector_table():
+    def warm(self) -> int:
+        """Build the vector snapshot now, ahead of the first search; returns its chunk count.
+
+        A no-op (0) with ``vector_search="vec0"``, which keeps no snapshot.
+        Keyword searches on a file store are not held up while it runs.
+        """
+        return 0 if self.vector_search == "vec0" else len(self.vector_index())
+
+    def _builder_connection(self) -> apsw.Connection:
+        """The snapshot builder's own connection (caller holds ``_build_lock``), opened on first use."""
+        if self._snapshot_conn is None:
+            self._snapshot_conn = _connect(str(self.path), self._busy_timeout_ms)
+        return self._snapshot_conn
+
+    def _build_snapshot(self, conn: apsw.Connection, previous: VectorIndex | None) -> VectorIndex:
+        """A snapshot of what ``conn`` sees, read in one transaction; vectors this process just wrote
+        (``_fresh``) are taken from memory instead of the table."""
+        conn.execute("BEGIN")
+        try:
+            generation = int(_meta_value(conn, "generation") or 0)
+            model_id, dim = _meta_value(conn, "model_id"), _meta_value(conn, "dim")
+            if model_id is None or dim is None:
+                return VectorIndex.empty(("", 1), generation)
+            model = (model_id, int(dim))
+            epoch = int(_meta_value(conn, "vector_epoch") or 0)
+            chunks = conn.execute("SELECT id, note_path, hash FROM chunks").fetchall()
+            tags: dict[str, list[str]] = {}
+            for tag, path in conn.execute("SELECT tag, note_path FROM note_tags"):
+                tags.setdefault(path, []).append(tag)
+            with self._lock:
+                fresh = dict(self._fresh) if self._fresh_key == (model, epoch) else {}
+            if self._on_snapshot_build is not None:
+                self._on_snapshot_build(len(chunks))
+            reusable = previous is not None and previous.epoch == epoch
+            snapshot = VectorIndex.build(
+                model=model, generation=generation, chunks=chunks, note_tags=tags,
+                fetch_vectors=lambda hashes: self._fetch_vectors(conn, model, hashes),
+                previous=previous if reusable else None, fresh=fresh, epoch=epoch)
+        finally:
+            conn.execute("COMMIT")
+        with self._lock:  # what the snapshot now holds need not be kept for the next one
+            if self._fresh_key == (model, epoch):
+                for chunk_hash in fresh:
+                    self._fresh.pop(chunk_hash, None)
+        return snapshot
+
+    @staticmethod
+    def _fetch_vectors(conn: apsw.Connection, model: tuple[str, int], hashes: list[str]) -> dict[str, np.ndarray]:
+        """Stored vectors of ``model`` for ``hashes``, read through ``conn`` inside its read transaction."""
+        if not _has_vectors_table(conn):
             return {}
-        total = self._conn.execute("SELECT count(*) FROM vectors").fetchone()[0]
+        total = conn.execute("SELECT count(*) FROM vectors").fetchone()[0]
         found: dict[str, np.ndarray] = {}
         if total and len(hashes) > SCAN_INSTEAD_OF_LOOKUP * total:
             wanted = set(hashes)
-            model = self.embedding_model()
-            cached = self._conn.execute("SELECT count(*) FROM embedding_cache WHERE model_id = ? AND dim = ?",
-                                        model).fetchone()[0]
+            cached = conn.execute("SELECT count(*) FROM embedding_cache WHERE model_id = ? AND dim = ?",
+                                  model).fetchone()[0]
             if cached > CACHE_SCAN_MAX_RATIO * total:
-                rows = self._conn.execute("SELECT hash, embedding FROM vectors")
+                rows = conn.execute("SELECT hash, embedding FROM vectors")
                 return {h: np.frombuffer(blob, dtype=np.float32) for h, blob in rows if h in wanted}
             # The cache holds the same vector for every stored one (apply writes both) and a plain
             # table scans about 2.5x faster than vec0's chunked storage. Only hashes the index
             # itself has a vector for are taken, so both search paths agree on what is searchable.
-            wanted &= {row[0] for row in self._conn.execute("SELECT hash FROM vectors")}
-            rows = self._conn.execute("SELECT hash, vector FROM embedding_cache WHERE model_id = ? AND dim = ?",
-                                      model)
+            wanted &= {row[0] for row in conn.execute("SELECT hash FROM vectors")}
+            rows = conn.execute("SELECT hash, vector FROM embedding_cache WHERE model_id = ? AND dim = ?", model)
             found = {h: np.frombuffer(blob, dtype=np.float32) for h, blob in rows if h in wanted}
             hashes = [h for h in wanted if h not in found]  # stored but somehow not cached: look up
         for chunk_hash in hashes:
-            row = self._conn.execute("SELECT embedding FROM vectors WHERE hash = ?", (chunk_hash,)).fetchone()
+            row = conn.execute("SELECT embedding FROM vectors WHERE hash = ?", (chunk_hash,)).fetchone()
             if row is not None:
                 found[chunk_hash] = np.frombuffer(row[0], dtype=np.float32)
         return found

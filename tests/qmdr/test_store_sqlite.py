@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import apsw
 import numpy as np
 import pytest
@@ -451,3 +453,53 @@ def test_a_schema_1_index_is_migrated_and_backfilled(tmp_path):
         assert paths(store.keyword("北京大学", 5)) == ["study/beijing.md"]
         store.apply(IndexChange(deletes=["study/beijing.md"]))  # the triggers exist too
         assert trigram_rows(store) == 1
+
+
+# --- building the snapshot beside the shared connection -------------------------------------------
+
+
+class HeldBuild:
+    """An ``on_snapshot_build`` hook that holds the next build open until released."""
+
+    def __init__(self) -> None:
+        self.started, self.release = threading.Event(), threading.Event()
+
+    def __call__(self, chunks: int) -> None:
+        self.started.set()
+        assert self.release.wait(HOLD_LIMIT_S), "the test never released the build"
+
+
+#: a held build gives up after this long, so a regression fails instead of hanging the run
+HOLD_LIMIT_S = 30
+
+
+def test_keyword_search_stats_and_writes_do_not_wait_for_a_snapshot_build(tmp_path):
+    hold = HeldBuild()
+    store = with_model(SqliteStore(tmp_path / "index.sqlite", on_snapshot_build=hold))
+    note, chunks = make_note("a.md", ["patient aardvark", "quick otter"])
+    store.apply(IndexChange(upserts=[(note, chunks)], vectors=vectors_for(chunks, [axis(0), axis(1)])))
+    builder = threading.Thread(target=store.warm)
+    builder.start()
+    assert hold.started.wait(HOLD_LIMIT_S)
+    # all on the shared connection while the builder sits inside its read transaction
+    assert paths(store.keyword("aardvark", 3)) == ["a.md"]
+    assert store.stats().chunks == 2
+    later, later_chunks = make_note("b.md", ["late heron"])
+    store.apply(IndexChange(upserts=[(later, later_chunks)], vectors=vectors_for(later_chunks, [axis(2)])))
+    assert builder.is_alive()  # none of the above waited for the build to end
+    hold.release.set()
+    builder.join()
+    built = store._snapshot
+    assert built is not None and len(built) == 2  # what the build's transaction saw: before b.md
+    assert paths(store.nearest(axis(2), 1)) == ["b.md"]  # the next search catches up
+    store.close()
+
+
+def test_warm_is_a_no_op_for_vec0_and_counts_chunks_for_memory(fresh_store):
+    store = with_model(fresh_store)
+    note, chunks = make_note("a.md", ["one", "two"])
+    store.apply(IndexChange(upserts=[(note, chunks)], vectors=vectors_for(chunks, [axis(0), axis(1)])))
+    assert store.warm() == 2 and store.vector_index().generation == store.generation()
+    vec0 = SqliteStore(memory=True, vector_search="vec0")
+    assert vec0.warm() == 0 and vec0._snapshot is None
+    vec0.close()

@@ -1,0 +1,52 @@
+"""The server warms the vector snapshot at start without holding up /health or keyword searches."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import anyio
+from fastapi.testclient import TestClient
+
+from qmdr.api.app import create_app
+from qmdr.indexer import reindex
+from qmdr.search import Searcher
+from qmdr.service import Service
+from qmdr.settings import Settings
+from qmdr.store.sqlite import SqliteStore
+from tests.qmdr.embedders import HashEmbedder
+
+#: a held warm-up gives up after this long, so a regression fails instead of hanging the run
+HOLD_LIMIT_S = 30
+
+
+def test_health_and_keyword_search_answer_while_the_snapshot_warms(tmp_path: Path, vault: Path) -> None:
+    armed, started, release = threading.Event(), threading.Event(), threading.Event()
+
+    def hold_the_first_build(chunks: int) -> None:
+        if armed.is_set() and not started.is_set():
+            started.set()
+            assert release.wait(HOLD_LIMIT_S), "the test never released the warm-up"
+
+    embedder = HashEmbedder()
+    store = SqliteStore(tmp_path / "index.sqlite", on_snapshot_build=hold_the_first_build)
+    anyio.run(reindex, store, vault, embedder)
+    armed.set()
+    settings = Settings(qmdr_data_dir=tmp_path / "data")
+    service = Service(settings, store, embedder, Searcher(store, embedder))
+    try:
+        with TestClient(create_app(settings, service=service)) as client:
+            assert started.wait(HOLD_LIMIT_S)  # the lifespan started the warm-up
+            warmup = client.app.state.store_warmup
+            assert client.get("/health").json()["index"]["notes"] == 4
+            found = client.post("/search", json={"query": "sourdough", "mode": "keyword"}).json()
+            assert found["results"][0]["path"] == "recipes/bread.md"
+            assert warmup.is_alive()  # both answered while the build was still held open
+            release.set()
+            warmup.join(HOLD_LIMIT_S)
+            assert store._snapshot is not None and store._snapshot.generation == store.generation()
+            vector = client.post("/search", json={"query": "heron lake hiking", "mode": "vector"}).json()
+            assert vector["results"][0]["path"] == "journal/2024-05-01.md"
+    finally:
+        release.set()
+        store.close()
