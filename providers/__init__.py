@@ -15,6 +15,7 @@ from providers.errors import (
     AllModelsFailed,
     AuthError,
     ConfigError,
+    CorruptResponse,
     MalformedResponse,
     MissingCredentials,
     ProviderConnectionError,
@@ -28,7 +29,15 @@ from providers.errors import (
 )
 from providers.keys import KeyInfo, Keys, KeySource, mask_key
 from providers.registry import PROVIDERS, ProviderSpec, SettingSpec, custom_spec, get_spec
-from providers.reliability import Cooldowns, retry_delay, run_fallbacks, should_retry, with_retries
+from providers.reliability import (
+    Cooldowns,
+    ProviderObserver,
+    retry_delay,
+    run_fallbacks,
+    should_retry,
+    should_retry_corrupt,
+    with_retries,
+)
 from providers.resolver import (
     AgentConfig,
     ModelRef,
@@ -55,6 +64,7 @@ __all__ = [
     "ChatResult",
     "ConfigError",
     "Cooldowns",
+    "CorruptResponse",
     "Credentials",
     "CustomProvider",
     "EmbedResult",
@@ -72,6 +82,7 @@ __all__ = [
     "ProviderClient",
     "ProviderConnectionError",
     "ProviderError",
+    "ProviderObserver",
     "ProviderSpec",
     "ProviderStatusError",
     "ProviderTimeout",
@@ -94,5 +105,6 @@ __all__ = [
     "retry_delay",
     "run_fallbacks",
     "should_retry",
+    "should_retry_corrupt",
     "with_retries",
 ]

@@ -9,6 +9,11 @@ support is read from its ``/models`` listing (a model thinks when its
 ``supported_parameters`` include ``reasoning`` or ``include_reasoning``) and
 cached for ``OPENROUTER_LISTING_TTL_SECONDS``; the clock is injectable so tests
 can move time.
+
+Some reasoning models accept only some effort levels (``effort_levels``):
+xAI's grok-3-mini takes ``low`` or ``high`` only, and grok-4 takes no
+``reasoning_effort`` at all and answers 400 when sent one (docs.x.ai, guides ->
+reasoning). ``nearest_effort`` picks the accepted level to send instead.
 """
 
 from __future__ import annotations
@@ -18,12 +23,16 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from providers.types import ThinkingLevel
+
 ModelKind = Literal["chat", "embedding"]
 
 #: OpenRouter's model list changes a few times a week; an hour keeps it fresh without a call per chat
 OPENROUTER_LISTING_TTL_SECONDS = 3600.0
 #: parameters in OpenRouter's supported_parameters that mean the model can reason
 OPENROUTER_THINKING_PARAMETERS = frozenset({"reasoning", "include_reasoning"})
+#: effort levels from least to most thinking, the scale ``nearest_effort`` measures distance on
+EFFORT_ORDER: tuple[ThinkingLevel, ...] = ("low", "medium", "high")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,10 +44,20 @@ class ModelInfo:
     context_window: int | None = None
     embedding_dim: int | None = None
     supports_thinking: bool = False
+    #: effort levels the model accepts; None: every level its wire format knows; (): it reasons at its
+    #: own effort and refuses any effort setting
+    effort_levels: tuple[ThinkingLevel, ...] | None = None
 
 
-def _chat(provider: str, model_id: str, context: int, thinking: bool, *aliases: str) -> ModelInfo:
-    return ModelInfo(provider, model_id, "chat", aliases, context, None, thinking)
+def _chat(
+    provider: str,
+    model_id: str,
+    context: int,
+    thinking: bool,
+    *aliases: str,
+    efforts: tuple[ThinkingLevel, ...] | None = None,
+) -> ModelInfo:
+    return ModelInfo(provider, model_id, "chat", aliases, context, None, thinking, efforts)
 
 
 def _embed(provider: str, model_id: str, dim: int, context: int, *aliases: str) -> ModelInfo:
@@ -74,10 +93,10 @@ KNOWN_MODELS: tuple[ModelInfo, ...] = (
     _chat("google", "gemini-2.0-flash", 1_048_576, False),
     _embed("google", "gemini-embedding-001", 3072, 2048),
     _embed("google", "text-embedding-004", 768, 2048),
-    # xAI
-    _chat("xai", "grok-4", 256_000, True),
+    # xAI: grok-4 reasons but refuses reasoning_effort; grok-3-mini takes only low/high (docs.x.ai reasoning)
+    _chat("xai", "grok-4", 256_000, True, efforts=()),
     _chat("xai", "grok-3", 131_072, False),
-    _chat("xai", "grok-3-mini", 131_072, True),
+    _chat("xai", "grok-3-mini", 131_072, True, efforts=("low", "high")),
     # Groq
     _chat("groq", "llama-3.3-70b-versatile", 131_072, False),
     _chat("groq", "llama-3.1-8b-instant", 131_072, False),
@@ -99,6 +118,23 @@ KNOWN_MODELS: tuple[ModelInfo, ...] = (
     _chat("bedrock", "anthropic.claude-sonnet-4-20250514-v1:0", 200_000, True, "claude-sonnet-4"),
     _embed("bedrock", "amazon.titan-embed-text-v2:0", 1024, 8192, "titan-embed-text-v2"),
 )
+
+
+def nearest_effort(level: ThinkingLevel, accepted: tuple[ThinkingLevel, ...]) -> ThinkingLevel | None:
+    """The accepted effort closest to ``level``; None when the model accepts none.
+
+    A tie (``medium`` between ``low`` and ``high``) goes up: whoever asked for
+    thinking is better served by more of it than less, and Mistral's adapter
+    already maps its none/high models the same way.
+    """
+    if level not in EFFORT_ORDER:  # "off" is not an effort: the adapters decide what it means
+        return level
+    if not accepted:
+        return None
+    if level in accepted:
+        return level
+    rank = EFFORT_ORDER.index
+    return min(accepted, key=lambda a: (abs(rank(a) - rank(level)), -rank(a)))
 
 
 def openrouter_model_thinks(row: Mapping[str, Any]) -> bool:
@@ -159,6 +195,11 @@ class Catalog:
             return openrouter_model_thinks(row) if row is not None else None
         info = self.info(provider, model)
         return info.supports_thinking if info else None
+
+    def effort_levels(self, provider: str, model: str) -> tuple[ThinkingLevel, ...] | None:
+        """The effort levels ``model`` accepts, None when any (or when the model is unknown)."""
+        info = self.info(provider, model)
+        return info.effort_levels if info else None
 
     def context_window(self, provider: str, model: str) -> int | None:
         info = self.info(provider, model)

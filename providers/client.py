@@ -15,17 +15,28 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import httpx
 
-from providers.catalog import Catalog
+from providers.catalog import Catalog, nearest_effort
 from providers.errors import ProviderError
 from providers.keys import KeyInfo, KeySource
 from providers.registry import ProviderSpec
-from providers.reliability import MAX_RETRIES, Attempt, Cooldowns, run_fallbacks
+from providers.reliability import (
+    MAX_RETRIES,
+    OUTCOME_CLOSED,
+    OUTCOME_OK,
+    Attempt,
+    CallKind,
+    Cooldowns,
+    ProviderObserver,
+    run_fallbacks,
+)
 from providers.resolver import ModelRef, parse_model_string
 from providers.types import (
     ChatDelta,
@@ -41,6 +52,7 @@ from providers.types import (
 from providers.wire import get_adapter
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: a whole answer from a slow reasoning model can take minutes; this caps a stuck read, not a long answer
 DEFAULT_TIMEOUT_SECONDS = 120.0
@@ -102,8 +114,36 @@ def _fallback_meta(attempts: Sequence[Attempt]) -> list[dict[str, str]]:
     return [{"model": a.model, "reason": a.reason} for a in attempts]
 
 
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """One model of a chain, ready to call: adapter, credentials, request, and what to note in metadata."""
+
+    adapter: WireAdapter
+    creds: Credentials
+    req: ChatRequest
+    notes: dict[str, str]
+    #: None: as the adapter reports; False: the model cannot think; True: it always reasons at its own effort
+    thinking_applied: bool | None
+
+
+class _Observed:
+    """The model that answered an observed call (set by the caller before the call ends)."""
+
+    def __init__(self, provider: str, model: str) -> None:
+        self.provider = provider
+        self.model = model
+
+    def answered(self, chain: Sequence[tuple[str, str]], attempts: Sequence[Attempt]) -> None:
+        """Every failed or skipped model precedes the one that answered, so it stands at ``len(attempts)``."""
+        self.model, self.provider = chain[len(attempts)]
+
+
 class ProviderClient:
-    """Chat, stream, embed and list models across every provider, with retries, cooldowns and fallbacks."""
+    """Chat, stream, embed and list models across every provider, with retries, cooldowns and fallbacks.
+
+    ``observer`` (a ``providers.reliability.ProviderObserver``) hears of every
+    call, retry, fallback and cooldown, e.g. to feed metrics.
+    """
 
     def __init__(
         self,
@@ -114,12 +154,14 @@ class ProviderClient:
         cooldowns: Cooldowns | None = None,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         max_retries: int = MAX_RETRIES,
+        observer: ProviderObserver | None = None,
     ) -> None:
         self.keys = keys
         self._owns_http = http is None
         self.http = http or default_http_client()
         self.catalog = catalog or Catalog()
         self.cooldowns = cooldowns or Cooldowns()
+        self.observer = observer
         self._sleep = sleep
         self._max_retries = max_retries
 
@@ -147,52 +189,113 @@ class ProviderClient:
         level: ThinkingLevel | None,
         adapter: WireAdapter,
         creds: Credentials,
-    ) -> tuple[ThinkingLevel | None, str | None]:
-        """The level to send and a note when the model cannot think (it then runs without thinking)."""
+    ) -> tuple[ThinkingLevel | None, dict[str, str], bool | None]:
+        """The level to send, notes for metadata, and ``thinking_applied`` when the catalog decides it.
+
+        A model that cannot think runs without thinking (``thinking_note``); a
+        model that accepts only some effort levels gets the nearest one, and a
+        model that takes none gets no level (``effort_note``).
+        """
         if level is None:
-            return None, None
+            return None, {}, None
         if ref.provider == "openrouter" and not self.catalog.listing_is_fresh("openrouter"):
             try:
                 with _redacting(creds):
                     self.catalog.record_listing("openrouter", await adapter.list_models(self.http, creds))
             except ProviderError as exc:  # capability lookup is best effort; the chat itself may still work
                 log.debug("could not refresh the OpenRouter model list: %s", type(exc).__name__)
+        name = f"{ref.provider}/{model_id}"
         if self.catalog.supports_thinking(ref.provider, model_id) is False:
             if level == "off":
-                return None, None
-            return (
-                None,
-                f"{ref.provider}/{model_id} cannot think; it ran without thinking (requested {level!r})",
-            )
-        return level, None
+                return None, {}, None
+            note = f"{name} cannot think; it ran without thinking (requested {level!r})"
+            return None, {"thinking_note": note}, False
+        accepted = self.catalog.effort_levels(ref.provider, model_id)
+        if level == "off" or accepted is None or level in accepted:
+            return level, {}, None
+        sent = nearest_effort(level, accepted)
+        if sent is None:
+            note = f"{name} reasons at its own effort and takes no effort setting; sent none (requested {level!r})"
+            return None, {"effort_note": note}, True
+        note = f"{name} accepts reasoning effort {' or '.join(accepted)} only; sent {sent!r} for {level!r}"
+        return sent, {"effort_note": note}, None
 
-    async def _prepare_chat(
+    async def _plan(self, model: str, template: ChatRequest) -> _Plan:
+        """Resolve ``model`` for one attempt: its adapter and credentials, and ``template`` made concrete."""
+        ref = parse_model_string(model)
+        _, adapter, creds = self._target(ref.provider)
+        model_id = self.catalog.resolve(ref.provider, ref.model)
+        level, notes, applied = await self._thinking(ref, model_id, template.thinking_level, adapter, creds)
+        req = dataclasses.replace(template, model=model_id, thinking_level=level)
+        return _Plan(adapter, creds, req, notes, applied)
+
+    def _chain(self, model: str, fallbacks: Sequence[str]) -> list[tuple[str, str]]:
+        return [(m, parse_model_string(m).provider) for m in (model, *fallbacks)]
+
+    async def _fallbacks(
         self,
-        model: str,
-        messages: list[Message],
+        chain: Sequence[tuple[str, str]],
+        call: Callable[[str], Awaitable[T]],
+        *,
+        cooldowns: bool = True,
+        max_retries: int | None = None,
+    ) -> tuple[T, list[Attempt]]:
+        """``run_fallbacks`` with this client's sleep, cooldowns, retry budget and observer."""
+        return await run_fallbacks(
+            chain,
+            call,
+            cooldowns=self.cooldowns if cooldowns else None,
+            sleep=self._sleep,
+            max_retries=self._max_retries if max_retries is None else max_retries,
+            observer=self.observer,
+        )
+
+    @contextmanager
+    def _observed(self, kind: CallKind, provider: str, model: str) -> Iterator[_Observed]:
+        """Report one whole call to the observer when it ends: "ok", or the class of what ended it."""
+        observed = _Observed(provider, model)
+        started = time.perf_counter()
+        outcome = OUTCOME_OK
+        try:
+            yield observed
+        except (GeneratorExit, asyncio.CancelledError):  # the caller stopped reading: not a provider failure
+            outcome = OUTCOME_CLOSED
+            raise
+        except BaseException as exc:
+            outcome = type(exc).__name__
+            raise
+        finally:
+            if self.observer is not None:
+                self.observer.on_call(
+                    observed.provider, observed.model, kind, outcome, time.perf_counter() - started
+                )
+
+    @staticmethod
+    def _request(
+        messages: Iterable[MessageLike],
         thinking_level: ThinkingLevel | None,
         json_output: bool,
         max_tokens: int | None,
         timeout: float | None,
         temperature: float | None,
-    ) -> tuple[WireAdapter, Credentials, ChatRequest, str | None]:
-        ref = parse_model_string(model)
-        _, adapter, creds = self._target(ref.provider)
-        model_id = self.catalog.resolve(ref.provider, ref.model)
-        level, note = await self._thinking(ref, model_id, thinking_level, adapter, creds)
-        req = ChatRequest(
-            model=model_id,
-            messages=messages,
-            thinking_level=level,
+    ) -> ChatRequest:
+        """The request every model of a chain shares; ``_plan`` fills in each one's id and thinking level."""
+        return ChatRequest(
+            model="",
+            messages=_messages(messages),
+            thinking_level=thinking_level,
             max_tokens=max_tokens,
             temperature=temperature,
             json_output=json_output,
             timeout=timeout,
         )
-        return adapter, creds, req, note
 
-    def _chain(self, model: str, fallbacks: Sequence[str]) -> list[tuple[str, str]]:
-        return [(m, parse_model_string(m).provider) for m in (model, *fallbacks)]
+    @staticmethod
+    def _answer_meta(
+        requested: str, used: str, attempts: Sequence[Attempt], notes: Mapping[str, str]
+    ) -> dict[str, Any]:
+        """What chat results and a stream's last piece report: models, fallbacks taken and notes."""
+        return {**notes, "model_used": used, "requested_model": requested, "fallbacks": _fallback_meta(attempts)}
 
     # -- chat ----------------------------------------------------------------------
 
@@ -211,32 +314,24 @@ class ProviderClient:
 
         ``metadata`` records ``requested_model``, ``model_used``, ``fallbacks``
         (model and reason for each failed attempt) and, when the model cannot
-        think, ``thinking_note``.
+        think, ``thinking_note``; when it cannot take the requested effort,
+        ``effort_note``.
         """
-        msgs = _messages(messages)
+        template = self._request(messages, thinking_level, json_output, max_tokens, timeout, temperature)
 
-        async def call(model_string: str) -> ChatResult:
-            adapter, creds, req, note = await self._prepare_chat(
-                model_string, msgs, thinking_level, json_output, max_tokens, timeout, temperature
-            )
-            with _redacting(creds):
-                result = await adapter.chat(self.http, creds, req)
-            meta = dict(result.metadata)
-            if note:
-                meta["thinking_note"] = note
-            meta["model_used"] = model_string
-            return dataclasses.replace(
-                result, metadata=meta, thinking_applied=result.thinking_applied and note is None
-            )
+        async def call(model_string: str) -> tuple[ChatResult, dict[str, str]]:
+            plan = await self._plan(model_string, template)
+            with _redacting(plan.creds):
+                result = await plan.adapter.chat(self.http, plan.creds, plan.req)
+            if plan.thinking_applied is not None:
+                result = dataclasses.replace(result, thinking_applied=plan.thinking_applied)
+            return result, plan.notes
 
-        result, attempts = await run_fallbacks(
-            self._chain(model, fallbacks),
-            call,
-            cooldowns=self.cooldowns,
-            sleep=self._sleep,
-            max_retries=self._max_retries,
-        )
-        meta = {**result.metadata, "requested_model": model, "fallbacks": _fallback_meta(attempts)}
+        chain = self._chain(model, fallbacks)
+        with self._observed("chat", chain[0][1], model) as observed:
+            (result, notes), attempts = await self._fallbacks(chain, call)
+            observed.answered(chain, attempts)
+        meta = {**result.metadata, **self._answer_meta(model, observed.model, attempts, notes)}
         return dataclasses.replace(result, metadata=meta)
 
     async def stream_chat(
@@ -251,19 +346,19 @@ class ProviderClient:
         temperature: float | None = None,
     ) -> AsyncIterator[ChatDelta]:
         """Stream an answer. Retries and fallbacks apply until the first piece arrives; after that an
-        error ends the stream (half an answer cannot be silently restarted on another model)."""
-        msgs = _messages(messages)
+        error ends the stream (half an answer cannot be silently restarted on another model).
 
-        opened: list[Credentials] = []
+        The last piece (``done=True``) carries ``metadata`` as ``chat`` does.
+        """
+        template = self._request(messages, thinking_level, json_output, max_tokens, timeout, temperature)
+        opened: list[_Plan] = []
 
         async def open_stream(model_string: str) -> tuple[AsyncIterator[ChatDelta], ChatDelta]:
-            adapter, creds, req, _ = await self._prepare_chat(
-                model_string, msgs, thinking_level, json_output, max_tokens, timeout, temperature
-            )
-            stream = adapter.stream_chat(self.http, creds, req)
-            opened.append(creds)
+            plan = await self._plan(model_string, template)
+            stream = plan.adapter.stream_chat(self.http, plan.creds, plan.req)
+            opened.append(plan)
             try:
-                with _redacting(creds):
+                with _redacting(plan.creds):
                     first = await anext(stream)
             except StopAsyncIteration:
                 return stream, ChatDelta(done=True)
@@ -272,22 +367,24 @@ class ProviderClient:
                 raise
             return stream, first
 
-        (stream, first), _ = await run_fallbacks(
-            self._chain(model, fallbacks),
-            open_stream,
-            cooldowns=self.cooldowns,
-            sleep=self._sleep,
-            max_retries=self._max_retries,
-        )
-        try:
-            yield first
-            if first.done:
-                return
-            with _redacting(opened[-1]):
-                async for delta in stream:
+        chain = self._chain(model, fallbacks)
+        with self._observed("stream", chain[0][1], model) as observed:
+            (stream, first), attempts = await self._fallbacks(chain, open_stream)
+            observed.answered(chain, attempts)
+            meta = self._answer_meta(model, observed.model, attempts, opened[-1].notes)
+            try:
+                delta = first
+                if not delta.done:
                     yield delta
-        finally:
-            await stream.aclose()  # type: ignore[attr-defined]
+                    with _redacting(opened[-1].creds):
+                        async for delta in stream:
+                            if delta.done:
+                                break
+                            yield delta
+                if delta.done:
+                    yield dataclasses.replace(delta, metadata={**(delta.metadata or {}), **meta})
+            finally:
+                await stream.aclose()  # type: ignore[attr-defined]
 
     # -- embeddings ------------------------------------------------------------------
 
@@ -319,16 +416,11 @@ class ProviderClient:
                     return await adapter.embed(self.http, creds, model_id, batch, dimensions)
 
             async with gate:
-                result, _ = await run_fallbacks(
-                    [(model, ref.provider)],
-                    call,
-                    cooldowns=self.cooldowns,
-                    sleep=self._sleep,
-                    max_retries=self._max_retries,
-                )
+                result, _ = await self._fallbacks([(model, ref.provider)], call)
                 return result
 
-        results = await asyncio.gather(*(one(b) for b in batches))
+        with self._observed("embed", ref.provider, model):
+            results = await asyncio.gather(*(one(b) for b in batches))
         vectors = [v for r in results for v in r.vectors]
         usage = Usage(input_tokens=sum(r.usage.input_tokens for r in results))
         return EmbedResult(vectors=vectors, model=results[0].model, usage=usage)
@@ -344,13 +436,8 @@ class ProviderClient:
             with _redacting(creds):
                 return await adapter.list_models(self.http, creds)
 
-        rows, _ = await run_fallbacks(
-            [(spec.id, spec.id)],
-            call,
-            cooldowns=None,
-            sleep=self._sleep,
-            max_retries=self._max_retries if retries is None else retries,
-        )
+        with self._observed("list_models", spec.id, ""):
+            rows, _ = await self._fallbacks([(spec.id, spec.id)], call, cooldowns=False, max_retries=retries)
         if spec.id == "openrouter":
             self.catalog.record_listing(spec.id, rows)
         return rows

@@ -11,6 +11,7 @@
     │   ├── RateLimited(retry_after)  429
     │   └── ProviderUnavailable  5xx
     ├── MalformedResponse        the provider answered 2xx with a body we cannot read
+    │   └── CorruptResponse      ... labelled JSON but not parseable (cut short or garbled on the way)
     ├── ConfigError(path, line)  a pipeline/agent config file cannot be read (names file and line)
     └── AllModelsFailed(attempts) every model in a fallback chain failed
 
@@ -82,6 +83,15 @@ class ProviderUnavailable(ProviderStatusError):
 
 class MalformedResponse(ProviderError):
     """A success status with a body that does not have the documented shape."""
+
+
+class CorruptResponse(MalformedResponse):
+    """A 2xx body labelled as JSON that does not parse: cut short or garbled on the way, so worth one retry.
+
+    A body that is not labelled JSON at all (an HTML page from a wrong base
+    URL or a captive proxy) stays a plain MalformedResponse: asking again
+    would get the same page.
+    """
 
 
 class AllModelsFailed(ProviderError):

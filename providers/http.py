@@ -12,6 +12,7 @@ import httpx
 
 from providers.errors import (
     AuthError,
+    CorruptResponse,
     MalformedResponse,
     ProviderConnectionError,
     ProviderStatusError,
@@ -91,12 +92,20 @@ def raise_for_status(response: httpx.Response, *, provider: str, model: str | No
     raise ProviderStatusError(f"{provider} returned {status}{sent}: {detail}", status=status, **kwargs)
 
 
+def declares_json(response: httpx.Response) -> bool:
+    """Whether the Content-Type says JSON (``application/json`` or a ``+json`` type)."""
+    media_type = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or media_type.endswith("+json")
+
+
 def read_json(response: httpx.Response, *, provider: str) -> Any:
-    """The response's JSON body, or MalformedResponse when it is not JSON."""
+    """The response's JSON body; CorruptResponse when a body labelled JSON does not parse (retried once),
+    MalformedResponse when the body is not JSON and not labelled so (a wrong URL's page: not retried)."""
     try:
         return response.json()
     except ValueError as exc:
-        raise MalformedResponse(
+        error = CorruptResponse if declares_json(response) else MalformedResponse
+        raise error(
             f"{provider} returned a body that is not valid JSON ({len(response.content)} bytes)", provider=provider
         ) from exc
 

@@ -1,13 +1,18 @@
 """Retries, per-provider cooldowns and fallback chains: reliability lives above the adapters.
 
-* ``should_retry(exc)`` and ``retry_delay(attempt, retry_after)`` are the whole
-  retry policy, as plain functions so they are tested directly.
-* ``with_retries(fn)`` runs one call under that policy (``sleep`` injectable).
+* ``should_retry(exc)``, ``should_retry_corrupt(exc)`` and
+  ``retry_delay(attempt, retry_after)`` are the whole retry policy, as plain
+  functions so they are tested directly.
+* ``with_retries(fn)`` runs one call under that policy (``sleep`` injectable):
+  up to MAX_RETRIES for transient failures, plus CORRUPT_RETRIES for a body
+  that arrived damaged.
 * ``Cooldowns`` skips a provider for a while after repeated failures, so a
   dead provider costs one fast "cooling down" instead of a timeout per call,
   even when it is the only model in the chain.
 * ``run_fallbacks`` tries models in order, recording ``(model, reason)`` for each
   failure, and raises AllModelsFailed with all of them when none succeeds.
+* ``ProviderObserver`` is the public hook for metrics and tracing: retries,
+  fallbacks, cooldowns (from here) and whole calls (from ``ProviderClient``).
 """
 
 from __future__ import annotations
@@ -18,10 +23,11 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Literal, Protocol, TypeVar
 
 from providers.errors import (
     AllModelsFailed,
+    CorruptResponse,
     ProviderConnectionError,
     ProviderError,
     ProviderStatusError,
@@ -44,6 +50,11 @@ MAX_RETRY_AFTER = 30.0
 RETRY_JITTER = 0.25
 #: statuses worth retrying besides 429/5xx: request timeout and lock conflicts are transient
 RETRYABLE_STATUSES = frozenset({408, 409})
+#: retries of a 2xx body labelled JSON that does not parse (CorruptResponse), counted apart from MAX_RETRIES.
+#: Such a body is nearly always a transfer cut short or mangled by a proxy, which a second request fixes, and
+#: without a retry one bad batch stops a whole reindex; but a server that keeps answering garbage is broken,
+#: so one retry, not the transient budget (it neither uses up the retries a 429 needs nor is multiplied by them).
+CORRUPT_RETRIES = 1
 
 #: consecutive failed calls (after retries) that put a provider in cooldown
 COOLDOWN_FAILURE_THRESHOLD = 3
@@ -56,6 +67,11 @@ def should_retry(exc: BaseException) -> bool:
     if isinstance(exc, RateLimited | ProviderUnavailable | ProviderConnectionError):
         return True
     return isinstance(exc, ProviderStatusError) and exc.status in RETRYABLE_STATUSES
+
+
+def should_retry_corrupt(exc: BaseException) -> bool:
+    """A body labelled JSON that does not parse arrived damaged; it gets CORRUPT_RETRIES of its own."""
+    return isinstance(exc, CorruptResponse)
 
 
 def retry_delay(
@@ -78,26 +94,40 @@ async def with_retries(
     *,
     sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     max_retries: int = MAX_RETRIES,
+    corrupt_retries: int = CORRUPT_RETRIES,
     rand: Callable[[], float] = random.random,
+    on_retry: Callable[[int, float, ProviderError], None] | None = None,
 ) -> T:
-    """Call ``fn`` until it succeeds, a non-retryable error occurs, or retries run out."""
-    attempt = 0
+    """Call ``fn`` until it succeeds, a non-retryable error occurs, or retries run out.
+
+    Transient failures get ``max_retries``; damaged bodies get ``corrupt_retries``
+    on top. A caller that asks for no retries at all (``max_retries=0``, e.g. a
+    connection test) gets none of either kind. ``on_retry(retry_number, delay,
+    error)`` is called before each wait (retry numbers start at 1).
+    """
+    transient = corrupt = 0
     while True:
         try:
             return await fn()
         except ProviderError as exc:
-            if attempt >= max_retries or not should_retry(exc):
+            if should_retry(exc) and transient < max_retries:
+                transient += 1
+            elif should_retry_corrupt(exc) and corrupt < min(corrupt_retries, max_retries):
+                corrupt += 1
+            else:
                 raise
-            delay = retry_delay(attempt, getattr(exc, "retry_after", None), rand=rand)
+            retry_number = transient + corrupt
+            delay = retry_delay(retry_number - 1, getattr(exc, "retry_after", None), rand=rand)
             log.debug(
                 "retrying after %s (%s), attempt %d, waiting %.2fs",
                 type(exc).__name__,
                 exc.provider,
-                attempt + 1,
+                retry_number,
                 delay,
             )
+            if on_retry is not None:
+                on_retry(retry_number, delay, exc)
             await sleep(delay)
-            attempt += 1
 
 
 class Cooldowns:
@@ -116,12 +146,16 @@ class Cooldowns:
         self._failures: dict[str, int] = {}
         self._until: dict[str, float] = {}
 
-    def record_failure(self, provider: str) -> None:
+    def record_failure(self, provider: str) -> bool:
+        """Count a failed call; True when this failure starts a cooldown (not when one is running already)."""
+        cooling = self.is_cooling(provider)
         count = self._failures.get(provider, 0) + 1
         self._failures[provider] = count
         if count >= self.threshold:
             self._until[provider] = self._clock() + self.seconds
             log.debug("provider %s cooling down for %.0fs after %d failures", provider, self.seconds, count)
+            return not cooling
+        return False
 
     def record_success(self, provider: str) -> None:
         self._failures.pop(provider, None)
@@ -143,6 +177,39 @@ class Cooldowns:
         return self.remaining(provider) > 0
 
 
+CallKind = Literal["chat", "stream", "embed", "list_models"]
+#: ``on_call`` outcome of a call that answered
+OUTCOME_OK = "ok"
+#: ``on_call`` outcome of a call its caller gave up on (a stream closed early, a cancelled task): not a failure
+OUTCOME_CLOSED = "closed"
+
+
+class ProviderObserver(Protocol):
+    """Hooks for metrics and tracing; pass one as ``ProviderClient(..., observer=...)``.
+
+    Subclass it and override what you need (every method is a no-op here).
+    Hooks run inline on the event loop, so they must be quick and must not
+    raise. No argument ever carries a key: providers are registry ids, models
+    are ``provider/model`` strings, reasons are error class names or the
+    fallback reason recorded in a result's metadata.
+    """
+
+    def on_call(self, provider: str, model: str, kind: CallKind, outcome: str, seconds: float) -> None:
+        """One client call ended (after its retries and fallbacks): ``outcome`` is OUTCOME_OK,
+        OUTCOME_CLOSED or the error class name; ``provider``/``model`` are the model that answered, or the
+        requested one when none did (``model`` is "" for a model listing)."""
+
+    def on_retry(self, provider: str, attempt: int, delay: float, reason: str) -> None:
+        """A call to ``provider`` will be retried (``attempt`` from 1) after ``delay`` s; ``reason`` is the
+        error class name."""
+
+    def on_fallback(self, from_model: str, to_model: str, reason: str) -> None:
+        """A fallback chain gave up on ``from_model`` (``reason`` as in metadata) and tries ``to_model``."""
+
+    def on_cooldown(self, provider: str) -> None:
+        """``provider`` failed often enough in a row to be skipped for a while."""
+
+
 @dataclass(frozen=True, slots=True)
 class Attempt:
     model: str
@@ -156,29 +223,41 @@ async def run_fallbacks(
     cooldowns: Cooldowns | None = None,
     sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     max_retries: int = MAX_RETRIES,
+    observer: ProviderObserver | None = None,
 ) -> tuple[T, list[Attempt]]:
     """Try each ``(model_string, provider_id)`` in order; return the first result and the failed attempts.
 
     Each model gets ``with_retries``. A provider in cooldown is skipped without
     a call. Transient failures count towards the provider's cooldown; any
     provider error moves on to the next model. A chain of one model re-raises
-    that model's own error; longer chains raise AllModelsFailed.
+    that model's own error; longer chains raise AllModelsFailed. ``observer``
+    hears of each retry, each move to the next model and each cooldown started.
     """
     attempts: list[Attempt] = []
     last_error: ProviderError | None = None
     for model, provider in models:
+        if attempts and observer is not None:
+            observer.on_fallback(attempts[-1].model, model, attempts[-1].reason)
         if cooldowns is not None and cooldowns.is_cooling(provider):
             left = cooldowns.remaining(provider)
             attempts.append(
                 Attempt(model, f"{provider} is cooling down after repeated failures ({left:.0f}s left)")
             )
             continue
+        on_retry = None
+        if observer is not None:
+            def on_retry(number: int, delay: float, exc: ProviderError, p: str = provider) -> None:
+                observer.on_retry(p, number, delay, type(exc).__name__)
         try:
-            result = await with_retries(lambda m=model: call(m), sleep=sleep, max_retries=max_retries)
+            result = await with_retries(
+                lambda m=model: call(m), sleep=sleep, max_retries=max_retries, on_retry=on_retry
+            )
         except ProviderError as exc:
             last_error = exc
             if cooldowns is not None and should_retry(exc):
-                cooldowns.record_failure(provider)
+                started = cooldowns.record_failure(provider)
+                if started and observer is not None:
+                    observer.on_cooldown(provider)
             attempts.append(Attempt(model, f"{type(exc).__name__}: {exc.message}"))
             log.debug("model %s failed (%s), trying the next", model, type(exc).__name__)
             continue

@@ -46,7 +46,8 @@ class Credentials:
     extra: dict[str, str] = field(default_factory=dict)  # region, project, location, api_version, ...
 
     def __repr__(self) -> str:  # keep keys out of reprs, tracebacks and logs
-        return f"Credentials(provider={self.provider!r}, base_url={self.base_url!r}, api_key={'***' if self.api_key else None})"
+        key = "***" if self.api_key else None
+        return f"Credentials(provider={self.provider!r}, base_url={self.base_url!r}, api_key={key})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,13 +75,19 @@ class ChatResult:
 
 @dataclass(frozen=True, slots=True)
 class ChatDelta:
-    """One piece of a streamed answer; the last one has ``done=True`` and usage if known."""
+    """One piece of a streamed answer; the last one has ``done=True``, usage if known and ``metadata``.
+
+    ``metadata`` is set by ``ProviderClient.stream_chat`` on the final piece
+    only (what ``ChatResult.metadata`` holds for a plain chat: requested and
+    used model, fallbacks taken, notes); adapters leave it None.
+    """
 
     text: str = ""
     thinking: str = ""
     done: bool = False
     usage: Usage | None = None
     finish_reason: str | None = None
+    metadata: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,8 +2,10 @@
 
 * ``Metrics`` owns one ``CollectorRegistry`` per app (never the global one, so
   two apps in one test process do not collide): request latency per route,
-  search latency per stage, provider HTTP calls, retries and failed calls,
-  errors, reindex durations, and index sizes read from the store at scrape time.
+  search latency per stage, provider calls, retries, fallbacks, cooldowns and
+  failed calls (heard through the provider layer's public ``ProviderObserver``
+  hook), errors, reindex durations, and index sizes read from the store at
+  scrape time.
 * ``request_id_var`` holds the id of the request being served; the
   ``RequestIdFilter`` copies it into every log record, so one grep for an
   ``X-Request-ID`` finds every line that request wrote.
@@ -12,7 +14,7 @@
 
 Nothing here ever formats a secret: log records are whatever the modules log
 (they never log keys) and metric labels are route templates, stage names,
-provider hosts and status codes.
+provider ids, call kinds, error class names and status codes.
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
+
+from providers.reliability import OUTCOME_CLOSED, OUTCOME_OK, CallKind, ProviderObserver
 
 #: the id of the request being served ("-" outside a request); set by the API middleware
 request_id_var: ContextVar[str] = ContextVar("qmdr_request_id", default="-")
@@ -37,6 +40,8 @@ PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 #: reindex duration buckets (seconds): an unchanged vault takes a second, a first index of 100k notes an hour
 REINDEX_BUCKETS = (1, 5, 15, 60, 300, 900, 3600, 4 * 3600)
+#: provider call buckets (seconds): an embedding batch takes a fraction of a second, a reasoning answer minutes
+PROVIDER_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 LOG_FORMATS = ("text", "json")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
 
@@ -54,14 +59,27 @@ class Metrics:
                                        ["stage"], buckets=LATENCY_BUCKETS, registry=self.registry)
         self.search_degraded = Counter("qmdr_search_warnings_total",
                                        "searches answered with a warning (a degraded stage)", registry=self.registry)
-        self.provider_calls = Counter("qmdr_provider_requests_total", "HTTP requests to model providers",
-                                      ["host", "status"], registry=self.registry)
+        self.provider_calls = Counter(
+            "qmdr_provider_requests_total",
+            "calls to model providers (each after its retries and fallbacks) by provider, kind and outcome",
+            ["provider", "kind", "outcome"], registry=self.registry)
+        self.provider_seconds = Histogram("qmdr_provider_call_seconds",
+                                          "provider call latency, retries and fallbacks included",
+                                          ["provider", "kind"], buckets=PROVIDER_BUCKETS, registry=self.registry)
         self.provider_retries = Counter("qmdr_provider_retries_total",
-                                        "provider calls retried after a transient failure", registry=self.registry)
+                                        "provider calls retried after a transient failure or a damaged body",
+                                        ["provider", "reason"], registry=self.registry)
         self.provider_failures = Counter(
             "qmdr_provider_failed_calls_total",
-            "provider calls that failed after all retries (a fallback chain moves to its next model)",
+            "provider calls that failed after all retries and fallbacks (the caller got an error)",
             ["provider"], registry=self.registry)
+        self.provider_fallbacks = Counter(
+            "qmdr_provider_fallbacks_total",
+            "models a fallback chain gave up on (by their provider) before trying the next model",
+            ["provider"], registry=self.registry)
+        self.provider_cooldowns = Counter("qmdr_provider_cooldowns_total",
+                                          "times a provider was skipped for a while after repeated failures",
+                                          ["provider"], registry=self.registry)
         self.reindex_seconds = Histogram("qmdr_reindex_duration_seconds", "reindex durations by outcome",
                                          ["outcome"], buckets=REINDEX_BUCKETS, registry=self.registry)
         self.reindex_started = Gauge("qmdr_reindex_running", "1 while a reindex runs", registry=self.registry)
@@ -80,34 +98,35 @@ class Metrics:
         return generate_latest(self.registry)
 
     def instrument_provider_client(self, client: Any) -> None:
-        """Count a ProviderClient's HTTP calls, retries and failed calls.
+        """Count a ProviderClient's calls, retries, fallbacks, cooldowns and failed calls.
 
-        The client has no observer hook yet, so this uses the seams it has: the
-        httpx client's response hook (one per HTTP call), the backoff ``sleep``
-        (called exactly once per retry) and ``Cooldowns.record_failure`` (called
-        once per call that failed after its retries).
+        Uses the client's public ``observer`` hook; the newest Metrics to
+        instrument a client is the one that hears it.
         """
-        http = getattr(client, "http", None)
-        if isinstance(http, httpx.AsyncClient):
-            async def on_response(response: httpx.Response) -> None:
-                self.provider_calls.labels(host=response.request.url.host, status=str(response.status_code)).inc()
+        if hasattr(client, "observer"):
+            client.observer = ProviderMetrics(self)
 
-            http.event_hooks["response"] = [*http.event_hooks.get("response", []), on_response]
-        sleep = getattr(client, "_sleep", None)
-        if callable(sleep):
-            async def counted_sleep(seconds: float) -> object:
-                self.provider_retries.inc()
-                return await sleep(seconds)
 
-            client._sleep = counted_sleep
-        cooldowns = getattr(client, "cooldowns", None)
-        record = getattr(cooldowns, "record_failure", None)
-        if callable(record):
-            def counted_failure(provider: str) -> None:
-                self.provider_failures.labels(provider=provider).inc()
-                record(provider)
+class ProviderMetrics(ProviderObserver):
+    """The provider layer's observer hooks, turned into this app's Prometheus metrics."""
 
-            cooldowns.record_failure = counted_failure  # type: ignore[union-attr]
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def on_call(self, provider: str, model: str, kind: CallKind, outcome: str, seconds: float) -> None:
+        self.metrics.provider_calls.labels(provider=provider, kind=kind, outcome=outcome).inc()
+        self.metrics.provider_seconds.labels(provider=provider, kind=kind).observe(seconds)
+        if outcome not in (OUTCOME_OK, OUTCOME_CLOSED):
+            self.metrics.provider_failures.labels(provider=provider).inc()
+
+    def on_retry(self, provider: str, attempt: int, delay: float, reason: str) -> None:
+        self.metrics.provider_retries.labels(provider=provider, reason=reason).inc()
+
+    def on_fallback(self, from_model: str, to_model: str, reason: str) -> None:
+        self.metrics.provider_fallbacks.labels(provider=from_model.partition("/")[0]).inc()
+
+    def on_cooldown(self, provider: str) -> None:
+        self.metrics.provider_cooldowns.labels(provider=provider).inc()
 
 
 class _IndexSizeCollector:

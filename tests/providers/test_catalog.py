@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from providers.catalog import Catalog
+from providers.catalog import Catalog, nearest_effort
 
 
 @pytest.mark.parametrize(
@@ -74,3 +74,25 @@ def test_openrouter_listing_expires_after_ttl():
     now[0] += 2
     assert not catalog.listing_is_fresh("openrouter")
     assert catalog.supports_thinking("openrouter", "deepseek/deepseek-r1") is True  # stale data still answers
+
+
+@pytest.mark.parametrize(
+    ("level", "accepted", "expected"),
+    [
+        ("medium", ("low", "high"), "high"),  # a tie goes up
+        ("low", ("low", "high"), "low"),
+        ("high", ("low", "medium"), "medium"),
+        ("low", ("high",), "high"),
+        ("high", (), None),  # the model takes no effort setting at all
+        ("off", ("low", "high"), "off"),  # not an effort: left to the adapter
+    ],
+)
+def test_nearest_effort(level, accepted, expected):
+    assert nearest_effort(level, accepted) == expected
+
+
+def test_effort_limits_are_known_for_xai_reasoning_models():
+    catalog = Catalog()
+    assert catalog.effort_levels("xai", "grok-3-mini") == ("low", "high")
+    assert catalog.effort_levels("xai", "grok-4") == ()
+    assert catalog.effort_levels("openai", "o3") is None and catalog.effort_levels("xai", "grok-99") is None

@@ -12,6 +12,7 @@ import respx
 from providers import (
     AllModelsFailed,
     AuthError,
+    CorruptResponse,
     Keys,
     Message,
     MissingCredentials,
@@ -20,7 +21,7 @@ from providers import (
     SecretStore,
     UnknownProvider,
 )
-from providers.reliability import Cooldowns
+from providers.reliability import CORRUPT_RETRIES, Cooldowns, ProviderObserver
 
 OPENAI_KEY = "sk-openai-FAKE-SECRET-aaaa1111"
 GROQ_KEY = "gsk-groq-FAKE-SECRET-bbbb2222"
@@ -191,3 +192,148 @@ async def test_fake_key_never_appears_in_logs_or_errors(caplog, tmp_path):
     for secret in (OPENAI_KEY, GROQ_KEY):
         assert secret not in text
     assert "***" in str(errors[0])  # the echoed key was scrubbed, the rest of the message kept
+
+
+XAI_KEY = "xai-FAKE-SECRET-cccc3333"
+XAI = "https://api.x.ai/v1"
+
+
+class RecordingObserver(ProviderObserver):
+    def __init__(self):
+        self.events = []
+
+    def on_call(self, provider, model, kind, outcome, seconds):
+        assert seconds >= 0
+        self.events.append(("call", provider, model, kind, outcome))
+
+    def on_retry(self, provider, attempt, delay, reason):
+        self.events.append(("retry", provider, attempt, reason))
+
+    def on_fallback(self, from_model, to_model, reason):
+        self.events.append(("fallback", from_model, to_model, reason.split(":")[0]))
+
+    def on_cooldown(self, provider):
+        self.events.append(("cooldown", provider))
+
+
+def sse_stream(*texts):
+    chunks = [{"choices": [{"index": 0, "delta": {"content": t}, "finish_reason": None}]} for t in texts]
+    chunks.append({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    body = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
+    return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=body.encode())
+
+
+def embeddings(n):
+    return {"object": "list", "model": "text-embedding-3-small",
+            "data": [{"object": "embedding", "index": i, "embedding": [float(i), 1.0]} for i in range(n)],
+            "usage": {"prompt_tokens": n, "total_tokens": n}}
+
+
+# -- a damaged body is retried once --------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+@respx.mock
+async def test_truncated_json_embedding_answer_is_retried_once():
+    whole = json.dumps(embeddings(2)).encode()
+    route = respx.post(f"{OPENAI}/embeddings")
+    route.side_effect = [
+        httpx.Response(200, headers={"content-type": "application/json"}, content=whole[: len(whole) // 2]),
+        httpx.Response(200, json=embeddings(2)),
+    ]
+    sleep = FakeSleep()
+    result = await client(sleep=sleep).embed("openai/text-embedding-3-small", ["a", "b"])
+    assert result.vectors == [[0.0, 1.0], [1.0, 1.0]]
+    assert route.call_count == 2 and len(sleep.delays) == 1
+
+
+@pytest.mark.anyio
+@respx.mock
+async def test_a_body_that_stays_corrupt_fails_after_one_retry():
+    route = respx.post(f"{OPENAI}/embeddings").respond(
+        200, headers={"content-type": "application/json"}, content=b'{"data": [{"embedd'
+    )
+    with pytest.raises(CorruptResponse, match="not valid JSON"):
+        await client().embed("openai/text-embedding-3-small", ["a"])
+    assert route.call_count == CORRUPT_RETRIES + 1
+
+
+# -- observer ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+@respx.mock
+async def test_observer_hears_retries_fallbacks_and_whole_calls():
+    respx.post(f"{OPENAI}/chat/completions").respond(503, json={"error": {"message": "overloaded"}})
+    respx.post(f"{GROQ}/chat/completions").respond(200, json=completion("from groq", "llama"))
+    observer = RecordingObserver()
+    c = client(observer=observer, max_retries=1)
+    await c.chat("openai/gpt-4o", [Message("user", "hi")], fallbacks=["groq/llama-3.3-70b-versatile"])
+    assert observer.events == [
+        ("retry", "openai", 1, "ProviderUnavailable"),
+        ("fallback", "openai/gpt-4o", "groq/llama-3.3-70b-versatile", "ProviderUnavailable"),
+        ("call", "groq", "groq/llama-3.3-70b-versatile", "chat", "ok"),
+    ]
+    observer.events.clear()
+    with pytest.raises(MissingCredentials):
+        await c.chat("xai/grok-3", [Message("user", "hi")])
+    assert observer.events == [("call", "xai", "xai/grok-3", "chat", "MissingCredentials")]
+
+
+@pytest.mark.anyio
+@respx.mock
+async def test_a_stream_closed_early_is_reported_closed_not_failed():
+    respx.post(f"{OPENAI}/chat/completions").mock(return_value=sse_stream("a", "b", "c"))
+    observer = RecordingObserver()
+    stream = client(observer=observer).stream_chat("openai/gpt-4o", [Message("user", "hi")])
+    assert (await anext(stream)).text == "a"
+    await stream.aclose()
+    assert observer.events == [("call", "openai", "openai/gpt-4o", "stream", "closed")]
+
+
+# -- streamed answers carry metadata on their last piece ----------------------------------------------------
+
+
+@pytest.mark.anyio
+@respx.mock
+async def test_stream_last_piece_carries_fallbacks_and_thinking_note():
+    respx.post(f"{OPENAI}/chat/completions").mock(return_value=sse_stream("Hel", "lo"))
+    observer = RecordingObserver()
+    c = client(observer=observer)  # no XAI_API_KEY: the first model falls through at once
+    deltas = [d async for d in c.stream_chat("xai/grok-3", [Message("user", "hi")], thinking_level="high",
+                                             fallbacks=["openai/gpt-4o"])]
+    assert "".join(d.text for d in deltas) == "Hello"
+    assert all(d.metadata is None for d in deltas[:-1])
+    last = deltas[-1]
+    assert last.done and last.finish_reason == "stop"
+    assert last.metadata["requested_model"] == "xai/grok-3"
+    assert last.metadata["model_used"] == "openai/gpt-4o"
+    [taken] = last.metadata["fallbacks"]
+    assert taken["model"] == "xai/grok-3" and "XAI_API_KEY" in taken["reason"]
+    assert "openai/gpt-4o cannot think" in last.metadata["thinking_note"]
+    assert observer.events[-1] == ("call", "openai", "openai/gpt-4o", "stream", "ok")
+
+
+# -- per-model effort limits ---------------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("model", "level", "sent", "noted"),
+    [
+        ("grok-3-mini", "medium", "high", True),  # accepts low/high only; a tie goes up
+        ("grok-3-mini", "low", "low", False),
+        ("grok-3-mini", "high", "high", False),
+        ("grok-4", "high", None, True),  # reasons at its own effort; reasoning_effort is a 400
+    ],
+)
+@respx.mock
+async def test_effort_is_mapped_to_a_level_the_model_accepts(model, level, sent, noted):
+    route = respx.post(f"{XAI}/chat/completions").respond(200, json=completion("ok", model))
+    c = client(env={"XAI_API_KEY": XAI_KEY})
+    result = await c.chat(f"xai/{model}", [Message("user", "hi")], thinking_level=level)
+    assert json.loads(route.calls.last.request.content).get("reasoning_effort") == sent
+    assert ("effort_note" in result.metadata) is noted
+    if noted:
+        assert level in result.metadata["effort_note"] and f"xai/{model}" in result.metadata["effort_note"]
+    assert result.thinking_applied is True and "thinking_note" not in result.metadata

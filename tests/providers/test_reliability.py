@@ -7,6 +7,7 @@ import pytest
 from providers.errors import (
     AllModelsFailed,
     AuthError,
+    CorruptResponse,
     MalformedResponse,
     MissingCredentials,
     ProviderStatusError,
@@ -15,15 +16,18 @@ from providers.errors import (
     RateLimited,
 )
 from providers.reliability import (
+    CORRUPT_RETRIES,
     INITIAL_RETRY_DELAY,
     MAX_RETRIES,
     MAX_RETRY_AFTER,
     MAX_RETRY_DELAY,
     RETRY_JITTER,
     Cooldowns,
+    ProviderObserver,
     retry_delay,
     run_fallbacks,
     should_retry,
+    should_retry_corrupt,
     with_retries,
 )
 
@@ -174,3 +178,86 @@ async def test_cooling_provider_is_skipped_even_as_the_only_model():
     with pytest.raises(AllModelsFailed, match="cooling down"):
         await run_fallbacks([("groq/x", "groq")], call, cooldowns=cd, sleep=FakeSleep(), max_retries=0)
     assert calls == ["groq/x"]  # the second run made no call
+
+
+# -- damaged bodies (CorruptResponse): a budget of their own ------------------------------------------
+
+
+def test_only_corrupt_bodies_get_the_corrupt_retry():
+    assert should_retry_corrupt(CorruptResponse("cut short")) is True
+    assert should_retry_corrupt(MalformedResponse("no choices")) is False
+    assert should_retry(CorruptResponse("cut short")) is False  # not a transient failure: no cooldown count
+
+
+@pytest.mark.anyio
+async def test_corrupt_body_is_retried_once_then_raised():
+    sleep = FakeSleep()
+    fn, calls = failing(*[CorruptResponse("truncated")] * 3)
+    with pytest.raises(CorruptResponse):
+        await with_retries(fn, sleep=sleep, rand=lambda: 0.0)
+    assert len(calls) == CORRUPT_RETRIES + 1 and sleep.delays == [INITIAL_RETRY_DELAY]
+
+
+@pytest.mark.anyio
+async def test_corrupt_budget_is_separate_from_the_transient_one():
+    sleep = FakeSleep()
+    errors = [ProviderUnavailable("down", status=503)] * MAX_RETRIES + [CorruptResponse("truncated")]
+    fn, calls = failing(*errors)
+    assert await with_retries(fn, sleep=sleep) == "ok"
+    assert len(calls) == MAX_RETRIES + CORRUPT_RETRIES + 1
+
+
+@pytest.mark.anyio
+async def test_no_retries_means_no_corrupt_retry_either():
+    fn, calls = failing(CorruptResponse("truncated"))
+    with pytest.raises(CorruptResponse):
+        await with_retries(fn, sleep=FakeSleep(), max_retries=0)
+    assert len(calls) == 1
+
+
+# -- observer -----------------------------------------------------------------------------------------
+
+
+class RecordingObserver(ProviderObserver):
+    def __init__(self):
+        self.events: list[tuple] = []
+
+    def on_call(self, provider, model, kind, outcome, seconds):
+        self.events.append(("call", provider, model, kind, outcome))
+
+    def on_retry(self, provider, attempt, delay, reason):
+        self.events.append(("retry", provider, attempt, delay, reason))
+
+    def on_fallback(self, from_model, to_model, reason):
+        self.events.append(("fallback", from_model, to_model, reason.split(":")[0]))
+
+    def on_cooldown(self, provider):
+        self.events.append(("cooldown", provider))
+
+
+@pytest.mark.anyio
+async def test_observer_hears_retries_fallbacks_and_a_cooldown_starting():
+    observer = RecordingObserver()
+    cd = Cooldowns(threshold=1, seconds=60, clock=lambda: 0.0)
+
+    async def call(model):
+        if model.startswith("a/"):
+            raise RateLimited("slow", retry_after=3.0)
+        return model
+
+    chain = [("a/1", "a"), ("a/2", "a"), ("b/3", "b")]
+    result, attempts = await run_fallbacks(
+        chain, call, cooldowns=cd, sleep=FakeSleep(), max_retries=1, observer=observer
+    )
+    assert result == "b/3" and [a.model for a in attempts] == ["a/1", "a/2"]
+    assert observer.events == [
+        ("retry", "a", 1, 3.0, "RateLimited"),
+        ("cooldown", "a"),
+        ("fallback", "a/1", "a/2", "RateLimited"),  # a/2 is then skipped: its provider is cooling down
+        ("fallback", "a/2", "b/3", "a is cooling down after repeated failures (60s left)"),
+    ]
+
+
+def test_record_failure_says_when_a_cooldown_starts_not_while_it_runs():
+    cd = Cooldowns(threshold=2, seconds=30, clock=lambda: 0.0)
+    assert [cd.record_failure("groq") for _ in range(4)] == [False, True, False, False]

@@ -83,7 +83,8 @@ def choose_model(body: ChatBody, service: Any) -> tuple[str, str | None]:
 async def chat(body: ChatBody, service: ServiceDep) -> Any:
     """Chat with any provider's model (``anthropic/claude-sonnet-4``, ``custom-myollama/llama3.3``), with
     thinking levels, fallbacks and retries. ``stream: true`` answers as Server-Sent Events: ``delta``
-    events with ``text``/``thinking`` pieces, then one ``done`` event (or an ``error`` event)."""
+    events with ``text``/``thinking`` pieces, then one ``done`` event with ``finish_reason``, ``usage`` and
+    ``metadata`` (models used, fallbacks taken, notes; as in the JSON answer), or an ``error`` event."""
     model, level = choose_model(body, service)
     messages = [Message(m.role, m.content) for m in body.messages]
     if body.stream:
@@ -108,7 +109,8 @@ async def _sse(service: Any, model: str, messages: list[Message], level: str | N
                                                          fallbacks=tuple(body.fallbacks), max_tokens=body.max_tokens):
             if delta.done:
                 yield _event("done", {"finish_reason": delta.finish_reason,
-                                      "usage": asdict(delta.usage) if delta.usage else None})
+                                      "usage": asdict(delta.usage) if delta.usage else None,
+                                      "metadata": delta.metadata or {}})
             elif delta.text or delta.thinking:
                 yield _event("delta", {"text": delta.text, "thinking": delta.thinking})
     except ProviderError as exc:  # headers are sent: the error travels as an event, never a secret
