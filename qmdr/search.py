@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Generic, Literal, Protocol, TypeVar
 
 import anyio
@@ -184,7 +184,13 @@ def make_snippet(text: str, terms: Sequence[str], width: int = SNIPPET_CHARS) ->
     return (ELLIPSIS if start > 0 else "") + flat[start:end].strip() + (ELLIPSIS if end < len(flat) else "")
 
 
-def snippet_source(hit: Hit) -> str:
+def with_snippets(results: Sequence[SearchResult], query: str) -> list[SearchResult]:
+    """The results with their snippets filled in (made only for what is returned, after any rerank)."""
+    terms = snippet_terms(query)
+    return [replace(r, snippet=make_snippet(snippet_source(r), terms)) for r in results]
+
+
+def snippet_source(hit: Hit | SearchResult) -> str:
     """The part of a chunk a snippet is cut from: its content, without what the result shows apart.
 
     The chunker's context line (title > headings) is there for the embedder
@@ -290,9 +296,11 @@ class Searcher:
             timings["rerank"] = _ms(t0)
             results, reranked = list(outcome.results), bool(outcome.reranked)
             warnings.extend(outcome.warnings)
+        t0 = time.perf_counter()
+        shown = with_snippets(results[:k], text)  # only the results returned: a snippet costs more than a fusion
+        timings["fuse"] += _ms(t0)
         timings["total"] = _ms(started)
-        return SearchResponse(results=results[:k], timings_ms=timings, reranked=reranked, warnings=warnings,
-                              mode=mode)
+        return SearchResponse(results=shown, timings_ms=timings, reranked=reranked, warnings=warnings, mode=mode)
 
     async def _expansions(self, text: str, expand: bool, timings: dict[str, float],
                           warnings: list[str]) -> tuple[list[str], list[str]]:
@@ -373,17 +381,15 @@ class Searcher:
                        * (EXPANSION_WEIGHT if ":" in name else 1.0) for name in lists}
             fused = reciprocal_rank_fusion(lists, k=self.rrf_k, weights=weights)
         positions = rank_positions(lists)
-        terms = snippet_terms(text)
         results = []
         for chunk_id, score in fused[:depth]:
             hit = hits[chunk_id]
-            content = snippet_source(hit)
             scores = {name: raw[name][chunk_id] for name in lists if chunk_id in raw[name]}
             if len(lists) > 1:
                 scores["rrf"] = score
             results.append(SearchResult(
                 path=hit.note_path, title=hit.title, heading_trail=hit.heading_trail,
-                start_line=hit.start_line, end_line=hit.end_line, snippet=make_snippet(content, terms),
+                start_line=hit.start_line, end_line=hit.end_line, snippet="",
                 text=hit.text, score=float(score), chunk_hash=hit.chunk_hash, ranks=dict(positions[chunk_id]),
                 scores=scores, tags=hit.tags))
         return results
