@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from qmdr.settings import Settings
 
@@ -17,7 +18,8 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="print machine-readable JS
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print one clear error line and return the exit to raise (never a traceback at a user)."""
-    err_console.print(f"[red]error:[/red] {message}", markup=True, highlight=False)
+    # escaped: messages quote user input (paths, queries) that may look like rich markup; never wrapped
+    err_console.print(f"[red]error:[/red] {escape(message)}", markup=True, highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
