@@ -8,16 +8,13 @@ The counts feed the usefulness prior of ``qmdr.boosts`` (off unless
 
 from __future__ import annotations
 
-import sqlite3
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import closing, contextmanager
-from pathlib import Path
+from collections.abc import Iterable
+
+from qmdr.small_db import SmallSqliteFile
 
 #: the feedback file under the data dir
 FEEDBACK_FILE = "feedback.sqlite"
-#: a writer waits this long for another process holding the file before failing
-FEEDBACK_BUSY_TIMEOUT_S = 10.0
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS feedback (
@@ -31,21 +28,10 @@ CREATE TABLE IF NOT EXISTS feedback (
 """
 
 
-class FeedbackStore:
+class FeedbackStore(SmallSqliteFile):
     """``FeedbackStore(path)``: record votes, read them back per note."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as conn:
-            conn.executescript(SCHEMA)
-
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        with closing(sqlite3.connect(self.path, timeout=FEEDBACK_BUSY_TIMEOUT_S)) as conn:
-            conn.execute("PRAGMA journal_mode=WAL")
-            with conn:
-                yield conn
+    SCHEMA = SCHEMA
 
     def record(self, vault: str, path: str, useful: bool) -> tuple[int, int]:
         """Add one vote; return the note's (useful, not_useful) counts after it."""

@@ -21,13 +21,12 @@ import json
 import re
 import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from qmdr.errors import InvalidQuery, NotFound, QmdrError
+from qmdr.small_db import SmallSqliteFile
 
 #: the vault that is the single-vault index of QMDR_VAULT / `qmdr index PATH`
 DEFAULT_VAULT = "default"
@@ -38,8 +37,6 @@ VAULT_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 REGISTRY_FILE = "vaults.sqlite"
 #: folder under the data dir holding one index file per named vault
 VAULT_INDEX_DIR = "vaults"
-#: a writer waits this long for another process holding the registry file before failing
-REGISTRY_BUSY_TIMEOUT_S = 10.0
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS vaults (
@@ -122,22 +119,10 @@ def check_vault_name(name: str) -> str:
     return name
 
 
-class VaultRegistry:
+class VaultRegistry(SmallSqliteFile):
     """The persisted list of vaults (``VaultRegistry(path)``)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as conn:
-            conn.executescript(SCHEMA)
-
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        """One connection per call, one transaction per ``with``: commit on success, rollback on error."""
-        with closing(sqlite3.connect(self.path, timeout=REGISTRY_BUSY_TIMEOUT_S)) as conn:
-            conn.execute("PRAGMA journal_mode=WAL")
-            with conn:
-                yield conn
+    SCHEMA = SCHEMA
 
     def list(self) -> list[VaultInfo]:
         with self._connect() as conn:

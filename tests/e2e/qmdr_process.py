@@ -31,8 +31,9 @@ def qmdr_executable() -> str:
 
 def qmdr_env(data_dir: Path, **extra: str) -> dict[str, str]:
     """A clean environment: no provider keys or QMD_* settings leak in from the developer's shell."""
+    secret_like = ("_API_KEY", "_TOKEN")
     env = {k: v for k, v in os.environ.items()
-           if not (k.startswith(("QMD_", "QMDR_")) or k.endswith(("_API_KEY", "_TOKEN")) or k == "SECRET_ENCRYPTION_KEY")}
+           if not (k.startswith(("QMD_", "QMDR_")) or k.endswith(secret_like) or k == "SECRET_ENCRYPTION_KEY")}
     env.update({"QMDR_DATA_DIR": str(data_dir), "QMDR_LOG_LEVEL": "WARNING"})
     env.update(extra)
     return env
@@ -61,7 +62,8 @@ def running_server(env: dict[str, str], *, cwd: Path, port: int | None = None,
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"qmdr serve did not answer in {STARTUP_TIMEOUT_S}s:\n{log_path.read_text()[-3000:]}")
+                tail = log_path.read_text()[-3000:]
+                raise RuntimeError(f"qmdr serve did not answer in {STARTUP_TIMEOUT_S}s:\n{tail}")
             time.sleep(0.2)
         yield base
     finally:

@@ -60,7 +60,8 @@ def test_serve_rejects_bad_input_with_4xx(tmp_path: Path, vault: Path) -> None:
         assert client.post("/search", json={"query": "x", "k": 0}).status_code == 422
         assert client.post("/search", json={"query": "x", "k": 1000}).status_code == 422
         assert client.post("/search", json={"query": "x", "mode": "magic"}).status_code == 422
-        assert client.post("/search", content=b"{not json", headers={"content-type": "application/json"}).status_code == 422
+        broken = client.post("/search", content=b"{not json", headers={"content-type": "application/json"})
+        assert broken.status_code == 422
         missing = client.get("/notes/nope.md")
         assert missing.status_code == 404 and missing.json()["error"] == "NotFound"
         outside = client.post("/reindex", json={"vault": str(tmp_path / "does-not-exist")})
