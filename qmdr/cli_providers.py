@@ -6,6 +6,8 @@ import asyncio
 import getpass
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
@@ -30,6 +32,19 @@ def _access() -> Any:
         raise fail(exc.message) from None
 
 
+@contextmanager
+def provider_access() -> Iterator[Any]:
+    """(secrets, keys, client) for one command, closed afterwards; domain errors become CLI errors."""
+    secrets, keys, client, _ = _access()
+    try:
+        yield secrets, keys, client
+    except ProviderError as exc:
+        raise fail(exc.message) from None
+    finally:
+        _run(client.aclose())
+        secrets.close()
+
+
 def _run(coro: Any) -> Any:
     try:
         return asyncio.run(coro)
@@ -42,12 +57,8 @@ def providers_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """List every provider with where its key comes from (stored / env / none), never the key."""
     if ctx.invoked_subcommand is not None:
         return
-    secrets, keys, client, _ = _access()
-    try:
+    with provider_access() as (_, keys, _client):
         infos = [keys.key_info(pid) for pid in keys.provider_ids()]
-    finally:
-        _run(client.aclose())
-        secrets.close()
     if as_json:
         print(json.dumps([{"id": i.provider, "source": i.source, "masked": i.masked, "env_var": i.env_var,
                            "ready": i.ready, "missing_settings": list(i.missing_settings), "error": i.error}
@@ -68,28 +79,18 @@ def set_key(provider: Annotated[str, typer.Argument(help="provider id, e.g. open
     key = sys.stdin.readline().strip() if not sys.stdin.isatty() else getpass.getpass(f"{provider} API key: ")
     if not key:
         raise fail("no key given", 2)
-    secrets, keys, client, _ = _access()
-    try:
+    with provider_access() as (secrets, keys, _client):
         keys.spec(provider)
         secrets.set_key(provider, key)
         info = keys.key_info(provider)
-    except ProviderError as exc:
-        raise fail(exc.message) from None
-    finally:
-        _run(client.aclose())
-        secrets.close()
     console.print(f"stored {provider} key {info.masked} (it now wins over {info.env_var or 'the env var'})")
 
 
 @providers_app.command("remove-key")
 def remove_key(provider: Annotated[str, typer.Argument(help="provider id")]) -> None:
     """Remove a stored key; the env var, if set, applies again."""
-    secrets, _, client, _ = _access()
-    try:
+    with provider_access() as (secrets, _keys, _client):
         removed = secrets.delete_key(provider)
-    finally:
-        _run(client.aclose())
-        secrets.close()
     console.print(f"removed the stored {provider} key" if removed else f"no stored key for {provider}")
 
 
@@ -103,14 +104,8 @@ def add_custom(
     key = None
     if with_key:
         key = sys.stdin.readline().strip() if not sys.stdin.isatty() else getpass.getpass("API key: ")
-    secrets, _, client, _ = _access()
-    try:
+    with provider_access() as (secrets, _keys, _client):
         custom = secrets.add_custom_provider(slug, base_url, key or None)
-    except ProviderError as exc:
-        raise fail(exc.message) from None
-    finally:
-        _run(client.aclose())
-        secrets.close()
     console.print(f"added {custom.provider_id}: use models as {custom.provider_id}/<model>")
 
 
@@ -157,19 +152,13 @@ def rotate_key() -> None:
 @models_app.command("resolve")
 def resolve(model: Annotated[str, typer.Argument(help="e.g. anthropic/claude-sonnet-4")], as_json: JsonOpt = False) -> None:
     """Show which provider a model string goes to and the model id sent to its API."""
-    secrets, keys, client, _ = _access()
-    try:
+    with provider_access() as (_secrets, keys, client):
         ref = parse_model_string(model)
         keys.spec(ref.provider)
         info = keys.key_info(ref.provider)
         data = {"input": model, "provider": ref.provider, "model_sent": client.catalog.resolve(ref.provider, ref.model),
                 "supports_thinking": client.catalog.supports_thinking(ref.provider, ref.model),
                 "key_source": info.source, "key_env_var": info.env_var}
-    except ProviderError as exc:
-        raise fail(exc.message) from None
-    finally:
-        _run(client.aclose())
-        secrets.close()
     if as_json:
         print(json.dumps(data, indent=2))
     else:
