@@ -14,6 +14,8 @@ syntax error, whatever the input (see the property test in ``tests/qmdr/test_fts
 Why OR by default: agents ask natural-language questions ("how do we retry
 failed uploads?"); requiring every word would miss the note that says "retry
 uploads". BM25 already ranks chunks that match more (and rarer) terms higher.
+English stop words (``qmdr.stopwords``) are left out of the OR query when some
+other word remains: they match nearly every chunk and only add noise and time.
 
 Scripts written without spaces (Chinese, Japanese, Thai, ...): unicode61 makes
 a whole run of such characters one token, so the word 東京 inside 東京タワーに行った
@@ -29,7 +31,10 @@ substring scan instead.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Literal
+
+from qmdr.stopwords import is_stop_word
 
 #: at most this many distinct terms go into one MATCH: each term costs a posting-list scan, and a query
 #: longer than this is a pasted paragraph whose extra words (mostly common ones) only add time, not ranking
@@ -72,16 +77,17 @@ UNSPACED_GLOB = f"*[{_UNSPACED_CLASS}]*"
 Operator = Literal["OR", "AND"]
 
 
-def query_pieces(text: str) -> list[str]:
+def query_pieces(text: str, skip: Callable[[str], bool] | None = None) -> list[str]:
     """The whitespace-separated pieces of ``text`` that hold at least one letter or digit.
 
     Deduplicated case-insensitively (first spelling wins) and capped at
-    ``MAX_QUERY_TERMS`` so one query cannot grow without bound.
+    ``MAX_QUERY_TERMS`` so one query cannot grow without bound. Pieces for
+    which ``skip`` is true are left out before the cap is counted.
     """
     seen: set[str] = set()
     pieces: list[str] = []
     for piece in _CONTROL.sub(" ", text).split():
-        if not _WORD.search(piece):
+        if not _WORD.search(piece) or (skip is not None and skip(piece)):
             continue
         key = piece.casefold()
         if key in seen:
@@ -98,15 +104,26 @@ def quote(piece: str) -> str:
     return '"' + piece.replace('"', '""') + '"'
 
 
-def match_query(text: str, operator: Operator = "OR") -> str | None:
-    """A MATCH expression for ``text``, or None when it holds no searchable word.
+def keyword_pieces(text: str) -> list[str]:
+    """``query_pieces`` without English stop words, or with them when nothing else is left.
 
-    >>> match_query("C++ AND retry NEAR? ---")
-    '"C++" OR "AND" OR "retry" OR "NEAR?"'
+    A query of only stop words ("to be or not to be", "the who") is still a
+    search for those words; any other query is a search for what it is about.
+    """
+    return query_pieces(text, skip=is_stop_word) or query_pieces(text)
+
+
+def match_query(text: str, operator: Operator = "OR") -> str | None:
+    """A MATCH expression for ``text`` (its ``keyword_pieces``), or None when it holds no searchable word.
+
+    >>> match_query("C++ retry NEAR? ---")
+    '"C++" OR "retry" OR "NEAR?"'
+    >>> match_query("how do the uploads retry?")
+    '"uploads" OR "retry?"'
     """
     if operator not in ("OR", "AND"):
         raise ValueError(f"operator must be OR or AND, not {operator!r}")
-    pieces = query_pieces(text)
+    pieces = keyword_pieces(text)
     if not pieces:
         return None
     return f" {operator} ".join(quote(piece) for piece in pieces)

@@ -8,12 +8,19 @@ with Reciprocal Rank Fusion (Cormack, Clarke and Buettcher, SIGIR 2009)::
 
 with ranks starting at 1. A document near the top of either list scores well;
 one found by both scores best.
+
+``score_blend`` is the other classic: a convex combination of each list's
+scores after scaling them to a common range (min-max or z-score), e.g.
+``alpha * vector + (1 - alpha) * keyword``. It keeps *how much* better the first
+hit is than the second, which RRF throws away, but depends on the list's depth
+(the scaling is relative to the worst hit fetched) and on the scorers' shapes.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable, Mapping, Sequence
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 
@@ -79,3 +86,64 @@ def max_rrf_score(list_names: Sequence[str], k: int = RRF_K,
     """The score of a key ranked first in every list: the ceiling to normalise RRF scores into [0, 1]."""
     weights = weights or {}
     return sum(weights.get(name, DEFAULT_WEIGHT) for name in list_names) / (k + 1)
+
+
+Normalisation = Literal["minmax", "zscore"]
+NORMALISATIONS: tuple[str, ...] = ("minmax", "zscore")
+
+
+def normalise(scores: Sequence[float], method: Normalisation = "minmax") -> list[float]:
+    """``scores`` on a common scale: min-max to [0, 1], or z-scores (mean 0, standard deviation 1).
+
+    A list whose scores are all equal (or a single score) has no spread to
+    scale: min-max gives every entry 1.0 (each is the best of its list) and
+    z-score gives 0.0 (each is the mean).
+    """
+    if method not in NORMALISATIONS:
+        raise ValueError(f"normalisation must be one of {', '.join(NORMALISATIONS)}, not {method!r}")
+    if not scores:
+        return []
+    if method == "minmax":
+        low, high = min(scores), max(scores)
+        return [(s - low) / (high - low) if high > low else 1.0 for s in scores]
+    mean = sum(scores) / len(scores)
+    spread = math.sqrt(sum((s - mean) ** 2 for s in scores) / len(scores))
+    return [(s - mean) / spread if spread > 0 else 0.0 for s in scores]
+
+
+def score_blend(
+    scored_lists: Mapping[str, Sequence[tuple[K, float]]],
+    weights: Mapping[str, float] | None = None,
+    normalisation: Normalisation = "minmax",
+) -> list[tuple[K, float]]:
+    """Fuse ``{list name: [(key, score)] best first}`` by the weighted sum of normalised scores, best first.
+
+    Each list is normalised on its own (``normalise``); a key a list did not
+    return counts as that list's lowest normalised score (it ranked below
+    everything the list fetched). A key repeated inside one list counts at its
+    first entry. Ties break as in ``reciprocal_rank_fusion``: best rank in any
+    list, then first seen.
+    """
+    weights = weights or {}
+    normalised: dict[str, dict[K, float]] = {}
+    floors: dict[str, float] = {}
+    best_rank: dict[K, int] = {}
+    first_seen: dict[K, int] = {}
+    for name, entries in scored_lists.items():
+        weight = weights.get(name, DEFAULT_WEIGHT)
+        if weight < 0:
+            raise ValueError(f"weight for {name!r} must be >= 0, got {weight}")
+        unique: dict[K, float] = {}
+        for rank, (key, score) in enumerate(entries, start=1):
+            if key in unique:
+                continue
+            unique[key] = float(score)
+            first_seen.setdefault(key, len(first_seen))
+            best_rank[key] = min(best_rank.get(key, rank), rank)
+        scaled = normalise(list(unique.values()), normalisation)
+        normalised[name] = dict(zip(unique, scaled, strict=True))
+        floors[name] = min(scaled, default=0.0)
+    scores = {key: sum(weights.get(name, DEFAULT_WEIGHT) * normalised[name].get(key, floors[name])
+                       for name in normalised) for key in first_seen}
+    order = sorted(scores, key=lambda key: (-scores[key], best_rank[key], first_seen[key]))
+    return [(key, scores[key]) for key in order]

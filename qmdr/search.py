@@ -29,13 +29,28 @@ from providers.errors import ProviderError, ProviderTimeout
 from qmdr.embedding import QueryEmbeddingCache
 from qmdr.errors import InvalidQuery, ModelMismatch
 from qmdr.fts import unspaced_runs, words
-from qmdr.fusion import RRF_K, rank_positions, reciprocal_rank_fusion
+from qmdr.fusion import NORMALISATIONS, Normalisation, rank_positions, reciprocal_rank_fusion, score_blend
 from qmdr.store.base import Filters, Hit, Store
 from vault import split_context_line
 from vault.markdown import parse_heading
 
 SearchMode = Literal["hybrid", "keyword", "vector"]
 MODES: tuple[str, ...] = ("hybrid", "keyword", "vector")
+FusionMethod = Literal["rrf", "blend"]
+FUSIONS: tuple[str, ...] = ("rrf", "blend")
+
+# --- hybrid fusion defaults -------------------------------------------------------------------------
+# Chosen on Cranfield (225 queries, document-level nDCG@10) through the product path, checking each
+# choice on both halves of the query set (odd / even ids) so it does not fit one half's noise; see
+# benchmarks/README.md ("why each default is what it is") and benchmarks/results/cranfield-tuning.md.
+#: how hybrid search fuses its keyword and vector lists: "rrf" (rank-based) or "blend" (scaled scores)
+DEFAULT_FUSION: FusionMethod = "rrf"
+#: RRF's smoothing constant for hybrid search (qmdr.fusion.RRF_K = 60 stays the generic default)
+DEFAULT_RRF_K = 60
+#: "blend" fusion: the vector list's share of the convex combination (keyword gets 1 - alpha)
+DEFAULT_BLEND_ALPHA = 0.5
+#: "blend" fusion: how each list's scores are put on one scale before blending
+DEFAULT_NORMALISATION: Normalisation = "minmax"
 
 #: a query longer than this is a pasted document, not a question (same limit as the HTTP API)
 MAX_QUERY_CHARS = 2000
@@ -81,10 +96,10 @@ class SearchResult:
     end_line: int
     snippet: str
     text: str
-    score: float  # hybrid: RRF score; keyword: -bm25; vector: cosine; reranked: the blended score
+    score: float  # hybrid: fused score (RRF or blend); keyword: -bm25; vector: cosine; reranked: the rerank blend
     chunk_hash: str
     ranks: dict[str, int | None] = field(default_factory=dict)  # 1-based rank per list, None if absent
-    scores: dict[str, float] = field(default_factory=dict)  # raw score per list, plus "rrf"
+    scores: dict[str, float] = field(default_factory=dict)  # raw score per list, plus "rrf" or "blend"
     tags: tuple[str, ...] = ()
 
 
@@ -217,10 +232,23 @@ class Searcher:
 
     def __init__(self, store: Store, embedder: Embedder, reranker: Reranker | None = None, *,
                  expander: QueryExpander | None = None, query_cache_size: int = DEFAULT_QUERY_CACHE_SIZE,
-                 rrf_k: int = RRF_K, weights: dict[str, float] | None = None,
-                 embed_budget_s: float = DEFAULT_EMBED_QUERY_BUDGET_S) -> None:
+                 rrf_k: int = DEFAULT_RRF_K, weights: dict[str, float] | None = None,
+                 embed_budget_s: float = DEFAULT_EMBED_QUERY_BUDGET_S, fusion: FusionMethod = DEFAULT_FUSION,
+                 blend_alpha: float = DEFAULT_BLEND_ALPHA,
+                 normalisation: Normalisation = DEFAULT_NORMALISATION) -> None:
+        """``fusion``, ``rrf_k``, ``blend_alpha``, ``normalisation`` and ``weights`` (a multiplier per
+        list kind, "keyword" and "vector") shape hybrid fusion; the defaults are the measured ones above."""
         if embed_budget_s <= 0:
             raise ValueError(f"embed_budget_s must be > 0, got {embed_budget_s}")
+        if fusion not in FUSIONS:
+            raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}, not {fusion!r}")
+        if not 0.0 <= blend_alpha <= 1.0:
+            raise ValueError(f"blend_alpha must be between 0 and 1, got {blend_alpha}")
+        if normalisation not in NORMALISATIONS:
+            raise ValueError(f"normalisation must be one of {', '.join(NORMALISATIONS)}, not {normalisation!r}")
+        self.fusion = fusion
+        self.blend_alpha = blend_alpha
+        self.normalisation = normalisation
         self.store = store
         self.embedder = embedder
         self.reranker = reranker
@@ -372,13 +400,18 @@ class Searcher:
 
     def _fuse(self, lists: dict[str, list[int]], hits: dict[int, Hit], raw: dict[str, dict[int, float]],
               text: str, depth: int) -> list[SearchResult]:
-        """One ordered candidate list: RRF when there is more than one list, else that list as is."""
+        """One ordered candidate list: fused (``self.fusion``) when there is more than one list, else that list."""
+        fused_name = self.fusion
         if len(lists) == 1:
             (name, ids), = lists.items()
             fused = [(chunk_id, raw[name][chunk_id]) for chunk_id in ids]
+        elif self.fusion == "blend":
+            shares = {"keyword": 1.0 - self.blend_alpha, "vector": self.blend_alpha}
+            weights = {name: shares[name.split(":")[0]] * self._list_weight(name) for name in lists}
+            scored = {name: [(chunk_id, raw[name][chunk_id]) for chunk_id in ids] for name, ids in lists.items()}
+            fused = score_blend(scored, weights, self.normalisation)
         else:
-            weights = {name: self.weights.get(name.split(":")[0], 1.0)
-                       * (EXPANSION_WEIGHT if ":" in name else 1.0) for name in lists}
+            weights = {name: self._list_weight(name) for name in lists}
             fused = reciprocal_rank_fusion(lists, k=self.rrf_k, weights=weights)
         positions = rank_positions(lists)
         results = []
@@ -386,13 +419,17 @@ class Searcher:
             hit = hits[chunk_id]
             scores = {name: raw[name][chunk_id] for name in lists if chunk_id in raw[name]}
             if len(lists) > 1:
-                scores["rrf"] = score
+                scores[fused_name] = score
             results.append(SearchResult(
                 path=hit.note_path, title=hit.title, heading_trail=hit.heading_trail,
                 start_line=hit.start_line, end_line=hit.end_line, snippet="",
                 text=hit.text, score=float(score), chunk_hash=hit.chunk_hash, ranks=dict(positions[chunk_id]),
                 scores=scores, tags=hit.tags))
         return results
+
+    def _list_weight(self, name: str) -> float:
+        """The caller's weight for the list's kind, times ``EXPANSION_WEIGHT`` for an expansion's list."""
+        return self.weights.get(name.split(":")[0], 1.0) * (EXPANSION_WEIGHT if ":" in name else 1.0)
 
 
 def _list_name(kind: str, index: int, *, hyde: bool = False) -> str:

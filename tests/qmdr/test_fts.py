@@ -11,6 +11,7 @@ from qmdr.fts import (
     MAX_QUERY_TERMS,
     MAX_TRIGRAM_TERMS,
     UNSPACED_GLOB,
+    keyword_pieces,
     match_query,
     query_pieces,
     quote,
@@ -19,6 +20,7 @@ from qmdr.fts import (
     unspaced_runs,
     words,
 )
+from qmdr.stopwords import LUCENE_STOP_WORDS, STOP_WORDS, is_stop_word
 from qmdr.store.base import IndexChange
 from qmdr.store.sqlite import SqliteStore
 from tests.qmdr.store_contract import NASTY_QUERIES, make_note
@@ -136,3 +138,42 @@ def test_the_glob_class_and_the_regex_agree(fresh_store):
     for text in samples:
         globbed = conn.execute("SELECT ? GLOB ?", (text, UNSPACED_GLOB)).fetchone()[0]
         assert bool(globbed) == bool(unspaced_runs(text)), text
+
+
+def test_stop_words_are_left_out_of_the_keyword_query():
+    assert match_query("What are the effects of wall heating on the boundary layer?") == (
+        '"effects" OR "wall" OR "heating" OR "boundary" OR "layer?"')
+    assert keyword_pieces("how do THE uploads, retry") == ["uploads,", "retry"]
+
+
+def test_a_query_of_only_stop_words_is_searched_as_it_is():
+    assert match_query("to be or not to be") == '"to" OR "be" OR "or" OR "not"'
+    assert keyword_pieces("The Who?") == ["The", "Who?"]
+
+
+def test_stop_words_do_not_count_against_the_term_cap():
+    text = " ".join(f"the w{i}" for i in range(MAX_QUERY_TERMS))
+    assert keyword_pieces(text) == [f"w{i}" for i in range(MAX_QUERY_TERMS)]
+
+
+def test_stop_word_pieces_with_punctuation_or_contractions_are_stop_words_but_compounds_are_not():
+    assert all(is_stop_word(p) for p in ("the", "The,", "(of)", "what's", "They're", "it’s"))
+    assert not any(is_stop_word(p) for p in ("state-of-the-art", "the-art", "don't", "C++", "theory", "東京"))
+
+
+def test_the_stop_list_is_lucenes_plus_question_words():
+    assert LUCENE_STOP_WORDS <= STOP_WORDS and len(LUCENE_STOP_WORDS) == 33
+    assert {"what", "how", "does", "which"} <= STOP_WORDS
+    assert all(word == word.casefold() and word.isalpha() for word in STOP_WORDS)
+
+
+def test_stop_words_do_not_touch_unspaced_scripts(searchable_store):
+    assert match_query("the 東京 of") == '"東京"'
+    assert trigram_query("the 北京大学 of") == '"北京大" OR "京大学"'
+    assert paths(searchable_store.keyword("what is the weather in 東京", 5)) == ["intl/ja.md"]
+
+
+def test_a_stop_word_no_longer_ranks_a_chunk_that_only_shares_it(searchable_store):
+    # "the" and "with" are in two notes; only retries.md holds "backoff"
+    assert paths(searchable_store.keyword("the backoff with", 5)) == ["ops/retries.md"]
+    assert paths(searchable_store.keyword("the", 5))  # alone, the stop word is still searched

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from qmdr.fusion import RRF_K, max_rrf_score, rank_positions, reciprocal_rank_fusion
+from qmdr.fusion import RRF_K, max_rrf_score, normalise, rank_positions, reciprocal_rank_fusion, score_blend
 
 
 def test_rrf_scores_are_the_sum_of_reciprocal_ranks():
@@ -71,3 +71,43 @@ def test_max_rrf_score_is_the_score_of_a_key_first_everywhere():
     lists = {"kw": ["a", "b"], "vec": ["a"]}
     top = reciprocal_rank_fusion(lists, k=60, weights={"vec": 0.5})[0][1]
     assert math.isclose(top, max_rrf_score(["kw", "vec"], k=60, weights={"vec": 0.5}))
+
+
+def test_minmax_scales_to_the_unit_range_and_zscore_to_mean_zero_spread_one():
+    assert normalise([2.0, 4.0, 3.0]) == [0.0, 1.0, 0.5]
+    z = normalise([1.0, 2.0, 3.0], "zscore")
+    assert math.isclose(sum(z), 0.0, abs_tol=1e-12) and math.isclose(sum(v * v for v in z) / 3, 1.0)
+    assert normalise([5.0, 5.0]) == [1.0, 1.0] and normalise([5.0], "zscore") == [0.0]
+    assert normalise([]) == []
+    with pytest.raises(ValueError):
+        normalise([1.0], "rank")  # type: ignore[arg-type]
+
+
+def test_score_blend_is_the_weighted_sum_of_normalised_scores():
+    lists = {"kw": [("a", 10.0), ("b", 6.0), ("c", 2.0)], "vec": [("c", 0.9), ("a", 0.5), ("d", 0.1)]}
+    fused = dict(score_blend(lists, {"kw": 0.4, "vec": 0.6}))
+    assert math.isclose(fused["a"], 0.4 * 1.0 + 0.6 * 0.5)
+    assert math.isclose(fused["b"], 0.4 * 0.5 + 0.6 * 0.0)  # absent from vec: that list's floor (0)
+    assert math.isclose(fused["c"], 0.4 * 0.0 + 0.6 * 1.0)
+    assert math.isclose(fused["d"], 0.0)
+    assert [key for key, _ in score_blend(lists, {"kw": 0.4, "vec": 0.6})] == ["a", "c", "b", "d"]
+
+
+def test_score_blend_keeps_score_gaps_that_rrf_drops():
+    # keyword: "a" far ahead of "b"; vector: "b" barely ahead of "a". RRF ties them, the blend does not.
+    lists = {"kw": [("a", 20.0), ("b", 1.0), ("x", 0.0)], "vec": [("b", 0.80), ("a", 0.79), ("y", 0.1)]}
+    rrf = dict(reciprocal_rank_fusion({n: [key for key, _ in entries] for n, entries in lists.items()}))
+    assert math.isclose(rrf["a"], rrf["b"])
+    assert score_blend(lists)[0][0] == "a"
+
+
+def test_score_blend_zscore_floor_is_the_lists_lowest_and_a_repeat_counts_once():
+    lists = {"kw": [("a", 3.0), ("a", 1.0), ("b", 1.0)], "vec": [("b", 0.5)]}
+    fused = dict(score_blend(lists, normalisation="zscore"))
+    assert math.isclose(fused["a"], 1.0 + 0.0) and math.isclose(fused["b"], -1.0 + 0.0)
+
+
+def test_score_blend_refuses_negative_weights_and_handles_empty_lists():
+    with pytest.raises(ValueError):
+        score_blend({"kw": [("a", 1.0)]}, {"kw": -1.0})
+    assert score_blend({}) == [] and score_blend({"kw": [], "vec": [("a", 0.3)]}) == [("a", 1.0)]

@@ -13,9 +13,10 @@ import pytest
 from providers.errors import ProviderTimeout, ProviderUnavailable
 from qmdr.api.errors import status_for
 from qmdr.errors import InvalidQuery, ModelMismatch
-from qmdr.fusion import RRF_K
+from qmdr.fusion import normalise
 from qmdr.indexer import reindex
 from qmdr.search import (
+    DEFAULT_RRF_K,
     ELLIPSIS,
     MAX_K,
     MAX_QUERY_CHARS,
@@ -131,7 +132,7 @@ async def test_vector_mode_scores_are_cosine_similarities(indexed, embedder):
 
 @pytest.mark.anyio
 async def test_hybrid_fuses_both_lists_with_rrf(indexed, embedder):
-    searcher = Searcher(indexed, embedder)
+    searcher = Searcher(indexed, embedder, fusion="rrf")
     query = "failed uploads retried"
     hybrid = await searcher.search(query, k=4)
     keyword = await searcher.search(query, mode="keyword", k=4)
@@ -139,12 +140,52 @@ async def test_hybrid_fuses_both_lists_with_rrf(indexed, embedder):
     kw_rank = {r.chunk_hash: i for i, r in enumerate(keyword.results, start=1)}
     vec_rank = {r.chunk_hash: i for i, r in enumerate(vector.results, start=1)}
     for result in hybrid.results:
-        expected = sum(1 / (RRF_K + ranks[result.chunk_hash]) for ranks in (kw_rank, vec_rank)
+        expected = sum(1 / (DEFAULT_RRF_K + ranks[result.chunk_hash]) for ranks in (kw_rank, vec_rank)
                        if result.chunk_hash in ranks)
         assert math.isclose(result.score, expected) and math.isclose(result.scores["rrf"], expected)
         assert result.ranks == {"keyword": kw_rank.get(result.chunk_hash), "vector": vec_rank.get(result.chunk_hash)}
     assert hybrid.results[0].path == "projects/uploads.md"
     assert hybrid.results[0].ranks == {"keyword": 1, "vector": 1}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("normalisation", ["minmax", "zscore"])
+async def test_blend_fusion_is_the_convex_combination_of_normalised_scores(indexed, embedder, normalisation):
+    query = "failed uploads retried"
+    alpha = 0.3
+    searcher = Searcher(indexed, embedder, fusion="blend", blend_alpha=alpha, normalisation=normalisation)
+    hybrid = await searcher.search(query, k=10, candidates=10)
+    keyword = await searcher.search(query, mode="keyword", k=10, candidates=10)
+    vector = await searcher.search(query, mode="vector", k=10, candidates=10)
+    kw = dict(zip((r.chunk_hash for r in keyword.results), normalise([r.score for r in keyword.results],
+                                                                       normalisation), strict=True))
+    vec = dict(zip((r.chunk_hash for r in vector.results), normalise([r.score for r in vector.results],
+                                                                        normalisation), strict=True))
+    for result in hybrid.results:
+        expected = ((1 - alpha) * kw.get(result.chunk_hash, min(kw.values()))
+                    + alpha * vec.get(result.chunk_hash, min(vec.values())))
+        assert math.isclose(result.score, expected, abs_tol=1e-6)
+        assert math.isclose(result.scores["blend"], expected, abs_tol=1e-6) and "rrf" not in result.scores
+    assert [r.score for r in hybrid.results] == sorted((r.score for r in hybrid.results), reverse=True)
+    assert hybrid.results[0].path == "projects/uploads.md"
+
+
+@pytest.mark.anyio
+async def test_blend_alpha_one_or_zero_follows_one_list(indexed, embedder):
+    query = "failed uploads retried"
+    for alpha, mode in ((1.0, "vector"), (0.0, "keyword")):
+        searcher = Searcher(indexed, embedder, fusion="blend", blend_alpha=alpha)
+        alone = await searcher.search(query, mode=mode, k=3)
+        blended = await searcher.search(query, k=3)
+        assert alone.results  # the other list's hits follow at weight 0, after every hit of this one
+        assert [r.chunk_hash for r in blended.results[:len(alone.results)]] == [r.chunk_hash for r in alone.results]
+
+
+@pytest.mark.anyio
+async def test_fusion_settings_are_validated(indexed, embedder):
+    for bad in ({"fusion": "borda"}, {"blend_alpha": 1.5}, {"blend_alpha": -0.1}, {"normalisation": "rank"}):
+        with pytest.raises(ValueError):
+            Searcher(indexed, embedder, **bad)
 
 
 @pytest.mark.anyio
