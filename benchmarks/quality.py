@@ -8,7 +8,7 @@ Examples::
 
     python benchmarks/quality.py /work/shared/data/cranfield --name cranfield
     python benchmarks/quality.py DATA --modes keyword,vector,hybrid,hybrid+rerank --matrix matrix.yaml
-    python benchmarks/quality.py DATA --fake-provider   # provider matrix without keys (local fake server)
+    python benchmarks/quality.py DATA --fake-provider   # provider matrix without keys (local test server)
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # so `tests.e2e.fake_openai_server` imports when run as a script
+sys.path.insert(0, str(ROOT))  # so `qmdr` imports when run as a script from a checkout
 
-from qmdr.bench.matrix import Matrix, load_matrix  # noqa: E402
+from qmdr.bench.local_server import LocalProviderServer  # noqa: E402
+from qmdr.bench.matrix import LOCAL_SERVER, Matrix, load_matrix, local_server_entry  # noqa: E402
 from qmdr.bench.quality import BASE_MODES, run_quality  # noqa: E402
 
 RESULTS_DIR = ROOT / "benchmarks" / "results"
@@ -28,48 +29,20 @@ RESULTS_DIR = ROOT / "benchmarks" / "results"
 
 # Injected per-request latency of the fake provider: a typical round trip to a
 # hosted embeddings/chat API from a laptop, so latency columns are not flattered.
-FAKE_PROVIDER_LATENCY_S = 0.15
-FAKE_KEY = "fake-key-for-the-local-test-server"  # noqa: S105 - not a secret: the fake server's own key
+FAKE_PROVIDER_LATENCY_MS = 150.0
 
 
-def _overlap_grader(messages: list[dict], model: str) -> str:
-    """A deterministic "LLM": grades each numbered passage by word overlap with the query (0-3)."""
-    import json
-    import re
-
-    prompt = messages[-1]["content"]
-    query = set(re.findall(r"[a-z]+", prompt.split("\n", 1)[0].lower()))
-    grades = []
-    for pid, text in re.findall(r'<passage id="(\d+)">\n(.*?)\n</passage>', prompt, re.S):
-        shared = len(query & set(re.findall(r"[a-z]+", text.lower())))
-        grades.append({"id": int(pid), "grade": min(3, shared // 2)})
-    return json.dumps({"grades": grades})
-
-
-def start_fake_provider(matrix: Matrix):  # noqa: ANN201 - the fake server lives in tests/
-    """Start the OpenAI-compatible fake server and add its configs to ``matrix``.
+def start_fake_provider(matrix: Matrix) -> LocalProviderServer:
+    """Start the local OpenAI-compatible server and add its configs to ``matrix``.
 
     Embeddings are the embedded MiniLM behind HTTP (so quality matches "local"
     and only latency and call counts differ); chat is the word-overlap grader.
     """
-    import asyncio
-
-    from providers.local import load_local_embedder
-    from tests.e2e.fake_openai_server import FakeOpenAIServer
-
-    model = load_local_embedder()
-
-    def embed(texts: list[str], _model: str) -> list[list[float]]:
-        return asyncio.run(model.embed(texts)).tolist()
-
-    server = FakeOpenAIServer(embed_fn=embed, chat_fn=_overlap_grader, dim=model.dim,
-                              latency=FAKE_PROVIDER_LATENCY_S, api_key=FAKE_KEY).start()
-    common = {"qmd_openai_base_url": server.base_url, "qmd_openai_api_key": FAKE_KEY}
-    matrix.embedders["fake-remote"] = {**common, "qmd_embed_provider": "openai",
-                                       "qmd_openai_embed_model": "fake-embed"}
-    matrix.rerankers["fake-grader"] = {**common, "qmd_rerank_provider": "openai",
-                                       "qmd_openai_model": "fake-chat"}
-    matrix.expanders["fake-grader"] = matrix.rerankers["fake-grader"]
+    matrix.embedders[LOCAL_SERVER] = local_server_entry()
+    matrix.rerankers[LOCAL_SERVER] = local_server_entry()
+    matrix.expanders[LOCAL_SERVER] = local_server_entry()
+    server = LocalProviderServer(latency_ms=FAKE_PROVIDER_LATENCY_MS).start()
+    matrix.bind_local_server(server)
     return server
 
 
@@ -112,7 +85,9 @@ def main(argv: list[str] | None = None) -> int:
         report = run_quality(args.dataset, modes=modes, **matrix.factories(),
                              price_models=matrix.price_models(), limit_queries=args.limit_queries,
                              progress=not args.json, searcher_options=searcher_options,
-                             index_dir=args.index_dir, **kwargs)
+                             index_dir=args.index_dir, cleanup=matrix.aclose,
+                             wire_requests=(lambda: sum(server.requests_by_path().values())) if server else None,
+                             **kwargs)
     finally:
         if server is not None:
             server.stop()

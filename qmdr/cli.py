@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from providers.errors import ProviderError
+from qmdr.cli_bench import bench_app
 from qmdr.cli_common import JsonOpt, console, err_console, fail, load_settings
 from qmdr.cli_memory import context_command, mcp_command, search_vaults, vault_app, watch_command
 from qmdr.cli_providers import chat as chat_command
@@ -31,6 +32,7 @@ app.add_typer(providers_app, name="providers")
 app.add_typer(models_app, name="models")
 app.command("chat")(chat_command)
 app.add_typer(vault_app, name="vault")
+app.add_typer(bench_app, name="bench")
 app.command("watch")(watch_command)
 app.command("mcp")(mcp_command)
 app.command("context")(context_command)

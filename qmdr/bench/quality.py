@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,9 @@ class ModeResult:
     tokens: int
     cost_usd: float | None
     warnings: int = 0  # responses that carried a warning (e.g. rerank skipped)
+    # requests the local test server answered during this run (wire level, after batching and
+    # caching); None when no such server was running
+    http_requests: int | None = None
 
     def label(self, multi_embedder: bool, multi_helper: bool) -> str:
         name = self.mode
@@ -70,7 +73,7 @@ class ModeResult:
     def as_json(self) -> dict[str, Any]:
         return {**self.metrics, "latency_ms": self.latency_ms, "stages": self.stages, "queries": self.queries,
                 "api_calls": self.api_calls, "tokens": self.tokens, "cost_usd": self.cost_usd,
-                "warnings": self.warnings}
+                "warnings": self.warnings, "http_requests": self.http_requests}
 
 
 @dataclass(slots=True)
@@ -106,14 +109,23 @@ class QualityReport:
 
         return json.dumps(self.to_dict(), indent=2)
 
-    HEADERS = ("mode", "embedder", "rerank/expand", *METRIC_NAMES, "p50 ms", "p95 ms", "api calls",
-               "tokens", "cost $")
+    BASE_HEADERS = ("mode", "embedder", "rerank/expand", *METRIC_NAMES, "p50 ms", "p95 ms", "api calls",
+                    "tokens", "cost $")
+    HTTP_HEADER = "HTTP reqs"
+
+    def headers(self) -> tuple[str, ...]:
+        """The table's columns; the wire-level request count only when a local test server ran."""
+        return (*self.BASE_HEADERS, self.HTTP_HEADER) if self._has_http() else self.BASE_HEADERS
+
+    def _has_http(self) -> bool:
+        return any(r.http_requests is not None for r in self.rows)
 
     def table_rows(self) -> list[list[Any]]:
+        http = self._has_http()
         return [
             [label, row.embedder if row.mode != "keyword" else "-", row.helper or "-",
              *(row.metrics[m] for m in METRIC_NAMES), row.latency_ms["p50"], row.latency_ms["p95"],
-             row.api_calls, row.tokens, row.cost_usd]
+             row.api_calls, row.tokens, row.cost_usd, *([row.http_requests] if http else [])]
             for label, row in self._labels()
         ]
 
@@ -128,7 +140,8 @@ class QualityReport:
     def to_markdown(self) -> str:
         stage_headers, stage_rows = self.stage_rows()
         index_rows = [[name, info.get("chunks"), info.get("seconds"), info.get("api_calls"),
-                       info.get("tokens"), info.get("cost_usd")] for name, info in self.index.items()]
+                       info.get("tokens"), info.get("cost_usd"), info.get("http_requests")]
+                      for name, info in self.index.items()]
         queries = self.rows[0].queries if self.rows else 0
         return "\n\n".join([
             f"# Retrieval quality: {self.dataset}",
@@ -137,12 +150,12 @@ class QualityReport:
             "clock per query in-process (fresh query-embedding cache); api calls / tokens / cost are for "
             "the whole query set and approximate (see `qmdr/bench/usage.py`: provider-reported tokens or "
             "~4 chars per token, priced at approximate list input prices).",
-            rpt.markdown_table(self.HEADERS, self.table_rows()),
+            rpt.markdown_table(self.headers(), self.table_rows()),
             "## Per-stage latency (ms, from search's own timings)",
             rpt.markdown_table(stage_headers, stage_rows),
             "## Indexing",
-            rpt.markdown_table(["embedder", "chunks", "seconds", "embed calls", "tokens", "cost $"],
-                               index_rows),
+            rpt.markdown_table(["embedder", "chunks", "seconds", "embed calls", "tokens", "cost $",
+                                self.HTTP_HEADER], index_rows),
             rpt.facts_markdown(self.to_dict()),
         ])
 
@@ -167,12 +180,16 @@ class QualityReport:
                                  {"quality": self.plot_quality})
 
     def print(self, console: Console | None = None) -> None:
-        rpt.print_table(f"Retrieval quality: {self.dataset}", self.HEADERS, self.table_rows(), console)
+        """The quality table and the per-stage latency table."""
+        rpt.print_table(f"Retrieval quality: {self.dataset}", self.headers(), self.table_rows(), console)
+        stage_headers, stage_rows = self.stage_rows()
+        rpt.print_table("Per-stage latency (ms, p50/p95)", stage_headers, stage_rows, console)
 
 
 def _progress(enabled: bool) -> Progress:
+    # on stderr, so stdout carries only the tables (or the JSON)
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    disable=not enabled, transient=True)
+                    console=Console(stderr=True), disable=not enabled, transient=True)
 
 
 @dataclass(slots=True)
@@ -187,8 +204,9 @@ class _Run:
 
 
 async def _run_queries(run: _Run, queries: dict[str, str], dataset: BeirDataset, mapping: DocIdMap,
-                       progress: Progress) -> ModeResult:
+                       progress: Progress, wire_requests: Callable[[], int] | None = None) -> ModeResult:
     before = [u.snapshot() for u in run.usage_sources]
+    wire_before = wire_requests() if wire_requests else 0
     per_query: list[dict[str, float]] = []
     wall: list[float] = []
     stages: dict[str, list[float]] = {}
@@ -220,6 +238,7 @@ async def _run_queries(run: _Run, queries: dict[str, str], dataset: BeirDataset,
         api_calls=sum(u.calls for u in spent), tokens=sum(u.tokens for u in spent),
         cost_usd=None if any(c is None for c in costs) else round(sum(c for c in costs if c is not None), 6),
         warnings=warned,
+        http_requests=wire_requests() - wire_before if wire_requests else None,
     )
 
 
@@ -241,6 +260,8 @@ async def quality_async(
     work_dir: Path | None = None,
     searcher_options: dict[str, Any] | None = None,
     index_dir: Path | None = None,
+    wire_requests: Callable[[], int] | None = None,
+    cleanup: Callable[[], Awaitable[None]] | None = None,
 ) -> QualityReport:
     """Async body of :func:`run_quality` (use it when already inside an event loop).
 
@@ -248,6 +269,9 @@ async def quality_async(
     to measure fusion settings other than the product's defaults. ``index_dir``
     keeps the vault and index files between runs, so trying search settings
     does not re-embed the corpus (the indexer skips unchanged notes).
+    ``wire_requests`` returns how many HTTP requests a local test server has
+    answered so far (each row reports its share); ``cleanup`` is awaited at the
+    end inside this event loop (to close provider clients the factories opened).
     """
     from qmdr.indexer import reindex
     from qmdr.search import Searcher
@@ -282,6 +306,9 @@ async def quality_async(
         mapping = write_vault(dataset, vault)
         for emb_name, factory in embedder_factories.items():
             embedder = CountingEmbedder(factory())
+            wire_before = wire_requests() if wire_requests else 0
+            if not getattr(embedder.inner, "dim_known", True):
+                await embedder.inner.discover_dim()  # as the service does: the index records model + dim up front
             store = SqliteStore(keep / f"{dataset.name}-{_safe(emb_name)}-{max_tokens}-{overlap_tokens}.db")
             try:
                 started = time.perf_counter()
@@ -294,6 +321,7 @@ async def quality_async(
                     "chunks": store.stats().chunks, "seconds": round(seconds, 2),
                     "api_calls": embedder.usage.calls, "tokens": embedder.usage.tokens,
                     "cost_usd": embedder.usage.cost_usd(emb_price), "summary": _summary_dict(summary),
+                    "http_requests": wire_requests() - wire_before if wire_requests else None,
                 }
                 # A fresh Searcher per run: its query-embedding cache must not let one mode
                 # reuse another's query vectors (that would hide embedding latency and calls).
@@ -318,12 +346,14 @@ async def quality_async(
                                          [embedder.usage, instrument(expander)],
                                          [emb_price, price_models.get(ex_name, ex_name)], {"expand": True}))
                 for run in runs:
-                    rows.append(await _run_queries(run, queries, dataset, mapping, bar))
+                    rows.append(await _run_queries(run, queries, dataset, mapping, bar, wire_requests))
             finally:
                 store.close()
                 closer = getattr(embedder.inner, "aclose", None)
                 if closer is not None:
                     await closer()
+        if cleanup is not None:
+            await cleanup()
 
     return QualityReport(
         dataset=dataset.name, rows=rows, index=index_info,

@@ -167,8 +167,7 @@ class SpeedReport:
 
     def to_markdown(self) -> str:
         notes = [f"- {s.chunks} chunks: HTTP skipped ({s.http_note})" for s in self.sizes if s.http_note]
-        emb_rows = [[e.name, e.texts, e.seconds, e.texts_per_s, e.peak_rss_mb, e.note]
-                    for e in self.embedders]
+        emb_rows = self.embedder_rows()
         return "\n\n".join(filter(None, [
             "# Indexing and search speed",
             "Synthetic vaults from a fixed seed (`qmdr/bench/synthetic.py`). Rows above "
@@ -184,7 +183,7 @@ class SpeedReport:
             "(same vectors, top 10)",
             rpt.markdown_table(self.NEAREST_HEADERS, self.nearest_rows()),
             "## Embedders (CPU)",
-            rpt.markdown_table(["embedder", "texts", "seconds", "texts/s", "peak RSS MB", "note"], emb_rows)
+            rpt.markdown_table(self.EMBEDDER_HEADERS, emb_rows)
             if emb_rows else "not run",
             rpt.facts_markdown(self.to_dict()),
         ]))
@@ -216,6 +215,13 @@ class SpeedReport:
         rpt.print_table("Indexing", self.INDEX_HEADERS, self.index_rows(), console)
         rpt.print_table("Search latency", self.SEARCH_HEADERS, self.search_rows(), console)
         rpt.print_table("nearest() vs numpy", self.NEAREST_HEADERS, self.nearest_rows(), console)
+        if self.embedders:
+            rpt.print_table("Embedders (CPU)", self.EMBEDDER_HEADERS, self.embedder_rows(), console)
+
+    EMBEDDER_HEADERS = ("embedder", "texts", "seconds", "texts/s", "peak RSS MB", "note")
+
+    def embedder_rows(self) -> list[list[Any]]:
+        return [[e.name, e.texts, e.seconds, e.texts_per_s, e.peak_rss_mb, e.note] for e in self.embedders]
 
 
 # --- measurement ----------------------------------------------------------------------------------
@@ -507,7 +513,8 @@ async def speed_async(
 
     results: list[SizeResult] = []
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
-    with Progress(*columns, disable=not progress, transient=True) as bar:
+    # on stderr, so stdout carries only the tables (or the JSON)
+    with Progress(*columns, console=Console(stderr=True), disable=not progress, transient=True) as bar:
         for target in sizes:
             with tempfile.TemporaryDirectory(prefix="qmdr-speed-", dir=work_dir) as tmp:
                 results.append(await _measure_size(target, seed=seed, http=http, work=Path(tmp),

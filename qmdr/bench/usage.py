@@ -93,8 +93,12 @@ class CountingEmbedder:
     def __init__(self, inner: Any) -> None:
         self.inner = inner
         self.model_id: str = inner.model_id
-        self.dim: int = inner.dim
         self.usage = Usage()
+
+    @property
+    def dim(self) -> int:
+        """The inner embedder's size, read when asked: a remote model learns it on its first call."""
+        return self.inner.dim
 
     async def embed(self, texts: Sequence[str]) -> np.ndarray:
         self.usage.add(texts)

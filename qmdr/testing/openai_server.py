@@ -1,4 +1,4 @@
-"""A small OpenAI-compatible server on a real socket, for end-to-end tests.
+"""A small OpenAI-compatible server on a real socket, for end-to-end tests and benchmarks.
 
 Serves ``GET /v1/models``, ``POST /v1/chat/completions`` (plain and SSE with
 ``stream_options.include_usage``) and ``POST /v1/embeddings`` in the shapes of

@@ -38,7 +38,7 @@ def test_matrix_refuses_keys_in_the_file_and_unknown_sections(tmp_path):
 
 
 def test_empty_matrix_means_the_local_model():
-    assert Matrix().embedders == {"local": {}}
+    assert Matrix().embedders == {"local": {"qmd_embed_provider": "local"}}
 
 
 def test_prices_are_looked_up_by_bare_model_name_and_unknown_is_none():
@@ -51,3 +51,32 @@ def test_prices_are_looked_up_by_bare_model_name_and_unknown_is_none():
     assert usage.cost_usd("text-embedding-3-large") == pytest.approx(101 * 0.13 / 1e6)
     assert usage.cost_usd("unknown") is None
     assert estimate_tokens("") == 0
+
+
+def test_matrix_shorthands_and_binding_to_the_local_server(tmp_path):
+    path = tmp_path / "m.yaml"
+    path.write_text("embedders:\n  mine: local\n  served: local-server\nrerankers:\n  grader: local-server\n")
+    matrix = load_matrix(path)
+    assert matrix.embedders["mine"] == {"qmd_embed_provider": "local"} and matrix.needs_local_server()
+    with pytest.raises(RuntimeError, match="bind_local_server"):
+        matrix.factories()
+
+    class Server:  # the two methods bind_local_server reads
+        def embedder_settings(self):
+            return {"qmd_embed_provider": "openai", "qmd_openai_base_url": "http://127.0.0.1:9/v1"}
+
+        def reranker_settings(self):
+            return {"qmd_rerank_provider": "openai", "qmd_openai_base_url": "http://127.0.0.1:9/v1"}
+
+    matrix.bind_local_server(Server())
+    assert matrix.embedders["served"]["qmd_embed_provider"] == "openai"
+    assert matrix.rerankers["grader"]["qmd_rerank_provider"] == "openai"
+    assert matrix.price_models() == {"mine": "local", "served": "local", "grader": "local"}
+    assert set(matrix.factories()["reranker_factories"]) == {"grader"}
+
+
+def test_matrix_refuses_an_entry_that_is_neither_settings_nor_a_shorthand(tmp_path):
+    path = tmp_path / "m.yaml"
+    path.write_text("embedders:\n  x: openai\n")
+    with pytest.raises(ValueError, match="embedders.x must be settings or one of local, local-server"):
+        load_matrix(path)
