@@ -299,59 +299,62 @@ async def quality_async(
     rows: list[ModeResult] = []
     index_info: dict[str, dict[str, Any]] = {}
     keyword_done = False
-    with tempfile.TemporaryDirectory(prefix="qmdr-bench-", dir=work_dir) as tmp, _progress(progress) as bar:
-        keep = Path(index_dir) if index_dir is not None else Path(tmp)
-        keep.mkdir(parents=True, exist_ok=True)
-        vault = keep / f"{dataset.name}-vault"
-        mapping = write_vault(dataset, vault)
-        for emb_name, factory in embedder_factories.items():
-            embedder = CountingEmbedder(factory())
-            wire_before = wire_requests() if wire_requests else 0
-            if not getattr(embedder.inner, "dim_known", True):
-                await embedder.inner.discover_dim()  # as the service does: the index records model + dim up front
-            store = SqliteStore(keep / f"{dataset.name}-{_safe(emb_name)}-{max_tokens}-{overlap_tokens}.db")
-            try:
-                started = time.perf_counter()
-                summary = await reindex(store, vault, embedder, max_tokens=max_tokens,
-                                        overlap_tokens=overlap_tokens)
-                seconds = time.perf_counter() - started
-                emb_price = price_models.get(emb_name, getattr(embedder.inner, "model_id", None))
-                index_info[emb_name] = {
-                    "model_id": embedder.model_id, "dim": embedder.dim,
-                    "chunks": store.stats().chunks, "seconds": round(seconds, 2),
-                    "api_calls": embedder.usage.calls, "tokens": embedder.usage.tokens,
-                    "cost_usd": embedder.usage.cost_usd(emb_price), "summary": _summary_dict(summary),
-                    "http_requests": wire_requests() - wire_before if wire_requests else None,
-                }
-                # A fresh Searcher per run: its query-embedding cache must not let one mode
-                # reuse another's query vectors (that would hide embedding latency and calls).
-                runs: list[_Run] = []
-                for mode in BASE_MODES:
-                    if mode not in modes or (mode == "keyword" and keyword_done):
-                        continue
-                    runs.append(_Run(mode, emb_name, None, Searcher(store, embedder, **opts), [embedder.usage],
-                                     [emb_price], {}))
-                keyword_done = keyword_done or "keyword" in modes
-                if RERANK_MODE in modes:
-                    for rr_name, rr_factory in (reranker_factories or {}).items():
-                        reranker = rr_factory()
-                        runs.append(_Run(RERANK_MODE, emb_name, rr_name, Searcher(store, embedder, reranker, **opts),
-                                         [embedder.usage, instrument(reranker)],
-                                         [emb_price, price_models.get(rr_name, rr_name)], {"rerank": True}))
-                if EXPANSION_MODE in modes:
-                    for ex_name, ex_factory in (expander_factories or {}).items():
-                        expander = ex_factory()
-                        runs.append(_Run(EXPANSION_MODE, emb_name, ex_name,
-                                         Searcher(store, embedder, None, expander=expander, **opts),
-                                         [embedder.usage, instrument(expander)],
-                                         [emb_price, price_models.get(ex_name, ex_name)], {"expand": True}))
-                for run in runs:
-                    rows.append(await _run_queries(run, queries, dataset, mapping, bar, wire_requests))
-            finally:
-                store.close()
-                closer = getattr(embedder.inner, "aclose", None)
-                if closer is not None:
-                    await closer()
+    try:
+        with tempfile.TemporaryDirectory(prefix="qmdr-bench-", dir=work_dir) as tmp, _progress(progress) as bar:
+            keep = Path(index_dir) if index_dir is not None else Path(tmp)
+            keep.mkdir(parents=True, exist_ok=True)
+            vault = keep / f"{dataset.name}-vault"
+            mapping = write_vault(dataset, vault)
+            for emb_name, factory in embedder_factories.items():
+                embedder = CountingEmbedder(factory())
+                wire_before = wire_requests() if wire_requests else 0
+                if not getattr(embedder.inner, "dim_known", True):
+                    await embedder.inner.discover_dim()  # as the service does: the index records model + dim up front
+                store = SqliteStore(keep / f"{dataset.name}-{_safe(emb_name)}-{max_tokens}-{overlap_tokens}.db")
+                try:
+                    started = time.perf_counter()
+                    summary = await reindex(store, vault, embedder, max_tokens=max_tokens,
+                                            overlap_tokens=overlap_tokens)
+                    seconds = time.perf_counter() - started
+                    emb_price = price_models.get(emb_name, getattr(embedder.inner, "model_id", None))
+                    index_info[emb_name] = {
+                        "model_id": embedder.model_id, "dim": embedder.dim,
+                        "chunks": store.stats().chunks, "seconds": round(seconds, 2),
+                        "api_calls": embedder.usage.calls, "tokens": embedder.usage.tokens,
+                        "cost_usd": embedder.usage.cost_usd(emb_price), "summary": _summary_dict(summary),
+                        "http_requests": wire_requests() - wire_before if wire_requests else None,
+                    }
+                    # A fresh Searcher per run: its query-embedding cache must not let one mode
+                    # reuse another's query vectors (that would hide embedding latency and calls).
+                    runs: list[_Run] = []
+                    for mode in BASE_MODES:
+                        if mode not in modes or (mode == "keyword" and keyword_done):
+                            continue
+                        runs.append(_Run(mode, emb_name, None, Searcher(store, embedder, **opts), [embedder.usage],
+                                         [emb_price], {}))
+                    keyword_done = keyword_done or "keyword" in modes
+                    if RERANK_MODE in modes:
+                        for rr_name, rr_factory in (reranker_factories or {}).items():
+                            reranker = rr_factory()
+                            runs.append(_Run(RERANK_MODE, emb_name, rr_name,
+                                             Searcher(store, embedder, reranker, **opts),
+                                             [embedder.usage, instrument(reranker)],
+                                             [emb_price, price_models.get(rr_name, rr_name)], {"rerank": True}))
+                    if EXPANSION_MODE in modes:
+                        for ex_name, ex_factory in (expander_factories or {}).items():
+                            expander = ex_factory()
+                            runs.append(_Run(EXPANSION_MODE, emb_name, ex_name,
+                                             Searcher(store, embedder, None, expander=expander, **opts),
+                                             [embedder.usage, instrument(expander)],
+                                             [emb_price, price_models.get(ex_name, ex_name)], {"expand": True}))
+                    for run in runs:
+                        rows.append(await _run_queries(run, queries, dataset, mapping, bar, wire_requests))
+                finally:
+                    store.close()
+                    closer = getattr(embedder.inner, "aclose", None)
+                    if closer is not None:
+                        await closer()
+    finally:
         if cleanup is not None:
             await cleanup()
 
