@@ -14,13 +14,16 @@ default ``candidates`` for a 10-result search), fused at chunk level as
 
 To avoid choosing defaults that only fit this one query set, every figure is
 given for the whole set and for its two halves (odd and even query ids): pick
-on one half, check on the other. The choice is then confirmed through the real
-``Searcher`` by ``benchmarks/quality.py``.
+on one half, check on the other. Last, the real ``Searcher`` with its defaults
+is run over the same queries (as the quality benchmark calls it, k = candidates
+= 100, and as a plain 10-result search, candidates 50), so the halves are also
+reported through the product path; ``benchmarks/quality.py`` gives the full report.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
@@ -35,6 +38,7 @@ from providers.local import load_local_embedder  # noqa: E402
 from qmdr.bench.beir import load_beir, write_vault  # noqa: E402
 from qmdr.bench.metrics import collapse_to_docs, mean_metrics, query_metrics  # noqa: E402
 from qmdr.fusion import max_rrf_score, reciprocal_rank_fusion, score_blend  # noqa: E402
+from qmdr.search import DEFAULT_CANDIDATES, Searcher  # noqa: E402
 from qmdr.store.base import Hit  # noqa: E402
 from qmdr.store.sqlite import SqliteStore  # noqa: E402
 
@@ -94,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-tokens", type=int, default=256)
     parser.add_argument("--overlap-tokens", type=int, default=32)
     parser.add_argument("--embedder", default="local", help="the embedder config name the index was built with")
+    parser.add_argument("--searcher-only", action="store_true", help="only the product Searcher rows")
     args = parser.parse_args(argv)
 
     data = load_beir(args.dataset)
@@ -109,8 +114,11 @@ def main(argv: list[str] | None = None) -> int:
     path_of: dict[int, str] = {}
 
     def evaluate(ranked_chunks: Sequence[list[int]]) -> str:
-        per = [query_metrics(collapse_to_docs([path_of[c] for c in r], mapping.doc_for), data.qrels[qid])
-               for (qid, _), r in zip(queries, ranked_chunks, strict=True)]
+        return evaluate_paths([[path_of[c] for c in r] for r in ranked_chunks])
+
+    def evaluate_paths(ranked_paths: Sequence[list[str]]) -> str:
+        per = [query_metrics(collapse_to_docs(r, mapping.doc_for), data.qrels[qid])
+               for (qid, _), r in zip(queries, ranked_paths, strict=True)]
         parts = [f"all={mean_metrics(per)['ndcg@10']:.4f}"]
         parts += [f"{name}={mean_metrics([per[i] for i in idx])['ndcg@10']:.4f}" for name, idx in halves.items()]
         return " ".join(parts)
@@ -128,6 +136,21 @@ def main(argv: list[str] | None = None) -> int:
         for share in (0.25, 0.5, 0.75):
             fusions[f"rrf k={k} + {share} minmax"] = rrf_plus_blend(k, share)
 
+    def searcher_rows() -> None:
+        """The product path: ``Searcher`` with every default, as the benchmark and as a 10-result search."""
+        searcher = Searcher(store, embedder)
+        for k, candidates in ((100, 100), (10, DEFAULT_CANDIDATES)):
+            for mode in ("keyword", "vector", "hybrid"):
+                ranked = [[r.path for r in asyncio.run(searcher.search(text, mode=mode, k=k,
+                                                                      candidates=candidates)).results]
+                          for _, text in queries]
+                print(f"Searcher defaults {mode:<7} k={k:<3} candidates={candidates:<3} {evaluate_paths(ranked)}",
+                      flush=True)
+
+    searcher_rows()
+    if args.searcher_only:
+        store.close()
+        return 0
     original = qmdr.stopwords.STOP_WORDS
     for depth in DEPTHS:
         vec_hits = [store.nearest(v, depth) for v in qvecs]

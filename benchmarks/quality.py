@@ -58,9 +58,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit-queries", type=int, help="only the first N judged queries")
     parser.add_argument("--max-tokens", type=int, help="chunk budget (default: the product's)")
     parser.add_argument("--overlap-tokens", type=int, help="chunk overlap (default: the product's)")
+    parser.add_argument("--fusion", choices=["rrf", "blend"], help="hybrid fusion (default: the product's)")
+    parser.add_argument("--blend-alpha", type=float,
+                        help="blend fusion: the vector list's share (default: the product's)")
+    parser.add_argument("--normalisation", choices=["minmax", "zscore"],
+                        help="blend fusion: score scaling (default: the product's)")
     parser.add_argument("--rrf-k", type=int, help="RRF constant for hybrid (default: the product's)")
-    parser.add_argument("--keyword-weight", type=float, help="RRF weight of the keyword list (default 1)")
-    parser.add_argument("--vector-weight", type=float, help="RRF weight of the vector list (default 1)")
+    parser.add_argument("--keyword-weight", type=float, help="weight of the keyword list (default 1)")
+    parser.add_argument("--vector-weight", type=float, help="weight of the vector list (default 1)")
     parser.add_argument("--index-dir", type=Path,
                         help="keep vault and index here between runs (re-runs skip embedding)")
     parser.add_argument("--name", help="write benchmarks/results/<name>.md/.json/.png")
@@ -71,9 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     matrix = load_matrix(args.matrix) if args.matrix else Matrix()
     kwargs = {k: v for k, v in {"max_tokens": args.max_tokens, "overlap_tokens": args.overlap_tokens}.items()
               if v is not None}
-    searcher_options: dict = {}
-    if args.rrf_k is not None:
-        searcher_options["rrf_k"] = args.rrf_k
+    searcher_options: dict = {name: value for name, value in (
+        ("fusion", args.fusion), ("blend_alpha", args.blend_alpha), ("normalisation", args.normalisation),
+        ("rrf_k", args.rrf_k)) if value is not None}
     weights = {name: w for name, w in (("keyword", args.keyword_weight), ("vector", args.vector_weight))
                if w is not None}
     if weights:

@@ -120,7 +120,10 @@ def score_blend(
 
     Each list is normalised on its own (``normalise``); a key a list did not
     return counts as that list's lowest normalised score (it ranked below
-    everything the list fetched). A key repeated inside one list counts at its
+    everything the list fetched). A list with no spread (one hit, or all
+    tied) gives its hits 1.0 and a miss 0.0 under either normalisation: a
+    single exact keyword match must still lift its chunk above the chunks the
+    keyword search did not find. A key repeated inside one list counts at its
     first entry. Ties break as in ``reciprocal_rank_fusion``: best rank in any
     list, then first seen.
     """
@@ -140,10 +143,17 @@ def score_blend(
             unique[key] = float(score)
             first_seen.setdefault(key, len(first_seen))
             best_rank[key] = min(best_rank.get(key, rank), rank)
-        scaled = normalise(list(unique.values()), normalisation)
+        scaled, floors[name] = _scaled_with_floor(list(unique.values()), normalisation)
         normalised[name] = dict(zip(unique, scaled, strict=True))
-        floors[name] = min(scaled, default=0.0)
     scores = {key: sum(weights.get(name, DEFAULT_WEIGHT) * normalised[name].get(key, floors[name])
                        for name in normalised) for key in first_seen}
     order = sorted(scores, key=lambda key: (-scores[key], best_rank[key], first_seen[key]))
     return [(key, scores[key]) for key in order]
+
+
+def _scaled_with_floor(scores: list[float], method: Normalisation) -> tuple[list[float], float]:
+    """(normalised scores, the score a key missing from the list gets); see ``score_blend``."""
+    if not scores or max(scores) == min(scores):
+        return [1.0] * len(scores), 0.0
+    scaled = normalise(scores, method)
+    return scaled, min(scaled)

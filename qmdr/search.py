@@ -1,4 +1,4 @@
-"""Memory search: keyword (BM25) and vector (KNN) retrieval, fused by RRF, optionally reranked.
+"""Memory search: keyword (BM25) and vector (KNN) retrieval, fused (score blend or RRF), optionally reranked.
 
 ``Searcher.search`` is the whole query path. Each stage is timed and reported
 (``SearchResponse.timings_ms``), and each result says where it ranked in every
@@ -29,7 +29,14 @@ from providers.errors import ProviderError, ProviderTimeout
 from qmdr.embedding import QueryEmbeddingCache
 from qmdr.errors import InvalidQuery, ModelMismatch
 from qmdr.fts import unspaced_runs, words
-from qmdr.fusion import NORMALISATIONS, Normalisation, rank_positions, reciprocal_rank_fusion, score_blend
+from qmdr.fusion import (
+    NORMALISATIONS,
+    RRF_K,
+    Normalisation,
+    rank_positions,
+    reciprocal_rank_fusion,
+    score_blend,
+)
 from qmdr.store.base import Filters, Hit, Store
 from vault import split_context_line
 from vault.markdown import parse_heading
@@ -40,17 +47,24 @@ FusionMethod = Literal["rrf", "blend"]
 FUSIONS: tuple[str, ...] = ("rrf", "blend")
 
 # --- hybrid fusion defaults -------------------------------------------------------------------------
-# Chosen on Cranfield (225 queries, document-level nDCG@10) through the product path, checking each
-# choice on both halves of the query set (odd / even ids) so it does not fit one half's noise; see
-# benchmarks/README.md ("why each default is what it is") and benchmarks/results/cranfield-tuning.md.
-#: how hybrid search fuses its keyword and vector lists: "rrf" (rank-based) or "blend" (scaled scores)
-DEFAULT_FUSION: FusionMethod = "rrf"
-#: RRF's smoothing constant for hybrid search (qmdr.fusion.RRF_K = 60 stays the generic default)
-DEFAULT_RRF_K = 60
-#: "blend" fusion: the vector list's share of the convex combination (keyword gets 1 - alpha)
+# Chosen on Cranfield (225 queries, document-level nDCG@10, stop words dropped from the keyword query)
+# through the product path, and checked on both halves of the query set (odd / even query ids) so the
+# choice does not fit one half's noise. Full tables: benchmarks/results/cranfield-tuning.md; reasons:
+# benchmarks/README.md ("why each default is what it is"). Figures below: all / odd half / even half.
+#: how hybrid search fuses its keyword and vector lists. "blend" (z-scored scores, equal shares):
+#: 0.407 / 0.402 / 0.413 against RRF k=60's 0.395 / 0.399 / 0.392, better on both halves; it keeps how far
+#: ahead a list's first hit is, which RRF's ranks throw away. "rrf" stays available (and is what
+#: qmdr.hub uses across vaults, where scores of different indexes do not compare).
+DEFAULT_FUSION: FusionMethod = "blend"
+#: RRF's constant when fusion="rrf": the paper's 60 (qmdr.fusion.RRF_K). k=10 measured +0.006 (0.401) but
+#: lost on the odd half with 50 candidates, so the literature value stays
+DEFAULT_RRF_K = RRF_K
+#: "blend": the vector list's share (keyword gets 1 - alpha). 0.5 is "no preference", and the only share
+#: that is near the top on both halves (0.4: 0.398 / 0.407, 0.6: 0.390 / 0.412); not tuned further
 DEFAULT_BLEND_ALPHA = 0.5
-#: "blend" fusion: how each list's scores are put on one scale before blending
-DEFAULT_NORMALISATION: Normalisation = "minmax"
+#: "blend": how each list's scores are put on one scale. z-score (mean 0, sd 1 over the candidates) beat
+#: min-max (0.405 / 0.397 / 0.412): min-max hangs each list on its single best and worst hit
+DEFAULT_NORMALISATION: Normalisation = "zscore"
 
 #: a query longer than this is a pasted document, not a question (same limit as the HTTP API)
 MAX_QUERY_CHARS = 2000

@@ -103,11 +103,22 @@ def test_score_blend_keeps_score_gaps_that_rrf_drops():
 
 def test_score_blend_zscore_floor_is_the_lists_lowest_and_a_repeat_counts_once():
     lists = {"kw": [("a", 3.0), ("a", 1.0), ("b", 1.0)], "vec": [("b", 0.5)]}
-    fused = dict(score_blend(lists, normalisation="zscore"))
-    assert math.isclose(fused["a"], 1.0 + 0.0) and math.isclose(fused["b"], -1.0 + 0.0)
+    fused = dict(score_blend(lists, normalisation="zscore"))  # kw z: a=+1, b=-1; vec: lone hit b=1, miss 0
+    assert math.isclose(fused["a"], 1.0 + 0.0) and math.isclose(fused["b"], -1.0 + 1.0)
 
 
 def test_score_blend_refuses_negative_weights_and_handles_empty_lists():
     with pytest.raises(ValueError):
         score_blend({"kw": [("a", 1.0)]}, {"kw": -1.0})
     assert score_blend({}) == [] and score_blend({"kw": [], "vec": [("a", 0.3)]}) == [("a", 1.0)]
+
+
+@pytest.mark.parametrize("normalisation", ["minmax", "zscore"])
+def test_a_lone_hit_still_beats_a_miss_in_the_blend(normalisation):
+    # one exact keyword match (no spread to scale by) against a full vector list
+    lists = {"kw": [("exact", 7.5)], "vec": [("v1", 0.9), ("exact", 0.5), ("v2", 0.1)]}
+    fused = dict(score_blend(lists, normalisation=normalisation))
+    vec = dict(zip(["v1", "exact", "v2"], normalise([0.9, 0.5, 0.1], normalisation), strict=True))
+    assert math.isclose(fused["exact"], 1.0 + vec["exact"])  # the lone hit counts 1, a miss 0
+    assert math.isclose(fused["v1"], 0.0 + vec["v1"]) and fused["exact"] > fused["v2"]
+    assert score_blend({"kw": [("a", 2.0), ("b", 2.0)]}, normalisation=normalisation) == [("a", 1.0), ("b", 1.0)]
