@@ -118,18 +118,20 @@ def score_blend(
 ) -> list[tuple[K, float]]:
     """Fuse ``{list name: [(key, score)] best first}`` by the weighted sum of normalised scores, best first.
 
-    Each list is normalised on its own (``normalise``); a key a list did not
-    return counts as that list's lowest normalised score (it ranked below
-    everything the list fetched). A list with no spread (one hit, or all
-    tied) gives its hits 1.0 and a miss 0.0 under either normalisation: a
-    single exact keyword match must still lift its chunk above the chunks the
-    keyword search did not find. A key repeated inside one list counts at its
+    Each list is normalised on its own (``normalise``) and measured from its
+    lowest entry: a hit adds ``weight * (normalised - lowest normalised)``, a
+    key the list did not return adds 0 (it ranked below everything the list
+    fetched). Shifting a list by a constant does not change the order, and it
+    keeps every score >= 0, so multiplicative boosts (recency, feedback)
+    still raise what they boost. A list with no spread (one hit, or all
+    tied) gives its hits 1.0 under either normalisation: a single exact
+    keyword match must still lift its chunk above the chunks the keyword
+    search did not find. A key repeated inside one list counts at its
     first entry. Ties break as in ``reciprocal_rank_fusion``: best rank in any
     list, then first seen.
     """
     weights = weights or {}
     normalised: dict[str, dict[K, float]] = {}
-    floors: dict[str, float] = {}
     best_rank: dict[K, int] = {}
     first_seen: dict[K, int] = {}
     for name, entries in scored_lists.items():
@@ -143,17 +145,17 @@ def score_blend(
             unique[key] = float(score)
             first_seen.setdefault(key, len(first_seen))
             best_rank[key] = min(best_rank.get(key, rank), rank)
-        scaled, floors[name] = _scaled_with_floor(list(unique.values()), normalisation)
-        normalised[name] = dict(zip(unique, scaled, strict=True))
-    scores = {key: sum(weights.get(name, DEFAULT_WEIGHT) * normalised[name].get(key, floors[name])
+        normalised[name] = dict(zip(unique, _above_floor(list(unique.values()), normalisation), strict=True))
+    scores = {key: sum(weights.get(name, DEFAULT_WEIGHT) * normalised[name].get(key, 0.0)
                        for name in normalised) for key in first_seen}
     order = sorted(scores, key=lambda key: (-scores[key], best_rank[key], first_seen[key]))
     return [(key, scores[key]) for key in order]
 
 
-def _scaled_with_floor(scores: list[float], method: Normalisation) -> tuple[list[float], float]:
-    """(normalised scores, the score a key missing from the list gets); see ``score_blend``."""
+def _above_floor(scores: list[float], method: Normalisation) -> list[float]:
+    """Each score normalised and measured from the list's lowest (>= 0); 1.0 each when there is no spread."""
     if not scores or max(scores) == min(scores):
-        return [1.0] * len(scores), 0.0
+        return [1.0] * len(scores)
     scaled = normalise(scores, method)
-    return scaled, min(scaled)
+    lowest = min(scaled)
+    return [value - lowest for value in scaled]

@@ -103,8 +103,17 @@ def test_score_blend_keeps_score_gaps_that_rrf_drops():
 
 def test_score_blend_zscore_floor_is_the_lists_lowest_and_a_repeat_counts_once():
     lists = {"kw": [("a", 3.0), ("a", 1.0), ("b", 1.0)], "vec": [("b", 0.5)]}
-    fused = dict(score_blend(lists, normalisation="zscore"))  # kw z: a=+1, b=-1; vec: lone hit b=1, miss 0
-    assert math.isclose(fused["a"], 1.0 + 0.0) and math.isclose(fused["b"], -1.0 + 1.0)
+    fused = dict(score_blend(lists, normalisation="zscore"))  # kw z: a=+1, b=-1 (lowest); vec: lone hit b
+    assert math.isclose(fused["a"], 2.0 + 0.0) and math.isclose(fused["b"], 0.0 + 1.0)
+
+
+def test_blend_scores_are_never_negative_and_a_list_shift_keeps_the_order():
+    lists = {"kw": [("a", -3.0), ("b", -5.0), ("c", -9.0)], "vec": [("c", -0.1), ("d", -0.2), ("a", -0.9)]}
+    shifted = {"kw": [(k, s + 100) for k, s in lists["kw"]], "vec": [(k, s + 1) for k, s in lists["vec"]]}
+    for normalisation in ("minmax", "zscore"):
+        fused = score_blend(lists, normalisation=normalisation)
+        assert all(score >= 0 for _, score in fused)
+        assert [k for k, _ in fused] == [k for k, _ in score_blend(shifted, normalisation=normalisation)]
 
 
 def test_score_blend_refuses_negative_weights_and_handles_empty_lists():
@@ -118,7 +127,8 @@ def test_a_lone_hit_still_beats_a_miss_in_the_blend(normalisation):
     # one exact keyword match (no spread to scale by) against a full vector list
     lists = {"kw": [("exact", 7.5)], "vec": [("v1", 0.9), ("exact", 0.5), ("v2", 0.1)]}
     fused = dict(score_blend(lists, normalisation=normalisation))
-    vec = dict(zip(["v1", "exact", "v2"], normalise([0.9, 0.5, 0.1], normalisation), strict=True))
+    scaled = normalise([0.9, 0.5, 0.1], normalisation)
+    vec = dict(zip(["v1", "exact", "v2"], [v - min(scaled) for v in scaled], strict=True))
     assert math.isclose(fused["exact"], 1.0 + vec["exact"])  # the lone hit counts 1, a miss 0
-    assert math.isclose(fused["v1"], 0.0 + vec["v1"]) and fused["exact"] > fused["v2"]
+    assert math.isclose(fused["v1"], 0.0 + vec["v1"]) and math.isclose(fused["v2"], 0.0)
     assert score_blend({"kw": [("a", 2.0), ("b", 2.0)]}, normalisation=normalisation) == [("a", 1.0), ("b", 1.0)]
