@@ -70,8 +70,9 @@ DEFAULT_NORMALISATION: Normalisation = "zscore"
 MAX_QUERY_CHARS = 2000
 #: results per search; more is paging, and rerank cost grows with it
 MAX_K = 100
-#: candidates each retriever returns before fusion: enough depth for RRF to find agreement between
-#: the lists (and for the reranker's top 30) at a few ms of hydration cost
+#: candidates each retriever returns before fusion: enough depth for fusion to find agreement between
+#: the lists (and for the reranker's top 30) at a few ms of hydration cost. The blend's z-scores are taken
+#: over these: Cranfield hybrid nDCG@10 is 0.404 at 50 and 0.407 at 100 (the benchmark's depth)
 DEFAULT_CANDIDATES = 50
 #: upper bound on candidates: each is hydrated with its text and may be sent to the reranker
 MAX_CANDIDATES = 500
