@@ -87,12 +87,13 @@ def test_bench_quality_refuses_a_folder_that_is_not_a_dataset(tmp_path: Path, wo
 
 
 def test_bench_speed_tiny_json(workdir: Path) -> None:
-    result = run_bench(["speed", "--sizes", "200", "--no-http", "--json", "--queries", "10", "--no-embedders"],
+    result = run_bench(["speed", "--sizes", "200", "--no-http", "--json", "--queries", "10", "--no-embedders",
+                        "--real-max", "0"],  # the hashing embedder: seconds, not a model run
                        workdir)
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     (size,) = data["sizes"]
-    assert size["target_chunks"] == 200 and size["chunks"] >= 150
+    assert size["target_chunks"] == 200 and size["chunks"] >= 150 and size["embedder"] == "bench-hashing-384"
     assert size["reindex_unchanged"]["embedded"] == 0  # an unchanged vault embeds nothing
     assert 0 < size["reindex_changed"]["embedded"] < size["chunks"]
     assert set(size["search"]) == {"keyword", "vector", "hybrid"} and size["http"] is None
