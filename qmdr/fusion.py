@@ -146,10 +146,30 @@ def score_blend(
             first_seen.setdefault(key, len(first_seen))
             best_rank[key] = min(best_rank.get(key, rank), rank)
         normalised[name] = dict(zip(unique, _above_floor(list(unique.values()), normalisation), strict=True))
+    _lift_flat_lists(normalised)
     scores = {key: sum(weights.get(name, DEFAULT_WEIGHT) * normalised[name].get(key, 0.0)
                        for name in normalised) for key in first_seen}
     order = sorted(scores, key=lambda key: (-scores[key], best_rank[key], first_seen[key]))
     return [(key, scores[key]) for key in order]
+
+
+def _lift_flat_lists(normalised: dict[str, dict[K, float]]) -> None:
+    """Give the hits of a list with no spread the top value of the widest list (in place).
+
+    A flat list (one keyword hit, or all tied) has no scale of its own, and 1.0
+    is small beside a z-scored list, whose best entry sits several units above
+    its floor: a lone exact keyword match was outvoted by the best of 40 noise
+    vectors. Its hits are "above everything the list did not return", so they
+    get what the best entry of a spread list gets.
+    """
+    tops = [max(values.values()) for values in normalised.values() if len(set(values.values())) > 1]
+    if not tops:
+        return
+    lift = max(tops)
+    for values in normalised.values():
+        if values and len(set(values.values())) == 1:
+            for key in values:
+                values[key] = lift
 
 
 def _above_floor(scores: list[float], method: Normalisation) -> list[float]:

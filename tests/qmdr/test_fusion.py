@@ -103,8 +103,9 @@ def test_score_blend_keeps_score_gaps_that_rrf_drops():
 
 def test_score_blend_zscore_floor_is_the_lists_lowest_and_a_repeat_counts_once():
     lists = {"kw": [("a", 3.0), ("a", 1.0), ("b", 1.0)], "vec": [("b", 0.5)]}
-    fused = dict(score_blend(lists, normalisation="zscore"))  # kw z: a=+1, b=-1 (lowest); vec: lone hit b
-    assert math.isclose(fused["a"], 2.0 + 0.0) and math.isclose(fused["b"], 0.0 + 1.0)
+    # kw z: a=+1, b=-1 (lowest) -> a 2.0 above the floor; vec: a lone hit b, lifted to the widest list's top (2.0)
+    fused = dict(score_blend(lists, normalisation="zscore"))
+    assert math.isclose(fused["a"], 2.0 + 0.0) and math.isclose(fused["b"], 0.0 + 2.0)
 
 
 def test_blend_scores_are_never_negative_and_a_list_shift_keeps_the_order():
@@ -129,6 +130,8 @@ def test_a_lone_hit_still_beats_a_miss_in_the_blend(normalisation):
     fused = dict(score_blend(lists, normalisation=normalisation))
     scaled = normalise([0.9, 0.5, 0.1], normalisation)
     vec = dict(zip(["v1", "exact", "v2"], [v - min(scaled) for v in scaled], strict=True))
-    assert math.isclose(fused["exact"], 1.0 + vec["exact"])  # the lone hit counts 1, a miss 0
+    # the lone hit counts as much as the best entry of the spread list, a miss 0
+    assert math.isclose(fused["exact"], max(vec.values()) + vec["exact"])
     assert math.isclose(fused["v1"], 0.0 + vec["v1"]) and math.isclose(fused["v2"], 0.0)
+    assert fused["exact"] > fused["v1"]
     assert score_blend({"kw": [("a", 2.0), ("b", 2.0)]}, normalisation=normalisation) == [("a", 1.0), ("b", 1.0)]
