@@ -23,6 +23,7 @@ sys.path.insert(0, str(ROOT))  # so `qmdr` imports when run as a script from a c
 from qmdr.bench.local_server import LocalProviderServer  # noqa: E402
 from qmdr.bench.matrix import LOCAL_SERVER, Matrix, load_matrix, local_server_entry  # noqa: E402
 from qmdr.bench.quality import BASE_MODES, run_quality  # noqa: E402
+from qmdr.bench.report import emit  # noqa: E402
 
 RESULTS_DIR = ROOT / "benchmarks" / "results"
 
@@ -96,13 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if server is not None:
             server.stop()
-    if args.json:
-        print(report.to_json())
-    else:
-        report.print()
-    if args.name:
-        for path in report.write(RESULTS_DIR, args.name):
-            print(f"wrote {path.relative_to(ROOT)}", file=sys.stderr)
+    for path in emit(report, as_json=args.json, results_dir=RESULTS_DIR, name=args.name):
+        print(f"wrote {path.relative_to(ROOT)}", file=sys.stderr)
     return 0
 
 

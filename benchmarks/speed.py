@@ -15,6 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from qmdr.bench.report import emit  # noqa: E402
 from qmdr.bench.speed import DEFAULT_REAL_EMBEDDER_MAX_CHUNKS, DEFAULT_SIZES, run_speed  # noqa: E402
 
 RESULTS_DIR = ROOT / "benchmarks" / "results"
@@ -36,13 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     report = run_speed(sizes, seed=args.seed, http=not args.no_http, progress=not args.json,
                        real_embedder_max_chunks=args.real_max, embedders=not args.no_embedders)
-    if args.json:
-        print(report.to_json())
-    else:
-        report.print()
-    if args.name:
-        for path in report.write(RESULTS_DIR, args.name):
-            print(f"wrote {path.relative_to(ROOT)}", file=sys.stderr)
+    for path in emit(report, as_json=args.json, results_dir=RESULTS_DIR, name=args.name):
+        print(f"wrote {path.relative_to(ROOT)}", file=sys.stderr)
     return 0
 
 

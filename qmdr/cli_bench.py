@@ -96,10 +96,11 @@ def _show_progress(as_json: bool) -> bool:
     return not as_json and sys.stderr.isatty()
 
 
-def _write(report: Any, out: Path, name: str | None) -> None:
-    if name:
-        for path in report.write(out, name):
-            err_console.print(f"wrote {path}", highlight=False)
+def _emit(report: Any, as_json: bool, out: Path, name: str | None) -> None:
+    from qmdr.bench.report import emit
+
+    for path in emit(report, as_json=as_json, results_dir=out, name=name):
+        err_console.print(f"wrote {path}", highlight=False)
 
 
 @bench_app.command("quality")
@@ -155,11 +156,7 @@ def quality(
     finally:
         if server is not None:
             server.stop()
-    if as_json:
-        print(report.to_json())
-    else:
-        report.print()  # its own console: wide tables when piped
-    _write(report, out, name)
+    _emit(report, as_json, out, name)
 
 
 @bench_app.command("speed")
@@ -193,8 +190,4 @@ def speed(
     if real_max is not None:
         options["real_embedder_max_chunks"] = real_max
     report = run_speed(chunk_counts, seed=seed, http=not no_http, progress=_show_progress(as_json), **options)
-    if as_json:
-        print(report.to_json())
-    else:
-        report.print()  # its own console: wide tables when piped
-    _write(report, out, name)
+    _emit(report, as_json, out, name)

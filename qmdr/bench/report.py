@@ -137,6 +137,18 @@ def write_results(results_dir: Path, name: str, markdown: str, data: dict[str, A
     return written
 
 
+def emit(report: Any, *, as_json: bool, results_dir: Path, name: str | None) -> list[Path]:
+    """Print a report (JSON, or its tables) and, when ``name`` is given, write its result files.
+
+    The one output path of ``qmdr bench`` and the ``benchmarks/`` scripts; returns the files written.
+    """
+    if as_json:
+        print(report.to_json())
+    else:
+        report.print()  # its own console: wide tables when piped
+    return list(report.write(results_dir, name)) if name else []
+
+
 def pyplot() -> Any:
     """matplotlib's pyplot on the Agg backend (no display needed)."""
     import matplotlib
