@@ -2,7 +2,8 @@
 
 For each size: generate a vault from the seed, index it into a SQLite file,
 reindex it unchanged (must embed nothing) and with 1% of notes changed, time
-searches in each mode in-process and over HTTP (uvicorn on 127.0.0.1), and
+searches in each mode in-process and over HTTP (the product's app under uvicorn in
+a separate process on 127.0.0.1, see ``http_server``), and
 compare the store's ``nearest()`` with an exact numpy scan of the same vectors.
 Separately, compare the embedded embedder with sentence-transformers on torch
 when torch is importable.
@@ -25,10 +26,8 @@ import contextlib
 import json
 import re
 import resource
-import socket
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -59,7 +58,6 @@ TOP_K = 10
 EMBEDDER_COMPARE_TEXTS = 256  # texts embedded per embedder in the comparison
 MAX_TOKENS: int = Settings.model_fields["qmdr_chunk_tokens"].default  # the product's chunking
 OVERLAP_TOKENS: int = Settings.model_fields["qmdr_chunk_overlap"].default
-HTTP_STARTUP_TIMEOUT_S = 20.0
 
 
 # --- peak memory ----------------------------------------------------------------------------------
@@ -307,64 +305,26 @@ async def _compare_nearest(stores: dict[str, Any], embedder: RecordingEmbedder, 
     return out
 
 
-class _UvicornThread:
-    """uvicorn serving one app on 127.0.0.1 on a free port, in a background thread."""
-
-    def __init__(self, app: Any) -> None:
-        import uvicorn
-
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        deadline = time.monotonic() + HTTP_STARTUP_TIMEOUT_S
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.05)
-        return f"http://127.0.0.1:{self.port}"
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=HTTP_STARTUP_TIMEOUT_S)
-        self.sock.close()
-
-
 def _http_searches(db_path: Path, vault_root: Path, embedder: Any,
                    queries: dict[str, tuple[list[str], list[str]]]) -> dict[str, Any]:
-    """Search latency over a real socket, through the product's app factory and its own store."""
+    """Search latency over a real socket, against the product's app served from a separate process."""
     import httpx
 
-    from qmdr.api.app import create_app
-    from qmdr.search import Searcher
-    from qmdr.service import Service
-    from qmdr.settings import Settings
-    from qmdr.store.sqlite import SqliteStore
+    from qmdr.bench.http_server import embedder_name_for, serve_index
 
-    settings = Settings(qmdr_index_path=db_path, qmdr_vault=vault_root, qmdr_data_dir=db_path.parent)
-    store = SqliteStore(db_path)
-    service = Service(settings, store, embedder, Searcher(store, embedder))
     out: dict[str, Any] = {}
-    try:
-        with _UvicornThread(create_app(settings, service=service)) as base, \
-                httpx.Client(base_url=base, timeout=30.0) as client:
-            for mode in SEARCH_MODES:
-                warmup, measured = queries[mode]
-                for q in warmup:
-                    client.post("/search", json={"query": q, "mode": mode, "k": TOP_K}).raise_for_status()
-                samples = []
-                for q in measured:
-                    started = time.perf_counter()
-                    client.post("/search", json={"query": q, "mode": mode, "k": TOP_K}).raise_for_status()
-                    samples.append((time.perf_counter() - started) * 1000)
-                out[mode] = _latencies(samples)
-    finally:
-        store.close()
+    with serve_index(db_path, vault_root, embedder_name_for(embedder), cwd=db_path.parent / "http-server") \
+            as base, httpx.Client(base_url=base, timeout=30.0) as client:
+        for mode in SEARCH_MODES:
+            warmup, measured = queries[mode]
+            for q in warmup:
+                client.post("/search", json={"query": q, "mode": mode, "k": TOP_K}).raise_for_status()
+            samples = []
+            for q in measured:
+                started = time.perf_counter()
+                client.post("/search", json={"query": q, "mode": mode, "k": TOP_K}).raise_for_status()
+                samples.append((time.perf_counter() - started) * 1000)
+            out[mode] = _latencies(samples)
     return out
 
 
@@ -496,7 +456,6 @@ async def speed_async(
     http: bool = True,
     progress: bool = True,
     real_embedder_max_chunks: int = DEFAULT_REAL_EMBEDDER_MAX_CHUNKS,
-    real_embedder_factory: Callable[[], Any] | None = None,
     embedders: bool = True,
     work_dir: Path | None = None,
     queries_per_mode: int = QUERIES_PER_MODE,
@@ -504,8 +463,6 @@ async def speed_async(
     """Async body of :func:`run_speed`."""
     def make_embedder(target: int) -> Any:
         if target <= real_embedder_max_chunks:
-            if real_embedder_factory is not None:
-                return real_embedder_factory()
             from providers.local import load_local_embedder
 
             return load_local_embedder()

@@ -1,6 +1,7 @@
 """Smoke test: the speed benchmark at a tiny size, plus the synthetic vault and hashing embedder."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -65,3 +66,47 @@ def test_speed_report_at_a_tiny_size(tmp_path):
     written = report.write(tmp_path, "speed-tiny")
     assert {p.name for p in written} == {"speed-tiny.md", "speed-tiny.json", "speed-tiny-latency.png"}
     assert "| memory |" in report.to_markdown() and "| vec0 |" in report.to_markdown()
+
+
+def test_speed_report_over_http_uses_a_separate_server_process(tmp_path):
+    report = run_speed([200], seed=2, http=True, progress=False, real_embedder_max_chunks=0, embedders=False,
+                       queries_per_mode=4, work_dir=tmp_path)
+    (size,) = json.loads(report.to_json())["sizes"]
+    assert size["http_note"] is None
+    assert set(size["http"]) == {"keyword", "vector", "hybrid"}
+    for lat in size["http"].values():
+        assert 0 < lat["p50"] <= lat["p95"] <= lat["p99"]
+    assert list(tmp_path.iterdir()) == []  # the temporary vault, index and server cwd are gone
+
+
+def test_bench_server_serves_the_index_and_stops(tmp_path):
+    import asyncio
+
+    import httpx
+
+    from qmdr.bench.http_server import serve_index
+    from qmdr.indexer import reindex
+    from qmdr.store.sqlite import SqliteStore
+
+    vault = generate_vault(tmp_path / "vault", 60, seed=4)
+    store = SqliteStore(tmp_path / "index.db")
+    asyncio.run(reindex(store, vault.root, HashingEmbedder()))
+    store.close()
+    # the working folder holds a `vault/` directory: it must not shadow the package in the child
+    with serve_index(tmp_path / "index.db", vault.root, "hashing", cwd=tmp_path) as base:
+        hits = httpx.post(f"{base}/search", json={"query": sample_queries(1, seed=4)[0], "mode": "hybrid"}).json()
+        assert hits["results"], hits
+        assert all(Path(vault.root / r["path"]).is_file() for r in hits["results"])
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{base}/health", timeout=2.0)
+
+
+def test_bench_server_refuses_an_embedder_it_cannot_rebuild(tmp_path):
+    from qmdr.bench.http_server import embedder_name_for, serve_index
+
+    assert embedder_name_for(HashingEmbedder()) == "hashing"
+    with pytest.raises(ValueError, match="cannot rebuild"):
+        embedder_name_for(object())
+    with pytest.raises(ValueError, match="unknown bench embedder"), \
+            serve_index(tmp_path / "index.db", tmp_path, "torch", cwd=tmp_path):
+        pass
