@@ -14,11 +14,10 @@ looked up, so tests and the benchmark drive the real code with their own.
 
 from __future__ import annotations
 
-import re
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Generic, Literal, Protocol, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -28,7 +27,6 @@ from providers.embedder import Embedder
 from providers.errors import ProviderError, ProviderTimeout
 from qmdr.embedding import QueryEmbeddingCache
 from qmdr.errors import InvalidQuery, ModelMismatch
-from qmdr.fts import unspaced_runs, words
 from qmdr.fusion import (
     NORMALISATIONS,
     RRF_K,
@@ -37,9 +35,8 @@ from qmdr.fusion import (
     reciprocal_rank_fusion,
     score_blend,
 )
+from qmdr.snippets import make_snippet, snippet_source, snippet_terms
 from qmdr.store.base import Filters, Hit, Store
-from vault import split_context_line
-from vault.markdown import parse_heading
 
 SearchMode = Literal["hybrid", "keyword", "vector"]
 MODES: tuple[str, ...] = ("hybrid", "keyword", "vector")
@@ -86,19 +83,6 @@ EXPANSION_WEIGHT = 0.5
 #: hold a search for minutes (a remote call normally takes well under a second, a cold one a few).
 #: Past it, hybrid search answers from keywords with a warning and vector search fails with a 504.
 DEFAULT_EMBED_QUERY_BUDGET_S = 5.0
-#: characters of chunk text shown as the snippet: about two lines in a terminal or a result card
-SNIPPET_CHARS = 240
-#: the snippet window starts this many characters before the first matched term, for context
-SNIPPET_LEAD_CHARS = 40
-#: query words too common to place a snippet by (they match everywhere)
-SNIPPET_STOPWORDS = frozenset({
-    "a", "an", "and", "are", "as", "at", "be", "by", "can", "do", "does", "for", "from", "has", "have",
-    "how", "i", "in", "is", "it", "its", "of", "on", "or", "our", "that", "the", "this", "to", "was", "we",
-    "what", "when", "where", "which", "who", "why", "will", "with", "you", "your"})
-#: a query word matches a text word sharing this many leading characters (a crude stemmer: retry/retries)
-SNIPPET_STEM_CHARS = 5
-
-ELLIPSIS = "…"
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +113,8 @@ class SearchResponse:
 
 
 R = TypeVar("R")
+A = TypeVar("A")
+B = TypeVar("B")
 
 
 @dataclass(slots=True)
@@ -162,85 +148,35 @@ def _ms(since: float) -> float:
     return (time.perf_counter() - since) * 1000
 
 
-def snippet_terms(query: str) -> list[str]:
-    """The query words worth placing a snippet by: no stopwords, no single letters."""
-    return [w for w in dict.fromkeys(words(query)) if len(w) > 1 and w not in SNIPPET_STOPWORDS]
+async def both(first: Callable[[], Awaitable[A]], second: Callable[[], Awaitable[B]]) -> tuple[A, B]:
+    """Run two coroutines at once and return both results.
 
-
-def _term_matches(word: str, term: str) -> bool:
-    if word == term:
-        return True
-    stem = min(len(term), SNIPPET_STEM_CHARS)
-    return stem >= 3 and word[:stem] == term[:stem]
-
-
-def make_snippet(text: str, terms: Sequence[str], width: int = SNIPPET_CHARS) -> str:
-    """A window of about ``width`` characters of ``text`` holding the most distinct query terms.
-
-    Whitespace is collapsed; cuts fall on word boundaries and are marked with
-    an ellipsis. With no term in the text, the text's beginning is shown.
-    Terms in scripts written without spaces (Chinese, Japanese, Thai, ...)
-    are found anywhere inside a word, since a whole run is one "word" there.
+    A failure cancels the other and is raised as itself, not wrapped in an
+    ``ExceptionGroup`` as a bare task group would: callers (and the API's
+    error mapping) catch ``ProviderTimeout``, ``ModelMismatch``, ``StoreError``.
     """
-    flat = " ".join(text.split())
-    if len(flat) <= width:
-        return flat
-    hits: list[tuple[int, str]] = []  # (position, term) of every matching word
-    for match in re.finditer(r"[^\W_]+", flat):
-        word = match.group().casefold()
-        for term in terms:
-            if _term_matches(word, term):
-                hits.append((match.start(), term))
-                break
-    for term in terms:  # a word of a script without spaces sits inside a longer run: find it as a substring
-        if unspaced_runs(term):
-            hits.extend((match.start(), term) for match in re.finditer(re.escape(term), flat))
-    hits.sort()
-    start = 0
-    best = 0
-    for position, _ in hits:
-        window_start = max(0, position - SNIPPET_LEAD_CHARS)
-        distinct = {t for p, t in hits if window_start <= p < window_start + width}
-        if len(distinct) > best:
-            best, start = len(distinct), window_start
-    end = min(len(flat), start + width)
-    if end == len(flat):
-        start = max(0, end - width)
-    if start > 0:
-        space = flat.find(" ", start)
-        start = space + 1 if 0 <= space < start + SNIPPET_LEAD_CHARS else start
-    if end < len(flat):
-        space = flat.rfind(" ", start, end)
-        end = space if space > start else end
-    return (ELLIPSIS if start > 0 else "") + flat[start:end].strip() + (ELLIPSIS if end < len(flat) else "")
+    results: dict[int, Any] = {}
+    errors: list[Exception] = []
+
+    async def run(slot: int, make: Callable[[], Awaitable[Any]], scope: anyio.CancelScope) -> None:
+        try:
+            results[slot] = await make()
+        except Exception as exc:
+            errors.append(exc)
+            scope.cancel()
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(run, 0, first, group.cancel_scope)
+        group.start_soon(run, 1, second, group.cancel_scope)
+    if errors:
+        raise errors[0]
+    return results[0], results[1]
 
 
 def with_snippets(results: Sequence[SearchResult], query: str) -> list[SearchResult]:
     """The results with their snippets filled in (made only for what is returned, after any rerank)."""
     terms = snippet_terms(query)
     return [replace(r, snippet=make_snippet(snippet_source(r), terms)) for r in results]
-
-
-def snippet_source(hit: Hit | SearchResult) -> str:
-    """The part of a chunk a snippet is cut from: its content, without what the result shows apart.
-
-    The chunker's context line (title > headings) is there for the embedder
-    and the keyword index, and the heading lines that open a section repeat
-    the trail; results show the title and heading trail on their own. So both
-    go: the context line, then leading ``#`` lines whose text is in the trail.
-    A chunk holding nothing else keeps its text.
-    """
-    _, content = split_context_line(hit.text, hit.title, hit.heading_trail)
-    lines = content.split("\n")
-    shown = {*hit.heading_trail, hit.title}
-    start = 0
-    while start < len(lines):
-        heading = parse_heading(lines[start])
-        if lines[start].strip() and (heading is None or heading[1] not in shown):
-            break
-        start += 1
-    body = "\n".join(lines[start:])
-    return body if body.strip() else hit.text
 
 
 class Searcher:
@@ -314,17 +250,15 @@ class Searcher:
             for h in found:
                 hits.setdefault(h.chunk_id, h)
 
-        vectors = await self._query_vectors(vector_texts, mode, timings, warnings)
-        t0 = time.perf_counter()
-        for i, q in enumerate(keyword_texts):
-            found = await anyio.to_thread.run_sync(self.store.keyword, q, depth, filters)
+        # keyword search runs while the query is embedded and its neighbours found: SQLite and numpy
+        # both release the GIL, so on two cores a hybrid search costs about its slower side
+        keyword_found, vector_found = await both(
+            lambda: self._keyword_lists(keyword_texts, depth, filters, timings),
+            lambda: self._vector_lists(vector_texts, mode, depth, filters, timings, warnings))
+        for i, found in enumerate(keyword_found):
             record(_list_name("keyword", i), found)
-        timings["keyword"] = _ms(t0)
-        t0 = time.perf_counter()
-        for i, vector in enumerate(vectors):
-            name = _list_name("vector", i, hyde=bool(hypothetical) and i == len(vector_texts) - 1)
-            record(name, await anyio.to_thread.run_sync(self.store.nearest, vector, depth, filters))
-        timings["vector"] = _ms(t0)
+        for i, found in enumerate(vector_found):
+            record(_list_name("vector", i, hyde=bool(hypothetical) and i == len(vector_texts) - 1), found)
 
         t0 = time.perf_counter()
         results = self._fuse(lists, hits, raw, text, depth)
@@ -345,6 +279,21 @@ class Searcher:
         timings["fuse"] += _ms(t0)
         timings["total"] = _ms(started)
         return SearchResponse(results=shown, timings_ms=timings, reranked=reranked, warnings=warnings, mode=mode)
+
+    async def _keyword_lists(self, texts: list[str], depth: int, filters: Filters,
+                             timings: dict[str, float]) -> list[list[Hit]]:
+        t0 = time.perf_counter()
+        found = [await anyio.to_thread.run_sync(self.store.keyword, q, depth, filters) for q in texts]
+        timings["keyword"] = _ms(t0)
+        return found
+
+    async def _vector_lists(self, texts: list[str], mode: str, depth: int, filters: Filters,
+                            timings: dict[str, float], warnings: list[str]) -> list[list[Hit]]:
+        vectors = await self._query_vectors(texts, mode, timings, warnings)
+        t0 = time.perf_counter()
+        found = [await anyio.to_thread.run_sync(self.store.nearest, vector, depth, filters) for vector in vectors]
+        timings["vector"] = _ms(t0)
+        return found
 
     async def _expansions(self, text: str, expand: bool, timings: dict[str, float],
                           warnings: list[str]) -> tuple[list[str], list[str]]:

@@ -17,16 +17,13 @@ from qmdr.fusion import score_blend
 from qmdr.indexer import reindex
 from qmdr.search import (
     DEFAULT_RRF_K,
-    ELLIPSIS,
     MAX_K,
     MAX_QUERY_CHARS,
     RerankOutcome,
     Searcher,
     SearchResult,
-    make_snippet,
-    snippet_source,
-    snippet_terms,
 )
+from qmdr.snippets import ELLIPSIS, make_snippet, snippet_source, snippet_terms
 from qmdr.store.base import Filters, Hit
 from tests.qmdr.conftest import write_vault
 from tests.qmdr.embedders import HashEmbedder
@@ -393,3 +390,34 @@ def test_snippet_source_keeps_text_that_is_not_the_context_or_the_trail():
     assert snippet_source(hit("# Tomatoes\nno context line")) == "no context line"
     assert snippet_source(hit("plain text without a context line")) == "plain text without a context line"
     assert snippet_source(hit("Garden > Tomatoes\n# Tomatoes")) == "Garden > Tomatoes\n# Tomatoes"  # nothing else
+
+
+@pytest.mark.anyio
+async def test_both_returns_both_results_and_raises_a_failure_as_itself():
+    from qmdr.search import both
+
+    async def value(v, delay=0.0):
+        await anyio.sleep(delay)
+        return v
+
+    async def boom():
+        raise ModelMismatch("index built by another model", stored=("a", 1), requested=("b", 2))
+
+    assert await both(lambda: value(1, 0.02), lambda: value("two")) == (1, "two")
+    finished = []
+
+    async def slow():
+        await anyio.sleep(5)
+        finished.append(True)
+
+    with anyio.fail_after(2):  # the failure cancels the slow side instead of waiting for it
+        with pytest.raises(ModelMismatch):
+            await both(slow, boom)
+    assert finished == []
+
+
+def test_snippet_window_is_the_one_with_most_distinct_terms_in_a_long_text():
+    filler = " ".join(["lorem"] * 400)
+    text = f"alpha {filler} alpha beta {filler} alpha beta gamma {filler} beta"
+    snippet = make_snippet(text, ["alpha", "beta", "gamma"], width=80)
+    assert "alpha beta gamma" in snippet
