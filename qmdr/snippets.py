@@ -50,7 +50,12 @@ def snippet_terms(query: str) -> list[str]:
 
 
 class _TermMatcher:
-    """Which query term (the first, in query order) a text word matches: equal, or sharing its stem."""
+    """Which query term (the first, in query order) a text word matches: equal, or sharing its stem.
+
+    ``pattern`` finds the candidate words in one C-level scan (words starting
+    with a stem, or equal to a term too short to have one), so Python only
+    looks at the few words that may match, not at every word of the text.
+    """
 
     def __init__(self, terms: Sequence[str]) -> None:
         self.terms = list(terms)
@@ -62,6 +67,11 @@ class _TermMatcher:
             if stem >= MIN_STEM_CHARS:
                 self.stems.setdefault(term[:stem], index)
         self.stem_lengths = sorted({len(stem) for stem in self.stems})
+        starts = "|".join(re.escape(stem) for stem in sorted(self.stems, key=len, reverse=True))
+        whole = "|".join(re.escape(term) for term in sorted(self.exact, key=len, reverse=True))
+        alternatives = [f"(?:{starts})[^\\W_]*" if starts else "", f"(?:{whole})(?![^\\W_])" if whole else ""]
+        body = "|".join(a for a in alternatives if a)
+        self.pattern = re.compile(f"(?<![^\\W_])(?:{body})", re.IGNORECASE) if body else None
 
     def match(self, word: str) -> str | None:
         best = self.exact.get(word, len(self.terms))
@@ -75,13 +85,14 @@ class _TermMatcher:
 def _term_hits(flat: str, terms: Sequence[str]) -> list[tuple[int, str]]:
     """(position, term) of every word of ``flat`` matching a query term, in text order."""
     matcher = _TermMatcher(terms)
-    seen: dict[str, str | None] = {}  # words repeat: match each distinct one once
     hits: list[tuple[int, str]] = []
-    for found in _WORD.finditer(flat):
-        word = found.group()
-        term = seen[word] if word in seen else seen.setdefault(word, matcher.match(word.casefold()))
-        if term is not None:
-            hits.append((found.start(), term))
+    if matcher.pattern is not None:
+        for found in matcher.pattern.finditer(flat):
+            # the candidate may end mid-word for an exact term followed by "_": check the whole word
+            word = _WORD.match(flat, found.start())
+            term = matcher.match(word.group().casefold()) if word else None
+            if term is not None:
+                hits.append((found.start(), term))
     for term in terms:  # a word of a script without spaces sits inside a longer run: find it as a substring
         if unspaced_runs(term):
             hits.extend((found.start(), term) for found in re.finditer(re.escape(term), flat))

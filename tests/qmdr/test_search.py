@@ -421,3 +421,11 @@ def test_snippet_window_is_the_one_with_most_distinct_terms_in_a_long_text():
     text = f"alpha {filler} alpha beta {filler} alpha beta gamma {filler} beta"
     snippet = make_snippet(text, ["alpha", "beta", "gamma"], width=80)
     assert "alpha beta gamma" in snippet
+
+
+def test_snippet_matches_whole_words_case_insensitively_and_by_stem_only():
+    text = ("zzz " * 80) + "REINDEXED INDEXES " + ("yyy " * 80)
+    assert "INDEXES" in make_snippet(text, ["index"], width=60)  # a stem match ignores case
+    far = ("zzz " * 80) + "reindexed " + ("yyy " * 80) + "ab_cd"
+    assert "reindexed" not in make_snippet(far, ["index"], width=60)  # a stem matches word starts only
+    assert make_snippet(far, ["ab"], width=60).startswith("zzz")  # "ab" inside "ab_cd" is not the word "ab"
