@@ -428,4 +428,6 @@ def test_snippet_matches_whole_words_case_insensitively_and_by_stem_only():
     assert "INDEXES" in make_snippet(text, ["index"], width=60)  # a stem match ignores case
     far = ("zzz " * 80) + "reindexed " + ("yyy " * 80) + "ab_cd"
     assert "reindexed" not in make_snippet(far, ["index"], width=60)  # a stem matches word starts only
-    assert make_snippet(far, ["ab"], width=60).startswith("zzz")  # "ab" inside "ab_cd" is not the word "ab"
+    assert make_snippet(far, ["ab"], width=60).endswith("ab_cd")  # snake_case parts are words: "ab" is one
+    # a term too short for a stem matches whole words only
+    assert make_snippet(("zzz " * 80) + "abc abd", ["ab"], width=60).startswith("zzz")
