@@ -250,11 +250,13 @@ class Searcher:
             for h in found:
                 hits.setdefault(h.chunk_id, h)
 
-        # keyword search runs while the query is embedded and its neighbours found: SQLite and numpy
-        # both release the GIL, so on two cores a hybrid search costs about its slower side
+        # Keyword search runs while the query is embedded: SQLite and numpy both release the GIL. The
+        # stored model is read first because the store's connection is shared: asked for while the
+        # keyword query holds it, the embedding would only start once the keyword side is done.
+        stored_model = await anyio.to_thread.run_sync(self.store.embedding_model) if vector_texts else None
         keyword_found, vector_found = await both(
             lambda: self._keyword_lists(keyword_texts, depth, filters, timings),
-            lambda: self._vector_lists(vector_texts, mode, depth, filters, timings, warnings))
+            lambda: self._vector_lists(vector_texts, stored_model, mode, depth, filters, timings, warnings))
         for i, found in enumerate(keyword_found):
             record(_list_name("keyword", i), found)
         for i, found in enumerate(vector_found):
@@ -287,9 +289,9 @@ class Searcher:
         timings["keyword"] = _ms(t0)
         return found
 
-    async def _vector_lists(self, texts: list[str], mode: str, depth: int, filters: Filters,
-                            timings: dict[str, float], warnings: list[str]) -> list[list[Hit]]:
-        vectors = await self._query_vectors(texts, mode, timings, warnings)
+    async def _vector_lists(self, texts: list[str], stored_model: tuple[str, int] | None, mode: str, depth: int,
+                            filters: Filters, timings: dict[str, float], warnings: list[str]) -> list[list[Hit]]:
+        vectors = await self._query_vectors(texts, stored_model, mode, timings, warnings)
         t0 = time.perf_counter()
         found = [await anyio.to_thread.run_sync(self.store.nearest, vector, depth, filters) for vector in vectors]
         timings["vector"] = _ms(t0)
@@ -315,9 +317,11 @@ class Searcher:
         timings["expand"] = _ms(t0)
         return phrasings, hypothetical
 
-    async def _query_vectors(self, texts: list[str], mode: str, timings: dict[str, float],
-                             warnings: list[str]) -> list[np.ndarray]:
+    async def _query_vectors(self, texts: list[str], model: tuple[str, int] | None, mode: str,
+                             timings: dict[str, float], warnings: list[str]) -> list[np.ndarray]:
         """Vectors for ``texts`` (cached by model and text), or [] when vector search cannot run.
+
+        ``model`` is what the index was built with (``store.embedding_model()``).
 
         In hybrid mode a missing, mismatched, failing or too slow vector side
         becomes a warning and the search continues on keywords; in vector mode
@@ -327,7 +331,6 @@ class Searcher:
         """
         if not texts:
             return []
-        model = await anyio.to_thread.run_sync(self.store.embedding_model)
         ours = (self.embedder.model_id, int(self.embedder.dim))
         if model is None:
             warnings.append("the index has no vectors yet (run `qmdr index`); vector search skipped")
