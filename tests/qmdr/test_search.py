@@ -431,3 +431,12 @@ def test_snippet_matches_whole_words_case_insensitively_and_by_stem_only():
     assert make_snippet(far, ["ab"], width=60).endswith("ab_cd")  # snake_case parts are words: "ab" is one
     # a term too short for a stem matches whole words only
     assert make_snippet(("zzz " * 80) + "abc abd", ["ab"], width=60).startswith("zzz")
+
+
+@pytest.mark.anyio
+async def test_snippets_can_be_left_out_without_changing_the_results(indexed, embedder):
+    searcher = Searcher(indexed, embedder)
+    full = await searcher.search("failed uploads retried", k=5)
+    bare = await searcher.search("failed uploads retried", k=5, snippets=False)
+    assert [r.chunk_hash for r in bare.results] == [r.chunk_hash for r in full.results]
+    assert all(r.snippet for r in full.results) and not any(r.snippet for r in bare.results)
