@@ -55,7 +55,7 @@ from vault.model import Chunk, Note
 
 # Bump whenever the same input could be cut differently: it is part of every
 # chunk hash, so old chunks stop matching and get re-embedded.
-CHUNKER_VERSION = "1"
+CHUNKER_VERSION = "2"
 
 # 512 tokens: the input limit of most small embedding models (BERT-sized).
 DEFAULT_MAX_TOKENS = 512
@@ -69,6 +69,9 @@ CONTEXT_SHARE_DIVISOR = 4
 # Small sections are merged only while the result stays under half the budget, so
 # sections of a useful size keep their own chunk and their exact heading trail.
 MERGE_LIMIT_FRACTION = 0.5
+# A heading is joined by the first words under it only if they reach this many tokens (else it may
+# stand alone, as before): a cut for three words would only move the heading's loneliness one chunk on.
+MIN_CUT_TOKENS = 16
 # Tokens kept free for the newline joining context line and content, which some
 # tokenizers (BPE) count as a token of its own.
 JOIN_SLACK_TOKENS = 2
@@ -154,6 +157,7 @@ class _Unit:
     sep: str  # what joins it to the unit before it in the file: "\n\n", "\n" or " "
     tokens: int
     heading: bool = False  # a heading line: never left as the last unit of a piece
+    code: bool = False  # inside a fenced code block: never cut between words
 
 
 def _render(units: Sequence[_Unit]) -> str:
@@ -291,7 +295,7 @@ class _Chunker:
             if tokens <= budget:
                 heading = first == last and not is_code and parse_heading(text) is not None
                 start, end = self.file_line(first), self.file_line(last)
-                units.append(_Unit(start, end, text, "\n\n", tokens, heading))
+                units.append(_Unit(start, end, text, "\n\n", tokens, heading, is_code))
                 continue
             sep = "\n\n"
             for i in range(first, last + 1):
@@ -301,10 +305,10 @@ class _Chunker:
                 ln = self.file_line(i)
                 if self.line_tokens[i] <= budget:
                     heading = not is_code and parse_heading(line) is not None
-                    units.append(_Unit(ln, ln, line, sep, self.line_tokens[i], heading))
+                    units.append(_Unit(ln, ln, line, sep, self.line_tokens[i], heading, is_code))
                 else:
                     for j, (part, part_tokens) in enumerate(_split_long(line, budget, self.count)):
-                        units.append(_Unit(ln, ln, part, sep if j == 0 else " ", part_tokens))
+                        units.append(_Unit(ln, ln, part, sep if j == 0 else " ", part_tokens, code=is_code))
                 sep = "\n"
         return units
 
@@ -338,6 +342,35 @@ class _Chunker:
         line = last.start + last.text.count("\n", 0, starts[best])
         return [_Unit(line, last.end, tail, last.sep, self.count(tail))]
 
+    def cut_to_fit(self, unit: _Unit, room: int) -> tuple[_Unit, _Unit] | None:
+        """``unit`` cut at a word boundary into (longest head within ``room`` tokens, rest), or None.
+
+        Only prose is cut (not headings, not code), and only when the head
+        would hold at least ``MIN_CUT_TOKENS``: a few words are not worth a cut.
+        """
+        if unit.heading or room < MIN_CUT_TOKENS or unit.tokens <= room or unit.code:
+            return None
+        starts = [m.start() for m in _WORD.finditer(unit.text)][1:]  # cut points: every word start but the first
+        low, high, best = 0, len(starts) - 1, None
+        while low <= high:  # the latest cut whose head fits
+            mid = (low + high) // 2
+            if self.count(unit.text[: starts[mid]].rstrip()) <= room:
+                best, low = mid, mid + 1
+            else:
+                high = mid - 1
+        if best is None:
+            return None
+        at = starts[best]
+        head_text, rest_text = unit.text[:at].rstrip(), unit.text[at:]
+        head_tokens = self.count(head_text)
+        if head_tokens < MIN_CUT_TOKENS:
+            return None
+        cut_line = unit.start + unit.text.count("\n", 0, at)
+        mid_line = unit.text[at - 1] != "\n"
+        head = _Unit(unit.start, unit.start + head_text.count("\n"), head_text, unit.sep, head_tokens)
+        rest = _Unit(cut_line, unit.end, rest_text, " " if mid_line else "\n", self.count(rest_text))
+        return head, rest
+
     def pack(self, units: list[_Unit], budget: int, context: str) -> list[list[_Unit]]:
         max_tokens = self.options.max_tokens
         queue = deque(units)
@@ -356,6 +389,13 @@ class _Chunker:
             # A heading belongs with what follows it: move a trailing heading to the next piece.
             if len(piece) > len(carried) + 1 and piece[-1].heading and queue:
                 queue.appendleft(piece.pop())
+            # A piece of headings only would be a chunk that says nothing but a title, and the text
+            # under it would lose its heading: cut the next unit so its first words join them.
+            if queue and all(u.heading for u in piece[len(carried):]):
+                cut = self.cut_to_fit(queue[0], budget - tokens)
+                if cut is not None:
+                    piece.append(cut[0])
+                    queue[0] = cut[1]
             # One check with the real counter on the real text: give back units that overflow.
             while len(piece) > len(carried) + 1 and self.count(f"{context}\n{_render(piece)}") > max_tokens:
                 queue.appendleft(piece.pop())

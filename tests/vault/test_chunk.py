@@ -276,3 +276,29 @@ def test_split_context_line_recognises_a_shortened_context_line() -> None:
 @pytest.mark.parametrize("text", ["no context line at all", "Other title\nbody", "Deploy\nbody"])
 def test_split_context_line_leaves_text_without_its_context_line_whole(text: str) -> None:
     assert split_context_line(text, "Deploy notes", ("Retries",)) == ("", text)
+
+
+def test_a_heading_is_never_left_alone_above_a_sentence_too_long_to_join_it() -> None:
+    # one run-on sentence that nearly fills a chunk by itself: before, the heading became a chunk of its own
+    run_on = " ".join(f"word{i}" for i in range(110))
+    text = "# Title\n\n## Findings of the study\n\n" + run_on + " and the end.\n"
+    chunks = chunk_note(note_from(text), max_tokens=128, overlap_tokens=16)
+    assert all(content(c).strip() not in ("## Findings of the study", "# Title") for c in chunks)
+    first = content(chunks[0])
+    assert first.startswith("## Findings of the study") or "## Findings of the study" in first
+    assert "word0" in first  # the first words under the heading joined it
+    assert all(approx_token_count(c.text) <= 128 for c in chunks)
+    joined = " ".join(content(c) for c in chunks)
+    assert all(f"word{i}" in joined for i in range(110)) and "the end." in joined
+    assert chunks[0].start_line == 1 and chunks[-1].end_line == 5  # "# Title" has no text: folded in
+
+
+def test_a_code_block_is_not_cut_between_words_to_join_a_heading() -> None:
+    def words(text: str) -> int:
+        return len(text.split())
+
+    # budget = 128 - 3 (context "T > Code") - 2: the block (122 words) fits alone, not with "## Code"
+    code = "```\n" + " ".join(f"tok{i}" for i in range(120)) + "\n```"
+    chunks = chunk_note(note_from("# T\n\n## Code\n\n" + code + "\n"), max_tokens=128, overlap_tokens=0,
+                        count_tokens=words)
+    assert any(code in c.text for c in chunks)  # whole: never split by words to fill the heading's chunk
