@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     qmdr_host: str = Field("127.0.0.1", description="bind address of `qmdr serve`")
     qmdr_port: int = Field(8181, ge=1, le=65535, description="port of `qmdr serve`")
     qmdr_api_token: SecretStr | None = Field(None, description="bearer token required by the API and dashboard")
+    qmdr_auth_free_failures: int = Field(10, ge=1, le=1_000_000, description="wrong tokens one client address may send (in 15 minutes) before lockouts of 1 s, 2 s, 4 s ... up to 5 minutes")
     qmdr_max_note_bytes: int = Field(DEFAULT_MAX_NOTE_BYTES, ge=1024, description="notes larger than this are skipped")
     qmdr_chunk_tokens: int = Field(256, ge=32, le=8192, description="chunk budget in embedding-model tokens")
     qmdr_chunk_overlap: int = Field(32, ge=0, le=1024, description="tokens carried from one chunk into the next")

@@ -22,6 +22,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from qmdr import __version__
+from qmdr.api.auth_throttle import AuthThrottle
 from qmdr.api.errors import install_error_handlers
 from qmdr.api.openapi import install_error_schemas
 from qmdr.api.routes import chat, health, index, memory, metrics, models, notes, providers, search, vaults
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
         lifespan=lifespan,
     )
     app.state.metrics = Metrics()
+    app.state.auth_throttle = AuthThrottle(settings.qmdr_auth_free_failures)
     if service is not None:
         app.state.service = service
         instrument_service(app.state.metrics, service)

@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 
+from qmdr.api.auth_throttle import AuthThrottle
 from qmdr.service import Service
 
 #: the cookie the dashboard's login form sets (HttpOnly, SameSite=Strict)
@@ -70,11 +71,39 @@ def request_authorized(request: Request) -> bool:
     return session_cookie_valid(request.cookies.get(SESSION_COOKIE), token)
 
 
+def client_address(request: Request) -> str:
+    """Who the auth throttle counts a wrong token against: the peer address."""
+    return request.client.host if request.client else "unknown"
+
+
+def throttle_of(request: Request) -> AuthThrottle | None:
+    return getattr(request.app.state, "auth_throttle", None)
+
+
+def too_many_failures(wait_s: int) -> HTTPException:
+    return HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, detail="too many wrong tokens; retry later",
+                         headers={"Retry-After": str(wait_s)})
+
+
 def require_token(request: Request) -> None:
-    """401 without detail unless the request carries QMDR_API_TOKEN (when one is set)."""
-    if not request_authorized(request):
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="unauthorized",
-                            headers={"WWW-Authenticate": "Bearer"})
+    """401 without detail unless the request carries QMDR_API_TOKEN (when one is set).
+
+    Wrong bearer tokens are counted per client (``AuthThrottle``); past the
+    free ones the client gets 429 with Retry-After and no token is checked.
+    """
+    throttle = throttle_of(request)
+    configured = request.app.state.service.settings.qmdr_api_token is not None
+    bearer_given = configured and presented_token(request) is not None
+    client = client_address(request)
+    if throttle is not None and bearer_given and (wait := throttle.retry_after(client)):
+        raise too_many_failures(wait)
+    if request_authorized(request):
+        if throttle is not None and bearer_given:
+            throttle.succeeded(client)
+        return
+    if throttle is not None and bearer_given:
+        throttle.failed(client)
+    raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="unauthorized", headers={"WWW-Authenticate": "Bearer"})
 
 
 ServiceDep = Annotated[Service, Depends(get_service)]

@@ -11,7 +11,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, status
 from starlette.responses import Response
 
-from qmdr.api.deps import SESSION_COOKIE, SESSION_MAX_AGE_S, session_cookie_value, token_matches
+from qmdr.api.deps import (
+    SESSION_COOKIE,
+    SESSION_MAX_AGE_S,
+    client_address,
+    session_cookie_value,
+    throttle_of,
+    token_matches,
+)
 from qmdr.ui.forms import field_text
 from qmdr.ui.web import UI_PREFIX, auth_enabled, posted_form, redirect, render, service_of
 
@@ -43,11 +50,23 @@ async def login(request: Request) -> Response:
     expected = service_of(request).settings.qmdr_api_token
     if expected is None:
         return redirect(request, next_path)
+    throttle, client = throttle_of(request), client_address(request)
+    if throttle is not None and (wait := throttle.retry_after(client)):
+        response = render(request, "login.html", {
+            "title": "Sign in", "hide_nav": True, "next": next_path,
+            "error": f"Too many wrong tokens from this address. Try again in {wait} s."},
+            status_code=status.HTTP_429_TOO_MANY_REQUESTS)
+        response.headers["Retry-After"] = str(wait)
+        return response
     token = field_text(form, "token")
     if len(token) > MAX_TOKEN_CHARS or not token_matches(token, expected.get_secret_value()):
+        if throttle is not None:
+            throttle.failed(client)
         return render(request, "login.html", {"title": "Sign in", "hide_nav": True, "next": next_path,
                                              "error": "That token is not QMDR_API_TOKEN."},
                       status_code=status.HTTP_401_UNAUTHORIZED)
+    if throttle is not None:
+        throttle.succeeded(client)
     response = redirect(request, next_path)
     response.set_cookie(SESSION_COOKIE, session_cookie_value(expected.get_secret_value()), max_age=SESSION_MAX_AGE_S,
                         path="/", httponly=True, samesite="strict", secure=request.url.scheme == "https")
