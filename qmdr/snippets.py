@@ -33,7 +33,6 @@ SNIPPET_STEM_CHARS = 5
 MIN_STEM_CHARS = 3
 
 ELLIPSIS = "…"
-_WORD = re.compile(r"[^\W_]+")
 
 
 class ChunkLike(Protocol):
@@ -87,10 +86,8 @@ def _term_hits(flat: str, terms: Sequence[str]) -> list[tuple[int, str]]:
     matcher = _TermMatcher(terms)
     hits: list[tuple[int, str]] = []
     if matcher.pattern is not None:
-        for found in matcher.pattern.finditer(flat):
-            # the candidate may end mid-word for an exact term followed by "_": check the whole word
-            word = _WORD.match(flat, found.start())
-            term = matcher.match(word.group().casefold()) if word else None
+        for found in matcher.pattern.finditer(flat):  # each candidate is a whole word (see the pattern)
+            term = matcher.match(found.group().casefold())
             if term is not None:
                 hits.append((found.start(), term))
     for term in terms:  # a word of a script without spaces sits inside a longer run: find it as a substring
