@@ -47,6 +47,10 @@ class LRUCache(Generic[K, V]):
         while len(self._items) > self.max_entries:
             self._items.popitem(last=False)
 
+    def pop(self, key: K) -> V | None:
+        """Remove ``key`` and return its value, or None when it is not cached."""
+        return self._items.pop(key, None)
+
     def __contains__(self, key: object) -> bool:
         return key in self._items
 

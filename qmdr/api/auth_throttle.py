@@ -20,9 +20,10 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from qmdr.lru import LRUCache
 
 DEFAULT_FREE_FAILURES = 10
 DEFAULT_WINDOW_S = 15 * 60.0
@@ -49,9 +50,8 @@ class AuthThrottle:
         self.free_failures = free_failures
         self.window_s = window_s
         self.max_lockout_s = max_lockout_s
-        self.max_clients = max_clients
         self._clock = clock
-        self._records: OrderedDict[str, _Record] = OrderedDict()
+        self._records: LRUCache[str, _Record] = LRUCache(max_clients)  # the longest-quiet clients go first
         self._lock = threading.Lock()
 
     def retry_after(self, client: str) -> int:
@@ -72,15 +72,12 @@ class AuthThrottle:
             over = record.failures - self.free_failures
             if over > 0:
                 record.locked_until = now + min(self.max_lockout_s, FIRST_LOCKOUT_S * 2 ** (over - 1))
-            self._records[client] = record
-            self._records.move_to_end(client)
-            while len(self._records) > self.max_clients:
-                self._records.popitem(last=False)
+            self._records.put(client, record)
 
     def succeeded(self, client: str) -> None:
         """A correct token: forget the client's failures."""
         with self._lock:
-            self._records.pop(client, None)
+            self._records.pop(client)
 
     def _current(self, client: str) -> _Record | None:
         """The client's record, or None once it is older than the window and not locked out."""
@@ -89,6 +86,6 @@ class AuthThrottle:
             return None
         now = self._clock()
         if now - record.last_failure > self.window_s and now >= record.locked_until:
-            del self._records[client]
+            self._records.pop(client)
             return None
         return record
