@@ -3,9 +3,10 @@
 ``qmdr serve`` runs it under uvicorn; tests build it directly or over a real
 socket. The Service (store, embedder, searcher, providers) is built once in the
 lifespan and shared by every request through ``app.state.service``. At start
-the lifespan also warms the store's in-memory vector snapshot on a background
-thread (``warm_store``), so the first search does not pay seconds of loading
-while the server already answers /health and keyword searches.
+the lifespan also warms the in-memory vector snapshots (the default index, then
+every indexed named vault) on a background thread (``warm_store``), so no first
+search pays seconds of loading while the server already answers /health and
+keyword searches.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from qmdr.observability import Metrics, instrument_service, request_id_var
 from qmdr.service import Service
 from qmdr.settings import Settings
 from qmdr.ui import install_dashboard
+from qmdr.vaults import DEFAULT_VAULT
 from qmdr.watch import start_watch, stop_watch
 
 log = logging.getLogger(__name__)
@@ -41,30 +43,47 @@ REQUEST_ID_HEADER = "X-Request-ID"
 VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
-def warm_store(store: object) -> threading.Thread | None:
-    """Start building ``store``'s search caches (``store.warm()``, if it has one) on a daemon thread.
+def warm_store(*stores: object) -> threading.Thread | None:
+    """Build each store's search caches (``store.warm()``, where it has one) in turn on a daemon thread.
 
     A thread, not the event loop's pool: the build is seconds of SQLite reads
     and numpy copies that must not hold a worker other requests need. Failure
-    only costs the first search the same wait, so it is logged, not raised.
+    only costs that store's first search the same wait, so it is logged, not raised.
     """
-    warm = getattr(store, "warm", None)
-    if not callable(warm):
+    warms = [warm for warm in (getattr(store, "warm", None) for store in stores) if callable(warm)]
+    if not warms:
         return None
 
     def run() -> None:
-        started = time.perf_counter()
-        try:
-            chunks = warm()
-        except Exception as exc:  # e.g. the store was closed by a quick shutdown
-            log.warning("warming the vector snapshot failed (the first search will build it): %s: %s",
-                        type(exc).__name__, exc)
-            return
-        log.info("vector snapshot ready: %d chunks in %.1f s", chunks, time.perf_counter() - started)
+        for warm in warms:
+            started = time.perf_counter()
+            try:
+                chunks = warm()
+            except Exception as exc:  # e.g. the store was closed by a quick shutdown
+                log.warning("warming the vector snapshot failed (the first search will build it): %s: %s",
+                            type(exc).__name__, exc)
+                continue
+            log.info("vector snapshot ready: %d chunks in %.1f s", chunks, time.perf_counter() - started)
 
     thread = threading.Thread(target=run, name="qmdr-warm-store", daemon=True)
     thread.start()
     return thread
+
+
+def stores_to_warm(service: Service) -> list[object]:
+    """The default index first, then every named vault that has been indexed (opened here, on the loop).
+
+    A vault never indexed is not opened: that would create an empty index file as a side effect.
+    """
+    stores: list[object] = [service.store]
+    try:
+        hub = service.memory
+        for info in hub.list():
+            if info.name != DEFAULT_VAULT and hub.index_file(info.name).exists():
+                stores.append(hub.open(info.name).store)
+    except Exception as exc:  # a broken registry must not stop the server from starting
+        log.warning("named vaults were not warmed: %s: %s", type(exc).__name__, exc)
+    return stores
 
 
 def create_app(settings: Settings | None = None, *, service: Service | None = None) -> FastAPI:
@@ -76,7 +95,7 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
         owned = service is None
         app.state.service = service or Service.from_settings(settings)
         instrument_service(app.state.metrics, app.state.service)
-        app.state.store_warmup = warm_store(app.state.service.store)
+        app.state.store_warmup = warm_store(*stores_to_warm(app.state.service))
         watching = start_watch(app.state.service) if settings.qmdr_watch else None  # `qmdr serve --watch`
         try:
             yield

@@ -50,3 +50,28 @@ def test_health_and_keyword_search_answer_while_the_snapshot_warms(tmp_path: Pat
     finally:
         release.set()
         store.close()
+
+
+def test_indexed_named_vaults_are_warmed_too_and_unindexed_ones_not_created(tmp_path: Path) -> None:
+    from tests.qmdr.memory_service import make_service, write_notes
+
+    notes = {"a.md": "# A\n\nUploads retry with backoff.\n", "b.md": "# B\n\nTomatoes need sun.\n"}
+    first = make_service(tmp_path, write_notes(tmp_path / "default-notes", notes))
+    anyio.run(first.reindex)
+    first.memory.add("shared", write_notes(tmp_path / "shared-notes", notes))
+    anyio.run(first.memory.reindex, "shared")
+    first.memory.add("never", write_notes(tmp_path / "never-notes", notes))
+    first.memory.close()
+    first.store.close()
+
+    again = make_service(tmp_path, tmp_path / "default-notes")  # a restart on the same data dir
+    try:
+        with TestClient(create_app(again.settings, service=again)) as client:
+            client.app.state.store_warmup.join(HOLD_LIMIT_S)
+            shared = again.memory._open["shared"].store
+            assert shared._snapshot is not None and shared._snapshot.generation == shared.generation()
+            assert again.store._snapshot is not None
+            assert "never" not in again.memory._open and not again.memory.index_file("never").exists()
+    finally:
+        again.memory.close()
+        again.store.close()
