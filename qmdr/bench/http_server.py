@@ -33,11 +33,12 @@ STOP_TIMEOUT_S = 10.0
 
 def embedder_name_for(embedder: Any) -> str:
     """The name under which the child rebuilds ``embedder``; ``ValueError`` if it cannot."""
+    from providers.local.embedder import LocalEmbedder  # the class only: no weights are read
     from qmdr.bench.synthetic import HashingEmbedder
 
     if isinstance(embedder, HashingEmbedder):
         return "hashing"
-    if type(embedder).__name__ == "LocalEmbedder":
+    if isinstance(embedder, LocalEmbedder):
         return "local"
     raise ValueError(f"the HTTP bench cannot rebuild a {type(embedder).__name__} in a separate process")
 
