@@ -158,16 +158,17 @@ async def both(first: Callable[[], Awaitable[A]], second: Callable[[], Awaitable
     results: dict[int, Any] = {}
     errors: list[Exception] = []
 
-    async def run(slot: int, make: Callable[[], Awaitable[Any]], scope: anyio.CancelScope) -> None:
-        try:
-            results[slot] = await make()
-        except Exception as exc:
-            errors.append(exc)
-            scope.cancel()
-
     async with anyio.create_task_group() as group:
-        group.start_soon(run, 0, first, group.cancel_scope)
-        group.start_soon(run, 1, second, group.cancel_scope)
+
+        async def run(slot: int, make: Callable[[], Awaitable[Any]]) -> None:
+            try:
+                results[slot] = await make()
+            except Exception as exc:
+                errors.append(exc)
+                group.cancel_scope.cancel()
+
+        group.start_soon(run, 0, first)
+        group.start_soon(run, 1, second)
     if errors:
         raise errors[0]
     return results[0], results[1]
