@@ -6,7 +6,7 @@ It opens the index ``quality.py`` kept (no re-embedding), takes each judged
 query's keyword list (``SqliteStore.keyword``, so the product's FTS5 query with
 or without stop words) and vector list (``SqliteStore.nearest`` with the
 embedded model) once per setting, and fuses them with the product's own
-``qmdr.fusion`` functions under many settings: RRF constants and list weights,
+``qmdr.search.fusion`` functions under many settings: RRF constants and list weights,
 min-max and z-score score blends, and RRF plus a share of the blend. Lists are
 taken at depth 100 (what the quality benchmark uses) and 50 (the product's
 default ``candidates`` for a 10-result search), fused at chunk level as
@@ -32,13 +32,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import qmdr.fts  # noqa: E402
-import qmdr.stopwords  # noqa: E402
+import qmdr.search.keyword_query  # noqa: E402
+import qmdr.search.stopwords  # noqa: E402
 from providers.local import load_local_embedder  # noqa: E402
 from qmdr.bench.beir import load_beir, write_vault  # noqa: E402
 from qmdr.bench.metrics import collapse_to_docs, mean_metrics, query_metrics  # noqa: E402
-from qmdr.fusion import max_rrf_score, reciprocal_rank_fusion, score_blend  # noqa: E402
-from qmdr.search import DEFAULT_CANDIDATES, Searcher  # noqa: E402
+from qmdr.search.fusion import max_rrf_score, reciprocal_rank_fusion, score_blend  # noqa: E402
+from qmdr.search.searcher import DEFAULT_CANDIDATES, Searcher  # noqa: E402
 from qmdr.store.base import Hit  # noqa: E402
 from qmdr.store.sqlite import SqliteStore  # noqa: E402
 
@@ -55,8 +55,8 @@ whom why will with would you your yours
 """
 LONG_STOP_WORDS = frozenset(_LONG_STOP_TEXT.split())
 STOP_LISTS: dict[str, frozenset[str] | None] = {
-    "none": None, "lucene": qmdr.stopwords.LUCENE_STOP_WORDS,
-    "product": qmdr.stopwords.STOP_WORDS, "long": LONG_STOP_WORDS,
+    "none": None, "lucene": qmdr.search.stopwords.LUCENE_STOP_WORDS,
+    "product": qmdr.search.stopwords.STOP_WORDS, "long": LONG_STOP_WORDS,
 }
 
 Fuse = Callable[[list[Hit], list[Hit]], list[int]]
@@ -151,18 +151,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.searcher_only:
         store.close()
         return 0
-    original = qmdr.stopwords.STOP_WORDS
+    original = qmdr.search.stopwords.STOP_WORDS
     for depth in DEPTHS:
         vec_hits = [store.nearest(v, depth) for v in qvecs]
         path_of.update({h.chunk_id: h.note_path for hs in vec_hits for h in hs})
         vector_only = evaluate([[h.chunk_id for h in hs] for hs in vec_hits])
         print(f"== depth {depth}\nvector                         {vector_only}")
         for label, stop in STOP_LISTS.items():
-            qmdr.stopwords.STOP_WORDS = stop if stop is not None else frozenset()
+            qmdr.search.stopwords.STOP_WORDS = stop if stop is not None else frozenset()
             try:
                 kw_hits = [store.keyword(t, depth) for _, t in queries]
             finally:
-                qmdr.stopwords.STOP_WORDS = original
+                qmdr.search.stopwords.STOP_WORDS = original
             path_of.update({h.chunk_id: h.note_path for hs in kw_hits for h in hs})
             print(f"keyword stop={label:<17}{evaluate([[h.chunk_id for h in hs] for hs in kw_hits])}")
             for name, fuse in fusions.items():

@@ -2,21 +2,21 @@
 
 ``python benchmarks/rerank_blend.py /work/shared/data/cranfield --index-dir DIR [--reps 20]``
 
-``qmdr.rerank`` orders the top ``DEFAULT_TOP_N`` (30) fused candidates by
+``qmdr.search.rerank`` orders the top ``DEFAULT_TOP_N`` (30) fused candidates by
 ``w_llm * grade/3 + w_rank * (rank_k + 1) / (rank_k + fused_rank)``. Choosing
 ``w_llm`` and ``rank_k`` needs graders, and this machine has no LLM key. So the
 grader is **simulated from the relevance judgements**, not asked of an LLM:
 
 1. Each judged query's hybrid results come from the product path: the corpus is
-   indexed by ``qmdr.indexer.reindex`` (reused from ``--index-dir``, so it is
-   embedded once) and searched by ``qmdr.search.Searcher`` in hybrid mode with
+   indexed by ``qmdr.memory.indexer.reindex`` (reused from ``--index-dir``, so it is
+   embedded once) and searched by ``qmdr.search.searcher.Searcher`` in hybrid mode with
    the quality benchmark's depth (``k = candidates = 100``).
 2. An **oracle grade** (0-3, the reranker's scale) is given to each candidate
    chunk from its document's judgement (``ORACLE_GRADE``).
 3. The oracle is corrupted by a noise model of known strength: ``p=X`` replaces
    each grade, with probability X, by a uniform random grade 0-3; ``one-bad-top``
    keeps the oracle but forces the grade of the fused rank-1 candidate to 0.
-4. The top 30 are reordered by the product's own ``qmdr.rerank.blend_order``
+4. The top 30 are reordered by the product's own ``qmdr.search.rerank.blend_order``
    (imported, not reimplemented) for every ``w_llm`` in 0..1 (``w_rank = 1 - w_llm``)
    and ``rank_k``; candidates beyond 30 follow in fused order, as in ``GradingReranker``.
 5. nDCG@10 and MRR@10 are scored at document level with ``qmdr.bench.metrics``.
@@ -49,7 +49,7 @@ sys.path.insert(0, str(ROOT))  # so `qmdr` imports when run as a script from a c
 
 from qmdr.bench import report as rpt  # noqa: E402
 from qmdr.bench.metrics import collapse_to_docs, mrr_at_k, ndcg_at_k  # noqa: E402
-from qmdr.rerank import DEFAULT_TOP_N, MAX_GRADE, BlendWeights, blend_order  # noqa: E402
+from qmdr.search.rerank import DEFAULT_TOP_N, MAX_GRADE, BlendWeights, blend_order  # noqa: E402
 
 RESULTS_DIR = ROOT / "benchmarks" / "results"
 RESULTS_NAME = "rerank_blend"
@@ -223,8 +223,8 @@ async def fetch_candidates(dataset_dir: Path, index_dir: Path, depth: int = SEAR
     from providers.local.embedder import load_local_embedder
     from qmdr.bench.beir import load_beir, write_vault
     from qmdr.bench.quality import DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP_TOKENS
-    from qmdr.indexer import reindex
-    from qmdr.search import Searcher
+    from qmdr.memory.indexer import reindex
+    from qmdr.search.searcher import Searcher
     from qmdr.store.sqlite import SqliteStore
 
     dataset = load_beir(dataset_dir)
@@ -344,9 +344,9 @@ def to_markdown(res: SweepResult, alt: SweepResult, info: dict[str, Any], facts:
         "they do not show how good any real model is. A real LLM's errors are not uniform and are likely "
         "correlated with what retrieval already ranks high (lexical overlap), which this simulation does not "
         "model.",
-        f"Candidates: {info['queries']} judged queries, hybrid search through `qmdr.search.Searcher` "
+        f"Candidates: {info['queries']} judged queries, hybrid search through `qmdr.search.searcher.Searcher` "
         f"(k = candidates = {info['search_depth']}, {info['chunks']} chunks); the top {DEFAULT_TOP_N} "
-        "are reordered by `qmdr.rerank.blend_order` (the product function), the rest keep fused order; "
+        "are reordered by `qmdr.search.rerank.blend_order` (the product function), the rest keep fused order; "
         "document-level nDCG@10 / MRR@10 (`qmdr.bench.metrics`).",
         "Oracle grade map (Cranfield gain -> 0-3 grade): 4 (complete answer) -> 3, 3 (high relevance) -> 2, "
         "2 (useful background) -> 2, 1 (minimum interest) -> 1, unjudged -> 0.\n"

@@ -32,8 +32,8 @@ import numpy as np
 from providers.embedder import Embedder
 from providers.errors import MalformedResponse
 from providers.types import EmbedResult
-from qmdr.aio import run_all
-from qmdr.lru import LRUCache
+from qmdr.util.aio import run_all
+from qmdr.util.lru import LRUCache
 
 #: texts per embeddings request; OpenAI-style APIs take up to 2048 inputs, but 64 keeps
 #: each request small enough to retry cheaply and to stay under per-request token caps

@@ -18,14 +18,14 @@ import httpx
 from providers.embedder import Embedder
 from qmdr import __version__
 from qmdr.errors import NotFound, QmdrError
-from qmdr.indexer import IndexSummary, reindex
-from qmdr.jobs import JobStatus, ProgressFn, ReindexJobs
-from qmdr.search import Searcher, SearchResponse
+from qmdr.memory.indexer import IndexSummary, reindex
+from qmdr.memory.jobs import JobStatus, ProgressFn, ReindexJobs
+from qmdr.search.searcher import Searcher, SearchResponse
 from qmdr.settings import Settings
 from qmdr.store.base import Filters, Store
 
 if TYPE_CHECKING:
-    from qmdr.hub import VaultHub
+    from qmdr.memory.hub import VaultHub
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +60,8 @@ class Service:
 
     @cached_property
     def memory(self) -> VaultHub:
-        """Every named vault (``default`` is this index), with one writer lock per vault (``qmdr.hub``)."""
-        from qmdr.hub import VaultHub
+        """Every named vault (``default`` is this index), with one writer lock per vault (``qmdr.memory.hub``)."""
+        from qmdr.memory.hub import VaultHub
 
         return VaultHub(self)
 
@@ -118,7 +118,7 @@ class Service:
         root = self.resolve_vault(vault)
         if not getattr(self.embedder, "dim_known", True):
             await self.embedder.discover_dim()  # type: ignore[attr-defined]  # the index records model + dim up front
-        async with self.memory.writer("default"):  # the default vault's single writer (qmdr.hub)
+        async with self.memory.writer("default"):  # the default vault's single writer (qmdr.memory.hub)
             summary = await reindex(
                 self.store, root, self.embedder,
                 max_tokens=self.settings.qmdr_chunk_tokens, overlap_tokens=self.settings.qmdr_chunk_overlap,

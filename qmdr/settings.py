@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     qmdr_log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
     qmdr_log_format: Literal["text", "json"] = Field("text", description="text, or json for one JSON object per log line (with request_id)")
     qmdr_vault_roots: list[Path] = Field(default_factory=list, description="extra folders POST /reindex may index (JSON list); QMDR_VAULT and registered vaults always may")
-    # --- agent memory (qmdr.hub, qmdr.watch, qmdr.context, qmdr.boosts) ---
+    # --- agent memory (qmdr.memory.hub, qmdr.memory.watch, qmdr.memory.context, qmdr.search.boosts) ---
     qmdr_watch: bool = Field(False, description="`qmdr serve` follows every vault folder and reindexes changed notes")
     qmdr_watch_debounce_s: float = Field(2.0, gt=0, le=60, description="quiet time after a burst of file changes before reindexing")
     qmdr_context_tokens: int = Field(2000, ge=64, le=100_000, description="default token budget of POST /context")

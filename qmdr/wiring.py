@@ -189,9 +189,9 @@ def _catalog_dim(provider: str, model: str) -> int | None:
 
 def _build_rerank(settings: Settings, keys: MemoryKeys, client: ProviderClient,
                   http: httpx.AsyncClient) -> tuple[Any | None, Any | None, dict[str, Any]]:
-    from qmdr.chat import chat_fn_for
-    from qmdr.expand import QueryExpander
-    from qmdr.rerank import ApiReranker, LLMReranker
+    from qmdr.search.expand import QueryExpander
+    from qmdr.search.llm_call import chat_fn_for
+    from qmdr.search.rerank import ApiReranker, LLMReranker
 
     provider = settings.qmd_rerank_provider
     if not provider:

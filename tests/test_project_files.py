@@ -49,7 +49,7 @@ def test_image_runs_the_cli_serve_command() -> None:
 
 def test_entrypoint_is_the_console_script() -> None:
     pyproject = (ROOT / "pyproject.toml").read_text()
-    assert 'qmdr = "qmdr.cli:main"' in pyproject
+    assert 'qmdr = "qmdr.cli.main:main"' in pyproject
 
 
 def hadolint() -> str | None:
@@ -73,7 +73,7 @@ def test_every_setting_is_documented_in_the_readme() -> None:
 def test_every_cli_command_is_documented_in_the_readme() -> None:
     from typer.main import get_command
 
-    from qmdr.cli import app
+    from qmdr.cli.main import app
 
     readme = (ROOT / "README.md").read_text()
     cli = get_command(app)

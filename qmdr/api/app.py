@@ -27,12 +27,12 @@ from qmdr.api.auth_throttle import AuthThrottle
 from qmdr.api.errors import install_error_handlers
 from qmdr.api.openapi import install_error_schemas
 from qmdr.api.routes import chat, health, index, memory, metrics, models, notes, providers, search, vaults
+from qmdr.memory.vaults import DEFAULT_VAULT
+from qmdr.memory.watch import start_watch, stop_watch
 from qmdr.observability import Metrics, instrument_service, request_id_var
 from qmdr.service import Service
 from qmdr.settings import Settings
 from qmdr.ui import install_dashboard
-from qmdr.vaults import DEFAULT_VAULT
-from qmdr.watch import start_watch, stop_watch
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from qmdr.lru import LRUCache
+from qmdr.util.lru import LRUCache
 
 DEFAULT_FREE_FAILURES = 10
 DEFAULT_WINDOW_S = 15 * 60.0

@@ -18,7 +18,7 @@ from providers.errors import (
     UnknownProvider,
 )
 from qmdr.errors import IndexBusy, InvalidQuery, ModelMismatch, NotFound, QmdrError
-from qmdr.vaults import VaultExists
+from qmdr.memory.vaults import VaultExists
 from vault.errors import IngestError, PathOutsideVault
 
 log = logging.getLogger(__name__)

@@ -101,7 +101,7 @@ class ErrorModel(BaseModel):
     detail: str
 
 
-# --- agent memory: vaults, notes, context, feedback (qmdr.hub, qmdr.notes_write, qmdr.context) ---
+# --- agent memory: vaults, notes, context, feedback (qmdr.memory.hub, qmdr.memory.notes_write, qmdr.memory.context) ---
 #: the longest note path an agent may name: deeper trees are a mistake, and paths end up in URLs
 MAX_NOTE_PATH_CHARS = 1000
 #: largest note body accepted in one write (the app also caps whole request bodies)

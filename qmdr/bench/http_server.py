@@ -57,7 +57,7 @@ def _serve(db_path: Path, vault_root: Path, embedder_name: str) -> None:
     import uvicorn
 
     from qmdr.api.app import create_app
-    from qmdr.search import Searcher
+    from qmdr.search.searcher import Searcher
     from qmdr.service import Service
     from qmdr.settings import Settings
     from qmdr.store.sqlite import SqliteStore

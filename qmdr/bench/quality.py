@@ -1,8 +1,8 @@
 """Retrieval quality on a BEIR dataset, through the product's own index and search.
 
-The dataset is written as a markdown vault, indexed with ``qmdr.indexer.reindex``
+The dataset is written as a markdown vault, indexed with ``qmdr.memory.indexer.reindex``
 into a real SQLite store, and every judged query is run through
-``qmdr.search.Searcher`` in each mode. Nothing is special-cased for the
+``qmdr.search.searcher.Searcher`` in each mode. Nothing is special-cased for the
 benchmark: the figures are what a user of ``qmdr search`` would get.
 
 Provider matrix: each embedder config is indexed once; keyword mode does not
@@ -27,7 +27,7 @@ from qmdr.bench import report as rpt
 from qmdr.bench.beir import BeirDataset, DocIdMap, load_beir, write_vault
 from qmdr.bench.metrics import METRIC_NAMES, collapse_to_docs, latency_summary, mean_metrics, query_metrics
 from qmdr.bench.usage import CountingEmbedder, Usage, instrument
-from qmdr.search import with_snippets
+from qmdr.search.searcher import with_snippets
 from qmdr.settings import Settings
 
 BASE_MODES = ("keyword", "vector", "hybrid")
@@ -278,7 +278,7 @@ async def quality_async(
 ) -> QualityReport:
     """Async body of :func:`run_quality` (use it when already inside an event loop).
 
-    ``searcher_options`` go to ``qmdr.search.Searcher`` (e.g. ``rrf_k``, ``weights``)
+    ``searcher_options`` go to ``qmdr.search.searcher.Searcher`` (e.g. ``rrf_k``, ``weights``)
     to measure fusion settings other than the product's defaults. ``index_dir``
     keeps the vault and index files between runs, so trying search settings
     does not re-embed the corpus (the indexer skips unchanged notes).
@@ -286,8 +286,8 @@ async def quality_async(
     answered so far (each row reports its share); ``cleanup`` is awaited at the
     end inside this event loop (to close provider clients the factories opened).
     """
-    from qmdr.indexer import reindex
-    from qmdr.search import Searcher
+    from qmdr.memory.indexer import reindex
+    from qmdr.search.searcher import Searcher
     from qmdr.store.sqlite import SqliteStore
 
     unknown = set(modes) - set(ALL_MODES)

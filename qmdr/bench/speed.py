@@ -330,8 +330,8 @@ def _http_searches(db_path: Path, vault_root: Path, embedder: Any,
 
 async def _measure_size(target: int, *, seed: int, http: bool, work: Path, queries_per_mode: int,
                         make_embedder: Callable[[int], Any], bar: Progress) -> SizeResult:
-    from qmdr.indexer import reindex
-    from qmdr.search import Searcher
+    from qmdr.memory.indexer import reindex
+    from qmdr.search.searcher import Searcher
     from qmdr.store.sqlite import SqliteStore
 
     task = bar.add_task(f"{target} chunks: generating vault", total=None)

@@ -109,7 +109,7 @@ class CountingEmbedder:
 
 
 class CountingChat:
-    """Wraps a ChatFn (``qmdr.chat.ChatFn``) and counts its calls and tokens.
+    """Wraps a ChatFn (``qmdr.search.llm_call.ChatFn``) and counts its calls and tokens.
 
     Tokens come from the provider's reported usage when it gives one, else
     they are estimated from the message text (input) and the answer (output).

@@ -5,7 +5,7 @@ as ``qmdr.store.sqlite``; the differences are in how each part is done:
 
 * keyword search: a generated ``tsvector`` (title A, heading trail B, text C)
   with a GIN index, ranked by ``ts_rank_cd``. The query is an OR of the words
-  of the user's text (``qmdr.fts.query_pieces``, shared with sqlite), each
+  of the user's text (``qmdr.search.keyword_query.query_pieces``, shared with sqlite), each
   passed through ``plainto_tsquery``, so no user punctuation can ever be a
   tsquery syntax error.
 * nearest: ``ORDER BY embedding <=> q`` over an HNSW index (``vector_cosine_ops``);
@@ -42,7 +42,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool
 
 from qmdr.errors import IndexBusy, ModelMismatch, StoreError
-from qmdr.fts import query_pieces
+from qmdr.search.keyword_query import query_pieces
 from qmdr.store.base import Filters, Hit, IndexChange, IndexStats
 from qmdr.store.filtering import filter_tag_keys, is_unfiltered, tag_key
 from qmdr.store.migrations import postgres as schema

@@ -20,7 +20,7 @@ Tables (``SCHEMA``):
   builds its own), which is the one thing contentless tables cannot do.
 * ``chunks_trigram`` (schema 2): FTS5 with the ``trigram`` tokenizer over the
   text of the chunks that hold characters of a script written without spaces
-  (``qmdr.fts.UNSPACED_RANGES``: Chinese, Japanese, Korean, Thai, ...).
+  (``qmdr.search.keyword_query.UNSPACED_RANGES``: Chinese, Japanese, Korean, Thai, ...).
   unicode61 makes a whole run of such characters one token, so 東京 inside
   東京タワーに行った is not a token; the trigram index finds any substring of 3+
   characters. Contentless like ``chunks_fts`` and kept in step by two triggers;
@@ -76,8 +76,8 @@ import numpy as np
 import sqlite_vec
 
 from qmdr.errors import IndexBusy, ModelMismatch, StoreError
-from qmdr.fts import UNSPACED_GLOB, match_query, short_unspaced_runs, trigram_query
-from qmdr.fusion import reciprocal_rank_fusion
+from qmdr.search.fusion import reciprocal_rank_fusion
+from qmdr.search.keyword_query import UNSPACED_GLOB, match_query, short_unspaced_runs, trigram_query
 from qmdr.store.base import Filters, Hit, IndexChange, IndexStats
 from qmdr.store.filtering import filter_tag_keys, tag_key
 from qmdr.store.vector_index import VectorIndex
@@ -668,7 +668,7 @@ class SqliteStore:
     def keyword(self, query: str, k: int, filters: Filters = Filters()) -> list[Hit]:
         """BM25 over title, headings and text (``BM25_WEIGHTS``); score is -bm25, higher is better.
 
-        Any text is accepted: ``qmdr.fts`` quotes every term, so punctuation,
+        Any text is accepted: ``qmdr.search.keyword_query`` quotes every term, so punctuation,
         quotes and words like ``NEAR`` never reach FTS5 as syntax. Queries in
         scripts written without spaces also search ``chunks_trigram`` (see the
         module docstring); a query without such characters runs exactly as before.

@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 
 from providers.errors import ProviderError
 from qmdr.errors import IndexBusy, NotFound, QmdrError
-from qmdr.search import MAX_K, MAX_QUERY_CHARS, MODES
+from qmdr.search.searcher import MAX_K, MAX_QUERY_CHARS, MODES
 from qmdr.ui.forms import field_text
 from qmdr.ui.web import UI_PREFIX, error_page, posted_form, redirect, render, require_login, service_of
 from vault.errors import IngestError

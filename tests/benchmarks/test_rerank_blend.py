@@ -14,7 +14,7 @@ from benchmarks.rerank_blend import (
     sweep,
 )
 from qmdr.bench.metrics import ndcg_at_k
-from qmdr.rerank import BlendWeights
+from qmdr.search.rerank import BlendWeights
 
 # fused order puts the complete answer ("best") fourth, behind an unjudged doc and a weak one;
 # "weak" appears twice (two chunks of one document)

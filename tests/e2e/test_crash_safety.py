@@ -33,7 +33,7 @@ import pytest
 
 from providers.errors import SecretStoreError
 from providers.secret_store import SecretStore
-from qmdr.indexer import IndexProgress, reindex
+from qmdr.memory.indexer import IndexProgress, reindex
 from qmdr.store.sqlite import SqliteStore
 from tests.e2e.reliability_report import record
 from tests.qmdr.embedders import HashEmbedder

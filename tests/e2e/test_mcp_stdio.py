@@ -30,10 +30,10 @@ def payload(result) -> dict:  # type: ignore[no-untyped-def]
 async def test_every_tool_over_stdio(tmp_path: Path) -> None:
     vault = write_notes(tmp_path / "notes", NOTES)  # not "vault": cwd is on sys.path
     env = qmdr_env(tmp_path / "data", QMDR_VAULT=str(vault))
-    indexed = subprocess.run([sys.executable, "-m", "qmdr.cli", "index", "--json"], env=env, cwd=tmp_path,
+    indexed = subprocess.run([sys.executable, "-m", "qmdr.cli.main", "index", "--json"], env=env, cwd=tmp_path,
                              capture_output=True, text=True, timeout=120)
     assert indexed.returncode == 0, indexed.stderr
-    params = StdioServerParameters(command=sys.executable, args=["-m", "qmdr.cli", "mcp"], env=env, cwd=tmp_path)
+    params = StdioServerParameters(command=sys.executable, args=["-m", "qmdr.cli.main", "mcp"], env=env, cwd=tmp_path)
     async with Client(params) as client:
         tools = {t.name for t in (await client.list_tools()).tools}
         assert tools == {"search", "get", "context", "remember", "status"}

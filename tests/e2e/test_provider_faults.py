@@ -25,8 +25,8 @@ from providers import Keys, ProviderClient, SecretStore
 from providers.errors import ProviderError
 from providers.reliability import Cooldowns
 from qmdr.embedding import ProviderEmbedder, embed_fn_for
-from qmdr.indexer import reindex
-from qmdr.search import Searcher
+from qmdr.memory.indexer import reindex
+from qmdr.search.searcher import Searcher
 from qmdr.store.sqlite import SqliteStore
 from tests.e2e.fake_openai_server import FakeOpenAIServer, Fault
 from tests.e2e.reliability_report import record

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from qmdr.search import Searcher
+from qmdr.search.searcher import Searcher
 from qmdr.service import Service
 from qmdr.settings import Settings
 from qmdr.store.sqlite import SqliteStore

@@ -6,7 +6,7 @@ from fastapi import APIRouter, status
 
 from qmdr.api.deps import Authorized, ServiceDep
 from qmdr.api.schemas import JobStatusModel, ReindexRequest
-from qmdr.vault_roots import allowed_roots, confine
+from qmdr.memory.vault_roots import allowed_roots, confine
 
 router = APIRouter(tags=["index"], dependencies=[Authorized])
 

@@ -7,9 +7,9 @@ from fastapi import APIRouter
 
 from qmdr.api.deps import Authorized, ServiceDep
 from qmdr.api.schemas import ContextEntryModel, ContextRequest, ContextResponse, FeedbackRequest, FeedbackResponse
-from qmdr.boosts import usefulness
-from qmdr.context import build_context
 from qmdr.errors import InvalidQuery
+from qmdr.memory.context import build_context
+from qmdr.search.boosts import usefulness
 
 router = APIRouter(tags=["memory"], dependencies=[Authorized])
 

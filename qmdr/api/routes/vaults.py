@@ -23,12 +23,12 @@ from qmdr.api.schemas import (
     VaultModel,
     VaultReindexRequest,
 )
-from qmdr.hub import MemorySearch, VaultHub
-from qmdr.indexer import IndexSummary
-from qmdr.notes_write import delete_note, write_note
+from qmdr.memory.hub import MemorySearch, VaultHub
+from qmdr.memory.indexer import IndexSummary
+from qmdr.memory.notes_write import delete_note, write_note
+from qmdr.memory.vault_roots import allowed_roots, confine
+from qmdr.memory.vaults import VaultInfo, VaultSettings
 from qmdr.store.base import Filters
-from qmdr.vault_roots import allowed_roots, confine
-from qmdr.vaults import VaultInfo, VaultSettings
 
 router = APIRouter(prefix="/vaults", tags=["vaults"], dependencies=[Authorized])
 

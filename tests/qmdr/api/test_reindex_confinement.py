@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from qmdr.vault_roots import confine
+from qmdr.memory.vault_roots import confine
 from tests.e2e.reliability_report import record
 from vault.errors import PathOutsideVault
 

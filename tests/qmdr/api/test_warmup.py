@@ -9,8 +9,8 @@ import anyio
 from fastapi.testclient import TestClient
 
 from qmdr.api.app import create_app
-from qmdr.indexer import reindex
-from qmdr.search import Searcher
+from qmdr.memory.indexer import reindex
+from qmdr.search.searcher import Searcher
 from qmdr.service import Service
 from qmdr.settings import Settings
 from qmdr.store.sqlite import SqliteStore

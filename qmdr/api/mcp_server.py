@@ -1,0 +1,148 @@
+"""qmdr as an MCP server (official ``mcp`` SDK 2.x, ``MCPServer``): ``qmdr mcp`` (stdio) and ``qmdr mcp --http``.
+
+Tools, each a thin shell over the same ``Service`` the HTTP API uses:
+
+* ``search``: hybrid search over one, several or all vaults;
+* ``get``: one indexed note with its chunks;
+* ``context``: a ready-to-paste markdown block within a token budget;
+* ``remember``: write (create, update or append to) a note, indexed before the tool answers;
+* ``status``: vaults, index counts and the embedding model.
+
+Domain errors become ``ToolError`` with the same one-line messages the CLI
+prints, so an agent sees "no vault named 'x'" rather than a traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+
+from providers.errors import ProviderError
+from qmdr import __version__
+from qmdr.errors import QmdrError
+from qmdr.memory.context import build_context
+from qmdr.memory.notes_write import write_note
+from qmdr.service import Service
+from qmdr.settings import Settings
+from vault.errors import IngestError
+
+#: results an MCP search returns at most: a tool result lands in the model's context window
+MCP_MAX_K = 50
+#: streamable HTTP endpoint path (the SDK's default)
+MCP_HTTP_PATH = "/mcp"
+
+T = TypeVar("T")
+
+INSTRUCTIONS = (
+    "Long-term memory over markdown vaults. Use `context` to get a ready-to-paste block for a task, "
+    "`search` to look things up, `get` to read a whole note, `remember` to write what should be kept, "
+    "and `status` to see the vaults."
+)
+
+
+def create_mcp_server(settings: Settings, *, service: Service | None = None) -> MCPServer:
+    """The MCP server; pass ``service`` to share one already built (tests)."""
+    holder: dict[str, Service] = {}
+    if service is not None:
+        holder["service"] = service
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer) -> AsyncIterator[dict[str, Any]]:
+        owned = "service" not in holder
+        if owned:
+            holder["service"] = Service.from_settings(settings)
+        try:
+            yield {}
+        finally:
+            if owned:
+                await holder.pop("service").aclose()
+
+    server = MCPServer("qmdr", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan,
+                       log_level=settings.qmdr_log_level.upper())  # type: ignore[arg-type]
+
+    def current() -> Service:
+        if "service" not in holder:  # pragma: no cover - the lifespan always runs first
+            raise ToolError("the qmdr service is not running")
+        return holder["service"]
+
+    async def guarded(run: Callable[[], Awaitable[T]]) -> T:
+        try:
+            return await run()
+        except (QmdrError, ProviderError, IngestError) as exc:
+            raise ToolError(str(getattr(exc, "message", None) or exc)) from exc
+
+    @server.tool()
+    async def search(query: str, vaults: list[str] | None = None, k: int = 8, group_by_note: bool = True,
+                     mode: str = "hybrid") -> dict[str, Any]:
+        """Search memory (hybrid keyword + vector). `vaults` limits it to those vaults (default: all).
+        Returns each hit's vault, path, title, heading, line range, relevance (0-100) and snippet."""
+        async def run() -> dict[str, Any]:
+            found = await current().memory.search(query, vaults=vaults, k=max(1, min(k, MCP_MAX_K)), mode=mode,
+                                                  group_by_note=group_by_note)
+            return {"query": query, "vaults": found.vaults, "warnings": found.warnings, "results": [
+                {"vault": h.vault, "path": h.result.path, "title": h.result.title,
+                 "heading": " > ".join(h.result.heading_trail), "lines": [h.result.start_line, h.result.end_line],
+                 "relevance": h.relevance, "snippet": h.result.snippet} for h in found.results]}
+        return await guarded(run)
+
+    @server.tool()
+    async def get(path: str, vault: str = "default") -> dict[str, Any]:
+        """Read one indexed note of a vault: title, tags, frontmatter, links and its full text by chunk."""
+        async def run() -> dict[str, Any]:
+            note = current().memory.get_note(vault, path)
+            return {"vault": vault, "path": note["path"], "title": note["title"], "tags": note["tags"],
+                    "frontmatter": note["frontmatter"], "links": note["links"],
+                    "chunks": [{"heading": " > ".join(c["heading_trail"]), "lines": [c["start_line"], c["end_line"]],
+                                "text": c["text"]} for c in note["chunks"]]}
+        return await guarded(run)
+
+    @server.tool()
+    async def context(query: str, budget: int | None = None, profile: str = "balanced",
+                      vaults: list[str] | None = None, extra_queries: list[str] | None = None) -> str:
+        """A ready-to-paste markdown block of the memory most relevant to `query` (plus `extra_queries`),
+        never over `budget` tokens (default QMDR_CONTEXT_TOKENS). Profiles: brief, balanced, deep."""
+        async def run() -> str:
+            svc = current()
+            block = await build_context(svc.memory, [query, *(extra_queries or [])],
+                                        budget=budget or svc.settings.qmdr_context_tokens, profile=profile,
+                                        vaults=vaults)
+            return block.markdown or "(no memory found for this query)"
+        return await guarded(run)
+
+    @server.tool()
+    async def remember(path: str, content: str, vault: str = "default", frontmatter: dict[str, Any] | None = None,
+                       append: bool = False) -> dict[str, Any]:
+        """Write a note into a vault (created or replaced; `append` adds to its end), merging `frontmatter`.
+        The path stays inside the vault (.md is added if missing); the note is searchable when this returns."""
+        async def run() -> dict[str, Any]:
+            outcome = await write_note(current().memory, vault, path, content=content, frontmatter=frontmatter,
+                                       append=append)
+            return {"vault": outcome.vault, "path": outcome.path, "created": outcome.created,
+                    "chunks": outcome.summary.chunks}
+        return await guarded(run)
+
+    @server.tool()
+    async def status() -> dict[str, Any]:
+        """The vaults this server holds, with note and chunk counts, and the embedding model."""
+        async def run() -> dict[str, Any]:
+            svc = current()
+            hub = svc.memory
+            return {"version": __version__, "embedding": {"model": svc.embedder.model_id, "dim": svc.embedder.dim},
+                    "vaults": [{"name": v.name, "folder": str(v.folder), **hub.stats(v.name)} for v in hub.list()]}
+        return await guarded(run)
+
+    return server
+
+
+def run_mcp(settings: Settings, *, http: bool = False, host: str | None = None, port: int | None = None) -> None:
+    """Serve MCP over stdio (default) or streamable HTTP at ``http://host:port/mcp``."""
+    server = create_mcp_server(settings)
+    if http:
+        server.run("streamable-http", host=host or settings.qmdr_host, port=port or settings.qmdr_mcp_port,
+                   streamable_http_path=MCP_HTTP_PATH)
+    else:
+        server.run("stdio")

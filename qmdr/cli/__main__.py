@@ -1,0 +1,5 @@
+"""``python -m qmdr.cli.main``: the same app as the ``qmdr`` script."""
+
+from qmdr.cli.main import main
+
+main()

@@ -1,0 +1,228 @@
+"""The ``qmdr`` command line: index, search, serve, status (and providers, models, chat, bench).
+
+Each command's docstring is its ``--help``. Domain errors become one-line
+messages with a non-zero exit code; nothing prints a traceback at a user.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from providers.errors import ProviderError
+from qmdr.cli.bench import bench_app
+from qmdr.cli.common import JsonOpt, console, err_console, fail, load_settings
+from qmdr.cli.memory import context_command, mcp_command, search_vaults, vault_app, watch_command
+from qmdr.cli.providers import chat as chat_command
+from qmdr.cli.providers import models_app, providers_app
+from qmdr.errors import QmdrError
+from qmdr.settings import Settings
+from vault.errors import IngestError
+
+app = typer.Typer(help="qmdr: semantic memory search for AI agents over markdown vaults.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app.add_typer(providers_app, name="providers")
+app.add_typer(models_app, name="models")
+app.command("chat")(chat_command)
+app.add_typer(vault_app, name="vault")
+app.add_typer(bench_app, name="bench")
+app.command("watch")(watch_command)
+app.command("mcp")(mcp_command)
+app.command("context")(context_command)
+
+
+def run_async(coro: Any) -> Any:
+    """Run a coroutine, turning domain errors into clean CLI errors."""
+    try:
+        return asyncio.run(coro)
+    except (QmdrError, ProviderError, IngestError) as exc:
+        raise fail(str(getattr(exc, "message", None) or exc)) from None
+
+
+def build_service(settings: Settings):  # type: ignore[no-untyped-def]
+    from qmdr.service import Service
+
+    try:
+        return Service.from_settings(settings)
+    except (QmdrError, ProviderError, IngestError) as exc:
+        raise fail(str(getattr(exc, "message", None) or exc)) from None
+
+
+IndexOpt = Annotated[Path | None, typer.Option("--index", help="SQLite index file (default: QMDR_INDEX_PATH or the data dir)")]
+
+
+@app.command()
+def index(
+    vault: Annotated[Path | None, typer.Argument(help="vault folder (default: QMDR_VAULT)")] = None,
+    rebuild: Annotated[bool, typer.Option(help="drop all vectors and re-embed (after an embedding model change)")] = False,
+    as_json: JsonOpt = False,
+    show_skipped: Annotated[bool, typer.Option("--show-skipped", help="list skipped files and warnings")] = False,
+    index_path: IndexOpt = None,
+) -> None:
+    """Index a folder of markdown notes: only new or changed chunks are embedded; deleted notes are removed."""
+    settings = load_settings(qmdr_index_path=index_path)
+    service = build_service(settings)
+
+    async def go() -> Any:
+        try:
+            if as_json or not sys.stderr.isatty():
+                return await service.reindex(vault, rebuild=rebuild)
+            with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                          console=err_console, transient=True) as bar:
+                task = bar.add_task("scanning", total=None)
+
+                def progress(event: dict[str, Any]) -> None:
+                    bar.update(task, description=str(event.get("phase", "indexing")),
+                               completed=event.get("done", 0), total=event.get("total") or None)
+
+                return await service.reindex(vault, rebuild=rebuild, progress=progress)
+        finally:
+            await service.aclose()
+
+    summary = run_async(go())
+    data = summary.to_dict()
+    if as_json:
+        print(json.dumps(data, indent=2, default=str))
+        return
+    table = Table(title=f"Indexed {data.get('vault', vault or settings.qmdr_vault)}", show_header=False)
+    for key in ("added", "changed", "removed", "unchanged", "skipped", "embedded", "chunks", "seconds"):
+        if key in data:
+            value = data[key]
+            table.add_row(key, f"{value:.2f}" if isinstance(value, float) else str(value))
+    table.add_row("warnings", str(len(data.get("warnings", []))))
+    console.print(table)
+    if show_skipped:
+        for item in data.get("skipped_files", []):
+            console.print(f"skipped {item['path']}: {item['reason']}")
+        for path, message in data.get("warnings", []):
+            console.print(f"warning {path}: {message}")
+    elif data.get("skipped") or data.get("warnings"):
+        console.print("[dim]--show-skipped lists skipped files and warnings[/dim]")
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="what to look for")],
+    mode: Annotated[str, typer.Option(help="keyword | vector | hybrid")] = "hybrid",
+    k: Annotated[int, typer.Option("-k", help="number of results (1-100)")] = 10,
+    path_prefix: Annotated[str | None, typer.Option("--path", help="only notes under this path")] = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="only notes with this tag (repeatable)")] = None,
+    rerank: Annotated[bool | None, typer.Option("--rerank/--no-rerank", help="LLM rerank (default: when configured)")] = None,
+    expand: Annotated[bool, typer.Option("--expand", help="also search LLM-written alternative phrasings")] = False,
+    as_json: JsonOpt = False,
+    index_path: IndexOpt = None,
+    vault: Annotated[list[str] | None, typer.Option("--vault", help="search these vaults ('all' for every vault)")] = None,
+    group_by_note: Annotated[bool, typer.Option("--group-by-note", help="one best chunk per note")] = False,
+    explain: Annotated[bool, typer.Option("--explain", help="show each stage's contribution per result")] = False,
+) -> None:
+    """Search the index: hybrid (BM25 + vectors, fused) by default; --vault searches named vaults."""
+    from qmdr.api.schemas import MAX_K, MAX_QUERY_CHARS
+    from qmdr.store.base import Filters
+
+    if not query.strip():
+        raise fail("the query is empty", 2)
+    if len(query) > MAX_QUERY_CHARS:
+        raise fail(f"the query is longer than {MAX_QUERY_CHARS} characters", 2)
+    if mode not in ("keyword", "vector", "hybrid"):
+        raise fail("--mode must be keyword, vector or hybrid", 2)
+    if not 1 <= k <= MAX_K:
+        raise fail(f"-k must be between 1 and {MAX_K}", 2)
+    if vault or group_by_note or explain:  # the multi-vault search (qmdr.cli.memory)
+        return search_vaults(load_settings(qmdr_index_path=index_path), query, vaults=vault, mode=mode, k=k,
+                             filters=Filters(path_prefix=path_prefix, tags=tuple(tag or ())), rerank=rerank,
+                             expand=expand, group_by_note=group_by_note, explain=explain, as_json=as_json)
+    service = build_service(load_settings(qmdr_index_path=index_path))
+
+    async def go() -> Any:
+        try:
+            return await service.search(query, mode=mode, k=k, rerank=rerank, expand=expand,
+                                        filters=Filters(path_prefix=path_prefix, tags=tuple(tag or ())))
+        finally:
+            await service.aclose()
+
+    response = run_async(go())
+    if as_json:
+        print(json.dumps({
+            "query": query, "mode": mode, "reranked": response.reranked, "warnings": list(response.warnings),
+            "timings_ms": response.timings_ms,
+            "results": [{"path": r.path, "title": r.title, "heading_trail": list(r.heading_trail),
+                         "start_line": r.start_line, "end_line": r.end_line, "score": r.score,
+                         "snippet": r.snippet, "ranks": r.ranks, "scores": r.scores} for r in response.results],
+        }, indent=2))
+        return
+    for warning in response.warnings:
+        err_console.print(f"[yellow]warning:[/yellow] {warning}")
+    if not response.results:
+        console.print("no results")
+        return
+    table = Table(title=f"{len(response.results)} results ({response.timings_ms.get('total', 0):.0f} ms)")
+    table.add_column("#", justify="right")
+    table.add_column("score", justify="right")
+    table.add_column("note")
+    table.add_column("snippet", overflow="fold")
+    for rank, r in enumerate(response.results, 1):
+        where = f"{r.path}:{r.start_line}-{r.end_line}"
+        if r.heading_trail:
+            where += "\n" + " > ".join(r.heading_trail)
+        table.add_row(str(rank), f"{r.score:.3f}", where, r.snippet)
+    console.print(table)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="bind address (default QMDR_HOST, 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (default QMDR_PORT, 8181)")] = None,
+    index_path: IndexOpt = None,
+    watch: Annotated[bool, typer.Option("--watch", help="follow the vault folders and reindex changed notes")] = False,
+) -> None:
+    """Serve the HTTP API (and dashboard) for agents; OpenAPI docs at /docs."""
+    import uvicorn
+
+    from qmdr.api.app import create_app
+
+    settings = load_settings(qmdr_host=host, qmdr_port=port, qmdr_index_path=index_path, qmdr_watch=watch or None)
+    bind = settings.qmdr_host
+    if settings.qmdr_api_token is None and bind not in ("127.0.0.1", "localhost", "::1"):
+        err_console.print(f"[yellow]QMDR_API_TOKEN is not set: binding to 127.0.0.1 instead of {bind}[/yellow]")
+        bind = "127.0.0.1"
+    elif settings.qmdr_api_token is None:
+        err_console.print("QMDR_API_TOKEN is not set: serving on 127.0.0.1 only, without auth")
+    from qmdr.observability import configure_logging
+
+    configure_logging(settings.qmdr_log_level, settings.qmdr_log_format)  # QMDR_LOG_FORMAT=json: JSON lines
+    uvicorn.run(create_app(settings), host=bind, port=settings.qmdr_port, log_level=settings.qmdr_log_level.lower(),
+                log_config=None)  # uvicorn's loggers propagate to our one handler
+
+
+@app.command()
+def status(as_json: JsonOpt = False, index_path: IndexOpt = None) -> None:
+    """Show the effective configuration (key sources, never values) and index counts."""
+    service = build_service(load_settings(qmdr_index_path=index_path))
+    try:
+        info = service.health()
+    finally:
+        asyncio.run(service.aclose())
+    if as_json:
+        print(json.dumps(info, indent=2, default=str))
+        return
+    table = Table(show_header=False, title="qmdr status")
+    for section in ("embedding", "rerank", "index"):
+        for key, value in info[section].items():
+            table.add_row(f"{section}.{key}", str(value))
+    table.add_row("store", info["store"])
+    console.print(table)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

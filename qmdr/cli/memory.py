@@ -1,0 +1,239 @@
+"""Agent-memory commands: ``qmdr vault add|list|remove|index``, ``qmdr watch``, ``qmdr mcp``, ``qmdr context``,
+and the multi-vault side of ``qmdr search`` (``--vault``, ``--group-by-note``, ``--explain``).
+
+Registered on the main app in ``qmdr.cli.main``; each docstring is the command's ``--help``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from providers.errors import ProviderError
+from qmdr.cli.common import JsonOpt, console, err_console, fail, load_settings
+from qmdr.errors import QmdrError
+from qmdr.settings import Settings
+from vault.errors import IngestError
+
+T = TypeVar("T")
+
+vault_app = typer.Typer(help="Named vaults: one service, several folders (e.g. one per agent and a shared one).",
+                        no_args_is_help=True)
+
+
+def with_service(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
+    """Build the Service, run ``work(service)``, close it; domain errors become one-line CLI errors."""
+    from qmdr.service import Service
+
+    async def go() -> T:
+        service = Service.from_settings(settings)
+        try:
+            return await work(service)
+        finally:
+            await service.aclose()
+
+    try:
+        return asyncio.run(go())
+    except (QmdrError, ProviderError, IngestError) as exc:
+        raise fail(str(getattr(exc, "message", None) or exc)) from None
+
+
+@vault_app.command("add")
+def vault_add(
+    name: Annotated[str, typer.Argument(help="vault name: lower-case letters, digits, - and _")],
+    folder: Annotated[Path, typer.Argument(help="the vault folder")],
+    description: Annotated[str, typer.Option(help="what this vault holds")] = "",
+    read_only: Annotated[bool, typer.Option("--read-only", help="agents may not write notes into it")] = False,
+    chunk_tokens: Annotated[int | None, typer.Option(help="chunk budget for this vault (default QMDR_CHUNK_TOKENS)")] = None,
+    no_index: Annotated[bool, typer.Option("--no-index", help="register only; index later with `qmdr vault index`")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Register a folder as a named vault (its own index under the data dir) and index it."""
+    from qmdr.memory.vaults import VaultSettings
+
+    async def work(service: Any) -> dict[str, Any]:
+        hub = service.memory
+        info = hub.add(name, folder, VaultSettings(description=description, writable=not read_only,
+                                                   chunk_tokens=chunk_tokens))
+        summary = None if no_index else (await hub.reindex(name)).to_dict()
+        return {**info.to_dict(), "index": summary}
+
+    data = with_service(load_settings(), work)
+    if as_json:
+        print(json.dumps(data, indent=2, default=str))
+        return
+    indexed = data["index"]
+    console.print(f"added vault [bold]{name}[/bold] -> {data['folder']}"
+                  + (f" ({indexed['added']} notes indexed)" if indexed else ""))
+
+
+@vault_app.command("list")
+def vault_list(as_json: JsonOpt = False) -> None:
+    """List the vaults with their folders and index counts."""
+    async def work(service: Any) -> list[dict[str, Any]]:
+        hub = service.memory
+        return [{**v.to_dict(), "index": hub.stats(v.name)} for v in hub.list()]
+
+    vaults = with_service(load_settings(), work)
+    if as_json:
+        print(json.dumps(vaults, indent=2, default=str))
+        return
+    table = Table(title="vaults")
+    for column in ("name", "folder", "notes", "chunks", "writable"):
+        table.add_column(column)
+    for v in vaults:
+        table.add_row(escape(v["name"]), escape(v["folder"]), str(v["index"]["notes"]), str(v["index"]["chunks"]),
+                      "yes" if v["settings"]["writable"] else "no")
+    console.print(table)
+
+
+@vault_app.command("remove")
+def vault_remove(name: Annotated[str, typer.Argument(help="vault name")]) -> None:
+    """Forget a named vault and delete its index (the folder and its notes are left untouched)."""
+    async def work(service: Any) -> None:
+        await service.memory.remove(name)
+
+    with_service(load_settings(), work)
+    console.print(f"removed vault {name} (its folder was not touched)")
+
+
+@vault_app.command("index")
+def vault_index(
+    name: Annotated[str, typer.Argument(help="vault name")],
+    rebuild: Annotated[bool, typer.Option(help="drop all vectors and re-embed")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Reindex one named vault incrementally."""
+    async def work(service: Any) -> dict[str, Any]:
+        return (await service.memory.reindex(name, rebuild=rebuild)).to_dict()
+
+    data = with_service(load_settings(), work)
+    if as_json:
+        print(json.dumps(data, indent=2, default=str))
+    else:
+        console.print(", ".join(f"{k} {data[k]}" for k in ("added", "changed", "removed", "unchanged", "embedded")))
+
+
+def watch_command(
+    debounce: Annotated[float | None, typer.Option(help="quiet seconds before reindexing (default QMDR_WATCH_DEBOUNCE_S)")] = None,
+) -> None:
+    """Follow every vault folder and reindex changed notes as they change (Ctrl+C stops)."""
+    from qmdr.memory.watch import VaultWatcher
+
+    settings = load_settings(qmdr_watch_debounce_s=debounce)
+    logging.basicConfig(level=settings.qmdr_log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def report(vault: str, summary: Any) -> None:
+        data = summary.to_dict()
+        err_console.print(f"{vault}: +{data['added']} ~{data['changed']} -{data['removed']} "
+                          f"({data['embedded']} embedded)")
+
+    async def work(service: Any) -> None:
+        names = [v.name for v in service.memory.list()]
+        if not names:
+            raise fail("no vault to watch: set QMDR_VAULT or `qmdr vault add NAME FOLDER`")
+        err_console.print(f"watching {', '.join(names)} (debounce {settings.qmdr_watch_debounce_s:g} s)")
+        watcher = VaultWatcher(service.memory, quiet_s=settings.qmdr_watch_debounce_s, on_flush=report)
+        await watcher.run()
+
+    try:
+        with_service(settings, work)
+    except KeyboardInterrupt:
+        err_console.print("stopped")
+
+
+def mcp_command(
+    http: Annotated[bool, typer.Option("--http", help="streamable HTTP at http://HOST:PORT/mcp instead of stdio")] = False,
+    host: Annotated[str | None, typer.Option(help="bind address for --http (default QMDR_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="port for --http (default QMDR_MCP_PORT, 8182)")] = None,
+) -> None:
+    """Serve memory to agents over MCP: tools search, get, context, remember and status."""
+    from qmdr.api.mcp_server import run_mcp
+
+    settings = load_settings(qmdr_host=host, qmdr_mcp_port=port)
+    if http and settings.qmdr_host not in ("127.0.0.1", "localhost", "::1"):
+        raise fail("MCP over HTTP has no authentication here: bind it to 127.0.0.1 (and put a proxy in front)", 2)
+    run_mcp(settings, http=http, host=host, port=port)
+
+
+def context_command(
+    query: Annotated[list[str], typer.Argument(help="one or more queries")],
+    budget: Annotated[int | None, typer.Option(help="token budget (default QMDR_CONTEXT_TOKENS)")] = None,
+    profile: Annotated[str, typer.Option(help="brief | balanced | deep")] = "balanced",
+    vault: Annotated[list[str] | None, typer.Option("--vault", help="only this vault (repeatable)")] = None,
+) -> None:
+    """Print a ready-to-paste markdown memory block for the queries, within the token budget."""
+    from qmdr.memory.context import build_context
+
+    settings = load_settings()
+
+    async def work(service: Any) -> Any:
+        return await build_context(service.memory, query, budget=budget or settings.qmdr_context_tokens,
+                                   profile=profile, vaults=vault or None)
+
+    block = with_service(settings, work)
+    print(block.markdown, end="")
+    err_console.print(f"[dim]{block.tokens}/{block.budget} tokens, {len(block.entries)} entries[/dim]")
+
+
+def search_vaults(settings: Settings, query: str, *, vaults: list[str] | None, mode: str, k: int, filters: Any,
+                  rerank: bool | None, expand: bool, group_by_note: bool, explain: bool, as_json: bool) -> None:
+    """``qmdr search`` with ``--vault``, ``--group-by-note`` or ``--explain``: the multi-vault search."""
+    async def work(service: Any) -> Any:
+        return await service.memory.search(query, vaults=vaults, mode=mode, k=k, filters=filters, rerank=rerank,
+                                           expand=expand, group_by_note=group_by_note, explain=explain)
+
+    found = with_service(settings, work)
+    if as_json:
+        print(json.dumps({"query": query, "vaults": found.vaults, "warnings": found.warnings,
+                          "timings_ms": found.timings_ms, "results": [
+                              {"vault": h.vault, "path": h.result.path, "title": h.result.title,
+                               "heading_trail": list(h.result.heading_trail), "start_line": h.result.start_line,
+                               "end_line": h.result.end_line, "score": h.score, "relevance": h.relevance,
+                               "snippet": h.result.snippet, "ranks": h.result.ranks, "scores": h.result.scores,
+                               **({"explain": h.explain} if explain else {})} for h in found.results]},
+                         indent=2, default=str))
+        return
+    for warning in found.warnings:
+        err_console.print(f"[yellow]warning:[/yellow] {warning}")
+    if not found.results:
+        console.print("no results")
+        return
+    table = Table(title=f"{len(found.results)} results from {', '.join(found.vaults)}")
+    for column in ("#", "vault", "rel %", "note", "snippet"):
+        table.add_column(column, overflow="fold")
+    if explain:
+        table.add_column("why", overflow="fold")
+    for rank, h in enumerate(found.results, 1):
+        where = f"{h.result.path}:{h.result.start_line}-{h.result.end_line}"
+        if h.result.heading_trail:
+            where += "\n" + " > ".join(h.result.heading_trail)
+        row = [str(rank), escape(h.vault), f"{h.relevance:.0f}", escape(where), escape(h.result.snippet)]
+        if explain:
+            row.append(explain_text(h.explain, h.score))
+        table.add_row(*row)
+    console.print(table)
+
+
+def explain_text(explain: dict[str, Any], final: float) -> str:
+    """One line per stage: rank, raw score and RRF share per retriever, the vault fusion, boosts, the final score."""
+    lines = []
+    for name, stage in (explain.get("stages") or {}).items():
+        if stage.get("rank"):
+            lines.append(f"{name}: #{stage['rank']} score {stage['score']:.4g} rrf {stage['rrf']:.4f}")
+        else:
+            lines.append(f"{name}: not found")
+    if "vault_rrf" in explain:
+        lines.append(f"vault #{explain['vault_rank']} -> rrf {explain['vault_rrf']:.4f}")
+    for name, factor in (explain.get("boosts") or {}).items():
+        lines.append(f"{name} boost x{factor:.3f}")
+    lines.append(f"final {final:.4f}")
+    return "\n".join(lines)

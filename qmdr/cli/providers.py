@@ -1,0 +1,222 @@
+"""``qmdr providers``, ``qmdr models`` and ``qmdr chat``: the provider layer from the command line."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from providers.errors import ProviderError
+from providers.resolver import parse_model_string
+from providers.types import Message
+from qmdr.cli.common import JsonOpt, console, err_console, fail, load_settings
+
+providers_app = typer.Typer(help="Provider keys and custom endpoints (Settings -> Providers).", no_args_is_help=False,
+                            invoke_without_command=True)
+models_app = typer.Typer(help="Model strings: list the catalog, resolve a string.", no_args_is_help=True)
+
+
+def _access() -> Any:
+    from qmdr.wiring import build_provider_access
+
+    try:
+        return build_provider_access(load_settings())
+    except ProviderError as exc:
+        raise fail(exc.message) from None
+
+
+@contextmanager
+def provider_access() -> Iterator[Any]:
+    """(secrets, keys, client) for one command, closed afterwards; domain errors become CLI errors."""
+    secrets, keys, client, _ = _access()
+    try:
+        yield secrets, keys, client
+    except ProviderError as exc:
+        raise fail(exc.message) from None
+    finally:
+        _run(client.aclose())
+        secrets.close()
+
+
+def _run(coro: Any) -> Any:
+    try:
+        return asyncio.run(coro)
+    except ProviderError as exc:
+        raise fail(exc.message) from None
+
+
+@providers_app.callback()
+def providers_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """List every provider with where its key comes from (stored / env / none), never the key."""
+    if ctx.invoked_subcommand is not None:
+        return
+    with provider_access() as (_, keys, _client):
+        infos = [keys.key_info(pid) for pid in keys.provider_ids()]
+    if as_json:
+        print(json.dumps([{"id": i.provider, "source": i.source, "masked": i.masked, "env_var": i.env_var,
+                           "ready": i.ready, "missing_settings": list(i.missing_settings), "error": i.error}
+                          for i in infos], indent=2))
+        return
+    table = Table(title="Providers")
+    for column in ("id", "key source", "key", "env var", "notes"):
+        table.add_column(column)
+    for i in infos:
+        notes = i.error or (f"needs {', '.join(i.missing_settings)}" if i.missing_settings else "")
+        table.add_row(i.provider, i.source, i.masked or "", i.env_var or "", notes)
+    console.print(table)
+
+
+@providers_app.command("set-key")
+def set_key(provider: Annotated[str, typer.Argument(help="provider id, e.g. openrouter")]) -> None:
+    """Store a provider key encrypted with SECRET_ENCRYPTION_KEY (read from stdin or a hidden prompt)."""
+    key = sys.stdin.readline().strip() if not sys.stdin.isatty() else getpass.getpass(f"{provider} API key: ")
+    if not key:
+        raise fail("no key given", 2)
+    with provider_access() as (secrets, keys, _client):
+        keys.spec(provider)
+        secrets.set_key(provider, key)
+        info = keys.key_info(provider)
+    console.print(f"stored {provider} key {info.masked} (it now wins over {info.env_var or 'the env var'})")
+
+
+@providers_app.command("remove-key")
+def remove_key(provider: Annotated[str, typer.Argument(help="provider id")]) -> None:
+    """Remove a stored key; the env var, if set, applies again."""
+    with provider_access() as (secrets, _keys, _client):
+        removed = secrets.delete_key(provider)
+    console.print(f"removed the stored {provider} key" if removed else f"no stored key for {provider}")
+
+
+@providers_app.command("add-custom")
+def add_custom(
+    slug: Annotated[str, typer.Argument(help="lowercase letters, digits, dashes; used as custom-<slug>/<model>")],
+    base_url: Annotated[str, typer.Argument(help="e.g. http://localhost:11434/v1 for Ollama")],
+    with_key: Annotated[bool, typer.Option("--with-key", help="read an API key from stdin or a prompt")] = False,
+) -> None:
+    """Add an OpenAI-compatible endpoint (Ollama, LM Studio, vLLM, ...) as custom-<slug>."""
+    key = None
+    if with_key:
+        key = sys.stdin.readline().strip() if not sys.stdin.isatty() else getpass.getpass("API key: ")
+    with provider_access() as (secrets, _keys, _client):
+        custom = secrets.add_custom_provider(slug, base_url, key or None)
+    console.print(f"added {custom.provider_id}: use models as {custom.provider_id}/<model>")
+
+
+@providers_app.command("test")
+def test(provider: Annotated[str, typer.Argument(help="provider id")]) -> None:
+    """Make a cheap real call (list models) and show success or the provider's error."""
+    secrets, _, client, _ = _access()
+
+    async def go() -> tuple[bool, str]:
+        try:
+            return await client.test_provider(provider)
+        finally:
+            await client.aclose()
+
+    try:
+        ok, message = _run(go())
+    finally:
+        secrets.close()
+    (console if ok else err_console).print(("ok: " if ok else "failed: ") + message)
+    if not ok:
+        raise typer.Exit(1)
+
+
+@providers_app.command("rotate-key")
+def rotate_key() -> None:
+    """Re-encrypt every stored key from SECRET_ENCRYPTION_KEY to the key in QMDR_NEW_SECRET_ENCRYPTION_KEY."""
+    import os
+
+    from providers.secret_store import SecretStore
+
+    settings = load_settings()
+    new = os.environ.get("QMDR_NEW_SECRET_ENCRYPTION_KEY")
+    if settings.secret_encryption_key is None or not new:
+        raise fail("set SECRET_ENCRYPTION_KEY (the current key) and QMDR_NEW_SECRET_ENCRYPTION_KEY (the new one)", 2)
+    old = settings.secret_encryption_key.get_secret_value()
+    try:
+        with SecretStore(settings.settings_db_path, encryption_key=old) as store:
+            count = store.rotate_encryption_key(old, new)
+    except ProviderError as exc:
+        raise fail(exc.message) from None
+    console.print(f"re-encrypted {count} stored secret(s); now set SECRET_ENCRYPTION_KEY to the new key")
+
+
+@models_app.command("resolve")
+def resolve(model: Annotated[str, typer.Argument(help="e.g. anthropic/claude-sonnet-4")], as_json: JsonOpt = False) -> None:
+    """Show which provider a model string goes to and the model id sent to its API."""
+    with provider_access() as (_secrets, keys, client):
+        ref = parse_model_string(model)
+        keys.spec(ref.provider)
+        info = keys.key_info(ref.provider)
+        data = {"input": model, "provider": ref.provider, "model_sent": client.catalog.resolve(ref.provider, ref.model),
+                "supports_thinking": client.catalog.supports_thinking(ref.provider, ref.model),
+                "key_source": info.source, "key_env_var": info.env_var}
+    if as_json:
+        print(json.dumps(data, indent=2))
+    else:
+        for key, value in data.items():
+            console.print(f"{key}: {value}")
+
+
+@models_app.command("list")
+def list_models(provider: Annotated[str | None, typer.Option(help="only this provider")] = None) -> None:
+    """The model catalog: context window, embedding dimension, thinking support."""
+    from providers.catalog import KNOWN_MODELS
+
+    table = Table(title="Models")
+    for column in ("model string", "kind", "context", "dim", "thinking"):
+        table.add_column(column)
+    for m in KNOWN_MODELS:
+        if provider is None or m.provider == provider:
+            table.add_row(f"{m.provider}/{m.id}", m.kind, str(m.context_window or ""), str(m.embedding_dim or ""),
+                          "yes" if m.supports_thinking else "")
+    console.print(table)
+
+
+def chat(
+    prompt: Annotated[str, typer.Argument(help="the user message")],
+    model: Annotated[str, typer.Option("-m", "--model", help="provider/model, e.g. openrouter/moonshotai/kimi-k2.5")],
+    thinking: Annotated[str | None, typer.Option(help="off, low, medium or high")] = None,
+    system: Annotated[str | None, typer.Option(help="a system prompt")] = None,
+    fallback: Annotated[list[str] | None, typer.Option(help="fallback model (repeatable)")] = None,
+    stream: Annotated[bool, typer.Option("--stream/--no-stream", help="print the answer as it arrives")] = True,
+) -> None:
+    """Chat with any provider's model through the same registry agents use."""
+    if thinking not in (None, "off", "low", "medium", "high"):
+        raise fail("--thinking must be off, low, medium or high", 2)
+    messages = ([Message("system", system)] if system else []) + [Message("user", prompt)]
+    secrets, _, client, _ = _access()
+
+    async def go() -> None:
+        try:
+            if stream:
+                async for delta in client.stream_chat(model, messages, thinking_level=thinking,
+                                                      fallbacks=tuple(fallback or ())):
+                    if delta.thinking:
+                        err_console.print(delta.thinking, end="", style="dim")
+                    if delta.text:
+                        console.print(delta.text, end="", markup=False, highlight=False)
+                console.print()
+            else:
+                result = await client.chat(model, messages, thinking_level=thinking, fallbacks=tuple(fallback or ()))
+                if result.thinking:
+                    err_console.print(result.thinking, style="dim")
+                console.print(result.text, markup=False, highlight=False)
+                note = result.metadata.get("thinking_note")
+                if note:
+                    err_console.print(f"[dim]{note}[/dim]")
+        finally:
+            await client.aclose()
+
+    try:
+        _run(go())
+    finally:
+        secrets.close()

@@ -1,0 +1,1 @@
+"""Memory: vaults, indexing, note writes, watch, context and feedback."""

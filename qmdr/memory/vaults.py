@@ -1,0 +1,171 @@
+"""Named vaults: which folders the service knows, each with its own settings and its own index.
+
+One service can hold several vaults, e.g. a personal vault per agent and a
+``shared`` vault. ``VaultRegistry`` persists them in a small SQLite file in the
+data dir (``vaults.sqlite``, stdlib ``sqlite3``; each change is one transaction,
+so a crash never leaves half a registration).
+
+Design choice: **one index file per vault** (``<data dir>/vaults/<name>.sqlite``)
+rather than one store with a vault column. Each vault then has its own writer,
+its own reindex lock and its own embedding model guard; removing a vault is
+deleting one file; and the store schema (paths as primary keys) stays as it is.
+The vault named ``default`` is the existing single-vault index: its folder is
+``QMDR_VAULT`` (or the folder last indexed with ``qmdr index PATH``), its index
+is ``QMDR_INDEX_PATH``/``QMDR_INDEX_NAME`` (or PostgreSQL), so every
+single-vault command keeps working unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from qmdr.errors import InvalidQuery, NotFound, QmdrError
+from qmdr.util.small_db import SmallSqliteFile
+
+#: the vault that is the single-vault index of QMDR_VAULT / `qmdr index PATH`
+DEFAULT_VAULT = "default"
+#: lower-case letters, digits, '-' and '_', starting with a letter or digit, at most 64 characters:
+#: a vault name is a file name under the data dir and a URL path segment, so it must be safe as both
+VAULT_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+#: the registry file name under the data dir
+REGISTRY_FILE = "vaults.sqlite"
+#: folder under the data dir holding one index file per named vault
+VAULT_INDEX_DIR = "vaults"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS vaults (
+    name TEXT PRIMARY KEY,
+    folder TEXT NOT NULL,
+    settings TEXT NOT NULL DEFAULT '{}',
+    created_at REAL NOT NULL
+);
+"""
+
+
+class VaultExists(QmdrError):
+    """A vault of that name is already registered (HTTP 409)."""
+
+
+class InvalidVault(InvalidQuery):
+    """A vault name or vault setting is not acceptable (HTTP 422)."""
+
+
+class UnknownVault(NotFound):
+    """No vault of that name (HTTP 404)."""
+
+
+@dataclass(frozen=True, slots=True)
+class VaultSettings:
+    """Per-vault settings; ``None`` means "use the service-wide setting".
+
+    ``writable=False`` makes a vault read-only for agents (``POST /vaults/{v}/notes``
+    answers 403-like ``InvalidVault``); the folder itself is never written otherwise.
+    """
+
+    description: str = ""
+    chunk_tokens: int | None = None
+    chunk_overlap: int | None = None
+    max_note_bytes: int | None = None
+    writable: bool = True
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> VaultSettings:
+        data = dict(data or {})
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise InvalidVault(f"unknown vault settings {sorted(unknown)}; known: {sorted(cls.__dataclass_fields__)}")
+        settings = cls(**data)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.chunk_tokens is not None and not 32 <= self.chunk_tokens <= 8192:
+            raise InvalidVault("chunk_tokens must be between 32 and 8192")
+        if self.chunk_overlap is not None and not 0 <= self.chunk_overlap <= 1024:
+            raise InvalidVault("chunk_overlap must be between 0 and 1024")
+        if self.max_note_bytes is not None and self.max_note_bytes < 1024:
+            raise InvalidVault("max_note_bytes must be at least 1024")
+        if len(self.description) > 1000:
+            raise InvalidVault("description is limited to 1000 characters")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class VaultInfo:
+    """One registered vault: its name, its folder and its settings."""
+
+    name: str
+    folder: Path
+    settings: VaultSettings = field(default_factory=VaultSettings)
+    created_at: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "folder": str(self.folder), "settings": self.settings.to_dict(),
+                "created_at": self.created_at}
+
+
+def check_vault_name(name: str) -> str:
+    """The name itself when it is a valid slug; ``InvalidVault`` otherwise."""
+    if not isinstance(name, str) or not VAULT_NAME_PATTERN.match(name):
+        raise InvalidVault(f"invalid vault name {name!r}: use 1-64 lower-case letters, digits, '-' or '_'")
+    return name
+
+
+class VaultRegistry(SmallSqliteFile):
+    """The persisted list of vaults (``VaultRegistry(path)``)."""
+
+    SCHEMA = SCHEMA
+
+    def list(self) -> list[VaultInfo]:
+        with self._connect() as conn:
+            rows = conn.execute("SELECT name, folder, settings, created_at FROM vaults ORDER BY name").fetchall()
+        return [_info(row) for row in rows]
+
+    def find(self, name: str) -> VaultInfo | None:
+        with self._connect() as conn:
+            row = conn.execute("SELECT name, folder, settings, created_at FROM vaults WHERE name = ?",
+                               (name,)).fetchone()
+        return None if row is None else _info(row)
+
+    def get(self, name: str) -> VaultInfo:
+        info = self.find(check_vault_name(name))
+        if info is None:
+            raise UnknownVault(f"no vault named {name!r}; `qmdr vault list` shows the vaults")
+        return info
+
+    def add(self, name: str, folder: Path, settings: VaultSettings | None = None, *,
+            replace: bool = False) -> VaultInfo:
+        """Register ``folder`` as ``name``; ``VaultExists`` unless ``replace``."""
+        check_vault_name(name)
+        folder = Path(folder).expanduser().resolve()
+        if not folder.is_dir():
+            raise NotFound(f"vault folder {str(folder)!r} does not exist")
+        settings = settings or VaultSettings()
+        settings.validate()
+        info = VaultInfo(name, folder, settings, time.time())
+        verb = "INSERT OR REPLACE" if replace else "INSERT"
+        try:
+            with self._connect() as conn:
+                conn.execute(f"{verb} INTO vaults(name, folder, settings, created_at) VALUES (?, ?, ?, ?)",  # noqa: S608
+                             (name, str(folder), json.dumps(settings.to_dict()), info.created_at))
+        except sqlite3.IntegrityError as exc:
+            raise VaultExists(f"a vault named {name!r} already exists; remove it first") from exc
+        return info
+
+    def remove(self, name: str) -> bool:
+        """Forget ``name``; True when it was registered."""
+        with self._connect() as conn:
+            return conn.execute("DELETE FROM vaults WHERE name = ?", (check_vault_name(name),)).rowcount > 0
+
+
+def _info(row: tuple[str, str, str, float]) -> VaultInfo:
+    name, folder, settings, created_at = row
+    return VaultInfo(name, Path(folder), VaultSettings.from_dict(json.loads(settings)), created_at)
