@@ -23,6 +23,7 @@ from qmdr.memory.jobs import JobStatus, ProgressFn, ReindexJobs
 from qmdr.search.searcher import Searcher, SearchResponse
 from qmdr.settings import Settings
 from qmdr.store.base import Filters, Store
+from qmdr.store.factory import open_vault_store
 
 if TYPE_CHECKING:
     from qmdr.memory.hub import VaultHub
@@ -35,15 +36,8 @@ class VaultNotConfigured(QmdrError):
 
 
 def open_store(settings: Settings) -> Store:
-    """PostgreSQL when QMDR_DATABASE_URL is set, else the SQLite file of this index."""
-    if settings.qmdr_database_url:
-        from qmdr.store.postgres import PostgresStore
-
-        return PostgresStore(settings.qmdr_database_url)
-    from qmdr.store.sqlite import SqliteStore
-
-    settings.index_path.parent.mkdir(parents=True, exist_ok=True)
-    return SqliteStore(settings.index_path)
+    """The default vault's index (``qmdr.store.factory``)."""
+    return open_vault_store(settings, "default")
 
 
 class Service:

@@ -31,7 +31,6 @@ from qmdr.memory.note_index import NeedsFullReindex, index_notes
 from qmdr.memory.vaults import (
     DEFAULT_VAULT,
     REGISTRY_FILE,
-    VAULT_INDEX_DIR,
     InvalidVault,
     UnknownVault,
     VaultInfo,
@@ -43,6 +42,7 @@ from qmdr.search.boosts import boost_factors
 from qmdr.search.fusion import RRF_K, reciprocal_rank_fusion
 from qmdr.search.searcher import MAX_K, Searcher, SearchResult
 from qmdr.store.base import Filters, Store
+from qmdr.store.factory import open_vault_store, sqlite_index_file
 
 if TYPE_CHECKING:
     from qmdr.service import Service
@@ -126,7 +126,7 @@ class VaultHub:
         return self._feedback
 
     def index_file(self, name: str) -> Path:
-        return self.data_dir / VAULT_INDEX_DIR / f"{check_vault_name(name)}.sqlite"
+        return sqlite_index_file(self.settings, check_vault_name(name))
 
     def default_info(self) -> VaultInfo | None:
         """The default vault: QMDR_VAULT, else the folder registered (or last indexed) as ``default``."""
@@ -195,11 +195,7 @@ class VaultHub:
         if name == DEFAULT_VAULT:
             opened = OpenVault(info, self.service.store, self.service.searcher, owned=False)
         else:
-            from qmdr.store.sqlite import SqliteStore
-
-            path = self.index_file(name)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            store = SqliteStore(path)
+            store = open_vault_store(self.settings, name)
             base = self.service.searcher
             searcher = Searcher(store, self.service.embedder, base.reranker, expander=base.expander)
             opened = OpenVault(info, store, searcher, owned=True)

@@ -35,8 +35,6 @@ DEFAULT_VAULT = "default"
 VAULT_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 #: the registry file name under the data dir
 REGISTRY_FILE = "vaults.sqlite"
-#: folder under the data dir holding one index file per named vault
-VAULT_INDEX_DIR = "vaults"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS vaults (
