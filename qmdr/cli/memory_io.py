@@ -1,0 +1,69 @@
+"""Getting memory in and out: ``qmdr import chatgpt|claude``, ``qmdr backup``, ``qmdr restore``, ``qmdr export``.
+
+Registered on the main app in ``qmdr.cli.main``; each docstring is the command's ``--help``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from qmdr.cli.common import JsonOpt, console, fail, load_settings
+from qmdr.cli.memory import with_service
+
+import_app = typer.Typer(help="Import chat exports as notes: one note per conversation.", no_args_is_help=True)
+
+VaultOpt = Annotated[str, typer.Option("--vault", help="the vault the notes go into")]
+FolderOpt = Annotated[str, typer.Option("--folder", help="vault folder for the notes (then one folder per source)")]
+
+
+def _import(source: str, export: Path, vault: str, folder: str, as_json: bool) -> None:
+    from qmdr.memory.conversations import BadExport, read_export
+    from qmdr.memory.importer import import_conversations
+
+    if not export.is_file():
+        raise fail(f"{export} is not a file" if export.exists() else f"{export} does not exist")
+    try:
+        conversations = read_export(source, export)
+    except BadExport as exc:
+        raise fail(f"nothing imported: {exc.message}") from None
+
+    async def work(service: Any) -> dict[str, Any]:
+        outcome = await import_conversations(service.memory, vault, source, conversations, folder=folder)
+        return outcome.to_dict()
+
+    data = with_service(load_settings(), work)
+    if as_json:
+        print(json.dumps(data, indent=2, default=str))
+        return
+    console.print(f"{data['conversations']} conversations from {escape(export.name)} into vault {escape(vault)}: "
+                  f"{len(data['written'])} written, {len(data['unchanged'])} unchanged, "
+                  f"{len(data['skipped_empty'])} empty ones skipped", highlight=False)
+
+
+@import_app.command("chatgpt")
+def import_chatgpt(
+    export: Annotated[Path, typer.Argument(help="the export ZIP from ChatGPT (or its conversations.json)")],
+    vault: VaultOpt = "default",
+    folder: FolderOpt = "conversations",
+    as_json: JsonOpt = False,
+) -> None:
+    """Import a ChatGPT data export: each conversation (the branch last shown) becomes one note.
+    Re-importing updates the same notes; a malformed export writes nothing."""
+    _import("chatgpt", export, vault, folder, as_json)
+
+
+@import_app.command("claude")
+def import_claude(
+    export: Annotated[Path, typer.Argument(help="conversations.json from a Claude data export (or the ZIP)")],
+    vault: VaultOpt = "default",
+    folder: FolderOpt = "conversations",
+    as_json: JsonOpt = False,
+) -> None:
+    """Import a Claude data export: each conversation becomes one note.
+    Re-importing updates the same notes; a malformed export writes nothing."""
+    _import("claude", export, vault, folder, as_json)
