@@ -22,6 +22,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from qmdr.util.terminal_text import literal
+
 # Distributions whose versions change benchmark figures.
 VERSIONED_PACKAGES = ("qmdr", "numpy", "apsw", "sqlite-vec", "tokenizers", "fastapi", "uvicorn", "httpx")
 
@@ -99,11 +101,11 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str
 def print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]],
                 console: Console | None = None) -> None:
     """Show a table on the terminal with rich."""
-    table = Table(title=title)
+    table = Table(title=literal(title))  # literal: dataset names and modes come from the user
     for header in headers:
-        table.add_column(header, overflow="fold")
+        table.add_column(literal(header), overflow="fold")
     for row in rows:
-        table.add_row(*(fmt(c) for c in row))
+        table.add_row(*(literal(fmt(c)) for c in row))
     if console is None:
         console = Console()
         if not console.is_terminal:  # piped to a file: don't squeeze the table into 80 columns

@@ -22,6 +22,7 @@ from typing import Annotated, Any
 
 import typer
 
+from qmdr.cli import render
 from qmdr.cli.common import JsonOpt, err_console, fail
 
 bench_app = typer.Typer(help="Measure retrieval quality (BEIR datasets) and indexing/search speed.",
@@ -100,7 +101,7 @@ def _emit(report: Any, as_json: bool, out: Path, name: str | None) -> None:
     from qmdr.bench.report import emit
 
     for path in emit(report, as_json=as_json, results_dir=out, name=name):
-        err_console.print(f"wrote {path}", highlight=False)
+        render.say(err_console, f"wrote {path}")
 
 
 @bench_app.command("quality")

@@ -6,9 +6,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 
 from qmdr.settings import Settings
+from qmdr.util.terminal_text import literal
 
 console = Console()
 err_console = Console(stderr=True)
@@ -16,10 +17,15 @@ err_console = Console(stderr=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="print machine-readable JSON")]
 
 
+def labelled(label: str, label_style: str, message: object) -> Text:
+    """``label`` in its style followed by the literal message: ``warning: ...``, ``error: ...``."""
+    return Text.assemble((label, label_style), literal(message))
+
+
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print one clear error line and return the exit to raise (never a traceback at a user)."""
-    # escaped: messages quote user input (paths, queries) that may look like rich markup; never wrapped
-    err_console.print(f"[red]error:[/red] {escape(message)}", markup=True, highlight=False, soft_wrap=True)
+    # literal: messages quote user input (paths, queries) that may look like markup or hold escapes; never wrapped
+    err_console.print(labelled("error: ", "red", message), soft_wrap=True)
     return typer.Exit(code)
 
 

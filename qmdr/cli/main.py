@@ -14,9 +14,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from providers.errors import ProviderError
+from qmdr.cli import render
 from qmdr.cli.bench import bench_app
 from qmdr.cli.common import JsonOpt, console, err_console, fail, load_settings
 from qmdr.cli.memory import context_command, mcp_command, search_vaults, vault_app, watch_command
@@ -93,20 +93,18 @@ def index(
     if as_json:
         print(json.dumps(data, indent=2, default=str))
         return
-    table = Table(title=f"Indexed {data.get('vault', vault or settings.qmdr_vault)}", show_header=False)
-    for key in ("added", "changed", "removed", "unchanged", "skipped", "embedded", "chunks", "seconds"):
-        if key in data:
-            value = data[key]
-            table.add_row(key, f"{value:.2f}" if isinstance(value, float) else str(value))
-    table.add_row("warnings", str(len(data.get("warnings", []))))
-    console.print(table)
+    counts = [(key, f"{data[key]:.2f}" if isinstance(data[key], float) else data[key])
+              for key in ("added", "changed", "removed", "unchanged", "skipped", "embedded", "chunks", "seconds")
+              if key in data]
+    console.print(render.key_values(f"Indexed {data.get('vault', vault or settings.qmdr_vault)}",
+                                    [*counts, ("warnings", len(data.get("warnings", [])))]))
     if show_skipped:
         for item in data.get("skipped_files", []):
-            console.print(f"skipped {item['path']}: {item['reason']}")
+            render.say(console, f"skipped {item['path']}: {item['reason']}")
         for path, message in data.get("warnings", []):
-            console.print(f"warning {path}: {message}")
+            render.say(console, f"warning {path}: {message}")
     elif data.get("skipped") or data.get("warnings"):
-        console.print("[dim]--show-skipped lists skipped files and warnings[/dim]")
+        render.say(console, "--show-skipped lists skipped files and warnings", "dim")
 
 
 @app.command()
@@ -159,22 +157,11 @@ def search(
                          "snippet": r.snippet, "ranks": r.ranks, "scores": r.scores} for r in response.results],
         }, indent=2))
         return
-    for warning in response.warnings:
-        err_console.print(f"[yellow]warning:[/yellow] {warning}")
+    render.warn(err_console, response.warnings)
     if not response.results:
         console.print("no results")
         return
-    table = Table(title=f"{len(response.results)} results ({response.timings_ms.get('total', 0):.0f} ms)")
-    table.add_column("#", justify="right")
-    table.add_column("score", justify="right")
-    table.add_column("note")
-    table.add_column("snippet", overflow="fold")
-    for rank, r in enumerate(response.results, 1):
-        where = f"{r.path}:{r.start_line}-{r.end_line}"
-        if r.heading_trail:
-            where += "\n" + " > ".join(r.heading_trail)
-        table.add_row(str(rank), f"{r.score:.3f}", where, r.snippet)
-    console.print(table)
+    console.print(render.search_table(response.results, response.timings_ms.get("total", 0)))
 
 
 @app.command()
@@ -192,7 +179,7 @@ def serve(
     settings = load_settings(qmdr_host=host, qmdr_port=port, qmdr_index_path=index_path, qmdr_watch=watch or None)
     bind = settings.qmdr_host
     if settings.qmdr_api_token is None and bind not in ("127.0.0.1", "localhost", "::1"):
-        err_console.print(f"[yellow]QMDR_API_TOKEN is not set: binding to 127.0.0.1 instead of {bind}[/yellow]")
+        render.say(err_console, f"QMDR_API_TOKEN is not set: binding to 127.0.0.1 instead of {bind}", "yellow")
         bind = "127.0.0.1"
     elif settings.qmdr_api_token is None:
         err_console.print("QMDR_API_TOKEN is not set: serving on 127.0.0.1 only, without auth")
@@ -214,12 +201,9 @@ def status(as_json: JsonOpt = False, index_path: IndexOpt = None) -> None:
     if as_json:
         print(json.dumps(info, indent=2, default=str))
         return
-    table = Table(show_header=False, title="qmdr status")
-    for section in ("embedding", "rerank", "index"):
-        for key, value in info[section].items():
-            table.add_row(f"{section}.{key}", str(value))
-    table.add_row("store", info["store"])
-    console.print(table)
+    pairs = [(f"{section}.{key}", value) for section in ("embedding", "rerank", "index")
+             for key, value in info[section].items()]
+    console.print(render.key_values("qmdr status", [*pairs, ("store", info["store"])]))
 
 
 def main() -> None:

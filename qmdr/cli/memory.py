@@ -9,15 +9,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from providers.errors import ProviderError
+from qmdr.cli import render
 from qmdr.cli.common import JsonOpt, console, err_console, fail, load_settings
 from qmdr.errors import QmdrError
 from qmdr.settings import Settings
@@ -71,8 +71,8 @@ def vault_add(
         print(json.dumps(data, indent=2, default=str))
         return
     indexed = data["index"]
-    console.print(f"added vault [bold]{name}[/bold] -> {data['folder']}"
-                  + (f" ({indexed['added']} notes indexed)" if indexed else ""))
+    render.say(console, f"added vault {name} -> {data['folder']}"
+               + (f" ({indexed['added']} notes indexed)" if indexed else ""))
 
 
 @vault_app.command("list")
@@ -86,13 +86,9 @@ def vault_list(as_json: JsonOpt = False) -> None:
     if as_json:
         print(json.dumps(vaults, indent=2, default=str))
         return
-    table = Table(title="vaults")
-    for column in ("name", "folder", "notes", "chunks", "writable"):
-        table.add_column(column)
-    for v in vaults:
-        table.add_row(escape(v["name"]), escape(v["folder"]), str(v["index"]["notes"]), str(v["index"]["chunks"]),
-                      "yes" if v["settings"]["writable"] else "no")
-    console.print(table)
+    console.print(render.table("vaults", ("name", "folder", "notes", "chunks", "writable"), [
+        (v["name"], v["folder"], v["index"]["notes"], v["index"]["chunks"], "yes" if v["settings"]["writable"] else "no")
+        for v in vaults]))
 
 
 @vault_app.command("remove")
@@ -102,7 +98,7 @@ def vault_remove(name: Annotated[str, typer.Argument(help="vault name")]) -> Non
         await service.memory.remove(name)
 
     with_service(load_settings(), work)
-    console.print(f"removed vault {name} (its folder was not touched)")
+    render.say(console, f"removed vault {name} (its folder was not touched)")
 
 
 @vault_app.command("index")
@@ -119,7 +115,7 @@ def vault_index(
     if as_json:
         print(json.dumps(data, indent=2, default=str))
     else:
-        console.print(", ".join(f"{k} {data[k]}" for k in ("added", "changed", "removed", "unchanged", "embedded")))
+        render.say(console, ", ".join(f"{k} {data[k]}" for k in ("added", "changed", "removed", "unchanged", "embedded")))
 
 
 def watch_command(
@@ -133,14 +129,14 @@ def watch_command(
 
     def report(vault: str, summary: Any) -> None:
         data = summary.to_dict()
-        err_console.print(f"{vault}: +{data['added']} ~{data['changed']} -{data['removed']} "
-                          f"({data['embedded']} embedded)")
+        render.say(err_console, f"{vault}: +{data['added']} ~{data['changed']} -{data['removed']} "
+                                f"({data['embedded']} embedded)")
 
     async def work(service: Any) -> None:
         names = [v.name for v in service.memory.list()]
         if not names:
             raise fail("no vault to watch: set QMDR_VAULT or `qmdr vault add NAME FOLDER`")
-        err_console.print(f"watching {', '.join(names)} (debounce {settings.qmdr_watch_debounce_s:g} s)")
+        render.say(err_console, f"watching {', '.join(names)} (debounce {settings.qmdr_watch_debounce_s:g} s)")
         watcher = VaultWatcher(service.memory, quiet_s=settings.qmdr_watch_debounce_s, on_flush=report)
         await watcher.run()
 
@@ -180,7 +176,8 @@ def context_command(
                                    profile=profile, vaults=vault or None)
 
     block = with_service(settings, work)
-    print(block.markdown, end="")
+    # a terminal sees control characters as escapes; piped, the block is data and passes byte for byte
+    print(render.visible(block.markdown) if sys.stdout.isatty() else block.markdown, end="")
     err_console.print(f"[dim]{block.tokens}/{block.budget} tokens, {len(block.entries)} entries[/dim]")
 
 
@@ -202,38 +199,9 @@ def search_vaults(settings: Settings, query: str, *, vaults: list[str] | None, m
                                **({"explain": h.explain} if explain else {})} for h in found.results]},
                          indent=2, default=str))
         return
-    for warning in found.warnings:
-        err_console.print(f"[yellow]warning:[/yellow] {warning}")
+    render.warn(err_console, found.warnings)
     if not found.results:
         console.print("no results")
         return
-    table = Table(title=f"{len(found.results)} results from {', '.join(found.vaults)}")
-    for column in ("#", "vault", "rel %", "note", "snippet"):
-        table.add_column(column, overflow="fold")
-    if explain:
-        table.add_column("why", overflow="fold")
-    for rank, h in enumerate(found.results, 1):
-        where = f"{h.result.path}:{h.result.start_line}-{h.result.end_line}"
-        if h.result.heading_trail:
-            where += "\n" + " > ".join(h.result.heading_trail)
-        row = [str(rank), escape(h.vault), f"{h.relevance:.0f}", escape(where), escape(h.result.snippet)]
-        if explain:
-            row.append(explain_text(h.explain, h.score))
-        table.add_row(*row)
-    console.print(table)
+    console.print(render.vault_search_table(found.results, found.vaults, explain))
 
-
-def explain_text(explain: dict[str, Any], final: float) -> str:
-    """One line per stage: rank, raw score and RRF share per retriever, the vault fusion, boosts, the final score."""
-    lines = []
-    for name, stage in (explain.get("stages") or {}).items():
-        if stage.get("rank"):
-            lines.append(f"{name}: #{stage['rank']} score {stage['score']:.4g} rrf {stage['rrf']:.4f}")
-        else:
-            lines.append(f"{name}: not found")
-    if "vault_rrf" in explain:
-        lines.append(f"vault #{explain['vault_rank']} -> rrf {explain['vault_rrf']:.4f}")
-    for name, factor in (explain.get("boosts") or {}).items():
-        lines.append(f"{name} boost x{factor:.3f}")
-    lines.append(f"final {final:.4f}")
-    return "\n".join(lines)

@@ -11,11 +11,11 @@ from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from providers.errors import ProviderError
 from providers.resolver import parse_model_string
 from providers.types import Message
+from qmdr.cli import render
 from qmdr.cli.common import JsonOpt, console, err_console, fail, load_settings
 
 providers_app = typer.Typer(help="Provider keys and custom endpoints (Settings -> Providers).", no_args_is_help=False,
@@ -64,13 +64,9 @@ def providers_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
                            "ready": i.ready, "missing_settings": list(i.missing_settings), "error": i.error}
                           for i in infos], indent=2))
         return
-    table = Table(title="Providers")
-    for column in ("id", "key source", "key", "env var", "notes"):
-        table.add_column(column)
-    for i in infos:
-        notes = i.error or (f"needs {', '.join(i.missing_settings)}" if i.missing_settings else "")
-        table.add_row(i.provider, i.source, i.masked or "", i.env_var or "", notes)
-    console.print(table)
+    console.print(render.table("Providers", ("id", "key source", "key", "env var", "notes"), [
+        (i.provider, i.source, i.masked or "", i.env_var or "",
+         i.error or (f"needs {', '.join(i.missing_settings)}" if i.missing_settings else "")) for i in infos]))
 
 
 @providers_app.command("set-key")
@@ -83,7 +79,7 @@ def set_key(provider: Annotated[str, typer.Argument(help="provider id, e.g. open
         keys.spec(provider)
         secrets.set_key(provider, key)
         info = keys.key_info(provider)
-    console.print(f"stored {provider} key {info.masked} (it now wins over {info.env_var or 'the env var'})")
+    render.say(console, f"stored {provider} key {info.masked} (it now wins over {info.env_var or 'the env var'})")
 
 
 @providers_app.command("remove-key")
@@ -91,7 +87,7 @@ def remove_key(provider: Annotated[str, typer.Argument(help="provider id")]) -> 
     """Remove a stored key; the env var, if set, applies again."""
     with provider_access() as (secrets, _keys, _client):
         removed = secrets.delete_key(provider)
-    console.print(f"removed the stored {provider} key" if removed else f"no stored key for {provider}")
+    render.say(console, f"removed the stored {provider} key" if removed else f"no stored key for {provider}")
 
 
 @providers_app.command("add-custom")
@@ -106,7 +102,7 @@ def add_custom(
         key = sys.stdin.readline().strip() if not sys.stdin.isatty() else getpass.getpass("API key: ")
     with provider_access() as (secrets, _keys, _client):
         custom = secrets.add_custom_provider(slug, base_url, key or None)
-    console.print(f"added {custom.provider_id}: use models as {custom.provider_id}/<model>")
+    render.say(console, f"added {custom.provider_id}: use models as {custom.provider_id}/<model>")
 
 
 @providers_app.command("test")
@@ -124,7 +120,7 @@ def test(provider: Annotated[str, typer.Argument(help="provider id")]) -> None:
         ok, message = _run(go())
     finally:
         secrets.close()
-    (console if ok else err_console).print(("ok: " if ok else "failed: ") + message)
+    render.say(console if ok else err_console, ("ok: " if ok else "failed: ") + message)
     if not ok:
         raise typer.Exit(1)
 
@@ -163,7 +159,7 @@ def resolve(model: Annotated[str, typer.Argument(help="e.g. anthropic/claude-son
         print(json.dumps(data, indent=2))
     else:
         for key, value in data.items():
-            console.print(f"{key}: {value}")
+            render.say(console, f"{key}: {value}")
 
 
 @models_app.command("list")
@@ -171,14 +167,9 @@ def list_models(provider: Annotated[str | None, typer.Option(help="only this pro
     """The model catalog: context window, embedding dimension, thinking support."""
     from providers.catalog import KNOWN_MODELS
 
-    table = Table(title="Models")
-    for column in ("model string", "kind", "context", "dim", "thinking"):
-        table.add_column(column)
-    for m in KNOWN_MODELS:
-        if provider is None or m.provider == provider:
-            table.add_row(f"{m.provider}/{m.id}", m.kind, str(m.context_window or ""), str(m.embedding_dim or ""),
-                          "yes" if m.supports_thinking else "")
-    console.print(table)
+    console.print(render.table("Models", ("model string", "kind", "context", "dim", "thinking"), [
+        (f"{m.provider}/{m.id}", m.kind, m.context_window or "", m.embedding_dim or "", "yes" if m.supports_thinking else "")
+        for m in KNOWN_MODELS if provider is None or m.provider == provider]))
 
 
 def chat(
@@ -201,18 +192,18 @@ def chat(
                 async for delta in client.stream_chat(model, messages, thinking_level=thinking,
                                                       fallbacks=tuple(fallback or ())):
                     if delta.thinking:
-                        err_console.print(delta.thinking, end="", style="dim")
+                        err_console.print(render.literal(delta.thinking, "dim"), end="")
                     if delta.text:
-                        console.print(delta.text, end="", markup=False, highlight=False)
+                        console.print(render.literal(delta.text), end="")
                 console.print()
             else:
                 result = await client.chat(model, messages, thinking_level=thinking, fallbacks=tuple(fallback or ()))
                 if result.thinking:
-                    err_console.print(result.thinking, style="dim")
-                console.print(result.text, markup=False, highlight=False)
+                    err_console.print(render.literal(result.thinking, "dim"))
+                console.print(render.literal(result.text))
                 note = result.metadata.get("thinking_note")
                 if note:
-                    err_console.print(f"[dim]{note}[/dim]")
+                    render.say(err_console, note, "dim")
         finally:
             await client.aclose()
 

@@ -60,6 +60,21 @@ def test_index_search_and_status(tmp_path: Path, notes: Path) -> None:
     assert status["index"]["notes"] == 5 and status["embedding"]["model"] == "local/all-MiniLM-L6-v2"
 
 
+def test_search_table_shows_note_text_literally(tmp_path: Path, notes: Path) -> None:
+    """The README's first search shows the note's [[link]]; a note holding [/b] or an escape cannot break it."""
+    (notes / "howto" / "markup.md").write_text("# Tags [b]bold[/b]\n\nretries close with [/b] and "
+                                               "\x1b[2J clear the screen\n", encoding="utf-8")
+    env = {**qmdr_env(tmp_path / "data"), "COLUMNS": "400"}
+    assert qmdr("index", str(notes), env=env, cwd=tmp_path).returncode == 0
+    table = qmdr("search", "what did we decide about retries", env=env, cwd=tmp_path)
+    assert table.returncode == 0, table.stderr
+    assert "See also [[meetings/2026-03-12-incident-review]]." in table.stdout
+    keyword = qmdr("search", "retries close", "--mode", "keyword", env=env, cwd=tmp_path)
+    assert keyword.returncode == 0, keyword.stderr
+    assert "retries close with [/b] and \\x1b[2J clear the screen" in keyword.stdout
+    assert "Tags [b]bold[/b]" in keyword.stdout and "\x1b" not in keyword.stdout
+
+
 def test_bad_search_input_is_a_clear_error(tmp_path: Path) -> None:
     env = qmdr_env(tmp_path / "data")
     for args in (["search", "   "], ["search", "x", "-k", "0"], ["search", "x", "-k", "101"],
