@@ -14,6 +14,10 @@ Pass ``transport=`` (e.g. ``httpx.ASGITransport(app)``) to talk to an app in pro
 
 from __future__ import annotations
 
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -70,6 +74,21 @@ def _check(response: httpx.Response) -> httpx.Response:
 
 def _parse(model: type[M], response: httpx.Response) -> M:
     return model.model_validate(_check(response).json())
+
+
+def _save_stream(pieces: Iterable[bytes], dest: Path) -> Path:
+    """Write pieces to a hidden temp file beside ``dest``, then rename it into place."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=f".{dest.name}.partial-", dir=dest.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            for piece in pieces:
+                handle.write(piece)
+        os.replace(temp, dest)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return dest
 
 
 def _note_url(vault: str, path: str) -> str:
@@ -141,6 +160,14 @@ class QmdrClient:
     def remove_vault(self, name: str) -> None:
         _check(self._http.delete(f"/vaults/{quote(name, safe='')}"))
 
+    def export(self, vault: str, dest: str | Path) -> Path:
+        """Download a ZIP of every note of ``vault`` to the file ``dest`` (written whole or not at all)."""
+        with self._http.stream("GET", f"/vaults/{quote(vault, safe='')}/export") as response:
+            if response.status_code >= 400:
+                response.read()
+                _check(response)
+            return _save_stream(response.iter_bytes(), Path(dest))
+
 
 class AsyncQmdrClient:
     """Asynchronous client with the same methods as ``QmdrClient``; ``async with`` or ``await aclose()``."""
@@ -195,3 +222,11 @@ class AsyncQmdrClient:
 
     async def remove_vault(self, name: str) -> None:
         _check(await self._http.delete(f"/vaults/{quote(name, safe='')}"))
+
+    async def export(self, vault: str, dest: str | Path) -> Path:
+        """Download a ZIP of every note of ``vault`` to the file ``dest`` (written whole or not at all)."""
+        async with self._http.stream("GET", f"/vaults/{quote(vault, safe='')}/export") as response:
+            if response.status_code >= 400:
+                await response.aread()
+                _check(response)
+            return _save_stream([chunk async for chunk in response.aiter_bytes()], Path(dest))

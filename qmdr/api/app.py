@@ -26,7 +26,7 @@ from qmdr import __version__
 from qmdr.api.auth_throttle import AuthThrottle
 from qmdr.api.errors import install_error_handlers
 from qmdr.api.openapi import install_error_schemas
-from qmdr.api.routes import chat, health, index, memory, metrics, models, notes, providers, search, vaults
+from qmdr.api.routes import chat, health, index, memory, memory_io, metrics, models, notes, providers, search, vaults
 from qmdr.memory.vaults import DEFAULT_VAULT
 from qmdr.memory.watch import start_watch, stop_watch
 from qmdr.observability import Metrics, instrument_service, request_id_var
@@ -144,7 +144,7 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
     install_error_schemas(app)
     for router in (health.router, search.router, index.router, notes.router, providers.router,
                    providers.settings_router, models.router, chat.router, vaults.router, memory.router,
-                   metrics.router):
+                   memory_io.router, metrics.router):
         app.include_router(router)
     install_dashboard(app)
     return app

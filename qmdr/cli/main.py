@@ -20,7 +20,7 @@ from qmdr.cli import render
 from qmdr.cli.bench import bench_app
 from qmdr.cli.common import JsonOpt, console, err_console, fail, load_settings
 from qmdr.cli.memory import context_command, mcp_command, search_vaults, vault_app, watch_command
-from qmdr.cli.memory_io import import_app
+from qmdr.cli.memory_io import backup_command, export_command, import_app, restore_command
 from qmdr.cli.providers import chat as chat_command
 from qmdr.cli.providers import models_app, providers_app
 from qmdr.errors import QmdrError
@@ -38,6 +38,9 @@ app.command("watch")(watch_command)
 app.command("mcp")(mcp_command)
 app.command("context")(context_command)
 app.add_typer(import_app, name="import")
+app.command("backup")(backup_command)
+app.command("restore")(restore_command)
+app.command("export")(export_command)
 
 
 def run_async(coro: Any) -> Any:

@@ -67,3 +67,70 @@ def import_claude(
     """Import a Claude data export: each conversation becomes one note.
     Re-importing updates the same notes; a malformed export writes nothing."""
     _import("claude", export, vault, folder, as_json)
+
+
+def backup_command(
+    dest: Annotated[Path, typer.Argument(help="a new (or empty) folder for the backup")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Copy every index, the vault registry, feedback and the settings store to DEST, consistently,
+    also while `qmdr serve` runs (SQLite's online backup). With PostgreSQL, back the database up with pg_dump."""
+    from qmdr.errors import QmdrError
+    from qmdr.memory.backup import backup
+
+    try:
+        report = backup(load_settings(), dest)
+    except QmdrError as exc:
+        raise fail(exc.message) from None
+    if as_json:
+        print(json.dumps(report.to_dict(), indent=2))
+        return
+    size = sum(f.size for f in report.files)
+    console.print(f"backed up {len(report.files)} databases ({size / 1e6:.1f} MB) to {escape(str(report.folder))} "
+                  f"in {report.seconds:.1f} s", highlight=False)
+    for note in report.notes:
+        console.print(f"note: {escape(note)}", highlight=False)
+
+
+def restore_command(
+    src: Annotated[Path, typer.Argument(help="a folder written by `qmdr backup`")],
+    force: Annotated[bool, typer.Option("--force", help="replace existing databases (stop the server first)")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Bring back a backup written by `qmdr backup` (checksums verified first). Refuses to replace
+    existing databases unless --force; stop the server before restoring."""
+    from qmdr.errors import QmdrError
+    from qmdr.memory.backup import restore
+
+    try:
+        done = restore(load_settings(), src, force=force)
+    except QmdrError as exc:
+        raise fail(exc.message) from None
+    if as_json:
+        print(json.dumps({"restored": [{"path": rel, "target": str(target)} for rel, target in done]}, indent=2))
+        return
+    for rel, target in done:
+        console.print(f"restored {escape(rel)} -> {escape(str(target))}", highlight=False)
+
+
+def export_command(
+    vault: Annotated[str, typer.Argument(help="the vault to export")],
+    dest: Annotated[Path, typer.Argument(help="a new folder (or a file name ending in .zip)")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Write a vault's notes as plain markdown files (same folders and names) to DEST, or a ZIP of them."""
+    from qmdr.memory.export import export_folder, export_zip_file
+
+    async def work(service: Any) -> dict[str, Any]:
+        folder = service.memory.info(vault).folder
+        if dest.suffix.lower() == ".zip":
+            report = export_zip_file(vault, folder, dest)
+        else:
+            report = export_folder(vault, folder, dest)
+        return {"vault": vault, "dest": str(report.dest), "notes": report.notes, "bytes": report.bytes}
+
+    data = with_service(load_settings(), work)
+    if as_json:
+        print(json.dumps(data, indent=2))
+        return
+    console.print(f"exported {data['notes']} notes of vault {escape(vault)} to {escape(data['dest'])}", highlight=False)
