@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from qmdr.cli.common import JsonOpt, console, fail, load_settings
 from qmdr.cli.memory import with_service
+from qmdr.util.terminal_text import literal
 
 import_app = typer.Typer(help="Import chat exports as notes: one note per conversation.", no_args_is_help=True)
 
@@ -40,9 +40,9 @@ def _import(source: str, export: Path, vault: str, folder: str, as_json: bool) -
     if as_json:
         print(json.dumps(data, indent=2, default=str))
         return
-    console.print(f"{data['conversations']} conversations from {escape(export.name)} into vault {escape(vault)}: "
+    console.print(literal(f"{data['conversations']} conversations from {export.name} into vault {vault}: "
                   f"{len(data['written'])} written, {len(data['unchanged'])} unchanged, "
-                  f"{len(data['skipped_empty'])} empty ones skipped", highlight=False)
+                  f"{len(data['skipped_empty'])} empty ones skipped"))
 
 
 @import_app.command("chatgpt")
@@ -86,10 +86,10 @@ def backup_command(
         print(json.dumps(report.to_dict(), indent=2))
         return
     size = sum(f.size for f in report.files)
-    console.print(f"backed up {len(report.files)} databases ({size / 1e6:.1f} MB) to {escape(str(report.folder))} "
-                  f"in {report.seconds:.1f} s", highlight=False)
+    console.print(literal(f"backed up {len(report.files)} databases ({size / 1e6:.1f} MB) to {str(report.folder)} "
+                  f"in {report.seconds:.1f} s"))
     for note in report.notes:
-        console.print(f"note: {escape(note)}", highlight=False)
+        console.print(literal(f"note: {note}"))
 
 
 def restore_command(
@@ -110,7 +110,7 @@ def restore_command(
         print(json.dumps({"restored": [{"path": rel, "target": str(target)} for rel, target in done]}, indent=2))
         return
     for rel, target in done:
-        console.print(f"restored {escape(rel)} -> {escape(str(target))}", highlight=False)
+        console.print(literal(f"restored {rel} -> {str(target)}"))
 
 
 def export_command(
@@ -133,4 +133,4 @@ def export_command(
     if as_json:
         print(json.dumps(data, indent=2))
         return
-    console.print(f"exported {data['notes']} notes of vault {escape(vault)} to {escape(data['dest'])}", highlight=False)
+    console.print(literal(f"exported {data['notes']} notes of vault {vault} to {data['dest']}"))
