@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -99,10 +100,11 @@ def _search_body(query: str, vaults: list[str] | None, k: int, options: dict[str
     return MemorySearchRequest(query=query, vaults=vaults, k=k, **options).model_dump(exclude_none=True)
 
 
-def _context_body(query: str | list[str], budget: int | None, profile: str, vaults: list[str] | None) -> dict[str, Any]:
-    queries = [query] if isinstance(query, str) else list(query)
+def _context_body(query: str | list[str] | None, budget: int | None, profile: str, vaults: list[str] | None,
+                  since: str | datetime | None = None) -> dict[str, Any]:
+    queries = [] if query is None else [query] if isinstance(query, str) else list(query)
     return ContextRequest(queries=queries, budget=budget, profile=profile,  # type: ignore[arg-type]
-                          vaults=vaults).model_dump(exclude_none=True)
+                          vaults=vaults, since=since).model_dump(mode="json", exclude_none=True)
 
 
 def _write_body(path: str, content: str | None, frontmatter: dict[str, Any] | None, append: bool) -> dict[str, Any]:
@@ -129,9 +131,11 @@ class QmdrClient:
         """Search (options: mode, path_prefix, tags, rerank, expand, group_by_note, explain)."""
         return _parse(MemorySearchResponse, self._http.post("/vaults/search", json=_search_body(query, vaults, k, options)))
 
-    def context(self, query: str | list[str], *, budget: int | None = None, profile: str = "balanced",
-                vaults: list[str] | None = None) -> ContextResponse:
-        return _parse(ContextResponse, self._http.post("/context", json=_context_body(query, budget, profile, vaults)))
+    def context(self, query: str | list[str] | None = None, *, budget: int | None = None, profile: str = "balanced",
+                vaults: list[str] | None = None, since: str | datetime | None = None) -> ContextResponse:
+        """A ready-to-paste memory block; ``since`` keeps notes changed after that date (no query: what changed)."""
+        body = _context_body(query, budget, profile, vaults, since)
+        return _parse(ContextResponse, self._http.post("/context", json=body))
 
     def remember(self, path: str, content: str | None = None, *, vault: str = "default",
                  frontmatter: dict[str, Any] | None = None, append: bool = False) -> NoteWriteResult:
@@ -191,9 +195,10 @@ class AsyncQmdrClient:
         body = _search_body(query, vaults, k, options)
         return _parse(MemorySearchResponse, await self._http.post("/vaults/search", json=body))
 
-    async def context(self, query: str | list[str], *, budget: int | None = None, profile: str = "balanced",
-                      vaults: list[str] | None = None) -> ContextResponse:
-        body = _context_body(query, budget, profile, vaults)
+    async def context(self, query: str | list[str] | None = None, *, budget: int | None = None,
+                      profile: str = "balanced", vaults: list[str] | None = None,
+                      since: str | datetime | None = None) -> ContextResponse:
+        body = _context_body(query, budget, profile, vaults, since)
         return _parse(ContextResponse, await self._http.post("/context", json=body))
 
     async def remember(self, path: str, content: str | None = None, *, vault: str = "default",

@@ -25,6 +25,7 @@ from providers.errors import ProviderError
 from qmdr import __version__
 from qmdr.errors import QmdrError
 from qmdr.memory.context import build_context
+from qmdr.memory.handoff import parse_since
 from qmdr.memory.notes_write import write_note
 from qmdr.service import Service
 from qmdr.settings import Settings
@@ -101,15 +102,18 @@ def create_mcp_server(settings: Settings, *, service: Service | None = None) -> 
         return await guarded(run)
 
     @server.tool()
-    async def context(query: str, budget: int | None = None, profile: str = "balanced",
-                      vaults: list[str] | None = None, extra_queries: list[str] | None = None) -> str:
+    async def context(query: str = "", budget: int | None = None, profile: str = "balanced",
+                      vaults: list[str] | None = None, extra_queries: list[str] | None = None,
+                      since: str | None = None) -> str:
         """A ready-to-paste markdown block of the memory most relevant to `query` (plus `extra_queries`),
-        never over `budget` tokens (default QMDR_CONTEXT_TOKENS). Profiles: brief, balanced, deep."""
+        never over `budget` tokens (default QMDR_CONTEXT_TOKENS). Profiles: brief, balanced, deep.
+        `since` (ISO date or date-time) keeps only notes changed after it; with no query it gives what
+        changed, newest first: use it to pick up where another agent left off."""
         async def run() -> str:
             svc = current()
             block = await build_context(svc.memory, [query, *(extra_queries or [])],
                                         budget=budget or svc.settings.qmdr_context_tokens, profile=profile,
-                                        vaults=vaults)
+                                        vaults=vaults, since=parse_since(since) if since else None)
             return block.markdown or "(no memory found for this query)"
         return await guarded(run)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
@@ -200,6 +201,8 @@ class ContextRequest(BaseModel):
     profile: Literal["brief", "balanced", "deep"] = Field("balanced", description="how the budget is filled")
     vaults: list[str] | None = Field(None, max_length=MAX_VAULTS_PER_SEARCH, description="vault names; omitted = all")
     mode: SearchMode = Field("hybrid", description="retrieval mode of the searches behind the block")
+    since: datetime | None = Field(None, description="only notes changed after this ISO 8601 date or date-time "
+                                   "(naive means UTC); without a query the block is what changed, newest first")
 
     def all_queries(self) -> list[str]:
         return [q for q in ([self.query] if self.query else []) + list(self.queries) if q.strip()]
@@ -214,7 +217,7 @@ class ContextEntryModel(BaseModel):
     chunk_hash: str
     start_line: int
     end_line: int
-    kind: Literal["hit", "linked"]
+    kind: Literal["hit", "linked", "changed"]
     via: str | None = None
 
 

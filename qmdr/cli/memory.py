@@ -161,19 +161,26 @@ def mcp_command(
 
 
 def context_command(
-    query: Annotated[list[str], typer.Argument(help="one or more queries")],
+    query: Annotated[list[str] | None, typer.Argument(help="one or more queries (optional with --since)")] = None,
     budget: Annotated[int | None, typer.Option(help="token budget (default QMDR_CONTEXT_TOKENS)")] = None,
     profile: Annotated[str, typer.Option(help="brief | balanced | deep")] = "balanced",
     vault: Annotated[list[str] | None, typer.Option("--vault", help="only this vault (repeatable)")] = None,
+    since: Annotated[str | None, typer.Option(help="only notes changed after this ISO date or date-time "
+                                              "(UTC unless it says); no query: what changed, newest first")] = None,
 ) -> None:
-    """Print a ready-to-paste markdown memory block for the queries, within the token budget."""
+    """Print a ready-to-paste markdown memory block for the queries, within the token budget.
+    With --since, an agent picks up where another left off: only notes changed after that date."""
     from qmdr.memory.context import build_context
+    from qmdr.memory.handoff import parse_since
 
     settings = load_settings()
+    if not query and since is None:
+        raise fail("give a query, or --since DATE for what changed")
 
     async def work(service: Any) -> Any:
-        return await build_context(service.memory, query, budget=budget or settings.qmdr_context_tokens,
-                                   profile=profile, vaults=vault or None)
+        return await build_context(service.memory, query or [], budget=budget or settings.qmdr_context_tokens,
+                                   profile=profile, vaults=vault or None,
+                                   since=parse_since(since) if since is not None else None)
 
     block = with_service(settings, work)
     # a terminal sees control characters as escapes; piped, the block is data and passes byte for byte

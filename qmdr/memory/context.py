@@ -15,18 +15,28 @@ overlap repeats lines) is left out. Tokens are counted on the *whole rendered
 block* with the embedded model's tokenizer (``count_tokens`` of the embedder;
 an approximation only when the embedder has none), and an entry is added only
 when the block still fits, so the block never exceeds its budget.
+
+With ``since`` (an agent picking up where another left off) only notes changed
+after that date count (``qmdr.memory.handoff``). With queries, the block holds
+their hits among the changed notes (searched deeper, since the top ``k`` may
+hold none of them); without a query, the changed notes themselves, newest
+first, chunk by chunk (``kind: "changed"``). Linked neighbours are left out:
+they did not change.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import anyio.to_thread
 
+from qmdr.memory.handoff import ChangedNote, changed_notes
 from qmdr.memory.hub import MemoryHit, VaultHub
 from qmdr.search.fusion import reciprocal_rank_fusion
+from qmdr.search.searcher import MAX_K
 from qmdr.store.base import Filters
 from vault import approx_token_count
 
@@ -35,6 +45,8 @@ ProfileName = Literal["brief", "balanced", "deep"]
 RELATED_KEYS = ("related", "see_also", "see-also", "seealso", "up", "parent")
 #: at most this many queries per context request: each one is a full search of every chosen vault
 MAX_CONTEXT_QUERIES = 8
+#: with ``since``, each query's search goes this deep before keeping the changed notes' hits
+SINCE_SEARCH_DEPTH = MAX_K
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +80,7 @@ class ContextEntry:
     chunk_hash: str
     start_line: int
     end_line: int
-    kind: str = "hit"  # "hit" or "linked"
+    kind: str = "hit"  # "hit", "linked", or "changed" (a note changed after ``since``)
     via: str | None = None  # for "linked": the note that links here
 
     def to_dict(self) -> dict[str, Any]:
@@ -87,11 +99,15 @@ class ContextBlock:
     warnings: list[str] = field(default_factory=list)
 
 
-def render(queries: Sequence[str], entries: Sequence[ContextEntry]) -> str:
+def render(queries: Sequence[str], entries: Sequence[ContextEntry], since: datetime | None = None) -> str:
     """The markdown block: one section per vault, entries in the order they were chosen."""
     if not entries:
         return ""
-    lines = [f"# Memory for: {'; '.join(queries)}"]
+    header = f"# Memory for: {'; '.join(queries)}" if queries else "# Memory"
+    if since is not None:
+        stamp = since.isoformat(timespec="seconds")
+        header += f" (changed since {stamp})" if queries else f" changed since {stamp}"
+    lines = [header]
     vaults = list(dict.fromkeys(e.vault for e in entries))
     for vault in vaults:
         lines += ["", f"## Vault: {vault}"]
@@ -99,7 +115,8 @@ def render(queries: Sequence[str], entries: Sequence[ContextEntry]) -> str:
             where = f"`{e.path}` lines {e.start_line}-{e.end_line}"
             if e.heading:
                 where += f" › {e.heading}"
-            label = f"{e.relevance:.0f}%" if e.relevance is not None else f"linked from `{e.via}`"
+            label = (f"{e.relevance:.0f}%" if e.relevance is not None
+                     else f"changed {e.via}" if e.kind == "changed" else f"linked from `{e.via}`")
             lines += ["", f"### {e.title} ({label})", where, "", e.text.strip()]
     return "\n".join(lines) + "\n"
 
@@ -132,7 +149,8 @@ def resolve_link(target: str, paths: Sequence[str]) -> str | None:
 
 async def build_context(hub: VaultHub, queries: Sequence[str], *, budget: int, profile: str = "balanced",
                         vaults: Sequence[str] | None = None, filters: Filters = Filters(), mode: str = "hybrid",
-                        count_tokens: Callable[[str], int] | None = None) -> ContextBlock:
+                        count_tokens: Callable[[str], int] | None = None,
+                        since: datetime | None = None) -> ContextBlock:
     """Fill ``budget`` tokens with the best memory for ``queries``; see the module docstring."""
     from qmdr.errors import InvalidQuery
 
@@ -140,8 +158,8 @@ async def build_context(hub: VaultHub, queries: Sequence[str], *, budget: int, p
     if chosen is None:
         raise InvalidQuery(f"profile must be one of {', '.join(PROFILES)}, not {profile!r}")
     queries = [q.strip() for q in queries if q and q.strip()]
-    if not queries:
-        raise InvalidQuery("give at least one query")
+    if not queries and since is None:
+        raise InvalidQuery("give at least one query (or since)")
     if len(queries) > MAX_CONTEXT_QUERIES:
         raise InvalidQuery(f"at most {MAX_CONTEXT_QUERIES} queries per context request")
     if budget < 1:
@@ -150,11 +168,17 @@ async def build_context(hub: VaultHub, queries: Sequence[str], *, budget: int, p
     warnings: list[str] = []
     lists: dict[str, list[tuple[str, str, int]]] = {}
     hits: dict[tuple[str, str, int], MemoryHit] = {}
-    for i, query in enumerate(queries):
-        found = await hub.search(query, vaults=vaults, k=chosen.k, filters=filters, mode=mode)
+    changed = await changed_notes(hub, since, vaults) if since is not None else None
+    allowed = {(n.vault, n.path) for n in changed} if changed is not None else None
+    for i, query in enumerate(queries if allowed is None or allowed else []):
+        # with since, search deeper and keep the changed notes' hits: the top k may hold none of them
+        depth = chosen.k if allowed is None else SINCE_SEARCH_DEPTH
+        found = await hub.search(query, vaults=vaults, k=depth, filters=filters, mode=mode)
         warnings.extend(found.warnings)
         keys = []
         for hit in found.results:
+            if allowed is not None and (hit.vault, hit.result.path) not in allowed:
+                continue
             key = (hit.vault, hit.result.chunk_hash, hit.result.start_line)
             keys.append(key)
             if key not in hits or hit.relevance > hits[key].relevance:
@@ -162,7 +186,7 @@ async def build_context(hub: VaultHub, queries: Sequence[str], *, budget: int, p
         lists[f"q{i}"] = keys
     order = [key for key, _ in reciprocal_rank_fusion(lists)]
 
-    filler = _Filler(queries, budget, count)
+    filler = _Filler(queries, budget, count, since)
     for key in order:
         hit = hits[key]
         r = hit.result
@@ -172,9 +196,11 @@ async def build_context(hub: VaultHub, queries: Sequence[str], *, budget: int, p
         if not filler.add(entry) and chosen.full_text and r.snippet != r.text:
             entry.text = r.snippet
             filler.add(entry)
-    if chosen.neighbours:
+    if changed and not queries:
+        await _add_changed(hub, filler, changed)
+    elif chosen.neighbours and changed is None:
         await _add_neighbours(hub, filler, chosen.neighbours)
-    markdown = render(queries, filler.entries)
+    markdown = render(queries, filler.entries, since)
     return ContextBlock(markdown=markdown, tokens=count(markdown) if markdown else 0, budget=budget,
                         profile=chosen.name, entries=filler.entries, warnings=warnings)
 
@@ -182,8 +208,10 @@ async def build_context(hub: VaultHub, queries: Sequence[str], *, budget: int, p
 class _Filler:
     """Adds entries while the rendered block stays within the budget."""
 
-    def __init__(self, queries: Sequence[str], budget: int, count: Callable[[str], int]) -> None:
+    def __init__(self, queries: Sequence[str], budget: int, count: Callable[[str], int],
+                 since: datetime | None = None) -> None:
         self.queries = queries
+        self.since = since
         self.budget = budget
         self.count = count
         self.entries: list[ContextEntry] = []
@@ -202,7 +230,7 @@ class _Filler:
         if self.has(entry) or not entry.text.strip():
             return False
         candidate = [*self.entries, entry]
-        if self.count(render(self.queries, candidate)) > self.budget:
+        if self.count(render(self.queries, candidate, self.since)) > self.budget:
             return False
         self.entries.append(entry)
         return True
@@ -232,3 +260,16 @@ async def _add_neighbours(hub: VaultHub, filler: _Filler, per_note: int) -> None
                 filler.add(ContextEntry(vault, linked, other["title"], " › ".join(chunk["heading_trail"]),
                                         chunk["text"], None, chunk["hash"], chunk["start_line"], chunk["end_line"],
                                         kind="linked", via=path))
+
+
+async def _add_changed(hub: VaultHub, filler: _Filler, changed: Sequence[ChangedNote]) -> None:
+    """The changed notes themselves, newest first, each chunk in order while the budget lasts."""
+    for item in changed:
+        note = await anyio.to_thread.run_sync(hub.open(item.vault).store.get_note, item.path)
+        if note is None:
+            continue
+        when = datetime.fromtimestamp(item.changed_at, tz=UTC).isoformat(timespec="seconds")
+        for chunk in note["chunks"]:
+            filler.add(ContextEntry(item.vault, item.path, note["title"], " › ".join(chunk["heading_trail"]),
+                                    chunk["text"], None, chunk["hash"], chunk["start_line"], chunk["end_line"],
+                                    kind="changed", via=when))

@@ -9,6 +9,7 @@ from qmdr.api.deps import Authorized, ServiceDep
 from qmdr.api.schemas import ContextEntryModel, ContextRequest, ContextResponse, FeedbackRequest, FeedbackResponse
 from qmdr.errors import InvalidQuery
 from qmdr.memory.context import build_context
+from qmdr.memory.handoff import parse_since
 from qmdr.search.boosts import usefulness
 
 router = APIRouter(tags=["memory"], dependencies=[Authorized])
@@ -17,12 +18,14 @@ router = APIRouter(tags=["memory"], dependencies=[Authorized])
 @router.post("/context", response_model=ContextResponse)
 async def context(body: ContextRequest, service: ServiceDep) -> ContextResponse:
     """Markdown for an agent's prompt: per-vault sections of the best chunks (title, path, heading,
-    relevance %), then their linked and frontmatter-related notes, never over the token budget."""
+    relevance %), then their linked and frontmatter-related notes, never over the token budget.
+    With ``since``: only notes changed after that date (no query: what changed, newest first)."""
     queries = body.all_queries()
-    if not queries:
-        raise InvalidQuery("give query or queries")
+    if not queries and body.since is None:
+        raise InvalidQuery("give query, queries or since")
     block = await build_context(service.memory, queries, budget=body.budget or service.settings.qmdr_context_tokens,
-                                profile=body.profile, vaults=body.vaults, mode=body.mode)
+                                profile=body.profile, vaults=body.vaults, mode=body.mode,
+                                since=parse_since(body.since) if body.since is not None else None)
     return ContextResponse(markdown=block.markdown, tokens=block.tokens, budget=block.budget, profile=block.profile,
                            entries=[ContextEntryModel(**e.to_dict()) for e in block.entries], warnings=block.warnings)
 
