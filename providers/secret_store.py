@@ -10,6 +10,15 @@ garbage) and reported as such.
 Every write is one transaction; ``rotate_encryption_key`` re-encrypts all
 values in one transaction, so a crash leaves either all old or all new.
 
+A key check value (a known plaintext encrypted under the store's key, row
+``key_check`` of ``store_meta``) records which ``SECRET_ENCRYPTION_KEY`` the
+store belongs to. Every write of a secret first checks it: a write under a
+different key is refused, because it would leave a store that no single key
+decrypts (and that ``rotate-key`` cannot re-encrypt). A store written before
+the check value existed gets one on its first write, after every stored
+secret was shown to decrypt under the key in use. A store holding no secret
+at all takes the key of its next write.
+
 The store never reads the environment: environment keys are a separate,
 lower-priority source (``providers.keys``) and are never imported into it.
 """
@@ -66,7 +75,15 @@ CREATE TABLE IF NOT EXISTS model_defaults (
     name  TEXT PRIMARY KEY,
     value TEXT
 );
+CREATE TABLE IF NOT EXISTS store_meta (
+    name  TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+);
 """
+
+#: ``store_meta`` row holding the key check value, and the known plaintext it encrypts
+_KEY_CHECK_ROW = "key_check"
+_KEY_CHECK_PLAINTEXT = "qmdr secret store key check v1"
 
 _DEFAULT_NAMES = ("working_model", "thinking_model", "thinking_level")
 
@@ -122,6 +139,57 @@ def _decrypt(aead: AESGCM, blob: bytes, label: str) -> str:
             f"(could not decrypt {label}); set the original {ENCRYPTION_KEY_ENV}, or re-enter the keys in "
             f"Settings -> Providers"
         ) from None
+
+
+def _mismatch(action: str) -> SecretStoreError:
+    return SecretStoreError(
+        f"cannot {action}: {ENCRYPTION_KEY_ENV} is not the key this store's secrets were encrypted with, and a "
+        f"secret stored under it would leave the store readable by no single key. Set the original "
+        f"{ENCRYPTION_KEY_ENV} (and change it with `qmdr providers rotate-key`), or remove the stored keys "
+        f"to start over with a new one. Nothing was changed."
+    )
+
+
+def _all_ciphertexts(conn: sqlite3.Connection) -> list[tuple[bytes, str]]:
+    """Every stored secret with the label it was encrypted under."""
+    keys = conn.execute("SELECT provider, ciphertext FROM provider_keys").fetchall()
+    customs = conn.execute(
+        "SELECT slug, key_ciphertext FROM custom_providers WHERE key_ciphertext IS NOT NULL"
+    ).fetchall()
+    return [(blob, f"key:{p}") for p, blob in keys] + [(blob, f"custom:{slug}") for slug, blob in customs]
+
+
+def _opens(aead: AESGCM, blob: bytes, label: str) -> bool:
+    try:
+        _decrypt(aead, blob, label)
+    except SecretStoreError:
+        return False
+    return True
+
+
+def _write_key_check(conn: sqlite3.Connection, aead: AESGCM) -> None:
+    conn.execute(
+        "INSERT INTO store_meta(name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+        (_KEY_CHECK_ROW, _encrypt(aead, _KEY_CHECK_PLAINTEXT, f"meta:{_KEY_CHECK_ROW}")),
+    )
+
+
+def _ensure_store_key(conn: sqlite3.Connection, aead: AESGCM, action: str) -> None:
+    """Inside a write transaction: refuse unless ``aead`` is the key the store's secrets are under.
+
+    With a check value, it decides. Without one (a store from before it
+    existed) every stored secret must decrypt, and then the check value is
+    written. A store that holds no secret takes ``aead`` as its key.
+    """
+    stored = _all_ciphertexts(conn)
+    row = conn.execute("SELECT value FROM store_meta WHERE name = ?", (_KEY_CHECK_ROW,)).fetchone()
+    if row is not None and _opens(aead, row[0], f"meta:{_KEY_CHECK_ROW}"):
+        return
+    if row is not None and stored:
+        raise _mismatch(action)
+    if not all(_opens(aead, blob, label) for blob, label in stored):
+        raise _mismatch(action)
+    _write_key_check(conn, aead)
 
 
 class SecretStore:
@@ -196,8 +264,11 @@ class SecretStore:
             raise SecretStoreError(
                 f"refusing to store an empty key for {provider}; use delete_key to remove it"
             )
-        blob = _encrypt(self._require_key(f"store the {provider} key"), api_key, f"key:{provider}")
+        action = f"store the {provider} key"
+        aead = self._require_key(action)
+        blob = _encrypt(aead, api_key, f"key:{provider}")
         with self._transaction() as conn:
+            _ensure_store_key(conn, aead, action)
             conn.execute(
                 "INSERT INTO provider_keys(provider, ciphertext, updated_at) VALUES (?, ?, ?) "
                 "ON CONFLICT(provider) DO UPDATE SET ciphertext = excluded.ciphertext, "
@@ -240,9 +311,13 @@ class SecretStore:
         if not base_url.startswith(("http://", "https://")):
             raise SecretStoreError(f"base URL of custom-{slug} must start with http:// or https://")
         blob = None
-        if api_key:
-            blob = _encrypt(self._require_key(f"store the custom-{slug} key"), api_key, f"custom:{slug}")
+        action = f"store the custom-{slug} key"
+        aead = self._require_key(action) if api_key else None
+        if aead is not None:
+            blob = _encrypt(aead, api_key, f"custom:{slug}")  # type: ignore[arg-type]
         with self._transaction() as conn:
+            if aead is not None:
+                _ensure_store_key(conn, aead, action)
             conn.execute(
                 "INSERT INTO custom_providers(slug, base_url, display_name, key_ciphertext, updated_at) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT(slug) DO UPDATE SET base_url = excluded.base_url, "
@@ -332,11 +407,13 @@ class SecretStore:
     def rotate_encryption_key(self, old: str, new: str) -> int:
         """Re-encrypt every stored secret from ``old`` to ``new`` in one transaction; returns how many.
 
-        Nothing changes unless every value decrypts with ``old``. Afterwards this
-        store uses ``new``; set ``SECRET_ENCRYPTION_KEY`` to it before restarting.
+        Nothing changes unless every value decrypts with ``old`` (and ``old``
+        matches the key check value). Afterwards this store uses ``new``; set
+        ``SECRET_ENCRYPTION_KEY`` to it before restarting.
         """
         old_aead, new_aead = _derive(old), _derive(new)
         with self._transaction() as conn:
+            _ensure_store_key(conn, old_aead, "rotate the encryption key")
             keys = conn.execute("SELECT provider, ciphertext FROM provider_keys").fetchall()
             customs = conn.execute(
                 "SELECT slug, key_ciphertext FROM custom_providers WHERE key_ciphertext IS NOT NULL"
@@ -353,5 +430,6 @@ class SecretStore:
                     "UPDATE custom_providers SET key_ciphertext = ? WHERE slug = ?",
                     (_encrypt(new_aead, plain, f"custom:{slug}"), slug),
                 )
+            _write_key_check(conn, new_aead)
         self._aead = new_aead
         return len(keys) + len(customs)

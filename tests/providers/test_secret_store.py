@@ -6,6 +6,7 @@ import sqlite3
 
 import pytest
 
+from providers import secret_store
 from providers.errors import SecretStoreError
 from providers.secret_store import ENCRYPTION_KEY_ENV, GlobalDefaults, SecretStore
 
@@ -101,8 +102,11 @@ def test_rotation_is_one_transaction(db):
     with SecretStore(db, encryption_key=KEY_A) as store:
         store.set_key("aaa", "first")
         store.set_key("zzz", "second")
-    with SecretStore(db, encryption_key=KEY_B) as other:  # one row written under a different key
-        other.set_key("mmm", "odd-one")
+    with SecretStore(db, encryption_key=KEY_B) as other:  # one row written under a different key (an old split store)
+        odd = secret_store._encrypt(other._aead, "odd-one", "key:mmm")
+    with sqlite3.connect(db) as conn:
+        conn.execute("INSERT INTO provider_keys VALUES ('mmm', ?, 0)", (odd,))
+    conn.close()
     with SecretStore(db, encryption_key=KEY_A) as store:
         with pytest.raises(SecretStoreError):
             store.rotate_encryption_key(KEY_A, "third-encryption-key-cccccccccc")
@@ -129,3 +133,67 @@ def test_custom_providers_and_defaults(db):
         with pytest.raises(SecretStoreError):
             store.set_defaults(thinking_level="extreme")  # type: ignore[arg-type]
         assert store.remove_custom_provider("myollama") and store.list_custom_providers() == []
+
+
+def _ciphertexts(db):
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT provider, ciphertext FROM provider_keys ORDER BY provider").fetchall()
+        rows += conn.execute("SELECT slug, key_ciphertext FROM custom_providers ORDER BY slug").fetchall()
+    conn.close()
+    return rows
+
+
+@pytest.mark.parametrize("write", ["set_key", "custom_with_key"])
+def test_a_write_under_a_different_encryption_key_is_refused_and_loses_nothing(db, write):
+    with SecretStore(db, encryption_key=KEY_A) as store:
+        store.set_key("openai", SECRET)
+        store.add_custom_provider("ollama", "http://localhost:11434/v1", api_key="ollama-key")
+    before = _ciphertexts(db)
+    with SecretStore(db, encryption_key=KEY_B) as wrong, pytest.raises(SecretStoreError) as info:
+        if write == "set_key":
+            wrong.set_key("openai", "sk-replacement-under-the-wrong-key")
+        else:
+            wrong.add_custom_provider("ollama", "http://localhost:11434/v1", api_key="other")
+    message = str(info.value)
+    assert ENCRYPTION_KEY_ENV in message and "Nothing was changed" in message
+    assert KEY_A not in message and KEY_B not in message
+    assert _ciphertexts(db) == before
+    with SecretStore(db, encryption_key=KEY_A) as store:  # one key still opens everything, rotation works
+        assert store.get_key("openai") == SECRET and store.get_custom_key("ollama") == "ollama-key"
+        assert store.rotate_encryption_key(KEY_A, KEY_B) == 2
+    with SecretStore(db, encryption_key=KEY_B) as store:
+        store.set_key("groq", "gsk-after-rotation")  # the new key is now the store's key
+        assert store.get_key("openai") == SECRET
+
+
+def test_a_new_key_for_a_different_provider_is_refused_too(db):
+    """The split the check prevents: each entry would decrypt under a different secret."""
+    with SecretStore(db, encryption_key=KEY_A) as store:
+        store.set_key("openai", SECRET)
+    with SecretStore(db, encryption_key=KEY_B) as wrong, pytest.raises(SecretStoreError):
+        wrong.set_key("groq", "gsk-new")
+    with SecretStore(db, encryption_key=KEY_A) as store:
+        assert store.stored_providers() == ["openai"]
+
+
+def test_a_store_from_before_the_check_value_gets_one_when_its_key_is_proven(db):
+    with SecretStore(db, encryption_key=KEY_A) as store:
+        store.set_key("openai", SECRET)
+    with sqlite3.connect(db) as conn:  # as written by a version without the check value
+        conn.execute("DELETE FROM store_meta")
+    conn.close()
+    with SecretStore(db, encryption_key=KEY_B) as wrong, pytest.raises(SecretStoreError):
+        wrong.set_key("groq", "gsk-new")  # the old secrets do not open under KEY_B
+    with SecretStore(db, encryption_key=KEY_A) as store:
+        store.set_key("groq", "gsk-new")
+    with SecretStore(db, encryption_key=KEY_B) as wrong, pytest.raises(SecretStoreError):
+        wrong.set_key("mistral", "m-new")
+
+
+def test_an_emptied_store_takes_a_new_key(db):
+    with SecretStore(db, encryption_key=KEY_A) as store:
+        store.set_key("openai", SECRET)
+        store.delete_key("openai")
+    with SecretStore(db, encryption_key=KEY_B) as store:
+        store.set_key("openai", "sk-fresh-start")
+        assert store.get_key("openai") == "sk-fresh-start"

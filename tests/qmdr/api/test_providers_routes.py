@@ -119,3 +119,15 @@ def test_model_resolution_reports_the_id_sent(make_client) -> None:
     passthrough = client.get("/models/resolve", params={"model": "openrouter/moonshotai/kimi-k2.5"}).json()
     assert passthrough["provider"] == "openrouter" and passthrough["model_sent"] == "moonshotai/kimi-k2.5"
     assert client.get("/models/resolve", params={"model": "nope/x"}).status_code == 404
+
+
+def test_storing_a_key_under_a_different_encryption_key_is_refused_and_keeps_the_old_key(make_client) -> None:
+    client = make_client()
+    assert client.put("/providers/openrouter/key", json={"api_key": FAKE_STORED_KEY}).status_code == 200
+    wrong = make_client(secret_encryption_key="a-different-encryption-key-999999")
+    response = wrong.put("/providers/openrouter/key", json={"api_key": "sk-or-replacement-cccc3333"})
+    assert response.status_code == 409
+    assert "SECRET_ENCRYPTION_KEY" in response.text and "a-different-encryption-key" not in response.text
+    assert "sk-or-replacement" not in response.text
+    row = by_id(client.get("/providers").json())["openrouter"]  # the right key still reads the original
+    assert row["source"] == "stored" and row["masked"].endswith("2222") and row["error"] is None
