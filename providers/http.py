@@ -27,8 +27,11 @@ T = TypeVar("T")
 MAX_ERROR_BODY_CHARS = 2000
 
 
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date), or None."""
+def parse_retry_after(value: str | None, *, now: Callable[[], float] = time) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date, RFC 9110 10.2.3), or None.
+
+    ``now`` (Unix seconds) is injectable so an HTTP-date can be tested exactly.
+    """
     if not value:
         return None
     value = value.strip()
@@ -37,7 +40,7 @@ def parse_retry_after(value: str | None) -> float | None:
     except ValueError:
         pass
     try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time())
+        return max(0.0, parsedate_to_datetime(value).timestamp() - now())
     except (TypeError, ValueError):
         return None
 
