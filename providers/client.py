@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 import httpx
 
 from providers.catalog import Catalog, nearest_effort
-from providers.errors import ProviderError
+from providers.errors import DeadlineExceeded, ProviderError
 from providers.keys import KeyInfo, KeySource
 from providers.registry import ProviderSpec
 from providers.reliability import (
@@ -56,6 +56,10 @@ T = TypeVar("T")
 
 #: a whole answer from a slow reasoning model can take minutes; this caps a stuck read, not a long answer
 DEFAULT_TIMEOUT_SECONDS = 120.0
+#: total deadline of a chat or stream when the caller gives no ``timeout``: every request, retry, backoff
+#: wait and fallback must end within it. Long enough for a high-effort reasoning answer (minutes), short
+#: enough that a server dripping bytes (each read inside the read timeout) cannot hold a call for ever.
+DEFAULT_CALL_DEADLINE_SECONDS = 600.0
 #: failing to connect within this means the host is down or unreachable; fail over quickly
 CONNECT_TIMEOUT_SECONDS = 10.0
 #: pool size: enough for parallel embedding batches plus chats, small enough to be polite to one host
@@ -155,8 +159,10 @@ class ProviderClient:
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         max_retries: int = MAX_RETRIES,
         observer: ProviderObserver | None = None,
+        deadline: float = DEFAULT_CALL_DEADLINE_SECONDS,
     ) -> None:
         self.keys = keys
+        self.deadline = deadline
         self._owns_http = http is None
         self.http = http or default_http_client()
         self.catalog = catalog or Catalog()
@@ -239,15 +245,42 @@ class ProviderClient:
         *,
         cooldowns: bool = True,
         max_retries: int | None = None,
+        deadline: float | None = None,
     ) -> tuple[T, list[Attempt]]:
-        """``run_fallbacks`` with this client's sleep, cooldowns, retry budget and observer."""
-        return await run_fallbacks(
+        """``run_fallbacks`` with this client's sleep, cooldowns, retry budget and observer.
+
+        ``deadline`` (event-loop time) bounds the whole chain: requests in flight are cancelled when it
+        passes, and a backoff wait that would end past it is not started.
+        """
+        loop = asyncio.get_running_loop()
+        run = run_fallbacks(
             chain,
             call,
             cooldowns=self.cooldowns if cooldowns else None,
             sleep=self._sleep,
             max_retries=self._max_retries if max_retries is None else max_retries,
             observer=self.observer,
+            deadline=deadline,
+            clock=loop.time,
+        )
+        if deadline is None:
+            return await run
+        async with asyncio.timeout_at(deadline):
+            return await run
+
+    def _deadline(self, timeout: float | None) -> tuple[float, float]:
+        """(seconds, event-loop time) of a call's total deadline: ``timeout`` if given, else the client's."""
+        seconds = self.deadline if timeout is None else timeout
+        return seconds, asyncio.get_running_loop().time() + seconds
+
+    @staticmethod
+    def _deadline_error(model: str, seconds: float) -> DeadlineExceeded:
+        provider = parse_model_string(model).provider
+        return DeadlineExceeded(
+            f"{model} did not finish within this call's {seconds:g} s deadline, which covers every request, "
+            f"retry, backoff wait and fallback (each read also has its own timeout); pass a larger timeout "
+            f"to wait longer",
+            provider=provider, model=model,
         )
 
     @contextmanager
@@ -316,6 +349,10 @@ class ProviderClient:
         (model and reason for each failed attempt) and, when the model cannot
         think, ``thinking_note``; when it cannot take the requested effort,
         ``effort_note``.
+
+        ``timeout`` is both each read's timeout and the call's total deadline,
+        which covers every request, retry, backoff wait and fallback (default:
+        the client's ``deadline``); DeadlineExceeded says when it ran out.
         """
         template = self._request(messages, thinking_level, json_output, max_tokens, timeout, temperature)
 
@@ -328,8 +365,12 @@ class ProviderClient:
             return result, plan.notes
 
         chain = self._chain(model, fallbacks)
+        seconds, deadline = self._deadline(timeout)
         with self._observed("chat", chain[0][1], model) as observed:
-            (result, notes), attempts = await self._fallbacks(chain, call)
+            try:
+                (result, notes), attempts = await self._fallbacks(chain, call, deadline=deadline)
+            except TimeoutError:
+                raise self._deadline_error(model, seconds) from None
             observed.answered(chain, attempts)
         meta = {**result.metadata, **self._answer_meta(model, observed.model, attempts, notes)}
         return dataclasses.replace(result, metadata=meta)
@@ -368,8 +409,12 @@ class ProviderClient:
             return stream, first
 
         chain = self._chain(model, fallbacks)
+        seconds, deadline = self._deadline(timeout)
         with self._observed("stream", chain[0][1], model) as observed:
-            (stream, first), attempts = await self._fallbacks(chain, open_stream)
+            try:
+                (stream, first), attempts = await self._fallbacks(chain, open_stream, deadline=deadline)
+            except TimeoutError:
+                raise self._deadline_error(model, seconds) from None
             observed.answered(chain, attempts)
             meta = self._answer_meta(model, observed.model, attempts, opened[-1].notes)
             try:
@@ -377,7 +422,14 @@ class ProviderClient:
                 if not delta.done:
                     yield delta
                     with _redacting(opened[-1].creds):
-                        async for delta in stream:
+                        while True:
+                            try:  # the deadline covers the whole stream; no yield inside the timeout
+                                async with asyncio.timeout_at(deadline):
+                                    delta = await anext(stream)
+                            except StopAsyncIteration:
+                                break
+                            except TimeoutError:
+                                raise self._deadline_error(model, seconds) from None
                             if delta.done:
                                 break
                             yield delta

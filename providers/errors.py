@@ -6,6 +6,7 @@
     ├── SecretStoreError         SECRET_ENCRYPTION_KEY missing or wrong for the stored keys
     ├── ProviderConnectionError  could not reach the provider
     │   └── ProviderTimeout
+    │       └── DeadlineExceeded  the call's total deadline (retries, backoff, fallbacks) ran out
     ├── ProviderStatusError(status, body)   the provider answered with an error status
     │   ├── AuthError            401/403
     │   ├── RateLimited(retry_after)  429
@@ -53,6 +54,13 @@ class ProviderConnectionError(ProviderError):
 
 class ProviderTimeout(ProviderConnectionError):
     """The provider did not answer in time."""
+
+
+class DeadlineExceeded(ProviderTimeout):
+    """A call's total deadline ran out: it covers every request, retry, backoff wait and fallback.
+
+    Not retried and never moved on to the next model: the time it would need is what ran out.
+    """
 
 
 class ProviderStatusError(ProviderError):

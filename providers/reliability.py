@@ -6,9 +6,12 @@
 * ``with_retries(fn)`` runs one call under that policy (``sleep`` injectable):
   up to MAX_RETRIES for transient failures, plus CORRUPT_RETRIES for a body
   that arrived damaged.
-* ``Cooldowns`` skips a provider for a while after repeated failures, so a
-  dead provider costs one fast "cooling down" instead of a timeout per call,
-  even when it is the only model in the chain.
+* ``Cooldowns`` skips a provider, and separately a model, for a while after
+  repeated failures, so a dead provider costs one fast "cooling down" instead
+  of a timeout per call, even when it is the only model in the chain. Models
+  are counted apart from their provider because a fallback on the same
+  provider that works resets the provider's count: without a count of its own
+  a dead model in front of it would be tried on every call.
 * ``run_fallbacks`` tries models in order, recording ``(model, reason)`` for each
   failure, and raises AllModelsFailed with all of them when none succeeds.
 * ``ProviderObserver`` is the public hook for metrics and tracing: retries,
@@ -28,6 +31,7 @@ from typing import Literal, Protocol, TypeVar
 from providers.errors import (
     AllModelsFailed,
     CorruptResponse,
+    DeadlineExceeded,
     ProviderConnectionError,
     ProviderError,
     ProviderStatusError,
@@ -63,7 +67,11 @@ COOLDOWN_SECONDS = 60.0
 
 
 def should_retry(exc: BaseException) -> bool:
-    """Transient failures (connection, timeout, 429, 5xx, 408/409) are retried; the rest are not."""
+    """Transient failures (connection, timeout, 429, 5xx, 408/409) are retried; the rest are not.
+
+    A spent deadline is not transient: the time a retry would need is what ran out."""
+    if isinstance(exc, DeadlineExceeded):
+        return False
     if isinstance(exc, RateLimited | ProviderUnavailable | ProviderConnectionError):
         return True
     return isinstance(exc, ProviderStatusError) and exc.status in RETRYABLE_STATUSES
@@ -97,6 +105,8 @@ async def with_retries(
     corrupt_retries: int = CORRUPT_RETRIES,
     rand: Callable[[], float] = random.random,
     on_retry: Callable[[int, float, ProviderError], None] | None = None,
+    deadline: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> T:
     """Call ``fn`` until it succeeds, a non-retryable error occurs, or retries run out.
 
@@ -104,6 +114,10 @@ async def with_retries(
     on top. A caller that asks for no retries at all (``max_retries=0``, e.g. a
     connection test) gets none of either kind. ``on_retry(retry_number, delay,
     error)`` is called before each wait (retry numbers start at 1).
+
+    ``deadline`` (a ``clock()`` reading) bounds the waits: a retry whose
+    backoff would end past it is not waited for; DeadlineExceeded is raised at
+    once, from the error that would have been retried.
     """
     transient = corrupt = 0
     while True:
@@ -118,6 +132,13 @@ async def with_retries(
                 raise
             retry_number = transient + corrupt
             delay = retry_delay(retry_number - 1, getattr(exc, "retry_after", None), rand=rand)
+            if deadline is not None and clock() + delay >= deadline:
+                raise DeadlineExceeded(
+                    f"gave up on {exc.provider or 'the provider'} after {type(exc).__name__}: the retry would "
+                    f"start {delay:.1f} s from now, past this call's deadline (which covers retries and "
+                    f"backoff). Last error: {exc.message}",
+                    provider=exc.provider, model=exc.model,
+                ) from exc
             log.debug(
                 "retrying after %s (%s), attempt %d, waiting %.2fs",
                 type(exc).__name__,
@@ -131,7 +152,8 @@ async def with_retries(
 
 
 class Cooldowns:
-    """Per-provider failure counts; a provider with too many consecutive failures is skipped for a while."""
+    """Failure counts per key (a provider id or a ``provider/model`` string); a key with too many
+    consecutive failures is skipped for a while."""
 
     def __init__(
         self,
@@ -209,11 +231,26 @@ class ProviderObserver(Protocol):
     def on_cooldown(self, provider: str) -> None:
         """``provider`` failed often enough in a row to be skipped for a while."""
 
+    def on_model_cooldown(self, provider: str, model: str) -> None:
+        """``model`` (``provider/model``) failed often enough in a row to be skipped for a while, though
+        other models of ``provider`` may still answer."""
+
 
 @dataclass(frozen=True, slots=True)
 class Attempt:
     model: str
     reason: str
+
+
+def _cooling(cooldowns: Cooldowns | None, provider: str, model: str) -> str | None:
+    """Why ``model`` is skipped now (its provider or the model itself is cooling down), or None."""
+    if cooldowns is None:
+        return None
+    for key in (provider, model):
+        left = cooldowns.remaining(key)
+        if left > 0:
+            return f"{key} is cooling down after repeated failures ({left:.0f}s left)"
+    return None
 
 
 async def run_fallbacks(
@@ -224,25 +261,28 @@ async def run_fallbacks(
     sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     max_retries: int = MAX_RETRIES,
     observer: ProviderObserver | None = None,
+    deadline: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> tuple[T, list[Attempt]]:
     """Try each ``(model_string, provider_id)`` in order; return the first result and the failed attempts.
 
-    Each model gets ``with_retries``. A provider in cooldown is skipped without
-    a call. Transient failures count towards the provider's cooldown; any
+    Each model gets ``with_retries``. A model whose provider or which itself is
+    in cooldown is skipped without a call. Transient failures count towards
+    both the provider's and the model's cooldown; any
     provider error moves on to the next model. A chain of one model re-raises
     that model's own error; longer chains raise AllModelsFailed. ``observer``
     hears of each retry, each move to the next model and each cooldown started.
+    ``deadline`` (a ``clock()`` reading) bounds the backoff waits (see
+    ``with_retries``); DeadlineExceeded ends the whole chain.
     """
     attempts: list[Attempt] = []
     last_error: ProviderError | None = None
     for model, provider in models:
         if attempts and observer is not None:
             observer.on_fallback(attempts[-1].model, model, attempts[-1].reason)
-        if cooldowns is not None and cooldowns.is_cooling(provider):
-            left = cooldowns.remaining(provider)
-            attempts.append(
-                Attempt(model, f"{provider} is cooling down after repeated failures ({left:.0f}s left)")
-            )
+        cooling = _cooling(cooldowns, provider, model)
+        if cooling is not None:
+            attempts.append(Attempt(model, cooling))
             continue
         on_retry = None
         if observer is not None:
@@ -250,19 +290,24 @@ async def run_fallbacks(
                 observer.on_retry(p, number, delay, type(exc).__name__)
         try:
             result = await with_retries(
-                lambda m=model: call(m), sleep=sleep, max_retries=max_retries, on_retry=on_retry
+                lambda m=model: call(m), sleep=sleep, max_retries=max_retries, on_retry=on_retry,
+                deadline=deadline, clock=clock,
             )
+        except DeadlineExceeded:
+            raise  # the time a fallback would need is what ran out
         except ProviderError as exc:
             last_error = exc
             if cooldowns is not None and should_retry(exc):
-                started = cooldowns.record_failure(provider)
-                if started and observer is not None:
+                if cooldowns.record_failure(provider) and observer is not None:
                     observer.on_cooldown(provider)
+                if cooldowns.record_failure(model) and observer is not None:
+                    observer.on_model_cooldown(provider, model)
             attempts.append(Attempt(model, f"{type(exc).__name__}: {exc.message}"))
             log.debug("model %s failed (%s), trying the next", model, type(exc).__name__)
             continue
         if cooldowns is not None:
             cooldowns.record_success(provider)
+            cooldowns.record_success(model)
         return result, attempts
     if len(models) == 1 and last_error is not None:
         raise last_error  # one model, no chain: its own error (e.g. which env var to set) is the clearest

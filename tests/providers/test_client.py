@@ -337,3 +337,27 @@ async def test_effort_is_mapped_to_a_level_the_model_accepts(model, level, sent,
     if noted:
         assert level in result.metadata["effort_note"] and f"xai/{model}" in result.metadata["effort_note"]
     assert result.thinking_applied is True and "thinking_note" not in result.metadata
+
+
+@pytest.mark.anyio
+@respx.mock
+async def test_a_dead_model_with_a_working_fallback_on_the_same_provider_is_cooled_down():
+    """Issue 15: the fallback's success reset the provider's count, so the dead model got 15 of 20 requests."""
+    def answer(request):
+        model = json.loads(request.content)["model"]
+        if model == "gpt-dead":
+            return httpx.Response(500, json={"error": {"message": "model is broken"}})
+        return httpx.Response(200, json=completion("fine", model))
+
+    route = respx.post(f"{OPENAI}/chat/completions").mock(side_effect=answer)
+    c = client(cooldowns=Cooldowns(clock=lambda: 0.0))
+    dead_requests = []
+    for _ in range(5):
+        before = sum(json.loads(call.request.content)["model"] == "gpt-dead" for call in route.calls)
+        result = await c.chat("openai/gpt-dead", [Message("user", "hi")], fallbacks=["openai/gpt-4o-mini"])
+        after = sum(json.loads(call.request.content)["model"] == "gpt-dead" for call in route.calls)
+        dead_requests.append(after - before)
+        assert result.text == "fine" and result.metadata["model_used"] == "openai/gpt-4o-mini"
+    assert dead_requests == [3, 3, 3, 0, 0]  # 1 + 2 retries until the model's own cooldown starts
+    assert "openai/gpt-dead is cooling down" in result.metadata["fallbacks"][0]["reason"]
+    assert not c.cooldowns.is_cooling("openai")  # the provider itself answers: it is not cooled down
