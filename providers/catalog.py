@@ -18,6 +18,7 @@ reasoning). ``nearest_effort`` picks the accepted level to send instead.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -82,7 +83,9 @@ KNOWN_MODELS: tuple[ModelInfo, ...] = (
     _chat("openai", "gpt-5", 400_000, True),
     _chat("openai", "gpt-5-mini", 400_000, True),
     _chat("openai", "gpt-5-nano", 400_000, True),
+    _chat("openai", "o1", 200_000, True),
     _chat("openai", "o3", 200_000, True),
+    _chat("openai", "o3-mini", 200_000, True),
     _chat("openai", "o4-mini", 200_000, True),
     _embed("openai", "text-embedding-3-small", 1536, 8191),
     _embed("openai", "text-embedding-3-large", 3072, 8191),
@@ -116,8 +119,26 @@ KNOWN_MODELS: tuple[ModelInfo, ...] = (
     _chat("vertex", "gemini-2.5-flash", 1_048_576, True),
     _embed("vertex", "text-embedding-005", 768, 2048),
     _chat("bedrock", "anthropic.claude-sonnet-4-20250514-v1:0", 200_000, True, "claude-sonnet-4"),
+    _chat("bedrock", "anthropic.claude-3-7-sonnet-20250219-v1:0", 200_000, True, "claude-3-7-sonnet"),
+    # Claude 3.5 on Bedrock has no extended thinking (AWS: extended thinking from Claude 3.7 Sonnet on)
+    _chat("bedrock", "anthropic.claude-3-5-sonnet-20241022-v2:0", 200_000, False, "claude-3-5-sonnet"),
+    _chat("bedrock", "anthropic.claude-3-5-sonnet-20240620-v1:0", 200_000, False),
+    _chat("bedrock", "anthropic.claude-3-5-haiku-20241022-v1:0", 200_000, False, "claude-3-5-haiku"),
     _embed("bedrock", "amazon.titan-embed-text-v2:0", 1024, 8192, "titan-embed-text-v2"),
 )
+
+
+def claude_can_think(model: str) -> bool | None:
+    """Whether a Claude model id (Anthropic, Bedrock or Vertex spelling) has extended thinking; None if not Claude.
+
+    Claude 3.7 Sonnet and every later generation think; Claude 3.5 and older do not.
+    """
+    if "claude" not in model:
+        return None
+    name = model[model.index("claude"):]
+    if re.match(r"claude-(?:3-7|(?:opus|sonnet|haiku)-[4-9]|[4-9])", name):
+        return True
+    return not re.match(r"claude-(?:instant|v?[12]|3-[0-6]-|3-(?:opus|sonnet|haiku))", name)
 
 
 def nearest_effort(level: ThinkingLevel, accepted: tuple[ThinkingLevel, ...]) -> ThinkingLevel | None:
@@ -194,7 +215,9 @@ class Catalog:
             row = entry[1].get(model)
             return openrouter_model_thinks(row) if row is not None else None
         info = self.info(provider, model)
-        return info.supports_thinking if info else None
+        if info is not None:
+            return info.supports_thinking
+        return claude_can_think(model)  # an unlisted Claude id still says which generation it is
 
     def effort_levels(self, provider: str, model: str) -> tuple[ThinkingLevel, ...] | None:
         """The effort levels ``model`` accepts, None when any (or when the model is unknown)."""

@@ -13,13 +13,17 @@ Reference: https://learn.microsoft.com/en-us/azure/ai-services/openai/reference
   deployments (o-series, GPT-5) require and the others accept since the
   2024-09-01-preview API version.
 * ``reasoning_effort`` (thinking levels) needs a 2024-12-01-preview or later
-  ``api_version``; the default below is the newest GA version, which predates it.
+  ``api_version`` (or the v1 API's ``preview``/``latest``); the default below
+  is the newest dated GA version, which predates it. With an older version the
+  field is not sent (Azure would answer 400) and ``thinking_note`` says why
+  and which setting to change.
 * ``list_models`` reads ``{endpoint}/openai/models``: the models the resource
   can deploy, not the deployments (those live in the management API).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from typing import Any
@@ -36,6 +40,20 @@ API_KEY_ENV = "AZURE_OPENAI_API_KEY"
 ENDPOINT_ENV = "AZURE_OPENAI_ENDPOINT"
 #: newest GA data-plane version when AZURE_OPENAI_API_VERSION is not set
 DEFAULT_API_VERSION = "2024-10-21"
+API_VERSION_ENV = "AZURE_OPENAI_API_VERSION"
+#: the first data-plane version whose chat completions take ``reasoning_effort``
+FIRST_REASONING_API_VERSION = "2024-12-01-preview"
+#: the v1 API's version names, newer than every dated one
+_UNDATED_VERSIONS = frozenset({"preview", "latest", "v1"})
+_DATED_VERSION = re.compile(r"^(\d{4}-\d{2}-\d{2})")
+
+
+def version_has_reasoning_effort(api_version: str) -> bool:
+    """Whether chat completions at ``api_version`` accept ``reasoning_effort`` (2024-12-01-preview on)."""
+    if api_version.strip().lower() in _UNDATED_VERSIONS:
+        return True
+    dated = _DATED_VERSION.match(api_version.strip())
+    return dated is not None and dated.group(1) >= FIRST_REASONING_API_VERSION[:10]
 
 
 class AzureOpenAIAdapter(OpenAICompatAdapter):
@@ -52,8 +70,22 @@ class AzureOpenAIAdapter(OpenAICompatAdapter):
                 env_var=API_KEY_ENV, provider=creds.provider)
         return {"Accept": "application/json", "api-key": creds.api_key}
 
+    @staticmethod
+    def _version(creds: Credentials) -> str:
+        return creds.extra.get("api_version") or DEFAULT_API_VERSION
+
+    def thinking_plan(self, creds: Credentials, req: ChatRequest) -> tuple[dict[str, Any], dict[str, str], bool]:
+        fields, notes, applied = super().thinking_plan(creds, req)
+        version = self._version(creds)
+        if "reasoning_effort" not in fields or version_has_reasoning_effort(version):
+            return fields, notes, applied
+        note = (f"reasoning_effort not sent: Azure api-version {version} predates it (it arrived in "
+                f"{FIRST_REASONING_API_VERSION}); the deployment ran at its own default effort. Set "
+                f"{API_VERSION_ENV} to {FIRST_REASONING_API_VERSION} or later to choose the effort")
+        return {}, {"thinking_note": note}, False
+
     def url(self, creds: Credentials, path: str) -> str:  # type: ignore[override]
-        version = creds.extra.get("api_version") or DEFAULT_API_VERSION
+        version = self._version(creds)
         return f"{creds.base_url.rstrip('/')}/{path}?api-version={quote(version, safe='')}"
 
     def chat_body(self, creds: Credentials, req: ChatRequest, *, stream: bool) -> dict[str, Any]:

@@ -15,10 +15,12 @@ parameter pages for Titan Text Embeddings V2, Cohere Embed and Claude extended t
   thread. A Bedrock API key (``Credentials.api_key``, env
   ``AWS_BEARER_TOKEN_BEDROCK``) is sent as a bearer token instead.
 * Region: ``Credentials.extra["region"]`` (env ``AWS_REGION``).
-* Thinking: only Claude on Bedrock takes it, through
+* Thinking: only Claude 3.7 Sonnet and later take it on Bedrock (AWS
+  documents extended thinking from Claude 3.7 Sonnet on), through
   ``additionalModelRequestFields.thinking`` with the Anthropic module's
   budgets and the same ``maxTokens = budget + answer room`` rule. Other
-  models run without it and say so (``thinking_applied=False`` + a note).
+  models (Claude 3.5 Sonnet included) run without it and say so
+  (``thinking_applied=False`` + a note).
 * Embeddings (InvokeModel ``POST /model/{modelId}/invoke``): Titan
   (``amazon.titan-embed-*``) takes ONE text per call, so ``embed`` makes one
   request per text, in order; Cohere (``cohere.embed-*``) takes up to 96 texts
@@ -43,6 +45,7 @@ import botocore.eventstream
 import botocore.session
 import httpx
 
+from providers.catalog import claude_can_think
 from providers.errors import MalformedResponse, MissingCredentials, ProviderError
 from providers.types import ChatDelta, ChatRequest, ChatResult, Credentials, EmbedResult, Usage
 from providers.wire.anthropic import DEFAULT_MAX_TOKENS, THINKING_BUDGETS
@@ -99,6 +102,9 @@ def build_converse_body(req: ChatRequest) -> tuple[dict[str, Any], bool, str | N
     note = None
     if thinking and not is_claude(req.model):
         thinking, note = False, f"{req.model} takes no thinking setting through Converse; ran without it"
+    elif thinking and not claude_can_think(req.model):
+        thinking, note = False, (f"{req.model} has no extended thinking (Claude 3.7 Sonnet and later have it); "
+                                 f"ran without it")
     if thinking:
         budget = THINKING_BUDGETS[req.thinking_level]  # type: ignore[index]
         body["additionalModelRequestFields"] = {"thinking": {"type": "enabled", "budget_tokens": budget}}

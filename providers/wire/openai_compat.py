@@ -49,6 +49,8 @@ OPENROUTER_APP_TITLE = "qmdr"
 _NONE_EFFORT_MODELS = re.compile(r"^(?:.*/)?gpt-5\.\d+")
 #: the GPT-5 family (gpt-5, gpt-5-mini, gpt-5-nano) bottoms out at "minimal"
 _MINIMAL_EFFORT_MODELS = re.compile(r"^(?:.*/)?gpt-5(?:-|$)")
+#: the o-series (o1, o3, o3-mini, o4-mini) always reasons; "low" is the least it takes
+_LOW_EFFORT_MODELS = re.compile(r"^(?:.*/)?o\d(?:-|$)")
 #: SSE payload that ends an OpenAI-style stream (Mistral follows the same convention)
 SSE_DONE = "[DONE]"
 
@@ -63,7 +65,17 @@ def openai_reasoning_effort(model: str, level: ThinkingLevel | None) -> str | No
         return "none"
     if _MINIMAL_EFFORT_MODELS.match(model):
         return "minimal"
+    if _LOW_EFFORT_MODELS.match(model):
+        return "low"
     return None
+
+
+def off_substitute_note(model: str, level: ThinkingLevel | None, effort: str | None) -> str | None:
+    """The note for a model that cannot stop reasoning and was sent its lowest effort for ``off``."""
+    if level != "off" or effort in (None, "none"):
+        return None
+    return (f"{model} cannot turn reasoning off; sent reasoning_effort {effort!r}, its lowest, "
+            f"for thinking 'off'")
 
 
 def openrouter_reasoning(level: ThinkingLevel | None) -> dict[str, Any] | None:
@@ -181,7 +193,7 @@ class OpenAICompatAdapter:
             body["temperature"] = req.temperature
         if req.json_output:
             body["response_format"] = {"type": "json_object"}
-        body.update(self.reasoning_fields(req))
+        body.update(self.thinking_plan(creds, req)[0])
         if stream:
             body["stream"] = True
             if self.stream_usage_option:
@@ -191,6 +203,18 @@ class OpenAICompatAdapter:
     def thinking_sent(self, req: ChatRequest) -> bool:
         """Whether this request asks the model to think (used for ``ChatResult.thinking_applied``)."""
         return req.thinking_level not in (None, "off")
+
+    def thinking_plan(self, creds: Credentials, req: ChatRequest) -> tuple[dict[str, Any], dict[str, str], bool]:
+        """(body fields, metadata notes, whether the model thinks) for ``req.thinking_level``.
+
+        Capabilities of the model (and, for Azure, of the API version) decide
+        what is sent; whatever had to change is said in the notes.
+        """
+        fields = self.reasoning_fields(req)
+        note = off_substitute_note(req.model, req.thinking_level, fields.get("reasoning_effort"))
+        if note is not None:
+            return fields, {"effort_note": note}, True
+        return fields, {}, self.thinking_sent(req)
 
     def embed_body(self, model: str, texts: Sequence[str], dimensions: int | None) -> dict[str, Any]:
         """The ``/embeddings`` body; OpenAI names the size ``dimensions`` and is asked for plain floats."""
@@ -239,14 +263,16 @@ class OpenAICompatAdapter:
                 f"{provider} chat answer has no message", provider=provider, model=req.model
             )
         text, thinking = self.read_content(message, provider=provider, model=req.model)
+        _, notes, applied = self.thinking_plan(creds, req)
         return ChatResult(
             text=text,
             provider=provider,
             model=str(data.get("model") or req.model),
             thinking=thinking or None,
             usage=parse_usage(data.get("usage")),
-            thinking_applied=self.thinking_sent(req),
+            thinking_applied=applied,
             finish_reason=choice.get("finish_reason"),
+            metadata=dict(notes),
         )
 
     async def stream_chat(
@@ -284,7 +310,8 @@ class OpenAICompatAdapter:
                     )
                     if text or thinking:
                         yield ChatDelta(text=text, thinking=thinking)
-        yield ChatDelta(done=True, usage=usage, finish_reason=finish_reason)
+        notes = self.thinking_plan(creds, req)[1]
+        yield ChatDelta(done=True, usage=usage, finish_reason=finish_reason, metadata=dict(notes) or None)
 
     # -- embeddings and models ---------------------------------------------
 
