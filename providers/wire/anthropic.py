@@ -3,7 +3,8 @@
 Reference: https://docs.anthropic.com/en/api/messages, /en/api/messages-streaming,
 /en/api/errors, /en/api/models-list and /en/docs/build-with-claude/extended-thinking.
 
-* ``POST {base}/v1/messages`` with ``x-api-key`` and ``anthropic-version: 2023-06-01``.
+* ``POST {base}/v1/messages`` with ``x-api-key`` and ``anthropic-version: 2023-06-01``
+  (why that version: see ``ANTHROPIC_VERSION``).
 * System messages become the top-level ``system`` string; the rest alternate
   user/assistant in ``messages``.
 * ``max_tokens`` is required. Without thinking it is the caller's value or
@@ -34,7 +35,13 @@ from providers.wire.transport import iter_sse, open_stream, raise_in_stream_erro
 PROVIDER = "anthropic"
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 API_KEY_ENV = "ANTHROPIC_API_KEY"
-ANTHROPIC_VERSION = "2023-06-01"  # the only stable version header value the API documents
+#: The API version every request pins (header ``anthropic-version``). Everything this adapter sends is
+#: documented under 2023-06-01: Messages, streaming, extended thinking (``budget_tokens``), tools and
+#: ``tool_choice``, prompt caching (``cache_control``) and the models list, none behind a newer version or a
+#: beta header. The newer 2026-10-21 (sent by SDK majors from Python 2.0.0 on) adds nothing we use and
+#: refuses ``temperature``/``top_p``/``top_k`` with a 400, which callers of ``chat`` may set. A version
+#: preserves its inputs and outputs (docs: API versioning), so the pin keeps answers' shape stable.
+ANTHROPIC_VERSION = "2023-06-01"
 
 #: answer room when the caller sets no max_tokens; the API requires the field and 4096 fits every Claude model
 DEFAULT_MAX_TOKENS = 4096

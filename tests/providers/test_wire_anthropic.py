@@ -226,3 +226,25 @@ async def test_list_models_reads_data_array() -> None:
     assert route.calls.last.request.headers["anthropic-version"] == "2023-06-01"
     assert models == [{"id": "claude-sonnet-4-5-20250929", "display_name": "Claude Sonnet 4.5",
                        "created_at": "2025-09-29T00:00:00Z"}]
+
+
+@pytest.mark.anyio
+async def test_every_request_pins_the_api_version_its_features_are_documented_under() -> None:
+    """2023-06-01 carries everything sent here (thinking, tools, cache_control); 2026-10-21 would refuse
+    the temperature callers may set, so a silent bump of the pin must fail this test."""
+    stream_body = sse({"type": "message_start", "message": {"usage": {"input_tokens": 1, "output_tokens": 0}}},
+                      {"type": "message_stop"})
+    with respx.mock(assert_all_called=True) as mock:
+        chat = mock.post(URL).mock(side_effect=[
+            httpx.Response(200, json=ANSWER),
+            httpx.Response(200, content=stream_body, headers={"content-type": "text/event-stream"}),
+        ])
+        listing = mock.get(f"{BASE}/v1/models").respond(200, json={"data": [], "has_more": False})
+        async with httpx.AsyncClient() as client:
+            await ADAPTER.chat(client, CREDS, request(temperature=0.2))
+            [d async for d in ADAPTER.stream_chat(client, CREDS, request())]
+            await ADAPTER.list_models(client, CREDS)
+    sent = [call.request for call in chat.calls] + [listing.calls.last.request]
+    assert [r.headers.get_list("anthropic-version") for r in sent] == [["2023-06-01"]] * 3
+    assert json.loads(sent[0].content)["temperature"] == 0.2  # accepted under the pinned version
+    assert all("anthropic-beta" not in r.headers for r in sent)
