@@ -26,6 +26,8 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager, nullcontext
+from functools import cache
 
 import numpy as np
 
@@ -46,7 +48,30 @@ SELECTION_CACHE_SIZE = 64
 #: cheaper than the full product once the gather of rows costs less than the rows it skips
 GATHER_FRACTION = 0.25
 
+#: BLAS threads for a query's matrix-vector product. One: a product of a few MB is bandwidth-bound, and
+#: OpenBLAS's second thread spin-waits for a core; with that core busy, 10k x 384 took 11-24 ms on two
+#: threads against 0.7 ms on one (benchmarks/nearest_threads.py). None leaves BLAS as configured.
+QUERY_BLAS_THREADS: int | None = 1
+
 FetchVectors = Callable[[list[str]], Mapping[str, np.ndarray]]
+
+
+@cache
+def _blas_controller() -> object:
+    """threadpoolctl's view of the loaded BLAS, built once (it scans the process's shared libraries)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+def query_blas_threads() -> AbstractContextManager[object]:
+    """Hold BLAS to ``QUERY_BLAS_THREADS`` for one query's products (restored afterwards).
+
+    The limit is process-wide while held; the embedder holds BLAS to one thread too, so the two agree.
+    """
+    if QUERY_BLAS_THREADS is None:
+        return nullcontext()
+    return _blas_controller().limit(limits=QUERY_BLAS_THREADS, user_api="blas")  # type: ignore[attr-defined]
 
 
 class VectorIndex:
@@ -177,18 +202,19 @@ class VectorIndex:
             return []
         query = np.ascontiguousarray(query, dtype=np.float32).reshape(self.dim)
         selection = self._selection(filters)
-        if selection is None:
-            ids = self.chunk_ids
-            scores = (self.matrix @ query)[self.chunk_rows]
-        else:
-            if selection.size == 0:
-                return []
-            ids = self.chunk_ids[selection]
-            rows = self.chunk_rows[selection]
-            if rows.size < GATHER_FRACTION * self.matrix.shape[0]:
-                scores = self.matrix[rows] @ query
+        if selection is not None and selection.size == 0:
+            return []
+        with query_blas_threads():
+            if selection is None:
+                ids = self.chunk_ids
+                scores = (self.matrix @ query)[self.chunk_rows]
             else:
-                scores = (self.matrix @ query)[rows]
+                ids = self.chunk_ids[selection]
+                rows = self.chunk_rows[selection]
+                if rows.size < GATHER_FRACTION * self.matrix.shape[0]:
+                    scores = self.matrix[rows] @ query
+                else:
+                    scores = (self.matrix @ query)[rows]
         top = np.argpartition(-scores, k - 1)[:k] if k < scores.size else np.arange(scores.size)
         order = top[np.lexsort((ids[top], -scores[top]))]
         return [(int(ids[i]), float(scores[i])) for i in order]
