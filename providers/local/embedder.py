@@ -48,10 +48,12 @@ def _available_cores() -> int:
 class LocalEmbedder:
     """all-MiniLM-L6-v2 sentence vectors (384 dims, mean pooled, L2-normalised) computed in process.
 
-    Implements ``providers.embedder.Embedder``. Construction reads ~90 MB of
-    weights; share one instance (see :func:`load_local_embedder`). Calls are
-    serialised by a lock: two concurrent forward passes would only fight for the
-    same cores.
+    Implements ``providers.embedder.Embedder``. Construction only finds the model
+    files; the ~90 MB of weights are read on the first ``embed`` and the tokenizer
+    on the first ``embed`` or ``count_tokens``, so a process that never embeds
+    (``qmdr search --mode keyword``, ``qmdr status``) never pays for them. Share
+    one instance (see :func:`load_local_embedder`). Calls are serialised by a
+    lock: two concurrent forward passes would only fight for the same cores.
     """
 
     model_id: str = MODEL_ID
@@ -59,13 +61,30 @@ class LocalEmbedder:
     max_tokens: int = MAX_TOKENS
 
     def __init__(self, model_dir: Path | None = None, *, workers: int | None = None) -> None:
-        folder = check_model_dir(model_dir) if model_dir is not None else find_model_dir()
-        self._weights = bert.load_weights(folder / "model.safetensors")
-        self._tokenizer = WordpieceTokenizer(folder / "tokenizer.json")
+        self._folder = check_model_dir(model_dir) if model_dir is not None else find_model_dir()
+        self._loaded_weights: bert.BertWeights | None = None
+        self._loaded_tokenizer: WordpieceTokenizer | None = None
         self._workers = max(1, min(workers or _available_cores(), MAX_WORKERS))
         self._pool = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="minilm")
         self._blas = ThreadpoolController()
         self._lock = threading.Lock()
+        self._load_lock = threading.Lock()  # apart from _lock: count_tokens may load while a batch runs
+
+    @property
+    def _tokenizer(self) -> WordpieceTokenizer:
+        if self._loaded_tokenizer is None:
+            with self._load_lock:
+                if self._loaded_tokenizer is None:
+                    self._loaded_tokenizer = WordpieceTokenizer(self._folder / "tokenizer.json")
+        return self._loaded_tokenizer
+
+    @property
+    def _weights(self) -> bert.BertWeights:
+        if self._loaded_weights is None:
+            with self._load_lock:
+                if self._loaded_weights is None:
+                    self._loaded_weights = bert.load_weights(self._folder / "model.safetensors")
+        return self._loaded_weights
 
     def count_tokens(self, text: str) -> int:
         """Wordpieces of ``text`` without special tokens and without truncation."""
