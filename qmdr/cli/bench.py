@@ -15,7 +15,6 @@ built exactly as the service builds ``QMD_*`` settings.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -130,6 +129,8 @@ def quality(
         "--latency-ms", min=0, help="latency the local-server injects into every request")] = 50.0,
 ) -> None:
     """Retrieval quality (nDCG@10, Recall@10/100, MRR@10, latency, API calls, tokens, cost) per mode and provider."""
+    import asyncio
+
     from providers.errors import ProviderError
     from qmdr.bench.local_server import LocalProviderServer
     from qmdr.bench.quality import quality_async

@@ -6,26 +6,24 @@ messages with a non-zero exit code; nothing prints a traceback at a user.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from providers.errors import ProviderError
 from qmdr.cli import render
 from qmdr.cli.bench import bench_app
-from qmdr.cli.common import JsonOpt, console, err_console, fail, load_settings
+from qmdr.cli.common import JsonOpt, console, domain_errors_fail, err_console, fail, load_settings, run_async
 from qmdr.cli.memory import context_command, mcp_command, search_vaults, vault_app, watch_command
 from qmdr.cli.memory_io import backup_command, export_command, import_app, restore_command
 from qmdr.cli.providers import chat as chat_command
 from qmdr.cli.providers import models_app, providers_app
-from qmdr.errors import QmdrError
-from qmdr.settings import Settings
-from vault.errors import IngestError
+
+if TYPE_CHECKING:
+    from qmdr.service import Service
+    from qmdr.settings import Settings
 
 app = typer.Typer(help="qmdr: semantic memory search for AI agents over markdown vaults.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -43,21 +41,11 @@ app.command("restore")(restore_command)
 app.command("export")(export_command)
 
 
-def run_async(coro: Any) -> Any:
-    """Run a coroutine, turning domain errors into clean CLI errors."""
-    try:
-        return asyncio.run(coro)
-    except (QmdrError, ProviderError, IngestError) as exc:
-        raise fail(str(getattr(exc, "message", None) or exc)) from None
-
-
-def build_service(settings: Settings):  # type: ignore[no-untyped-def]
+def build_service(settings: Settings) -> Service:
     from qmdr.service import Service
 
-    try:
+    with domain_errors_fail():
         return Service.from_settings(settings)
-    except (QmdrError, ProviderError, IngestError) as exc:
-        raise fail(str(getattr(exc, "message", None) or exc)) from None
 
 
 IndexOpt = Annotated[Path | None, typer.Option("--index", help="SQLite index file (default: QMDR_INDEX_PATH or the data dir)")]
@@ -79,6 +67,8 @@ def index(
         try:
             if as_json or not sys.stderr.isatty():
                 return await service.reindex(vault, rebuild=rebuild)
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
             with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                           console=err_console, transient=True) as bar:
                 task = bar.add_task("scanning", total=None)
@@ -126,7 +116,7 @@ def search(
     explain: Annotated[bool, typer.Option("--explain", help="show each stage's contribution per result")] = False,
 ) -> None:
     """Search the index: hybrid (BM25 + vectors, fused) by default; --vault searches named vaults."""
-    from qmdr.api.schemas import MAX_K, MAX_QUERY_CHARS
+    from qmdr.search.searcher import MAX_K, MAX_QUERY_CHARS  # the service imports it anyway (not the API)
     from qmdr.store.base import Filters
 
     if not query.strip():
@@ -200,7 +190,7 @@ def status(as_json: JsonOpt = False, index_path: IndexOpt = None) -> None:
     try:
         info = service.health()
     finally:
-        asyncio.run(service.aclose())
+        run_async(service.aclose())
     if as_json:
         print(json.dumps(info, indent=2, default=str))
         return

@@ -6,22 +6,20 @@ Registered on the main app in ``qmdr.cli.main``; each docstring is the command's
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from providers.errors import ProviderError
 from qmdr.cli import render
-from qmdr.cli.common import JsonOpt, console, err_console, fail, load_settings
-from qmdr.errors import QmdrError
-from qmdr.settings import Settings
-from vault.errors import IngestError
+from qmdr.cli.common import JsonOpt, console, err_console, fail, load_settings, run_async
+
+if TYPE_CHECKING:
+    from qmdr.settings import Settings
 
 T = TypeVar("T")
 
@@ -40,10 +38,7 @@ def with_service(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
         finally:
             await service.aclose()
 
-    try:
-        return asyncio.run(go())
-    except (QmdrError, ProviderError, IngestError) as exc:
-        raise fail(str(getattr(exc, "message", None) or exc)) from None
+    return run_async(go())  # type: ignore[no-any-return]
 
 
 @vault_app.command("add")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 import json
 import sys
@@ -12,11 +11,8 @@ from typing import Annotated, Any
 
 import typer
 
-from providers.errors import ProviderError
-from providers.resolver import parse_model_string
-from providers.types import Message
 from qmdr.cli import render
-from qmdr.cli.common import JsonOpt, console, err_console, fail, load_settings
+from qmdr.cli.common import JsonOpt, console, domain_errors_fail, err_console, fail, load_settings, run_async
 
 providers_app = typer.Typer(help="Provider keys and custom endpoints (Settings -> Providers).", no_args_is_help=False,
                             invoke_without_command=True)
@@ -26,10 +22,8 @@ models_app = typer.Typer(help="Model strings: list the catalog, resolve a string
 def _access() -> Any:
     from qmdr.wiring import build_provider_access
 
-    try:
+    with domain_errors_fail():
         return build_provider_access(load_settings())
-    except ProviderError as exc:
-        raise fail(exc.message) from None
 
 
 @contextmanager
@@ -37,19 +31,15 @@ def provider_access() -> Iterator[Any]:
     """(secrets, keys, client) for one command, closed afterwards; domain errors become CLI errors."""
     secrets, keys, client, _ = _access()
     try:
-        yield secrets, keys, client
-    except ProviderError as exc:
-        raise fail(exc.message) from None
+        with domain_errors_fail():
+            yield secrets, keys, client
     finally:
         _run(client.aclose())
         secrets.close()
 
 
 def _run(coro: Any) -> Any:
-    try:
-        return asyncio.run(coro)
-    except ProviderError as exc:
-        raise fail(exc.message) from None
+    return run_async(coro)
 
 
 @providers_app.callback()
@@ -137,17 +127,16 @@ def rotate_key() -> None:
     if settings.secret_encryption_key is None or not new:
         raise fail("set SECRET_ENCRYPTION_KEY (the current key) and QMDR_NEW_SECRET_ENCRYPTION_KEY (the new one)", 2)
     old = settings.secret_encryption_key.get_secret_value()
-    try:
-        with SecretStore(settings.settings_db_path, encryption_key=old) as store:
-            count = store.rotate_encryption_key(old, new)
-    except ProviderError as exc:
-        raise fail(exc.message) from None
+    with domain_errors_fail(), SecretStore(settings.settings_db_path, encryption_key=old) as store:
+        count = store.rotate_encryption_key(old, new)
     console.print(f"re-encrypted {count} stored secret(s); now set SECRET_ENCRYPTION_KEY to the new key")
 
 
 @models_app.command("resolve")
 def resolve(model: Annotated[str, typer.Argument(help="e.g. anthropic/claude-sonnet-4")], as_json: JsonOpt = False) -> None:
     """Show which provider a model string goes to and the model id sent to its API."""
+    from providers.resolver import parse_model_string
+
     with provider_access() as (_secrets, keys, client):
         ref = parse_model_string(model)
         keys.spec(ref.provider)
@@ -183,6 +172,8 @@ def chat(
     """Chat with any provider's model through the same registry agents use."""
     if thinking not in (None, "off", "low", "medium", "high"):
         raise fail("--thinking must be off, low, medium or high", 2)
+    from providers.types import Message
+
     messages = ([Message("system", system)] if system else []) + [Message("user", prompt)]
     secrets, _, client, _ = _access()
 
