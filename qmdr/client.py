@@ -3,7 +3,9 @@
 Requests and responses are the server's own pydantic models
 (``qmdr.api.schemas``), so a field renamed on the server breaks the client's
 type check, not an agent at run time. Errors come back as ``QmdrClientError``
-with the server's ``status``, ``error`` type and ``detail`` message::
+with the server's ``status``, ``error`` type and ``detail`` message, and the
+whole problem-details body (RFC 9457) as ``problem`` (``errors`` lists the
+fields of a validation error)::
 
     with QmdrClient("http://127.0.0.1:8181", token="...") as memory:
         memory.remember("agents/alice/today.md", "Decided: retries back off exponentially.", vault="alice")
@@ -48,11 +50,17 @@ M = TypeVar("M", bound=BaseModel)
 class QmdrClientError(Exception):
     """The server answered with an error (``status`` >= 400)."""
 
-    def __init__(self, status: int, error: str, detail: str) -> None:
+    def __init__(self, status: int, error: str, detail: str, problem: dict[str, Any] | None = None) -> None:
         super().__init__(f"{status} {error}: {detail}")
         self.status = status
         self.error = error
         self.detail = detail
+        self.problem = problem or {}
+
+    @property
+    def errors(self) -> list[dict[str, Any]]:
+        """The field errors of a validation problem (422): ``loc``, ``msg``, ``type``; else empty."""
+        return list(self.problem.get("errors") or [])
 
 
 def _headers(token: str | None) -> dict[str, str]:
@@ -68,8 +76,9 @@ def _check(response: httpx.Response) -> httpx.Response:
         if not isinstance(body, dict):
             body = {}
         detail = body.get("detail", response.text)
-        raise QmdrClientError(response.status_code, str(body.get("error", "HTTPError")),
-                              detail if isinstance(detail, str) else str(detail))
+        error = body.get("error") or body.get("title") or "HTTPError"  # a problem of plain HTTP has no error name
+        raise QmdrClientError(response.status_code, str(error), detail if isinstance(detail, str) else str(detail),
+                              body)
     return response
 
 

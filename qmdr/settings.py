@@ -10,13 +10,15 @@ names configure the service itself.
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from dotenv import dotenv_values
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 #: notes larger than this are skipped: a multi-megabyte "note" is almost always an export or a log
 DEFAULT_MAX_NOTE_BYTES = 8 * 1024 * 1024
@@ -60,6 +62,7 @@ class Settings(BaseSettings):
     qmdr_host: str = Field("127.0.0.1", description="bind address of `qmdr serve`")
     qmdr_port: int = Field(8181, ge=1, le=65535, description="port of `qmdr serve`")
     qmdr_api_token: SecretStr | None = Field(None, description="bearer token required by the API and dashboard")
+    qmdr_trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list, description="addresses or networks of reverse proxies whose X-Forwarded-For/-Proto are believed (comma-separated or a JSON list; default none)")
     qmdr_auth_free_failures: int = Field(10, ge=1, le=1_000_000, description="wrong tokens one client address may send (in 15 minutes) before lockouts of 1 s, 2 s, 4 s ... up to 5 minutes")
     qmdr_max_note_bytes: int = Field(DEFAULT_MAX_NOTE_BYTES, ge=1024, description="notes larger than this are skipped")
     qmdr_chunk_tokens: int = Field(256, ge=32, le=8192, description="chunk budget in embedding-model tokens")
@@ -84,6 +87,24 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             value = value.strip().lower()
             return value or None
+        return value
+
+    @field_validator("qmdr_trusted_proxies", mode="before")
+    @classmethod
+    def _proxy_list(cls, value: object) -> object:
+        """``10.0.0.5,10.1.0.0/16`` or ``["10.0.0.5"]``; each an IP address or network, or ``*`` (anyone)."""
+        if isinstance(value, str):
+            text = value.strip()
+            value = json.loads(text) if text.startswith("[") else [p for p in text.split(",") if p.strip()]
+        if isinstance(value, list):
+            for entry in value:
+                entry = str(entry).strip()
+                if entry != "*":
+                    try:
+                        ipaddress.ip_network(entry, strict=False)
+                    except ValueError:
+                        raise ValueError(f"QMDR_TRUSTED_PROXIES: {entry!r} is not an IP address or network") from None
+            return [str(entry).strip() for entry in value]
         return value
 
     @model_validator(mode="after")

@@ -19,12 +19,16 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, HTTPException, Request
+from starlette.responses import Response
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from qmdr import __version__
 from qmdr.api.auth_throttle import AuthThrottle
-from qmdr.api.errors import install_error_handlers
+from qmdr.api.body_limit import BodyLimitMiddleware
+from qmdr.api.deps import check_token
+from qmdr.api.errors import http_problem, install_error_handlers
+from qmdr.api.json_guard import JsonUnicodeMiddleware
 from qmdr.api.openapi import install_error_schemas
 from qmdr.api.routes import chat, health, index, memory, memory_io, metrics, models, notes, providers, search, vaults
 from qmdr.memory.vaults import DEFAULT_VAULT
@@ -33,10 +37,11 @@ from qmdr.observability import Metrics, instrument_service, request_id_var
 from qmdr.service import Service
 from qmdr.settings import Settings
 from qmdr.ui import install_dashboard
+from qmdr.ui.web import LOGIN_PATH, UI_PREFIX, login_redirect
 
 log = logging.getLogger(__name__)
 
-#: request bodies above this are refused before parsing: no legitimate search or note write is that big
+#: request bodies above this are refused as they arrive: no legitimate search or note write is that big
 MAX_BODY_BYTES = 2 * 1024 * 1024
 REQUEST_ID_HEADER = "X-Request-ID"
 #: a caller's X-Request-ID is echoed into logs, so only short plain ids are kept (no log injection)
@@ -86,6 +91,25 @@ def stores_to_warm(service: Service) -> list[object]:
     return stores
 
 
+async def body_gate(request: Request) -> Response | None:
+    """Check the API token of a request with a body before its body is read (``qmdr.api.body_limit``).
+
+    The login form is the one body an unauthenticated browser must send; a
+    dashboard form without a session goes to the login page, as the
+    dashboard's own guard would send it.
+    """
+    path = request.url.path
+    if path == LOGIN_PATH:
+        return None
+    try:
+        check_token(request)
+    except HTTPException as exc:
+        if path.startswith(f"{UI_PREFIX}/") and exc.status_code == 401:
+            return login_redirect(UI_PREFIX)
+        return await http_problem(request, exc)
+    return None
+
+
 def create_app(settings: Settings | None = None, *, service: Service | None = None) -> FastAPI:
     """Build the app; pass ``service`` to share one already built (tests, the CLI's serve)."""
     settings = settings or Settings()
@@ -117,12 +141,12 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
         app.state.service = service
         instrument_service(app.state.metrics, service)
 
+    # innermost first: the JSON check reads only bodies the gate and the limit let through
+    app.add_middleware(JsonUnicodeMiddleware, error_response=http_problem)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES, gate=body_gate, error_response=http_problem)
+
     @app.middleware("http")
-    async def limit_body_and_tag_request(request: Request, call_next):  # type: ignore[no-untyped-def]
-        declared = request.headers.get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
-            return JSONResponse({"error": "PayloadTooLarge", "detail": f"request body over {MAX_BODY_BYTES} bytes"},
-                                status_code=413)
+    async def tag_request(request: Request, call_next):  # type: ignore[no-untyped-def]
         given = request.headers.get(REQUEST_ID_HEADER, "")
         request_id = given if VALID_REQUEST_ID.match(given) else uuid.uuid4().hex
         request.state.request_id = request_id
@@ -140,6 +164,8 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
         response.headers[REQUEST_ID_HEADER] = request_id
         return response
 
+    if settings.qmdr_trusted_proxies:  # outermost: the body gate and the auth throttle see the client it names
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.qmdr_trusted_proxies)
     install_error_handlers(app)
     install_error_schemas(app)
     for router in (health.router, search.router, index.router, notes.router, providers.router,

@@ -11,8 +11,10 @@ A correct token clears the client's record.
 Only wrong credentials count: a request without any (a health probe, a
 browser before login) is a plain 401 and costs nothing. Records live in memory
 per process, bounded by ``max_clients`` (the oldest are dropped first), which
-fits the single-process server; behind a proxy every client shares the
-proxy's address, so set the limit with that in mind (``QMDR_AUTH_FREE_FAILURES``).
+fits the single-process server. Behind a reverse proxy every client would
+share the proxy's address: name the proxy in ``QMDR_TRUSTED_PROXIES`` and the
+client address it reports is counted instead (no other peer's
+``X-Forwarded-For`` is believed, so it cannot be rotated to dodge a lockout).
 """
 
 from __future__ import annotations

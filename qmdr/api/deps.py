@@ -8,8 +8,10 @@ import time
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
+from starlette.requests import HTTPConnection
 
 from qmdr.api.auth_throttle import AuthThrottle
+from qmdr.api.origin import SAFE_METHODS, origin_problem
 from qmdr.service import Service
 
 #: the cookie the dashboard's login form sets (HttpOnly, SameSite=Strict)
@@ -18,6 +20,8 @@ SESSION_COOKIE = "qmdr_session"
 SESSION_MAX_AGE_S = 12 * 3600
 #: domain separation: the session MAC can never be confused with another use of the token as a key
 _SESSION_CONTEXT = b"qmdr dashboard session v1|"
+#: request-state key: this request's token was checked already (by the body gate)
+_CHECKED = "qmdr_token_checked"
 
 
 def get_service(request: Request) -> Service:
@@ -51,7 +55,7 @@ def session_cookie_valid(value: str | None, token: str, *, now: float | None = N
     return valid and int(expires) > (now if now is not None else time.time())
 
 
-def presented_token(request: Request) -> str | None:
+def presented_token(request: HTTPConnection) -> str | None:
     """The bearer token of an agent, or None (the dashboard's cookie is checked by ``request_authorized``)."""
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
@@ -59,51 +63,97 @@ def presented_token(request: Request) -> str | None:
     return None
 
 
-def request_authorized(request: Request) -> bool:
-    """True when no QMDR_API_TOKEN is set, or the request carries it (bearer) or a valid session cookie."""
+def api_token(request: HTTPConnection) -> str | None:
+    """QMDR_API_TOKEN, or None when the API is open."""
     expected = request.app.state.service.settings.qmdr_api_token
-    if expected is None:
+    return None if expected is None else expected.get_secret_value()
+
+
+def request_authorized(request: HTTPConnection) -> bool:
+    """True when no QMDR_API_TOKEN is set, or the request carries it (bearer) or a valid session cookie."""
+    token = api_token(request)
+    if token is None:
         return True
-    token = expected.get_secret_value()
     bearer = presented_token(request)
     if bearer is not None:
         return token_matches(bearer, token)
     return session_cookie_valid(request.cookies.get(SESSION_COOKIE), token)
 
 
-def client_address(request: Request) -> str:
-    """Who the auth throttle counts a wrong token against: the peer address."""
+def cross_origin_cookie(request: HTTPConnection) -> str | None:
+    """Why a cookie-authenticated, state-changing API request is refused, or None when it is not one.
+
+    A page on another origin can make the browser send the session cookie
+    (another port of ``localhost`` is even the same site for ``SameSite``),
+    never the bearer header; so the API accepts the cookie for a POST, PUT or
+    DELETE only with the Origin check of the dashboard's forms.
+    """
+    if api_token(request) is None or presented_token(request) is not None:
+        return None
+    if request.scope.get("method", "GET") in SAFE_METHODS:
+        return None
+    return origin_problem(request)
+
+
+def client_address(request: HTTPConnection) -> str:
+    """Who the auth throttle counts a wrong token against: the peer address, which is the client's own
+    address from X-Forwarded-For only when the peer is one of QMDR_TRUSTED_PROXIES (``qmdr serve``)."""
     return request.client.host if request.client else "unknown"
 
 
-def throttle_of(request: Request) -> AuthThrottle | None:
+def throttle_of(request: HTTPConnection) -> AuthThrottle | None:
     return getattr(request.app.state, "auth_throttle", None)
 
 
 def too_many_failures(wait_s: int) -> HTTPException:
-    return HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, detail="too many wrong tokens; retry later",
+    return HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
+                         detail=f"too many wrong tokens from this address; retry in {wait_s} s",
                          headers={"Retry-After": str(wait_s)})
 
 
-def require_token(request: Request) -> None:
-    """401 without detail unless the request carries QMDR_API_TOKEN (when one is set).
+def unauthorized(request: HTTPConnection) -> HTTPException:
+    """401 that says what to send; it never says anything about the token itself."""
+    if presented_token(request) is not None:
+        detail = "the bearer token is not QMDR_API_TOKEN; send 'Authorization: Bearer <QMDR_API_TOKEN>'"
+    else:
+        detail = "send the API token as 'Authorization: Bearer <QMDR_API_TOKEN>'"
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+def check_token(request: HTTPConnection) -> None:
+    """Raise 401 unless the request carries QMDR_API_TOKEN (when one is set); 429 during a lockout;
+    403 for a cookie-authenticated write from another origin (``cross_origin_cookie``).
 
     Wrong bearer tokens are counted per client (``AuthThrottle``); past the
     free ones the client gets 429 with Retry-After and no token is checked.
+    A request already checked (by the body gate, before its body was read) is
+    not counted twice.
     """
+    state = request.scope.setdefault("state", {})
+    if state.get(_CHECKED):
+        return
     throttle = throttle_of(request)
-    configured = request.app.state.service.settings.qmdr_api_token is not None
-    bearer_given = configured and presented_token(request) is not None
+    bearer_given = api_token(request) is not None and presented_token(request) is not None
     client = client_address(request)
     if throttle is not None and bearer_given and (wait := throttle.retry_after(client)):
         raise too_many_failures(wait)
     if request_authorized(request):
         if throttle is not None and bearer_given:
             throttle.succeeded(client)
+        if (refused := cross_origin_cookie(request)) is not None:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"{refused}: the session cookie is accepted for "
+                                f"{request.scope.get('method')} only from this server's own pages; agents send "
+                                "'Authorization: Bearer <QMDR_API_TOKEN>'")
+        state[_CHECKED] = True
         return
     if throttle is not None and bearer_given:
         throttle.failed(client)
-    raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="unauthorized", headers={"WWW-Authenticate": "Bearer"})
+    raise unauthorized(request)
+
+
+def require_token(request: Request) -> None:
+    """Route dependency: ``check_token`` (401 with a hint what to send, 429 during a lockout)."""
+    check_token(request)
 
 
 ServiceDep = Annotated[Service, Depends(get_service)]

@@ -1,11 +1,15 @@
-"""Request and response models of the HTTP API (they feed the OpenAPI docs at /docs)."""
+"""Request and response models of the HTTP API (they feed the OpenAPI docs at /docs).
+
+Boolean request fields are ``StrictBool``: the schema says boolean, so ``"yes"``,
+``1`` or ``"false"`` are refused (422) rather than guessed at.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, StrictBool, field_validator
 
 #: a query longer than this is a pasted document, not a question; it would also blow the FTS and LLM budgets
 MAX_QUERY_CHARS = 2000
@@ -23,8 +27,8 @@ class SearchRequest(BaseModel):
     k: int = Field(10, ge=1, le=MAX_K, description="number of results")
     path_prefix: str | None = Field(None, max_length=1000, description="only notes under this path")
     tags: list[str] = Field(default_factory=list, max_length=20, description="only notes carrying all these tags")
-    rerank: bool | None = Field(None, description="LLM rerank (default: on when a rerank provider is configured)")
-    expand: bool = Field(False, description="also search LLM-written alternative phrasings (fused by RRF)")
+    rerank: StrictBool | None = Field(None, description="LLM rerank (default: on when a rerank provider is configured)")
+    expand: StrictBool = Field(False, description="also search LLM-written alternative phrasings (fused by RRF)")
 
     @field_validator("query")
     @classmethod
@@ -58,7 +62,8 @@ class SearchResponseModel(BaseModel):
 
 class ReindexRequest(BaseModel):
     vault: str | None = Field(None, max_length=4096, description="vault folder; default: the configured QMDR_VAULT")
-    rebuild: bool = Field(False, description="drop all vectors and re-embed (needed after an embedding model change)")
+    rebuild: StrictBool = Field(False,
+                                description="drop all vectors and re-embed (needed after an embedding model change)")
 
 
 class JobStatusModel(BaseModel):
@@ -119,7 +124,7 @@ class VaultCreate(BaseModel):
     folder: str = Field(..., max_length=4096, description="the vault folder on the server")
     settings: dict[str, Any] = Field(default_factory=dict,
                                      description="description, chunk_tokens, chunk_overlap, max_note_bytes, writable")
-    index: bool = Field(True, description="index the folder before answering")
+    index: StrictBool = Field(True, description="index the folder before answering")
 
 
 class VaultModel(BaseModel):
@@ -135,7 +140,7 @@ class VaultList(BaseModel):
 
 
 class VaultReindexRequest(BaseModel):
-    rebuild: bool = Field(False, description="drop all vectors and re-embed")
+    rebuild: StrictBool = Field(False, description="drop all vectors and re-embed")
 
 
 class IndexSummaryModel(BaseModel):
@@ -154,8 +159,8 @@ class MemorySearchRequest(SearchRequest):
 
     vaults: list[str] | None = Field(None, max_length=MAX_VAULTS_PER_SEARCH,
                                      description="vault names; omitted or [] means every vault")
-    group_by_note: bool = Field(False, description="one best chunk per note instead of every matching chunk")
-    explain: bool = Field(False, description="report each stage's contribution per result")
+    group_by_note: StrictBool = Field(False, description="one best chunk per note instead of every matching chunk")
+    explain: StrictBool = Field(False, description="report each stage's contribution per result")
 
 
 class MemoryHitModel(SearchHit):
@@ -181,7 +186,7 @@ class NoteWrite(BaseModel):
                       description="vault-relative; .md added if missing")
     content: str | None = Field(None, max_length=MAX_NOTE_CHARS, description="markdown body (may carry frontmatter)")
     frontmatter: dict[str, Any] = Field(default_factory=dict, description="keys to set; null removes a key")
-    append: bool = Field(False, description="append content to the existing body instead of replacing it")
+    append: StrictBool = Field(False, description="append content to the existing body instead of replacing it")
 
 
 class NoteWriteResult(BaseModel):
@@ -233,7 +238,7 @@ class ContextResponse(BaseModel):
 class FeedbackRequest(BaseModel):
     vault: str = Field("default", pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
     path: str = Field(..., min_length=1, max_length=MAX_NOTE_PATH_CHARS)
-    useful: bool
+    useful: StrictBool
     query: str | None = Field(None, max_length=MAX_QUERY_CHARS, description="the query the result answered")
 
 

@@ -180,7 +180,8 @@ def serve(
 
     configure_logging(settings.qmdr_log_level, settings.qmdr_log_format)  # QMDR_LOG_FORMAT=json: JSON lines
     uvicorn.run(create_app(settings), host=bind, port=settings.qmdr_port, log_level=settings.qmdr_log_level.lower(),
-                log_config=None)  # uvicorn's loggers propagate to our one handler
+                log_config=None,  # uvicorn's loggers propagate to our one handler
+                proxy_headers=False)  # uvicorn would trust X-Forwarded-For from 127.0.0.1; the app trusts QMDR_TRUSTED_PROXIES
 
 
 @app.command()

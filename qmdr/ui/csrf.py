@@ -20,11 +20,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from urllib.parse import urlsplit
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
+
+from qmdr.api.origin import origin_problem
 
 CSRF_COOKIE = "qmdr_csrf"
 CSRF_FIELD = "csrf_token"
@@ -66,22 +67,11 @@ def set_nonce_cookie(response: Response, request: Request, nonce: str) -> None:
                         samesite="strict", secure=request.url.scheme == "https")
 
 
-def own_origin(request: Request) -> str:
-    """``scheme://host[:port]`` as the browser addressed us (the Host header)."""
-    return f"{request.url.scheme}://{request.url.netloc}".lower()
-
-
 def check_origin(request: Request) -> None:
     """The request must name our origin in Origin, or else in Referer; a request naming neither is refused."""
-    origin = request.headers.get("origin")
-    if origin is None or origin == "null":
-        referer = request.headers.get("referer")
-        if not referer:
-            raise CsrfError("the request carries neither Origin nor Referer")
-        parts = urlsplit(referer)
-        origin = f"{parts.scheme}://{parts.netloc}"
-    if origin.lower() != own_origin(request):
-        raise CsrfError("the request comes from another origin")
+    problem = origin_problem(request)
+    if problem is not None:
+        raise CsrfError(problem)
 
 
 def check_token(request: Request, form: FormData, secret: bytes) -> None:

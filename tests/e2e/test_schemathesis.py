@@ -1,4 +1,4 @@
-"""Schemathesis (4.x CLI) against a real ``qmdr serve``: no 5xx, no response outside the OpenAPI schema.
+"""Schemathesis (4.x CLI) against a real ``qmdr serve``: no 5xx, no status code or body outside the OpenAPI schema.
 
 Bounded: ``MAX_EXAMPLES`` per operation, a fixed seed, the examples, coverage
 and fuzzing phases. Operations that would reach out to arbitrary hosts from
@@ -26,7 +26,7 @@ TOKEN = "schemathesis-token-0123456789"
 #: generated cases per operation: ~700 requests in all, about half a minute on two cores
 MAX_EXAMPLES = 10
 SEED = 8
-CHECKS = "not_a_server_error,response_schema_conformance,content_type_conformance"
+CHECKS = "not_a_server_error,status_code_conformance,response_schema_conformance,content_type_conformance"
 #: operations whose generated input would make the service call out or scan arbitrary folders
 EXCLUDED = ("POST /chat", "POST /providers/{provider_id}/test", "POST /providers/custom", "POST /vaults")
 

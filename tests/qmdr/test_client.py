@@ -70,7 +70,10 @@ def test_sync_client_covers_notes_search_context_feedback(server: str) -> None:
 def test_client_without_token_is_refused(server: str) -> None:
     with QmdrClient(server) as anonymous, pytest.raises(QmdrClientError) as refused:
         anonymous.search("herons")
-    assert refused.value.status == 401
+    assert refused.value.status == 401 and refused.value.error == "Unauthorized"
+    assert "Authorization: Bearer" in refused.value.detail and refused.value.problem["status"] == 401
+    assert refused.value.errors == []
+
 
 
 @pytest.mark.anyio

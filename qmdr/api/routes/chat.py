@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, StrictBool, model_validator
 
 from providers.errors import ProviderError
 from providers.resolver import resolve_agent
@@ -39,7 +39,7 @@ class ChatBody(BaseModel):
     thinking_level: Literal["off", "low", "medium", "high"] | None = None
     fallbacks: list[str] = Field(default_factory=list, max_length=5)
     max_tokens: int | None = Field(None, ge=1, le=200_000)
-    stream: bool = False
+    stream: StrictBool = False
 
     @model_validator(mode="after")
     def _model_or_agent(self) -> ChatBody:

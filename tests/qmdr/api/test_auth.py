@@ -1,4 +1,4 @@
-"""Every route but /health needs the API token; wrong or missing tokens get a bare 401."""
+"""Every route but /health needs the API token; wrong or missing tokens get a 401 saying what to send."""
 
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ def test_every_api_route_but_health_depends_on_require_token(client) -> None:
 @pytest.mark.parametrize("headers", [{}, {"Authorization": f"Bearer {TOKEN}x"}, {"Authorization": "Bearer "},
                                      {"Authorization": TOKEN}, {"Authorization": f"Basic {TOKEN}"}],
                          ids=["missing", "wrong", "empty", "no-scheme", "basic"])
-def test_every_protected_route_answers_401_without_detail(client, headers) -> None:
+def test_every_protected_route_answers_401_saying_what_to_send(client, headers) -> None:
     refused = 0
     for path, methods, _ in effective_routes(client.app):
         if path in OPEN_ROUTES or path.startswith("/ui"):
@@ -84,7 +84,11 @@ def test_every_protected_route_answers_401_without_detail(client, headers) -> No
         for method in sorted(methods - {"HEAD"}):
             answer = client.request(method, concrete_path(path), headers=headers, json={})
             assert answer.status_code == 401, (method, path, answer.status_code)
-            assert answer.json() == {"detail": "unauthorized"}
+            body = answer.json()
+            assert answer.headers["content-type"] == "application/problem+json"
+            assert {k: body[k] for k in ("type", "title", "status")} == {
+                "type": "about:blank", "title": "Unauthorized", "status": 401}
+            assert "Authorization: Bearer <QMDR_API_TOKEN>" in body["detail"]
             assert answer.headers["www-authenticate"] == "Bearer"
             assert TOKEN not in answer.text
             refused += 1
@@ -122,3 +126,38 @@ def test_token_comparison_is_constant_time_and_exact(monkeypatch) -> None:
     assert not token_matches("", TOKEN) and not token_matches(None, TOKEN)
     assert not token_matches("tëst", TOKEN)  # non-ASCII does not crash the comparison
     assert len(seen) == 4 and all(isinstance(a, bytes) for a, _ in seen)
+
+
+def signed_in(client) -> None:  # noqa: ANN001
+    from qmdr.api.deps import SESSION_COOKIE, session_cookie_value
+
+    client.cookies.set(SESSION_COOKIE, session_cookie_value(TOKEN))
+
+
+@pytest.mark.parametrize("origin_headers", [{"Origin": "http://evil.example"}, {"Origin": "http://testserver:3000"},
+                                            {"Referer": "http://evil.example/page"}, {}],
+                         ids=["other-site", "other-port", "referer", "none"])
+def test_the_session_cookie_cannot_change_state_from_another_origin(client, origin_headers) -> None:
+    """A bodyless cross-origin POST /reindex with the dashboard's cookie: refused, and no reindex starts."""
+    signed_in(client)
+    answer = client.post("/reindex", headers=origin_headers)
+    assert answer.status_code == 403, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert "Authorization: Bearer" in answer.json()["detail"]
+    assert client.app.state.service.jobs.status.state == "idle"
+    client.cookies.clear()
+
+
+def test_the_session_cookie_works_from_our_own_pages(client) -> None:
+    signed_in(client)
+    assert client.get("/reindex/status").status_code == 200  # reads need no Origin (browsers omit it on GET)
+    answer = client.put("/settings/defaults", headers={"Origin": "http://testserver"},
+                        json={"thinking_level": "low"})
+    assert answer.status_code == 200 and answer.json()["thinking_level"] == "low"
+    client.cookies.clear()
+
+
+def test_the_bearer_token_needs_no_origin(client) -> None:
+    headers = {"Authorization": f"Bearer {TOKEN}", "Origin": "http://evil.example"}
+    answer = client.put("/settings/defaults", headers=headers, json={"thinking_level": "high"})
+    assert answer.status_code == 200
