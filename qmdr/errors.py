@@ -5,7 +5,8 @@
     ├── NotFound                 no such note, vault folder or resource (also a LookupError)
     └── StoreError               the index database refused or failed an operation
         ├── ModelMismatch        the index was built with another embedding model: ``qmdr index --rebuild``
-        └── IndexBusy            another writer holds the index (a reindex is already running)
+        ├── IndexBusy            another writer holds the index (a reindex is already running)
+        └── StoreUnavailable     the index database cannot be reached now: retry after ``retry_after`` s
 
 ``vault`` (``IngestError``) and ``providers`` (``ProviderError``) keep their own
 trees because they never import ``qmdr``; the API layer maps all three to HTTP
@@ -52,3 +53,15 @@ class ModelMismatch(StoreError):
 
 class IndexBusy(StoreError):
     """Another writer holds the index (another process, or a reindex already running)."""
+
+
+class StoreUnavailable(StoreError):
+    """The index database cannot be reached right now (PostgreSQL down or restarting).
+
+    Nothing was changed: a write that meets this was rolled back. ``retry_after``
+    (seconds) is a hint for clients (HTTP 503 with ``Retry-After``).
+    """
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -25,16 +25,14 @@ from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 
-from qmdr.memory.feedback import FEEDBACK_FILE, FeedbackStore
+from qmdr.memory.backends import Feedback, Registry, open_feedback_store, open_vault_registry
 from qmdr.memory.indexer import IndexSummary, reindex
 from qmdr.memory.note_index import NeedsFullReindex, index_notes
 from qmdr.memory.vaults import (
     DEFAULT_VAULT,
-    REGISTRY_FILE,
     InvalidVault,
     UnknownVault,
     VaultInfo,
-    VaultRegistry,
     VaultSettings,
     check_vault_name,
 )
@@ -42,7 +40,7 @@ from qmdr.search.boosts import boost_factors
 from qmdr.search.fusion import RRF_K, reciprocal_rank_fusion
 from qmdr.search.searcher import MAX_K, Searcher, SearchResult
 from qmdr.store.base import Filters, Store
-from qmdr.store.factory import open_vault_store, sqlite_index_file
+from qmdr.store.factory import open_vault_store, remove_vault_store, sqlite_index_file
 
 if TYPE_CHECKING:
     from qmdr.service import Service
@@ -105,8 +103,8 @@ class VaultHub:
     def __init__(self, service: Service) -> None:
         self.service = service
         self.settings = service.settings
-        self._registry: VaultRegistry | None = None
-        self._feedback: FeedbackStore | None = None
+        self._registry: Registry | None = None
+        self._feedback: Feedback | None = None
         self._open: dict[str, OpenVault] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self.listeners: list[Callable[[], None]] = []  # told when a vault is added or removed (the watcher)
@@ -114,15 +112,15 @@ class VaultHub:
 
     # --- registry ---------------------------------------------------------------------------------
     @property
-    def registry(self) -> VaultRegistry:
+    def registry(self) -> Registry:
         if self._registry is None:
-            self._registry = VaultRegistry(self.data_dir / REGISTRY_FILE)
+            self._registry = open_vault_registry(self.settings)
         return self._registry
 
     @property
-    def feedback(self) -> FeedbackStore:
+    def feedback(self) -> Feedback:
         if self._feedback is None:
-            self._feedback = FeedbackStore(self.data_dir / FEEDBACK_FILE)
+            self._feedback = open_feedback_store(self.settings)
         return self._feedback
 
     def index_file(self, name: str) -> Path:
@@ -176,9 +174,7 @@ class VaultHub:
             if opened is not None and opened.owned:
                 opened.store.close()
             self.registry.remove(name)
-            base = self.index_file(name)
-            for suffix in ("", "-wal", "-shm", ".reindex-lock"):
-                Path(f"{base}{suffix}").unlink(missing_ok=True)
+            remove_vault_store(self.settings, name)
         self._notify()
 
     # --- open vaults ------------------------------------------------------------------------------
@@ -351,6 +347,10 @@ class VaultHub:
             if opened.owned:
                 opened.store.close()
         self._open.clear()
+        for shared in (self._registry, self._feedback):
+            if shared is not None:
+                shared.close()
+        self._registry = self._feedback = None
 
 
 def _best_per_note(results: list[SearchResult]) -> list[SearchResult]:

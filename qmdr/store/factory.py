@@ -29,14 +29,35 @@ def sqlite_index_file(settings: Settings, name: str) -> Path:
 def open_vault_store(settings: Settings, name: str) -> Store:
     """Open the index of vault ``name``: PostgreSQL when ``QMDR_DATABASE_URL`` is set, else its SQLite file.
 
-    Today only ``default`` is placed in PostgreSQL; named vaults stay SQLite files.
+    With PostgreSQL every vault, ``default`` included, is a schema of that one
+    database (``qmdr.store.migrations.postgres``), so replicas sharing the URL share
+    every vault.
     """
-    if settings.qmdr_database_url and name == DEFAULT_VAULT:
+    if settings.qmdr_database_url:
         from qmdr.store.postgres import PostgresStore
 
-        return PostgresStore(settings.qmdr_database_url)
+        return PostgresStore(settings.qmdr_database_url, vault=name)
     from qmdr.store.sqlite import SqliteStore
 
     path = sqlite_index_file(settings, name)
     path.parent.mkdir(parents=True, exist_ok=True)
     return SqliteStore(path)
+
+
+#: files beside a SQLite index that belong to it (WAL, shared memory, the reindex lock file)
+SQLITE_INDEX_SUFFIXES = ("", "-wal", "-shm", ".reindex-lock")
+
+
+def remove_vault_store(settings: Settings, name: str) -> None:
+    """Delete vault ``name``'s index (never its folder), wherever ``open_vault_store`` keeps it.
+
+    Close the vault's open stores first.
+    """
+    if settings.qmdr_database_url:
+        from qmdr.store.postgres import drop_vault_index
+
+        drop_vault_index(settings.qmdr_database_url, name)
+        return
+    base = sqlite_index_file(settings, name)
+    for suffix in SQLITE_INDEX_SUFFIXES:
+        Path(f"{base}{suffix}").unlink(missing_ok=True)

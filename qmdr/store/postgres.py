@@ -1,24 +1,37 @@
-"""PostgreSQL + pgvector backend of the ``Store`` protocol.
+"""PostgreSQL + pgvector backend of the ``Store`` protocol: every vault in one database.
 
-For teams that run several qmdr servers over one shared index. Same semantics
-as ``qmdr.store.sqlite``; the differences are in how each part is done:
+For teams that run several qmdr servers over one shared database. Each vault is
+a schema of its own (``qmdr.store.migrations.postgres`` says why, and
+``benchmarks/results/pg_vault_layout.md`` what was measured); a ``PostgresStore``
+is one vault, and all stores of a process share one connection pool
+(``qmdr.store.pg_pool``). Same semantics as ``qmdr.store.sqlite``; the differences
+are in how each part is done:
 
 * keyword search: a generated ``tsvector`` (title A, heading trail B, text C)
   with a GIN index, ranked by ``ts_rank_cd``. The query is an OR of the words
   of the user's text (``qmdr.search.keyword_query.query_pieces``, shared with sqlite), each
   passed through ``plainto_tsquery``, so no user punctuation can ever be a
-  tsquery syntax error.
+  tsquery syntax error. Runs of a script written without spaces (CJK, Thai...)
+  are also looked up as substrings through a pg_trgm index on the chunk text
+  (the sqlite store's trigram table); the two lists are fused by RRF.
 * nearest: ``ORDER BY embedding <=> q`` over an HNSW index (``vector_cosine_ops``);
   the score is the cosine similarity ``1 - distance``. ``hnsw.ef_search`` is set
   per query to ``max(EF_SEARCH_FLOOR, EF_SEARCH_PER_RESULT * candidates)``.
   A filter that keeps few chunks is answered by an exact scan of them; a broad
-  one over-fetches HNSW candidates by the inverse of its share and falls back to
-  the exact scan when too few survive, so filters never silently shrink results.
-* one reindex at a time across servers: ``reindex_lock()`` takes a session
-  advisory lock on a dedicated connection (non-blocking; ``IndexBusy`` when held).
-  Searches never take it: MVCC gives them a consistent snapshot. Single writes
-  (``apply``, ``set_embedding_model``...) queue on a transaction advisory lock,
-  like SQLite's ``BEGIN IMMEDIATE``, with ``IndexBusy`` past a timeout.
+  one walks the HNSW graph with pgvector 0.8's iterative scan
+  (``hnsw.iterative_scan = strict_order``) until ``k`` chunks pass the filter, and
+  falls back to the exact scan when the walk's budget ends with fewer, so filters
+  never silently shrink results.
+* one reindex of a vault at a time across servers: ``reindex_lock()`` takes a
+  session advisory lock keyed by the vault on a dedicated connection (non-blocking;
+  ``IndexBusy`` when held). Searches never take it: MVCC gives them a consistent
+  snapshot. Single writes (``apply``, ``set_embedding_model``...) queue on a
+  transaction advisory lock of the vault, like SQLite's ``BEGIN IMMEDIATE``, with
+  ``IndexBusy`` past a timeout. Other vaults never wait for either.
+* the database going away: any statement that cannot reach the server raises
+  ``StoreUnavailable`` (HTTP 503 with ``Retry-After``); a write is rolled back
+  whole. The pool checks each connection before use, so once the server is back
+  the next request works.
 * a big ``apply`` (first index, rebuild) drops the HNSW index, loads, rebuilds it
   and ANALYZEs, all in its transaction: far faster than growing the graph row by
   row, at the price of searches on other connections waiting for the commit.
@@ -26,32 +39,41 @@ as ``qmdr.store.sqlite``; the differences are in how each part is done:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
-import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import psycopg
-from pgvector.psycopg import register_vector
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
-from psycopg_pool import ConnectionPool
 
-from qmdr.errors import IndexBusy, ModelMismatch, StoreError
-from qmdr.search.keyword_query import query_pieces
+from qmdr.errors import IndexBusy, ModelMismatch, StoreError, StoreUnavailable
+from qmdr.search.fusion import reciprocal_rank_fusion
+from qmdr.search.keyword_query import (
+    MAX_QUERY_TERMS,
+    MAX_TRIGRAM_TERMS,
+    TRIGRAM_CHARS,
+    query_pieces,
+    unspaced_runs,
+)
 from qmdr.store.base import Filters, Hit, IndexChange, IndexStats
 from qmdr.store.filtering import filter_tag_keys, is_unfiltered, tag_key
 from qmdr.store.migrations import postgres as schema
+from qmdr.store.pg_pool import CONNECT_TIMEOUT_SECONDS, SharedPool, acquire_pool, release_pool
 from vault.model import Chunk, Note
 
 log = logging.getLogger(__name__)
 
-DEFAULT_POOL_SIZE = 8  # one per concurrent request thread is plenty; Postgres defaults to 100 connections
-POOL_TIMEOUT_SECONDS = 30.0  # waiting longer than this for a connection means the pool is exhausted
+DEFAULT_POOL_SIZE = 8  # per process, all vaults together: one per concurrent request thread is plenty
+DEFAULT_VAULT = "default"
+#: clients are told to come back after this many seconds when the database cannot be reached
+#: (a restart or fail-over takes seconds; sooner only adds load while it comes back)
+UNAVAILABLE_RETRY_AFTER_SECONDS = 5
 HEADING_SEPARATOR = " / "  # joins the heading trail into the text the tsvector weights B
 
 # HNSW search breadth: hnsw.ef_search = max(EF_SEARCH_FLOOR, EF_SEARCH_PER_RESULT * rows wanted).
@@ -64,9 +86,11 @@ EF_SEARCH_MAX = 1000  # pgvector rejects hnsw.ef_search above 1000
 # A filter keeping at most this many chunks is answered by an exact scan: scoring 2,000
 # rows costs about what an HNSW search with ef_search 200 does (~10 ms, 384 dims), and is exact.
 EXACT_FILTERED_MAX = 2_000
-# Past that, fetch this many times k / (the filter's share) HNSW candidates, so about
-# twice k are expected to survive the filter.
-FILTERED_OVERFETCH = 2
+# Past that, an iterative HNSW scan visits at most this many index tuples looking for k chunks
+# that pass the filter (pgvector's default hnsw.max_scan_tuples is 20,000). A filter keeping
+# more than EXACT_FILTERED_MAX chunks keeps at least 1 in (tuples / EXACT_FILTERED_MAX) of them,
+# so the budget is reached only for rare shapes; then the exact scan answers.
+ITERATIVE_MAX_SCAN_TUPLES = 50_000
 MAX_K = EF_SEARCH_MAX // EF_SEARCH_PER_RESULT  # beyond this the HNSW scan could not return k rows
 # Rebuild the HNSW index instead of inserting into it when a change adds at least this many
 # vectors *and* at least this share of the resulting table: inserting costs ~15 ms per row
@@ -79,12 +103,13 @@ HNSW_REBUILD_SHARE = 0.1
 HNSW_BUILD_MEMORY = "512MB"
 HNSW_MAX_DIM = 2000  # pgvector cannot HNSW-index a vector column wider than this: exact scan instead
 
-# Session advisory lock key guarding reindex ("qmdr" in ASCII, then 2). Advisory
-# locks are per database, so two indexes in two databases do not block each other.
-REINDEX_LOCK_KEY = 0x716D_6472_0002
-
-# Advisory lock key serialising writers ("qmdr" in ASCII, then 3), taken per transaction.
-WRITE_LOCK_KEY = 0x716D_6472_0003
+# Advisory locks are two 32-bit keys: (what, which vault). The first says what is locked
+# ("qr" in ASCII then 2 or 3, clear of the 64-bit migration key), the second is
+# schema.vault_lock_id(vault), so each vault has its own locks within the database.
+# Session lock guarding a vault's reindex:
+REINDEX_LOCK_CLASS = 0x7172_0002
+# Lock serialising a vault's writers, taken per transaction:
+WRITE_LOCK_CLASS = 0x7172_0003
 # A writer waits this long for another writer before IndexBusy (the sqlite store's busy timeout):
 # a first index of a large vault holds the write lock for a few seconds.
 WRITE_LOCK_TIMEOUT_MS = 10_000
@@ -103,6 +128,41 @@ RESERVED_META = frozenset(
 _HNSW_INDEX = "vectors_embedding_hnsw"
 
 
+def drop_vault_index(url: str, vault: str) -> None:
+    """Delete vault ``vault``'s index (its schema) from the database at ``url``; the other vaults stay."""
+    where = describe_url(url)
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS) as conn:
+            schema.drop_vault(conn, vault)
+    except psycopg.OperationalError as exc:
+        raise StoreUnavailable(f"cannot reach the PostgreSQL index ({where}) to remove vault {vault!r}: "
+                               f"{_reason(exc)}", retry_after=UNAVAILABLE_RETRY_AFTER_SECONDS) from exc
+
+
+def connection_failure(where: str, exc: psycopg.Error) -> StoreUnavailable:
+    """The error for a server that cannot be reached: names the database (never the password), asks for a retry.
+
+    Said the same at start and mid-run; mid-run nothing was changed (a write's
+    transaction never committed).
+    """
+    return StoreUnavailable(
+        f"PostgreSQL ({where}) cannot be reached: {_reason(exc)}. "
+        "Check QMDR_DATABASE_URL and that the server is up",
+        retry_after=UNAVAILABLE_RETRY_AFTER_SECONDS,
+    )
+
+
+def _reason(exc: psycopg.Error) -> str:
+    """Why a connection failed, in words that never include the URL's password.
+
+    libpq's messages name the host, port or socket and the server's complaint
+    ("Connection refused", "the database system is shutting down"), not the
+    password; the first line is enough.
+    """
+    text = str(exc).strip().splitlines()
+    return text[0] if text else exc.__class__.__name__
+
+
 def describe_url(url: str) -> str:
     """Host and database of a connection URL, never its password (for error messages)."""
     try:
@@ -113,41 +173,58 @@ def describe_url(url: str) -> str:
 
 
 class PostgresStore:
-    """A qmdr index in one PostgreSQL database (needs the ``vector`` extension)."""
+    """One vault's index in a PostgreSQL database (needs the ``vector`` and ``pg_trgm`` extensions)."""
 
-    def __init__(self, url: str, *, pool_size: int = DEFAULT_POOL_SIZE,
+    def __init__(self, url: str, *, vault: str = DEFAULT_VAULT, pool_size: int = DEFAULT_POOL_SIZE,
                  ef_search_floor: int = EF_SEARCH_FLOOR) -> None:
-        """Open (and migrate) the index in the database at ``url``.
+        """Open (and migrate) vault ``vault``'s index in the database at ``url``.
 
-        ``ef_search_floor`` trades HNSW recall for latency (see EF_SEARCH_FLOOR and
-        benchmarks/store_compare.py); it is clamped to pgvector's 1..1000.
+        ``pool_size`` applies when this is the process's first store on ``url`` (the
+        pool is shared, see ``qmdr.store.pg_pool``). ``ef_search_floor`` trades HNSW
+        recall for latency (see EF_SEARCH_FLOOR and benchmarks/store_compare.py); it
+        is clamped to pgvector's 1..1000.
         """
         self._url = url
+        self.vault = vault
         self.ef_search_floor = max(1, min(EF_SEARCH_MAX, ef_search_floor))
         self._where = describe_url(url)
+        self._lock_id = schema.vault_lock_id(vault)
         try:
-            with psycopg.connect(url, autocommit=True) as conn:
-                schema.migrate(conn)
+            with psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS) as conn:
+                _, self._search_path = schema.migrate(conn, vault)
+        except psycopg.OperationalError as exc:
+            raise connection_failure(self._where, exc) from exc
         except psycopg.Error as exc:
             raise StoreError(
                 f"cannot open the PostgreSQL index ({self._where}): {exc.__class__.__name__}; "
-                "check QMDR_DATABASE_URL and that the server has the pgvector extension"
+                "check QMDR_DATABASE_URL and that the server has the pgvector and pg_trgm extensions"
             ) from exc
-        # Autocommit connections: reads are single statements, writes open an explicit
-        # conn.transaction(), so no connection is ever returned to the pool mid-transaction.
-        self._pool = ConnectionPool(
-            url,
-            min_size=1,
-            max_size=pool_size,
-            kwargs={"autocommit": True},
-            configure=register_vector,
-            timeout=POOL_TIMEOUT_SECONDS,
-            open=True,
-            name="qmdr-store",
-        )
+        self._shared: SharedPool | None = acquire_pool(url, pool_size)
+        self._pool = self._shared.pool
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection]:
+        """A pooled connection whose ``search_path`` is this vault's schema.
+
+        Any failure to reach the server (at checkout or mid-statement) becomes
+        ``StoreUnavailable``; other database errors pass through unchanged.
+        """
+        shared = self._shared
+        if shared is None:
+            raise StoreError(f"the index of vault {self.vault!r} is closed")
+        try:
+            with self._pool.connection() as conn:
+                if shared.search_path_of(conn) != self._search_path:
+                    conn.execute("SELECT set_config('search_path', %s, false)", (self._search_path,))
+                    shared.remember_search_path(conn, self._search_path)
+                yield conn
+        except psycopg.errors.LockNotAvailable:
+            raise  # an OperationalError too, but it means "busy", not "down": _writing says so
+        except psycopg.OperationalError as exc:
+            raise connection_failure(self._where, exc) from exc
 
     def __repr__(self) -> str:
-        return f"PostgresStore({self._where})"  # never the URL: it may carry a password
+        return f"PostgresStore({self._where}, vault={self.vault!r})"  # never the URL: it may carry a password
 
     def __enter__(self) -> PostgresStore:
         return self
@@ -158,7 +235,7 @@ class PostgresStore:
     # --- model -------------------------------------------------------------------------------
 
     def embedding_model(self) -> tuple[str, int] | None:
-        with self._pool.connection() as conn:
+        with self._connection() as conn:
             return self._read_model(conn)
 
     def set_embedding_model(self, model_id: str, dim: int) -> None:
@@ -235,7 +312,7 @@ class PostgresStore:
     # --- what is indexed ---------------------------------------------------------------------
 
     def get_meta(self, key: str) -> str | None:
-        with self._pool.connection() as conn:
+        with self._connection() as conn:
             return self._get_meta(conn, key)
 
     def generation(self) -> int:
@@ -243,7 +320,7 @@ class PostgresStore:
         return int(self.get_meta(_GENERATION_KEY) or 0)
 
     def note_hashes(self) -> dict[str, str]:
-        with self._pool.connection() as conn:
+        with self._connection() as conn:
             return dict(conn.execute("SELECT path, content_hash FROM notes").fetchall())
 
     def known_hashes(self) -> set[str]:
@@ -252,7 +329,7 @@ class PostgresStore:
         A cached hash needs no embedding: ``apply`` restores its vector from the
         cache when a chunk with that text comes back.
         """
-        with self._pool.connection() as conn:
+        with self._connection() as conn:
             model = self._read_model(conn)
             if model is None:
                 return set()
@@ -265,7 +342,7 @@ class PostgresStore:
 
     def hashes_without_vector(self) -> set[str]:
         """Chunk texts the index has no vector for (e.g. after ``reset_vectors``); usually empty."""
-        with self._pool.connection() as conn:
+        with self._connection() as conn:
             rows = conn.execute(
                 "SELECT DISTINCT c.hash FROM chunks c "
                 "WHERE NOT EXISTS (SELECT 1 FROM vectors v WHERE v.hash = c.hash)"
@@ -279,7 +356,7 @@ class PostgresStore:
         wanted = list(dict.fromkeys(hashes))
         if not wanted:
             return set()
-        with self._pool.connection() as conn:
+        with self._connection() as conn:
             rows = conn.execute(
                 "SELECT hash FROM embedding_cache WHERE model_id = %s AND dim = %s AND hash = ANY(%s)",
                 (model_id, dim, wanted),
@@ -364,16 +441,16 @@ class PostgresStore:
 
     @contextmanager
     def _writing(self) -> Iterator[psycopg.Connection]:
-        """One write transaction, queued behind any other writer of this database (any server).
+        """One write transaction, queued behind any other writer of this vault (any server).
 
         A transaction-scoped advisory lock serialises writers the way SQLite's
         ``BEGIN IMMEDIATE`` does; past ``WRITE_LOCK_TIMEOUT_MS`` the caller gets
         ``IndexBusy``. Database errors roll back and become ``StoreError``.
         """
         try:
-            with self._pool.connection() as conn, conn.transaction():
+            with self._connection() as conn, conn.transaction():
                 conn.execute("SELECT set_config('lock_timeout', %s, true)", (f"{WRITE_LOCK_TIMEOUT_MS}ms",))
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK_KEY,))
+                conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (WRITE_LOCK_CLASS, self._lock_id))
                 yield conn
         except psycopg.errors.LockNotAvailable as exc:
             raise IndexBusy("another server is writing this index; wait for its reindex to end") from exc
@@ -382,63 +459,98 @@ class PostgresStore:
 
     @contextmanager
     def reindex_lock(self) -> Iterator[None]:
-        """Hold the database-wide reindex lock for the ``with`` body; ``IndexBusy`` if another holds it.
+        """Hold this vault's reindex lock for the ``with`` body; ``IndexBusy`` if another holds it.
 
         Non-blocking on purpose: a second reindex should be told, not queued. The lock
         lives on a dedicated connection (a session lock belongs to its connection), so
         it is released when the body ends or, if the process dies, when the server
-        notices the connection is gone. Searches and single ``apply`` calls never take it.
+        notices the connection is gone. Searches and single ``apply`` calls never take
+        it, and reindexes of other vaults take their own.
         """
         try:
-            conn = psycopg.connect(self._url, autocommit=True)
+            conn = psycopg.connect(self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS)
         except psycopg.Error as exc:
-            raise StoreError(f"cannot reach the PostgreSQL index ({self._where}) to lock it") from exc
+            raise StoreUnavailable(f"cannot reach the PostgreSQL index ({self._where}) to lock it: "
+                                   f"{_reason(exc)}", retry_after=UNAVAILABLE_RETRY_AFTER_SECONDS) from exc
         try:
-            got = conn.execute("SELECT pg_try_advisory_lock(%s)", (REINDEX_LOCK_KEY,)).fetchone()[0]
+            got = conn.execute("SELECT pg_try_advisory_lock(%s, %s)",
+                               (REINDEX_LOCK_CLASS, self._lock_id)).fetchone()[0]
             if not got:
-                raise IndexBusy("another reindex is running")
+                raise IndexBusy(f"another reindex is running for vault {self.vault!r}")
             try:
                 yield
             finally:
-                conn.execute("SELECT pg_advisory_unlock(%s)", (REINDEX_LOCK_KEY,))
+                with suppress(psycopg.Error):  # a lost connection has released the lock already
+                    conn.execute("SELECT pg_advisory_unlock(%s, %s)", (REINDEX_LOCK_CLASS, self._lock_id))
         finally:
             conn.close()
 
     # --- searching ---------------------------------------------------------------------------
 
     def keyword(self, query: str, k: int, filters: Filters = Filters()) -> list[Hit]:
-        """Chunks matching any word of ``query``, best ``ts_rank_cd`` first."""
-        terms = query_pieces(query)
-        if not terms or k <= 0:
+        """Chunks matching any word of ``query``, best ``ts_rank_cd`` first.
+
+        Runs of scripts written without spaces are also matched as substrings
+        (``_unspaced_hits``); when both find chunks the two lists are fused by RRF,
+        as the sqlite store fuses its unicode61 and trigram tables.
+        """
+        if k <= 0:
             return []
-        one_term = sql.SQL("plainto_tsquery({cfg}, %s)").format(cfg=sql.Literal(schema.TEXT_SEARCH_CONFIG))
-        tsquery = sql.SQL(" || ").join([one_term] * len(terms))
+        k = min(k, MAX_K)
+        lists: dict[str, list[Hit]] = {}
         where, params = _filter_sql(filters)
+        terms = query_pieces(query)
+        with self._connection() as conn:
+            if terms:
+                one_term = sql.SQL("plainto_tsquery({cfg}, %s)").format(
+                    cfg=sql.Literal(schema.TEXT_SEARCH_CONFIG))
+                tsquery = sql.SQL(" || ").join([one_term] * len(terms))
+                statement = sql.SQL(
+                    "WITH q AS (SELECT {tsquery} AS query) "
+                    "SELECT {cols}, ts_rank_cd(c.tsv, q.query) AS score, n.tags "
+                    "FROM q, chunks c JOIN notes n ON n.path = c.note_path "
+                    "WHERE c.tsv @@ q.query {where} "
+                    "ORDER BY score DESC, c.id LIMIT %s"
+                ).format(tsquery=tsquery, cols=_HIT_COLUMNS, where=where)
+                lists["words"] = [_hit(row) for row in conn.execute(statement, [*terms, *params, k]).fetchall()]
+            pieces = unspaced_pieces(query)
+            if pieces:
+                lists["unspaced"] = self._unspaced_hits(conn, pieces, k, where, params)
+        return _fuse_keyword_lists(lists, k)
+
+    @staticmethod
+    def _unspaced_hits(conn: psycopg.Connection, pieces: list[str], k: int,
+                       where: sql.Composable, params: list[Any]) -> list[Hit]:
+        """Chunks containing any of ``pieces`` (substrings), those containing more of them first.
+
+        Each piece is a ``LIKE '%piece%'``, which the pg_trgm GIN index on chunk text
+        answers for pieces of 3+ characters (the trigrams of the query's runs, like
+        the sqlite store's trigram MATCH); 1-2 character pieces scan the chunks.
+        """
+        contains = sql.SQL(" OR ").join([sql.SQL("c.text LIKE %s")] * len(pieces))
         statement = sql.SQL(
-            "WITH q AS (SELECT {tsquery} AS query) "
-            "SELECT {cols}, ts_rank_cd(c.tsv, q.query) AS score, n.tags "
-            "FROM q, chunks c JOIN notes n ON n.path = c.note_path "
-            "WHERE c.tsv @@ q.query {where} "
-            "ORDER BY score DESC, c.id LIMIT %s"
-        ).format(tsquery=tsquery, cols=_HIT_COLUMNS, where=where)
-        with self._pool.connection() as conn:
-            rows = conn.execute(statement, [*terms, *params, min(k, MAX_K)]).fetchall()
+            "SELECT {cols}, (SELECT count(*) FROM unnest(%s::text[]) p WHERE strpos(c.text, p) > 0) AS score, "
+            "n.tags FROM chunks c JOIN notes n ON n.path = c.note_path "
+            "WHERE ({contains}) {where} ORDER BY score DESC, c.id LIMIT %s"
+        ).format(cols=_HIT_COLUMNS, contains=contains, where=where)
+        patterns = [f"%{_like_escape(piece)}%" for piece in pieces]
+        rows = conn.execute(statement, [pieces, *patterns, *params, k]).fetchall()
         return [_hit(row) for row in rows]
 
     def nearest(self, vector: np.ndarray, k: int, filters: Filters = Filters()) -> list[Hit]:
         """The ``k`` chunks most cosine-similar to ``vector``, best first.
 
         Unfiltered: the HNSW index. Filtered: an exact scan when the filter keeps at
-        most ``EXACT_FILTERED_MAX`` chunks; otherwise HNSW candidates over-fetched by
-        the inverse of the filter's share, with the exact scan as fallback when fewer
-        than ``k`` survive.
+        most ``EXACT_FILTERED_MAX`` chunks; otherwise an iterative HNSW scan that walks
+        on until ``k`` chunks pass the filter, with the exact scan as fallback when its
+        budget (``ITERATIVE_MAX_SCAN_TUPLES``) ends with fewer.
         """
         if k <= 0:
             return []
         k = min(k, MAX_K)
         query = np.asarray(vector, dtype=np.float32).reshape(-1)
         where, params = _filter_sql(filters)
-        with self._pool.connection() as conn:
+        with self._connection() as conn:
             model = self._read_model(conn)
             if model is None:
                 return []
@@ -449,18 +561,12 @@ class PostgresStore:
                     stored=model,
                 )
             if is_unfiltered(filters):
-                return self._nearest_hnsw(conn, query, k, k, where, params)
-            selected, total = conn.execute(
-                sql.SQL(
-                    "SELECT (SELECT count(*) FROM chunks c JOIN notes n ON n.path = c.note_path WHERE TRUE {}), "
-                    "(SELECT reltuples FROM pg_class WHERE oid = 'chunks'::regclass)"
-                ).format(where),
-                params,
-            ).fetchone()
+                return self._nearest_hnsw(conn, query, k)
+            selected = conn.execute(
+                sql.SQL("SELECT count(*) FROM chunks c JOIN notes n ON n.path = c.note_path WHERE TRUE {}").format(
+                    where), params).fetchone()[0]
             if selected > EXACT_FILTERED_MAX:
-                share = selected / max(total, selected)  # reltuples is an estimate (and -1 before ANALYZE)
-                candidates = min(EF_SEARCH_MAX, math.ceil(FILTERED_OVERFETCH * k / share))
-                hits = self._nearest_hnsw(conn, query, k, candidates, where, params)
+                hits = self._nearest_iterative(conn, query, k, where, params)
                 if len(hits) >= k:
                     return hits
             # Exact: score every filtered chunk, keep the top k, only then fetch their columns.
@@ -480,27 +586,49 @@ class PostgresStore:
             rows = conn.execute(exact, [query, *params, k]).fetchall()
         return [_hit(row) for row in rows]
 
-    def _nearest_hnsw(self, conn: psycopg.Connection, query: np.ndarray, k: int, candidates: int,
-                      where: sql.Composable, params: list[Any]) -> list[Hit]:
-        """Top ``candidates`` texts from the HNSW index, joined to their chunks, filtered, first ``k``."""
-        ef_search = min(EF_SEARCH_MAX, max(self.ef_search_floor, EF_SEARCH_PER_RESULT * candidates))
+    def _ef_search(self, k: int) -> str:
+        return str(min(EF_SEARCH_MAX, max(self.ef_search_floor, EF_SEARCH_PER_RESULT * k)))
+
+    def _nearest_hnsw(self, conn: psycopg.Connection, query: np.ndarray, k: int) -> list[Hit]:
+        """Top ``k`` texts from the HNSW index, joined to their chunks (unfiltered)."""
         approx = sql.SQL(
             "WITH nn AS MATERIALIZED (SELECT hash, embedding <=> %s AS distance FROM vectors "
             "ORDER BY embedding <=> %s LIMIT %s) "
             "SELECT {cols}, 1 - nn.distance AS score, n.tags "
             "FROM nn JOIN chunks c ON c.hash = nn.hash JOIN notes n ON n.path = c.note_path "
-            "WHERE TRUE {where} ORDER BY nn.distance, c.id LIMIT %s"
+            "ORDER BY nn.distance, c.id LIMIT %s"
+        ).format(cols=_HIT_COLUMNS)
+        with conn.transaction():  # SET LOCAL scope
+            conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (self._ef_search(k),))
+            rows = conn.execute(approx, [query, query, k, k]).fetchall()
+        return [_hit(row) for row in rows]
+
+    def _nearest_iterative(self, conn: psycopg.Connection, query: np.ndarray, k: int,
+                           where: sql.Composable, params: list[Any]) -> list[Hit]:
+        """Filtered HNSW search: pgvector's iterative scan keeps walking the graph until ``k`` rows pass.
+
+        ``strict_order`` returns rows in exact distance order; the nested loop over
+        the index scan (the plan pgvector documents for filtered iterative scans)
+        applies the filter to each candidate as the walk produces it.
+        """
+        approx = sql.SQL(
+            "SELECT {cols}, 1 - (v.embedding <=> %s) AS score, n.tags "
+            "FROM vectors v JOIN chunks c ON c.hash = v.hash JOIN notes n ON n.path = c.note_path "
+            "WHERE TRUE {where} ORDER BY v.embedding <=> %s LIMIT %s"
         ).format(cols=_HIT_COLUMNS, where=where)
         with conn.transaction():  # SET LOCAL scope
-            conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(ef_search),))
-            rows = conn.execute(approx, [query, query, candidates, *params, k]).fetchall()
+            for name, value in (("hnsw.ef_search", self._ef_search(k)),
+                                ("hnsw.iterative_scan", "strict_order"),
+                                ("hnsw.max_scan_tuples", str(ITERATIVE_MAX_SCAN_TUPLES))):
+                conn.execute("SELECT set_config(%s, %s, true)", (name, value))
+            rows = conn.execute(approx, [query, *params, query, k]).fetchall()
         return [_hit(row) for row in rows]
 
     # --- reading -----------------------------------------------------------------------------
 
     def get_note(self, path: str) -> dict[str, Any] | None:
         """The stored note and its chunks (in order), or None when not indexed."""
-        with self._pool.connection() as conn:
+        with self._connection() as conn:
             cur = conn.execute(
                 "SELECT path, title, tags, frontmatter, body, body_line, content_hash, mtime, size, links, "
                 "dates, warnings, indexed_at FROM notes WHERE path = %s",
@@ -525,9 +653,9 @@ class PostgresStore:
 
     def stats(self) -> IndexStats:
         """Counts and model in one statement, so they describe one snapshot."""
-        with self._pool.connection() as conn:
+        with self._connection() as conn:
             row = conn.execute(_STATS, {"keys": [_MODEL_KEY, _DIM_KEY, _LAST_REINDEX_KEY, _GENERATION_KEY],
-                                        "hnsw": _HNSW_INDEX}).fetchone()
+                                        "hnsw": _HNSW_INDEX, "schema": schema.vault_schema(self.vault)}).fetchone()
         notes, chunks, texts, vectors, cached, meta, size, version, hnsw = row
         model_id, dim = meta.get(_MODEL_KEY), meta.get(_DIM_KEY)
         has_model = model_id is not None and dim is not None
@@ -545,7 +673,7 @@ class PostgresStore:
                 "texts_without_vector": texts - vectors,
                 "embedding_cache_entries": cached,
                 "vector_search": "hnsw" if hnsw else "exact",
-                "size_bytes": size,
+                "size_bytes": size,  # this vault's tables with their indexes and TOAST
                 "backend": "postgres",
                 "server_version": version,
                 "hnsw_index": hnsw,
@@ -553,7 +681,10 @@ class PostgresStore:
         )
 
     def close(self) -> None:
-        self._pool.close()
+        """Give the shared pool back (closed with its last user); closing twice is harmless."""
+        shared, self._shared = self._shared, None
+        if shared is not None:
+            release_pool(self._url, shared)
 
     # --- meta helpers ------------------------------------------------------------------------
 
@@ -595,7 +726,9 @@ _STATS = (
     "(SELECT count(DISTINCT hash) FROM chunks), (SELECT count(*) FROM vectors), "
     "(SELECT count(*) FROM embedding_cache), "
     "(SELECT coalesce(jsonb_object_agg(key, value), '{}'::jsonb) FROM meta WHERE key = ANY(%(keys)s)), "
-    "pg_database_size(current_database()), current_setting('server_version'), "
+    "(SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c "
+    "WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = %(schema)s) AND c.relkind = 'r'), "
+    "current_setting('server_version'), "
     "to_regclass(%(hnsw)s) IS NOT NULL"
 )
 _INSERT_NOTE = (
@@ -688,6 +821,34 @@ def _filter_sql(filters: Filters) -> tuple[sql.Composable, list[Any]]:
         parts.append(sql.SQL("AND n.tag_keys @> %s::text[]"))
         params.append(list(required))
     return sql.SQL(" ").join(parts), params
+
+
+def unspaced_pieces(query: str) -> list[str]:
+    """The substrings keyword search looks for in scripts written without spaces.
+
+    The trigrams of every unspaced run of 3+ characters (at most ``MAX_TRIGRAM_TERMS``),
+    or, when no run is that long, the 1-2 character runs themselves: the same units
+    the sqlite store matches (``qmdr.search.keyword_query.trigram_query`` and
+    ``short_unspaced_runs``), so both backends find the same chunks.
+    """
+    runs = unspaced_runs(query)
+    trigrams: dict[str, None] = {}
+    for run in runs:
+        for start in range(len(run) - TRIGRAM_CHARS + 1):
+            trigrams[run[start:start + TRIGRAM_CHARS]] = None
+    if trigrams:
+        return list(trigrams)[:MAX_TRIGRAM_TERMS]
+    return runs[:MAX_QUERY_TERMS]
+
+
+def _fuse_keyword_lists(lists: Mapping[str, list[Hit]], k: int) -> list[Hit]:
+    """One keyword list: the only non-empty one as it is, or several fused by RRF (score = RRF score)."""
+    found = {name: hits for name, hits in lists.items() if hits}
+    if len(found) <= 1:
+        return next(iter(found.values()), [])
+    by_id = {hit.chunk_id: hit for hits in found.values() for hit in hits}
+    fused = reciprocal_rank_fusion({name: [hit.chunk_id for hit in hits] for name, hits in found.items()})
+    return [dataclasses.replace(by_id[chunk_id], score=score) for chunk_id, score in fused[:k]]
 
 
 def _like_escape(text: str) -> str:

@@ -28,6 +28,9 @@ class SmallSqliteFile:
         with self._connect() as conn:
             conn.executescript(self.SCHEMA)
 
+    def close(self) -> None:
+        """Nothing to release: each call opens and closes its own connection (here for the shared protocol)."""
+
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         """One connection per call, one transaction per ``with``."""

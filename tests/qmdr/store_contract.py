@@ -351,6 +351,71 @@ def contract_reindex_lock_is_not_reentrant(make_store: StoreFactory) -> None:
         pass
 
 
+UNSPACED_NOTES = {
+    "日記/東京.md": ["昨日は東京タワーに行った。夜景がとてもきれいだった。"],
+    "学习/北京.md": ["我们在北京大学学习中文和历史。"],
+    "notes/tokyo.md": ["Took the train to Tokyo tower at night."],
+}
+
+
+def contract_keyword_finds_words_inside_unspaced_scripts(make_store: StoreFactory) -> None:
+    """A word inside a sentence written without spaces is found (東京 in 東京タワーに行った), filters hold."""
+    store = _store_with_model(make_store)
+    upserts = [make_note(path, sections, tags=("study",) if path.startswith("学习") else ())
+               for path, sections in UNSPACED_NOTES.items()]
+    store.apply(IndexChange(upserts=upserts))
+    for query, expected in (("東京", "日記/東京.md"), ("東京タワー", "日記/東京.md"), ("夜景", "日記/東京.md"),
+                            ("北京大学", "学习/北京.md"), ("中文", "学习/北京.md")):
+        assert paths(store.keyword(query, 5))[:1] == [expected], query
+    assert store.keyword("東京", 5, Filters(path_prefix="学习/")) == []
+    assert store.keyword("東京タワー", 5, Filters(tags=("study",))) == []
+    assert paths(store.keyword("北京大学", 5, Filters(tags=("study",)))) == ["学习/北京.md"]
+    assert paths(store.keyword("train tower", 5)) == ["notes/tokyo.md"]  # a Latin query is unaffected
+
+
+#: enough chunks that a filter can keep few (20) or many (2,100) of them while most lie nearer the query
+FILTER_NEAR_CHUNKS = 600
+FILTER_BROAD_CHUNKS = 2_100
+FILTER_RARE_CHUNKS = 20
+
+
+def contract_filtered_nearest_returns_k_when_k_exist(make_store: StoreFactory) -> None:
+    """A filter whose chunks all lie far from the query still yields k of them, best first.
+
+    ``near/`` chunks crowd the query's neighbourhood; ``broad/`` (many chunks) and
+    ``rare/`` (few) lie farther out, so an index walk near the query meets no chunk
+    that passes those filters until it has gone past all of ``near/``.
+    """
+    store = _store_with_model(make_store)
+    rng = np.random.default_rng(2024)
+    change = IndexChange()
+    stored: dict[str, tuple[str, np.ndarray]] = {}
+    for prefix, count, direction, spread in (("near/", FILTER_NEAR_CHUNKS, 0, 0.1),
+                                             ("broad/", FILTER_BROAD_CHUNKS, 1, 0.6),
+                                             ("rare/", FILTER_RARE_CHUNKS, 2, 0.6)):
+        for i in range(count):
+            note, chunks = make_note(f"{prefix}{i}.md", [f"{prefix} chunk {i}"],
+                                     tags=("few",) if prefix == "rare/" else ())
+            vector = axis(direction) + spread * rng.standard_normal(DIM).astype(np.float32)
+            vector /= np.linalg.norm(vector)
+            change.upserts.append((note, chunks))
+            change.vectors[chunks[0].hash] = vector
+            stored[chunks[0].hash] = (note.path, vector)
+    store.apply(change)
+    query = axis(0)
+    k = 10
+    for filters, prefix in ((Filters(path_prefix="broad/"), "broad/"), (Filters(tags=("few",)), "rare/"),
+                            (Filters(path_prefix="rare/", tags=("few",)), "rare/")):
+        hits = store.nearest(query, k, filters)
+        assert len(hits) == k, filters
+        assert all(hit.note_path.startswith(prefix) for hit in hits)
+        scores = [hit.score for hit in hits]
+        assert scores == sorted(scores, reverse=True)
+        best = max((float(np.dot(query, v)), path) for path, v in stored.values() if path.startswith(prefix))
+        assert hits[0].note_path == best[1] and math.isclose(hits[0].score, best[0], abs_tol=1e-4)
+    assert len(store.nearest(query, 50, Filters(tags=("few",)))) == FILTER_RARE_CHUNKS  # all there are
+
+
 CASES = [
     contract_fresh_store_is_empty,
     contract_apply_upserts_then_replaces_then_deletes,
@@ -365,6 +430,8 @@ CASES = [
     contract_embedding_cache_outlives_the_index,
     contract_reset_vectors_keeps_text_searchable,
     contract_reindex_lock_is_not_reentrant,
+    contract_keyword_finds_words_inside_unspaced_scripts,
+    contract_filtered_nearest_returns_k_when_k_exist,
 ]
 
 

