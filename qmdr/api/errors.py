@@ -40,7 +40,7 @@ from providers.errors import (
     SecretStoreError,
     UnknownProvider,
 )
-from qmdr.errors import IndexBusy, InvalidQuery, ModelMismatch, NotFound, QmdrError
+from qmdr.errors import IndexBusy, InvalidQuery, ModelMismatch, NotFound, QmdrError, StoreUnavailable
 from qmdr.memory.vaults import VaultExists
 from vault.errors import IngestError, PathOutsideVault
 
@@ -62,6 +62,7 @@ STATUS_BY_ERROR: list[tuple[type[Exception], int]] = [
     (InvalidQuery, 422),
     (PathOutsideVault, 400),
     (IndexBusy, 409),
+    (StoreUnavailable, 503),  # the database is down or restarting: retry after Retry-After seconds
     (VaultExists, 409),
     (ModelMismatch, 409),
     (UnknownProvider, 404),
@@ -214,7 +215,7 @@ def install_error_handlers(app: FastAPI) -> None:
         if status >= 500:
             log.warning("%s %s failed: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
         headers = {}
-        if isinstance(exc, RateLimited) and exc.retry_after is not None:
+        if isinstance(exc, RateLimited | StoreUnavailable) and exc.retry_after is not None:
             headers["Retry-After"] = str(int(exc.retry_after + 0.999))
         return problem_response(request, error_body(exc), headers)
 

@@ -179,9 +179,26 @@ def serve(
     from qmdr.observability import configure_logging
 
     configure_logging(settings.qmdr_log_level, settings.qmdr_log_format)  # QMDR_LOG_FORMAT=json: JSON lines
+    if settings.qmdr_database_url:
+        check_database(settings)
     uvicorn.run(create_app(settings), host=bind, port=settings.qmdr_port, log_level=settings.qmdr_log_level.lower(),
                 log_config=None,  # uvicorn's loggers propagate to our one handler
                 proxy_headers=False)  # uvicorn would trust X-Forwarded-For from 127.0.0.1; the app trusts QMDR_TRUSTED_PROXIES
+
+
+def check_database(settings: Settings) -> None:
+    """Refuse to serve when PostgreSQL cannot be reached or is too old: one line naming QMDR_DATABASE_URL, exit 1.
+
+    Checked before the server starts so the user reads the reason, not a traceback
+    from the app's start-up; the message names the host and database, never the password.
+    """
+    from qmdr.errors import QmdrError
+    from qmdr.store.factory import open_vault_store
+
+    try:
+        open_vault_store(settings, "default").close()
+    except QmdrError as exc:
+        raise fail(f"cannot start: {exc.message}") from None
 
 
 @app.command()

@@ -28,7 +28,7 @@ from typing import Any
 import anyio.to_thread
 import yaml
 
-from qmdr.errors import NotFound
+from qmdr.errors import NotFound, StoreError
 from qmdr.memory.hub import VaultHub
 from qmdr.memory.indexer import IndexSummary
 from qmdr.memory.note_index import indexable, normalise_rel
@@ -134,7 +134,7 @@ async def write_note(hub: VaultHub, vault: str, path: str, *, content: str | Non
     key, target = note_rel_path(root, path)
     limit = hub.chunking(hub.info(vault))["max_note_bytes"]
     async with hub.writer(vault):
-        def write() -> bool:
+        def write() -> str | None:
             existing = target.read_text(encoding="utf-8", errors="replace") if target.is_file() else None
             text = merge_note_text(existing, content=content, frontmatter=frontmatter, append=append)
             if len(text.encode("utf-8")) > limit:
@@ -142,11 +142,23 @@ async def write_note(hub: VaultHub, vault: str, path: str, *, content: str | Non
             if not text.strip():
                 raise InvalidVault("the note would be empty; delete it instead")
             atomic_write(target, text)
-            return existing is None
+            return existing
 
-        created = await anyio.to_thread.run_sync(write)
-        summary = await hub.index_paths(vault, [key], locked=True)
-    return WriteOutcome(vault, key, created=created, deleted=False, summary=summary)
+        def put_back(previous: str | None) -> None:
+            if previous is None:
+                target.unlink(missing_ok=True)
+            else:
+                atomic_write(target, previous)
+
+        existing = await anyio.to_thread.run_sync(write)
+        try:
+            summary = await hub.index_paths(vault, [key], locked=True)
+        except StoreError:
+            # The index refused or could not be reached (PostgreSQL down): put the file back, so the
+            # failed write changed nothing and a retried append does not append twice.
+            await anyio.to_thread.run_sync(put_back, existing)
+            raise
+    return WriteOutcome(vault, key, created=existing is None, deleted=False, summary=summary)
 
 
 async def delete_note(hub: VaultHub, vault: str, path: str) -> WriteOutcome:
