@@ -26,7 +26,7 @@ from qmdr import __version__
 from qmdr.errors import QmdrError
 from qmdr.memory.context import build_context
 from qmdr.memory.handoff import parse_since
-from qmdr.memory.notes_write import write_note
+from qmdr.memory.notes_write import note_key, write_note
 from qmdr.service import Service
 from qmdr.settings import Settings
 from vault.errors import IngestError
@@ -94,7 +94,7 @@ def create_mcp_server(settings: Settings, *, service: Service | None = None) -> 
     async def get(path: str, vault: str = "default") -> dict[str, Any]:
         """Read one indexed note of a vault: title, tags, frontmatter, links and its full text by chunk."""
         async def run() -> dict[str, Any]:
-            note = current().memory.get_note(vault, path)
+            note = current().memory.get_note(vault, note_key(path))  # 'log/today' reads log/today.md
             return {"vault": vault, "path": note["path"], "title": note["title"], "tags": note["tags"],
                     "frontmatter": note["frontmatter"], "links": note["links"],
                     "chunks": [{"heading": " > ".join(c["heading_trail"]), "lines": [c["start_line"], c["end_line"]],

@@ -58,16 +58,28 @@ class WriteOutcome:
 MAX_NAME_BYTES = 255
 
 
+def note_key(rel: str) -> str:
+    """The index key of a note as an agent names it: the one normalisation of write, read and delete.
+
+    ``log/today``, ``./log//today`` and ``log/today.md`` are all ``log/today.md``:
+    separators and ``.`` parts are normalised and a name without a suffix gets
+    ``.md`` (as a write stores it). A name with another suffix is returned as
+    it is, so a read answers 404 for it and a write refuses it.
+    """
+    key = normalise_rel(rel.strip())
+    if key and not is_markdown_name(key) and "." not in key.rsplit("/", 1)[-1].lstrip("."):
+        key += DEFAULT_SUFFIX
+    return key
+
+
 def note_rel_path(root: Path, rel: str) -> tuple[str, Path]:
     """(normalised relative path, absolute path) for a note an agent names, or ``PathOutsideVault``."""
     if not isinstance(rel, str) or not rel.strip():
         raise PathOutsideVault(str(rel), "the path is empty")
     safe_note_path(root, rel.strip())  # refuse absolute paths, '..' and escaping symlinks before normalising
-    key = normalise_rel(rel.strip())
+    key = note_key(rel)
     if key and not is_markdown_name(key):
-        if "." in key.rsplit("/", 1)[-1].lstrip("."):
-            raise PathOutsideVault(rel, "only markdown notes (.md, .markdown) can be written")
-        key += DEFAULT_SUFFIX
+        raise PathOutsideVault(rel, "only markdown notes (.md, .markdown) can be written")
     too_long = [part for part in key.split("/") if len(part.encode("utf-8")) > MAX_NAME_BYTES]
     if too_long:
         raise PathOutsideVault(rel, f"a file or folder name is longer than {MAX_NAME_BYTES} bytes")

@@ -25,7 +25,7 @@ from qmdr.api.schemas import (
 )
 from qmdr.memory.hub import MemorySearch, VaultHub
 from qmdr.memory.indexer import IndexSummary
-from qmdr.memory.notes_write import delete_note, write_note
+from qmdr.memory.notes_write import delete_note, note_key, write_note
 from qmdr.memory.vault_roots import allowed_roots, confine
 from qmdr.memory.vaults import VaultInfo, VaultSettings
 from qmdr.store.base import Filters
@@ -115,7 +115,7 @@ async def write_vault_note(vault: str, body: NoteWrite, service: ServiceDep) -> 
 @router.get("/{vault}/notes/{path:path}", response_model=NoteModel)
 async def get_vault_note(vault: str, path: str, service: ServiceDep) -> NoteModel:
     """One note of a vault as indexed, with its chunks."""
-    note = service.memory.get_note(vault, path)
+    note = service.memory.get_note(vault, note_key(path))  # normalised as write and delete do
     return NoteModel(
         path=note["path"], title=note["title"], tags=list(note.get("tags") or []),
         frontmatter=note.get("frontmatter") or {}, links=list(note.get("links") or []),

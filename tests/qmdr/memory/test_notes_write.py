@@ -140,6 +140,33 @@ async def test_notes_api_write_get_delete_and_escape(service) -> None:
         assert (await client.get("/vaults/default/notes/log/today.md")).status_code == 404
 
 
+@pytest.mark.anyio
+async def test_a_note_written_without_a_suffix_reads_and_deletes_by_the_same_name(service) -> None:
+    """Written as ``log/today`` (stored as ``log/today.md``): read and deleted as ``log/today`` too."""
+    app = create_app(service.settings, service=service)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        written = await client.post("/vaults/default/notes", json={"path": "log/today", "content": "# Today\n\nkiwi"})
+        assert written.status_code == 200 and written.json()["path"] == "log/today.md"
+        for name in ("log/today", "log/today.md", "./log//today"):
+            read = await client.get(f"/vaults/default/notes/{name}")
+            assert read.status_code == 200, (name, read.text)
+            assert read.json()["path"] == "log/today.md"
+        assert (await client.get("/notes/log/today")).json()["path"] == "log/today.md"  # the default vault's route
+        assert (await client.get("/vaults/default/notes/log/today.txt")).status_code == 404
+        deleted = await client.delete("/vaults/default/notes/log/today")
+        assert deleted.status_code == 200 and deleted.json()["path"] == "log/today.md"
+        assert (await client.get("/vaults/default/notes/log/today")).status_code == 404
+
+
+@pytest.mark.parametrize(("given", "key"), [("log/today", "log/today.md"), ("log/today.md", "log/today.md"),
+                                            (" ./log//today ", "log/today.md"), ("a\\b", "a/b.md"),
+                                            ("n.markdown", "n.markdown"), ("data.csv", "data.csv")])
+def test_note_key_is_the_one_normalisation(given: str, key: str) -> None:
+    from qmdr.memory.notes_write import note_key
+
+    assert note_key(given) == key
+
+
 def test_names_longer_than_the_file_system_allows_are_refused(tmp_path) -> None:
     from qmdr.memory.notes_write import MAX_NAME_BYTES, note_rel_path
     from vault.errors import PathOutsideVault
