@@ -62,6 +62,48 @@ async def test_add_change_delete_are_counted_and_only_new_text_is_embedded(vault
     assert fresh_store.get_note("recipes/bread.md") is None
 
 
+class TextRecordingEmbedder(HashEmbedder):
+    """The hashing embedder, also keeping every text it was asked to embed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts: list[str] = []
+
+    async def embed(self, texts):  # type: ignore[no-untyped-def]
+        self.texts.extend(texts)
+        return await super().embed(texts)
+
+
+SECTIONS = {"Goals": "Ship the uploader before the harvest festival.",
+            "Risks": "The storage quota might run out during the festival week.",
+            "People": "Mara owns the backend; Tomas owns the dashboard."}
+
+
+def sectioned_note(sections: dict[str, str]) -> str:
+    return "# Festival plan\n\n" + "".join(f"## {heading}\n\n{body}\n\n" for heading, body in sections.items())
+
+
+@pytest.mark.anyio
+async def test_editing_one_section_reembeds_only_that_sections_chunk(tmp_path, fresh_store):
+    vault = tmp_path / "sectioned"
+    vault.mkdir()
+    (vault / "plan.md").write_text(sectioned_note(SECTIONS))
+    embedder = TextRecordingEmbedder()
+    # a budget below two sections and no overlap: each section is one chunk, sharing no text with the next
+    first = await reindex(fresh_store, vault, embedder, max_tokens=20, overlap_tokens=0)
+    assert first.chunks == 3 and first.embedded == 3  # one chunk per section: the test needs several
+
+    edited = {**SECTIONS, "Risks": "The storage quota is now doubled; no risk remains for the festival."}
+    (vault / "plan.md").write_text(sectioned_note(edited))
+    embedder.texts.clear()
+    second = await reindex(fresh_store, vault, embedder, max_tokens=20, overlap_tokens=0)
+    assert (second.changed, second.chunks, second.embedded, second.reused) == (1, 3, 1, 2)
+    assert len(embedder.texts) == 1 and "quota is now doubled" in embedder.texts[0]
+    assert "Mara owns the backend" not in embedder.texts[0] and "harvest festival" not in embedder.texts[0]
+    assert [h.note_path for h in fresh_store.keyword("doubled", 3)] == ["plan.md"]
+    assert fresh_store.keyword("might run out", 3) == []
+
+
 @pytest.mark.anyio
 async def test_a_moved_note_reuses_its_vectors(vault, fresh_store, embedder):
     await reindex(fresh_store, vault, embedder)

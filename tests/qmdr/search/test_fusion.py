@@ -50,6 +50,22 @@ def test_ties_break_by_best_rank_then_first_seen():
     assert [key for key, _ in deeper] == ["m", "z", "n", "x"]
 
 
+def test_rrf_ties_on_score_go_to_the_better_best_rank_before_first_seen():
+    # k=0: "a" scores 1/2 + 1/2 at rank 2 in two lists, "b" scores 1/1 at rank 1 in a third: an exact tie.
+    # "a" is seen first, so without the best-rank tie-break it would come before "b"; reversed, before x too.
+    fused = reciprocal_rank_fusion({"kw": ["x", "a"], "vec": ["y", "a"], "third": ["b"]}, k=0)
+    assert [score for _, score in fused] == [1.0, 1.0, 1.0, 1.0]
+    assert [key for key, _ in fused] == ["x", "y", "b", "a"]
+
+
+def test_blend_ties_on_score_go_to_the_better_best_rank_before_first_seen():
+    # min-max: "a" and "d" top their lists (1.0 each); "b" is halfway in both (0.5 + 0.5): a three-way tie.
+    # "b" is seen before "d", so without the best-rank tie-break it would come second; reversed, first.
+    fused = score_blend({"kw": [("a", 2.0), ("b", 1.0), ("c", 0.0)], "vec": [("d", 2.0), ("b", 1.0), ("e", 0.0)]})
+    assert [score for _, score in fused[:3]] == [1.0, 1.0, 1.0]
+    assert [key for key, _ in fused[:3]] == ["a", "d", "b"]
+
+
 def test_invalid_parameters_are_refused():
     with pytest.raises(ValueError):
         reciprocal_rank_fusion({"kw": ["a"]}, k=-1)

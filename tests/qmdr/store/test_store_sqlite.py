@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 
 import apsw
@@ -11,7 +12,7 @@ import pytest
 from qmdr.errors import IndexBusy, ModelMismatch, StoreError
 from qmdr.store import sqlite as sqlite_store
 from qmdr.store.base import Filters, IndexChange
-from qmdr.store.sqlite import BM25_WEIGHTS, SCHEMA_VERSION, SqliteStore
+from qmdr.store.sqlite import SCHEMA_VERSION, SqliteStore
 from qmdr.store.vector_index import VectorIndex
 from tests.qmdr.store_contract import DIM, MODEL, axis, make_note, paths, unit, vectors_for
 
@@ -407,12 +408,44 @@ def test_cjk_keyword_search_applies_filters(fresh_store):
 def test_a_latin_query_is_plain_unicode61_bm25(fresh_store):
     store = cjk_store(fresh_store)
     hits = store.keyword("tokyo tower", 5)
-    weights = ", ".join(str(w) for w in BM25_WEIGHTS)
-    expected = store._conn.execute(
-        f"SELECT rowid, -bm25(chunks_fts, {weights}) AS s FROM chunks_fts WHERE chunks_fts MATCH ?"
-        " ORDER BY s DESC, rowid", ('"tokyo" OR "tower"',)).fetchall()
-    assert [(h.chunk_id, h.score) for h in hits] == expected
     assert paths(hits) == ["travel/latin.md", "travel/tokyo.md"]  # the Japanese note by its title "Tokyo"
+    assert hits[0].score > hits[1].score > 0  # exact bm25 scores: test_keyword_scores_are_bm25_computed_by_hand
+
+
+# BM25 as FTS5 documents it (k1 = 1.2, b = 0.75): per query term,
+# idf * f * (k1 + 1) / (f + k1 * (1 - b + b * D / avgdl)), idf = ln((N - n + 0.5) / (n + 0.5)); f sums the
+# term's count per column times the column weight (title 4, headings 2, text 1); D counts the row's tokens
+# over all columns, avgdl is their mean over the rows.
+BM25_NOTES = {  # each chunk's headings column is "<title> Part 0" (store_contract.make_note)
+    "birds.md": "kestrel kestrel hover over the field",  # title 1 token + headings 3 + text 6: D = 10
+    "kestrel.md": "a small falcon",                      # D = 1 + 3 + 3 = 7; "kestrel" in title and headings
+    "fish.md": "trout swim upstream", "trees.md": "oak ash elm",
+    "rocks.md": "granite basalt slate", "rivers.md": "delta bank bend",  # D = 7 each, no query term
+}
+
+
+def test_keyword_scores_are_bm25_computed_by_hand(fresh_store):
+    fresh_store.apply(IndexChange(upserts=[make_note(path, [text]) for path, text in BM25_NOTES.items()]))
+    n_rows, avgdl = 6, (10 + 5 * 7) / 6  # 7.5
+
+    def term(f: float, doc_len: int, hits: int) -> float:
+        idf = math.log((n_rows - hits + 0.5) / (hits + 0.5))
+        return idf * f * 2.2 / (f + 1.2 * (0.25 + 0.75 * doc_len / avgdl))
+
+    kestrel = {"kestrel.md": term(4 * 1 + 2 * 1, 7, hits=2),  # title x4 + headings x2 = 0.5878 * 1.8487
+               "birds.md": term(2 * 1, 10, hits=2)}           # text x1, twice, longer row = 0.5878 * 1.2571
+    assert math.isclose(kestrel["kestrel.md"], 1.0866, abs_tol=1e-4)
+    assert math.isclose(kestrel["birds.md"], 0.7389, abs_tol=1e-4)
+    hits = fresh_store.keyword("kestrel", 5)
+    assert paths(hits) == ["kestrel.md", "birds.md"]
+    for hit in hits:
+        assert math.isclose(hit.score, kestrel[hit.note_path], rel_tol=1e-9)
+
+    # two terms: scores add; "hover" is rarer (one row), so its idf is higher and birds.md overtakes
+    both = fresh_store.keyword("kestrel hover", 5)
+    assert paths(both) == ["birds.md", "kestrel.md"]
+    assert math.isclose(both[0].score, kestrel["birds.md"] + term(1, 10, hits=1), rel_tol=1e-9)
+    assert math.isclose(both[1].score, kestrel["kestrel.md"], rel_tol=1e-9)
 
 
 def test_a_mixed_query_fuses_both_indexes(fresh_store):
