@@ -14,9 +14,8 @@ def anyio_backend() -> str:
 # --- PostgreSQL (pgserver) fixtures: see tests/pg.py --------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def pg_server():
-    """One throwaway PostgreSQL + pgvector for the whole session (skipped, or failed on CI, if absent)."""
+def _throwaway_pg_server():
+    """Start a PostgreSQL in a directory of its own; skip (or fail on CI) when it cannot start."""
     from tests.pg import PgServer, PgUnavailable, private_data_dir, unavailable_is_failure
 
     data_dir = private_data_dir()
@@ -30,6 +29,18 @@ def pg_server():
     yield server
     server.stop()
     shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """One throwaway PostgreSQL + pgvector for the whole session (skipped, or failed on CI, if absent)."""
+    yield from _throwaway_pg_server()
+
+
+@pytest.fixture
+def private_pg_server():
+    """A PostgreSQL of this test's own, which the test may stop and start (outages)."""
+    yield from _throwaway_pg_server()
 
 
 @pytest.fixture

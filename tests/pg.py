@@ -58,11 +58,14 @@ class PgServer:
         except Exception as exc:  # any failure to start means "no server", reported with its cause
             raise PgUnavailable(f"pgserver could not start PostgreSQL in {data_dir}: {exc!r}") from exc
 
-    def create_database(self) -> tuple[str, str]:
-        """A fresh empty database; returns (name, url)."""
+    def create_database(self, template: str | None = None) -> tuple[str, str]:
+        """A fresh database, empty or a copy of database ``template`` (which nobody may be connected to)."""
         name = f"qmdr_test_{os.getpid()}_{next(_database_numbers)}"
+        statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+        if template is not None:
+            statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            conn.execute(statement)
         return name, self._server.get_uri(database=name)
 
     def drop_database(self, name: str) -> None:
@@ -71,6 +74,16 @@ class PgServer:
 
     def stop(self) -> None:
         self._server.cleanup()
+
+    def stop_postgres(self) -> None:
+        """Stop the server process now (fast shutdown: sessions are cut), keeping its data: an outage."""
+        from pgserver._commands import pg_ctl
+
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self._server.pgdata, user=self._server.system_user)
+
+    def start_postgres(self) -> None:
+        """Start it again on the same data and socket (the URLs handed out stay valid)."""
+        self._server.ensure_postgres_running()
 
 
 def private_data_dir() -> Path:

