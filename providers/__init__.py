@@ -27,6 +27,10 @@ if TYPE_CHECKING:
         AuthError,
         ConfigError,
         CorruptResponse,
+        DeadlineExceeded,
+        IncompleteToolCall,
+        InvalidToolArguments,
+        InvalidToolDefinition,
         MalformedResponse,
         MissingCredentials,
         ProviderConnectionError,
@@ -36,7 +40,9 @@ if TYPE_CHECKING:
         ProviderUnavailable,
         RateLimited,
         SecretStoreError,
+        ToolCallError,
         UnknownProvider,
+        UnknownTool,
     )
     from providers.keys import KeyInfo, Keys, KeySource, mask_key
     from providers.registry import PROVIDERS, ProviderSpec, SettingSpec, custom_spec, get_spec
@@ -62,7 +68,17 @@ if TYPE_CHECKING:
         resolve_pipeline,
     )
     from providers.secret_store import CustomProvider, GlobalDefaults, SecretStore
-    from providers.types import ChatDelta, ChatRequest, ChatResult, Credentials, EmbedResult, Message, Usage
+    from providers.types import (
+        ChatDelta,
+        ChatRequest,
+        ChatResult,
+        Credentials,
+        EmbedResult,
+        Message,
+        Tool,
+        ToolCall,
+        Usage,
+    )
 
 #: public name -> the module that defines it
 _EXPORTS: dict[str, str] = {
@@ -73,6 +89,12 @@ _EXPORTS: dict[str, str] = {
     "AuthError": "providers.errors",
     "ConfigError": "providers.errors",
     "CorruptResponse": "providers.errors",
+    "DeadlineExceeded": "providers.errors",
+    "IncompleteToolCall": "providers.errors",
+    "InvalidToolArguments": "providers.errors",
+    "InvalidToolDefinition": "providers.errors",
+    "ToolCallError": "providers.errors",
+    "UnknownTool": "providers.errors",
     "MalformedResponse": "providers.errors",
     "MissingCredentials": "providers.errors",
     "ProviderConnectionError": "providers.errors",
@@ -118,6 +140,8 @@ _EXPORTS: dict[str, str] = {
     "Credentials": "providers.types",
     "EmbedResult": "providers.types",
     "Message": "providers.types",
+    "Tool": "providers.types",
+    "ToolCall": "providers.types",
     "Usage": "providers.types",
 }
 
@@ -135,8 +159,12 @@ __all__ = [
     "CorruptResponse",
     "Credentials",
     "CustomProvider",
+    "DeadlineExceeded",
     "EmbedResult",
     "GlobalDefaults",
+    "IncompleteToolCall",
+    "InvalidToolArguments",
+    "InvalidToolDefinition",
     "KeyInfo",
     "KeySource",
     "Keys",
@@ -160,7 +188,11 @@ __all__ = [
     "SecretStore",
     "SecretStoreError",
     "SettingSpec",
+    "Tool",
+    "ToolCall",
+    "ToolCallError",
     "UnknownProvider",
+    "UnknownTool",
     "Usage",
     "custom_spec",
     "get_spec",

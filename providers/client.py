@@ -38,6 +38,7 @@ from providers.reliability import (
     run_fallbacks,
 )
 from providers.resolver import ModelRef, parse_model_string
+from providers.tools import as_tools, check_calls, parse_arguments
 from providers.types import (
     ChatDelta,
     ChatRequest,
@@ -46,6 +47,8 @@ from providers.types import (
     EmbedResult,
     Message,
     ThinkingLevel,
+    Tool,
+    ToolCall,
     Usage,
     WireAdapter,
 )
@@ -70,7 +73,18 @@ EMBED_CONCURRENCY = 4
 #: shorter "keys" (tests, local servers) would redact ordinary words out of messages
 MIN_REDACT_CHARS = 8
 
-MessageLike = Message | Mapping[str, str]
+MessageLike = Message | Mapping[str, Any]
+ToolLike = Tool | Mapping[str, Any]
+
+
+def _tool_call(value: ToolCall | Mapping[str, Any]) -> ToolCall:
+    """A ToolCall from ours, ``{"id", "name", "arguments"}`` or OpenAI's ``{"id", "function": {...}}``."""
+    if isinstance(value, ToolCall):
+        return value
+    spec = value.get("function") if isinstance(value.get("function"), Mapping) else value
+    name = str(spec.get("name") or "")
+    arguments = parse_arguments(spec.get("arguments"), tool=name, provider="caller", model="")
+    return ToolCall(str(value.get("id") or ""), name, arguments)
 
 
 def _messages(messages: Iterable[MessageLike]) -> list[Message]:
@@ -79,7 +93,11 @@ def _messages(messages: Iterable[MessageLike]) -> list[Message]:
         if isinstance(m, Message):
             out.append(m)
         else:
-            out.append(Message(role=m["role"], content=m["content"]))  # type: ignore[arg-type]
+            out.append(Message(
+                role=m["role"], content=m.get("content") or "",
+                tool_calls=tuple(_tool_call(c) for c in m.get("tool_calls") or ()),
+                tool_call_id=m.get("tool_call_id"), name=m.get("name"),
+            ))
     return out
 
 
@@ -311,8 +329,13 @@ class ProviderClient:
         max_tokens: int | None,
         timeout: float | None,
         temperature: float | None,
+        tools: Iterable[ToolLike] = (),
+        tool_choice: str | None = None,
+        parallel_tool_calls: bool | None = None,
     ) -> ChatRequest:
-        """The request every model of a chain shares; ``_plan`` fills in each one's id and thinking level."""
+        """The request every model of a chain shares; ``_plan`` fills in each one's id and thinking level.
+
+        Tool definitions and ``tool_choice`` are checked here, once (InvalidToolDefinition)."""
         return ChatRequest(
             model="",
             messages=_messages(messages),
@@ -321,6 +344,9 @@ class ProviderClient:
             temperature=temperature,
             json_output=json_output,
             timeout=timeout,
+            tools=as_tools(tools, tool_choice),
+            tool_choice=tool_choice,
+            parallel_tool_calls=parallel_tool_calls,
         )
 
     @staticmethod
@@ -342,6 +368,9 @@ class ProviderClient:
         max_tokens: int | None = None,
         timeout: float | None = None,
         temperature: float | None = None,
+        tools: Sequence[ToolLike] = (),
+        tool_choice: str | None = None,
+        parallel_tool_calls: bool | None = None,
     ) -> ChatResult:
         """One answer from ``model`` (``provider/model``), falling back through ``fallbacks`` in order.
 
@@ -350,16 +379,24 @@ class ProviderClient:
         think, ``thinking_note``; when it cannot take the requested effort,
         ``effort_note``.
 
+        ``tools`` (``Tool`` or ``{"name", "description", "parameters"}``),
+        ``tool_choice`` ("auto", "none", "required" or a tool's name) and
+        ``parallel_tool_calls`` offer tools; the answer's ``tool_calls`` hold
+        the calls, arguments parsed. A call to a tool not offered raises
+        UnknownTool, arguments that are not a JSON object InvalidToolArguments.
+
         ``timeout`` is both each read's timeout and the call's total deadline,
         which covers every request, retry, backoff wait and fallback (default:
         the client's ``deadline``); DeadlineExceeded says when it ran out.
         """
-        template = self._request(messages, thinking_level, json_output, max_tokens, timeout, temperature)
+        template = self._request(messages, thinking_level, json_output, max_tokens, timeout, temperature, tools,
+                                 tool_choice, parallel_tool_calls)
 
         async def call(model_string: str) -> tuple[ChatResult, dict[str, str]]:
             plan = await self._plan(model_string, template)
             with _redacting(plan.creds):
                 result = await plan.adapter.chat(self.http, plan.creds, plan.req)
+                check_calls(result.tool_calls, template.tools, provider=plan.creds.provider, model=plan.req.model)
             if plan.thinking_applied is not None:
                 result = dataclasses.replace(result, thinking_applied=plan.thinking_applied)
             return result, plan.notes
@@ -385,14 +422,23 @@ class ProviderClient:
         max_tokens: int | None = None,
         timeout: float | None = None,
         temperature: float | None = None,
+        tools: Sequence[ToolLike] = (),
+        tool_choice: str | None = None,
+        parallel_tool_calls: bool | None = None,
     ) -> AsyncIterator[ChatDelta]:
         """Stream an answer. Retries and fallbacks apply until the first piece arrives; after that an
         error ends the stream (half an answer cannot be silently restarted on another model).
 
         The last piece (``done=True``) carries ``metadata`` as ``chat`` does.
         """
-        template = self._request(messages, thinking_level, json_output, max_tokens, timeout, temperature)
+        template = self._request(messages, thinking_level, json_output, max_tokens, timeout, temperature, tools,
+                                 tool_choice, parallel_tool_calls)
         opened: list[_Plan] = []
+
+        def checked(delta: ChatDelta) -> ChatDelta:
+            plan = opened[-1]
+            check_calls(delta.tool_calls, template.tools, provider=plan.creds.provider, model=plan.req.model)
+            return delta
 
         async def open_stream(model_string: str) -> tuple[AsyncIterator[ChatDelta], ChatDelta]:
             plan = await self._plan(model_string, template)
@@ -400,7 +446,7 @@ class ProviderClient:
             opened.append(plan)
             try:
                 with _redacting(plan.creds):
-                    first = await anext(stream)
+                    first = checked(await anext(stream))
             except StopAsyncIteration:
                 return stream, ChatDelta(done=True)
             except BaseException:
@@ -432,7 +478,7 @@ class ProviderClient:
                                 raise self._deadline_error(model, seconds) from None
                             if delta.done:
                                 break
-                            yield delta
+                            yield checked(delta)
                 if delta.done:
                     yield dataclasses.replace(delta, metadata={**(delta.metadata or {}), **meta})
             finally:

@@ -12,7 +12,12 @@
     │   ├── RateLimited(retry_after)  429
     │   └── ProviderUnavailable  5xx
     ├── MalformedResponse        the provider answered 2xx with a body we cannot read
-    │   └── CorruptResponse      ... labelled JSON but not parseable (cut short or garbled on the way)
+    │   ├── CorruptResponse      ... labelled JSON but not parseable (cut short or garbled on the way)
+    │   └── ToolCallError(tool)  the model's tool call cannot be used
+    │       ├── UnknownTool          it names a tool that was not offered
+    │       ├── InvalidToolArguments its arguments are not a JSON object
+    │       └── IncompleteToolCall   the stream ended in the middle of it
+    ├── InvalidToolDefinition    a tool definition or tool_choice the caller gave is unusable (also ValueError)
     ├── ConfigError(path, line)  a pipeline/agent config file cannot be read (names file and line)
     └── AllModelsFailed(attempts) every model in a fallback chain failed
 
@@ -100,6 +105,31 @@ class CorruptResponse(MalformedResponse):
     URL or a captive proxy) stays a plain MalformedResponse: asking again
     would get the same page.
     """
+
+
+class ToolCallError(MalformedResponse):
+    """A tool call in the model's answer that cannot be handed to the caller; ``tool`` names it when known."""
+
+    def __init__(self, message: str, *, tool: str | None = None, provider: str | None = None,
+                 model: str | None = None) -> None:
+        super().__init__(message, provider=provider, model=model)
+        self.tool = tool
+
+
+class UnknownTool(ToolCallError):
+    """The model called a tool that was not among the definitions sent."""
+
+
+class InvalidToolArguments(ToolCallError):
+    """The model's tool-call arguments are not valid JSON, or not a JSON object."""
+
+
+class IncompleteToolCall(ToolCallError):
+    """The stream ended (without its finish marker) while a tool call's arguments were still arriving."""
+
+
+class InvalidToolDefinition(ProviderError, ValueError):
+    """A tool definition or ``tool_choice`` given by the caller is unusable; the message says which and why."""
 
 
 class AllModelsFailed(ProviderError):

@@ -9,20 +9,44 @@ tree of ``providers.errors`` (via ``providers.http.raise_for_status``).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 import httpx
 
 ThinkingLevel = Literal["off", "low", "medium", "high"]
-Role = Literal["system", "user", "assistant"]
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A model's request to call one tool; ``arguments`` is already parsed (and checked to be an object)."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Tool:
+    """A tool the model may call: ``parameters`` is a JSON Schema of an object (its arguments)."""
+
+    name: str
+    description: str = ""
+    parameters: Mapping[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
 
 
 @dataclass(frozen=True, slots=True)
 class Message:
+    """One turn. An assistant turn may carry the ``tool_calls`` it made; a ``tool`` turn carries one call's
+    result in ``content`` and answers ``tool_call_id`` (``name`` is the tool's, found from the call if unset)."""
+
     role: Role
     content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+    name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +83,11 @@ class ChatRequest:
     temperature: float | None = None
     json_output: bool = False  # ask for a JSON object where the API supports it
     timeout: float | None = None  # seconds for this call; None: the client's default
+    tools: tuple[Tool, ...] = ()
+    #: "auto", "none", "required" (some tool) or a tool's name (that tool); None: the API's default (auto)
+    tool_choice: str | None = None
+    #: False asks for at most one tool call per answer where the API has the switch; None: the API's default
+    parallel_tool_calls: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +100,7 @@ class ChatResult:
     thinking_applied: bool = False  # False when the model cannot think and ran without it
     finish_reason: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)  # e.g. {"thinking_note": "..."}, {"fallbacks": [...]}
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +114,8 @@ class ChatDelta:
 
     text: str = ""
     thinking: str = ""
+    #: tool calls completed in this piece (a streamed call is handed over whole, once its arguments are in)
+    tool_calls: tuple[ToolCall, ...] = ()
     done: bool = False
     usage: Usage | None = None
     finish_reason: str | None = None

@@ -18,6 +18,16 @@ Reference: https://docs.anthropic.com/en/api/messages, /en/api/messages-streamin
   Claude counts thinking inside ``output_tokens``; ``Usage.thinking_tokens``
   stays 0 because the API does not split them.
 * Anthropic has no JSON mode switch; ``json_output`` is left to the prompt.
+* Tools (docs: tool use, implement-tool-use): ``tools: [{name, description,
+  input_schema}]``; ``tool_choice: {"type": "auto" | "any" | "tool" | "none"}``
+  (``name`` for ``tool``), ``disable_parallel_tool_use: true`` inside it when
+  parallel calls are turned off. Answers hold ``tool_use`` blocks
+  (``id``, ``name``, ``input``); streams open one with ``content_block_start``,
+  send ``input_json_delta`` pieces (``partial_json``) and close it with
+  ``content_block_stop``. Results go back as ``tool_result`` blocks
+  (``tool_use_id``, ``content``) in a user turn; consecutive results share
+  one turn. A forced tool (``any``/``tool``) cannot be combined with
+  thinking, so such a call runs without thinking and says so.
 * There is no embeddings API: ``embed`` raises a ProviderError that says so.
 """
 
@@ -29,7 +39,8 @@ from typing import Any
 import httpx
 
 from providers.errors import MalformedResponse, MissingCredentials, ProviderError
-from providers.types import ChatDelta, ChatRequest, ChatResult, Credentials, EmbedResult, Usage
+from providers.tools import StreamedCalls, parse_arguments
+from providers.types import ChatDelta, ChatRequest, ChatResult, Credentials, EmbedResult, Message, ToolCall, Usage
 from providers.wire.transport import iter_sse, open_stream, raise_in_stream_error, request_json, timeout_arg
 
 PROVIDER = "anthropic"
@@ -67,18 +78,75 @@ ERROR_TYPE_STATUS = {
 }
 
 
+def _content(message: Message) -> str | list[dict[str, Any]]:
+    """A turn's content: plain text, or blocks when it carries tool calls or a tool result."""
+    if message.role == "tool":
+        return [{"type": "tool_result", "tool_use_id": message.tool_call_id, "content": message.content}]
+    if message.tool_calls:
+        blocks: list[dict[str, Any]] = [{"type": "text", "text": message.content}] if message.content else []
+        blocks += [{"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments} for c in message.tool_calls]
+        return blocks
+    return message.content
+
+
+def anthropic_messages(messages: list[Message] | tuple[Message, ...]) -> list[dict[str, Any]]:
+    """Non-system turns; tool results become user turns, and a user turn right after them joins theirs
+    (the API wants user and assistant to alternate, with a call's results in the next user turn)."""
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        if m.role == "system":
+            continue
+        role = "user" if m.role == "tool" else m.role
+        content = _content(m)
+        if out and out[-1]["role"] == role == "user" and (m.role == "tool" or isinstance(out[-1]["content"], list)):
+            previous = out[-1]["content"]
+            blocks = previous if isinstance(previous, list) else [{"type": "text", "text": previous}]
+            blocks += content if isinstance(content, list) else [{"type": "text", "text": content}]
+            out[-1]["content"] = blocks
+            continue
+        out.append({"role": role, "content": content})
+    return out
+
+
+def tool_fields(req: ChatRequest) -> dict[str, Any]:
+    """``tools`` and ``tool_choice`` for ``req`` (empty without tools)."""
+    if not req.tools:
+        return {}
+    fields: dict[str, Any] = {
+        "tools": [{"name": t.name, "description": t.description, "input_schema": dict(t.parameters)}
+                  for t in req.tools]
+    }
+    choice: dict[str, Any] = {}
+    if req.tool_choice in ("auto", "none"):
+        choice = {"type": req.tool_choice}
+    elif req.tool_choice == "required":
+        choice = {"type": "any"}
+    elif req.tool_choice is not None:
+        choice = {"type": "tool", "name": req.tool_choice}
+    if req.parallel_tool_calls is False and choice.get("type") != "none":
+        choice = {"type": "auto", **choice, "disable_parallel_tool_use": True}
+    if choice:
+        fields["tool_choice"] = choice
+    return fields
+
+
+def forces_tool(req: ChatRequest) -> bool:
+    return bool(req.tools) and req.tool_choice not in (None, "auto", "none")
+
+
 def build_body(req: ChatRequest, *, stream: bool = False) -> tuple[dict[str, Any], bool, str | None]:
     """The Messages request body, whether thinking is on, and a note when a setting had to give way."""
     system = "\n\n".join(m.content for m in req.messages if m.role == "system")
-    body: dict[str, Any] = {
-        "model": req.model,
-        "messages": [{"role": m.role, "content": m.content} for m in req.messages if m.role != "system"],
-    }
+    body: dict[str, Any] = {"model": req.model, "messages": anthropic_messages(list(req.messages))}
     if system:
         body["system"] = system
+    body.update(tool_fields(req))
     answer_room = req.max_tokens if req.max_tokens is not None else DEFAULT_MAX_TOKENS
     thinking = req.thinking_level not in (None, "off")
     note = None
+    if thinking and forces_tool(req):
+        thinking = False
+        note = "Claude cannot think while a tool is forced (tool_choice any/tool); ran without thinking"
     if thinking:
         budget = THINKING_BUDGETS[req.thinking_level]  # type: ignore[index]
         body["thinking"] = {"type": "enabled", "budget_tokens": budget}
@@ -99,7 +167,7 @@ def parse_message(data: Any, *, provider: str, model: str, thinking: bool, note:
     content = data.get("content") if isinstance(data, dict) else None
     if not isinstance(content, list):
         raise MalformedResponse(f"{provider} answer has no content list", provider=provider, model=model)
-    texts, thoughts = [], []
+    texts, thoughts, calls = [], [], []
     for block in content:
         if not isinstance(block, dict):
             raise MalformedResponse(f"{provider} answer has a content block that is not an object",
@@ -108,14 +176,24 @@ def parse_message(data: Any, *, provider: str, model: str, thinking: bool, note:
             texts.append(str(block.get("text", "")))
         elif block.get("type") == "thinking":
             thoughts.append(str(block.get("thinking", "")))
+        elif block.get("type") == "tool_use":
+            calls.append(_tool_use(block, provider=provider, model=model))
     usage = data.get("usage") or {}
     return ChatResult(
         text="".join(texts), provider=provider, model=model, thinking="".join(thoughts) or None,
         usage=Usage(input_tokens=int(usage.get("input_tokens") or 0),
                     output_tokens=int(usage.get("output_tokens") or 0)),
         thinking_applied=thinking, finish_reason=data.get("stop_reason"),
-        metadata={"thinking_note": note} if note else {},
+        metadata={"thinking_note": note} if note else {}, tool_calls=tuple(calls),
     )
+
+
+def _tool_use(block: dict[str, Any], *, provider: str, model: str) -> ToolCall:
+    name = block.get("name")
+    if not isinstance(name, str):
+        raise MalformedResponse(f"{provider} sent a tool_use block without a name", provider=provider, model=model)
+    return ToolCall(str(block.get("id") or ""), name,
+                    parse_arguments(block.get("input"), tool=name, provider=provider, model=model))
 
 
 def raise_stream_error(data: dict[str, Any], *, provider: str, model: str) -> None:
@@ -152,7 +230,7 @@ class AnthropicAdapter:
         self, client: httpx.AsyncClient, creds: Credentials, req: ChatRequest
     ) -> AsyncIterator[ChatDelta]:
         """Deltas from the SSE events: text/thinking deltas; usage from message_start and message_delta."""
-        body, _, _ = build_body(req, stream=True)
+        body, _, note = build_body(req, stream=True)
         request = client.build_request(
             "POST", f"{self._base(creds)}/v1/messages", headers=self._headers(creds), json=body,
             timeout=timeout_arg(req.timeout),
@@ -160,6 +238,7 @@ class AnthropicAdapter:
         provider = creds.provider
         input_tokens = output_tokens = 0
         finish: str | None = None
+        calls = StreamedCalls(provider=provider, model=req.model)
         async with open_stream(client, request, provider=provider, model=req.model) as response:
             async for event in iter_sse(response, provider=provider):
                 data = event.json(provider=provider)
@@ -173,20 +252,32 @@ class AnthropicAdapter:
                     usage = (data.get("message") or {}).get("usage") or {}
                     input_tokens = int(usage.get("input_tokens") or 0)
                     output_tokens = int(usage.get("output_tokens") or 0)
+                elif kind == "content_block_start":
+                    block = data.get("content_block") or {}
+                    if block.get("type") == "tool_use":
+                        calls.start(int(data.get("index", 0)), block.get("id"), block.get("name"))
                 elif kind == "content_block_delta":
                     delta = data.get("delta") or {}
                     if delta.get("type") == "text_delta":
                         yield ChatDelta(text=str(delta.get("text", "")))
                     elif delta.get("type") == "thinking_delta":
                         yield ChatDelta(thinking=str(delta.get("thinking", "")))
+                    elif delta.get("type") == "input_json_delta":
+                        calls.add(int(data.get("index", 0)), delta.get("partial_json"))
+                elif kind == "content_block_stop":
+                    finished = calls.finish(int(data.get("index", 0)))
+                    if finished:
+                        yield ChatDelta(tool_calls=finished)
                 elif kind == "message_delta":
                     finish = (data.get("delta") or {}).get("stop_reason") or finish
                     # message_delta usage is cumulative for the message, so it replaces, never adds
                     output_tokens = int((data.get("usage") or {}).get("output_tokens") or output_tokens)
                 elif kind == "message_stop":
                     break
+        if calls.open:
+            raise calls.cut()
         yield ChatDelta(done=True, usage=Usage(input_tokens=input_tokens, output_tokens=output_tokens),
-                        finish_reason=finish)
+                        finish_reason=finish, metadata={"thinking_note": note} if note else None)
 
     async def embed(
         self, client: httpx.AsyncClient, creds: Credentials, model: str, texts: Sequence[str],

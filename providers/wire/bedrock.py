@@ -21,6 +21,17 @@ parameter pages for Titan Text Embeddings V2, Cohere Embed and Claude extended t
   budgets and the same ``maxTokens = budget + answer room`` rule. Other
   models (Claude 3.5 Sonnet included) run without it and say so
   (``thinking_applied=False`` + a note).
+* Tools (API reference: ToolConfiguration, ToolUseBlock, ToolResultBlock,
+  ConverseStream events): ``toolConfig: {"tools": [{"toolSpec": {name,
+  description, "inputSchema": {"json": schema}}}], "toolChoice": {"auto": {}} |
+  {"any": {}} | {"tool": {"name"}}}``. Converse has no "none" choice: such a
+  call sends no ``toolConfig`` unless the conversation already holds tool
+  blocks (Bedrock then requires it), when the tools go with ``auto`` and the
+  metadata note says so. Answers hold ``toolUse`` blocks (``toolUseId``,
+  ``name``, ``input``); streams open one with ``contentBlockStart``
+  (``start.toolUse``), send ``contentBlockDelta`` pieces (``delta.toolUse.input``,
+  JSON text) and close it with ``contentBlockStop``. Results go back as
+  ``toolResult`` blocks (``toolUseId``, ``content: [{"text"}]``) in a user turn.
 * Embeddings (InvokeModel ``POST /model/{modelId}/invoke``): Titan
   (``amazon.titan-embed-*``) takes ONE text per call, so ``embed`` makes one
   request per text, in order; Cohere (``cohere.embed-*``) takes up to 96 texts
@@ -47,7 +58,8 @@ import httpx
 
 from providers.catalog import claude_can_think
 from providers.errors import MalformedResponse, MissingCredentials, ProviderError
-from providers.types import ChatDelta, ChatRequest, ChatResult, Credentials, EmbedResult, Usage
+from providers.tools import StreamedCalls, parse_arguments
+from providers.types import ChatDelta, ChatRequest, ChatResult, Credentials, EmbedResult, Message, ToolCall, Usage
 from providers.wire.anthropic import DEFAULT_MAX_TOKENS, THINKING_BUDGETS
 from providers.wire.transport import iter_bytes, open_stream, raise_in_stream_error, request_json, timeout_arg
 
@@ -87,16 +99,58 @@ def is_claude(model: str) -> bool:
     return "anthropic.claude" in model
 
 
+def _blocks(message: Message) -> list[dict[str, Any]]:
+    if message.role == "tool":
+        return [{"toolResult": {"toolUseId": message.tool_call_id, "content": [{"text": message.content}]}}]
+    blocks: list[dict[str, Any]] = [{"text": message.content}] if message.content or not message.tool_calls else []
+    blocks += [{"toolUse": {"toolUseId": c.id, "name": c.name, "input": c.arguments}} for c in message.tool_calls]
+    return blocks
+
+
+def converse_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
+    """Non-system turns; tool results become user turns, joined with the user turn next to them."""
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        if m.role == "system":
+            continue
+        role = "user" if m.role == "tool" else m.role
+        if out and out[-1]["role"] == role == "user" and (
+                m.role == "tool" or any("toolResult" in b for b in out[-1]["content"])):
+            out[-1]["content"] += _blocks(m)
+        else:
+            out.append({"role": role, "content": _blocks(m)})
+    return out
+
+
+def tool_config(req: ChatRequest) -> tuple[dict[str, Any] | None, str | None]:
+    """``toolConfig`` for ``req`` (None: send none) and a note when the choice could not be expressed."""
+    if not req.tools:
+        return None, None
+    has_tool_blocks = any(m.role == "tool" or m.tool_calls for m in req.messages)
+    if req.tool_choice == "none" and not has_tool_blocks:
+        return None, None
+    config: dict[str, Any] = {"tools": [
+        {"toolSpec": {"name": t.name, "description": t.description or t.name,
+                      "inputSchema": {"json": dict(t.parameters)}}} for t in req.tools]}
+    note = None
+    if req.tool_choice == "none":
+        note = "Bedrock Converse has no tool_choice 'none'; with tool blocks in the conversation it ran with 'auto'"
+    elif req.tool_choice == "required":
+        config["toolChoice"] = {"any": {}}
+    elif req.tool_choice not in (None, "auto"):
+        config["toolChoice"] = {"tool": {"name": req.tool_choice}}
+    return config, note
+
+
 def build_converse_body(req: ChatRequest) -> tuple[dict[str, Any], bool, str | None]:
     """The Converse request body, whether thinking is on, and a note when a setting gave way."""
-    body: dict[str, Any] = {
-        "messages": [
-            {"role": m.role, "content": [{"text": m.content}]} for m in req.messages if m.role != "system"
-        ],
-    }
+    body: dict[str, Any] = {"messages": converse_messages(req.messages)}
     system = [{"text": m.content} for m in req.messages if m.role == "system"]
     if system:
         body["system"] = system
+    config, tool_note = tool_config(req)
+    if config is not None:
+        body["toolConfig"] = config
     inference: dict[str, Any] = {}
     thinking = req.thinking_level not in (None, "off")
     note = None
@@ -120,6 +174,8 @@ def build_converse_body(req: ChatRequest) -> tuple[dict[str, Any], bool, str | N
             inference["temperature"] = req.temperature
     if inference:
         body["inferenceConfig"] = inference
+    if tool_note:
+        note = f"{note}; {tool_note}" if note else tool_note
     return body, thinking, note
 
 
@@ -140,12 +196,20 @@ def parse_converse(data: Any, *, provider: str, model: str, thinking: bool, note
         ) from exc
     if not isinstance(content, list):
         raise MalformedResponse(f"{provider} answer content is not a list", provider=provider, model=model)
-    texts, thoughts = [], []
+    texts, thoughts, calls = [], [], []
     for block in content:
         if not isinstance(block, dict):
             continue
         if isinstance(block.get("text"), str):
             texts.append(block["text"])
+        use = block.get("toolUse")
+        if isinstance(use, dict):
+            name = use.get("name")
+            if not isinstance(name, str):
+                raise MalformedResponse(f"{provider} sent a toolUse block without a name", provider=provider,
+                                        model=model)
+            calls.append(ToolCall(str(use.get("toolUseId") or ""), name,
+                                  parse_arguments(use.get("input"), tool=name, provider=provider, model=model)))
         reasoning = (block.get("reasoningContent") or {}).get("reasoningText") or {}
         if isinstance(reasoning.get("text"), str):
             thoughts.append(reasoning["text"])
@@ -158,6 +222,7 @@ def parse_converse(data: Any, *, provider: str, model: str, thinking: bool, note
         thinking_applied=thinking,
         finish_reason=data.get("stopReason"),
         metadata={"thinking_note": note} if note else {},
+        tool_calls=tuple(calls),
     )
 
 
@@ -283,7 +348,7 @@ class BedrockAdapter:
         self, client: httpx.AsyncClient, creds: Credentials, req: ChatRequest
     ) -> AsyncIterator[ChatDelta]:
         """Deltas decoded from the event stream: contentBlockDelta text/reasoning, messageStop, metadata."""
-        body, _, _ = build_converse_body(req)
+        body, _, note = build_converse_body(req)
         url = self._model_url(creds, req.model, "converse-stream")
         content = json.dumps(body).encode()
         headers = await self._signed_headers(creds, "POST", url, content, accept=EVENT_STREAM_TYPE)
@@ -292,6 +357,7 @@ class BedrockAdapter:
         )
         provider = creds.provider
         usage, finish = Usage(), None
+        calls = StreamedCalls(provider=provider, model=req.model)
         buffer = botocore.eventstream.EventStreamBuffer()
         async with open_stream(client, request, provider=provider, model=req.model) as response:
             async for chunk in iter_bytes(response, provider=provider):
@@ -323,18 +389,32 @@ class BedrockAdapter:
                             model=req.model,
                         )
                     event = message.headers.get(":event-type")
-                    if event == "contentBlockDelta":
+                    slot = int(payload.get("contentBlockIndex", 0) or 0)
+                    if event == "contentBlockStart":
+                        start = (payload.get("start") or {}).get("toolUse")
+                        if isinstance(start, dict):
+                            calls.start(slot, start.get("toolUseId"), start.get("name"))
+                    elif event == "contentBlockDelta":
                         delta = payload.get("delta") or {}
                         if isinstance(delta.get("text"), str):
                             yield ChatDelta(text=delta["text"])
                         reasoning = delta.get("reasoningContent") or {}
                         if isinstance(reasoning.get("text"), str):
                             yield ChatDelta(thinking=reasoning["text"])
+                        if isinstance(delta.get("toolUse"), dict):
+                            calls.add(slot, delta["toolUse"].get("input"))
+                    elif event == "contentBlockStop":
+                        finished = calls.finish(slot)
+                        if finished:
+                            yield ChatDelta(tool_calls=finished)
                     elif event == "messageStop":
                         finish = payload.get("stopReason")
                     elif event == "metadata":
                         usage = _usage(payload.get("usage"))
-        yield ChatDelta(done=True, usage=usage, finish_reason=finish)
+        if calls.open:
+            raise calls.cut()
+        yield ChatDelta(done=True, usage=usage, finish_reason=finish,
+                        metadata={"thinking_note": note} if note else None)
 
     # -- embeddings --------------------------------------------------------------
 

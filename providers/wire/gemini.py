@@ -21,6 +21,16 @@ high    24576 (2.5 Flash's maximum)                 "high"
 None    no thinkingConfig: the model's default      no thinkingConfig: the model's default
 ======  ==========================================  ==========================================
 
+Tools (docs: function calling): ``tools: [{"functionDeclarations": [{name,
+description, parametersJsonSchema}]}]`` (the JSON Schema field, so schemas
+are sent as the caller wrote them), ``toolConfig.functionCallingConfig``
+with ``mode`` AUTO / ANY / NONE and ``allowedFunctionNames`` for one tool.
+Answers and stream chunks hold whole ``functionCall`` parts (``name``,
+``args``, ``id`` when given; several for parallel calls). Calls go back as
+``model`` turns with ``functionCall`` parts, results as ``user`` turns with
+``functionResponse`` parts (``name``, ``response`` object); results of one
+round share a turn. Gemini has no switch against parallel calls.
+
 Any level but off also sets ``includeThoughts`` so the thought summaries come
 back as parts marked ``thought: true``. Models that cannot think (Gemini 2.0,
 Gemma, ...) get no thinkingConfig (the API rejects it) and report
@@ -29,6 +39,7 @@ Gemma, ...) get no thinkingConfig (the API rejects it) and report
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +47,7 @@ from typing import Any
 import httpx
 
 from providers.errors import MalformedResponse, MissingCredentials, ProviderError
+from providers.tools import parse_arguments, result_object, tool_name_for
 from providers.types import (
     ChatDelta,
     ChatRequest,
@@ -44,6 +56,7 @@ from providers.types import (
     EmbedResult,
     Message,
     ThinkingLevel,
+    ToolCall,
     Usage,
 )
 from providers.wire.transport import iter_sse, open_stream, raise_in_stream_error, request_json, timeout_arg
@@ -119,15 +132,47 @@ def thinking_config(model: str, level: ThinkingLevel | None) -> ThinkingChoice:
     return ThinkingChoice({"thinkingBudget": GEMINI_25_BUDGETS[level], "includeThoughts": True}, True)
 
 
+def _parts(messages: Sequence[Message], message: Message) -> list[dict[str, Any]]:
+    if message.role == "tool":
+        name = tool_name_for(messages, message)
+        return [{"functionResponse": {"name": name, "response": result_object(message.content)}}]
+    parts: list[dict[str, Any]] = [{"text": message.content}] if message.content or not message.tool_calls else []
+    parts += [{"functionCall": {"name": c.name, "args": c.arguments}} for c in message.tool_calls]
+    return parts
+
+
 def contents_from_messages(messages: Sequence[Message]) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
-    """Split our messages into Gemini's ``systemInstruction`` and ``contents`` (roles user/model)."""
+    """Split our messages into Gemini's ``systemInstruction`` and ``contents`` (roles user/model); the
+    results of one round of tool calls share one user turn."""
     system = [m.content for m in messages if m.role == "system"]
-    contents = [
-        {"role": ROLE_TO_GEMINI[m.role], "parts": [{"text": m.content}]}
-        for m in messages if m.role != "system"
-    ]
+    contents: list[dict[str, Any]] = []
+    previous_role = None
+    for m in messages:
+        if m.role == "system":
+            continue
+        if m.role == "tool" and previous_role == "tool":
+            contents[-1]["parts"] += _parts(messages, m)
+        else:
+            contents.append({"role": "user" if m.role == "tool" else ROLE_TO_GEMINI[m.role],
+                             "parts": _parts(messages, m)})
+        previous_role = m.role
     instruction = {"parts": [{"text": "\n\n".join(system)}]} if system else None
     return instruction, contents
+
+
+def tool_fields(req: ChatRequest) -> dict[str, Any]:
+    """``tools`` and ``toolConfig`` for ``req`` (empty without tools)."""
+    if not req.tools:
+        return {}
+    declarations = [{"name": t.name, "description": t.description, "parametersJsonSchema": dict(t.parameters)}
+                    for t in req.tools]
+    fields: dict[str, Any] = {"tools": [{"functionDeclarations": declarations}]}
+    modes = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
+    if req.tool_choice in modes:
+        fields["toolConfig"] = {"functionCallingConfig": {"mode": modes[req.tool_choice]}}
+    elif req.tool_choice is not None:
+        fields["toolConfig"] = {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": [req.tool_choice]}}
+    return fields
 
 
 def build_generate_body(req: ChatRequest) -> tuple[dict[str, Any], ThinkingChoice]:
@@ -136,6 +181,7 @@ def build_generate_body(req: ChatRequest) -> tuple[dict[str, Any], ThinkingChoic
     body: dict[str, Any] = {"contents": contents}
     if instruction:
         body["systemInstruction"] = instruction
+    body.update(tool_fields(req))
     generation: dict[str, Any] = {}
     if req.max_tokens is not None:
         generation["maxOutputTokens"] = req.max_tokens
@@ -161,24 +207,34 @@ def usage_from(data: dict[str, Any]) -> Usage:
     )
 
 
-def _split_parts(data: dict[str, Any], provider: str) -> tuple[str, str, str | None]:
-    """(text, thinking, finishReason) of the first candidate; a body without candidates list is malformed."""
+def _split_parts(data: dict[str, Any], provider: str, model: str = "",
+                 ) -> tuple[str, str, str | None, tuple[ToolCall, ...]]:
+    """(text, thinking, finishReason, tool calls) of the first candidate; a body without candidates list is
+    malformed."""
     candidates = data.get("candidates", [])
     if not isinstance(candidates, list):
         raise MalformedResponse(f"{provider} response has no candidates list", provider=provider)
     if not candidates:
-        return "", "", None
+        return "", "", None, ()
     first = candidates[0]
     if not isinstance(first, dict):
         raise MalformedResponse(f"{provider} response candidate is not an object", provider=provider)
     parts = (first.get("content") or {}).get("parts") or []
     if not isinstance(parts, list):
         raise MalformedResponse(f"{provider} response parts is not a list", provider=provider)
-    text, thinking = [], []
+    text, thinking, calls = [], [], []
     for part in parts:
         if isinstance(part, dict) and isinstance(part.get("text"), str):
             (thinking if part.get("thought") else text).append(part["text"])
-    return "".join(text), "".join(thinking), first.get("finishReason")
+        elif isinstance(part, dict) and isinstance(part.get("functionCall"), dict):
+            call = part["functionCall"]
+            name = call.get("name")
+            if not isinstance(name, str):
+                raise MalformedResponse(f"{provider} sent a functionCall without a name", provider=provider)
+            arguments = parse_arguments(call.get("args"), tool=name, provider=provider, model=model)
+            # Gemini API answers often carry no id; ours only has to be unique (results go back by name)
+            calls.append(ToolCall(str(call.get("id") or f"call_{uuid.uuid4().hex[:16]}"), name, arguments))
+    return "".join(text), "".join(thinking), first.get("finishReason"), tuple(calls)
 
 
 def parse_generate_response(
@@ -187,7 +243,7 @@ def parse_generate_response(
     """A generateContent response as a ChatResult; a prompt blocked before any candidate keeps its reason."""
     if not isinstance(data, dict):
         raise MalformedResponse(f"{provider} returned a response that is not an object", provider=provider)
-    text, thinking, finish = _split_parts(data, provider)
+    text, thinking, finish, calls = _split_parts(data, provider, model)
     metadata: dict[str, Any] = {}
     block = (data.get("promptFeedback") or {}).get("blockReason")
     if block and not data.get("candidates"):
@@ -197,7 +253,7 @@ def parse_generate_response(
         metadata["thinking_note"] = choice.note
     return ChatResult(
         text=text, provider=provider, model=model, thinking=thinking or None, usage=usage_from(data),
-        thinking_applied=choice.applied, finish_reason=finish, metadata=metadata,
+        thinking_applied=choice.applied, finish_reason=finish, metadata=metadata, tool_calls=calls,
     )
 
 
@@ -209,9 +265,9 @@ def delta_from_chunk(data: Any, *, provider: str, model: str) -> tuple[ChatDelta
         error = data["error"]
         status = error.get("code", 500) if isinstance(error, dict) else 500
         raise_in_stream_error(int(status), data, provider=provider, model=model)
-    text, thinking, finish = _split_parts(data, provider)
+    text, thinking, finish, calls = _split_parts(data, provider, model)
     usage = usage_from(data) if "usageMetadata" in data else None
-    return ChatDelta(text=text, thinking=thinking), usage, finish
+    return ChatDelta(text=text, thinking=thinking, tool_calls=calls), usage, finish
 
 
 async def stream_generate(
@@ -225,7 +281,7 @@ async def stream_generate(
                                                                 provider=provider, model=model)
             usage = chunk_usage or usage
             finish = chunk_finish or finish
-            if delta.text or delta.thinking:
+            if delta.text or delta.thinking or delta.tool_calls:
                 yield delta
     yield ChatDelta(done=True, usage=usage or Usage(), finish_reason=finish)
 

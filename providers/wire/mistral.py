@@ -31,7 +31,8 @@ from typing import Any
 
 from providers.errors import MalformedResponse
 from providers.registry import MISTRAL_MAX_EMBED_BATCH
-from providers.types import ChatRequest, ThinkingLevel
+from providers.tools import tool_name_for
+from providers.types import ChatRequest, Credentials, ThinkingLevel
 from providers.wire.openai_compat import OpenAICompatAdapter
 
 #: models with adjustable reasoning (``reasoning_effort``), by id prefix
@@ -84,6 +85,14 @@ class MistralAdapter(OpenAICompatAdapter):
 
     def __init__(self) -> None:
         super().__init__(dialect="openai", max_embed_batch=MISTRAL_MAX_EMBED_BATCH)
+
+    def chat_body(self, creds: Credentials, req: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        """OpenAI's body; Mistral's tool results also carry the tool's ``name`` (its API reference)."""
+        body = super().chat_body(creds, req, stream=stream)
+        for sent, message in zip(body["messages"], req.messages, strict=True):
+            if message.role == "tool":
+                sent["name"] = tool_name_for(req.messages, message)
+        return body
 
     def reasoning_fields(self, req: ChatRequest) -> dict[str, Any]:
         effort = mistral_reasoning_effort(req.model, req.thinking_level)

@@ -20,10 +20,20 @@ Thinking, per dialect:
 Reasoning text is read from ``message.reasoning`` (OpenRouter, Groq) or
 ``message.reasoning_content`` (DeepSeek-style servers, vLLM) when present, and
 from the same fields of streamed deltas.
+
+Tools (OpenAI API reference, chat/create): ``tools: [{"type": "function",
+"function": {name, description, parameters}}]``, ``tool_choice`` ``"auto"`` /
+``"none"`` / ``"required"`` / ``{"type": "function", "function": {"name"}}``,
+``parallel_tool_calls``. Answers carry ``message.tool_calls[]`` with
+``function.arguments`` as JSON text; streams send ``delta.tool_calls[]`` pieces
+keyed by ``index`` (id and name first, then argument fragments), complete at
+``finish_reason``. Calls go back as an assistant message with ``tool_calls``,
+results as ``{"role": "tool", "tool_call_id", "content"}``.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -34,7 +44,18 @@ import httpx
 from providers.errors import MalformedResponse, ProviderStatusError
 from providers.http import raise_for_status
 from providers.registry import OPENAI_MAX_EMBED_BATCH
-from providers.types import ChatDelta, ChatRequest, ChatResult, Credentials, EmbedResult, ThinkingLevel, Usage
+from providers.tools import StreamedCalls, parse_arguments
+from providers.types import (
+    ChatDelta,
+    ChatRequest,
+    ChatResult,
+    Credentials,
+    EmbedResult,
+    Message,
+    ThinkingLevel,
+    ToolCall,
+    Usage,
+)
 from providers.wire.transport import iter_sse, open_stream, request_json, timeout_arg
 
 log = logging.getLogger(__name__)
@@ -129,6 +150,59 @@ def _raise_body_error(data: Mapping[str, Any], *, provider: str, model: str) -> 
     )
 
 
+def openai_message(message: Message) -> dict[str, Any]:
+    """One message in the chat/completions shape, tool calls and tool results included."""
+    if message.role == "tool":
+        return {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.content}
+    if message.role == "assistant" and message.tool_calls:
+        return {
+            "role": "assistant",
+            "content": message.content or None,
+            "tool_calls": [
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": json.dumps(c.arguments)}}
+                for c in message.tool_calls
+            ],
+        }
+    return {"role": message.role, "content": message.content}
+
+
+def openai_tool_fields(req: ChatRequest) -> dict[str, Any]:
+    """``tools``, ``tool_choice`` and ``parallel_tool_calls`` for ``req`` (empty without tools)."""
+    if not req.tools:
+        return {}
+    fields: dict[str, Any] = {
+        "tools": [
+            {"type": "function",
+             "function": {"name": t.name, "description": t.description, "parameters": dict(t.parameters)}}
+            for t in req.tools
+        ]
+    }
+    if req.tool_choice in ("auto", "none", "required"):
+        fields["tool_choice"] = req.tool_choice
+    elif req.tool_choice is not None:
+        fields["tool_choice"] = {"type": "function", "function": {"name": req.tool_choice}}
+    if req.parallel_tool_calls is not None:
+        fields["parallel_tool_calls"] = req.parallel_tool_calls
+    return fields
+
+
+def read_tool_calls(message: Mapping[str, Any], *, provider: str, model: str) -> tuple[ToolCall, ...]:
+    """``message.tool_calls`` of an answer, arguments parsed."""
+    raw = message.get("tool_calls") or []
+    if not isinstance(raw, list):
+        raise MalformedResponse(f"{provider} tool_calls is not a list", provider=provider, model=model)
+    calls = []
+    for n, item in enumerate(raw):
+        function = item.get("function") if isinstance(item, dict) else None
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            raise MalformedResponse(f"{provider} sent a tool call without a function name", provider=provider,
+                                    model=model)
+        name = function["name"]
+        arguments = parse_arguments(function.get("arguments"), tool=name, provider=provider, model=model)
+        calls.append(ToolCall(str(item.get("id") or f"call_{n}"), name, arguments))
+    return tuple(calls)
+
+
 def _first_choice(data: Mapping[str, Any], *, provider: str, model: str) -> dict[str, Any]:
     choices = data.get("choices")
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
@@ -184,7 +258,7 @@ class OpenAICompatAdapter:
     def chat_body(self, creds: Credentials, req: ChatRequest, *, stream: bool) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": req.model,
-            "messages": [{"role": m.role, "content": m.content} for m in req.messages],
+            "messages": [self.message(m) for m in req.messages],
         }
         if req.max_tokens is not None:
             # OpenAI's reasoning models refuse the older max_tokens; other servers mostly know only it
@@ -193,12 +267,17 @@ class OpenAICompatAdapter:
             body["temperature"] = req.temperature
         if req.json_output:
             body["response_format"] = {"type": "json_object"}
+        body.update(openai_tool_fields(req))
         body.update(self.thinking_plan(creds, req)[0])
         if stream:
             body["stream"] = True
             if self.stream_usage_option:
                 body["stream_options"] = {"include_usage": True}
         return body
+
+    def message(self, message: Message) -> dict[str, Any]:
+        """One of ``req.messages`` as the API wants it (Mistral adds the tool's name to tool results)."""
+        return openai_message(message)
 
     def thinking_sent(self, req: ChatRequest) -> bool:
         """Whether this request asks the model to think (used for ``ChatResult.thinking_applied``)."""
@@ -273,6 +352,7 @@ class OpenAICompatAdapter:
             thinking_applied=applied,
             finish_reason=choice.get("finish_reason"),
             metadata=dict(notes),
+            tool_calls=read_tool_calls(message, provider=provider, model=req.model),
         )
 
     async def stream_chat(
@@ -289,9 +369,12 @@ class OpenAICompatAdapter:
         )
         usage: Usage | None = None
         finish_reason: str | None = None
+        calls = StreamedCalls(provider=provider, model=req.model)
+        ended = False
         async with open_stream(client, request, provider=provider, model=req.model) as response:
             async for event in iter_sse(response, provider=provider):
                 if event.data == SSE_DONE:
+                    ended = True
                     break
                 chunk = event.json(provider=provider)
                 if not isinstance(chunk, dict):
@@ -305,11 +388,21 @@ class OpenAICompatAdapter:
                     usage = parse_usage(chunk["usage"])
                 for choice in chunk.get("choices") or ():
                     finish_reason = choice.get("finish_reason") or finish_reason
-                    text, thinking = self.read_content(
-                        choice.get("delta") or {}, provider=provider, model=req.model
-                    )
+                    delta = choice.get("delta") or {}
+                    text, thinking = self.read_content(delta, provider=provider, model=req.model)
                     if text or thinking:
                         yield ChatDelta(text=text, thinking=thinking)
+                    for piece in delta.get("tool_calls") or ():
+                        function = piece.get("function") or {}
+                        slot = int(piece.get("index", 0))
+                        calls.start(slot, piece.get("id"), function.get("name"))
+                        calls.add(slot, function.get("arguments"))
+                    if choice.get("finish_reason") and calls.open:
+                        yield ChatDelta(tool_calls=calls.finish())
+        if calls.open:  # no finish_reason for the calls: complete after [DONE], cut short otherwise
+            if not ended:
+                raise calls.cut()
+            yield ChatDelta(tool_calls=calls.finish())
         notes = self.thinking_plan(creds, req)[1]
         yield ChatDelta(done=True, usage=usage, finish_reason=finish_reason, metadata=dict(notes) or None)
 
