@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -161,6 +162,33 @@ def list_models(provider: Annotated[str | None, typer.Option(help="only this pro
         for m in KNOWN_MODELS if provider is None or m.provider == provider]))
 
 
+def _load_tools(path: Path | None, tool_choice: str | None) -> tuple[Any, ...]:
+    """Checked tools from a JSON or YAML file: a list of tools, or ``{"tools": [...]}``."""
+    from providers.errors import InvalidToolDefinition
+    from providers.tools import as_tools
+
+    if path is None:
+        raise fail("--tool-choice needs --tools FILE", 2)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise fail(f"cannot read the tools file {path}: {exc.strerror}", 2) from None
+    try:
+        import yaml
+
+        data = yaml.safe_load(text)  # YAML is a superset of JSON: one parser reads both
+    except yaml.YAMLError as exc:
+        raise fail(f"the tools file {path} is neither JSON nor YAML: {exc}", 2) from None
+    if isinstance(data, dict):
+        data = data.get("tools")
+    if not isinstance(data, list):
+        raise fail(f"the tools file {path} must hold a list of tools (or an object with a 'tools' list)", 2)
+    try:
+        return as_tools(data, tool_choice)
+    except InvalidToolDefinition as exc:
+        raise fail(f"{path}: {exc.message}", 2) from None
+
+
 def chat(
     prompt: Annotated[str, typer.Argument(help="the user message")],
     model: Annotated[str, typer.Option("-m", "--model", help="provider/model, e.g. openrouter/moonshotai/kimi-k2.5")],
@@ -168,30 +196,48 @@ def chat(
     system: Annotated[str | None, typer.Option(help="a system prompt")] = None,
     fallback: Annotated[list[str] | None, typer.Option(help="fallback model (repeatable)")] = None,
     stream: Annotated[bool, typer.Option("--stream/--no-stream", help="print the answer as it arrives")] = True,
+    tools_file: Annotated[Path | None, typer.Option("--tools", help="JSON or YAML file with a list of tools: name, description, parameters (JSON Schema)")] = None,
+    tool_choice: Annotated[str | None, typer.Option(help="auto, none, required or a tool's name")] = None,
 ) -> None:
-    """Chat with any provider's model through the same registry agents use."""
+    """Chat with any provider's model through the same registry agents use.
+
+    With --tools the model may call the tools; each call is printed as one line
+    ``tool_call <json>`` ({"id", "name", "arguments"}) for the caller to run."""
     if thinking not in (None, "off", "low", "medium", "high"):
         raise fail("--thinking must be off, low, medium or high", 2)
     from providers.types import Message
 
+    tools = _load_tools(tools_file, tool_choice) if tools_file or tool_choice else ()
     messages = ([Message("system", system)] if system else []) + [Message("user", prompt)]
+    options = {"thinking_level": thinking, "fallbacks": tuple(fallback or ()), "tools": tools,
+               "tool_choice": tool_choice}
     secrets, _, client, _ = _access()
+
+    def print_calls(calls: Any) -> None:
+        for call in calls:
+            # one machine-readable line each, never wrapped to the terminal's width (JSON escapes control chars)
+            line = json.dumps({"id": call.id, "name": call.name, "arguments": call.arguments})
+            console.file.write(f"tool_call {line}\n")
+            console.file.flush()
 
     async def go() -> None:
         try:
             if stream:
-                async for delta in client.stream_chat(model, messages, thinking_level=thinking,
-                                                      fallbacks=tuple(fallback or ())):
+                async for delta in client.stream_chat(model, messages, **options):
                     if delta.thinking:
                         err_console.print(render.literal(delta.thinking, "dim"), end="")
                     if delta.text:
                         console.print(render.literal(delta.text), end="")
+                    if delta.tool_calls:
+                        console.print()
+                        print_calls(delta.tool_calls)
                 console.print()
             else:
-                result = await client.chat(model, messages, thinking_level=thinking, fallbacks=tuple(fallback or ()))
+                result = await client.chat(model, messages, **options)
                 if result.thinking:
                     err_console.print(render.literal(result.thinking, "dim"))
                 console.print(render.literal(result.text))
+                print_calls(result.tool_calls)
                 note = result.metadata.get("thinking_note")
                 if note:
                     render.say(err_console, note, "dim")

@@ -11,9 +11,10 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field, StrictBool, model_validator
 
-from providers.errors import ProviderError
+from providers.errors import InvalidToolDefinition, ProviderError
 from providers.resolver import resolve_agent
-from providers.types import Message
+from providers.tools import as_tools
+from providers.types import Message, Tool, ToolCall
 from qmdr.api.deps import Authorized, ServiceDep
 from qmdr.api.errors import error_body
 from qmdr.errors import InvalidQuery
@@ -23,11 +24,46 @@ router = APIRouter(tags=["chat"], dependencies=[Authorized])
 #: a conversation longer than this is better summarised by the agent than shipped whole
 MAX_MESSAGES = 200
 MAX_MESSAGE_CHARS = 200_000
+#: OpenAI's documented limit, the lowest of the APIs; providers.tools.MAX_TOOLS says the same
+MAX_TOOLS = 128
+#: calls one assistant turn may carry back; more is a runaway loop, not a conversation
+MAX_TOOL_CALLS_PER_MESSAGE = 64
+
+
+class ToolCallModel(BaseModel):
+    """A tool call the model made (in an answer) or that an assistant turn carries back (in a request)."""
+
+    id: str = Field(..., max_length=200)
+    name: str = Field(..., max_length=64)
+    arguments: dict[str, Any] = Field(default_factory=dict, description="the parsed JSON arguments")
+
+
+class ToolModel(BaseModel):
+    name: str = Field(..., min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    description: str = Field("", max_length=4000)
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}},
+                                       description="JSON Schema of the arguments (an object)")
 
 
 class ChatMessage(BaseModel):
-    role: Literal["system", "user", "assistant"]
-    content: str = Field(..., max_length=MAX_MESSAGE_CHARS)
+    role: Literal["system", "user", "assistant", "tool"]
+    content: str = Field("", max_length=MAX_MESSAGE_CHARS)
+    tool_calls: list[ToolCallModel] = Field(default_factory=list, max_length=MAX_TOOL_CALLS_PER_MESSAGE,
+                                            description="assistant turns: the calls the model made")
+    tool_call_id: str | None = Field(None, max_length=200, description="tool turns: the call this result answers")
+    name: str | None = Field(None, max_length=64, description="tool turns: the tool (found from the call if unset)")
+
+    @model_validator(mode="after")
+    def _tool_turns(self) -> ChatMessage:
+        if self.role == "tool" and not self.tool_call_id:
+            raise ValueError("a tool message needs tool_call_id (the id of the call it answers)")
+        if self.tool_calls and self.role != "assistant":
+            raise ValueError("only assistant messages carry tool_calls")
+        return self
+
+    def to_message(self) -> Message:
+        calls = tuple(ToolCall(c.id, c.name, c.arguments) for c in self.tool_calls)
+        return Message(self.role, self.content, tool_calls=calls, tool_call_id=self.tool_call_id, name=self.name)
 
 
 class ChatBody(BaseModel):
@@ -40,6 +76,10 @@ class ChatBody(BaseModel):
     fallbacks: list[str] = Field(default_factory=list, max_length=5)
     max_tokens: int | None = Field(None, ge=1, le=200_000)
     stream: StrictBool = False
+    tools: list[ToolModel] = Field(default_factory=list, max_length=MAX_TOOLS)
+    tool_choice: str | None = Field(None, max_length=64,
+                                    description="auto, none, required, or the name of one of the tools")
+    parallel_tool_calls: StrictBool | None = None
 
     @model_validator(mode="after")
     def _model_or_agent(self) -> ChatBody:
@@ -57,6 +97,7 @@ class ChatAnswer(BaseModel):
     thinking_applied: bool
     finish_reason: str | None
     metadata: dict[str, Any]
+    tool_calls: list[ToolCallModel] = Field(default_factory=list)
 
 
 def choose_model(body: ChatBody, service: Any) -> tuple[str, str | None]:
@@ -84,34 +125,48 @@ async def chat(body: ChatBody, service: ServiceDep) -> Any:
     """Chat with any provider's model (``anthropic/claude-sonnet-4``, ``custom-myollama/llama3.3``), with
     thinking levels, fallbacks and retries. ``stream: true`` answers as Server-Sent Events: ``delta``
     events with ``text``/``thinking`` pieces, then one ``done`` event with ``finish_reason``, ``usage`` and
-    ``metadata`` (models used, fallbacks taken, notes; as in the JSON answer), or an ``error`` event."""
+    ``metadata`` (models used, fallbacks taken, notes; as in the JSON answer), or an ``error`` event.
+
+    ``tools`` (name, description, JSON Schema ``parameters``), ``tool_choice`` and ``parallel_tool_calls``
+    offer tools; the answer's ``tool_calls`` (streamed: in ``delta`` events, each call whole) hold the
+    calls with parsed arguments. Send results back as ``{"role": "tool", "tool_call_id", "content"}`` after
+    the assistant turn with its ``tool_calls``. A call to a tool not offered, arguments that are not JSON
+    or a stream cut inside a call answer 502 (``UnknownTool``, ``InvalidToolArguments``,
+    ``IncompleteToolCall``); unusable definitions 422."""
     model, level = choose_model(body, service)
-    messages = [Message(m.role, m.content) for m in body.messages]
+    messages = [m.to_message() for m in body.messages]
+    try:
+        tools = as_tools([Tool(t.name, t.description, t.parameters) for t in body.tools], body.tool_choice)
+    except InvalidToolDefinition as exc:
+        raise InvalidQuery(exc.message) from None
+    options = {"thinking_level": level, "fallbacks": tuple(body.fallbacks), "max_tokens": body.max_tokens,
+               "tools": tools, "tool_choice": body.tool_choice, "parallel_tool_calls": body.parallel_tool_calls}
     if body.stream:
-        return StreamingResponse(_sse(service, model, messages, level, body), media_type="text/event-stream",
+        return StreamingResponse(_sse(service, model, messages, options), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
-    result = await service.providers.chat(model, messages, thinking_level=level, fallbacks=tuple(body.fallbacks),
-                                          max_tokens=body.max_tokens)
+    try:
+        result = await service.providers.chat(model, messages, **options)
+    except InvalidToolDefinition as exc:  # a tool message answering no call, found while building the body
+        raise InvalidQuery(exc.message) from None
     data = asdict(result)
     return ChatAnswer(text=data["text"], thinking=data["thinking"], provider=data["provider"], model=data["model"],
                       usage=data["usage"], thinking_applied=data["thinking_applied"],
-                      finish_reason=data["finish_reason"], metadata=data["metadata"])
+                      finish_reason=data["finish_reason"], metadata=data["metadata"], tool_calls=data["tool_calls"])
 
 
 def _event(name: str, data: dict[str, Any]) -> bytes:
     return f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
 
 
-async def _sse(service: Any, model: str, messages: list[Message], level: str | None,
-               body: ChatBody) -> AsyncIterator[bytes]:
+async def _sse(service: Any, model: str, messages: list[Message], options: dict[str, Any]) -> AsyncIterator[bytes]:
     try:
-        async for delta in service.providers.stream_chat(model, messages, thinking_level=level,
-                                                         fallbacks=tuple(body.fallbacks), max_tokens=body.max_tokens):
+        async for delta in service.providers.stream_chat(model, messages, **options):
             if delta.done:
                 yield _event("done", {"finish_reason": delta.finish_reason,
                                       "usage": asdict(delta.usage) if delta.usage else None,
                                       "metadata": delta.metadata or {}})
-            elif delta.text or delta.thinking:
-                yield _event("delta", {"text": delta.text, "thinking": delta.thinking})
+            elif delta.text or delta.thinking or delta.tool_calls:
+                yield _event("delta", {"text": delta.text, "thinking": delta.thinking,
+                                       "tool_calls": [asdict(c) for c in delta.tool_calls]})
     except ProviderError as exc:  # headers are sent: the error travels as an event, never a secret
         yield _event("error", error_body(exc))
