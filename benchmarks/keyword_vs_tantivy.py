@@ -1,0 +1,188 @@
+"""Keyword search CPU per query: ``SqliteStore.keyword`` (SQLite FTS5) against tantivy, side by side in one run.
+
+    .venv/bin/pip install tantivy        # dev-only reference; never a runtime dependency
+    .venv/bin/python benchmarks/keyword_vs_tantivy.py [--cranfield /work/shared/data/cranfield] [--rounds 5]
+
+Two corpora, one chunk per document, each indexed by both engines with the same fields and weights
+(title x4, headings x2, text x1; English stemming: FTS5 ``porter unicode61``, tantivy ``en_stem``):
+
+* **Cranfield** (1,400 abstracts, 225 queries).
+* **Zipfian**: 10,000 chunks of 60-200 words drawn from a 30,000-word vocabulary with Zipf exponent 1.1,
+  and 300 queries of 2-6 words drawn from the same distribution (common words included, as in real
+  questions), so posting lists are as long as in real text.
+
+Both sides do the whole job a keyword search does for a caller: turn the text into a query, rank, take
+the top 10 and read each hit's stored fields (path, title, headings, text). Per query we record the
+process CPU time (``time.process_time``) and the wall time; rounds alternate the engines so background
+load hits both alike. Reported: CPU per query (median of rounds) and the ratio FTS5 / tantivy, plus
+median wall ms. Writes ``benchmarks/results/keyword_vs_tantivy.md`` and ``.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from qmdr.store.base import IndexChange
+from qmdr.store.sqlite import SqliteStore
+from vault.model import Chunk, Note
+
+K = 10
+RESULTS = Path(__file__).resolve().parent / "results"
+WEIGHTS = {"title": 4.0, "headings": 2.0, "body": 1.0}
+
+
+def load_cranfield(folder: Path) -> tuple[list[tuple[str, str, str]], list[str]]:
+    docs = [json.loads(line) for line in (folder / "corpus.jsonl").read_text().splitlines() if line.strip()]
+    queries = [json.loads(line)["text"] for line in (folder / "queries.jsonl").read_text().splitlines()
+               if line.strip()]
+    return [(f"cranfield/{d['_id']}.md", d.get("title") or d["_id"], d["text"]) for d in docs], queries
+
+
+def zipf_corpus(n_docs: int = 10_000, vocab: int = 30_000, n_queries: int = 300,
+                seed: int = 7) -> tuple[list[tuple[str, str, str]], list[str]]:
+    rng = np.random.default_rng(seed)
+    words = [f"w{i:05d}x" for i in range(vocab)]  # letters around digits: one token, not stemmed away
+    p = 1.0 / np.arange(1, vocab + 1) ** 1.1
+    p /= p.sum()
+
+    def text(n: int) -> str:
+        return " ".join(words[i] for i in rng.choice(vocab, size=n, p=p))
+
+    docs = [(f"zipf/{i:05d}.md", text(int(rng.integers(2, 7))), text(int(rng.integers(60, 201))))
+            for i in range(n_docs)]
+    queries = [text(int(rng.integers(2, 7))) for _ in range(n_queries)]
+    return docs, queries
+
+
+def sqlite_store(docs: Sequence[tuple[str, str, str]], folder: Path) -> SqliteStore:
+    store = SqliteStore(folder / "index.sqlite")
+    upserts = []
+    for path, title, body in docs:
+        digest = hashlib.sha256(body.encode()).hexdigest()
+        note = Note(path=path, title=title, tags=(), frontmatter={}, body=body, content_hash=digest,
+                    mtime=0.0, size=len(body))
+        chunk = Chunk(note_path=path, ordinal=0, heading_trail=(title,), start_line=1, end_line=1, text=body,
+                      hash=digest)
+        upserts.append((note, [chunk]))
+    store.apply(IndexChange(upserts=upserts))
+    return store
+
+
+def tantivy_index(docs: Sequence[tuple[str, str, str]], folder: Path) -> tuple[object, object]:
+    import tantivy
+
+    builder = tantivy.SchemaBuilder()
+    builder.add_text_field("path", stored=True, tokenizer_name="raw")
+    for name in WEIGHTS:
+        builder.add_text_field(name, stored=True, tokenizer_name="en_stem")
+    schema = builder.build()
+    index = tantivy.Index(schema, path=str(folder))
+    writer = index.writer(heap_size=100_000_000, num_threads=1)
+    for path, title, body in docs:
+        writer.add_document(tantivy.Document(path=path, title=title, headings=title, body=body))
+    writer.commit()
+    writer.wait_merging_threads()
+    index.reload()
+    return index, index.searcher()
+
+
+def tantivy_search(index: object, searcher: object) -> Callable[[str], list[dict]]:
+    import re
+
+    word = re.compile(r"[^\W_]+")
+
+    def search(text: str) -> list[dict]:
+        terms = " ".join(dict.fromkeys(word.findall(text.lower()))) or "nothing"
+        query = index.parse_query(terms, list(WEIGHTS), field_boosts=WEIGHTS)  # type: ignore[attr-defined]
+        hits = searcher.search(query, K).hits  # type: ignore[attr-defined]
+        return [searcher.doc(address).to_dict() for _, address in hits]  # type: ignore[attr-defined]
+
+    return search
+
+
+def run_round(search: Callable[[str], object], queries: Sequence[str]) -> tuple[float, list[float]]:
+    walls = []
+    cpu_start = time.process_time()
+    for query in queries:
+        start = time.perf_counter()
+        search(query)
+        walls.append(time.perf_counter() - start)
+    return (time.process_time() - cpu_start) / len(queries), walls
+
+
+def compare(name: str, docs: Sequence[tuple[str, str, str]], queries: Sequence[str], rounds: int,
+            tmp: Path) -> dict:
+    (tmp / name).mkdir()
+    (tmp / f"{name}-tantivy").mkdir()
+    store = sqlite_store(docs, tmp / name)
+    index, searcher = tantivy_index(docs, tmp / f"{name}-tantivy")
+    engines = {"fts5": lambda q: store.keyword(q, K), "tantivy": tantivy_search(index, searcher)}
+    for search in engines.values():  # warm-up: page caches and statement caches
+        for query in queries[:20]:
+            search(query)
+    cpu: dict[str, list[float]] = {e: [] for e in engines}
+    wall: dict[str, list[float]] = {e: [] for e in engines}
+    for _ in range(rounds):
+        for engine, search in engines.items():
+            per_query, walls = run_round(search, queries)
+            cpu[engine].append(per_query)
+            wall[engine].extend(walls)
+    store.close()
+    row = {"corpus": name, "chunks": len(docs), "queries": len(queries), "rounds": rounds}
+    for engine in engines:
+        row[f"{engine}_cpu_ms"] = round(statistics.median(cpu[engine]) * 1e3, 4)
+        row[f"{engine}_wall_p50_ms"] = round(statistics.median(wall[engine]) * 1e3, 4)
+    row["cpu_ratio"] = round(row["fts5_cpu_ms"] / row["tantivy_cpu_ms"], 2)
+    row["wall_p50_ratio"] = round(row["fts5_wall_p50_ms"] / row["tantivy_wall_p50_ms"], 2)
+    print(row, flush=True)
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cranfield", type=Path, default=Path("/work/shared/data/cranfield"))
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--name", default="keyword_vs_tantivy")
+    args = parser.parse_args()
+    import tantivy  # noqa: F401 - fail early with the install hint below
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        rows.append(compare("cranfield", *load_cranfield(args.cranfield), args.rounds, Path(tmp)))
+        rows.append(compare("zipf-10k", *zipf_corpus(), args.rounds, Path(tmp)))
+    from importlib.metadata import version
+
+    facts = {"machine": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+             "python": platform.python_version(), "tantivy": version("tantivy"), "apsw": version("apsw"),
+             "sqlite": __import__("apsw").sqlite_lib_version(), "load_average_at_end": os.getloadavg()}
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{args.name}.json").write_text(json.dumps({"facts": facts, "rows": rows}, indent=2))
+    lines = [f"# Keyword search: SQLite FTS5 (`SqliteStore.keyword`) vs tantivy {facts['tantivy']}", "",
+             f"SQLite {facts['sqlite']}, {facts['cores']} cores, Python {facts['python']}; top {K}, hits' stored "
+             f"fields read; CPU per query = median over rounds of process CPU time / queries; load average at the "
+             f"end {facts['load_average_at_end'][0]:.1f}.", "",
+             "| corpus | chunks | queries | FTS5 CPU ms/query | tantivy CPU ms/query | CPU ratio | "
+             "FTS5 wall p50 ms | tantivy wall p50 ms | wall ratio |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['corpus']} | {r['chunks']:,} | {r['queries']} | {r['fts5_cpu_ms']:.3f} | "
+                     f"{r['tantivy_cpu_ms']:.3f} | {r['cpu_ratio']:.2f}x | {r['fts5_wall_p50_ms']:.3f} | "
+                     f"{r['tantivy_wall_p50_ms']:.3f} | {r['wall_p50_ratio']:.2f}x |")
+    (RESULTS / f"{args.name}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
