@@ -3,6 +3,8 @@
     QmdrError
     ├── InvalidQuery             the search request cannot be run as given (also a ValueError)
     ├── NotFound                 no such note, vault folder or resource (also a LookupError)
+    ├── Conflict                 the request contradicts what the service holds (a name taken, a folder
+    │                            that would empty a vault, a folder that belongs to no vault)
     └── StoreError               the index database refused or failed an operation
         ├── ModelMismatch        the index was built with another embedding model: ``qmdr index --rebuild``
         ├── IndexBusy            another writer holds the index (a reindex is already running)
@@ -31,6 +33,10 @@ class InvalidQuery(QmdrError, ValueError):
 
 class NotFound(QmdrError, LookupError):
     """The note, vault folder or resource asked for does not exist."""
+
+
+class Conflict(QmdrError):
+    """The request is well formed but contradicts the current state; the message says how to proceed."""
 
 
 class StoreError(QmdrError):

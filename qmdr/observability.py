@@ -222,8 +222,9 @@ def instrument_service(metrics: Metrics, service: Any) -> None:
     """Feed ``metrics`` from one Service: index sizes, search stages, reindex durations, provider calls.
 
     Idempotent (an app built around a shared service may start twice in tests).
-    Search and reindex are wrapped on the instance, so the CLI's own Service
-    objects are left alone.
+    Every vault's search and reindex go through the service's vault hub
+    (``qmdr.memory.hub``), so those two methods are wrapped on that hub
+    instance; the CLI's own Service objects are left alone.
     """
     if getattr(service, "_qmdr_metrics", None) is metrics:
         return
@@ -231,15 +232,16 @@ def instrument_service(metrics: Metrics, service: Any) -> None:
     store = getattr(service, "store", None)
     if store is not None and callable(getattr(store, "stats", None)):
         metrics.watch_index(store.stats)
-    search = service.search
+    hub = service.memory
+    search = hub.search_vault
 
     async def observed_search(*args: Any, **kwargs: Any) -> Any:
         response = await search(*args, **kwargs)
         metrics.observe_search(dict(response.timings_ms), list(response.warnings))
         return response
 
-    service.search = observed_search
-    service.reindex = timed_reindex(metrics, service.reindex)
+    hub.search_vault = observed_search
+    hub.reindex = timed_reindex(metrics, hub.reindex)
     components = getattr(service, "components", None)
     client = getattr(components, "providers", None)
     if client is not None:

@@ -40,8 +40,7 @@ from providers.errors import (
     SecretStoreError,
     UnknownProvider,
 )
-from qmdr.errors import IndexBusy, InvalidQuery, ModelMismatch, NotFound, QmdrError, StoreUnavailable
-from qmdr.memory.vaults import VaultExists
+from qmdr.errors import Conflict, IndexBusy, InvalidQuery, ModelMismatch, NotFound, QmdrError, StoreUnavailable
 from vault.errors import IngestError, PathOutsideVault
 
 log = logging.getLogger(__name__)
@@ -63,7 +62,7 @@ STATUS_BY_ERROR: list[tuple[type[Exception], int]] = [
     (PathOutsideVault, 400),
     (IndexBusy, 409),
     (StoreUnavailable, 503),  # the database is down or restarting: retry after Retry-After seconds
-    (VaultExists, 409),
+    (Conflict, 409),  # a vault name taken, a folder that is no vault's or would empty one
     (ModelMismatch, 409),
     (UnknownProvider, 404),
     (MissingCredentials, 400),

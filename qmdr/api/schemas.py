@@ -61,14 +61,17 @@ class SearchResponseModel(BaseModel):
 
 
 class ReindexRequest(BaseModel):
-    vault: str | None = Field(None, max_length=4096, description="vault folder; default: the configured QMDR_VAULT")
+    vault: str | None = Field(None, max_length=4096,
+                              description="a vault's folder; default: the default vault's folder")
     rebuild: StrictBool = Field(False,
                                 description="drop all vectors and re-embed (needed after an embedding model change)")
+    allow_empty: StrictBool = Field(False, description="index a folder without notes even if that empties the index")
 
 
 class JobStatusModel(BaseModel):
     state: Literal["idle", "running", "done", "failed"]
-    vault: str | None = None
+    vault: str | None = Field(None, description="the folder being indexed")
+    name: str | None = Field(None, description="the vault it is indexed into")
     started_at: float | None = None
     finished_at: float | None = None
     progress: dict[str, Any] = Field(default_factory=dict)
@@ -141,6 +144,8 @@ class VaultList(BaseModel):
 
 class VaultReindexRequest(BaseModel):
     rebuild: StrictBool = Field(False, description="drop all vectors and re-embed")
+    allow_empty: StrictBool = Field(False, description="index a folder without notes even if that empties the index")
+    background: StrictBool = Field(False, description="answer 202 at once; GET /reindex/status follows the job")
 
 
 class IndexSummaryModel(BaseModel):

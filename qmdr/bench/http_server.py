@@ -57,7 +57,8 @@ def _serve(db_path: Path, vault_root: Path, embedder_name: str) -> None:
     import uvicorn
 
     from qmdr.api.app import create_app
-    from qmdr.search.searcher import Searcher
+    from qmdr.memory.hub import VaultHub
+    from qmdr.memory.vaults import DEFAULT_VAULT
     from qmdr.service import Service
     from qmdr.settings import Settings
     from qmdr.store.sqlite import SqliteStore
@@ -67,7 +68,7 @@ def _serve(db_path: Path, vault_root: Path, embedder_name: str) -> None:
     store = SqliteStore(db_path)
     embedder = _build_embedder(embedder_name)
     store.warm()  # the vector snapshot is ready before the first timed request, as on a warmed server
-    service = Service(settings, store, embedder, Searcher(store, embedder))
+    service = Service(settings, VaultHub(settings, embedder, stores={DEFAULT_VAULT: store}))
     sock = loopback_socket()
     config = uvicorn.Config(create_app(settings, service=service), log_level="warning", access_log=False)
     print(sock.getsockname()[1], flush=True)

@@ -48,25 +48,50 @@ def build_service(settings: Settings) -> Service:
         return Service.from_settings(settings)
 
 
-IndexOpt = Annotated[Path | None, typer.Option("--index", help="SQLite index file (default: QMDR_INDEX_PATH or the data dir)")]
+#: ``--index FILE`` used to point the default vault at another index file, and the folder indexed into
+#: it became the default vault's folder; it is refused now with this replacement
+INDEX_OPTION_GONE = ("--index was removed: it re-pointed the default vault. The default vault's index file is "
+                     "QMDR_INDEX_PATH (or QMDR_INDEX_NAME under QMDR_DATA_DIR); to index another folder into an "
+                     "index of its own, register it as a vault: `qmdr vault add NAME FOLDER` (then "
+                     "`qmdr search QUERY --vault NAME`)")
+IndexOpt = Annotated[Path | None, typer.Option("--index", hidden=True, help="removed; see `qmdr vault add`")]
+
+
+def refuse_index_option(index_path: Path | None) -> None:
+    if index_path is not None:
+        raise fail(INDEX_OPTION_GONE, 2)
 
 
 @app.command()
 def index(
-    vault: Annotated[Path | None, typer.Argument(help="vault folder (default: QMDR_VAULT)")] = None,
+    vault: Annotated[Path | None, typer.Argument(
+        help="a vault's folder (default: the default vault's folder, QMDR_VAULT or the folder it was first "
+             "indexed from)")] = None,
     rebuild: Annotated[bool, typer.Option(help="drop all vectors and re-embed (after an embedding model change)")] = False,
+    allow_empty: Annotated[bool, typer.Option(
+        "--allow-empty", help="index a folder without notes even if that empties an index that has notes")] = False,
     as_json: JsonOpt = False,
     show_skipped: Annotated[bool, typer.Option("--show-skipped", help="list skipped files and warnings")] = False,
     index_path: IndexOpt = None,
 ) -> None:
-    """Index a folder of markdown notes: only new or changed chunks are embedded; deleted notes are removed."""
-    settings = load_settings(qmdr_index_path=index_path)
-    service = build_service(settings)
+    """Index a vault's folder: only new or changed chunks are embedded; deleted notes are removed.
+
+    Without a folder, the default vault's. A folder is indexed into the vault whose folder it is; the first
+    folder indexed while QMDR_VAULT is unset becomes the default vault's folder. A folder without notes is
+    refused over an index that has notes, unless --allow-empty."""
+    from qmdr.memory.vaults import DEFAULT_VAULT
+
+    refuse_index_option(index_path)
+    service = build_service(load_settings())
 
     async def go() -> Any:
+        hub = service.memory
         try:
+            name, first = hub.vault_for_folder(vault) if vault is not None else (DEFAULT_VAULT, None)
+            folder = first or hub.info(name).folder
             if as_json or not sys.stderr.isatty():
-                return await service.reindex(vault, rebuild=rebuild)
+                return name, folder, await hub.reindex(name, rebuild=rebuild, allow_empty=allow_empty,
+                                                       first_folder=first)
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
             with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -77,19 +102,20 @@ def index(
                     bar.update(task, description=str(event.get("phase", "indexing")),
                                completed=event.get("done", 0), total=event.get("total") or None)
 
-                return await service.reindex(vault, rebuild=rebuild, progress=progress)
+                return name, folder, await hub.reindex(name, rebuild=rebuild, allow_empty=allow_empty,
+                                                       progress=progress, first_folder=first)
         finally:
             await service.aclose()
 
-    summary = run_async(go())
+    name, folder, summary = run_async(go())
     data = summary.to_dict()
     if as_json:
-        print(json.dumps(data, indent=2, default=str))
+        print(json.dumps({"vault": name, "folder": str(folder), **data}, indent=2, default=str))
         return
     counts = [(key, f"{data[key]:.2f}" if isinstance(data[key], float) else data[key])
               for key in ("added", "changed", "removed", "unchanged", "skipped", "embedded", "chunks", "seconds")
               if key in data]
-    console.print(render.key_values(f"Indexed {data.get('vault', vault or settings.qmdr_vault)}",
+    console.print(render.key_values(f"Indexed vault {name} ({folder})",
                                     [*counts, ("warnings", len(data.get("warnings", [])))]))
     if show_skipped:
         for item in data.get("skipped_files", []):
@@ -115,10 +141,12 @@ def search(
     group_by_note: Annotated[bool, typer.Option("--group-by-note", help="one best chunk per note")] = False,
     explain: Annotated[bool, typer.Option("--explain", help="show each stage's contribution per result")] = False,
 ) -> None:
-    """Search the index: hybrid (BM25 + vectors, fused) by default; --vault searches named vaults."""
+    """Search the default vault: hybrid (BM25 + vectors, fused) by default; --vault searches named vaults."""
+    from qmdr.memory.vaults import DEFAULT_VAULT
     from qmdr.search.searcher import MAX_K, MAX_QUERY_CHARS  # the service imports it anyway (not the API)
     from qmdr.store.base import Filters
 
+    refuse_index_option(index_path)
     if not query.strip():
         raise fail("the query is empty", 2)
     if len(query) > MAX_QUERY_CHARS:
@@ -128,15 +156,16 @@ def search(
     if not 1 <= k <= MAX_K:
         raise fail(f"-k must be between 1 and {MAX_K}", 2)
     if vault or group_by_note or explain:  # the multi-vault search (qmdr.cli.memory)
-        return search_vaults(load_settings(qmdr_index_path=index_path), query, vaults=vault, mode=mode, k=k,
+        return search_vaults(load_settings(), query, vaults=vault, mode=mode, k=k,
                              filters=Filters(path_prefix=path_prefix, tags=tuple(tag or ())), rerank=rerank,
                              expand=expand, group_by_note=group_by_note, explain=explain, as_json=as_json)
-    service = build_service(load_settings(qmdr_index_path=index_path))
+    service = build_service(load_settings())
 
     async def go() -> Any:
         try:
-            return await service.search(query, mode=mode, k=k, rerank=rerank, expand=expand,
-                                        filters=Filters(path_prefix=path_prefix, tags=tuple(tag or ())))
+            return await service.memory.search_vault(
+                DEFAULT_VAULT, query, mode=mode, k=k, rerank=rerank, expand=expand,
+                filters=Filters(path_prefix=path_prefix, tags=tuple(tag or ())))
         finally:
             await service.aclose()
 
@@ -169,7 +198,8 @@ def serve(
 
     from qmdr.api.app import create_app
 
-    settings = load_settings(qmdr_host=host, qmdr_port=port, qmdr_index_path=index_path, qmdr_watch=watch or None)
+    refuse_index_option(index_path)
+    settings = load_settings(qmdr_host=host, qmdr_port=port, qmdr_watch=watch or None)
     bind = settings.qmdr_host
     if settings.qmdr_api_token is None and bind not in ("127.0.0.1", "localhost", "::1"):
         render.say(err_console, f"QMDR_API_TOKEN is not set: binding to 127.0.0.1 instead of {bind}", "yellow")
@@ -204,7 +234,8 @@ def check_database(settings: Settings) -> None:
 @app.command()
 def status(as_json: JsonOpt = False, index_path: IndexOpt = None) -> None:
     """Show the effective configuration (key sources, never values) and index counts."""
-    service = build_service(load_settings(qmdr_index_path=index_path))
+    refuse_index_option(index_path)
+    service = build_service(load_settings())
     try:
         info = service.health()
     finally:

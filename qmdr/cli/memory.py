@@ -100,11 +100,13 @@ def vault_remove(name: Annotated[str, typer.Argument(help="vault name")]) -> Non
 def vault_index(
     name: Annotated[str, typer.Argument(help="vault name")],
     rebuild: Annotated[bool, typer.Option(help="drop all vectors and re-embed")] = False,
+    allow_empty: Annotated[bool, typer.Option(
+        "--allow-empty", help="index a folder without notes even if that empties an index that has notes")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Reindex one named vault incrementally."""
+    """Reindex one vault incrementally (`qmdr vault index default` is `qmdr index`)."""
     async def work(service: Any) -> dict[str, Any]:
-        return (await service.memory.reindex(name, rebuild=rebuild)).to_dict()
+        return (await service.memory.reindex(name, rebuild=rebuild, allow_empty=allow_empty)).to_dict()
 
     data = with_service(load_settings(), work)
     if as_json:

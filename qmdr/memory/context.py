@@ -164,7 +164,7 @@ async def build_context(hub: VaultHub, queries: Sequence[str], *, budget: int, p
         raise InvalidQuery(f"at most {MAX_CONTEXT_QUERIES} queries per context request")
     if budget < 1:
         raise InvalidQuery("the token budget must be positive")
-    count = count_tokens or getattr(hub.service.embedder, "count_tokens", None) or approx_token_count
+    count = count_tokens or getattr(hub.embedder, "count_tokens", None) or approx_token_count
     warnings: list[str] = []
     lists: dict[str, list[tuple[str, str, int]]] = {}
     hits: dict[tuple[str, str, int], MemoryHit] = {}

@@ -1,49 +1,66 @@
 """The vault hub: every vault the service holds, its index, its searcher and its single writer.
 
-``Service.memory`` is one ``VaultHub``. For each vault it opens the index
-lazily (``default`` shares the Service's own store and searcher; a named vault
-gets ``<data dir>/vaults/<name>.sqlite``) and keeps one ``asyncio.Lock``: every
-write to a vault's index (full reindex, note write or delete, a watch burst)
-runs under that lock, so agents, editors and the watcher queue instead of
-meeting "database is locked".
+This is the one code path for memory: search, reindex (in the foreground or as
+a background job), note reads, writes and deletes (``qmdr.memory.notes_write``),
+watch, context and feedback all go through a ``VaultHub``, for ``default``
+exactly as for any other vault. ``default`` differs only in where its folder
+comes from (``QMDR_VAULT``, else the folder it was first indexed from, recorded
+in the registry) and in that it cannot be removed. Every vault's index is
+opened lazily through ``qmdr.store.factory.open_vault_store``.
+
+Each vault has one ``asyncio.Lock``: every write to its index (full reindex,
+note write or delete, a watch burst) runs under that lock, so agents, editors
+and the watcher queue instead of meeting "database is locked". Background
+reindexes (``POST /reindex``, the dashboard) run one at a time through one
+``ReindexJobs``.
 
 Search fans out to the chosen vaults and fuses their result lists by
 reciprocal rank fusion (``qmdr.search.fusion``); each hit says which vault it came
 from. Optional recency and usefulness boosts (``qmdr.search.boosts``) multiply the
 fused score afterwards.
+
+The hub knows nothing of the HTTP API, the CLI or the provider wiring
+(``qmdr.service`` builds it), so nothing here imports them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio.to_thread
 
+from providers.embedder import Embedder
+from qmdr.errors import IndexBusy, NotFound
 from qmdr.memory.backends import Feedback, Registry, open_feedback_store, open_vault_registry
-from qmdr.memory.indexer import IndexSummary, reindex
+from qmdr.memory.indexer import EmptyFolderRefused, IndexProgress, IndexSummary, reindex
+from qmdr.memory.jobs import JobStatus, ProgressFn, ReindexJobs
 from qmdr.memory.note_index import NeedsFullReindex, index_notes
 from qmdr.memory.vaults import (
     DEFAULT_VAULT,
     InvalidVault,
     UnknownVault,
+    VaultExists,
+    VaultFolderConflict,
     VaultInfo,
     VaultSettings,
+    check_new_vault_name,
     check_vault_name,
+    require_folder,
 )
 from qmdr.search.boosts import boost_factors
 from qmdr.search.fusion import RRF_K, reciprocal_rank_fusion
-from qmdr.search.searcher import MAX_K, Searcher, SearchResult
+from qmdr.search.searcher import MAX_K, Searcher, SearchResponse, SearchResult
+from qmdr.settings import Settings
 from qmdr.store.base import Filters, Store
 from qmdr.store.factory import open_vault_store, remove_vault_store, sqlite_index_file
-
-if TYPE_CHECKING:
-    from qmdr.service import Service
+from vault.scan import is_markdown_name, scan_vault
 
 log = logging.getLogger(__name__)
 
@@ -89,28 +106,43 @@ class MemorySearch:
 
 @dataclass(slots=True)
 class OpenVault:
-    """A vault in use: where it lives, its index and the searcher over that index."""
+    """A vault in use: its index and the searcher over that index."""
 
-    info: VaultInfo
+    name: str
     store: Store
     searcher: Searcher
     owned: bool  # True when the hub opened the store (and closes it)
 
 
-class VaultHub:
-    """All vaults of one Service; see the module docstring."""
+#: builds the searcher over one vault's index (the service gives it the reranker, expander and budgets)
+SearcherFactory = Callable[[Store], Searcher]
+#: opens one vault's index; ``qmdr.store.factory.open_vault_store`` unless a test injects another
+StoreOpener = Callable[[Settings, str], Store]
 
-    def __init__(self, service: Service) -> None:
-        self.service = service
-        self.settings = service.settings
+
+class VaultHub:
+    """All vaults of one service; see the module docstring.
+
+    ``stores`` are indexes opened by the caller (tests, benchmarks) for some
+    vaults; the hub uses them but never closes them.
+    """
+
+    def __init__(self, settings: Settings, embedder: Embedder, make_searcher: SearcherFactory | None = None, *,
+                 stores: Mapping[str, Store] | None = None, open_store: StoreOpener = open_vault_store) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.make_searcher: SearcherFactory = make_searcher or (lambda store: Searcher(store, embedder))
+        self._open_store = open_store
+        self._given = dict(stores or {})
         self._registry: Registry | None = None
         self._feedback: Feedback | None = None
         self._open: dict[str, OpenVault] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self.jobs = ReindexJobs()  # background reindexes (POST /reindex, the dashboard), one at a time
         self.listeners: list[Callable[[], None]] = []  # told when a vault is added or removed (the watcher)
         self.data_dir = Path(self.settings.qmdr_data_dir)
 
-    # --- registry ---------------------------------------------------------------------------------
+    # --- registry and feedback (the seams a PostgreSQL-backed registry or feedback store plugs into) --------
     @property
     def registry(self) -> Registry:
         if self._registry is None:
@@ -126,20 +158,15 @@ class VaultHub:
     def index_file(self, name: str) -> Path:
         return sqlite_index_file(self.settings, check_vault_name(name))
 
+    # --- which vaults exist -----------------------------------------------------------------------
     def default_info(self) -> VaultInfo | None:
-        """The default vault: QMDR_VAULT, else the folder registered (or last indexed) as ``default``."""
+        """The default vault: QMDR_VAULT, else the folder it was first indexed from (the registry's record)."""
         stored = self.registry.find(DEFAULT_VAULT)
         folder = self.settings.qmdr_vault
         if folder is not None:
             return VaultInfo(DEFAULT_VAULT, Path(folder).expanduser().resolve(),
                              stored.settings if stored else VaultSettings(), stored.created_at if stored else 0.0)
         return stored
-
-    def remember_default_folder(self, folder: Path) -> None:
-        """After ``qmdr index PATH``: PATH is the default vault's folder from now on (unless QMDR_VAULT says)."""
-        stored = self.registry.find(DEFAULT_VAULT)
-        if stored is None or stored.folder != Path(folder).resolve():
-            self.registry.add(DEFAULT_VAULT, folder, stored.settings if stored else None, replace=True)
 
     def list(self) -> list[VaultInfo]:
         """Every vault, ``default`` first when it has a folder."""
@@ -151,12 +178,23 @@ class VaultHub:
         if check_vault_name(name) == DEFAULT_VAULT:
             info = self.default_info()
             if info is None:
-                raise UnknownVault("the default vault has no folder: set QMDR_VAULT or run `qmdr index PATH`")
+                raise UnknownVault("the default vault has no folder yet: set QMDR_VAULT, or index a folder once "
+                                   "(`qmdr index PATH`, or POST /reindex with {\"vault\": PATH})")
             return info
         return self.registry.get(name)
 
+    def known(self, name: str) -> None:
+        """``UnknownVault`` unless ``name`` is a vault; ``default`` always is (its index may still be empty)."""
+        if check_vault_name(name) != DEFAULT_VAULT:
+            self.registry.get(name)
+
     def add(self, name: str, folder: Path, settings: VaultSettings | None = None) -> VaultInfo:
-        info = self.registry.add(name, folder, settings, replace=False)
+        """Register ``folder`` as vault ``name``: ``VaultExists`` if taken, ``InvalidVault`` if reserved."""
+        check_new_vault_name(name)
+        if name == DEFAULT_VAULT and self.default_info() is not None:
+            where = "QMDR_VAULT" if self.settings.qmdr_vault is not None else "the folder it was first indexed from"
+            raise VaultExists(f"the vault 'default' already exists (its folder is {where}); choose another name")
+        info = self.registry.add(name, require_folder(folder), settings, replace=False)
         self._notify()
         return info
 
@@ -167,7 +205,8 @@ class VaultHub:
     async def remove(self, name: str) -> None:
         """Forget a named vault and delete its index file (never its folder)."""
         if check_vault_name(name) == DEFAULT_VAULT:
-            raise InvalidVault("the default vault cannot be removed; it is configured by QMDR_VAULT")
+            raise InvalidVault("the default vault cannot be removed (it is where `qmdr index`, POST /search and "
+                               "POST /reindex work); remove named vaults only")
         self.registry.get(name)
         async with self.writer(name):
             opened = self._open.pop(name, None)
@@ -177,24 +216,40 @@ class VaultHub:
             remove_vault_store(self.settings, name)
         self._notify()
 
+    def vault_for_folder(self, folder: Path) -> tuple[str, Path | None]:
+        """Which vault indexes ``folder``: the vault whose folder it is, else ``default`` while it has no folder.
+
+        Returns ``(name, first_folder)``; ``first_folder`` is set when ``folder`` is to become the
+        default vault's folder once indexed. Any other folder is refused (``VaultFolderConflict``):
+        indexing it into a vault would replace that vault's notes with another folder's.
+        """
+        folder = require_folder(folder)
+        vaults = self.list()
+        for info in vaults:
+            if info.folder == folder:
+                return info.name, None
+        default = self.default_info()
+        if default is None:
+            return DEFAULT_VAULT, folder
+        raise VaultFolderConflict(
+            f"{folder} is not the folder of any vault; the default vault's folder is {default.folder}. "
+            f"To index {folder}, register it as a vault of its own (`qmdr vault add NAME {folder}` or "
+            "POST /vaults), or set QMDR_VAULT to it to make it the default vault's folder")
+
     # --- open vaults ------------------------------------------------------------------------------
     def writer(self, name: str) -> asyncio.Lock:
         """The one lock every write to this vault's index goes through."""
         return self._locks.setdefault(name, asyncio.Lock())
 
     def open(self, name: str) -> OpenVault:
-        info = self.info(name)
+        """The vault's index and searcher, opened on first use (``UnknownVault`` for no such vault)."""
         opened = self._open.get(name)
         if opened is not None:
-            opened.info = info
             return opened
-        if name == DEFAULT_VAULT:
-            opened = OpenVault(info, self.service.store, self.service.searcher, owned=False)
-        else:
-            store = open_vault_store(self.settings, name)
-            base = self.service.searcher
-            searcher = Searcher(store, self.service.embedder, base.reranker, expander=base.expander)
-            opened = OpenVault(info, store, searcher, owned=True)
+        self.known(name)
+        given = self._given.get(name)
+        store = given if given is not None else self._open_store(self.settings, name)
+        opened = OpenVault(name, store, self.make_searcher(store), owned=given is None)
         self._open[name] = opened
         return opened
 
@@ -217,36 +272,81 @@ class VaultHub:
         return names
 
     # --- writing ----------------------------------------------------------------------------------
-    async def reindex(self, name: str, *, rebuild: bool = False) -> IndexSummary:
-        """Full incremental reindex of one vault, under its writer lock."""
-        opened = self.open(name)
-        async with self.writer(name):
-            return await self._reindex_locked(opened, rebuild=rebuild)
+    async def reindex(self, name: str, *, rebuild: bool = False, allow_empty: bool = False,
+                      progress: ProgressFn | None = None, first_folder: Path | None = None) -> IndexSummary:
+        """Full incremental reindex of one vault, under its writer lock.
 
-    async def _reindex_locked(self, opened: OpenVault, *, rebuild: bool = False) -> IndexSummary:
-        return await reindex(opened.store, opened.info.folder, self.service.embedder, rebuild=rebuild,
-                             **self.chunking(opened.info))
+        ``allow_empty``: index a folder without notes even when the index holds notes (else
+        ``EmptyFolderRefused``). ``first_folder`` (from ``vault_for_folder``): the folder the default
+        vault is indexed from for the first time; it is recorded once the index succeeded.
+        """
+        self.known(name)
+        if not getattr(self.embedder, "dim_known", True):
+            await self.embedder.discover_dim()  # type: ignore[attr-defined]  # the index records model + dim up front
+        async with self.writer(name):
+            info = self._first_index_info(name, first_folder) if first_folder is not None else self.info(name)
+            summary = await self._reindex_locked(self.open(name), info, rebuild=rebuild, allow_empty=allow_empty,
+                                                 progress=progress)
+            if first_folder is not None and self.default_info() is None:
+                self.registry.add(DEFAULT_VAULT, info.folder, info.settings)  # from now on the default's folder
+                self._notify()
+        return summary
+
+    def _first_index_info(self, name: str, folder: Path) -> VaultInfo:
+        """The default vault about to be indexed from ``folder`` for the first time; checked again under
+        the writer lock, since another request may have given the default vault a folder meanwhile."""
+        owner, first = self.vault_for_folder(folder)
+        if owner != name:
+            raise VaultFolderConflict(f"{folder} is the folder of vault {owner!r}; reindex that vault")
+        return self.info(name) if first is None else VaultInfo(DEFAULT_VAULT, first, VaultSettings(), time.time())
+
+    async def _reindex_locked(self, opened: OpenVault, info: VaultInfo, *, rebuild: bool = False,
+                              allow_empty: bool = False, progress: ProgressFn | None = None) -> IndexSummary:
+        report = (lambda event: progress(_progress_dict(event))) if progress else None
+        return await reindex(opened.store, require_folder(info.folder), self.embedder, rebuild=rebuild,
+                             allow_empty=allow_empty, progress=report, **self.chunking(info))
+
+    async def start_reindex(self, name: str, *, rebuild: bool = False, allow_empty: bool = False,
+                            first_folder: Path | None = None) -> JobStatus:
+        """Start a reindex of one vault in the background (``IndexBusy`` while one runs); see ``jobs``.
+
+        What can be refused is refused here, before the answer (a vault without a folder: 404; a folder
+        without notes over an index with notes: 409), rather than as a failed job afterwards.
+        """
+        folder = first_folder if first_folder is not None else require_folder(self.info(name).folder)
+        if self.jobs.running:
+            raise IndexBusy(f"a reindex of vault {self.jobs.status.name!r} is already running; "
+                            "check GET /reindex/status")
+        if not allow_empty:
+            notes = (await anyio.to_thread.run_sync(self.open(name).store.stats)).notes
+            if notes and not await anyio.to_thread.run_sync(has_notes, folder):
+                raise EmptyFolderRefused.of(folder, notes)
+
+        async def run(progress: ProgressFn) -> dict[str, Any]:
+            summary = await self.reindex(name, rebuild=rebuild, allow_empty=allow_empty, progress=progress,
+                                         first_folder=first_folder)
+            return summary.to_dict()
+
+        return self.jobs.start(str(folder), run, name=name)
 
     async def index_paths(self, name: str, paths: Sequence[str], *, locked: bool = False) -> IndexSummary:
         """Reindex just ``paths`` of a vault (a full reindex when the chunking changed)."""
+        info = self.info(name)
         opened = self.open(name)
         if locked:
-            return await self._index_paths_locked(opened, paths)
+            return await self._index_paths_locked(opened, info, paths)
         async with self.writer(name):
-            return await self._index_paths_locked(opened, paths)
+            return await self._index_paths_locked(opened, info, paths)
 
-    async def _index_paths_locked(self, opened: OpenVault, paths: Sequence[str]) -> IndexSummary:
+    async def _index_paths_locked(self, opened: OpenVault, info: VaultInfo, paths: Sequence[str]) -> IndexSummary:
         try:
-            return await index_notes(opened.store, opened.info.folder, self.service.embedder, paths,
-                                     **self.chunking(opened.info))
+            return await index_notes(opened.store, info.folder, self.embedder, paths, **self.chunking(info))
         except NeedsFullReindex as exc:
-            log.info("%s: %s", opened.info.name, exc.message)
-            return await self._reindex_locked(opened)
+            log.info("%s: %s", info.name, exc.message)
+            return await self._reindex_locked(opened, info)
 
     # --- reading ----------------------------------------------------------------------------------
     def get_note(self, name: str, path: str) -> dict[str, Any]:
-        from qmdr.errors import NotFound
-
         note = self.open(name).store.get_note(path)
         if note is None:
             raise NotFound(f"no indexed note at {path!r} in vault {name!r}")
@@ -255,7 +355,14 @@ class VaultHub:
     def stats(self, name: str) -> dict[str, Any]:
         stats = self.open(name).store.stats()
         return {"notes": stats.notes, "chunks": stats.chunks, "vectors": stats.vectors, "model": stats.model_id,
-                "last_reindex": stats.last_reindex}
+                "dim": stats.dim, "last_reindex": stats.last_reindex}
+
+    async def search_vault(self, name: str, query: str, *, mode: str = "hybrid", k: int = 10,
+                           filters: Filters = Filters(), rerank: bool | None = None,
+                           expand: bool = False) -> SearchResponse:
+        """One vault's hybrid search, with that vault's own scores (``POST /search`` and every fan-out)."""
+        return await self.open(name).searcher.search(query, mode=mode, k=k, filters=filters, rerank=rerank,
+                                                     expand=expand)
 
     async def search(self, query: str, *, vaults: Sequence[str] | None = None, mode: str = "hybrid", k: int = 10,
                      filters: Filters = Filters(), rerank: bool | None = None, expand: bool = False,
@@ -265,7 +372,7 @@ class VaultHub:
         names = self.resolve(vaults)
         depth = min(MAX_K, k * GROUP_OVERSAMPLE) if group_by_note else k
         responses = await asyncio.gather(*(
-            self.open(n).searcher.search(query, mode=mode, k=depth, filters=filters, rerank=rerank, expand=expand)
+            self.search_vault(n, query, mode=mode, k=depth, filters=filters, rerank=rerank, expand=expand)
             for n in names))
         warnings: list[str] = []
         timings: dict[str, float] = {}
@@ -362,3 +469,20 @@ def _best_per_note(results: list[SearchResult]) -> list[SearchResult]:
             seen.add(r.path)
             out.append(r)
     return out
+
+
+def _progress_dict(event: IndexProgress | dict[str, Any]) -> dict[str, Any]:
+    return event if isinstance(event, dict) else event.to_dict()
+
+
+def has_notes(folder: Path) -> bool:
+    """Whether ``folder`` holds a note: quick when it does (the walk stops at the first markdown file),
+    and the vault's full scan (symlinks, ``.qmdrignore``) decides when the quick walk finds none.
+
+    A guard before a background reindex; the reindex's own scan stays the authority.
+    """
+    for _, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        if any(is_markdown_name(f) and not f.startswith(".") for f in files):
+            return True
+    return bool(scan_vault(folder).files)

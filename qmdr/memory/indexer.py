@@ -36,7 +36,7 @@ import anyio.to_thread
 import numpy as np
 
 from providers.embedder import Embedder
-from qmdr.errors import QmdrError
+from qmdr.errors import Conflict, QmdrError
 from qmdr.store.base import EmbeddingCache, IndexChange, Store
 from vault import (
     CHUNKER_VERSION,
@@ -102,6 +102,21 @@ class IndexSummary:
 ProgressCallback = Callable[[IndexProgress], None]
 
 
+class EmptyFolderRefused(Conflict):
+    """The folder has no notes but the index has: indexing it would empty the index (HTTP 409).
+
+    Almost always a mistake (a typo that still names a folder, an unmounted
+    drive, the wrong checkout), and an emptied index costs a full re-embed to
+    undo, so it takes ``allow_empty`` to do it on purpose.
+    """
+
+    @classmethod
+    def of(cls, root: Path, notes: int) -> EmptyFolderRefused:
+        return cls(f"{root} has no notes, but the index holds {notes}: indexing it would remove them all. "
+                   "Check the folder (a typo? an unmounted drive?), or pass --allow-empty "
+                   "(API: \"allow_empty\": true) to empty the index on purpose")
+
+
 def chunking_signature(max_tokens: int, overlap_tokens: int, embedder: Embedder) -> str:
     """The parameters stored chunks depend on; when it changes every note is re-chunked."""
     tokenizer = embedder.model_id if callable(getattr(embedder, "count_tokens", None)) else APPROX_TOKENIZER
@@ -128,8 +143,12 @@ async def reindex(
     rebuild: bool = False,
     progress: ProgressCallback | None = None,
     embed_batch_size: int = DEFAULT_EMBED_BATCH_SIZE,
+    allow_empty: bool = False,
 ) -> IndexSummary:
-    """Index the vault at ``root`` into ``store`` (see the module docstring for the steps)."""
+    """Index the vault at ``root`` into ``store`` (see the module docstring for the steps).
+
+    A folder without notes over an index with notes raises ``EmptyFolderRefused`` unless ``allow_empty``.
+    """
     started = time.perf_counter()
     ChunkingOptions(max_tokens=max_tokens, overlap_tokens=overlap_tokens)  # ValueError before any work
     if embed_batch_size < 1:
@@ -147,6 +166,8 @@ async def reindex(
         scan = await anyio.to_thread.run_sync(lambda: scan_vault(root, max_bytes=max_note_bytes))
         summary.skipped_files.extend(scan.skipped)
         stored = await anyio.to_thread.run_sync(store.note_hashes)
+        if not scan.files and stored and not allow_empty:
+            raise EmptyFolderRefused.of(root, len(stored))
         known: set[str] = set() if rebuild else await anyio.to_thread.run_sync(store.known_hashes)
         signature = chunking_signature(max_tokens, overlap_tokens, embedder)
         get_meta = getattr(store, "get_meta", None)

@@ -1,8 +1,9 @@
 """Background reindex jobs: one at a time, with live progress for the API and dashboard.
 
-The service is the single writer of its index, so every reindex it starts goes
-through one ``ReindexJobs`` instance; a second request while one runs gets
-``IndexBusy`` (HTTP 409) instead of queuing unbounded work.
+Every background reindex of the service (``POST /reindex``, the dashboard's
+button), whichever vault it is for, goes through one ``ReindexJobs`` instance
+of the vault hub: a second request while one runs gets ``IndexBusy`` (HTTP 409)
+instead of queuing unbounded work, and ``GET /reindex/status`` has one answer.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ class JobStatus:
     """What GET /reindex/status returns."""
 
     state: JobState = "idle"
-    vault: str | None = None
+    vault: str | None = None  # the folder being indexed
+    name: str | None = None  # the vault it is indexed into
     started_at: float | None = None
     finished_at: float | None = None
     progress: dict[str, Any] = field(default_factory=dict)  # phase, done, total
@@ -50,11 +52,14 @@ class ReindexJobs:
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
 
-    def start(self, vault: str, run: Callable[[ProgressFn], Awaitable[dict[str, Any]]]) -> JobStatus:
-        """Start ``run(progress)`` in the background; raise IndexBusy when one is running."""
+    def start(self, vault: str, run: Callable[[ProgressFn], Awaitable[dict[str, Any]]], *,
+              name: str | None = None) -> JobStatus:
+        """Start ``run(progress)`` (indexing folder ``vault`` into vault ``name``) in the background;
+        raise IndexBusy when one is running."""
         if self.running:
-            raise IndexBusy("a reindex is already running; check GET /reindex/status")
-        self.status = JobStatus(state="running", vault=vault, started_at=time.time())
+            raise IndexBusy(f"a reindex of vault {self.status.name or self.status.vault!r} is already running; "
+                            "check GET /reindex/status")
+        self.status = JobStatus(state="running", vault=vault, name=name, started_at=time.time())
         self._task = asyncio.create_task(self._run(run))
         return self.status
 

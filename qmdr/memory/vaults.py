@@ -9,10 +9,11 @@ Design choice: **one index file per vault** (``<data dir>/vaults/<name>.sqlite``
 rather than one store with a vault column. Each vault then has its own writer,
 its own reindex lock and its own embedding model guard; removing a vault is
 deleting one file; and the store schema (paths as primary keys) stays as it is.
-The vault named ``default`` is the existing single-vault index: its folder is
-``QMDR_VAULT`` (or the folder last indexed with ``qmdr index PATH``), its index
-is ``QMDR_INDEX_PATH``/``QMDR_INDEX_NAME`` (or PostgreSQL), so every
-single-vault command keeps working unchanged.
+The vault named ``default`` is an ordinary vault with two differences: its
+folder is ``QMDR_VAULT``, else the folder it was first indexed from (recorded
+here), and it cannot be removed. Its index is ``QMDR_INDEX_PATH`` /
+``QMDR_INDEX_NAME`` (``qmdr.store.factory``), so the single-vault commands and
+routes are aliases of its ``/vaults/default/...`` forms.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qmdr.errors import InvalidQuery, NotFound, QmdrError
+from qmdr.errors import Conflict, InvalidQuery, NotFound
 from qmdr.util.small_db import SmallSqliteFile
 
 #: the vault that is the single-vault index of QMDR_VAULT / `qmdr index PATH`
@@ -33,6 +34,8 @@ DEFAULT_VAULT = "default"
 #: lower-case letters, digits, '-' and '_', starting with a letter or digit, at most 64 characters:
 #: a vault name is a file name under the data dir and a URL path segment, so it must be safe as both
 VAULT_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+#: names that mean something else where vault names are read, with the reason shown to whoever picks one
+RESERVED_VAULT_NAMES = {"all": "'all' means every vault in a search (vaults=[\"all\"], --vault all)"}
 #: the registry file name under the data dir
 REGISTRY_FILE = "vaults.sqlite"
 
@@ -46,8 +49,16 @@ CREATE TABLE IF NOT EXISTS vaults (
 """
 
 
-class VaultExists(QmdrError):
+class VaultExists(Conflict):
     """A vault of that name is already registered (HTTP 409)."""
+
+
+class VaultFolderConflict(Conflict):
+    """A folder given for indexing is no vault's folder, and indexing it would re-point a vault (HTTP 409)."""
+
+
+class NotAFolder(InvalidQuery):
+    """A file was given where a vault folder is expected (HTTP 422)."""
 
 
 class InvalidVault(InvalidQuery):
@@ -117,6 +128,24 @@ def check_vault_name(name: str) -> str:
     return name
 
 
+def check_new_vault_name(name: str) -> str:
+    """``check_vault_name``, and not a reserved name (``RESERVED_VAULT_NAMES``)."""
+    check_vault_name(name)
+    if name in RESERVED_VAULT_NAMES:
+        raise InvalidVault(f"the vault name {name!r} is reserved: {RESERVED_VAULT_NAMES[name]}")
+    return name
+
+
+def require_folder(folder: Path | str) -> Path:
+    """``folder`` resolved, when it is an existing folder: ``NotFound`` when missing, ``NotAFolder`` for a file."""
+    resolved = Path(folder).expanduser().resolve()
+    if resolved.is_file():
+        raise NotAFolder(f"{str(resolved)!r} is a file, not a folder: give the folder that holds the notes")
+    if not resolved.is_dir():
+        raise NotFound(f"vault folder {str(resolved)!r} does not exist")
+    return resolved
+
+
 class VaultRegistry(SmallSqliteFile):
     """The persisted list of vaults (``VaultRegistry(path)``)."""
 
@@ -143,9 +172,7 @@ class VaultRegistry(SmallSqliteFile):
             replace: bool = False) -> VaultInfo:
         """Register ``folder`` as ``name``; ``VaultExists`` unless ``replace``."""
         check_vault_name(name)
-        folder = Path(folder).expanduser().resolve()
-        if not folder.is_dir():
-            raise NotFound(f"vault folder {str(folder)!r} does not exist")
+        folder = require_folder(folder)
         settings = settings or VaultSettings()
         settings.validate()
         info = VaultInfo(name, folder, settings, time.time())

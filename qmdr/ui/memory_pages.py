@@ -9,6 +9,7 @@ bookmarked and reloaded without resubmitting anything.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, status
@@ -16,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 
 from providers.errors import ProviderError
 from qmdr.errors import IndexBusy, NotFound, QmdrError
+from qmdr.memory.vaults import DEFAULT_VAULT
 from qmdr.search.searcher import MAX_K, MAX_QUERY_CHARS, MODES
 from qmdr.ui.forms import field_text
 from qmdr.ui.web import UI_PREFIX, error_page, posted_form, redirect, render, require_login, service_of
@@ -58,7 +60,7 @@ async def memory(request: Request, q: str | None = None, mode: str = "hybrid", k
     """Index status, the reindex button and the search box (with results when ``q`` is given)."""
     service = service_of(request)
     health = service.health()
-    job = service.jobs.status.to_dict()
+    job = service.memory.jobs.status.to_dict()
     query = (q or "").strip()
     mode = mode if mode in MODES else "hybrid"
     context: dict[str, Any] = {
@@ -74,7 +76,8 @@ async def memory(request: Request, q: str | None = None, mode: str = "hybrid", k
             context["search_error"] = f"A query is at most {MAX_QUERY_CHARS} characters."
         else:
             try:
-                context["results"] = await service.search(query, mode=mode, k=context["k"])
+                context["results"] = await service.memory.search_vault(DEFAULT_VAULT, query, mode=mode,
+                                                                        k=context["k"])
             except (QmdrError, ProviderError, IngestError) as exc:
                 context["search_error"] = str(getattr(exc, "message", None) or exc)
     return render(request, "memory.html", context)
@@ -89,9 +92,11 @@ async def reindex(request: Request) -> Response:
     """Start a background reindex of the given vault folder (default QMDR_VAULT)."""
     form = await posted_form(request)
     service = service_of(request)
-    vault = field_text(form, "vault") or None
+    folder = field_text(form, "vault") or None
+    hub = service.memory
     try:
-        job = service.start_reindex(vault, rebuild=bool(field_text(form, "rebuild")))
+        name, first = hub.vault_for_folder(Path(folder)) if folder else (DEFAULT_VAULT, None)
+        job = await hub.start_reindex(name, rebuild=bool(field_text(form, "rebuild")), first_folder=first)
     except IndexBusy as exc:
         if wants_json(request):
             return JSONResponse({"error": "IndexBusy", "detail": str(exc)}, status_code=status.HTTP_409_CONFLICT)
@@ -110,7 +115,7 @@ async def reindex(request: Request) -> Response:
 async def note(path: str, request: Request) -> Response:
     """One indexed note: title, tags, frontmatter, links and its chunks with line ranges."""
     try:
-        found = service_of(request).get_note(path)
+        found = service_of(request).memory.get_note(DEFAULT_VAULT, path)
     except NotFound:
         return error_page(request, "Note not found", f"No indexed note at {path!r}.", status.HTTP_404_NOT_FOUND)
     return render(request, "note.html", {"title": found["title"] or path, "note": found})

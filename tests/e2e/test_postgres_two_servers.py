@@ -50,10 +50,13 @@ def test_two_servers_share_one_database(tmp_path: Path, pg_url: str) -> None:
     with running_server(env_a, cwd=tmp_path) as a, running_server(env_b, cwd=tmp_path) as b, \
             httpx.Client(timeout=60) as client:
         assert client.get(f"{a}/health").json()["store"] == "PostgresStore"
-        # a first small index so searches have something to find while the full one runs
-        client.post(f"{a}/reindex", json={"vault": str(vault / "decisions")})
+        # a first small index (the bulk held back) so searches have something to find while the full one runs
+        held_back = tmp_path / "bulk-later"
+        (vault / "bulk").rename(held_back)
+        client.post(f"{a}/reindex", json={})
         first = wait_for_reindex(httpx.Client(base_url=a, timeout=60))
         assert first["state"] == "done", first
+        held_back.rename(vault / "bulk")
 
         assert client.post(f"{a}/reindex", json={}).status_code == 202
         second = client.post(f"{b}/reindex", json={})  # the other server tries at the same time

@@ -8,7 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from qmdr.search.searcher import Searcher
+from qmdr.memory.hub import VaultHub
+from qmdr.memory.vaults import DEFAULT_VAULT
 from qmdr.service import Service
 from qmdr.settings import Settings
 from qmdr.store.sqlite import SqliteStore
@@ -22,7 +23,7 @@ def make_service(tmp_path: Path, vault: Path | None = None, embedder: Any | None
     config = Settings(_env_file=None, qmdr_data_dir=data, qmdr_vault=vault, **settings)
     store = SqliteStore(config.index_path)
     embedder = embedder or HashEmbedder()
-    return Service(config, store, embedder, Searcher(store, embedder))
+    return Service(config, VaultHub(config, embedder, stores={DEFAULT_VAULT: store}))
 
 
 def write_notes(root: Path, notes: dict[str, str]) -> Path:

@@ -27,7 +27,7 @@ def server(tmp_path: Path) -> Iterator[str]:
     """The app (HashEmbedder service, one vault) served by uvicorn on 127.0.0.1 in a thread."""
     folder = write_notes(tmp_path / "v", {"herons.md": "# Herons\n\nHerons nest near the lake.\n"})
     service = make_service(tmp_path, folder, qmdr_api_token=TOKEN, qmdr_vault_roots=[tmp_path])
-    asyncio.run(service.reindex())
+    asyncio.run(service.memory.reindex("default"))
     port = free_port()
     config = uvicorn.Config(create_app(service.settings, service=service), host="127.0.0.1", port=port,
                             log_level="warning", lifespan="off")

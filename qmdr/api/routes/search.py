@@ -1,4 +1,4 @@
-"""POST /search: the query agents send."""
+"""POST /search: the query agents send, over the default vault (an alias of POST /vaults/default/search)."""
 
 from __future__ import annotations
 
@@ -6,18 +6,17 @@ from fastapi import APIRouter
 
 from qmdr.api.deps import Authorized, ServiceDep
 from qmdr.api.schemas import SearchHit, SearchRequest, SearchResponseModel
+from qmdr.memory.hub import VaultHub
+from qmdr.memory.vaults import DEFAULT_VAULT
 from qmdr.store.base import Filters
 
 router = APIRouter(tags=["search"], dependencies=[Authorized])
 
 
-@router.post("/search", response_model=SearchResponseModel)
-async def search(body: SearchRequest, service: ServiceDep) -> SearchResponseModel:
-    """Search the memory index. Hybrid (keyword + vector, fused) by default; each result carries
-    its note path, heading trail, line range, snippet, and per-stage ranks and scores; the
-    response reports timing per stage and whether the LLM rerank ran."""
-    response = await service.search(
-        body.query, mode=body.mode, k=body.k,
+async def search_one_vault(hub: VaultHub, vault: str, body: SearchRequest) -> SearchResponseModel:
+    """One vault's search in the ``POST /search`` shape (its own scores, no vault fusion)."""
+    response = await hub.search_vault(
+        vault, body.query, mode=body.mode, k=body.k,
         filters=Filters(path_prefix=body.path_prefix, tags=tuple(body.tags)),
         rerank=body.rerank, expand=body.expand,
     )
@@ -34,3 +33,11 @@ async def search(body: SearchRequest, service: ServiceDep) -> SearchResponseMode
         reranked=response.reranked,
         warnings=list(response.warnings),
     )
+
+
+@router.post("/search", response_model=SearchResponseModel)
+async def search(body: SearchRequest, service: ServiceDep) -> SearchResponseModel:
+    """Search the default vault (same as POST /vaults/default/search). Hybrid (keyword + vector, fused)
+    by default; each result carries its note path, heading trail, line range, snippet, and per-stage
+    ranks and scores; the response reports timing per stage and whether the LLM rerank ran."""
+    return await search_one_vault(service.memory, DEFAULT_VAULT, body)

@@ -1,5 +1,8 @@
 """Vaults, their notes and multi-vault search: ``/vaults/...``.
 
+``default`` is served here like every other vault; ``POST /search``,
+``POST /reindex``, ``GET /notes/{path}`` are its single-vault aliases.
+
 Writes (``POST``/``DELETE`` of a note) reindex just that note before they
 answer, so the caller's next search sees the change.
 """
@@ -7,17 +10,22 @@ answer, so the caller's next search sees the change.
 from __future__ import annotations
 
 from fastapi import APIRouter, status
+from fastapi.responses import JSONResponse
 
 from qmdr.api.deps import Authorized, ServiceDep
+from qmdr.api.routes.notes import note_model
+from qmdr.api.routes.search import search_one_vault
 from qmdr.api.schemas import (
-    ChunkModel,
     IndexSummaryModel,
+    JobStatusModel,
     MemoryHitModel,
     MemorySearchRequest,
     MemorySearchResponse,
     NoteModel,
     NoteWrite,
     NoteWriteResult,
+    SearchRequest,
+    SearchResponseModel,
     VaultCreate,
     VaultList,
     VaultModel,
@@ -95,10 +103,24 @@ async def remove_vault(vault: str, service: ServiceDep) -> None:
     await service.memory.remove(vault)
 
 
-@router.post("/{vault}/reindex", response_model=IndexSummaryModel)
-async def reindex_vault(vault: str, service: ServiceDep, body: VaultReindexRequest | None = None) -> IndexSummaryModel:
-    """Incremental reindex of one vault, answered when done (queued behind other writes to it)."""
-    summary = await service.memory.reindex(vault, rebuild=bool(body and body.rebuild))
+@router.post("/{vault}/search", response_model=SearchResponseModel)
+async def search_vault(vault: str, body: SearchRequest, service: ServiceDep) -> SearchResponseModel:
+    """Search one vault, answered in the POST /search shape (that vault's own scores)."""
+    return await search_one_vault(service.memory, vault, body)
+
+
+@router.post("/{vault}/reindex", response_model=IndexSummaryModel,
+             responses={202: {"model": JobStatusModel, "description": "started in the background"}})
+async def reindex_vault(vault: str, service: ServiceDep, body: VaultReindexRequest | None = None) -> object:
+    """Incremental reindex of one vault, answered when done (queued behind other writes to it); with
+    ``background`` it answers 202 at once and GET /reindex/status follows it. A folder without notes over
+    an index with notes is refused (409) unless ``allow_empty``."""
+    body = body or VaultReindexRequest()
+    hub = service.memory
+    if body.background:
+        job = await hub.start_reindex(vault, rebuild=body.rebuild, allow_empty=body.allow_empty)
+        return JSONResponse(JobStatusModel(**job.to_dict()).model_dump(), status_code=status.HTTP_202_ACCEPTED)
+    summary = await hub.reindex(vault, rebuild=body.rebuild, allow_empty=body.allow_empty)
     return summary_model(summary)
 
 
@@ -115,12 +137,7 @@ async def write_vault_note(vault: str, body: NoteWrite, service: ServiceDep) -> 
 @router.get("/{vault}/notes/{path:path}", response_model=NoteModel)
 async def get_vault_note(vault: str, path: str, service: ServiceDep) -> NoteModel:
     """One note of a vault as indexed, with its chunks."""
-    note = service.memory.get_note(vault, note_key(path))  # normalised as write and delete do
-    return NoteModel(
-        path=note["path"], title=note["title"], tags=list(note.get("tags") or []),
-        frontmatter=note.get("frontmatter") or {}, links=list(note.get("links") or []),
-        chunks=[ChunkModel(ordinal=c["ordinal"], heading_trail=list(c["heading_trail"]), start_line=c["start_line"],
-                           end_line=c["end_line"], text=c["text"]) for c in note.get("chunks", [])])
+    return note_model(service.memory.get_note(vault, note_key(path)))  # normalised as write and delete do
 
 
 @router.delete("/{vault}/notes/{path:path}", response_model=NoteWriteResult)

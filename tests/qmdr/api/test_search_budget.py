@@ -9,7 +9,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from qmdr.api.app import create_app
+from qmdr.memory.hub import VaultHub
 from qmdr.memory.indexer import reindex
+from qmdr.memory.vaults import DEFAULT_VAULT
 from qmdr.search.searcher import Searcher
 from qmdr.service import Service
 from qmdr.settings import Settings
@@ -31,8 +33,10 @@ def hung_client(tmp_path: Path, vault: Path):
     store = SqliteStore(memory=True)
     anyio.run(reindex, store, vault, HashEmbedder())
     embedder = HungEmbedder()
-    searcher = Searcher(store, embedder, embed_budget_s=settings.qmd_embed_query_budget_s)
-    with TestClient(create_app(settings, service=Service(settings, store, embedder, searcher))) as client:
+    hub = VaultHub(settings, embedder, lambda index: Searcher(index, embedder,
+                                                             embed_budget_s=settings.qmd_embed_query_budget_s),
+                   stores={DEFAULT_VAULT: store})
+    with TestClient(create_app(settings, service=Service(settings, hub))) as client:
         yield client
     store.close()
 

@@ -9,8 +9,9 @@ import anyio
 from fastapi.testclient import TestClient
 
 from qmdr.api.app import create_app
+from qmdr.memory.hub import VaultHub
 from qmdr.memory.indexer import reindex
-from qmdr.search.searcher import Searcher
+from qmdr.memory.vaults import DEFAULT_VAULT
 from qmdr.service import Service
 from qmdr.settings import Settings
 from qmdr.store.sqlite import SqliteStore
@@ -33,7 +34,7 @@ def test_health_and_keyword_search_answer_while_the_snapshot_warms(tmp_path: Pat
     anyio.run(reindex, store, vault, embedder)
     armed.set()
     settings = Settings(qmdr_data_dir=tmp_path / "data")
-    service = Service(settings, store, embedder, Searcher(store, embedder))
+    service = Service(settings, VaultHub(settings, embedder, stores={DEFAULT_VAULT: store}))
     try:
         with TestClient(create_app(settings, service=service)) as client:
             assert started.wait(HOLD_LIMIT_S)  # the lifespan started the warm-up
@@ -57,7 +58,7 @@ def test_indexed_named_vaults_are_warmed_too_and_unindexed_ones_not_created(tmp_
 
     notes = {"a.md": "# A\n\nUploads retry with backoff.\n", "b.md": "# B\n\nTomatoes need sun.\n"}
     first = make_service(tmp_path, write_notes(tmp_path / "default-notes", notes))
-    anyio.run(first.reindex)
+    anyio.run(first.memory.reindex, "default")
     first.memory.add("shared", write_notes(tmp_path / "shared-notes", notes))
     anyio.run(first.memory.reindex, "shared")
     first.memory.add("never", write_notes(tmp_path / "never-notes", notes))

@@ -26,7 +26,7 @@ SHARED = {"shared.md": "# Shared retries\n\nAll teams retry idempotent calls onl
 @pytest.fixture
 async def service(tmp_path: Path):
     service = make_service(tmp_path, write_notes(tmp_path / "v", NOTES))
-    await service.reindex()
+    await service.memory.reindex("default")
     service.memory.add("shared", write_notes(tmp_path / "shared", SHARED))
     await service.memory.reindex("shared")
     yield service

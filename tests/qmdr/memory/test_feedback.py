@@ -68,7 +68,7 @@ async def test_feedback_prior_reorders_only_when_enabled(tmp_path: Path) -> None
     on = make_service(tmp_path / "on", folder, qmdr_feedback_weight=0.5)
     try:
         for service in (off, on):
-            await service.reindex()
+            await service.memory.reindex("default")
             baseline = await _order(service)
             for _ in range(3):
                 service.memory.feedback.record("default", baseline[1], True)
@@ -85,7 +85,7 @@ async def test_recency_boost_prefers_fresh_notes_when_enabled(tmp_path: Path) ->
     folder = write_notes(tmp_path / "v", NOTES)
     plain = make_service(tmp_path / "plain", folder)
     try:
-        await plain.reindex()
+        await plain.memory.reindex("default")
         winner, runner_up = await _order(plain)
     finally:
         await plain.aclose()
@@ -94,7 +94,7 @@ async def test_recency_boost_prefers_fresh_notes_when_enabled(tmp_path: Path) ->
                          runner_up: f"---\nupdated: {today}\n---\n{NOTES[runner_up]}"})
     service = make_service(tmp_path, folder, qmdr_recency_weight=1.0, qmdr_recency_half_life_days=30)
     try:
-        await service.reindex()
+        await service.memory.reindex("default")
         found = await service.memory.search("shared words kites", mode="keyword", k=2, explain=True)
         assert [h.result.path for h in found.results] == [runner_up, winner]
         assert found.results[0].explain["boosts"]["recency"] == pytest.approx(2.0, abs=0.05)

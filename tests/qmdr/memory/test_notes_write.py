@@ -44,7 +44,7 @@ def test_content_frontmatter_is_merged_too() -> None:
 @pytest.fixture
 async def service(tmp_path: Path):
     service = make_service(tmp_path, write_notes(tmp_path / "vault", NOTES))
-    await service.reindex()
+    await service.memory.reindex("default")
     yield service
     await service.aclose()
 

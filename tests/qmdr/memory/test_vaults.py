@@ -55,7 +55,7 @@ def test_relevance_is_rank_based_percent() -> None:
 async def test_each_vault_has_its_own_index_and_search_says_which_vault(tmp_path: Path) -> None:
     service = make_service(tmp_path, write_notes(tmp_path / "alice", ALICE))
     try:
-        await service.reindex()
+        await service.memory.reindex("default")
         hub = service.memory
         hub.add("shared", write_notes(tmp_path / "shared", SHARED))
         summary = await hub.reindex("shared")
@@ -98,12 +98,14 @@ async def test_unknown_vault_and_removal(tmp_path: Path) -> None:
 
 
 @pytest.mark.anyio
-async def test_qmdr_index_path_becomes_the_default_vault(tmp_path: Path) -> None:
+async def test_the_first_folder_indexed_becomes_the_default_vault(tmp_path: Path) -> None:
     service = make_service(tmp_path)  # no QMDR_VAULT
     folder = write_notes(tmp_path / "notes", ALICE)
     try:
         assert service.memory.list() == []
-        await service.reindex(folder)
+        name, first = service.memory.vault_for_folder(folder)
+        assert (name, first) == ("default", folder.resolve())
+        await service.memory.reindex(name, first_folder=first)
         (default,) = service.memory.list()
         assert default.name == "default" and default.folder == folder.resolve()
     finally:
@@ -116,7 +118,7 @@ async def test_group_by_note_keeps_one_chunk_per_note(tmp_path: Path) -> None:
     service = make_service(tmp_path, write_notes(tmp_path / "v", {"long.md": long_note, **ALICE}),
                            qmdr_chunk_tokens=64, qmdr_chunk_overlap=0)
     try:
-        await service.reindex()
+        await service.memory.reindex("default")
         every = await service.memory.search("retry backoff", mode="keyword", k=10)
         assert [h.result.path for h in every.results].count("long.md") > 1
         grouped = await service.memory.search("retry backoff", mode="keyword", k=10, group_by_note=True)

@@ -74,7 +74,7 @@ async def test_watcher_follows_creates_edits_deletes_and_folder_removal(tmp_path
     folder = write_notes(tmp_path / "v", {"keep.md": "# Keep\n\nalpaca\n", "sub/a.md": "# A\n\nbadger\n"})
     service = make_service(tmp_path, folder)
     hub = service.memory
-    await service.reindex()
+    await service.memory.reindex("default")
     watcher = VaultWatcher(hub, quiet_s=0.2)
     task = asyncio.create_task(watcher.run(catch_up=False))
 
