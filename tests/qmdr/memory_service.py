@@ -9,10 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from qmdr.memory.hub import VaultHub
-from qmdr.memory.vaults import DEFAULT_VAULT
 from qmdr.service import Service
 from qmdr.settings import Settings
-from qmdr.store.sqlite import SqliteStore
 from tests.qmdr.embedders import HashEmbedder
 
 
@@ -21,9 +19,7 @@ def make_service(tmp_path: Path, vault: Path | None = None, embedder: Any | None
     data = tmp_path / "data"
     data.mkdir(parents=True, exist_ok=True)
     config = Settings(_env_file=None, qmdr_data_dir=data, qmdr_vault=vault, **settings)
-    store = SqliteStore(config.index_path)
-    embedder = embedder or HashEmbedder()
-    return Service(config, VaultHub(config, embedder, stores={DEFAULT_VAULT: store}))
+    return Service(config, VaultHub(config, embedder or HashEmbedder()))  # every index opened (and closed) by the hub
 
 
 def write_notes(root: Path, notes: dict[str, str]) -> Path:

@@ -16,7 +16,8 @@ from qmdr.api.app import create_app
 from qmdr.client import AsyncQmdrClient
 from qmdr.memory.backup import MANIFEST, BackupError, backup, restore
 from qmdr.memory.export import ExportError, export_folder
-from qmdr.search.searcher import Searcher
+from qmdr.memory.hub import VaultHub
+from qmdr.memory.vaults import DEFAULT_VAULT
 from qmdr.service import Service
 from qmdr.settings import Settings
 from qmdr.store.sqlite import SqliteStore
@@ -35,7 +36,7 @@ NOTES = {
 @pytest.fixture
 async def service(tmp_path: Path):
     service = make_service(tmp_path, write_notes(tmp_path / "vault", NOTES))
-    await service.reindex()
+    await service.memory.reindex("default")
     named = write_notes(tmp_path / "alice", {"today.md": "# Today\n\nAlice met the falconer.\n"})
     service.memory.add("alice", named)
     await service.memory.reindex("alice")
@@ -92,7 +93,7 @@ async def test_restore_refuses_to_overwrite_without_force_and_a_damaged_backup(s
         backup(service.settings, tmp_path / "bk")
     # the live index moves on, then --force brings back the backed-up state, through SQLite's own journal
     (tmp_path / "vault" / "decisions" / "new.md").write_text("# New\n\nA later decision about caching.\n")
-    await service.reindex()
+    await service.memory.reindex("default")
     assert service.memory.stats("default")["notes"] == 3
     await service.aclose()
     restore(service.settings, tmp_path / "bk", force=True)
@@ -130,9 +131,9 @@ async def test_backups_taken_during_a_reindex_restore_to_a_consistent_index(tmp_
     settings = Settings(_env_file=None, qmdr_data_dir=data, qmdr_vault=vault)
     store = SignallingStore(settings.index_path)
     embedder = HashEmbedder()
-    service = Service(settings, store, embedder, Searcher(store, embedder))
+    service = Service(settings, VaultHub(settings, embedder, stores={DEFAULT_VAULT: store}))
     try:
-        await service.reindex()
+        await service.memory.reindex("default")
         old_hashes = consistent_index(settings.index_path)
         applying.clear()
         applied.clear()  # the first index set them; aim at the second reindex's transaction
@@ -150,7 +151,7 @@ async def test_backups_taken_during_a_reindex_restore_to_a_consistent_index(tmp_
 
         async with anyio.create_task_group() as group:
             group.start_soon(anyio.to_thread.run_sync, keep_backing_up)
-            await service.reindex()
+            await service.memory.reindex("default")
         new_hashes = consistent_index(settings.index_path)
         assert old_hashes != new_hashes
     finally:

@@ -106,7 +106,7 @@ async def service(tmp_path: Path):
     vault.mkdir()
     (vault / "readme.md").write_text("# Readme\n\nNotes about nothing in particular.\n")
     service = make_service(tmp_path, vault)
-    await service.reindex()
+    await service.memory.reindex("default")
     yield service
     await service.aclose()
 
