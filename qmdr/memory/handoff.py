@@ -56,7 +56,7 @@ async def changed_notes(hub: VaultHub, since: datetime, vaults: Sequence[str] | 
     found: list[ChangedNote] = []
     for name in hub.resolve(vaults):
         opened = hub.open(name)
-        folder = opened.info.folder
+        folder = hub.info(name).folder
         paths = sorted(await anyio.to_thread.run_sync(opened.store.note_hashes))
 
         def stat_all(paths: list[str] = paths, folder: os.PathLike[str] = folder) -> list[tuple[str, float]]:

@@ -31,7 +31,7 @@ JAN, JUNE_1, JUNE_2 = (datetime(2024, m, d, tzinfo=UTC).timestamp() for m, d in 
 async def service(tmp_path: Path):
     vault = write_notes(tmp_path / "vault", NOTES)
     service = make_service(tmp_path, vault)
-    await service.reindex()
+    await service.memory.reindex("default")
     for rel, stamp in (("old/retries.md", JAN), ("run/log.md", JUNE_1), ("run/next.md", JUNE_2)):
         os.utime(vault / rel, (stamp, stamp))
     yield service
