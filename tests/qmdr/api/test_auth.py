@@ -144,7 +144,7 @@ def test_the_session_cookie_cannot_change_state_from_another_origin(client, orig
     assert answer.status_code == 403, answer.text
     assert answer.headers["content-type"] == "application/problem+json"
     assert "Authorization: Bearer" in answer.json()["detail"]
-    assert client.app.state.service.jobs.status.state == "idle"
+    assert client.app.state.service.memory.jobs.status.state == "idle"
     client.cookies.clear()
 
 

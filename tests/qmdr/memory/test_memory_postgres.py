@@ -8,10 +8,10 @@ import pytest
 
 from qmdr.memory.backends import open_feedback_store, open_vault_registry
 from qmdr.memory.feedback_postgres import PostgresFeedbackStore
+from qmdr.memory.hub import VaultHub
 from qmdr.memory.notes_write import write_note
 from qmdr.memory.vaults import UnknownVault, VaultExists, VaultSettings
 from qmdr.memory.vaults_postgres import PostgresVaultRegistry
-from qmdr.search.searcher import Searcher
 from qmdr.service import Service
 from qmdr.settings import Settings
 from qmdr.store.factory import open_vault_store
@@ -29,9 +29,7 @@ def replica(tmp_path: Path, name: str, url: str) -> Service:
     data = tmp_path / f"data-{name}"
     data.mkdir(parents=True, exist_ok=True)
     config = Settings(_env_file=None, qmdr_data_dir=data, qmdr_database_url=url)
-    store = open_vault_store(config, "default")
-    embedder = HashEmbedder()
-    return Service(config, store, embedder, Searcher(store, embedder))
+    return Service(config, VaultHub(config, HashEmbedder()))  # every vault opened through open_vault_store
 
 
 def test_the_factories_pick_postgres_for_every_vault_when_a_url_is_set(tmp_path: Path, pg_url: str) -> None:
