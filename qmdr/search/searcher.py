@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Generic, Literal, Protocol, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar, runtime_checkable
 
 import anyio
 import anyio.to_thread
@@ -27,6 +27,16 @@ from providers.embedder import Embedder
 from providers.errors import ProviderError, ProviderTimeout
 from qmdr.embedding import QueryEmbeddingCache
 from qmdr.errors import InvalidQuery, ModelMismatch
+from qmdr.search.feedback import (
+    FEEDBACK_POOL,
+    MIN_FEEDBACK_CANDIDATES,
+    ROCCHIO_DOCS,
+    expansion_terms,
+    pool_bm25,
+    query_terms,
+    rocchio,
+    tokenise,
+)
 from qmdr.search.fusion import (
     NORMALISATIONS,
     RRF_K,
@@ -35,6 +45,7 @@ from qmdr.search.fusion import (
     reciprocal_rank_fusion,
     score_blend,
 )
+from qmdr.search.keyword_query import unspaced_runs
 from qmdr.search.snippets import make_snippet, snippet_source, snippet_terms
 from qmdr.store.base import Filters, Hit, Store
 
@@ -62,6 +73,15 @@ DEFAULT_BLEND_ALPHA = 0.5
 #: "blend": how each list's scores are put on one scale. z-score (mean 0, sd 1 over the candidates) beat
 #: min-max (0.405 / 0.397 / 0.412): min-max hangs each list on its single best and worst hit
 DEFAULT_NORMALISATION: Normalisation = "zscore"
+
+#: pseudo-relevance feedback after the first fusion (``qmdr.search.feedback``): RM3-style expansion terms
+#: rescore the top candidates and a Rocchio-moved query vector replaces the vector list. Cranfield hybrid
+#: nDCG@10 0.409 -> 0.435 (odd half 0.402 -> 0.428, even 0.417 -> 0.441); see benchmarks/README.md
+DEFAULT_FEEDBACK = True
+#: names of the lists feedback adds: the rescored candidates, and the scan with the moved query vector
+#: (which takes the original vector list's place in the fusion; its ranks are still reported)
+KEYWORD_FEEDBACK = "keyword:feedback"
+VECTOR_FEEDBACK = "vector:feedback"
 
 #: a query longer than this is a pasted document, not a question (same limit as the HTTP API)
 MAX_QUERY_CHARS = 2000
@@ -132,6 +152,13 @@ class RerankOutcome(Generic[R]):
     calls: int = 0  # model requests made for this search (0 when every grade was cached)
 
 
+@runtime_checkable
+class VectorSource(Protocol):
+    """A store that can hand back stored vectors (``SqliteStore``), which Rocchio feedback needs."""
+
+    def vectors_of(self, chunk_hashes: Sequence[str]) -> dict[str, np.ndarray]: ...
+
+
 class Reranker(Protocol):
     """Reorders search results; ``qmdr.search.rerank`` implements it. Must not raise for model failures."""
 
@@ -188,9 +215,10 @@ class Searcher:
                  rrf_k: int = DEFAULT_RRF_K, weights: dict[str, float] | None = None,
                  embed_budget_s: float = DEFAULT_EMBED_QUERY_BUDGET_S, fusion: FusionMethod = DEFAULT_FUSION,
                  blend_alpha: float = DEFAULT_BLEND_ALPHA,
-                 normalisation: Normalisation = DEFAULT_NORMALISATION) -> None:
+                 normalisation: Normalisation = DEFAULT_NORMALISATION, feedback: bool = DEFAULT_FEEDBACK) -> None:
         """``fusion``, ``rrf_k``, ``blend_alpha``, ``normalisation`` and ``weights`` (a multiplier per
-        list kind, "keyword" and "vector") shape hybrid fusion; the defaults are the measured ones above."""
+        list kind, "keyword" and "vector") shape hybrid fusion, and ``feedback`` turns pseudo-relevance
+        feedback on or off; the defaults are the measured ones above."""
         if embed_budget_s <= 0:
             raise ValueError(f"embed_budget_s must be > 0, got {embed_budget_s}")
         if fusion not in FUSIONS:
@@ -200,6 +228,7 @@ class Searcher:
         if normalisation not in NORMALISATIONS:
             raise ValueError(f"normalisation must be one of {', '.join(NORMALISATIONS)}, not {normalisation!r}")
         self.fusion = fusion
+        self.feedback = feedback
         self.blend_alpha = blend_alpha
         self.normalisation = normalisation
         self.store = store
@@ -248,6 +277,7 @@ class Searcher:
         lists: dict[str, list[int]] = {}
         hits: dict[int, Hit] = {}
         raw: dict[str, dict[int, float]] = {}
+        query_vectors: list[np.ndarray] = []
 
         def record(name: str, found: list[Hit]) -> None:
             lists[name] = [h.chunk_id for h in found]
@@ -261,15 +291,31 @@ class Searcher:
         stored_model = await anyio.to_thread.run_sync(self.store.embedding_model) if vector_texts else None
         keyword_found, vector_found = await both(
             lambda: self._keyword_lists(keyword_texts, depth, filters, timings),
-            lambda: self._vector_lists(vector_texts, stored_model, mode, depth, filters, timings, warnings))
+            lambda: self._vector_lists(vector_texts, stored_model, mode, depth, filters, timings, warnings,
+                                       query_vectors))
         for i, found in enumerate(keyword_found):
             record(_list_name("keyword", i), found)
         for i, found in enumerate(vector_found):
             record(_list_name("vector", i, hyde=bool(hypothetical) and i == len(vector_texts) - 1), found)
 
         t0 = time.perf_counter()
-        results = self._fuse(lists, hits, raw, text, depth)
+        fusing = list(lists)
+        first = self._fused_order(lists, fusing, raw)
         timings["fuse"] = _ms(t0)
+        if (self.feedback and mode == "hybrid" and lists.get("keyword") and lists.get("vector") and query_vectors
+                and len(first) >= MIN_FEEDBACK_CANDIDATES):
+            t0 = time.perf_counter()
+            moved = await self._feedback_lists(text, first, hits, query_vectors[0], depth, filters)
+            for name, found in moved.items():
+                record(name, found)
+            if VECTOR_FEEDBACK in moved:
+                fusing = [VECTOR_FEEDBACK if name == "vector" else name for name in fusing]
+            fusing += [name for name in moved if name not in fusing]
+            first = self._fused_order(lists, fusing, raw)
+            timings["feedback"] = _ms(t0)
+        t0 = time.perf_counter()
+        results = self._results(first, lists, fusing, hits, raw, depth)
+        timings["fuse"] += _ms(t0)
 
         reranked = False
         use_rerank = rerank if rerank is not None else self.reranker is not None
@@ -296,8 +342,11 @@ class Searcher:
         return found
 
     async def _vector_lists(self, texts: list[str], stored_model: tuple[str, int] | None, mode: str, depth: int,
-                            filters: Filters, timings: dict[str, float], warnings: list[str]) -> list[list[Hit]]:
+                            filters: Filters, timings: dict[str, float], warnings: list[str],
+                            vectors_out: list[np.ndarray]) -> list[list[Hit]]:
+        """One nearest-neighbour list per text; the query vectors are appended to ``vectors_out``."""
         vectors = await self._query_vectors(texts, stored_model, mode, timings, warnings)
+        vectors_out.extend(vectors)
         t0 = time.perf_counter()
         found = [await anyio.to_thread.run_sync(self.store.nearest, vector, depth, filters) for vector in vectors]
         timings["vector"] = _ms(t0)
@@ -372,28 +421,63 @@ class Searcher:
         timings["embed_query"] = _ms(t0)
         return [found[t] for t in texts]  # type: ignore[misc]
 
-    def _fuse(self, lists: dict[str, list[int]], hits: dict[int, Hit], raw: dict[str, dict[int, float]],
-              text: str, depth: int) -> list[SearchResult]:
-        """One ordered candidate list: fused (``self.fusion``) when there is more than one list, else that list."""
-        fused_name = self.fusion
-        if len(lists) == 1:
-            (name, ids), = lists.items()
-            fused = [(chunk_id, raw[name][chunk_id]) for chunk_id in ids]
-        elif self.fusion == "blend":
-            shares = {"keyword": 1.0 - self.blend_alpha, "vector": self.blend_alpha}
-            weights = {name: shares[name.split(":")[0]] * self._list_weight(name) for name in lists}
-            scored = {name: [(chunk_id, raw[name][chunk_id]) for chunk_id in ids] for name, ids in lists.items()}
-            fused = score_blend(scored, weights, self.normalisation)
-        else:
-            weights = {name: self._list_weight(name) for name in lists}
-            fused = reciprocal_rank_fusion(lists, k=self.rrf_k, weights=weights)
+    def _fused_order(self, lists: dict[str, list[int]], fusing: Sequence[str],
+                     raw: dict[str, dict[int, float]]) -> list[tuple[int, float]]:
+        """``fusing``'s lists fused (``self.fusion``) into [(chunk id, score)] best first; one list as it is."""
+        if len(fusing) == 1:
+            (name,) = fusing
+            return [(chunk_id, raw[name][chunk_id]) for chunk_id in lists[name]]
+        weights = {name: self._list_weight(name) for name in fusing}
+        if self.fusion == "blend":
+            scored = {name: [(chunk_id, raw[name][chunk_id]) for chunk_id in lists[name]] for name in fusing}
+            return score_blend(scored, weights, self.normalisation)
+        return reciprocal_rank_fusion({name: lists[name] for name in fusing}, k=self.rrf_k, weights=weights)
+
+    async def _feedback_lists(self, text: str, first: list[tuple[int, float]], hits: dict[int, Hit],
+                              query_vector: np.ndarray, depth: int, filters: Filters) -> dict[str, list[Hit]]:
+        """The feedback lists (``qmdr.search.feedback``) drawn from the first fusion's top candidates.
+
+        ``keyword:feedback``: the top ``FEEDBACK_POOL`` candidates rescored by
+        the query's words plus RM3 expansion terms (not for queries in scripts
+        written without spaces, whose words the scorer cannot split). ``vector:feedback``: the
+        index scanned again with the query vector moved toward the top
+        ``ROCCHIO_DOCS`` chunks' vectors (left out when the store cannot give
+        stored vectors back, ``VectorSource``).
+        """
+        pool = [hits[chunk_id] for chunk_id, _ in first[:FEEDBACK_POOL]]
+        found: dict[str, list[Hit]] = {}
+
+        def rescore() -> list[Hit]:
+            tokenised = [tokenise(h.title, h.text) for h in pool]
+            own = query_terms(text)
+            scores = pool_bm25(tokenised, [*own, *expansion_terms(tokenised, set(own))])
+            ranked = sorted(((s, i) for i, s in enumerate(scores) if s > 0), key=lambda item: (-item[0], item[1]))
+            return [replace(pool[i], score=s) for s, i in ranked]
+
+        if not unspaced_runs(text):  # words of scripts without spaces are not tokens here (see keyword_query)
+            found[KEYWORD_FEEDBACK] = await anyio.to_thread.run_sync(rescore)
+        if isinstance(self.store, VectorSource):
+            store = self.store
+
+            def rescan() -> list[Hit]:
+                top = [h.chunk_hash for h in pool[:ROCCHIO_DOCS]]
+                stored = store.vectors_of(top)
+                moved = rocchio(query_vector, [stored[h] for h in top if h in stored])
+                return store.nearest(moved, depth, filters)
+
+            found[VECTOR_FEEDBACK] = await anyio.to_thread.run_sync(rescan)
+        return found
+
+    def _results(self, fused: list[tuple[int, float]], lists: dict[str, list[int]], fusing: Sequence[str],
+                 hits: dict[int, Hit], raw: dict[str, dict[int, float]], depth: int) -> list[SearchResult]:
+        """The top ``depth`` of ``fused`` as results, with each one's rank and raw score in every list."""
         positions = rank_positions(lists)
         results = []
         for chunk_id, score in fused[:depth]:
             hit = hits[chunk_id]
             scores = {name: raw[name][chunk_id] for name in lists if chunk_id in raw[name]}
-            if len(lists) > 1:
-                scores[fused_name] = score
+            if len(fusing) > 1:
+                scores[self.fusion] = score
             results.append(SearchResult(
                 path=hit.note_path, title=hit.title, heading_trail=hit.heading_trail,
                 start_line=hit.start_line, end_line=hit.end_line, snippet="",
@@ -402,8 +486,16 @@ class Searcher:
         return results
 
     def _list_weight(self, name: str) -> float:
-        """The caller's weight for the list's kind, times ``EXPANSION_WEIGHT`` for an expansion's list."""
-        return self.weights.get(name.split(":")[0], 1.0) * (EXPANSION_WEIGHT if ":" in name else 1.0)
+        """A list's weight in the fusion: its kind's blend share (``blend``) times the caller's weight for
+        the kind, times ``EXPANSION_WEIGHT`` for an expansion's list. The feedback lists count as much as
+        the query's own: they are the query, sharpened."""
+        kind = name.split(":")[0]
+        weight = self.weights.get(kind, 1.0)
+        if self.fusion == "blend":
+            weight *= self.blend_alpha if kind == "vector" else 1.0 - self.blend_alpha
+        if ":" in name and name not in (KEYWORD_FEEDBACK, VECTOR_FEEDBACK):
+            weight *= EXPANSION_WEIGHT
+        return weight
 
 
 def _list_name(kind: str, index: int, *, hyde: bool = False) -> str:

@@ -749,6 +749,25 @@ class SqliteStore:
                     rows[row[0]] = row
         return [_hit(rows[chunk_id], score) for chunk_id, score in scored if chunk_id in rows]
 
+    def vectors_of(self, chunk_hashes: Sequence[str]) -> dict[str, np.ndarray]:
+        """The stored vectors of these chunk texts (by hash; hashes without one are left out).
+
+        Search's Rocchio feedback (``qmdr.search.feedback``) reads the vectors of
+        its top few hits here: from the snapshot it just scanned, or from the
+        table when the store searches with vec0.
+        """
+        wanted = list(dict.fromkeys(chunk_hashes))
+        if not wanted:
+            return {}
+        if self.vector_search == "memory":
+            index = self.vector_index()
+            return {h: index.matrix[index.row_of[h]] for h in wanted if h in index.row_of}
+        model = self.embedding_model()
+        if model is None:
+            return {}
+        with self._read():
+            return self._fetch_vectors(self._conn, model, wanted)
+
     def vector_index(self) -> VectorIndex:
         """The in-memory snapshot, rebuilt (incrementally) when the generation has moved on.
 
