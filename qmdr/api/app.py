@@ -27,6 +27,7 @@ from qmdr import __version__
 from qmdr.api.auth_throttle import AuthThrottle
 from qmdr.api.body_limit import BodyLimitMiddleware
 from qmdr.api.deps import check_token
+from qmdr.api.docs import install_docs
 from qmdr.api.errors import http_problem, install_error_handlers
 from qmdr.api.json_guard import JsonUnicodeMiddleware
 from qmdr.api.openapi import install_error_schemas
@@ -134,6 +135,7 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
         version=__version__,
         summary="Semantic memory search for AI agents over markdown vaults.",
         lifespan=lifespan,
+        docs_url=None, redoc_url=None, openapi_url=None,  # qmdr.api.docs serves them, offline and behind the token
     )
     app.state.metrics = Metrics()
     app.state.auth_throttle = AuthThrottle(settings.qmdr_auth_free_failures)
@@ -172,5 +174,6 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
                    providers.settings_router, models.router, chat.router, vaults.router, memory.router,
                    memory_io.router, metrics.router):
         app.include_router(router)
+    install_docs(app)
     install_dashboard(app)
     return app

@@ -86,6 +86,10 @@ OPERATION_ERRORS: dict[str, tuple[int, ...]] = {
     "POST /context": (404, 409, *PROVIDER),
     "POST /feedback": (404,),
 }
+#: how the API wants its token (Swagger UI's Authorize button offers it)
+BEARER = "bearer"
+BEARER_SCHEME = {"type": "http", "scheme": "bearer",
+                 "description": "QMDR_API_TOKEN as 'Authorization: Bearer <token>' (when the server sets one)"}
 #: reachable without the token
 OPEN_PATHS = frozenset({"/health"})
 WRITE_METHODS = frozenset({"post", "put", "delete", "patch"})
@@ -111,13 +115,16 @@ def error_statuses(method: str, path: str, operation: dict[str, Any]) -> set[int
 
 def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
     """Rewrite every operation's error responses to the problem body and the statuses it really answers."""
-    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    schema.setdefault("components", {})["securitySchemes"] = {BEARER: BEARER_SCHEME}
+    components = schema["components"].setdefault("schemas", {})
     components[PROBLEM] = PROBLEM_SCHEMA
     for name in ("HTTPValidationError", "ValidationError"):
         components.pop(name, None)  # FastAPI's own 422 body: we never send it
     problem = {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": f"#/components/schemas/{PROBLEM}"}}}
     for path, operations in schema.get("paths", {}).items():
         for method, operation in operations.items():
+            if path not in OPEN_PATHS:
+                operation["security"] = [{BEARER: []}]
             responses = operation.setdefault("responses", {})
             for status in sorted(error_statuses(method, path, operation)):
                 responses[str(status)] = {"description": DESCRIPTIONS[status], "content": problem}

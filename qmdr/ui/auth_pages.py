@@ -28,8 +28,14 @@ router = APIRouter(prefix=UI_PREFIX, include_in_schema=False)
 MAX_TOKEN_CHARS = 1024
 
 
+#: pages outside /ui that send a browser here to sign in (the API docs)
+RETURN_PAGES = frozenset({"/docs", "/redoc"})
+
+
 def safe_next(value: str | None) -> str:
-    """Only paths inside the dashboard: a login link can never send the browser to another site."""
+    """Only paths inside the dashboard (or the API docs): a login link can never send the browser to another site."""
+    if value in RETURN_PAGES:
+        return value  # type: ignore[return-value]  # membership rules out None
     if value and value.startswith(f"{UI_PREFIX}/") and not value.startswith("//") and "\\" not in value:
         return value
     return f"{UI_PREFIX}/memory"

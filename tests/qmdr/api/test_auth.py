@@ -16,8 +16,11 @@ from qmdr.ui.web import require_login
 TOKEN = "test-api-token-0123456789"
 #: routes anyone may call: the container healthcheck and load balancers have no token
 OPEN_ROUTES = {"/health"}
-#: the dashboard's login and static files: its own session auth (qmdr.ui) guards the rest of /ui
-DASHBOARD_OPEN = re.compile(r"^/ui(/login|/logout)?$|^/ui/static")
+#: the docs pages send a browser without a session to the login page themselves (tested below)
+DOCS_PAGES = {"/docs", "/redoc"}
+#: the dashboard's login and static files: its own session auth (qmdr.ui) guards the rest of /ui;
+#: the Swagger UI and ReDoc bundles are public files that hold nothing of this server
+DASHBOARD_OPEN = re.compile(r"^/ui(/login|/logout)?$|^/ui/static|^/docs/static$")
 
 
 def effective_routes(app) -> Iterator[tuple[str, set[str], Any]]:  # noqa: ANN001
@@ -63,7 +66,7 @@ def test_every_api_route_but_health_depends_on_require_token(client) -> None:
             assert DASHBOARD_OPEN.match(route.path), f"unexpected mount {route.path}"
     for path, _, dependant in effective_routes(client.app):
         calls = dependency_calls(dependant)
-        if path in OPEN_ROUTES:
+        if path in OPEN_ROUTES or path in DOCS_PAGES:
             assert require_token not in calls
         elif path.startswith("/ui"):
             assert require_login in calls or DASHBOARD_OPEN.match(path), path
@@ -79,7 +82,7 @@ def test_every_api_route_but_health_depends_on_require_token(client) -> None:
 def test_every_protected_route_answers_401_saying_what_to_send(client, headers) -> None:
     refused = 0
     for path, methods, _ in effective_routes(client.app):
-        if path in OPEN_ROUTES or path.startswith("/ui"):
+        if path in OPEN_ROUTES or path in DOCS_PAGES or path.startswith("/ui"):
             continue
         for method in sorted(methods - {"HEAD"}):
             answer = client.request(method, concrete_path(path), headers=headers, json={})
@@ -161,3 +164,16 @@ def test_the_bearer_token_needs_no_origin(client) -> None:
     headers = {"Authorization": f"Bearer {TOKEN}", "Origin": "http://evil.example"}
     answer = client.put("/settings/defaults", headers=headers, json={"thinking_level": "high"})
     assert answer.status_code == 200
+
+
+def test_the_docs_pages_send_a_browser_without_a_session_to_the_login(client) -> None:
+    for page in sorted(DOCS_PAGES):
+        answer = client.get(page, follow_redirects=False)
+        assert answer.status_code == 303 and answer.headers["location"] == f"/ui/login?next={page}"
+        assert client.get(page, headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+    assert client.get("/openapi.json").status_code == 401
+
+
+def test_without_a_token_the_docs_are_open_like_the_api(make_client) -> None:
+    open_client = make_client()
+    assert open_client.get("/docs").status_code == 200 and open_client.get("/openapi.json").status_code == 200

@@ -356,12 +356,21 @@ def test_logout_ends_the_session(make_client: MakeClient) -> None:
     assert client.get("/ui/memory", follow_redirects=False).status_code == 303
 
 
-@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/ui/", "/docs", "/ui\\@evil"])
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/ui/", "/docsx", "/metrics",
+                                    "/ui\\@evil"])
 def test_login_never_redirects_outside_the_dashboard(make_client: MakeClient, target: str) -> None:
     token = "dashboard-api-token-abcdef"
     client = make_client(qmdr_api_token=token)
     response = post(client, "/ui/login", {"token": token, "next": target}, page="/ui/login")
     assert response.headers["location"] == "/ui/memory"
+
+
+@pytest.mark.parametrize("target", ["/docs", "/redoc"])
+def test_login_returns_to_the_api_docs(make_client: MakeClient, target: str) -> None:
+    token = "dashboard-api-token-abcdef"
+    client = make_client(qmdr_api_token=token)
+    response = post(client, "/ui/login", {"token": token, "next": target}, page="/ui/login")
+    assert response.headers["location"] == target
 
 
 def test_bearer_token_opens_the_dashboard_for_scripts(make_client: MakeClient) -> None:
