@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from providers.types import ThinkingLevel
+from providers.types import ThinkingLevel, Usage
 
 ModelKind = Literal["chat", "embedding"]
 
@@ -34,6 +34,31 @@ OPENROUTER_LISTING_TTL_SECONDS = 3600.0
 OPENROUTER_THINKING_PARAMETERS = frozenset({"reasoning", "include_reasoning"})
 #: effort levels from least to most thinking, the scale ``nearest_effort`` measures distance on
 EFFORT_ORDER: tuple[ThinkingLevel, ...] = ("low", "medium", "high")
+
+
+#: when the prices below were last checked against the providers' price pages (USD, standard tier)
+PRICES_CHECKED = "2026-11"
+#: prices are per this many tokens, as every provider's price page gives them
+PRICE_UNIT_TOKENS = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    """USD per million tokens: input, output, and cache reads / writes where the provider prices them apart."""
+
+    input: float
+    output: float
+    cached_input: float | None = None  # None: cache reads cost the input price
+    cache_write: float | None = None  # None: cache writes cost the input price
+
+    def cost(self, usage: Usage) -> float:
+        """USD for ``usage``: cached and cache-written input at their own prices, the rest at the input price."""
+        fresh = max(0, usage.input_tokens - usage.cached_input_tokens - usage.cache_write_tokens)
+        cached = self.input if self.cached_input is None else self.cached_input
+        write = self.input if self.cache_write is None else self.cache_write
+        total = (fresh * self.input + usage.cached_input_tokens * cached + usage.cache_write_tokens * write
+                 + usage.output_tokens * self.output)
+        return total / PRICE_UNIT_TOKENS
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +73,7 @@ class ModelInfo:
     #: effort levels the model accepts; None: every level its wire format knows; (): it reasons at its
     #: own effort and refuses any effort setting
     effort_levels: tuple[ThinkingLevel, ...] | None = None
+    price: Price | None = None
 
 
 def _chat(
@@ -57,43 +83,54 @@ def _chat(
     thinking: bool,
     *aliases: str,
     efforts: tuple[ThinkingLevel, ...] | None = None,
+    price: Price | None = None,
 ) -> ModelInfo:
-    return ModelInfo(provider, model_id, "chat", aliases, context, None, thinking, efforts)
+    return ModelInfo(provider, model_id, "chat", aliases, context, None, thinking, efforts, price)
 
 
-def _embed(provider: str, model_id: str, dim: int, context: int, *aliases: str) -> ModelInfo:
-    return ModelInfo(provider, model_id, "embedding", aliases, context, dim, False)
+def _embed(provider: str, model_id: str, dim: int, context: int, *aliases: str, price: Price | None = None,
+           ) -> ModelInfo:
+    return ModelInfo(provider, model_id, "embedding", aliases, context, dim, False, price=price)
+
+
+# List prices (USD per million tokens; cache reads, and Anthropic's 5-minute cache writes, apart)
+_OPUS_4 = Price(15.0, 75.0, 1.5, 18.75)
+_SONNET = Price(3.0, 15.0, 0.3, 3.75)
+_HAIKU_45 = Price(1.0, 5.0, 0.1, 1.25)
+_HAIKU_35 = Price(0.8, 4.0, 0.08, 1.0)
 
 
 #: known models; context windows and dimensions from each provider's model pages
 KNOWN_MODELS: tuple[ModelInfo, ...] = (
     # Anthropic: the "-0" ids are Anthropic's own aliases of the dated snapshots
-    _chat("anthropic", "claude-opus-4-0", 200_000, True, "claude-opus-4", "claude-4-opus"),
-    _chat("anthropic", "claude-opus-4-1", 200_000, True, "claude-opus-4.1"),
-    _chat("anthropic", "claude-sonnet-4-0", 200_000, True, "claude-sonnet-4", "claude-4-sonnet"),
-    _chat("anthropic", "claude-sonnet-4-5", 200_000, True, "claude-sonnet-4.5"),
-    _chat("anthropic", "claude-haiku-4-5", 200_000, True, "claude-haiku-4.5"),
-    _chat("anthropic", "claude-3-7-sonnet-latest", 200_000, True, "claude-3.7-sonnet", "claude-3-7-sonnet"),
-    _chat("anthropic", "claude-3-5-haiku-latest", 200_000, False, "claude-3.5-haiku", "claude-3-5-haiku"),
+    _chat("anthropic", "claude-opus-4-0", 200_000, True, "claude-opus-4", "claude-4-opus", price=_OPUS_4),
+    _chat("anthropic", "claude-opus-4-1", 200_000, True, "claude-opus-4.1", price=_OPUS_4),
+    _chat("anthropic", "claude-sonnet-4-0", 200_000, True, "claude-sonnet-4", "claude-4-sonnet", price=_SONNET),
+    _chat("anthropic", "claude-sonnet-4-5", 200_000, True, "claude-sonnet-4.5", price=_SONNET),
+    _chat("anthropic", "claude-haiku-4-5", 200_000, True, "claude-haiku-4.5", price=_HAIKU_45),
+    _chat("anthropic", "claude-3-7-sonnet-latest", 200_000, True, "claude-3.7-sonnet", "claude-3-7-sonnet",
+          price=_SONNET),
+    _chat("anthropic", "claude-3-5-haiku-latest", 200_000, False, "claude-3.5-haiku", "claude-3-5-haiku",
+          price=_HAIKU_35),
     # OpenAI
-    _chat("openai", "gpt-4o", 128_000, False),
-    _chat("openai", "gpt-4o-mini", 128_000, False),
-    _chat("openai", "gpt-4.1", 1_047_576, False),
-    _chat("openai", "gpt-4.1-mini", 1_047_576, False),
-    _chat("openai", "gpt-5", 400_000, True),
-    _chat("openai", "gpt-5-mini", 400_000, True),
-    _chat("openai", "gpt-5-nano", 400_000, True),
-    _chat("openai", "o1", 200_000, True),
-    _chat("openai", "o3", 200_000, True),
-    _chat("openai", "o3-mini", 200_000, True),
-    _chat("openai", "o4-mini", 200_000, True),
-    _embed("openai", "text-embedding-3-small", 1536, 8191),
-    _embed("openai", "text-embedding-3-large", 3072, 8191),
+    _chat("openai", "gpt-4o", 128_000, False, price=Price(2.5, 10.0, 1.25)),
+    _chat("openai", "gpt-4o-mini", 128_000, False, price=Price(0.15, 0.6, 0.075)),
+    _chat("openai", "gpt-4.1", 1_047_576, False, price=Price(2.0, 8.0, 0.5)),
+    _chat("openai", "gpt-4.1-mini", 1_047_576, False, price=Price(0.4, 1.6, 0.1)),
+    _chat("openai", "gpt-5", 400_000, True, price=Price(1.25, 10.0, 0.125)),
+    _chat("openai", "gpt-5-mini", 400_000, True, price=Price(0.25, 2.0, 0.025)),
+    _chat("openai", "gpt-5-nano", 400_000, True, price=Price(0.05, 0.4, 0.005)),
+    _chat("openai", "o1", 200_000, True, price=Price(15.0, 60.0, 7.5)),
+    _chat("openai", "o3", 200_000, True, price=Price(2.0, 8.0, 0.5)),
+    _chat("openai", "o3-mini", 200_000, True, price=Price(1.1, 4.4, 0.55)),
+    _chat("openai", "o4-mini", 200_000, True, price=Price(1.1, 4.4, 0.275)),
+    _embed("openai", "text-embedding-3-small", 1536, 8191, price=Price(0.02, 0.0)),
+    _embed("openai", "text-embedding-3-large", 3072, 8191, price=Price(0.13, 0.0)),
     # Google Gemini
-    _chat("google", "gemini-2.5-pro", 1_048_576, True),
-    _chat("google", "gemini-2.5-flash", 1_048_576, True),
-    _chat("google", "gemini-2.5-flash-lite", 1_048_576, True),
-    _chat("google", "gemini-2.0-flash", 1_048_576, False),
+    _chat("google", "gemini-2.5-pro", 1_048_576, True, price=Price(1.25, 10.0, 0.31)),  # prompts up to 200k
+    _chat("google", "gemini-2.5-flash", 1_048_576, True, price=Price(0.3, 2.5, 0.075)),
+    _chat("google", "gemini-2.5-flash-lite", 1_048_576, True, price=Price(0.1, 0.4, 0.025)),
+    _chat("google", "gemini-2.0-flash", 1_048_576, False, price=Price(0.1, 0.4, 0.025)),
     _embed("google", "gemini-embedding-001", 3072, 2048),
     _embed("google", "text-embedding-004", 768, 2048),
     # xAI: grok-4 reasons but refuses reasoning_effort; grok-3-mini takes only low/high (docs.x.ai reasoning)
@@ -118,7 +155,7 @@ KNOWN_MODELS: tuple[ModelInfo, ...] = (
     _chat("vertex", "gemini-2.5-pro", 1_048_576, True),
     _chat("vertex", "gemini-2.5-flash", 1_048_576, True),
     _embed("vertex", "text-embedding-005", 768, 2048),
-    _chat("bedrock", "anthropic.claude-sonnet-4-20250514-v1:0", 200_000, True, "claude-sonnet-4"),
+    _chat("bedrock", "anthropic.claude-sonnet-4-20250514-v1:0", 200_000, True, "claude-sonnet-4", price=_SONNET),
     _chat("bedrock", "anthropic.claude-3-7-sonnet-20250219-v1:0", 200_000, True, "claude-3-7-sonnet"),
     # Claude 3.5 on Bedrock has no extended thinking (AWS: extended thinking from Claude 3.7 Sonnet on)
     _chat("bedrock", "anthropic.claude-3-5-sonnet-20241022-v2:0", 200_000, False, "claude-3-5-sonnet"),
@@ -191,6 +228,11 @@ class Catalog:
         """The id to send: the canonical id for an alias, the input unchanged otherwise."""
         info = self.info(provider, model)
         return info.id if info else model
+
+    def price(self, provider: str, model: str) -> Price | None:
+        """The catalog's price of a model (None when unknown: the call works, its cost is not known)."""
+        info = self.info(provider, model)
+        return info.price if info else None
 
     def embedding_dim(self, provider: str, model: str) -> int | None:
         info = self.info(provider, model)

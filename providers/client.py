@@ -356,6 +356,20 @@ class ProviderClient:
         """What chat results and a stream's last piece report: models, fallbacks taken and notes."""
         return {**notes, "model_used": used, "requested_model": requested, "fallbacks": _fallback_meta(attempts)}
 
+    def _costed(self, used: str, usage: Usage | None) -> dict[str, Any]:
+        """``cost_usd`` of an answer at the catalog's prices (or a ``cost_note``), told to the observer too."""
+        ref = parse_model_string(used)
+        model_id = self.catalog.resolve(ref.provider, ref.model)
+        price = self.catalog.price(ref.provider, model_id)
+        cost = price.cost(usage) if (price is not None and usage is not None) else None
+        if self.observer is not None and usage is not None:
+            self.observer.on_usage(ref.provider, f"{ref.provider}/{model_id}", usage, cost)
+        if cost is not None:
+            return {"cost_usd": round(cost, 8)}
+        if usage is None:
+            return {"cost_note": f"{used} reported no token usage, so its cost is unknown"}
+        return {"cost_note": f"the catalog has no price for {ref.provider}/{model_id}; cost unknown"}
+
     # -- chat ----------------------------------------------------------------------
 
     async def chat(
@@ -375,7 +389,8 @@ class ProviderClient:
         """One answer from ``model`` (``provider/model``), falling back through ``fallbacks`` in order.
 
         ``metadata`` records ``requested_model``, ``model_used``, ``fallbacks``
-        (model and reason for each failed attempt) and, when the model cannot
+        (model and reason for each failed attempt), ``cost_usd`` at the
+        catalog's prices (or ``cost_note`` saying why it is unknown) and, when the model cannot
         think, ``thinking_note``; when it cannot take the requested effort,
         ``effort_note``.
 
@@ -409,7 +424,8 @@ class ProviderClient:
             except TimeoutError:
                 raise self._deadline_error(model, seconds) from None
             observed.answered(chain, attempts)
-        meta = {**result.metadata, **self._answer_meta(model, observed.model, attempts, notes)}
+        meta = {**result.metadata, **self._answer_meta(model, observed.model, attempts, notes),
+                **self._costed(observed.model, result.usage)}
         return dataclasses.replace(result, metadata=meta)
 
     async def stream_chat(
@@ -480,7 +496,8 @@ class ProviderClient:
                                 break
                             yield checked(delta)
                 if delta.done:
-                    yield dataclasses.replace(delta, metadata={**(delta.metadata or {}), **meta})
+                    costed = self._costed(observed.model, delta.usage)
+                    yield dataclasses.replace(delta, metadata={**(delta.metadata or {}), **meta, **costed})
             finally:
                 await stream.aclose()  # type: ignore[attr-defined]
 

@@ -38,6 +38,7 @@ from providers.errors import (
     ProviderUnavailable,
     RateLimited,
 )
+from providers.types import Usage
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -230,6 +231,10 @@ class ProviderObserver(Protocol):
 
     def on_cooldown(self, provider: str) -> None:
         """``provider`` failed often enough in a row to be skipped for a while."""
+
+    def on_usage(self, provider: str, model: str, usage: Usage, cost_usd: float | None) -> None:
+        """A chat or stream that answered used ``usage`` tokens of ``model`` (``provider/model``), costing
+        ``cost_usd`` at the catalog's prices (None when the catalog has no price for it)."""
 
     def on_model_cooldown(self, provider: str, model: str) -> None:
         """``model`` (``provider/model``) failed often enough in a row to be skipped for a while, though

@@ -51,9 +51,21 @@ class Message:
 
 @dataclass(frozen=True, slots=True)
 class Usage:
+    """Tokens of one call, counted the same way for every API.
+
+    ``input_tokens`` is every input token, cached ones included;
+    ``cached_input_tokens`` is the part read from the provider's prompt cache
+    (billed cheaper) and ``cache_write_tokens`` the part written to it
+    (Anthropic and Bedrock bill it dearer). ``output_tokens`` is every output
+    token billed, reasoning included; ``thinking_tokens`` is the reasoning
+    part of it where the API says (OpenAI, Gemini; Anthropic does not split it).
+    """
+
     input_tokens: int = 0
     output_tokens: int = 0
     thinking_tokens: int = 0
+    cached_input_tokens: int = 0
+    cache_write_tokens: int = 0
 
 
 @dataclass(frozen=True, slots=True)

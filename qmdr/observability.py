@@ -80,6 +80,13 @@ class Metrics:
         self.provider_cooldowns = Counter("qmdr_provider_cooldowns_total",
                                           "times a provider was skipped for a while after repeated failures",
                                           ["provider"], registry=self.registry)
+        self.provider_tokens = Counter("qmdr_provider_tokens_total",
+                                       "tokens of answered chats by provider, model and kind (input includes "
+                                       "cached_input and cache_write; output includes reasoning)",
+                                       ["provider", "model", "kind"], registry=self.registry)
+        self.provider_cost = Counter("qmdr_provider_cost_usd_total",
+                                     "cost of answered chats at the catalog's prices (models with a price only)",
+                                     ["provider", "model"], registry=self.registry)
         self.reindex_seconds = Histogram("qmdr_reindex_duration_seconds", "reindex durations by outcome",
                                          ["outcome"], buckets=REINDEX_BUCKETS, registry=self.registry)
         self.reindex_started = Gauge("qmdr_reindex_running", "1 while a reindex runs", registry=self.registry)
@@ -127,6 +134,15 @@ class ProviderMetrics(ProviderObserver):
 
     def on_cooldown(self, provider: str) -> None:
         self.metrics.provider_cooldowns.labels(provider=provider).inc()
+
+    def on_usage(self, provider: str, model: str, usage: Any, cost_usd: float | None) -> None:
+        tokens = {"input": usage.input_tokens, "output": usage.output_tokens, "reasoning": usage.thinking_tokens,
+                  "cached_input": usage.cached_input_tokens, "cache_write": usage.cache_write_tokens}
+        for kind, count in tokens.items():
+            if count:
+                self.metrics.provider_tokens.labels(provider=provider, model=model, kind=kind).inc(count)
+        if cost_usd is not None:
+            self.metrics.provider_cost.labels(provider=provider, model=model).inc(cost_usd)
 
 
 class _IndexSizeCollector:

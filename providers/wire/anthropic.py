@@ -18,6 +18,10 @@ Reference: https://docs.anthropic.com/en/api/messages, /en/api/messages-streamin
   Claude counts thinking inside ``output_tokens``; ``Usage.thinking_tokens``
   stays 0 because the API does not split them.
 * Anthropic has no JSON mode switch; ``json_output`` is left to the prompt.
+* Prompt caching (docs: prompt caching): a system prompt of at least
+  ``CACHE_SYSTEM_MIN_CHARS`` goes as one text block with ``cache_control:
+  {"type": "ephemeral"}``; usage then reports ``cache_creation_input_tokens``
+  and ``cache_read_input_tokens``, which ``Usage`` counts apart.
 * Tools (docs: tool use, implement-tool-use): ``tools: [{name, description,
   input_schema}]``; ``tool_choice: {"type": "auto" | "any" | "tool" | "none"}``
   (``name`` for ``tool``), ``disable_parallel_tool_use: true`` inside it when
@@ -58,6 +62,10 @@ ANTHROPIC_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
 #: thinking budgets; 1024 is the documented minimum, 16384 is where the docs say hard tasks start paying off
 THINKING_BUDGETS: dict[str, int] = {"low": 1024, "medium": 4096, "high": 16384}
+#: a system prompt at least this long is marked for prompt caching (``cache_control: ephemeral``). The docs'
+#: smallest cacheable prefix is 1024 tokens (Opus, Sonnet; 2048 on Haiku), ~4 characters each in English;
+#: a shorter prefix is silently not cached, so marking it would only cost the cache-write premium nothing
+CACHE_SYSTEM_MIN_CHARS = 4096
 #: models.list page size maximum: one request returns the whole catalogue
 LIST_LIMIT = 1000
 #: Anthropic has no embeddings API; 1 keeps batching arithmetic safe and embed() raises the clear error
@@ -138,7 +146,9 @@ def build_body(req: ChatRequest, *, stream: bool = False) -> tuple[dict[str, Any
     """The Messages request body, whether thinking is on, and a note when a setting had to give way."""
     system = "\n\n".join(m.content for m in req.messages if m.role == "system")
     body: dict[str, Any] = {"model": req.model, "messages": anthropic_messages(list(req.messages))}
-    if system:
+    if len(system) >= CACHE_SYSTEM_MIN_CHARS:  # agents resend the same long prompt: reads cost a tenth
+        body["system"] = [{"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}]
+    elif system:
         body["system"] = system
     body.update(tool_fields(req))
     answer_room = req.max_tokens if req.max_tokens is not None else DEFAULT_MAX_TOKENS
@@ -178,11 +188,9 @@ def parse_message(data: Any, *, provider: str, model: str, thinking: bool, note:
             thoughts.append(str(block.get("thinking", "")))
         elif block.get("type") == "tool_use":
             calls.append(_tool_use(block, provider=provider, model=model))
-    usage = data.get("usage") or {}
     return ChatResult(
         text="".join(texts), provider=provider, model=model, thinking="".join(thoughts) or None,
-        usage=Usage(input_tokens=int(usage.get("input_tokens") or 0),
-                    output_tokens=int(usage.get("output_tokens") or 0)),
+        usage=usage_from(data.get("usage")),
         thinking_applied=thinking, finish_reason=data.get("stop_reason"),
         metadata={"thinking_note": note} if note else {}, tool_calls=tuple(calls),
     )
@@ -194,6 +202,18 @@ def _tool_use(block: dict[str, Any], *, provider: str, model: str) -> ToolCall:
         raise MalformedResponse(f"{provider} sent a tool_use block without a name", provider=provider, model=model)
     return ToolCall(str(block.get("id") or ""), name,
                     parse_arguments(block.get("input"), tool=name, provider=provider, model=model))
+
+
+def usage_from(usage: Any, *, output_tokens: int | None = None) -> Usage:
+    """A Messages ``usage`` object: ``input_tokens`` leaves out cache reads and writes, which are added back."""
+    usage = usage if isinstance(usage, dict) else {}
+    read = int(usage.get("cache_read_input_tokens") or 0)
+    write = int(usage.get("cache_creation_input_tokens") or 0)
+    return Usage(
+        input_tokens=int(usage.get("input_tokens") or 0) + read + write,
+        output_tokens=int(usage.get("output_tokens") or 0) if output_tokens is None else output_tokens,
+        cached_input_tokens=read, cache_write_tokens=write,
+    )
 
 
 def raise_stream_error(data: dict[str, Any], *, provider: str, model: str) -> None:
@@ -236,7 +256,8 @@ class AnthropicAdapter:
             timeout=timeout_arg(req.timeout),
         )
         provider = creds.provider
-        input_tokens = output_tokens = 0
+        start_usage: dict[str, Any] = {}
+        output_tokens = 0
         finish: str | None = None
         calls = StreamedCalls(provider=provider, model=req.model)
         async with open_stream(client, request, provider=provider, model=req.model) as response:
@@ -249,9 +270,8 @@ class AnthropicAdapter:
                 if kind == "error":
                     raise_stream_error(data, provider=provider, model=req.model)
                 elif kind == "message_start":
-                    usage = (data.get("message") or {}).get("usage") or {}
-                    input_tokens = int(usage.get("input_tokens") or 0)
-                    output_tokens = int(usage.get("output_tokens") or 0)
+                    start_usage = dict((data.get("message") or {}).get("usage") or {})
+                    output_tokens = int(start_usage.get("output_tokens") or 0)
                 elif kind == "content_block_start":
                     block = data.get("content_block") or {}
                     if block.get("type") == "tool_use":
@@ -271,12 +291,14 @@ class AnthropicAdapter:
                 elif kind == "message_delta":
                     finish = (data.get("delta") or {}).get("stop_reason") or finish
                     # message_delta usage is cumulative for the message, so it replaces, never adds
-                    output_tokens = int((data.get("usage") or {}).get("output_tokens") or output_tokens)
+                    delta_usage = data.get("usage") or {}
+                    output_tokens = int(delta_usage.get("output_tokens") or output_tokens)
+                    start_usage.update({k: v for k, v in delta_usage.items() if k != "output_tokens" and v})
                 elif kind == "message_stop":
                     break
         if calls.open:
             raise calls.cut()
-        yield ChatDelta(done=True, usage=Usage(input_tokens=input_tokens, output_tokens=output_tokens),
+        yield ChatDelta(done=True, usage=usage_from(start_usage, output_tokens=output_tokens),
                         finish_reason=finish, metadata={"thinking_note": note} if note else None)
 
     async def embed(

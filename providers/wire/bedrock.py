@@ -181,8 +181,12 @@ def build_converse_body(req: ChatRequest) -> tuple[dict[str, Any], bool, str | N
 
 def _usage(data: Any) -> Usage:
     usage = data if isinstance(data, dict) else {}
-    return Usage(
-        input_tokens=int(usage.get("inputTokens") or 0), output_tokens=int(usage.get("outputTokens") or 0)
+    read = int(usage.get("cacheReadInputTokens") or 0)
+    write = int(usage.get("cacheWriteInputTokens") or 0)
+    return Usage(  # inputTokens leaves out the tokens read from or written to the prompt cache
+        input_tokens=int(usage.get("inputTokens") or 0) + read + write,
+        output_tokens=int(usage.get("outputTokens") or 0),
+        cached_input_tokens=read, cache_write_tokens=write,
     )
 
 

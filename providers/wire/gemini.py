@@ -200,10 +200,12 @@ def build_generate_body(req: ChatRequest) -> tuple[dict[str, Any], ThinkingChoic
 def usage_from(data: dict[str, Any]) -> Usage:
     """Token counts from ``usageMetadata`` (absent counts are zero)."""
     meta = data.get("usageMetadata") or {}
-    return Usage(
+    thoughts = int(meta.get("thoughtsTokenCount") or 0)
+    return Usage(  # Gemini counts thoughts apart from candidates; both are billed as output
         input_tokens=int(meta.get("promptTokenCount") or 0),
-        output_tokens=int(meta.get("candidatesTokenCount") or 0),
-        thinking_tokens=int(meta.get("thoughtsTokenCount") or 0),
+        output_tokens=int(meta.get("candidatesTokenCount") or 0) + thoughts,
+        thinking_tokens=thoughts,
+        cached_input_tokens=int(meta.get("cachedContentTokenCount") or 0),
     )
 
 

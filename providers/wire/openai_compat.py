@@ -114,10 +114,15 @@ def parse_usage(data: Any) -> Usage:
         return Usage()
     details = data.get("completion_tokens_details") or {}
     thinking = details.get("reasoning_tokens") if isinstance(details, dict) else None
+    prompt_details = data.get("prompt_tokens_details") or {}
+    cached = prompt_details.get("cached_tokens") if isinstance(prompt_details, dict) else None
+    # DeepSeek-style servers report cache hits beside the prompt count instead
+    cached = cached if cached is not None else data.get("prompt_cache_hit_tokens")
     return Usage(
         input_tokens=int(data.get("prompt_tokens") or 0),
         output_tokens=int(data.get("completion_tokens") or 0),
         thinking_tokens=int(thinking or 0),
+        cached_input_tokens=int(cached or 0),
     )
 
 

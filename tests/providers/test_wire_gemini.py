@@ -87,7 +87,7 @@ async def test_chat_sends_documented_request_and_reads_thoughts_and_usage() -> N
     assert result.text == "6"
     assert result.thinking == "Adding three and three."
     usage = result.usage
-    assert (usage.input_tokens, usage.output_tokens, usage.thinking_tokens) == (12, 1, 40)
+    assert (usage.input_tokens, usage.output_tokens, usage.thinking_tokens) == (12, 41, 40)  # thoughts are output
     assert result.finish_reason == "STOP"
     assert result.thinking_applied is True
     assert result.provider == "gemini" and result.model == "gemini-2.5-flash"
@@ -162,7 +162,7 @@ async def test_stream_yields_thoughts_then_text_then_usage() -> None:
     assert [(d.thinking, d.text) for d in deltas[:-1]] == [("Think", ""), ("", "Hel"), ("", "lo")]
     last = deltas[-1]
     assert last.done and last.finish_reason == "STOP"
-    assert (last.usage.input_tokens, last.usage.output_tokens, last.usage.thinking_tokens) == (3, 2, 9)
+    assert (last.usage.input_tokens, last.usage.output_tokens, last.usage.thinking_tokens) == (3, 11, 9)
 
 
 @pytest.mark.anyio

@@ -98,6 +98,7 @@ class ChatAnswer(BaseModel):
     finish_reason: str | None
     metadata: dict[str, Any]
     tool_calls: list[ToolCallModel] = Field(default_factory=list)
+    cost_usd: float | None = Field(None, description="at the catalog's prices; null when the model has none")
 
 
 def choose_model(body: ChatBody, service: Any) -> tuple[str, str | None]:
@@ -151,7 +152,8 @@ async def chat(body: ChatBody, service: ServiceDep) -> Any:
     data = asdict(result)
     return ChatAnswer(text=data["text"], thinking=data["thinking"], provider=data["provider"], model=data["model"],
                       usage=data["usage"], thinking_applied=data["thinking_applied"],
-                      finish_reason=data["finish_reason"], metadata=data["metadata"], tool_calls=data["tool_calls"])
+                      finish_reason=data["finish_reason"], metadata=data["metadata"], tool_calls=data["tool_calls"],
+                      cost_usd=result.metadata.get("cost_usd"))
 
 
 def _event(name: str, data: dict[str, Any]) -> bytes:
