@@ -26,6 +26,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from qmdr.api.errors import PROBLEM_CONTENT_TYPE
+from qmdr.memory.vaults import VAULT_NAME_PATTERN
 
 PROBLEM = "Problem"
 PROBLEM_SCHEMA: dict[str, Any] = {
@@ -86,6 +87,9 @@ OPERATION_ERRORS: dict[str, tuple[int, ...]] = {
     "POST /context": (404, 409, *PROVIDER),
     "POST /feedback": (404,),
 }
+#: path parameters whose values the service checks beyond "a string": their rule goes into the schema, so
+#: a generated client (or a fuzzer) knows that ``/vaults/Ünïcode`` is refused (422), not merely not found
+PATH_PARAMETER_PATTERNS = {"vault": VAULT_NAME_PATTERN.pattern}
 #: how the API wants its token (Swagger UI's Authorize button offers it)
 BEARER = "bearer"
 BEARER_SCHEME = {"type": "http", "scheme": "bearer",
@@ -125,6 +129,10 @@ def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
         for method, operation in operations.items():
             if path not in OPEN_PATHS:
                 operation["security"] = [{BEARER: []}]
+            for parameter in operation.get("parameters", []):
+                pattern = PATH_PARAMETER_PATTERNS.get(parameter.get("name", ""))
+                if parameter.get("in") == "path" and pattern:
+                    parameter.setdefault("schema", {})["pattern"] = pattern
             responses = operation.setdefault("responses", {})
             for status in sorted(error_statuses(method, path, operation)):
                 responses[str(status)] = {"description": DESCRIPTIONS[status], "content": problem}

@@ -142,3 +142,11 @@ def test_the_openapi_document_lists_the_error_answers(client) -> None:
     assert set(spec["paths"]["/health"]["get"]["responses"]) == {"200", "500"}
     assert "404" in spec["paths"]["/vaults/{vault}"]["get"]["responses"]
     assert "HTTPValidationError" not in spec["components"]["schemas"]
+
+
+def test_the_vault_name_rule_is_in_the_schema_and_enforced(client) -> None:
+    spec = client.get("/openapi.json", headers=AUTH).json()
+    parameter = next(p for p in spec["paths"]["/vaults/{vault}"]["get"]["parameters"] if p["name"] == "vault")
+    assert parameter["schema"]["pattern"] == "^[a-z0-9][a-z0-9_-]{0,63}$"
+    assert_problem(client.get("/vaults/Bad%20Name", headers=AUTH), 422)
+    assert_problem(client.get("/vaults/ghost", headers=AUTH), 404)
