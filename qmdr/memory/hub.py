@@ -268,7 +268,7 @@ class VaultHub:
             return names
         names = list(dict.fromkeys(vaults))
         for name in names:
-            self.info(name)
+            self.known(name)  # named explicitly, ``default`` is searched even before it has a folder
         return names
 
     # --- writing ----------------------------------------------------------------------------------

@@ -26,27 +26,32 @@ function setupReindex() {
       bar.max = p.total || 1;
       bar.value = p.done || 0;
       if (!p.total) bar.removeAttribute("value"); // indeterminate while scanning
-      text.textContent = `Running: ${p.phase || "starting"} ${p.done || 0}/${p.total || "?"}`;
+      text.textContent = `Running (${status.name || "default"}): ${p.phase || "starting"} ${p.done || 0}/${p.total || "?"}`;
     } else if (status.state === "done") {
       bar.max = 1; bar.value = 1;
       const s = status.summary || {};
-      text.textContent = `Done: ${s.added || 0} added, ${s.changed || 0} changed, ${s.removed || 0} removed, ` +
+      text.textContent = `Done (${status.name || "default"}): ${s.added || 0} added, ${s.changed || 0} changed, ${s.removed || 0} removed, ` +
         `${s.unchanged || 0} unchanged, ${s.embedded || 0} texts embedded.`;
     } else if (status.state === "failed") {
-      text.textContent = `Failed: ${status.error || "unknown error"}`;
+      text.textContent = `Failed (${status.name || "default"}): ${status.error || "unknown error"}`;
     }
   }
 
+  // every vault's counts from GET /vaults (the API route, same session)
   async function refreshStats() {
-    const response = await fetch("/health", { credentials: "same-origin" });
+    const response = await fetch("/vaults", { credentials: "same-origin" });
     if (!response.ok) return;
-    const index = (await response.json()).index || {};
-    for (const name of ["notes", "chunks", "vectors"]) {
-      const cell = document.querySelector(`[data-stat="${name}"]`);
-      if (cell && index[name] !== undefined) cell.textContent = index[name];
+    for (const vault of (await response.json()).vaults || []) {
+      const row = document.querySelector(`[data-vault="${CSS.escape(vault.name)}"]`);
+      if (!row) continue;
+      const index = vault.index || {};
+      for (const name of ["notes", "chunks", "vectors"]) {
+        const cell = row.querySelector(`[data-stat="${name}"]`);
+        if (cell && index[name] !== undefined) cell.textContent = index[name];
+      }
+      const last = row.querySelector('[data-stat="last_reindex"]');
+      if (last && index.last_reindex) last.textContent = new Date(index.last_reindex).toUTCString();
     }
-    const last = document.querySelector('[data-stat="last_reindex"]');
-    if (last && index.last_reindex) last.textContent = new Date(index.last_reindex).toUTCString();
   }
 
   async function poll() {

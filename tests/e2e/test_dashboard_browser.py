@@ -82,7 +82,11 @@ def test_configure_providers_models_and_search_in_the_browser(browser, tmp_path:
 
     data_dir = tmp_path / "data"
     shots = tmp_path / "screenshots"
-    env = qmdr_env(data_dir, SECRET_ENCRYPTION_KEY=ENCRYPTION_KEY, QMDR_VAULT=str(vault))
+    team = tmp_path / "team"
+    team.mkdir()
+    (team / "otters.md").write_text("# Otters\n\nWe decided the team adopts an otter named Pebble.\n")
+    env = qmdr_env(data_dir, SECRET_ENCRYPTION_KEY=ENCRYPTION_KEY, QMDR_VAULT=str(vault),
+                   QMDR_VAULT_ROOTS=f'["{tmp_path}"]')
     with FakeOpenAIServer(api_key=CUSTOM_KEY) as fake, running_server(env, cwd=tmp_path) as base, \
             httpx.Client(base_url=base, timeout=30) as api:
         context = browser.new_context(viewport=LAPTOP)
@@ -137,24 +141,45 @@ def test_configure_providers_models_and_search_in_the_browser(browser, tmp_path:
         seen_html.append(page.content())
         shoot(page, shots, "models-laptop")
 
-        # Memory: reindex with the button (live progress), search, open a note
+        # Memory: every vault with its counts; reindex the chosen vault with the button (live progress),
+        # search the chosen vaults (each result names its vault), open a note
+        assert api.post("/vaults", json={"name": "team", "folder": str(team), "index": False}).status_code == 201
         page.get_by_role("link", name="Memory").click()
-        expect(page.locator('[data-stat="notes"]')).to_have_text("0")
+        default_notes = page.locator('[data-vault="default"] [data-stat="notes"]')
+        team_notes = page.locator('[data-vault="team"] [data-stat="notes"]')
+        expect(default_notes).to_have_text("0")
+        expect(team_notes).to_have_text("0")
         page.get_by_role("button", name="Reindex").click()
-        expect(page.locator("#reindex-text")).to_contain_text("Done:", timeout=REINDEX_WAIT_MS)
-        expect(page.locator('[data-stat="notes"]')).to_have_text("5")
+        expect(page.locator("#reindex-text")).to_contain_text("Done (default)", timeout=REINDEX_WAIT_MS)
+        expect(default_notes).to_have_text("5")
         expect(page.locator("#reindex-button")).to_be_enabled()
-        page.locator("#q").fill("what did we decide about retries")
+        page.locator("#reindex-vault").select_option("team")
+        page.get_by_role("button", name="Reindex").click()
+        expect(page.locator("#reindex-text")).to_contain_text("Done (team)", timeout=REINDEX_WAIT_MS)
+        expect(team_notes).to_have_text("1")
+        expect(default_notes).to_have_text("5")
+        page.locator("#q").fill("what did we decide")
+        page.locator('#search-vaults input[value="default"]').uncheck()
         page.get_by_role("button", name="Search").click()
         results = page.locator("#results .result")
-        expect(results.first).to_contain_text("decisions/retries.md")
+        expect(results.first).to_contain_text("otters.md")
+        assert {results.nth(i).get_attribute("data-result-vault") for i in range(results.count())} == {"team"}
+        expect(page.locator('#search-vaults input[value="default"]')).not_to_be_checked()
+        page.locator('#search-vaults input[value="default"]').check()
+        page.locator("#q").fill("what did we decide about retries")
+        page.get_by_role("button", name="Search").click()
+        expect(page.locator("#search-summary")).to_contain_text("from default, team")
+        # across vaults the lists are fused by rank, so each vault's best hit comes first; default's is retries.md
+        best_default = page.locator('#results .result[data-result-vault="default"]').first
+        expect(best_default).to_contain_text("decisions/retries.md")
+        expect(best_default.locator(".result-vault")).to_have_text("default")
         assert results.count() >= 3
         expect(page.locator("#search-summary")).to_contain_text("ms total")
-        expect(results.first.locator(".stages")).to_contain_text("keyword #")
+        expect(best_default.locator(".stages")).to_contain_text("keyword #")
         shoot(page, shots, "memory-laptop")
-        results.first.locator("a.result-title").click()
+        best_default.locator("a.result-title").click()
         expect(page.locator("h1")).to_have_text("Retry policy for provider calls")
-        assert re.search(r"/ui/notes/decisions/retries\.md#L\d+$", page.url)
+        assert re.search(r"/ui/notes/decisions/retries\.md\?vault=default#L\d+$", page.url)
         shoot(page, shots, "note-laptop")
 
         # the same pages on a phone

@@ -413,10 +413,11 @@ def test_reindex_search_and_note_viewer(make_client: MakeClient, vault: Path) ->
     results = client.get("/ui/memory", params={"q": "what did we decide about retries", "k": "3"}).text
     assert results.count('class="result card"') == 3
     first = results.split('class="result card"', 2)[1]
-    assert "decisions/retries.md" in first and 'href="/ui/notes/decisions/retries.md#L' in first
+    assert "decisions/retries.md" in first and 'href="/ui/notes/decisions/retries.md?vault=default#L' in first
+    assert 'data-result-vault="default"' in first
     assert "keyword #" in first and "vector #" in first and "ms total" in results
 
-    note_path = re.search(r'href="(/ui/notes/decisions/retries\.md)#L(\d+)"', first)
+    note_path = re.search(r'href="(/ui/notes/decisions/retries\.md\?vault=default)#L(\d+)"', first)
     note = client.get(note_path.group(1))
     assert note.status_code == 200 and "Retry policy for provider calls" in note.text
     assert f'id="L{note_path.group(2)}"' in note.text
@@ -431,6 +432,43 @@ def test_reindex_form_without_js_redirects_with_a_message(make_client: MakeClien
     response = post(client, "/ui/memory/reindex", {"vault": str(vault)}, page="/ui/memory")
     assert response.status_code == 303
     assert wait_for_job(client)["state"] == "done"
+
+
+def test_memory_page_lists_every_vault_and_searches_and_reindexes_the_chosen_ones(make_client: MakeClient,
+                                                                                  vault: Path, tmp_path: Path) -> None:
+    client = make_client(qmdr_vault=vault, qmdr_vault_roots=[tmp_path])
+    team = tmp_path / "<b>team"  # a folder name that looks like markup is shown as text
+    team.mkdir()
+    (team / "otters.md").write_text("# Otters\n\nOtters hold hands while sleeping; we decided to adopt one.\n")
+    assert client.post("/vaults", json={"name": "team", "folder": str(team), "index": False}).status_code == 201
+    page = client.get("/ui/memory").text
+    assert page.index('data-vault="default"') < page.index('data-vault="team"')
+    assert "&lt;b&gt;team" in page and "<b>team" not in page
+    team_card = page.split('data-vault="team"', 1)[1].split("</article>", 1)[0]
+    assert 'data-stat="notes">0<' in team_card
+
+    started = post(client, "/ui/memory/reindex", {"name": "team"}, page="/ui/memory",
+                   headers={**SAME_ORIGIN, "accept": "application/json"})
+    assert started.status_code == 202 and started.json()["name"] == "team"
+    assert wait_for_job(client)["state"] == "done"
+    page = client.get("/ui/memory").text
+    assert 'data-stat="notes">1<' in page.split('data-vault="team"', 1)[1].split("</article>", 1)[0]
+    assert 'data-stat="notes">0<' in page.split('data-vault="default"', 1)[1].split("</article>", 1)[0]
+    assert "Done (team)" in page
+
+    assert post(client, "/ui/memory/reindex", {"name": "default"}, page="/ui/memory",
+                headers={**SAME_ORIGIN, "accept": "application/json"}).status_code == 202
+    assert wait_for_job(client)["state"] == "done"
+    only_team = client.get("/ui/memory", params=[("q", "what did we decide"), ("vault", "team")]).text
+    assert set(re.findall(r'data-result-vault="([^"]+)"', only_team)) == {"team"}
+    assert 'name="vault" value="team" checked' in only_team and 'value="default" checked' not in only_team
+    both = client.get("/ui/memory", params=[("q", "what did we decide"), ("vault", "team"), ("vault", "default")])
+    assert set(re.findall(r'data-result-vault="([^"]+)"', both.text)) == {"team", "default"}
+    assert "from default, team" in both.text
+    link = re.search(r'href="(/ui/notes/otters\.md\?vault=team)#L\d+"', both.text)
+    assert link and "Otters hold hands" in client.get(link.group(1)).text
+    assert client.get("/ui/notes/otters.md").status_code == 404  # not a note of the default vault
+    assert client.get("/ui/notes/otters.md", params={"vault": "Bad Name"}).status_code == 404
 
 
 def test_search_page_reports_bad_queries_instead_of_failing(client: TestClient) -> None:
