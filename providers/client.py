@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -24,7 +25,7 @@ from typing import Any, TypeVar
 import httpx
 
 from providers.catalog import Catalog, nearest_effort
-from providers.errors import DeadlineExceeded, ProviderError
+from providers.errors import DeadlineExceeded, InvalidToolDefinition, ProviderError, ProviderStatusError
 from providers.keys import KeyInfo, KeySource
 from providers.registry import ProviderSpec
 from providers.reliability import (
@@ -38,6 +39,7 @@ from providers.reliability import (
     run_fallbacks,
 )
 from providers.resolver import ModelRef, parse_model_string
+from providers.structured import as_response_schema, parse_and_validate, repair_messages, unsupported, violation
 from providers.tools import as_tools, check_calls, parse_arguments
 from providers.types import (
     ChatDelta,
@@ -46,6 +48,7 @@ from providers.types import (
     Credentials,
     EmbedResult,
     Message,
+    ResponseSchema,
     ThinkingLevel,
     Tool,
     ToolCall,
@@ -72,6 +75,9 @@ MAX_KEEPALIVE_CONNECTIONS = 16
 EMBED_CONCURRENCY = 4
 #: shorter "keys" (tests, local servers) would redact ordinary words out of messages
 MIN_REDACT_CHARS = 8
+#: a 400 whose body names one of these refused the structured-output request itself, not the conversation
+_SCHEMA_REFUSAL = re.compile(r"response_format|json_schema|response_?json_?schema|response_?schema|structured",
+                             re.IGNORECASE)
 
 MessageLike = Message | Mapping[str, Any]
 ToolLike = Tool | Mapping[str, Any]
@@ -130,6 +136,10 @@ def _redacting(creds: Credentials) -> Iterator[None]:
     except ProviderError as exc:
         _redact(exc, creds.api_key)
         raise
+
+
+def _add_usage(a: Usage, b: Usage) -> Usage:
+    return Usage(*(x + y for x, y in zip(dataclasses.astuple(a), dataclasses.astuple(b), strict=True)))
 
 
 def _fallback_meta(attempts: Sequence[Attempt]) -> list[dict[str, str]]:
@@ -332,10 +342,15 @@ class ProviderClient:
         tools: Iterable[ToolLike] = (),
         tool_choice: str | None = None,
         parallel_tool_calls: bool | None = None,
+        response_format: ResponseSchema | Mapping[str, Any] | None = None,
     ) -> ChatRequest:
         """The request every model of a chain shares; ``_plan`` fills in each one's id and thinking level.
 
-        Tool definitions and ``tool_choice`` are checked here, once (InvalidToolDefinition)."""
+        Tool definitions, ``tool_choice`` and ``response_format`` are checked here, once
+        (InvalidToolDefinition)."""
+        schema = as_response_schema(response_format)
+        if isinstance(response_format, Mapping) and response_format.get("type") == "json_object":
+            json_output = True
         return ChatRequest(
             model="",
             messages=_messages(messages),
@@ -347,6 +362,7 @@ class ProviderClient:
             tools=as_tools(tools, tool_choice),
             tool_choice=tool_choice,
             parallel_tool_calls=parallel_tool_calls,
+            response_schema=schema,
         )
 
     @staticmethod
@@ -372,6 +388,27 @@ class ProviderClient:
 
     # -- chat ----------------------------------------------------------------------
 
+    async def _validated(self, plan: _Plan, result: ChatResult,
+                         ask: Callable[[_Plan, ChatRequest], Awaitable[ChatResult]]) -> ChatResult:
+        """``result`` with ``parsed`` set when it matches the schema; else one repair request with the error,
+        then SchemaViolation. The repair's tokens are added to the usage, and ``schema_repair`` says why."""
+        schema = plan.req.response_schema
+        assert schema is not None
+        try:
+            return dataclasses.replace(result, parsed=parse_and_validate(result.text, schema))
+        except ValueError as first:
+            problem = str(first)
+        repair = dataclasses.replace(plan.req, messages=repair_messages(list(plan.req.messages), result.text,
+                                                                        problem))
+        again = await ask(plan, repair)
+        usage = _add_usage(result.usage, again.usage)
+        try:
+            parsed = parse_and_validate(again.text, schema)
+        except ValueError as second:
+            raise violation(f"{plan.creds.provider}/{plan.req.model}", plan.creds.provider, str(second)) from None
+        metadata = {**again.metadata, "schema_repair": f"the first answer was refused ({problem}); asked once more"}
+        return dataclasses.replace(again, parsed=parsed, usage=usage, metadata=metadata)
+
     async def chat(
         self,
         model: str,
@@ -385,6 +422,7 @@ class ProviderClient:
         tools: Sequence[ToolLike] = (),
         tool_choice: str | None = None,
         parallel_tool_calls: bool | None = None,
+        response_format: ResponseSchema | Mapping[str, Any] | None = None,
     ) -> ChatResult:
         """One answer from ``model`` (``provider/model``), falling back through ``fallbacks`` in order.
 
@@ -400,18 +438,40 @@ class ProviderClient:
         the calls, arguments parsed. A call to a tool not offered raises
         UnknownTool, arguments that are not a JSON object InvalidToolArguments.
 
+        ``response_format`` (``ResponseSchema`` or OpenAI's ``{"type":
+        "json_schema", "json_schema": {name, schema, strict}}``) holds the
+        answer to a JSON Schema through each API's own control; the answer is
+        validated on return (``parsed``), with one repair request when it does
+        not match (SchemaViolation after that). A model that cannot do it
+        raises StructuredOutputUnsupported (and a chain moves on).
+
         ``timeout`` is both each read's timeout and the call's total deadline,
         which covers every request, retry, backoff wait and fallback (default:
         the client's ``deadline``); DeadlineExceeded says when it ran out.
         """
         template = self._request(messages, thinking_level, json_output, max_tokens, timeout, temperature, tools,
-                                 tool_choice, parallel_tool_calls)
+                                 tool_choice, parallel_tool_calls, response_format)
+
+        async def ask(plan: _Plan, req: ChatRequest) -> ChatResult:
+            with _redacting(plan.creds):
+                try:
+                    result = await plan.adapter.chat(self.http, plan.creds, req)
+                except ProviderStatusError as exc:
+                    if req.response_schema is not None and exc.status == 400 and _SCHEMA_REFUSAL.search(exc.body):
+                        raise unsupported(model_string_of(plan), plan.creds.provider,
+                                          f"{plan.creds.provider} refused the schema request ({exc.message})") from exc
+                    raise
+                check_calls(result.tool_calls, template.tools, provider=plan.creds.provider, model=req.model)
+            return result
+
+        def model_string_of(plan: _Plan) -> str:
+            return f"{plan.creds.provider}/{plan.req.model}"
 
         async def call(model_string: str) -> tuple[ChatResult, dict[str, str]]:
             plan = await self._plan(model_string, template)
-            with _redacting(plan.creds):
-                result = await plan.adapter.chat(self.http, plan.creds, plan.req)
-                check_calls(result.tool_calls, template.tools, provider=plan.creds.provider, model=plan.req.model)
+            result = await ask(plan, plan.req)
+            if template.response_schema is not None:
+                result = await self._validated(plan, result, ask)
             if plan.thinking_applied is not None:
                 result = dataclasses.replace(result, thinking_applied=plan.thinking_applied)
             return result, plan.notes
@@ -441,6 +501,7 @@ class ProviderClient:
         tools: Sequence[ToolLike] = (),
         tool_choice: str | None = None,
         parallel_tool_calls: bool | None = None,
+        response_format: ResponseSchema | Mapping[str, Any] | None = None,
     ) -> AsyncIterator[ChatDelta]:
         """Stream an answer. Retries and fallbacks apply until the first piece arrives; after that an
         error ends the stream (half an answer cannot be silently restarted on another model).
@@ -450,6 +511,9 @@ class ProviderClient:
         template = self._request(messages, thinking_level, json_output, max_tokens, timeout, temperature, tools,
                                  tool_choice, parallel_tool_calls)
         opened: list[_Plan] = []
+        if response_format is not None and as_response_schema(response_format) is not None:
+            raise InvalidToolDefinition("structured output is validated as a whole and not streamed: use chat() "
+                                        "(or stream: false) with response_format")
 
         def checked(delta: ChatDelta) -> ChatDelta:
             plan = opened[-1]

@@ -13,11 +13,13 @@
     │   └── ProviderUnavailable  5xx
     ├── MalformedResponse        the provider answered 2xx with a body we cannot read
     │   ├── CorruptResponse      ... labelled JSON but not parseable (cut short or garbled on the way)
+    │   ├── SchemaViolation      a structured answer is not JSON matching the schema, even after one repair
     │   └── ToolCallError(tool)  the model's tool call cannot be used
     │       ├── UnknownTool          it names a tool that was not offered
     │       ├── InvalidToolArguments its arguments are not a JSON object
     │       └── IncompleteToolCall   the stream ended in the middle of it
     ├── InvalidToolDefinition    a tool definition or tool_choice the caller gave is unusable (also ValueError)
+    ├── StructuredOutputUnsupported  the model or API cannot be held to a JSON schema
     ├── ConfigError(path, line)  a pipeline/agent config file cannot be read (names file and line)
     └── AllModelsFailed(attempts) every model in a fallback chain failed
 
@@ -105,6 +107,14 @@ class CorruptResponse(MalformedResponse):
     URL or a captive proxy) stays a plain MalformedResponse: asking again
     would get the same page.
     """
+
+
+class SchemaViolation(MalformedResponse):
+    """The answer to a structured-output request is not JSON matching the schema, even after one repair."""
+
+
+class StructuredOutputUnsupported(ProviderError):
+    """The model (or its API) cannot be held to a JSON schema; the message says which and what to use."""
 
 
 class ToolCallError(MalformedResponse):

@@ -38,6 +38,16 @@ class Tool:
 
 
 @dataclass(frozen=True, slots=True)
+class ResponseSchema:
+    """Structured output: the answer must be JSON matching ``schema`` (a JSON Schema); ``name`` labels it
+    for the APIs that want one (OpenAI's ``json_schema.name``, the forced tool on Anthropic and Bedrock)."""
+
+    schema: Mapping[str, Any]
+    name: str = "response"
+    strict: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
     """One turn. An assistant turn may carry the ``tool_calls`` it made; a ``tool`` turn carries one call's
     result in ``content`` and answers ``tool_call_id`` (``name`` is the tool's, found from the call if unset)."""
@@ -100,6 +110,8 @@ class ChatRequest:
     tool_choice: str | None = None
     #: False asks for at most one tool call per answer where the API has the switch; None: the API's default
     parallel_tool_calls: bool | None = None
+    #: structured output: each adapter maps it onto its API's own control (see providers.structured)
+    response_schema: ResponseSchema | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +125,8 @@ class ChatResult:
     finish_reason: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)  # e.g. {"thinking_note": "..."}, {"fallbacks": [...]}
     tool_calls: tuple[ToolCall, ...] = ()
+    #: with a response schema: the answer parsed and validated against it
+    parsed: Any = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,6 +43,7 @@ from typing import Any
 import httpx
 
 from providers.errors import MalformedResponse, MissingCredentials, ProviderError
+from providers.structured import as_forced_tool, forced_tool_answer
 from providers.tools import StreamedCalls, parse_arguments
 from providers.types import ChatDelta, ChatRequest, ChatResult, Credentials, EmbedResult, Message, ToolCall, Usage
 from providers.wire.transport import iter_sse, open_stream, raise_in_stream_error, request_json, timeout_arg
@@ -143,7 +144,10 @@ def forces_tool(req: ChatRequest) -> bool:
 
 
 def build_body(req: ChatRequest, *, stream: bool = False) -> tuple[dict[str, Any], bool, str | None]:
-    """The Messages request body, whether thinking is on, and a note when a setting had to give way."""
+    """The Messages request body, whether thinking is on, and a note when a setting had to give way.
+
+    A response schema becomes a forced tool whose input schema it is (``as_forced_tool``)."""
+    req = as_forced_tool(req, provider="anthropic")
     system = "\n\n".join(m.content for m in req.messages if m.role == "system")
     body: dict[str, Any] = {"model": req.model, "messages": anthropic_messages(list(req.messages))}
     if len(system) >= CACHE_SYSTEM_MIN_CHARS:  # agents resend the same long prompt: reads cost a tenth
@@ -244,7 +248,8 @@ class AnthropicAdapter:
             client, "POST", f"{self._base(creds)}/v1/messages", provider=creds.provider, model=req.model,
             headers=self._headers(creds), body=body, timeout=req.timeout,
         )
-        return parse_message(data, provider=creds.provider, model=req.model, thinking=thinking, note=note)
+        result = parse_message(data, provider=creds.provider, model=req.model, thinking=thinking, note=note)
+        return forced_tool_answer(result, req)
 
     async def stream_chat(
         self, client: httpx.AsyncClient, creds: Credentials, req: ChatRequest

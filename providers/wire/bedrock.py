@@ -58,6 +58,7 @@ import httpx
 
 from providers.catalog import claude_can_think
 from providers.errors import MalformedResponse, MissingCredentials, ProviderError
+from providers.structured import as_forced_tool, forced_tool_answer, unsupported
 from providers.tools import StreamedCalls, parse_arguments
 from providers.types import ChatDelta, ChatRequest, ChatResult, Credentials, EmbedResult, Message, ToolCall, Usage
 from providers.wire.anthropic import DEFAULT_MAX_TOKENS, THINKING_BUDGETS
@@ -143,7 +144,15 @@ def tool_config(req: ChatRequest) -> tuple[dict[str, Any] | None, str | None]:
 
 
 def build_converse_body(req: ChatRequest) -> tuple[dict[str, Any], bool, str | None]:
-    """The Converse request body, whether thinking is on, and a note when a setting gave way."""
+    """The Converse request body, whether thinking is on, and a note when a setting gave way.
+
+    A response schema becomes a forced tool (``toolChoice.tool``), which Converse documents for Claude:
+    other models are refused with StructuredOutputUnsupported."""
+    if req.response_schema is not None:
+        if not is_claude(req.model):
+            raise unsupported(req.model, "bedrock", "Converse has no JSON schema switch, and forcing a tool is "
+                                                    "documented for Anthropic Claude models only")
+        req = as_forced_tool(req, provider="bedrock")
     body: dict[str, Any] = {"messages": converse_messages(req.messages)}
     system = [{"text": m.content} for m in req.messages if m.role == "system"]
     if system:
@@ -154,6 +163,8 @@ def build_converse_body(req: ChatRequest) -> tuple[dict[str, Any], bool, str | N
     inference: dict[str, Any] = {}
     thinking = req.thinking_level not in (None, "off")
     note = None
+    if thinking and req.tools and req.tool_choice not in (None, "auto", "none"):
+        thinking, note = False, "thinking cannot be combined with a forced tool; ran without thinking"
     if thinking and not is_claude(req.model):
         thinking, note = False, f"{req.model} takes no thinking setting through Converse; ran without it"
     elif thinking and not claude_can_think(req.model):
@@ -346,7 +357,8 @@ class BedrockAdapter:
             model=req.model,
             timeout=req.timeout,
         )
-        return parse_converse(data, provider=creds.provider, model=req.model, thinking=thinking, note=note)
+        result = parse_converse(data, provider=creds.provider, model=req.model, thinking=thinking, note=note)
+        return forced_tool_answer(result, req)
 
     async def stream_chat(
         self, client: httpx.AsyncClient, creds: Credentials, req: ChatRequest

@@ -187,7 +187,10 @@ def build_generate_body(req: ChatRequest) -> tuple[dict[str, Any], ThinkingChoic
         generation["maxOutputTokens"] = req.max_tokens
     if req.temperature is not None:
         generation["temperature"] = req.temperature
-    if req.json_output:
+    if req.response_schema is not None:  # responseJsonSchema takes JSON Schema as written (responseSchema does not)
+        generation["responseMimeType"] = "application/json"
+        generation["responseJsonSchema"] = dict(req.response_schema.schema)
+    elif req.json_output:
         generation["responseMimeType"] = "application/json"
     choice = thinking_config(req.model, req.thinking_level)
     if choice.config is not None:

@@ -44,6 +44,7 @@ import httpx
 from providers.errors import MalformedResponse, ProviderStatusError
 from providers.http import raise_for_status
 from providers.registry import OPENAI_MAX_EMBED_BATCH
+from providers.structured import openai_response_format
 from providers.tools import StreamedCalls, parse_arguments
 from providers.types import (
     ChatDelta,
@@ -270,7 +271,9 @@ class OpenAICompatAdapter:
             body["max_completion_tokens" if creds.provider == "openai" else "max_tokens"] = req.max_tokens
         if req.temperature is not None:
             body["temperature"] = req.temperature
-        if req.json_output:
+        if req.response_schema is not None:
+            body["response_format"] = openai_response_format(req.response_schema)
+        elif req.json_output:
             body["response_format"] = {"type": "json_object"}
         body.update(openai_tool_fields(req))
         body.update(self.thinking_plan(creds, req)[0])

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field, StrictBool, model_validator
 
 from providers.errors import InvalidToolDefinition, ProviderError
 from providers.resolver import resolve_agent
+from providers.structured import as_response_schema
 from providers.tools import as_tools
 from providers.types import Message, Tool, ToolCall
 from qmdr.api.deps import Authorized, ServiceDep
@@ -80,6 +81,9 @@ class ChatBody(BaseModel):
     tool_choice: str | None = Field(None, max_length=64,
                                     description="auto, none, required, or the name of one of the tools")
     parallel_tool_calls: StrictBool | None = None
+    response_format: dict[str, Any] | None = Field(
+        None, description='structured output: {"type": "json_schema", "json_schema": {"name", "schema", "strict"}} '
+                          '(or {"type": "json_object"}); the answer is validated and returned as parsed')
 
     @model_validator(mode="after")
     def _model_or_agent(self) -> ChatBody:
@@ -99,6 +103,7 @@ class ChatAnswer(BaseModel):
     metadata: dict[str, Any]
     tool_calls: list[ToolCallModel] = Field(default_factory=list)
     cost_usd: float | None = Field(None, description="at the catalog's prices; null when the model has none")
+    parsed: Any = Field(None, description="with response_format json_schema: the answer, validated against it")
 
 
 def choose_model(body: ChatBody, service: Any) -> tuple[str, str | None]:
@@ -133,15 +138,26 @@ async def chat(body: ChatBody, service: ServiceDep) -> Any:
     calls with parsed arguments. Send results back as ``{"role": "tool", "tool_call_id", "content"}`` after
     the assistant turn with its ``tool_calls``. A call to a tool not offered, arguments that are not JSON
     or a stream cut inside a call answer 502 (``UnknownTool``, ``InvalidToolArguments``,
-    ``IncompleteToolCall``); unusable definitions 422."""
+    ``IncompleteToolCall``); unusable definitions 422.
+
+    ``response_format`` with a JSON Schema holds the answer to it (OpenAI ``json_schema``, Gemini
+    ``responseJsonSchema``, a forced tool on Anthropic and Bedrock); the answer comes back validated as
+    ``parsed``, after one repair request if needed (else 502 ``SchemaViolation``); a model that cannot do it
+    answers 502 ``StructuredOutputUnsupported``."""
     model, level = choose_model(body, service)
     messages = [m.to_message() for m in body.messages]
     try:
         tools = as_tools([Tool(t.name, t.description, t.parameters) for t in body.tools], body.tool_choice)
+        schema = as_response_schema(body.response_format)
     except InvalidToolDefinition as exc:
         raise InvalidQuery(exc.message) from None
+    if schema is not None and body.stream:
+        raise InvalidQuery("structured output is validated as a whole and not streamed: send stream: false "
+                           "with response_format")
     options = {"thinking_level": level, "fallbacks": tuple(body.fallbacks), "max_tokens": body.max_tokens,
                "tools": tools, "tool_choice": body.tool_choice, "parallel_tool_calls": body.parallel_tool_calls}
+    if body.response_format is not None:
+        options["response_format"] = body.response_format
     if body.stream:
         return StreamingResponse(_sse(service, model, messages, options), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
@@ -153,7 +169,7 @@ async def chat(body: ChatBody, service: ServiceDep) -> Any:
     return ChatAnswer(text=data["text"], thinking=data["thinking"], provider=data["provider"], model=data["model"],
                       usage=data["usage"], thinking_applied=data["thinking_applied"],
                       finish_reason=data["finish_reason"], metadata=data["metadata"], tool_calls=data["tool_calls"],
-                      cost_usd=result.metadata.get("cost_usd"))
+                      cost_usd=result.metadata.get("cost_usd"), parsed=result.parsed)
 
 
 def _event(name: str, data: dict[str, Any]) -> bytes:

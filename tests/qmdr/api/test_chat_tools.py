@@ -107,3 +107,19 @@ def test_a_stream_cut_inside_a_tool_call_ends_with_an_error_event(make_client) -
                                           "messages": [{"role": "user", "content": "hi"}]})
     name, data = sse_events(response.text)[-1]
     assert response.status_code == 200 and name == "error" and data["error"] == "IncompleteToolCall"
+
+
+def test_response_format_comes_back_parsed_and_is_not_streamed(make_client) -> None:
+    client = make_client(env={"OPENAI_API_KEY": "sk-fake-openai-0000"})
+    sent = with_provider(client, lambda body: httpx.Response(200, json=answer(content='{"grade": 2}')))
+    schema = {"type": "object", "properties": {"grade": {"type": "integer"}}, "required": ["grade"]}
+    fmt = {"type": "json_schema", "json_schema": {"name": "grade", "schema": schema, "strict": True}}
+    ask = {"model": "openai/gpt-4o-mini", "response_format": fmt, "messages": [{"role": "user", "content": "hi"}]}
+    done = client.post("/chat", json=ask)
+    assert done.status_code == 200 and done.json()["parsed"] == {"grade": 2}
+    assert sent[-1]["response_format"] == fmt
+    streamed = client.post("/chat", json={**ask, "stream": True})
+    assert streamed.status_code == 422 and "not streamed" in streamed.text
+    broken = client.post("/chat", json={**ask, "response_format": {"type": "json_schema", "json_schema": {
+        "name": "g", "schema": {"type": "nonsense"}}}})
+    assert broken.status_code == 422
