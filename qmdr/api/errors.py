@@ -137,8 +137,9 @@ class ProblemResponse(Response):
 def problem_response(request: Request, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
     """Send ``body`` with its status, tagged with the request id (when the request has one)."""
     request_id = getattr(request.state, "request_id", None)
-    if request_id:
+    if request_id:  # also as a header: an unexpected 500 never passes the middleware that adds it
         body = {**body, "request_id": request_id}
+        headers = {**(headers or {}), "X-Request-ID": request_id}
     status = int(body["status"])
     if status in (204, 304) or request.method == "HEAD":  # no body allowed or wanted
         return Response(status_code=status, headers=headers)

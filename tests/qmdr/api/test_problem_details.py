@@ -123,6 +123,7 @@ def test_an_unexpected_exception_is_a_500_problem_without_the_exception(make_cli
     assert answer.headers["content-type"] == "application/problem+json"
     body = answer.json()
     assert body["status"] == 500 and body["type"] == "urn:qmdr:error:InternalError"
+    assert body["request_id"] == answer.headers["x-request-id"]  # the id to look for in the server log
     assert "Traceback" not in answer.text
 
 
