@@ -45,17 +45,24 @@ Vector search: by default an exact scan of an in-memory snapshot
 (``qmdr.store.vector_index``, reloaded incrementally when ``generation``
 changes); ``vector_search="vec0"`` uses sqlite-vec's KNN instead.
 
-Concurrency: WAL, so readers never block the one writer and see a consistent
-snapshot. Within a process one connection is shared under a lock (a write
-transaction must not leak its uncommitted rows into a concurrent search).
-Building the vector snapshot reads every vector (seconds on a large index), so
-a file store builds it on a second, read-only-in-practice connection of its own
-(one build at a time, ``_build_lock``): keyword searches, stats and /health keep
-the shared connection meanwhile. An in-memory database cannot be opened twice,
-so there the build holds the shared lock (such indexes are small). ``warm()``
-builds the snapshot ahead of the first search (the server calls it at start).
-Writes start with ``BEGIN IMMEDIATE`` so two writers queue on ``busy_timeout``
-instead of failing mid-transaction; past the timeout the caller gets ``IndexBusy``.
+Concurrency: WAL, so readers never wait for the one writer and see the last
+commit. A file store keeps one connection for writes (under ``_lock``) and lends
+every read its own connection from a ``ReaderPool`` (``qmdr.store.sqlite_readers``):
+a search never waits for a write transaction, however long. The vector snapshot
+is published as a ``PinnedView`` (snapshot plus the read transaction it was
+built in) by one assignment, so it is never seen empty or half-built; a search
+that finds the latest commit ahead of the view (between a commit and the swap)
+reads from the view's pinned state, so its keyword and vector hits come from one
+committed state. After each commit that changes what searches return, the writer
+itself builds the next view before ``apply`` returns (a writer then reads its
+own writes); a commit by another process is picked up by the next vector search,
+which builds while other searches keep answering from the previous view. One
+build at a time (``_build_lock``). An in-memory database cannot be opened twice,
+so there one connection serves everything under ``_lock`` (such indexes are
+small). ``warm()`` builds the snapshot ahead of the first search (the server
+calls it at start). Writes start with ``BEGIN IMMEDIATE`` so two writers queue on
+``busy_timeout`` instead of failing mid-transaction; past the timeout the caller
+gets ``IndexBusy``.
 """
 
 from __future__ import annotations
@@ -68,6 +75,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -80,6 +88,7 @@ from qmdr.search.fusion import reciprocal_rank_fusion
 from qmdr.search.keyword_query import UNSPACED_GLOB, match_query, short_unspaced_runs, trigram_query
 from qmdr.store.base import Filters, Hit, IndexChange, IndexStats
 from qmdr.store.filtering import filter_tag_keys, tag_key
+from qmdr.store.sqlite_readers import PinnedView, ReaderPool, end_read
 from qmdr.store.vector_index import VectorIndex
 from vault.model import Chunk, Note
 
@@ -112,6 +121,9 @@ FRESH_MAX_VECTORS = 50_000
 #: scanning chunk text; at most this many chunks of the trigram table (those holding such scripts) are
 #: scanned, oldest first, so the scan stays in the tens of milliseconds on any vault (about 1 KB each)
 SHORT_RUN_SCAN_ROWS = 20_000
+#: a vector search retries this many times to find a view of the latest commit (a writer in another
+#: process may commit between its build and its read); then it answers from the view it has
+VIEW_ATTEMPTS = 3
 
 REBUILD_HINT = "run `qmdr index --rebuild` to re-embed with the new model (text embedded before is reused)"
 
@@ -231,6 +243,15 @@ def _meta_value(conn: apsw.Connection, key: str) -> str | None:
     return None if row is None else row[0]
 
 
+def _generation(conn: apsw.Connection) -> int:
+    return int(_meta_value(conn, "generation") or 0)
+
+
+def _model(conn: apsw.Connection) -> tuple[str, int] | None:
+    model_id, dim = _meta_value(conn, "model_id"), _meta_value(conn, "dim")
+    return None if model_id is None or dim is None else (model_id, int(dim))
+
+
 def _has_vectors_table(conn: apsw.Connection) -> bool:
     return conn.execute(
         "SELECT 1 FROM sqlite_master WHERE name = 'vectors' AND type = 'table'").fetchone() is not None
@@ -282,14 +303,15 @@ class SqliteStore:
             raise ValueError(f"vector_search must be 'memory' or 'vec0', not {vector_search!r}")
         self.path = None if memory else Path(path)  # type: ignore[arg-type]
         self.vector_search = vector_search
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # the writer connection (and, in memory, the only one)
         self._build_lock = threading.Lock()  # taken before _lock, never while holding it
         self._busy_timeout_ms = busy_timeout_ms
         self._on_snapshot_build = on_snapshot_build
-        self._snapshot_conn: apsw.Connection | None = None  # the builder's own connection (file stores)
         self._reindex_mutex = threading.Lock()
-        self._snapshot: VectorIndex | None = None
+        self._view: PinnedView | None = None  # replaced whole, by one assignment, under _build_lock
+        self._pool: ReaderPool | None = None if memory else ReaderPool(self._connect_reader)
         # vectors this process committed since the last snapshot, so the next one need not read them back
+        self._fresh_lock = threading.Lock()
         self._fresh: dict[str, np.ndarray] = {}
         self._fresh_key: tuple[tuple[str, int] | None, int] | None = None  # (model, vector_epoch)
         try:
@@ -341,11 +363,21 @@ class SqliteStore:
     def close(self) -> None:
         """Close the connections; waits for a snapshot build in progress (it uses one of them)."""
         with self._build_lock, self._lock:
-            self._snapshot = None
-            if self._snapshot_conn is not None:
-                self._snapshot_conn.close()
-                self._snapshot_conn = None
+            view, self._view = self._view, None
+            if view is not None:
+                view.retire(self._pool)
+            if self._pool is not None:
+                self._pool.close()
             self._conn.close()
+
+    def _connect_reader(self) -> apsw.Connection:
+        return _connect(str(self.path), self._busy_timeout_ms)
+
+    @property
+    def _snapshot(self) -> VectorIndex | None:
+        """The vector snapshot searches use now (None before the first build)."""
+        view = self._view
+        return None if view is None else view.snapshot
 
     # --- transactions ---------------------------------------------------------------------------
     @contextmanager
@@ -369,19 +401,33 @@ class SqliteStore:
                 raise
 
     @contextmanager
-    def _read(self) -> Iterator[None]:
-        """A read transaction: every statement inside sees the same committed state."""
-        with self._lock:
-            self._conn.execute("BEGIN")
-            try:
-                yield
-            finally:
-                self._conn.execute("COMMIT")
+    def _read(self) -> Iterator[apsw.Connection]:
+        """A connection in a read transaction of the latest commit: every statement sees one state.
+
+        A file store lends a reader connection (never waits for a writer); in
+        memory the one connection is used under ``_lock``.
+        """
+        if self._pool is None:
+            with self._lock:
+                nested = self._conn.in_transaction  # a write transaction of this thread reading its own rows
+                if not nested:
+                    self._conn.execute("BEGIN")
+                try:
+                    yield self._conn
+                finally:
+                    if not nested:
+                        end_read(self._conn)
+            return
+        conn = self._pool.take()
+        try:
+            conn.execute("BEGIN")
+            yield conn
+        finally:
+            self._pool.give(conn)
 
     def _meta(self, key: str) -> str | None:
-        with self._lock:
-            row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return None if row is None else row[0]
+        with self._read() as conn:
+            return _meta_value(conn, key)
 
     def _set_meta(self, key: str, value: str) -> None:
         self._conn.execute("INSERT INTO meta(key, value) VALUES (?, ?) "
@@ -392,21 +438,23 @@ class SqliteStore:
 
     def generation(self) -> int:
         """A counter bumped by every committed change to what searches can return (any process)."""
-        return int(self._meta("generation") or 0)
+        with self._read() as conn:
+            return _generation(conn)
 
     def _has_vector_table(self) -> bool:
+        """Inside a write transaction: does the ``vectors`` table exist?"""
         return _has_vectors_table(self._conn)
 
     # --- embedding model ------------------------------------------------------------------------
     def embedding_model(self) -> tuple[str, int] | None:
-        with self._lock:
-            model_id, dim = self._meta("model_id"), self._meta("dim")
-        return None if model_id is None or dim is None else (model_id, int(dim))
+        with self._read() as conn:
+            return _model(conn)
 
-    def _vector_count(self) -> int:
-        if not self._has_vector_table():
+    def _vector_count(self, conn: apsw.Connection | None = None) -> int:
+        conn = conn or self._conn
+        if not _has_vectors_table(conn):
             return 0
-        return self._conn.execute("SELECT count(*) FROM vectors").fetchone()[0]
+        return conn.execute("SELECT count(*) FROM vectors").fetchone()[0]
 
     def _drop_vectors(self) -> None:
         self._conn.execute("DROP TABLE IF EXISTS vectors")
@@ -417,7 +465,7 @@ class SqliteStore:
         """Inside a write transaction: make (model_id, dim) the index's model, or refuse."""
         if not model_id or not 0 < dim <= MAX_DIM:
             raise StoreError(f"invalid embedding model {model_id!r} with {dim} dimensions (1..{MAX_DIM})")
-        current = self.embedding_model()
+        current = _model(self._conn)
         if current == (model_id, dim) and self._has_vector_table():
             return
         if current is not None and current != (model_id, dim) and self._vector_count():
@@ -435,12 +483,14 @@ class SqliteStore:
         """Record the model; ModelMismatch if another model's vectors are stored (rebuild first)."""
         with self._write():
             self._record_model(model_id, dim)
+        self._after_commit()
 
     def reset_vectors(self) -> None:
         """Drop every stored vector and the recorded model (notes and chunks stay keyword-searchable)."""
         with self._write():
             self._drop_vectors()
             self._bump_generation()
+        self._after_commit()
 
     @contextmanager
     def reindex_lock(self) -> Iterator[None]:
@@ -477,8 +527,8 @@ class SqliteStore:
         return self._meta(key)
 
     def note_hashes(self) -> dict[str, str]:
-        with self._lock:
-            return dict(self._conn.execute("SELECT path, content_hash FROM notes").fetchall())
+        with self._read() as conn:
+            return dict(conn.execute("SELECT path, content_hash FROM notes").fetchall())
 
     def known_hashes(self) -> set[str]:
         """Hashes with a vector for the current model, in the index or in the embedding cache.
@@ -486,12 +536,12 @@ class SqliteStore:
         A cached hash needs no embedding: ``apply`` restores its vector from the
         cache when a chunk with that text comes back.
         """
-        with self._read():
-            model = self.embedding_model()
+        with self._read() as conn:
+            model = _model(conn)
             if model is None:
                 return set()
-            rows = self._conn.execute("SELECT hash FROM vectors UNION SELECT hash FROM embedding_cache"
-                                      " WHERE model_id = ? AND dim = ?", model)
+            rows = conn.execute("SELECT hash FROM vectors UNION SELECT hash FROM embedding_cache"
+                                " WHERE model_id = ? AND dim = ?", model)
             return {row[0] for row in rows}
 
     def hashes_without_vector(self) -> set[str]:
@@ -500,22 +550,22 @@ class SqliteStore:
         Every stored vector belongs to some chunk (orphans are deleted), so equal
         counts prove there is nothing missing without comparing 100k hashes.
         """
-        with self._read():
-            texts = self._conn.execute("SELECT count(DISTINCT hash) FROM chunks").fetchone()[0]
-            if texts == self._vector_count():
+        with self._read() as conn:
+            texts = conn.execute("SELECT count(DISTINCT hash) FROM chunks").fetchone()[0]
+            if texts == self._vector_count(conn):
                 return set()
-            have = ({row[0] for row in self._conn.execute("SELECT hash FROM vectors")}
-                    if self._has_vector_table() else set())
-            return {row[0] for row in self._conn.execute("SELECT DISTINCT hash FROM chunks")} - have
+            have = ({row[0] for row in conn.execute("SELECT hash FROM vectors")}
+                    if _has_vectors_table(conn) else set())
+            return {row[0] for row in conn.execute("SELECT DISTINCT hash FROM chunks")} - have
 
     # --- embedding cache (qmdr.store.base.EmbeddingCache) -----------------------------------------
     def cached_hashes(self, model_id: str, dim: int, hashes: Iterable[str]) -> set[str]:
         """Those of ``hashes`` that (model_id, dim) has embedded before (any model, not just the current)."""
         wanted = list(dict.fromkeys(hashes))
         found: set[str] = set()
-        with self._lock:
+        with self._read() as conn:
             for batch in _batches(wanted):
-                rows = self._conn.execute(
+                rows = conn.execute(
                     f"SELECT hash FROM embedding_cache WHERE model_id = ? AND dim = ? "  # noqa: S608
                     f"AND hash IN ({_placeholders(len(batch))})", (model_id, dim, *batch))
                 found.update(row[0] for row in rows)
@@ -572,12 +622,25 @@ class SqliteStore:
             self._set_meta("last_reindex", now)
             if change.upserts or change.deletes or change.vectors or change.replace_vectors:
                 self._bump_generation()
-            key = (self.embedding_model(), int(self._meta("vector_epoch") or 0))
+            key = (_model(self._conn), int(_meta_value(self._conn, "vector_epoch") or 0))
         self._remember_fresh(key, live)
+        self._after_commit()
+
+    def _after_commit(self) -> None:
+        """Bring a loaded vector view up to the commit just made, so this writer's next search sees it.
+
+        Searches meanwhile answer from the previous view. A build already running
+        (a search catching up with another process) may have read the state
+        before this commit, so the writer waits for it and builds again if so.
+        Skipped when no view is loaded (nobody searched yet: the first search
+        builds one).
+        """
+        if self._view is not None and self.vector_search == "memory" and self._pool is not None:
+            self._refresh_view()
 
     def _remember_fresh(self, key: tuple[tuple[str, int] | None, int], vectors: dict[str, np.ndarray]) -> None:
         """After a commit: keep what was written for the next snapshot, within ``FRESH_MAX_VECTORS``."""
-        with self._lock:
+        with self._fresh_lock:
             if key != self._fresh_key:
                 self._fresh, self._fresh_key = {}, key
             if len(self._fresh) + len(vectors) > FRESH_MAX_VECTORS:
@@ -616,7 +679,7 @@ class SqliteStore:
 
         Returns the vectors added to the vectors table (for the next snapshot).
         """
-        model = self.embedding_model()
+        model = _model(self._conn)
         if model is None:
             if vectors:
                 raise StoreError("vectors given but no embedding model recorded: set IndexChange.model")
@@ -668,13 +731,22 @@ class SqliteStore:
     def keyword(self, query: str, k: int, filters: Filters = Filters()) -> list[Hit]:
         """BM25 over title, headings and text (``BM25_WEIGHTS``); score is -bm25, higher is better.
 
+        Read from the same committed state as the vector view searches use (see
+        ``_search_reader``), on a reader connection: never waits for a writer.
+        """
+        if k <= 0:
+            return []
+        with self._search_reader(vectors=False) as (conn, _):
+            return self._keyword(conn, query, k, filters)
+
+    def _keyword(self, conn: apsw.Connection, query: str, k: int, filters: Filters) -> list[Hit]:
+        """``keyword`` on ``conn`` (in a read transaction).
+
         Any text is accepted: ``qmdr.search.keyword_query`` quotes every term, so punctuation,
         quotes and words like ``NEAR`` never reach FTS5 as syntax. Queries in
         scripts written without spaces also search ``chunks_trigram`` (see the
         module docstring); a query without such characters runs exactly as before.
         """
-        if k <= 0:
-            return []
         lists: dict[str, list[Hit]] = {}
         match = match_query(query)
         if match is not None:
@@ -682,28 +754,28 @@ class SqliteStore:
             if filters == Filters():
                 # rank inside the FTS table first and join only the k winners: joining every match to
                 # chunks and notes before the sort cost more than the ranking itself on common terms
-                lists["unicode61"] = self._ranked_hits(
+                lists["unicode61"] = self._ranked_hits(conn,
                     f"SELECT {_HIT_COLUMNS}, ranked.score FROM"  # noqa: S608 (constants only)
                     f" (SELECT rowid AS id, -bm25(chunks_fts, {weights}) AS score FROM chunks_fts"
                     " WHERE chunks_fts MATCH ? ORDER BY score DESC, rowid LIMIT ?) ranked"
                     " JOIN chunks c ON c.id = ranked.id JOIN notes n ON n.path = c.note_path{where}"
                     " ORDER BY ranked.score DESC, c.id LIMIT ?", (match, k), k, filters)
             else:
-                lists["unicode61"] = self._ranked_hits(
+                lists["unicode61"] = self._ranked_hits(conn,
                     f"SELECT {_HIT_COLUMNS}, -bm25(chunks_fts, {weights}) AS score"  # noqa: S608 (constants only)
                     " FROM chunks_fts JOIN chunks c ON c.id = chunks_fts.rowid JOIN notes n ON n.path = c.note_path"
                     " WHERE chunks_fts MATCH ?{where} ORDER BY score DESC, c.id LIMIT ?", (match,), k, filters)
         trigrams = trigram_query(query)
         short_runs = short_unspaced_runs(query) if trigrams is None else []
         if trigrams is not None:
-            lists["trigram"] = self._ranked_hits(
+            lists["trigram"] = self._ranked_hits(conn,
                 f"SELECT {_HIT_COLUMNS}, -bm25(chunks_trigram) AS score"  # noqa: S608 (constants only)
                 " FROM chunks_trigram JOIN chunks c ON c.id = chunks_trigram.rowid"
                 " JOIN notes n ON n.path = c.note_path"
                 " WHERE chunks_trigram MATCH ?{where} ORDER BY score DESC, c.id LIMIT ?", (trigrams,), k, filters)
         elif short_runs:
             found = " + ".join("(instr(c.text, ?) > 0)" for _ in short_runs)
-            lists["substring"] = self._ranked_hits(
+            lists["substring"] = self._ranked_hits(conn,
                 f"SELECT {_HIT_COLUMNS}, {found} AS score"  # noqa: S608 (placeholders only)
                 " FROM (SELECT rowid AS id FROM chunks_trigram ORDER BY rowid LIMIT ?) scanned"
                 " JOIN chunks c ON c.id = scanned.id JOIN notes n ON n.path = c.note_path"
@@ -711,42 +783,54 @@ class SqliteStore:
                 (*short_runs, SHORT_RUN_SCAN_ROWS), k, filters)
         return _fuse_keyword_lists(lists, k)
 
-    def _ranked_hits(self, sql: str, head: tuple[Any, ...], k: int, filters: Filters) -> list[Hit]:
+    @staticmethod
+    def _ranked_hits(conn: apsw.Connection, sql: str, head: tuple[Any, ...], k: int,
+                     filters: Filters) -> list[Hit]:
         """Run a keyword ``sql`` (its last column the score; ``{where}`` takes the filters) for ``k`` hits."""
         where, params = _filter_sql(filters)
-        with self._lock:
-            try:
-                rows = self._conn.execute(sql.format(where=where), (*head, *params, k)).fetchall()
-            except apsw.Error as exc:  # match_query makes this unreachable for user text; keep the tree clean
-                raise StoreError(f"keyword search failed: {exc}") from exc
+        try:
+            rows = conn.execute(sql.format(where=where), (*head, *params, k)).fetchall()
+        except apsw.Error as exc:  # match_query makes this unreachable for user text; keep the tree clean
+            raise StoreError(f"keyword search failed: {exc}") from exc
         return [_hit(row[:-1], row[-1]) for row in rows]
 
     # --- vector search --------------------------------------------------------------------------
     def nearest(self, vector: np.ndarray, k: int, filters: Filters = Filters()) -> list[Hit]:
         """The ``k`` chunks whose vectors are most similar to ``vector`` (cosine), best first."""
-        model = self.embedding_model()
-        if model is None or k <= 0:
+        if k <= 0:
             return []
         query = np.asarray(vector, dtype=np.float32).reshape(-1)
+        if self.vector_search == "vec0":
+            with self._read() as conn:
+                model = _model(conn)
+                if model is None:
+                    return []
+                self._check_query(query, model)
+                return self._hydrate(conn, self._nearest_vec0(conn, query, k, filters))
+        with self._search_reader(vectors=True) as (conn, snapshot):
+            assert snapshot is not None  # noqa: S101 (vectors=True always yields one)
+            model = None if snapshot.model == ("", 1) else snapshot.model
+            if model is None:
+                return []
+            self._check_query(query, model)
+            return self._hydrate(conn, snapshot.search(query, k, filters))
+
+    @staticmethod
+    def _check_query(query: np.ndarray, model: tuple[str, int]) -> None:
         if query.shape != (model[1],):
             raise ModelMismatch(f"query vector has {query.shape[0]} dimensions but the index holds "
                                 f"{model[1]} ({model[0]}); {REBUILD_HINT}", stored=model)
-        if self.vector_search == "vec0":
-            scored = self._nearest_vec0(query, k, filters)
-        else:
-            scored = self.vector_index().search(query, k, filters)
-        return self._hydrate(scored)
 
-    def _hydrate(self, scored: Sequence[tuple[int, float]]) -> list[Hit]:
-        """Hits for (chunk id, score) pairs, in the given order; ids deleted meanwhile are dropped."""
+    @staticmethod
+    def _hydrate(conn: apsw.Connection, scored: Sequence[tuple[int, float]]) -> list[Hit]:
+        """Hits for (chunk id, score) pairs, in the given order, read in ``conn``'s transaction."""
         rows: dict[int, Sequence[Any]] = {}
         ids = [chunk_id for chunk_id, _ in scored]
-        with self._lock:
-            for batch in _batches(ids):
-                for row in self._conn.execute(
-                        f"SELECT {_HIT_COLUMNS} FROM chunks c JOIN notes n ON n.path = c.note_path"  # noqa: S608
-                        f" WHERE c.id IN ({_placeholders(len(batch))})", tuple(batch)):
-                    rows[row[0]] = row
+        for batch in _batches(ids):
+            for row in conn.execute(
+                    f"SELECT {_HIT_COLUMNS} FROM chunks c JOIN notes n ON n.path = c.note_path"  # noqa: S608
+                    f" WHERE c.id IN ({_placeholders(len(batch))})", tuple(batch)):
+                rows[row[0]] = row
         return [_hit(rows[chunk_id], score) for chunk_id, score in scored if chunk_id in rows]
 
     def vectors_of(self, chunk_hashes: Sequence[str]) -> dict[str, np.ndarray]:
@@ -762,31 +846,75 @@ class SqliteStore:
         if self.vector_search == "memory":
             index = self.vector_index()
             return {h: index.matrix[index.row_of[h]] for h in wanted if h in index.row_of}
-        model = self.embedding_model()
-        if model is None:
-            return {}
-        with self._read():
-            return self._fetch_vectors(self._conn, model, wanted)
+        with self._read() as conn:
+            model = _model(conn)
+            if model is None:
+                return {}
+            return self._fetch_vectors(conn, model, wanted)
+
+    @contextmanager
+    def _search_reader(self, *, vectors: bool) -> Iterator[tuple[apsw.Connection, VectorIndex | None]]:
+        """A connection in a read transaction, and (``vectors``) the snapshot of that same committed state.
+
+        Usually a pooled reader whose transaction sees exactly the view's
+        generation. When the latest commit is ahead of the view: while a build
+        is running, or for a keyword search that finds one loaded, the search
+        reads from the view's pinned transaction (one state for keyword and
+        vector hits, never waiting for the writer or the build); with no build
+        running, a vector search builds the next view first (a commit by another
+        process) and a keyword search reads the latest commit. Before the first
+        view only a vector search waits for it to be built.
+        """
+        if self._pool is None:  # in memory: one connection; the snapshot is built under the same lock
+            with self._lock, self._read() as conn:
+                yield conn, self._memory_snapshot() if vectors else None
+            return
+        attempts = 0
+        while True:
+            view = self._view
+            conn = self._pool.take()
+            try:
+                conn.execute("BEGIN")
+                latest = _generation(conn)
+            except BaseException:
+                self._pool.give(conn)
+                raise
+            if view is not None and view.generation == latest:
+                snapshot, release = view.snapshot, partial(self._pool.give, conn)
+                break
+            if not vectors and (view is None or not self._build_lock.locked()):
+                snapshot, release = None, partial(self._pool.give, conn)
+                break
+            self._pool.give(conn)
+            if view is not None and (not vectors or self._build_lock.locked() or attempts >= VIEW_ATTEMPTS):
+                view.lock.acquire()
+                if not view.retired and view.conn is not None:
+                    snapshot, conn, release = view.snapshot, view.conn, view.lock.release
+                    break
+                view.lock.release()  # replaced meanwhile: the new view is the one to read
+                continue
+            attempts += 1
+            self._refresh_view()
+        try:
+            yield conn, snapshot if vectors else None
+        finally:
+            release()
 
     def vector_index(self) -> VectorIndex:
-        """The in-memory snapshot, rebuilt (incrementally) when the generation has moved on.
+        """The snapshot of the latest commit, built (incrementally) if the generation has moved on.
 
         Rows of the previous snapshot are reused only while the stored vectors
         are the same set of the same model: a drop (rebuild, reset) bumps
         ``vector_epoch`` and forces a fresh load. One build at a time; callers
         arriving meanwhile wait for it and share its result.
         """
-        with self._build_lock:
-            previous = self._snapshot
-            if previous is not None and previous.generation == self.generation():
-                return previous
-            if self.path is None:
-                with self._lock:  # one connection only: the build must not interleave with a write
-                    snapshot = self._build_snapshot(self._conn, previous)
-            else:
-                snapshot = self._build_snapshot(self._builder_connection(), previous)
-            self._snapshot = snapshot
-            return snapshot
+        if self._pool is None:
+            with self._lock:
+                return self._memory_snapshot()
+        view = self._view
+        if view is not None and view.generation == self.generation():
+            return view.snapshot
+        return self._refresh_view().snapshot
 
     def warm(self) -> int:
         """Build the vector snapshot now, ahead of the first search; returns its chunk count.
@@ -796,39 +924,63 @@ class SqliteStore:
         """
         return 0 if self.vector_search == "vec0" else len(self.vector_index())
 
-    def _builder_connection(self) -> apsw.Connection:
-        """The snapshot builder's own connection (caller holds ``_build_lock``), opened on first use."""
-        if self._snapshot_conn is None:
-            self._snapshot_conn = _connect(str(self.path), self._busy_timeout_ms)
-        return self._snapshot_conn
+    def _memory_snapshot(self) -> VectorIndex:
+        """In memory (caller holds ``_lock``): the snapshot of the one connection's state."""
+        view = self._view
+        with self._read() as conn:
+            if view is not None and view.generation == _generation(conn):
+                return view.snapshot
+            snapshot = self._build_snapshot(conn, view.snapshot if view is not None else None)
+        self._view = PinnedView(snapshot)
+        return snapshot
+
+    def _refresh_view(self) -> PinnedView:
+        """Build a view of the latest commit and swap it in; the previous one is retired after the swap.
+
+        One build at a time: a caller arriving during a build waits for it, then
+        returns it if it is current. Searches keep using the previous view meanwhile.
+        """
+        with self._build_lock:
+            current = self._view
+            assert self._pool is not None  # noqa: S101 (file stores only)
+            conn = self._pool.take()
+            try:
+                conn.execute("BEGIN")
+                if current is not None and current.generation == _generation(conn):
+                    self._pool.give(conn)
+                    return current
+                snapshot = self._build_snapshot(conn, current.snapshot if current is not None else None)
+            except BaseException:
+                self._pool.give(conn)
+                raise
+            view = PinnedView(snapshot, conn)  # the read transaction stays open: the view's state
+            self._view = view
+            if current is not None:
+                current.retire(self._pool)
+            return view
 
     def _build_snapshot(self, conn: apsw.Connection, previous: VectorIndex | None) -> VectorIndex:
-        """A snapshot of what ``conn`` sees, read in one transaction; vectors this process just wrote
-        (``_fresh``) are taken from memory instead of the table."""
-        conn.execute("BEGIN")
-        try:
-            generation = int(_meta_value(conn, "generation") or 0)
-            model_id, dim = _meta_value(conn, "model_id"), _meta_value(conn, "dim")
-            if model_id is None or dim is None:
-                return VectorIndex.empty(("", 1), generation)
-            model = (model_id, int(dim))
-            epoch = int(_meta_value(conn, "vector_epoch") or 0)
-            chunks = conn.execute("SELECT id, note_path, hash FROM chunks").fetchall()
-            tags: dict[str, list[str]] = {}
-            for tag, path in conn.execute("SELECT tag, note_path FROM note_tags"):
-                tags.setdefault(path, []).append(tag)
-            with self._lock:
-                fresh = dict(self._fresh) if self._fresh_key == (model, epoch) else {}
-            if self._on_snapshot_build is not None:
-                self._on_snapshot_build(len(chunks))
-            reusable = previous is not None and previous.epoch == epoch
-            snapshot = VectorIndex.build(
-                model=model, generation=generation, chunks=chunks, note_tags=tags,
-                fetch_vectors=lambda hashes: self._fetch_vectors(conn, model, hashes),
-                previous=previous if reusable else None, fresh=fresh, epoch=epoch)
-        finally:
-            conn.execute("COMMIT")
-        with self._lock:  # what the snapshot now holds need not be kept for the next one
+        """A snapshot of what ``conn`` sees (already in a read transaction, left open); vectors this
+        process just wrote (``_fresh``) are taken from memory instead of the table."""
+        generation = _generation(conn)
+        model = _model(conn)
+        if model is None:
+            return VectorIndex.empty(("", 1), generation)
+        epoch = int(_meta_value(conn, "vector_epoch") or 0)
+        chunks = conn.execute("SELECT id, note_path, hash FROM chunks").fetchall()
+        tags: dict[str, list[str]] = {}
+        for tag, path in conn.execute("SELECT tag, note_path FROM note_tags"):
+            tags.setdefault(path, []).append(tag)
+        with self._fresh_lock:
+            fresh = dict(self._fresh) if self._fresh_key == (model, epoch) else {}
+        if self._on_snapshot_build is not None:
+            self._on_snapshot_build(len(chunks))
+        reusable = previous is not None and previous.epoch == epoch
+        snapshot = VectorIndex.build(
+            model=model, generation=generation, chunks=chunks, note_tags=tags,
+            fetch_vectors=lambda hashes: self._fetch_vectors(conn, model, hashes),
+            previous=previous if reusable else None, fresh=fresh, epoch=epoch)
+        with self._fresh_lock:  # what the snapshot now holds need not be kept for the next one
             if self._fresh_key == (model, epoch):
                 for chunk_hash in fresh:
                     self._fresh.pop(chunk_hash, None)
@@ -861,42 +1013,43 @@ class SqliteStore:
                 found[chunk_hash] = np.frombuffer(row[0], dtype=np.float32)
         return found
 
-    def _nearest_vec0(self, query: np.ndarray, k: int, filters: Filters) -> list[tuple[int, float]]:
+    @staticmethod
+    def _nearest_vec0(conn: apsw.Connection, query: np.ndarray, k: int,
+                      filters: Filters) -> list[tuple[int, float]]:
         """sqlite-vec's own search: KNN on vec0 when unfiltered, an exact filtered scan otherwise."""
         blob = query.tobytes()
         where, params = _filter_sql(filters)
-        with self._read():
-            if not self._has_vector_table():
-                return []
-            if where:
-                rows = self._conn.execute(
-                    "SELECT c.id, 1.0 - vec_distance_cosine(v.embedding, ?) AS score FROM chunks c"  # noqa: S608
-                    f" JOIN vectors v ON v.hash = c.hash WHERE 1{where} ORDER BY score DESC, c.id LIMIT ?",
-                    (blob, *params, k)).fetchall()
-                return [(chunk_id, float(score)) for chunk_id, score in rows]
-            # k distinct texts give at least k chunks (every stored vector is referenced by a chunk)
-            knn = self._conn.execute("SELECT hash, distance FROM vectors WHERE embedding MATCH ? AND k = ?",
-                                     (blob, min(k, VEC0_MAX_K))).fetchall()
-            similarity = {chunk_hash: 1.0 - float(distance) for chunk_hash, distance in knn}
-            scored: list[tuple[int, float]] = []
-            hashes = list(similarity)
-            for batch in _batches(hashes):
-                sql = f"SELECT id, hash FROM chunks WHERE hash IN ({_placeholders(len(batch))})"  # noqa: S608
-                for chunk_id, chunk_hash in self._conn.execute(sql, tuple(batch)):
-                    scored.append((chunk_id, similarity[chunk_hash]))
+        if not _has_vectors_table(conn):
+            return []
+        if where:
+            rows = conn.execute(
+                "SELECT c.id, 1.0 - vec_distance_cosine(v.embedding, ?) AS score FROM chunks c"  # noqa: S608
+                f" JOIN vectors v ON v.hash = c.hash WHERE 1{where} ORDER BY score DESC, c.id LIMIT ?",
+                (blob, *params, k)).fetchall()
+            return [(chunk_id, float(score)) for chunk_id, score in rows]
+        # k distinct texts give at least k chunks (every stored vector is referenced by a chunk)
+        knn = conn.execute("SELECT hash, distance FROM vectors WHERE embedding MATCH ? AND k = ?",
+                           (blob, min(k, VEC0_MAX_K))).fetchall()
+        similarity = {chunk_hash: 1.0 - float(distance) for chunk_hash, distance in knn}
+        scored: list[tuple[int, float]] = []
+        hashes = list(similarity)
+        for batch in _batches(hashes):
+            sql = f"SELECT id, hash FROM chunks WHERE hash IN ({_placeholders(len(batch))})"  # noqa: S608
+            for chunk_id, chunk_hash in conn.execute(sql, tuple(batch)):
+                scored.append((chunk_id, similarity[chunk_hash]))
         scored.sort(key=lambda item: (-item[1], item[0]))
         return scored[:k]
 
     # --- reading notes and stats ----------------------------------------------------------------
     def get_note(self, path: str) -> dict[str, Any] | None:
         """The note row (JSON columns decoded) with its chunks in order, or None."""
-        with self._read():
-            row = self._conn.execute(
+        with self._read() as conn:
+            row = conn.execute(
                 "SELECT path, title, tags, frontmatter, content_hash, mtime, size, links, dates, indexed_at"
                 " FROM notes WHERE path = ?", (path,)).fetchone()
             if row is None:
                 return None
-            chunks = self._conn.execute(
+            chunks = conn.execute(
                 "SELECT id, ordinal, heading_trail, start_line, end_line, text, hash FROM chunks"
                 " WHERE note_path = ? ORDER BY ordinal", (path,)).fetchall()
         path, title, tags, frontmatter, content_hash, mtime, size, links, dates, indexed_at = row
@@ -910,15 +1063,15 @@ class SqliteStore:
         }
 
     def stats(self) -> IndexStats:
-        with self._read():
-            notes = self._conn.execute("SELECT count(*) FROM notes").fetchone()[0]
-            chunks = self._conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
-            texts = self._conn.execute("SELECT count(DISTINCT hash) FROM chunks").fetchone()[0]
-            vectors = self._vector_count()
-            cached = self._conn.execute("SELECT count(*) FROM embedding_cache").fetchone()[0]
-            model = self.embedding_model()
-            last = self._meta("last_reindex")
-            generation = self.generation()
+        with self._read() as conn:
+            notes = conn.execute("SELECT count(*) FROM notes").fetchone()[0]
+            chunks = conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+            texts = conn.execute("SELECT count(DISTINCT hash) FROM chunks").fetchone()[0]
+            vectors = self._vector_count(conn)
+            cached = conn.execute("SELECT count(*) FROM embedding_cache").fetchone()[0]
+            model = _model(conn)
+            last = _meta_value(conn, "last_reindex")
+            generation = _generation(conn)
         size = 0
         if self.path is not None:
             size = sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal")) if p.exists())
@@ -932,5 +1085,5 @@ class SqliteStore:
 
     def integrity_check(self) -> list[str]:
         """``PRAGMA integrity_check`` rows: ``["ok"]`` for a healthy file."""
-        with self._lock:
-            return [row[0] for row in self._conn.execute("PRAGMA integrity_check")]
+        with self._read() as conn:
+            return [row[0] for row in conn.execute("PRAGMA integrity_check")]
