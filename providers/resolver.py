@@ -235,6 +235,16 @@ def resolve_agent(
     )
 
 
+def pipeline_step(pipeline: Pipeline, step_id: str, *, path: str | Path | None = None) -> PipelineStep:
+    """The step ``step_id`` of ``pipeline``; ConfigError listing the steps there are when it has none."""
+    for step in pipeline.steps:
+        if step.id == step_id:
+            return step
+    listed = ", ".join(s.id for s in pipeline.steps) or "none"
+    where = f" in {path}" if path else ""
+    raise ConfigError(f"no step {step_id[:80]!r}{where}; its steps: {listed}", path=str(path) if path else None)
+
+
 def resolve_pipeline(
     pipeline: Pipeline, *, agents_dir: str | Path, defaults: GlobalDefaults | None = None
 ) -> dict[str, ResolvedAgent]:

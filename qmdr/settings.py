@@ -68,6 +68,7 @@ class Settings(BaseSettings):
     qmdr_chunk_tokens: int = Field(256, ge=32, le=8192, description="chunk budget in embedding-model tokens")
     qmdr_chunk_overlap: int = Field(32, ge=0, le=1024, description="tokens carried from one chunk into the next")
     qmdr_agents_dir: Path = Field(Path("agents"), description="agent configs: <dir>/<agent id>/config.yml")
+    qmdr_pipelines_dir: Path = Field(Path("pipelines"), description="pipelines POST /chat names: <dir>/<name>.yml")
     qmdr_log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
     qmdr_log_format: Literal["text", "json"] = Field("text", description="text, or json for one JSON object per log line (with request_id)")
     qmdr_vault_roots: list[Path] = Field(default_factory=list, description="extra folders POST /reindex may index (JSON list); QMDR_VAULT and registered vaults always may")

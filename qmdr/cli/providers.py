@@ -134,10 +134,26 @@ def rotate_key() -> None:
 
 
 @models_app.command("resolve")
-def resolve(model: Annotated[str, typer.Argument(help="e.g. anthropic/claude-sonnet-4")], as_json: JsonOpt = False) -> None:
-    """Show which provider a model string goes to and the model id sent to its API."""
+def resolve(
+    model: Annotated[str | None, typer.Argument(help="e.g. anthropic/claude-sonnet-4")] = None,
+    pipeline: Annotated[Path | None, typer.Option("--pipeline", help="pipeline YAML (steps: [{id, agent, model}]): resolve every step")] = None,
+    step: Annotated[str | None, typer.Option("--step", help="only this step of --pipeline")] = None,
+    agents_dir: Annotated[Path | None, typer.Option("--agents-dir", help="agent configs (<dir>/<agent>/config.yml); default QMDR_AGENTS_DIR")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show which provider a model string goes to and the model id sent to its API; with --pipeline, which
+    model, thinking model and level each step runs with and where each came from (step, agent, default)."""
     from providers.resolver import parse_model_string
 
+    if pipeline is not None:
+        if model is not None:
+            raise fail("give a MODEL or --pipeline FILE, not both", 2)
+        _resolve_pipeline(pipeline, step, agents_dir, as_json)
+        return
+    if model is None:
+        raise fail("give a MODEL (provider/model) or --pipeline FILE", 2)
+    if step is not None or agents_dir is not None:
+        raise fail("--step and --agents-dir go with --pipeline", 2)
     with provider_access() as (_secrets, keys, client):
         ref = parse_model_string(model)
         keys.spec(ref.provider)
@@ -150,6 +166,32 @@ def resolve(model: Annotated[str, typer.Argument(help="e.g. anthropic/claude-son
     else:
         for key, value in data.items():
             render.say(console, f"{key}: {value}")
+
+
+def _resolve_pipeline(path: Path, step_id: str | None, agents_dir: Path | None, as_json: bool) -> None:
+    """The table (or JSON) of ``qmdr models resolve --pipeline``."""
+    from providers.resolver import load_pipeline, pipeline_step, resolve_agent
+
+    settings = load_settings()
+    with provider_access() as (secrets, _keys, _client):
+        loaded = load_pipeline(path)
+        steps = [pipeline_step(loaded, step_id, path=path)] if step_id is not None else loaded.steps
+        defaults = secrets.get_defaults()
+        rows = []
+        for s in steps:
+            r = resolve_agent(s.agent, step_model=s.model, defaults=defaults,
+                              agents_dir=agents_dir or settings.qmdr_agents_dir)
+            rows.append({"step": s.id, "agent": s.agent, "model": str(r.model),
+                         "thinking_model": str(r.thinking_model) if r.thinking_model else None,
+                         "thinking_level": r.thinking_level, "sources": dict(r.sources)})
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    columns = ("step", "agent", "model", "thinking model", "level", "from (model / thinking model / level)")
+    console.print(render.table(f"Pipeline {path.name}", columns, [
+        (row["step"], row["agent"], row["model"], row["thinking_model"] or "", row["thinking_level"] or "",
+         " / ".join(row["sources"].get(k, "-") for k in ("model", "thinking_model", "thinking_level")))
+        for row in rows]))
 
 
 @models_app.command("list")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from dataclasses import asdict
 from typing import Any, Literal
 
@@ -11,14 +12,14 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field, StrictBool, model_validator
 
-from providers.errors import InvalidToolDefinition, ProviderError
-from providers.resolver import resolve_agent
+from providers.errors import ConfigError, InvalidToolDefinition, ProviderError
+from providers.resolver import load_pipeline, pipeline_step, resolve_agent
 from providers.structured import as_response_schema
 from providers.tools import as_tools
 from providers.types import Message, Tool, ToolCall
 from qmdr.api.deps import Authorized, ServiceDep
 from qmdr.api.errors import error_body
-from qmdr.errors import InvalidQuery
+from qmdr.errors import InvalidQuery, NotFound
 
 router = APIRouter(tags=["chat"], dependencies=[Authorized])
 
@@ -72,6 +73,9 @@ class ChatBody(BaseModel):
     agent: str | None = Field(None, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$",
                               description="agent id: its agents/<id>/config.yml chooses the model")
     step_model: str | None = Field(None, max_length=300, description="a pipeline step's model override")
+    pipeline: str | None = Field(None, max_length=100, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$",
+                                 description="a pipeline in QMDR_PIPELINES_DIR (<name>.yml); with step")
+    step: str | None = Field(None, max_length=100, description="the pipeline step whose agent and model to use")
     messages: list[ChatMessage] = Field(..., min_length=1, max_length=MAX_MESSAGES)
     thinking_level: Literal["off", "low", "medium", "high"] | None = None
     fallbacks: list[str] = Field(default_factory=list, max_length=5)
@@ -89,6 +93,10 @@ class ChatBody(BaseModel):
     def _model_or_agent(self) -> ChatBody:
         if self.model and self.agent:
             raise ValueError("give either model or agent, not both")
+        if (self.pipeline is None) != (self.step is None):
+            raise ValueError("pipeline and step go together: the step of that pipeline chooses agent and model")
+        if self.pipeline and (self.model or self.agent or self.step_model):
+            raise ValueError("give either pipeline + step, or model / agent, not both")
         return self
 
 
@@ -106,14 +114,35 @@ class ChatAnswer(BaseModel):
     parsed: Any = Field(None, description="with response_format json_schema: the answer, validated against it")
 
 
+def _pipeline_step(body: ChatBody, service: Any) -> tuple[str, str | None]:
+    """(agent, step model) of ``body.step`` in the pipeline file ``body.pipeline`` names."""
+    folder = Path(service.settings.qmdr_pipelines_dir)
+    path = next((folder / f"{body.pipeline}{suffix}" for suffix in (".yml", ".yaml")
+                 if (folder / f"{body.pipeline}{suffix}").is_file()), None)
+    if path is None:
+        raise NotFound(f"no pipeline {body.pipeline!r} in QMDR_PIPELINES_DIR (looked for {body.pipeline}.yml "
+                       f"and .yaml)")
+    try:
+        step = pipeline_step(load_pipeline(path), str(body.step), path=path.name)
+    except ConfigError as exc:
+        raise InvalidQuery(exc.message) from None
+    return step.agent, step.model
+
+
 def choose_model(body: ChatBody, service: Any) -> tuple[str, str | None]:
-    """(model string, thinking level): request > agent config > global defaults."""
+    """(model string, thinking level): request > pipeline step > agent config > global defaults."""
     defaults = service.secrets.get_defaults()
     if body.model:
         return body.model, body.thinking_level or defaults.thinking_level
-    if body.agent or body.step_model:
-        resolved = resolve_agent(body.agent or "default", step_model=body.step_model, defaults=defaults,
-                                 agents_dir=service.settings.qmdr_agents_dir)
+    agent, step_model = body.agent, body.step_model
+    if body.pipeline:
+        agent, step_model = _pipeline_step(body, service)
+    if agent or step_model:
+        try:
+            resolved = resolve_agent(agent or "default", step_model=step_model, defaults=defaults,
+                                     agents_dir=service.settings.qmdr_agents_dir)
+        except ConfigError as exc:
+            raise InvalidQuery(exc.message) from None
         level = body.thinking_level or resolved.thinking_level
         ref = resolved.thinking_model if (level and level != "off" and resolved.thinking_model) else resolved.model
         return f"{ref.provider}/{ref.model}", level

@@ -123,3 +123,23 @@ def test_response_format_comes_back_parsed_and_is_not_streamed(make_client) -> N
     broken = client.post("/chat", json={**ask, "response_format": {"type": "json_schema", "json_schema": {
         "name": "g", "schema": {"type": "nonsense"}}}})
     assert broken.status_code == 422
+
+
+def test_pipeline_and_step_choose_the_agent_and_model(make_client, tmp_path) -> None:
+    (tmp_path / "pipelines").mkdir()
+    (tmp_path / "pipelines" / "review.yml").write_text(
+        "steps:\n  - id: draft\n    agent: writer\n    model: openai/gpt-4.1-mini\n  - id: check\n    agent: critic\n")
+    (tmp_path / "agents" / "critic").mkdir(parents=True)
+    (tmp_path / "agents" / "critic" / "config.yml").write_text("model: openai/gpt-4o-mini\n")
+    client = make_client(env={"OPENAI_API_KEY": "sk-fake-openai-0000"}, qmdr_pipelines_dir=tmp_path / "pipelines",
+                         qmdr_agents_dir=tmp_path / "agents")
+    sent = with_provider(client, lambda body: httpx.Response(200, json=answer(content="ok")))
+    hi = [{"role": "user", "content": "hi"}]
+    for step, model in (("draft", "gpt-4.1-mini"), ("check", "gpt-4o-mini")):
+        done = client.post("/chat", json={"pipeline": "review", "step": step, "messages": hi})
+        assert done.status_code == 200, done.text
+        assert sent[-1]["model"] == model and done.json()["metadata"]["model_used"] == f"openai/{model}"
+    assert client.post("/chat", json={"pipeline": "review", "step": "nope", "messages": hi}).status_code == 422
+    assert client.post("/chat", json={"pipeline": "absent", "step": "x", "messages": hi}).status_code == 404
+    assert client.post("/chat", json={"pipeline": "../etc", "step": "x", "messages": hi}).status_code == 422
+    assert client.post("/chat", json={"pipeline": "review", "messages": hi}).status_code == 422
