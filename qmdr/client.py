@@ -110,14 +110,17 @@ def _search_body(query: str, vaults: list[str] | None, k: int, options: dict[str
 
 
 def _context_body(query: str | list[str] | None, budget: int | None, profile: str, vaults: list[str] | None,
-                  since: str | datetime | None = None) -> dict[str, Any]:
+                  since: str | datetime | None = None, include_superseded: bool = False) -> dict[str, Any]:
     queries = [] if query is None else [query] if isinstance(query, str) else list(query)
     return ContextRequest(queries=queries, budget=budget, profile=profile,  # type: ignore[arg-type]
-                          vaults=vaults, since=since).model_dump(mode="json", exclude_none=True)
+                          vaults=vaults, since=since,  # type: ignore[arg-type]
+                          include_superseded=include_superseded).model_dump(mode="json", exclude_none=True)
 
 
-def _write_body(path: str, content: str | None, frontmatter: dict[str, Any] | None, append: bool) -> dict[str, Any]:
-    return NoteWrite(path=path, content=content, frontmatter=frontmatter or {}, append=append).model_dump()
+def _write_body(path: str, content: str | None, frontmatter: dict[str, Any] | None, append: bool,
+                supersedes: str | None = None, on_duplicate: str = "write") -> dict[str, Any]:
+    return NoteWrite(path=path, content=content, frontmatter=frontmatter or {}, append=append,  # type: ignore[arg-type]
+                     supersedes=supersedes, on_duplicate=on_duplicate).model_dump(exclude_none=True)
 
 
 class QmdrClient:
@@ -137,20 +140,24 @@ class QmdrClient:
         self._http.close()
 
     def search(self, query: str, *, vaults: list[str] | None = None, k: int = 10, **options: Any) -> MemorySearchResponse:
-        """Search (options: mode, path_prefix, tags, rerank, expand, group_by_note, explain)."""
+        """Search (options: mode, path_prefix, tags, rerank, expand, group_by_note, explain, include_superseded)."""
         return _parse(MemorySearchResponse, self._http.post("/vaults/search", json=_search_body(query, vaults, k, options)))
 
     def context(self, query: str | list[str] | None = None, *, budget: int | None = None, profile: str = "balanced",
-                vaults: list[str] | None = None, since: str | datetime | None = None) -> ContextResponse:
+                vaults: list[str] | None = None, since: str | datetime | None = None,
+                include_superseded: bool = False) -> ContextResponse:
         """A ready-to-paste memory block; ``since`` keeps notes changed after that date (no query: what changed)."""
-        body = _context_body(query, budget, profile, vaults, since)
+        body = _context_body(query, budget, profile, vaults, since, include_superseded)
         return _parse(ContextResponse, self._http.post("/context", json=body))
 
     def remember(self, path: str, content: str | None = None, *, vault: str = "default",
-                 frontmatter: dict[str, Any] | None = None, append: bool = False) -> NoteWriteResult:
-        """Create or update a note; it is searchable when this returns."""
-        return _parse(NoteWriteResult, self._http.post(f"/vaults/{quote(vault, safe='')}/notes",
-                                                       json=_write_body(path, content, frontmatter, append)))
+                 frontmatter: dict[str, Any] | None = None, append: bool = False, supersedes: str | None = None,
+                 on_duplicate: str = "write") -> NoteWriteResult:
+        """Create or update a note; it is searchable when this returns. ``similar`` in the answer lists
+        stored chunks the text nearly duplicates (``on_duplicate``: write, skip or merge); ``supersedes``
+        marks an old note as replaced by this one."""
+        body = _write_body(path, content, frontmatter, append, supersedes, on_duplicate)
+        return _parse(NoteWriteResult, self._http.post(f"/vaults/{quote(vault, safe='')}/notes", json=body))
 
     def get_note(self, path: str, *, vault: str = "default") -> NoteModel:
         return _parse(NoteModel, self._http.get(_note_url(vault, path)))
@@ -206,14 +213,15 @@ class AsyncQmdrClient:
 
     async def context(self, query: str | list[str] | None = None, *, budget: int | None = None,
                       profile: str = "balanced", vaults: list[str] | None = None,
-                      since: str | datetime | None = None) -> ContextResponse:
-        body = _context_body(query, budget, profile, vaults, since)
+                      since: str | datetime | None = None, include_superseded: bool = False) -> ContextResponse:
+        body = _context_body(query, budget, profile, vaults, since, include_superseded)
         return _parse(ContextResponse, await self._http.post("/context", json=body))
 
     async def remember(self, path: str, content: str | None = None, *, vault: str = "default",
-                       frontmatter: dict[str, Any] | None = None, append: bool = False) -> NoteWriteResult:
-        return _parse(NoteWriteResult, await self._http.post(f"/vaults/{quote(vault, safe='')}/notes",
-                                                             json=_write_body(path, content, frontmatter, append)))
+                       frontmatter: dict[str, Any] | None = None, append: bool = False,
+                       supersedes: str | None = None, on_duplicate: str = "write") -> NoteWriteResult:
+        body = _write_body(path, content, frontmatter, append, supersedes, on_duplicate)
+        return _parse(NoteWriteResult, await self._http.post(f"/vaults/{quote(vault, safe='')}/notes", json=body))
 
     async def get_note(self, path: str, *, vault: str = "default") -> NoteModel:
         return _parse(NoteModel, await self._http.get(_note_url(vault, path)))

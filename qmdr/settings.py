@@ -22,6 +22,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 #: notes larger than this are skipped: a multi-megabyte "note" is almost always an export or a log
 DEFAULT_MAX_NOTE_BYTES = 8 * 1024 * 1024
+#: near-duplicate line for the embedded model, measured on Cranfield paraphrase vs related/unrelated pairs
+#: (benchmarks/results/duplicates.md); another embedding model has another cosine scale: re-measure
+DUPLICATE_THRESHOLD = 0.82
 RerankMode = Literal["llm", "none", "api"]
 
 
@@ -76,6 +79,9 @@ class Settings(BaseSettings):
     qmdr_watch: bool = Field(False, description="`qmdr serve` follows every vault folder and reindexes changed notes")
     qmdr_watch_debounce_s: float = Field(2.0, gt=0, le=60, description="quiet time after a burst of file changes before reindexing")
     qmdr_context_tokens: int = Field(2000, ge=64, le=100_000, description="default token budget of POST /context")
+    qmdr_duplicate_threshold: float = Field(
+        DUPLICATE_THRESHOLD, gt=0, le=1,
+        description="cosine similarity from which a note write reports a stored chunk as a near duplicate")
     qmdr_recency_weight: float = Field(0.0, ge=0, le=10, description="recency boost weight (0 = off)")
     qmdr_recency_half_life_days: float = Field(30.0, gt=0, le=36_500, description="age at which the recency boost halves")
     qmdr_feedback_weight: float = Field(0.0, ge=0, le=1, description="usefulness-prior weight from POST /feedback (0 = off)")

@@ -25,8 +25,9 @@ from providers.errors import ProviderError
 from qmdr import __version__
 from qmdr.errors import QmdrError
 from qmdr.memory.context import build_context
+from qmdr.memory.corrections import remember as remember_note
 from qmdr.memory.handoff import parse_since
-from qmdr.memory.notes_write import note_key, write_note
+from qmdr.memory.notes_write import note_key
 from qmdr.service import Service
 from qmdr.settings import Settings
 from vault.errors import IngestError
@@ -78,12 +79,13 @@ def create_mcp_server(settings: Settings, *, service: Service | None = None) -> 
 
     @server.tool()
     async def search(query: str, vaults: list[str] | None = None, k: int = 8, group_by_note: bool = True,
-                     mode: str = "hybrid") -> dict[str, Any]:
+                     mode: str = "hybrid", include_superseded: bool = False) -> dict[str, Any]:
         """Search memory (hybrid keyword + vector). `vaults` limits it to those vaults (default: all).
-        Returns each hit's vault, path, title, heading, line range, relevance (0-100) and snippet."""
+        Returns each hit's vault, path, title, heading, line range, relevance (0-100) and snippet.
+        Notes replaced by a newer one (superseded_by) are left out unless `include_superseded`."""
         async def run() -> dict[str, Any]:
             found = await current().memory.search(query, vaults=vaults, k=max(1, min(k, MCP_MAX_K)), mode=mode,
-                                                  group_by_note=group_by_note)
+                                                  group_by_note=group_by_note, include_superseded=include_superseded)
             return {"query": query, "vaults": found.vaults, "warnings": found.warnings, "results": [
                 {"vault": h.vault, "path": h.result.path, "title": h.result.title,
                  "heading": " > ".join(h.result.heading_trail), "lines": [h.result.start_line, h.result.end_line],
@@ -119,14 +121,22 @@ def create_mcp_server(settings: Settings, *, service: Service | None = None) -> 
 
     @server.tool()
     async def remember(path: str, content: str, vault: str = "default", frontmatter: dict[str, Any] | None = None,
-                       append: bool = False) -> dict[str, Any]:
+                       append: bool = False, supersedes: str | None = None,
+                       on_duplicate: str = "write") -> dict[str, Any]:
         """Write a note into a vault (created or replaced; `append` adds to its end), merging `frontmatter`.
-        The path stays inside the vault (.md is added if missing); the note is searchable when this returns."""
+        The path stays inside the vault (.md is added if missing); the note is searchable when this returns.
+        To correct a stale fact, give the old note's path as `supersedes`: it is then left out of search.
+        `similar` in the answer lists stored text this nearly duplicates; `on_duplicate` "skip" then
+        writes nothing and "merge" appends to the most similar note instead ("write": write anyway)."""
         async def run() -> dict[str, Any]:
-            outcome = await write_note(current().memory, vault, path, content=content, frontmatter=frontmatter,
-                                       append=append)
-            return {"vault": outcome.vault, "path": outcome.path, "created": outcome.created,
-                    "chunks": outcome.summary.chunks}
+            svc = current()
+            done = await remember_note(svc.memory, vault, path, content=content, frontmatter=frontmatter,
+                                       append=append, supersedes=supersedes, on_duplicate=on_duplicate,
+                                       threshold=svc.settings.qmdr_duplicate_threshold)
+            return {"vault": done.vault, "path": done.path, "action": done.action,
+                    "created": bool(done.write and done.write.created),
+                    "chunks": done.write.summary.chunks if done.write else 0,
+                    "similar": [s.to_dict() for s in done.similar], "superseded": done.superseded}
         return await guarded(run)
 
     @server.tool()

@@ -29,6 +29,7 @@ class SearchRequest(BaseModel):
     tags: list[str] = Field(default_factory=list, max_length=20, description="only notes carrying all these tags")
     rerank: StrictBool | None = Field(None, description="LLM rerank (default: on when a rerank provider is configured)")
     expand: StrictBool = Field(False, description="also search LLM-written alternative phrasings (fused by RRF)")
+    include_superseded: StrictBool = Field(False, description="also notes whose frontmatter has superseded_by")
 
     @field_validator("query")
     @classmethod
@@ -192,6 +193,18 @@ class NoteWrite(BaseModel):
     content: str | None = Field(None, max_length=MAX_NOTE_CHARS, description="markdown body (may carry frontmatter)")
     frontmatter: dict[str, Any] = Field(default_factory=dict, description="keys to set; null removes a key")
     append: StrictBool = Field(False, description="append content to the existing body instead of replacing it")
+    supersedes: str | None = Field(None, min_length=1, max_length=MAX_NOTE_PATH_CHARS,
+                                   description="path of a note this one replaces: it gets superseded_by and "
+                                   "drops out of search and context (include_superseded brings it back)")
+    on_duplicate: Literal["write", "skip", "merge"] = Field(
+        "write", description="when the text nearly duplicates stored chunks (see similar): write anyway, "
+        "skip the write, or merge (append) into the most similar note")
+
+
+class SimilarChunk(BaseModel):
+    path: str
+    lines: list[int] = Field(..., description="[start_line, end_line] of the stored chunk")
+    similarity: float = Field(..., description="cosine similarity, >= QMDR_DUPLICATE_THRESHOLD")
 
 
 class NoteWriteResult(BaseModel):
@@ -200,6 +213,10 @@ class NoteWriteResult(BaseModel):
     created: bool
     deleted: bool
     index: IndexSummaryModel
+    action: Literal["written", "merged", "skipped", "deleted"] = "written"
+    similar: list[SimilarChunk] = Field(default_factory=list,
+                                        description="stored chunks the written text nearly duplicates")
+    superseded: str | None = Field(None, description="the note marked superseded_by this one")
 
 
 class ContextRequest(BaseModel):
@@ -213,6 +230,7 @@ class ContextRequest(BaseModel):
     mode: SearchMode = Field("hybrid", description="retrieval mode of the searches behind the block")
     since: datetime | None = Field(None, description="only notes changed after this ISO 8601 date or date-time "
                                    "(naive means UTC); without a query the block is what changed, newest first")
+    include_superseded: StrictBool = Field(False, description="also notes whose frontmatter has superseded_by")
 
     def all_queries(self) -> list[str]:
         return [q for q in ([self.query] if self.query else []) + list(self.queries) if q.strip()]

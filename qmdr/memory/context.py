@@ -21,7 +21,8 @@ after that date count (``qmdr.memory.handoff``). With queries, the block holds
 their hits among the changed notes (searched deeper, since the top ``k`` may
 hold none of them); without a query, the changed notes themselves, newest
 first, chunk by chunk (``kind: "changed"``). Linked neighbours are left out:
-they did not change.
+they did not change. Superseded notes (``superseded_by`` in their frontmatter)
+are left out of hits, neighbours and changes unless ``include_superseded``.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import anyio.to_thread
 
 from qmdr.memory.handoff import ChangedNote, changed_notes
 from qmdr.memory.hub import MemoryHit, VaultHub
+from qmdr.memory.superseded import is_superseded
 from qmdr.search.fusion import reciprocal_rank_fusion
 from qmdr.search.searcher import MAX_K
 from qmdr.store.base import Filters
@@ -150,7 +152,7 @@ def resolve_link(target: str, paths: Sequence[str]) -> str | None:
 async def build_context(hub: VaultHub, queries: Sequence[str], *, budget: int, profile: str = "balanced",
                         vaults: Sequence[str] | None = None, filters: Filters = Filters(), mode: str = "hybrid",
                         count_tokens: Callable[[str], int] | None = None,
-                        since: datetime | None = None) -> ContextBlock:
+                        since: datetime | None = None, include_superseded: bool = False) -> ContextBlock:
     """Fill ``budget`` tokens with the best memory for ``queries``; see the module docstring."""
     from qmdr.errors import InvalidQuery
 
@@ -173,7 +175,8 @@ async def build_context(hub: VaultHub, queries: Sequence[str], *, budget: int, p
     for i, query in enumerate(queries if allowed is None or allowed else []):
         # with since, search deeper and keep the changed notes' hits: the top k may hold none of them
         depth = chosen.k if allowed is None else SINCE_SEARCH_DEPTH
-        found = await hub.search(query, vaults=vaults, k=depth, filters=filters, mode=mode)
+        found = await hub.search(query, vaults=vaults, k=depth, filters=filters, mode=mode,
+                                 include_superseded=include_superseded)
         warnings.extend(found.warnings)
         keys = []
         for hit in found.results:
@@ -197,9 +200,9 @@ async def build_context(hub: VaultHub, queries: Sequence[str], *, budget: int, p
             entry.text = r.snippet
             filler.add(entry)
     if changed and not queries:
-        await _add_changed(hub, filler, changed)
+        await _add_changed(hub, filler, changed, include_superseded)
     elif chosen.neighbours and changed is None:
-        await _add_neighbours(hub, filler, chosen.neighbours)
+        await _add_neighbours(hub, filler, chosen.neighbours, include_superseded)
     markdown = render(queries, filler.entries, since)
     return ContextBlock(markdown=markdown, tokens=count(markdown) if markdown else 0, budget=budget,
                         profile=chosen.name, entries=filler.entries, warnings=warnings)
@@ -236,7 +239,7 @@ class _Filler:
         return True
 
 
-async def _add_neighbours(hub: VaultHub, filler: _Filler, per_note: int) -> None:
+async def _add_neighbours(hub: VaultHub, filler: _Filler, per_note: int, include_superseded: bool = False) -> None:
     """Linked and frontmatter-related notes of the notes already in the block, first chunks first."""
     sources = list(dict.fromkeys((e.vault, e.path) for e in filler.entries))
     paths_by_vault: dict[str, list[str]] = {}
@@ -254,7 +257,7 @@ async def _add_neighbours(hub: VaultHub, filler: _Filler, per_note: int) -> None
                 continue
             included.add((vault, linked))
             other = await anyio.to_thread.run_sync(store.get_note, linked)
-            if other is None:
+            if other is None or (is_superseded(other) and not include_superseded):
                 continue
             for chunk in other["chunks"][:per_note]:
                 filler.add(ContextEntry(vault, linked, other["title"], " › ".join(chunk["heading_trail"]),
@@ -262,11 +265,12 @@ async def _add_neighbours(hub: VaultHub, filler: _Filler, per_note: int) -> None
                                         kind="linked", via=path))
 
 
-async def _add_changed(hub: VaultHub, filler: _Filler, changed: Sequence[ChangedNote]) -> None:
+async def _add_changed(hub: VaultHub, filler: _Filler, changed: Sequence[ChangedNote],
+                       include_superseded: bool = False) -> None:
     """The changed notes themselves, newest first, each chunk in order while the budget lasts."""
     for item in changed:
         note = await anyio.to_thread.run_sync(hub.open(item.vault).store.get_note, item.path)
-        if note is None:
+        if note is None or (is_superseded(note) and not include_superseded):
             continue
         when = datetime.fromtimestamp(item.changed_at, tz=UTC).isoformat(timespec="seconds")
         for chunk in note["chunks"]:

@@ -42,6 +42,7 @@ from qmdr.memory.backends import Feedback, Registry, open_feedback_store, open_v
 from qmdr.memory.indexer import EmptyFolderRefused, IndexProgress, IndexSummary, reindex
 from qmdr.memory.jobs import JobStatus, ProgressFn, ReindexJobs
 from qmdr.memory.note_index import NeedsFullReindex, index_notes
+from qmdr.memory.superseded import SUPERSEDED_OVERSAMPLE, drop_superseded
 from qmdr.memory.vaults import (
     DEFAULT_VAULT,
     InvalidVault,
@@ -359,20 +360,28 @@ class VaultHub:
 
     async def search_vault(self, name: str, query: str, *, mode: str = "hybrid", k: int = 10,
                            filters: Filters = Filters(), rerank: bool | None = None,
-                           expand: bool = False) -> SearchResponse:
-        """One vault's hybrid search, with that vault's own scores (``POST /search`` and every fan-out)."""
-        return await self.open(name).searcher.search(query, mode=mode, k=k, filters=filters, rerank=rerank,
-                                                     expand=expand)
+                           expand: bool = False, include_superseded: bool = False) -> SearchResponse:
+        """One vault's hybrid search, with that vault's own scores (``POST /search`` and every fan-out).
+        Notes marked ``superseded_by`` are left out unless ``include_superseded`` (``qmdr.memory.superseded``)."""
+        response = await self.open(name).searcher.search(query, mode=mode, k=k, filters=filters, rerank=rerank,
+                                                         expand=expand)
+        if not include_superseded:
+            response.results = await self._current_only(name, list(response.results), k, query, mode=mode,
+                                                        filters=filters, rerank=rerank, expand=expand)
+        return response
 
     async def search(self, query: str, *, vaults: Sequence[str] | None = None, mode: str = "hybrid", k: int = 10,
                      filters: Filters = Filters(), rerank: bool | None = None, expand: bool = False,
-                     group_by_note: bool = False, explain: bool = False) -> MemorySearch:
-        """Search one, several or all vaults; see the module docstring."""
+                     group_by_note: bool = False, explain: bool = False,
+                     include_superseded: bool = False) -> MemorySearch:
+        """Search one, several or all vaults; see the module docstring. Notes marked ``superseded_by``
+        are left out unless ``include_superseded`` (``qmdr.memory.superseded``)."""
         started = time.perf_counter()
         names = self.resolve(vaults)
         depth = min(MAX_K, k * GROUP_OVERSAMPLE) if group_by_note else k
         responses = await asyncio.gather(*(
-            self.search_vault(n, query, mode=mode, k=depth, filters=filters, rerank=rerank, expand=expand)
+            self.search_vault(n, query, mode=mode, k=depth, filters=filters, rerank=rerank, expand=expand,
+                              include_superseded=include_superseded)
             for n in names))
         warnings: list[str] = []
         timings: dict[str, float] = {}
@@ -392,6 +401,19 @@ class VaultHub:
         timings["total"] = (time.perf_counter() - started) * 1000
         return MemorySearch(results=hits[:k], vaults=names, timings_ms=timings, warnings=warnings,
                             reranked=any(r.reranked for r in responses))
+
+    async def _current_only(self, name: str, results: list[SearchResult], depth: int, query: str,
+                            **options: Any) -> list[SearchResult]:
+        """Results without superseded notes; while some were dropped and more exist, ask again deeper
+        (``SUPERSEDED_OVERSAMPLE`` times each round), so ``depth`` current results remain when they exist."""
+        store = self.open(name).store
+        kept = await drop_superseded(store, results)
+        asked = depth
+        while len(kept) < depth and len(results) >= asked and asked < MAX_K:
+            asked = min(MAX_K, asked * SUPERSEDED_OVERSAMPLE)
+            results = list((await self.open(name).searcher.search(query, k=asked, **options)).results)
+            kept = await drop_superseded(store, results)
+        return kept
 
     def _fuse(self, per_vault: dict[str, list[SearchResult]], *, explain: bool) -> list[MemoryHit]:
         """One list: RRF across vaults (a single vault keeps its own order and scores)."""

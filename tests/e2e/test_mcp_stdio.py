@@ -55,8 +55,14 @@ async def test_every_tool_over_stdio(tmp_path: Path) -> None:
 
         written = payload(await client.call_tool("remember", {"path": "agents/claude/today",
                                                               "content": "The quarterly offsite is in Lisbon."}))
-        assert written == {"vault": "default", "path": "agents/claude/today.md", "created": True, "chunks": 1}
+        assert written == {"vault": "default", "path": "agents/claude/today.md", "action": "written", "created": True,
+                           "chunks": 1, "similar": [], "superseded": None}
         assert (vault / "agents" / "claude" / "today.md").is_file()
+        again = payload(await client.call_tool("remember", {"path": "agents/claude/offsite",
+                                                            "content": "The quarterly offsite is in Lisbon.",
+                                                            "on_duplicate": "skip"}))
+        assert again["action"] == "skipped" and again["similar"][0]["path"] == "agents/claude/today.md"
+        assert not (vault / "agents" / "claude" / "offsite.md").exists()
         after = payload(await client.call_tool("search", {"query": "where is the offsite", "k": 1}))
         assert after["results"][0]["path"] == "agents/claude/today.md"
 

@@ -18,7 +18,7 @@ async def search_one_vault(hub: VaultHub, vault: str, body: SearchRequest) -> Se
     response = await hub.search_vault(
         vault, body.query, mode=body.mode, k=body.k,
         filters=Filters(path_prefix=body.path_prefix, tags=tuple(body.tags)),
-        rerank=body.rerank, expand=body.expand,
+        rerank=body.rerank, expand=body.expand, include_superseded=body.include_superseded,
     )
     return SearchResponseModel(
         query=body.query,

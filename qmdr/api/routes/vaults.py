@@ -26,14 +26,16 @@ from qmdr.api.schemas import (
     NoteWriteResult,
     SearchRequest,
     SearchResponseModel,
+    SimilarChunk,
     VaultCreate,
     VaultList,
     VaultModel,
     VaultReindexRequest,
 )
+from qmdr.memory.corrections import RememberOutcome, remember
 from qmdr.memory.hub import MemorySearch, VaultHub
 from qmdr.memory.indexer import IndexSummary
-from qmdr.memory.notes_write import delete_note, note_key, write_note
+from qmdr.memory.notes_write import delete_note, note_key
 from qmdr.memory.vault_roots import allowed_roots, confine
 from qmdr.memory.vaults import VaultInfo, VaultSettings
 from qmdr.store.base import Filters
@@ -47,6 +49,14 @@ def vault_model(hub: VaultHub, info: VaultInfo) -> VaultModel:
 
 def summary_model(summary: IndexSummary) -> IndexSummaryModel:
     return IndexSummaryModel(**{k: getattr(summary, k) for k in IndexSummaryModel.model_fields})
+
+
+def note_write_result(done: RememberOutcome) -> NoteWriteResult:
+    written = done.write
+    return NoteWriteResult(vault=done.vault, path=done.path, created=bool(written and written.created), deleted=False,
+                           index=summary_model(written.summary) if written else IndexSummaryModel(),
+                           action=done.action, superseded=done.superseded,
+                           similar=[SimilarChunk(**s.to_dict()) for s in done.similar])
 
 
 def search_response(query: str, found: MemorySearch, explain: bool) -> MemorySearchResponse:
@@ -87,7 +97,7 @@ async def search_vaults(body: MemorySearchRequest, service: ServiceDep) -> Memor
     found = await service.memory.search(
         body.query, vaults=body.vaults, mode=body.mode, k=body.k, rerank=body.rerank, expand=body.expand,
         filters=Filters(path_prefix=body.path_prefix, tags=tuple(body.tags)), group_by_note=body.group_by_note,
-        explain=body.explain)
+        explain=body.explain, include_superseded=body.include_superseded)
     return search_response(body.query, found, body.explain)
 
 
@@ -127,11 +137,13 @@ async def reindex_vault(vault: str, service: ServiceDep, body: VaultReindexReque
 @router.post("/{vault}/notes", response_model=NoteWriteResult)
 async def write_vault_note(vault: str, body: NoteWrite, service: ServiceDep) -> NoteWriteResult:
     """Create or update a note (path confined to the vault, atomic write, frontmatter merged) and
-    reindex it before answering, so the next search sees it."""
-    outcome = await write_note(service.memory, vault, body.path, content=body.content,
-                               frontmatter=body.frontmatter, append=body.append)
-    return NoteWriteResult(vault=outcome.vault, path=outcome.path, created=outcome.created, deleted=False,
-                           index=summary_model(outcome.summary))
+    reindex it before answering, so the next search sees it. Stored chunks the text nearly duplicates
+    come back as ``similar``; ``on_duplicate`` skips or merges instead of writing; ``supersedes`` marks
+    an old note ``superseded_by`` this one."""
+    done = await remember(service.memory, vault, body.path, content=body.content, frontmatter=body.frontmatter,
+                          append=body.append, supersedes=body.supersedes, on_duplicate=body.on_duplicate,
+                          threshold=service.settings.qmdr_duplicate_threshold)
+    return note_write_result(done)
 
 
 @router.get("/{vault}/notes/{path:path}", response_model=NoteModel)
@@ -145,4 +157,4 @@ async def delete_vault_note(vault: str, path: str, service: ServiceDep) -> NoteW
     """Delete a note's file and drop it from the index before answering (404 if neither exists)."""
     outcome = await delete_note(service.memory, vault, path)
     return NoteWriteResult(vault=outcome.vault, path=outcome.path, created=False, deleted=True,
-                           index=summary_model(outcome.summary))
+                           index=summary_model(outcome.summary), action="deleted")
