@@ -1,0 +1,186 @@
+/**
+ * Request and response shapes of the qmdr HTTP API, written to match its OpenAPI document
+ * (`GET /openapi.json`). `test/openapi.test.mjs` checks every interface here against the schema of
+ * the same name: same properties, same optionality, same types. A field renamed on the server
+ * fails that test, not an agent at run time.
+ *
+ * Request interfaces mark as optional what the server defaults; response interfaces mark as
+ * required what the server always sends (a defaulted field is still sent).
+ */
+
+export type SearchMode = "keyword" | "vector" | "hybrid";
+export type ContextProfile = "brief" | "balanced" | "deep";
+export type OnDuplicate = "write" | "skip" | "merge";
+
+/** `POST /vaults/search`: one, several or all vaults. */
+export interface MemorySearchRequest {
+  query: string;
+  mode?: SearchMode;
+  k?: number;
+  path_prefix?: string | null;
+  tags?: string[];
+  rerank?: boolean | null;
+  expand?: boolean;
+  /** vault names; omitted, null or [] means every vault */
+  vaults?: string[] | null;
+  group_by_note?: boolean;
+  explain?: boolean;
+  /** also notes whose frontmatter has superseded_by */
+  include_superseded?: boolean;
+}
+
+export interface MemoryHitModel {
+  path: string;
+  title: string;
+  heading_trail: string[];
+  start_line: number;
+  end_line: number;
+  snippet: string;
+  score: number;
+  ranks: Record<string, number | null>;
+  scores: Record<string, number>;
+  tags: string[];
+  vault: string;
+  /** 0-100: mean over retrievers of 61 / (60 + rank) */
+  relevance: number;
+  chunk_hash: string;
+  explain: Record<string, unknown> | null;
+}
+
+export interface MemorySearchResponse {
+  query: string;
+  vaults: string[];
+  results: MemoryHitModel[];
+  timings_ms: Record<string, number>;
+  reranked: boolean;
+  warnings: string[];
+}
+
+/** `POST /context`: a ready-to-paste memory block. */
+export interface ContextRequest {
+  query?: string | null;
+  queries?: string[];
+  budget?: number | null;
+  profile?: ContextProfile;
+  vaults?: string[] | null;
+  mode?: SearchMode;
+  /** ISO 8601 date or date-time: only notes changed after it (no query: what changed, newest first) */
+  since?: string | null;
+  include_superseded?: boolean;
+}
+
+export interface ContextEntryModel {
+  vault: string;
+  path: string;
+  title: string;
+  heading: string;
+  relevance: number | null;
+  chunk_hash: string;
+  start_line: number;
+  end_line: number;
+  kind: "hit" | "linked" | "changed";
+  via: string | null;
+}
+
+export interface ContextResponse {
+  markdown: string;
+  tokens: number;
+  budget: number;
+  profile: string;
+  entries: ContextEntryModel[];
+  warnings: string[];
+}
+
+/** `POST /vaults/{vault}/notes`: create or update a note (frontmatter merged; null removes a key). */
+export interface NoteWrite {
+  path: string;
+  content?: string | null;
+  frontmatter?: Record<string, unknown>;
+  append?: boolean;
+  /** path of a note this one replaces: it gets superseded_by and drops out of search and context */
+  supersedes?: string | null;
+  /** when the text nearly duplicates stored chunks: write anyway, skip, or merge into the most similar note */
+  on_duplicate?: OnDuplicate;
+}
+
+export interface IndexSummaryModel {
+  added: number;
+  changed: number;
+  removed: number;
+  unchanged: number;
+  skipped: number;
+  embedded: number;
+  chunks: number;
+  seconds: number;
+}
+
+export interface SimilarChunk {
+  path: string;
+  /** [start_line, end_line] of the stored chunk */
+  lines: number[];
+  similarity: number;
+}
+
+export interface NoteWriteResult {
+  vault: string;
+  path: string;
+  created: boolean;
+  deleted: boolean;
+  index: IndexSummaryModel;
+  action: "written" | "merged" | "skipped" | "deleted";
+  similar: SimilarChunk[];
+  superseded: string | null;
+}
+
+export interface ChunkModel {
+  ordinal: number;
+  heading_trail: string[];
+  start_line: number;
+  end_line: number;
+  text: string;
+}
+
+export interface NoteModel {
+  path: string;
+  title: string;
+  tags: string[];
+  frontmatter: Record<string, unknown>;
+  links: string[];
+  chunks: ChunkModel[];
+}
+
+/** `POST /feedback`: was a result useful? */
+export interface FeedbackRequest {
+  vault?: string;
+  path: string;
+  useful: boolean;
+  query?: string | null;
+}
+
+export interface FeedbackResponse {
+  vault: string;
+  path: string;
+  useful: number;
+  not_useful: number;
+  prior: number;
+}
+
+/** `POST /vaults`: register a folder as a named vault. */
+export interface VaultCreate {
+  name: string;
+  folder: string;
+  settings?: Record<string, unknown>;
+  index?: boolean;
+}
+
+export interface VaultModel {
+  name: string;
+  folder: string;
+  settings: Record<string, unknown>;
+  created_at: number;
+  index: Record<string, unknown>;
+}
+
+export interface VaultList {
+  vaults: VaultModel[];
+}
