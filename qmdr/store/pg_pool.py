@@ -52,7 +52,7 @@ _pools_lock = threading.Lock()
 
 
 def acquire_pool(url: str, max_size: int) -> SharedPool:
-    """The process's pool for ``url`` (opened on first use with ``max_size`` connections); release it when done."""
+    """The process's pool for ``url``, holding at most the largest ``max_size`` asked for; release it when done."""
     with _pools_lock:
         shared = _pools.get(url)
         if shared is None or shared.pool.closed:
@@ -71,6 +71,8 @@ def acquire_pool(url: str, max_size: int) -> SharedPool:
             )
             pool.open(wait=False)
             shared = _pools[url] = SharedPool(pool)
+        elif max_size > shared.pool.max_size:  # a later, bigger user (the registry opens with few)
+            shared.pool.resize(shared.pool.min_size, max_size)
         shared.users += 1
         return shared
 

@@ -523,16 +523,18 @@ class PostgresStore:
                        where: sql.Composable, params: list[Any]) -> list[Hit]:
         """Chunks containing any of ``pieces`` (substrings), those containing more of them first.
 
-        Each piece is a ``LIKE '%piece%'``, which the pg_trgm GIN index on chunk text
-        answers for pieces of 3+ characters (the trigrams of the query's runs, like
-        the sqlite store's trigram MATCH); 1-2 character pieces scan the chunks.
+        Each piece is a ``LIKE '%piece%'``, which the partial pg_trgm GIN index on the
+        chunks holding such scripts answers for pieces of 3+ characters (the trigrams
+        of the query's runs, like the sqlite store's trigram MATCH); 1-2 character
+        pieces scan those chunks.
         """
         contains = sql.SQL(" OR ").join([sql.SQL("c.text LIKE %s")] * len(pieces))
         statement = sql.SQL(
             "SELECT {cols}, (SELECT count(*) FROM unnest(%s::text[]) p WHERE strpos(c.text, p) > 0) AS score, "
             "n.tags FROM chunks c JOIN notes n ON n.path = c.note_path "
-            "WHERE ({contains}) {where} ORDER BY score DESC, c.id LIMIT %s"
-        ).format(cols=_HIT_COLUMNS, contains=contains, where=where)
+            "WHERE c.text ~ {unspaced} AND ({contains}) {where} ORDER BY score DESC, c.id LIMIT %s"
+        ).format(cols=_HIT_COLUMNS, unspaced=sql.Literal(schema.UNSPACED_TEXT_REGEX), contains=contains,
+                 where=where)
         patterns = [f"%{_like_escape(piece)}%" for piece in pieces]
         rows = conn.execute(statement, [pieces, *patterns, *params, k]).fetchall()
         return [_hit(row) for row in rows]

@@ -175,3 +175,21 @@ def test_a_broad_filter_is_answered_by_the_iterative_index_scan(open_vault) -> N
     assert [hit.chunk_id for hit in hits] == [hit.chunk_id for hit in store.nearest(query, 10,
                                                                                     Filters(path_prefix="far/"))]
 
+
+
+def test_stores_of_one_process_share_one_pool_grown_to_the_largest_size_asked(pg_url: str) -> None:
+    from qmdr.store.pg_pool import acquire_pool, release_pool
+
+    small = acquire_pool(pg_url, 1)
+    try:
+        first = PostgresStore(pg_url, vault="one", pool_size=3)
+        second = PostgresStore(pg_url, vault="two", pool_size=2)
+        assert first._pool is second._pool is small.pool and small.pool.max_size == 3
+        _one_note(first, "a.md", "first vault", unit(1))
+        assert second.stats().notes == 0 and first.stats().notes == 1  # one pool, each its own schema
+        first.close()
+        second.close()
+        assert not small.pool.closed  # still in use here
+    finally:
+        release_pool(pg_url, small)
+    assert small.pool.closed  # the last user closed it
