@@ -215,3 +215,43 @@ def test_cli_backup_restore_and_export(tmp_path: Path, monkeypatch) -> None:
     assert json.loads(result.stdout)["notes"] == 2
     result = runner.invoke(app, ["restore", str(tmp_path / "nothing-here")])
     assert result.exit_code == 1 and "not a qmdr backup" in result.output
+
+
+@pytest.mark.postgres
+@pytest.mark.anyio
+async def test_on_postgres_the_documented_pg_dump_round_trip_restores_every_vault(tmp_path: Path, pg_server) -> None:
+    """With QMDR_DATABASE_URL, `qmdr backup` keeps the local files and says to use pg_dump; the README's
+    pg_dump / pg_restore commands then bring the vaults back into an empty database."""
+    import subprocess
+
+    import pgserver
+
+    bin_dir = Path(pgserver.__file__).parent / "pginstall" / "bin"
+    source_name, source_url = pg_server.create_database()
+    target_name, target_url = pg_server.create_database()
+    try:
+        vault = write_notes(tmp_path / "vault", NOTES)
+        service = make_service(tmp_path, vault, qmdr_database_url=source_url)
+        try:
+            await service.memory.reindex("default")
+            report = await anyio.to_thread.run_sync(backup, service.settings, tmp_path / "bk")
+        finally:
+            await service.aclose()
+        assert all(not f.rel.startswith("index/") and f.rel != "default.sqlite" for f in report.files)
+        assert any("pg_dump" in note for note in report.notes)
+
+        dump = tmp_path / "qmdr.dump"
+        subprocess.run([str(bin_dir / "pg_dump"), "-Fc", "-d", source_url, "-f", str(dump)], check=True,
+                       capture_output=True, timeout=120)
+        subprocess.run([str(bin_dir / "pg_restore"), "--clean", "--if-exists", "-d", target_url, str(dump)],
+                       check=True, capture_output=True, timeout=120)
+        restored = make_service(tmp_path / "restored", vault, qmdr_database_url=target_url)
+        try:
+            found = await restored.memory.search("heronries", mode="keyword")
+            assert [h.result.path for h in found.results] == ["journal/herons.md"]
+            assert restored.memory.stats("default")["notes"] == 2
+        finally:
+            await restored.aclose()
+    finally:
+        pg_server.drop_database(source_name)
+        pg_server.drop_database(target_name)

@@ -27,10 +27,12 @@ NOTES = {
 JAN, JUNE_1, JUNE_2 = (datetime(2024, m, d, tzinfo=UTC).timestamp() for m, d in ((1, 10), (6, 1), (6, 2)))
 
 
-@pytest.fixture
-async def service(tmp_path: Path):
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def service(request, tmp_path: Path):
+    """The default vault on each store (the changed notes are the store's notes whose files changed)."""
     vault = write_notes(tmp_path / "vault", NOTES)
-    service = make_service(tmp_path, vault)
+    url = request.getfixturevalue("pg_url") if request.param == "postgres" else None
+    service = make_service(tmp_path, vault, qmdr_database_url=url)
     await service.memory.reindex("default")
     for rel, stamp in (("old/retries.md", JAN), ("run/log.md", JUNE_1), ("run/next.md", JUNE_2)):
         os.utime(vault / rel, (stamp, stamp))

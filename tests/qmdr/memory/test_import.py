@@ -100,12 +100,14 @@ def test_paths_are_dated_slugged_and_carry_the_id() -> None:
     assert slug("Café: naïve  plans!") == "cafe-naive-plans" and slug("東京の天気") == ""
 
 
-@pytest.fixture
-async def service(tmp_path: Path):
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def service(request, tmp_path: Path):
+    """The default vault on each store (imported notes are indexed through the vault's store)."""
     vault = tmp_path / "vault"
     vault.mkdir()
     (vault / "readme.md").write_text("# Readme\n\nNotes about nothing in particular.\n")
-    service = make_service(tmp_path, vault)
+    url = request.getfixturevalue("pg_url") if request.param == "postgres" else None
+    service = make_service(tmp_path, vault, qmdr_database_url=url)
     await service.memory.reindex("default")
     yield service
     await service.aclose()
