@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     qmdr_vault: Path | None = Field(None, description="default vault folder for `qmdr index` and POST /reindex")
     qmdr_index_name: str = Field("default", pattern=r"^[A-Za-z0-9_.-]+$", description="index file name under the data dir")
     qmdr_index_path: Path | None = Field(None, description="explicit SQLite index file (overrides the name)")
-    qmdr_database_url: str | None = Field(None, description="postgresql://... to use PostgreSQL + pgvector instead of SQLite")
+    qmdr_database_url: str | None = Field(None, description="postgresql://... to keep every vault, the vault list and feedback in PostgreSQL (pgvector >= 0.8, pg_trgm) instead of SQLite files")
     qmdr_data_dir: Path = Field(default_factory=default_data_dir, description="indexes and the settings store")
     qmdr_host: str = Field("127.0.0.1", description="bind address of `qmdr serve`")
     qmdr_port: int = Field(8181, ge=1, le=65535, description="port of `qmdr serve`")
