@@ -11,8 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, StrictBool, field_validator
 
-#: a query longer than this is a pasted document, not a question; it would also blow the FTS and LLM budgets
-MAX_QUERY_CHARS = 2000
+from qmdr.search.limits import MAX_QUERY_CHARS
+
 #: results per search; beyond this agents should page with filters, and rerank cost grows linearly
 MAX_K = 100
 

@@ -34,10 +34,12 @@ BASE_MODES = ("keyword", "vector", "hybrid")
 RERANK_MODE = "hybrid+rerank"
 EXPANSION_MODE = "hybrid+expansion"
 ALL_MODES = (*BASE_MODES, RERANK_MODE, EXPANSION_MODE)
-# Chunks asked of search per query: Recall@100 needs 100 documents, and with one
-# chunk per short document (BEIR corpora are abstracts/passages) 100 chunks give
-# ~100 documents. Fusion draws from as many candidates of each list.
+# Documents asked of search per query (``per_note``: the best chunk of each note): Recall@100 needs 100
+# documents, and 100 chunks collapse to ~82 Cranfield documents. Fusion draws from this many candidates
+# of each list, the product's default depth.
 SEARCH_DEPTH = 100
+# a failed query's reason is cut to this in the report (an error may quote the whole query)
+MAX_REASON_CHARS = 300
 # Results an agent reads (and gets snippets for): the API's default k.
 REPORTED_K = 10
 # Chunking the bench uses unless told otherwise: the product defaults (Settings),
@@ -61,6 +63,9 @@ class ModeResult:
     tokens: int
     cost_usd: float | None
     warnings: int = 0  # responses that carried a warning (e.g. rerank skipped)
+    # queries whose search raised: {"query_id", "reason"}; each counts as a miss (every metric 0) so the
+    # means stay over all judged queries, and the run goes on
+    failed: list[dict[str, str]] = field(default_factory=list)
     # requests the local test server answered during this run (wire level, after batching and
     # caching); None when no such server was running
     http_requests: int | None = None
@@ -76,7 +81,7 @@ class ModeResult:
     def as_json(self) -> dict[str, Any]:
         return {**self.metrics, "latency_ms": self.latency_ms, "stages": self.stages, "queries": self.queries,
                 "api_calls": self.api_calls, "tokens": self.tokens, "cost_usd": self.cost_usd,
-                "warnings": self.warnings, "http_requests": self.http_requests}
+                "warnings": self.warnings, "failed": self.failed, "http_requests": self.http_requests}
 
 
 @dataclass(slots=True)
@@ -112,8 +117,8 @@ class QualityReport:
 
         return json.dumps(self.to_dict(), indent=2)
 
-    BASE_HEADERS = ("mode", "embedder", "rerank/expand", *METRIC_NAMES, "p50 ms", "p95 ms", "api calls",
-                    "tokens", "cost $")
+    BASE_HEADERS = ("mode", "embedder", "rerank/expand", *METRIC_NAMES, "failed", "p50 ms", "p95 ms",
+                    "api calls", "tokens", "cost $")
     HTTP_HEADER = "HTTP reqs"
 
     def headers(self) -> tuple[str, ...]:
@@ -127,7 +132,7 @@ class QualityReport:
         http = self._has_http()
         return [
             [label, row.embedder if row.mode != "keyword" else "-", row.helper or "-",
-             *(row.metrics[m] for m in METRIC_NAMES), row.latency_ms["p50"], row.latency_ms["p95"],
+             *(row.metrics[m] for m in METRIC_NAMES), len(row.failed), row.latency_ms["p50"], row.latency_ms["p95"],
              row.api_calls, row.tokens, row.cost_usd, *([row.http_requests] if http else [])]
             for label, row in self._labels()
         ]
@@ -140,8 +145,13 @@ class QualityReport:
             for label, row in self._labels()
         ]
 
+    def failure_rows(self) -> list[list[Any]]:
+        """One row per failed query of every mode: what failed and why."""
+        return [[label, f["query_id"], f["reason"]] for label, row in self._labels() for f in row.failed]
+
     def to_markdown(self) -> str:
         stage_headers, stage_rows = self.stage_rows()
+        failures = self.failure_rows()
         index_rows = [[name, info.get("chunks"), info.get("seconds"), info.get("api_calls"),
                        info.get("tokens"), info.get("cost_usd"), info.get("http_requests")]
                       for name, info in self.index.items()]
@@ -157,6 +167,8 @@ class QualityReport:
             rpt.markdown_table(self.headers(), self.table_rows()),
             "## Per-stage latency (ms, from search's own timings)",
             rpt.markdown_table(stage_headers, stage_rows),
+            *(["## Failed queries (each counted as a miss)",
+               rpt.markdown_table(["mode", "query", "reason"], failures)] if failures else []),
             "## Indexing",
             rpt.markdown_table(["embedder", "chunks", "seconds", "embed calls", "tokens", "cost $",
                                 self.HTTP_HEADER], index_rows),
@@ -188,6 +200,9 @@ class QualityReport:
         rpt.print_table(f"Retrieval quality: {self.dataset}", self.headers(), self.table_rows(), console)
         stage_headers, stage_rows = self.stage_rows()
         rpt.print_table("Per-stage latency (ms, p50/p95)", stage_headers, stage_rows, console)
+        failures = self.failure_rows()
+        if failures:
+            rpt.print_table("Failed queries (each counted as a miss)", ["mode", "query", "reason"], failures, console)
 
 
 def _progress(enabled: bool) -> Progress:
@@ -218,10 +233,17 @@ async def _run_queries(run: _Run, queries: dict[str, str], dataset: BeirDataset,
     search_mode = "hybrid" if run.mode.startswith("hybrid") else run.mode
     task = progress.add_task(f"{run.embedder}:{run.mode}" + (f"[{run.helper}]" if run.helper else ""),
                              total=len(queries))
+    failed: list[dict[str, str]] = []
     for qid, text in queries.items():
         started = time.perf_counter()
-        response = await run.searcher.search(text, mode=search_mode, k=SEARCH_DEPTH, candidates=SEARCH_DEPTH,
-                                             snippets=False, **run.search_kwargs)
+        try:
+            response = await run.searcher.search(text, mode=search_mode, k=SEARCH_DEPTH, candidates=SEARCH_DEPTH,
+                                                 snippets=False, per_note=True, **run.search_kwargs)
+        except Exception as exc:  # one bad query must not throw the run away: report it and go on
+            failed.append({"query_id": qid, "reason": f"{type(exc).__name__}: {exc}"[:MAX_REASON_CHARS]})
+            per_query.append(query_metrics([], dataset.qrels.get(qid, {})))
+            progress.advance(task)
+            continue
         # Latency as an agent sees it: snippets for the REPORTED_K results it reads, not for all 100
         # the metrics need (100 snippets cost more than the rest of the search).
         snippet_started = time.perf_counter()
@@ -250,7 +272,7 @@ async def _run_queries(run: _Run, queries: dict[str, str], dataset: BeirDataset,
         queries=len(per_query),
         api_calls=sum(u.calls for u in spent), tokens=sum(u.tokens for u in spent),
         cost_usd=None if any(c is None for c in costs) else round(sum(c for c in costs if c is not None), 6),
-        warnings=warned,
+        warnings=warned, failed=failed,
         http_requests=wire_requests() - wire_before if wire_requests else None,
     )
 

@@ -39,6 +39,9 @@ from qmdr.search.stopwords import is_stop_word
 #: at most this many distinct terms go into one MATCH: each term costs a posting-list scan, and a query
 #: longer than this is a pasted paragraph whose extra words (mostly common ones) only add time, not ranking
 MAX_QUERY_TERMS = 32
+#: a longer query (a pasted paragraph) is cut to its ``MAX_QUERY_TERMS`` rarest words in the index, chosen
+#: among its first this many distinct words: each one costs a document-frequency lookup (~0.1-1 ms)
+MAX_RARITY_CANDIDATES = 4 * MAX_QUERY_TERMS
 
 #: control characters (NUL included) mean nothing to a text query and NUL would truncate it in C;
 #: lone surrogates (possible in JSON "\ud800" escapes) cannot even be encoded as UTF-8 for SQLite
@@ -77,11 +80,11 @@ UNSPACED_GLOB = f"*[{_UNSPACED_CLASS}]*"
 Operator = Literal["OR", "AND"]
 
 
-def query_pieces(text: str, skip: Callable[[str], bool] | None = None) -> list[str]:
+def query_pieces(text: str, skip: Callable[[str], bool] | None = None, limit: int = MAX_QUERY_TERMS) -> list[str]:
     """The whitespace-separated pieces of ``text`` that hold at least one letter or digit.
 
     Deduplicated case-insensitively (first spelling wins) and capped at
-    ``MAX_QUERY_TERMS`` so one query cannot grow without bound. Pieces for
+    ``limit`` so one query cannot grow without bound. Pieces for
     which ``skip`` is true are left out before the cap is counted.
     """
     seen: set[str] = set()
@@ -94,7 +97,7 @@ def query_pieces(text: str, skip: Callable[[str], bool] | None = None) -> list[s
             continue
         seen.add(key)
         pieces.append(piece)
-        if len(pieces) == MAX_QUERY_TERMS:
+        if len(pieces) == limit:
             break
     return pieces
 
@@ -104,16 +107,34 @@ def quote(piece: str) -> str:
     return '"' + piece.replace('"', '""') + '"'
 
 
-def keyword_pieces(text: str) -> list[str]:
+#: how many indexed chunks hold each piece (as a phrase): the index's document frequency
+DocumentFrequency = Callable[[list[str]], list[int]]
+
+
+def keyword_pieces(text: str, frequency: DocumentFrequency | None = None) -> list[str]:
     """``query_pieces`` without English stop words, or with them when nothing else is left.
 
     A query of only stop words ("to be or not to be", "the who") is still a
     search for those words; any other query is a search for what it is about.
+    Given ``frequency``, a query with more than ``MAX_QUERY_TERMS`` pieces keeps
+    its rarest ones (``rarest_pieces``) instead of its first ones.
     """
-    return query_pieces(text, skip=is_stop_word) or query_pieces(text)
+    limit = MAX_RARITY_CANDIDATES if frequency is not None else MAX_QUERY_TERMS
+    pieces = query_pieces(text, skip=is_stop_word, limit=limit) or query_pieces(text, limit=limit)
+    if frequency is not None and len(pieces) > MAX_QUERY_TERMS:
+        return rarest_pieces(pieces, frequency(pieces))
+    return pieces[:MAX_QUERY_TERMS]
 
 
-def match_query(text: str, operator: Operator = "OR") -> str | None:
+def rarest_pieces(pieces: list[str], frequencies: list[int], limit: int = MAX_QUERY_TERMS) -> list[str]:
+    """The ``limit`` pieces held by the fewest chunks (inverse document frequency: the words that say what
+    the query is about), in query order. Pieces no chunk holds cannot match and go last; ties keep query order.
+    """
+    ranked = sorted(range(len(pieces)), key=lambda i: (frequencies[i] == 0, frequencies[i], i))
+    return [pieces[i] for i in sorted(ranked[:limit])]
+
+
+def match_query(text: str, operator: Operator = "OR", frequency: DocumentFrequency | None = None) -> str | None:
     """A MATCH expression for ``text`` (its ``keyword_pieces``), or None when it holds no searchable word.
 
     >>> match_query("C++ retry NEAR? ---")
@@ -123,7 +144,7 @@ def match_query(text: str, operator: Operator = "OR") -> str | None:
     """
     if operator not in ("OR", "AND"):
         raise ValueError(f"operator must be OR or AND, not {operator!r}")
-    pieces = keyword_pieces(text)
+    pieces = keyword_pieces(text, frequency)
     if not pieces:
         return None
     return f" {operator} ".join(quote(piece) for piece in pieces)

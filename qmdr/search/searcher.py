@@ -46,6 +46,7 @@ from qmdr.search.fusion import (
     score_blend,
 )
 from qmdr.search.keyword_query import unspaced_runs
+from qmdr.search.limits import MAX_EMBED_QUERY_CHARS, MAX_QUERY_CHARS
 from qmdr.search.snippets import make_snippet, snippet_source, snippet_terms
 from qmdr.store.base import Filters, Hit, Store
 
@@ -83,8 +84,6 @@ DEFAULT_FEEDBACK = True
 KEYWORD_FEEDBACK = "keyword:feedback"
 VECTOR_FEEDBACK = "vector:feedback"
 
-#: a query longer than this is a pasted document, not a question (same limit as the HTTP API)
-MAX_QUERY_CHARS = 2000
 #: results per search; more is paging, and rerank cost grows with it
 MAX_K = 100
 #: candidates each retriever returns before fusion: enough depth for fusion to find agreement between
@@ -258,15 +257,33 @@ class Searcher:
 
     async def search(self, query: str, *, mode: str = "hybrid", k: int = 10, filters: Filters = Filters(),
                      candidates: int = DEFAULT_CANDIDATES, rerank: bool | None = None,
-                     expand: bool = False, snippets: bool = True) -> SearchResponse:
+                     expand: bool = False, snippets: bool = True, per_note: bool = False) -> SearchResponse:
         """Search the index; see the module docstring. Raises ``InvalidQuery`` for unusable input.
 
         ``snippets=False`` leaves every ``snippet`` empty: for callers that read ``text`` and ask for
         many results (the quality benchmark's 100), where snippets would cost more than the search.
+        ``per_note=True`` counts ``k`` in notes: the best chunk of each note, up to ``k`` notes. A
+        hybrid search fuses the same ``candidates`` per list either way (so its order does not change)
+        and keeps every fused chunk instead of the first ``candidates``; a one-list search, whose order
+        does not depend on its depth, fetches twice as deep until it has ``k`` notes (or the list ends
+        or reaches ``MAX_CANDIDATES``).
         """
-        started = time.perf_counter()
         text = self._validate(query, mode, k, candidates)
         depth = min(max(candidates, k), MAX_CANDIDATES)
+        while True:
+            response, longest = await self._search(text, mode, k, filters, depth, rerank, expand, snippets,
+                                                   per_note)
+            if not per_note or mode == "hybrid" or len(response.results) >= k or depth >= MAX_CANDIDATES:
+                return response
+            if longest < depth:
+                return response  # the list ended: there are no more notes to find
+            depth = min(2 * depth, MAX_CANDIDATES)
+
+    async def _search(self, text: str, mode: str, k: int, filters: Filters, depth: int, rerank: bool | None,
+                      expand: bool, snippets: bool, per_note: bool) -> tuple[SearchResponse, int]:
+        """One search with ``depth`` candidates per list, and the length of its longest list; ``search``
+        checked the arguments."""
+        started = time.perf_counter()
         timings = dict.fromkeys(("embed_query", "keyword", "vector", "fuse", "rerank"), 0.0)
         warnings: list[str] = []
 
@@ -314,7 +331,9 @@ class Searcher:
             first = self._fused_order(lists, fusing, raw)
             timings["feedback"] = _ms(t0)
         t0 = time.perf_counter()
-        results = self._results(first, lists, fusing, hits, raw, depth)
+        results = self._results(first, lists, fusing, hits, raw, len(first) if per_note else depth)
+        if per_note:
+            results = best_per_note(results)
         timings["fuse"] += _ms(t0)
 
         reranked = False
@@ -332,7 +351,9 @@ class Searcher:
         shown = with_snippets(results[:k], text) if snippets else results[:k]
         timings["fuse"] += _ms(t0)
         timings["total"] = _ms(started)
-        return SearchResponse(results=shown, timings_ms=timings, reranked=reranked, warnings=warnings, mode=mode)
+        longest = max((len(ids) for ids in lists.values()), default=0)
+        return SearchResponse(results=shown, timings_ms=timings, reranked=reranked, warnings=warnings,
+                              mode=mode), longest
 
     async def _keyword_lists(self, texts: list[str], depth: int, filters: Filters,
                              timings: dict[str, float]) -> list[list[Hit]]:
@@ -403,7 +424,8 @@ class Searcher:
         if missing:
             try:
                 with anyio.fail_after(self.embed_budget_s):
-                    fresh = np.asarray(await self.embedder.embed(missing), dtype=np.float32)
+                    fresh = np.asarray(await self.embedder.embed([t[:MAX_EMBED_QUERY_CHARS] for t in missing]),
+                                       dtype=np.float32)
             except TimeoutError:
                 message = (f"the query embedding ({ours[0]}) took longer than {self.embed_budget_s:g}s; "
                            "check the embeddings provider or raise QMD_EMBED_QUERY_BUDGET_S")
@@ -496,6 +518,17 @@ class Searcher:
         if ":" in name and name not in (KEYWORD_FEEDBACK, VECTOR_FEEDBACK):
             weight *= EXPANSION_WEIGHT
         return weight
+
+
+def best_per_note(results: Sequence[SearchResult]) -> list[SearchResult]:
+    """The first (best) result of each note, in order."""
+    seen: set[str] = set()
+    kept = []
+    for r in results:
+        if r.path not in seen:
+            seen.add(r.path)
+            kept.append(r)
+    return kept
 
 
 def _list_name(kind: str, index: int, *, hyde: bool = False) -> str:

@@ -85,7 +85,7 @@ import sqlite_vec
 
 from qmdr.errors import IndexBusy, ModelMismatch, StoreError
 from qmdr.search.fusion import reciprocal_rank_fusion
-from qmdr.search.keyword_query import UNSPACED_GLOB, match_query, short_unspaced_runs, trigram_query
+from qmdr.search.keyword_query import UNSPACED_GLOB, match_query, quote, short_unspaced_runs, trigram_query
 from qmdr.store.base import Filters, Hit, IndexChange, IndexStats
 from qmdr.store.filtering import filter_tag_keys, tag_key
 from qmdr.store.sqlite_readers import PinnedView, ReaderPool, end_read
@@ -748,7 +748,7 @@ class SqliteStore:
         module docstring); a query without such characters runs exactly as before.
         """
         lists: dict[str, list[Hit]] = {}
-        match = match_query(query)
+        match = match_query(query, frequency=lambda pieces: self._document_frequencies(conn, pieces))
         if match is not None:
             weights = ", ".join(str(w) for w in BM25_WEIGHTS)
             if filters == Filters():
@@ -782,6 +782,12 @@ class SqliteStore:
                 " WHERE score > 0{where} ORDER BY score DESC, c.id LIMIT ?",
                 (*short_runs, SHORT_RUN_SCAN_ROWS), k, filters)
         return _fuse_keyword_lists(lists, k)
+
+    @staticmethod
+    def _document_frequencies(conn: apsw.Connection, pieces: list[str]) -> list[int]:
+        """How many chunks hold each query piece (as FTS5 reads it): picks a long query's rarest words."""
+        return [int(conn.execute("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?",
+                                 (quote(piece),)).fetchone()[0]) for piece in pieces]
 
     @staticmethod
     def _ranked_hits(conn: apsw.Connection, sql: str, head: tuple[Any, ...], k: int,

@@ -109,3 +109,23 @@ def test_report_labels_rows_per_embedder_when_several():
 
     report = QualityReport("d", [row("keyword", "a"), row("vector", "a"), row("vector", "b")], {})
     assert list(report.to_dict()["modes"]) == ["keyword", "a:vector", "b:vector"]
+
+
+def test_a_failing_query_is_reported_with_its_reason_and_the_run_completes(tmp_path):
+    from qmdr.search.limits import MAX_QUERY_CHARS
+
+    too_long = {"_id": "4", "text": "heat " * (MAX_QUERY_CHARS // 5 + 1)}
+    dataset = write_dataset(tmp_path / "tiny", DOCS, [*QUERIES, too_long], [*QRELS, ("4", "heat", 2)])
+    report = run_quality(dataset, modes=["keyword", "hybrid"], embedder_factories={"hashing": HashingEmbedder},
+                         progress=False)
+    full = run_quality(write_dataset(tmp_path / "three", DOCS, QUERIES, QRELS), modes=["keyword"],
+                       embedder_factories={"hashing": HashingEmbedder}, progress=False)
+    for label, row in report.to_dict()["modes"].items():
+        assert row["queries"] == 4, label
+        assert [f["query_id"] for f in row["failed"]] == ["4"]
+        assert "InvalidQuery" in row["failed"][0]["reason"] and str(MAX_QUERY_CHARS) in row["failed"][0]["reason"]
+    # the failed query counts as a miss: the mean is over all four judged queries
+    assert report.to_dict()["modes"]["keyword"]["mrr@10"] == pytest.approx(
+        full.to_dict()["modes"]["keyword"]["mrr@10"] * 3 / 4, abs=1e-4)
+    markdown = report.to_markdown()
+    assert "## Failed queries" in markdown and "InvalidQuery" in markdown
