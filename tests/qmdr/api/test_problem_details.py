@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from qmdr.api.errors import MAX_ECHO_CHARS
+from qmdr.search.limits import MAX_QUERY_CHARS
 from tests.qmdr.api.test_auth import concrete_path, effective_routes
 
 TOKEN = "problem-details-token-0123"
@@ -40,7 +41,7 @@ def test_an_unknown_route_is_a_problem_too(client) -> None:
 
 
 def test_a_validation_error_lists_fields_and_echoes_only_a_prefix(client) -> None:
-    query = "q" * 10_000
+    query = "q" * (MAX_QUERY_CHARS + 1)
     answer = client.post("/search", headers=AUTH, json={"query": query, "k": 0})
     body = assert_problem(answer, 422)
     assert body["type"] == "urn:qmdr:error:RequestValidationError"

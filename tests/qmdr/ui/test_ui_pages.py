@@ -21,6 +21,7 @@ from fastapi.testclient import TestClient
 
 from qmdr.api.app import create_app
 from qmdr.api.deps import SESSION_COOKIE
+from qmdr.search.limits import MAX_QUERY_CHARS
 from qmdr.service import Service
 from qmdr.settings import Settings
 from qmdr.store.sqlite import SqliteStore
@@ -472,8 +473,8 @@ def test_memory_page_lists_every_vault_and_searches_and_reindexes_the_chosen_one
 
 
 def test_search_page_reports_bad_queries_instead_of_failing(client: TestClient) -> None:
-    page = client.get("/ui/memory", params={"q": "x" * 3000})
-    assert page.status_code == 200 and "at most 2000 characters" in page.text
+    page = client.get("/ui/memory", params={"q": "x" * (MAX_QUERY_CHARS + 1)})
+    assert page.status_code == 200 and f"at most {MAX_QUERY_CHARS} characters" in page.text
     empty = client.get("/ui/memory", params={"q": "anything", "mode": "nonsense", "k": "many"})
     assert empty.status_code == 200 and "No results" in empty.text
 
