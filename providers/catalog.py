@@ -18,6 +18,7 @@ reasoning). ``nearest_effort`` picks the accepted level to send instead.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -201,8 +202,64 @@ def openrouter_model_thinks(row: Mapping[str, Any]) -> bool:
     return bool(OPENROUTER_THINKING_PARAMETERS.intersection(params))
 
 
+#: listing fields that carry a model's context window, by the APIs that use them (OpenRouter, Groq,
+#: Gemini as listed by its adapter, Mistral, Anthropic's newer listings)
+_CONTEXT_FIELDS = ("context_length", "context_window", "input_token_limit", "max_context_length", "max_input_tokens")
+
+
+def info_from_listing(provider: str, row: Mapping[str, Any]) -> ModelInfo | None:
+    """What a provider's model list says about one model: id, kind, context window, thinking, price.
+
+    Only what the row states is filled in; prices come from OpenRouter's ``pricing`` (USD per token).
+    """
+    model_id = row.get("id")
+    if not isinstance(model_id, str) or not model_id:
+        return None
+    context = next((int(row[f]) for f in _CONTEXT_FIELDS if isinstance(row.get(f), int | float) and row[f] > 0),
+                   None)
+    kind: ModelKind = "embedding" if "embed" in model_id else "chat"
+    thinks = openrouter_model_thinks(row) or bool(row.get("thinking"))
+    price = None
+    pricing = row.get("pricing")
+    if isinstance(pricing, Mapping):
+        try:
+            per_token = {k: float(pricing[k]) for k in ("prompt", "completion", "input_cache_read", "input_cache_write")
+                         if pricing.get(k) not in (None, "")}
+        except (TypeError, ValueError):
+            per_token = {}
+        if "prompt" in per_token and "completion" in per_token:
+            million = float(PRICE_UNIT_TOKENS)
+            price = Price(per_token["prompt"] * million, per_token["completion"] * million,
+                          per_token["input_cache_read"] * million if "input_cache_read" in per_token else None,
+                          per_token["input_cache_write"] * million if "input_cache_write" in per_token else None)
+    return ModelInfo(provider, model_id, kind, (), context, None, thinks, None, price)
+
+
+def info_to_dict(info: ModelInfo) -> dict[str, Any]:
+    return dataclasses.asdict(info)
+
+
+def info_from_dict(data: Mapping[str, Any]) -> ModelInfo:
+    price = data.get("price")
+    efforts = data.get("effort_levels")
+    return ModelInfo(
+        provider=str(data["provider"]), id=str(data["id"]), kind=data.get("kind", "chat"),
+        aliases=tuple(data.get("aliases") or ()), context_window=data.get("context_window"),
+        embedding_dim=data.get("embedding_dim"), supports_thinking=bool(data.get("supports_thinking")),
+        effort_levels=tuple(efforts) if efforts is not None else None,
+        price=Price(**price) if isinstance(price, Mapping) else None,
+    )
+
+
 class Catalog:
-    """Model lookups plus the cached OpenRouter capability listing. One per client, not global."""
+    """Model lookups plus the cached OpenRouter capability listing. One per client, not global.
+
+    ``refreshed`` are models a provider's own listing reported (``qmdr models
+    refresh``, kept in the settings store): new ones join the catalog; for
+    models the built-in table knows, a listing only fills in what the table
+    leaves open (context window, price), because the table's capabilities
+    (thinking, effort levels) are checked by hand.
+    """
 
     def __init__(
         self,
@@ -210,6 +267,7 @@ class Catalog:
         *,
         clock: Callable[[], float] = time.monotonic,
         listing_ttl: float = OPENROUTER_LISTING_TTL_SECONDS,
+        refreshed: Iterable[ModelInfo] = (),
     ) -> None:
         self._by_key: dict[tuple[str, str], ModelInfo] = {}
         for info in models:
@@ -219,6 +277,27 @@ class Catalog:
         self._clock = clock
         self._ttl = listing_ttl
         self._listings: dict[str, tuple[float, dict[str, dict[str, Any]]]] = {}
+        self.merge(refreshed)
+
+    def merge(self, refreshed: Iterable[ModelInfo]) -> None:
+        """Add models a provider listed; fill only the open fields of models the table already knows."""
+        for info in refreshed:
+            known = self._by_key.get((info.provider, info.id))
+            if known is None:
+                self._by_key[(info.provider, info.id)] = info
+                continue
+            filled = dataclasses.replace(known, context_window=known.context_window or info.context_window,
+                                         price=known.price or info.price)
+            for key, value in list(self._by_key.items()):
+                if value is known:
+                    self._by_key[key] = filled
+
+    def knows(self, provider: str, model: str) -> bool:
+        """Whether the catalog (table, refreshed listings or a fresh OpenRouter listing) has this model."""
+        if self.info(provider, model) is not None:
+            return True
+        entry = self._listings.get(provider)
+        return entry is not None and model in entry[1]
 
     def info(self, provider: str, model: str) -> ModelInfo | None:
         """The known model for an id or alias, else None (unknown ids are still usable)."""

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from providers.catalog import Catalog, nearest_effort
+from providers.catalog import Catalog, ModelInfo, info_from_listing, nearest_effort
 from providers.errors import DeadlineExceeded, InvalidToolDefinition, ProviderError, ProviderStatusError
 from providers.keys import KeyInfo, KeySource
 from providers.registry import ProviderSpec
@@ -75,6 +75,8 @@ MAX_KEEPALIVE_CONNECTIONS = 16
 EMBED_CONCURRENCY = 4
 #: shorter "keys" (tests, local servers) would redact ordinary words out of messages
 MIN_REDACT_CHARS = 8
+#: wire formats whose model names are the user's own (Azure deployment names), never in a catalog
+UNCATALOGUED_WIRES = frozenset({"azure"})
 #: a 400 whose body names one of these refused the structured-output request itself, not the conversation
 _SCHEMA_REFUSAL = re.compile(r"response_format|json_schema|response_?json_?schema|response_?schema|structured",
                              re.IGNORECASE)
@@ -257,9 +259,14 @@ class ProviderClient:
     async def _plan(self, model: str, template: ChatRequest) -> _Plan:
         """Resolve ``model`` for one attempt: its adapter and credentials, and ``template`` made concrete."""
         ref = parse_model_string(model)
-        _, adapter, creds = self._target(ref.provider)
+        spec, adapter, creds = self._target(ref.provider)
         model_id = self.catalog.resolve(ref.provider, ref.model)
         level, notes, applied = await self._thinking(ref, model_id, template.thinking_level, adapter, creds)
+        if spec.wire not in UNCATALOGUED_WIRES and not spec.id.startswith("custom-") \
+                and not self.catalog.knows(ref.provider, model_id):
+            notes = {**notes, "catalog_note": f"{ref.provider}/{model_id} is not in the model catalog, so its "
+                                              f"capabilities and price are unknown; sent as written (`qmdr models "
+                                              f"refresh` adds what the provider lists)"}
         req = dataclasses.replace(template, model=model_id, thinking_level=level)
         return _Plan(adapter, creds, req, notes, applied)
 
@@ -620,6 +627,15 @@ class ProviderClient:
         if spec.id == "openrouter":
             self.catalog.record_listing(spec.id, rows)
         return rows
+
+    async def refresh_catalog(self, provider: str) -> list[ModelInfo]:
+        """What ``provider``'s model list reports, as catalog entries, merged into this client's catalog.
+
+        The caller keeps them (``SecretStore.save_catalog``) so later clients start with them."""
+        rows = await self.list_models(provider)
+        infos = [info for row in rows if (info := info_from_listing(provider, row)) is not None]
+        self.catalog.merge(infos)
+        return infos
 
     async def test_provider(self, provider: str) -> tuple[bool, str]:
         """A cheap real call (list models, no retries); never raises, never echoes a key."""

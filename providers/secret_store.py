@@ -25,6 +25,7 @@ lower-priority source (``providers.keys``) and are never imported into it.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import threading
@@ -74,6 +75,13 @@ CREATE TABLE IF NOT EXISTS custom_providers (
 CREATE TABLE IF NOT EXISTS model_defaults (
     name  TEXT PRIMARY KEY,
     value TEXT
+);
+CREATE TABLE IF NOT EXISTS catalog_models (
+    provider     TEXT NOT NULL,
+    model_id     TEXT NOT NULL,
+    info         TEXT NOT NULL,
+    refreshed_at REAL NOT NULL,
+    PRIMARY KEY (provider, model_id)
 );
 CREATE TABLE IF NOT EXISTS store_meta (
     name  TEXT PRIMARY KEY,
@@ -401,6 +409,26 @@ class SecretStore:
                         (name, value),
                     )
         return self.get_defaults()
+
+    # -- refreshed model catalog ------------------------------------------------------
+
+    def save_catalog(self, provider: str, models: list[dict[str, object]], refreshed_at: float | None = None) -> int:
+        """Replace what ``provider``'s model list last reported (one transaction); returns how many."""
+        when = time.time() if refreshed_at is None else refreshed_at
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM catalog_models WHERE provider = ?", (provider,))
+            conn.executemany(
+                "INSERT OR REPLACE INTO catalog_models(provider, model_id, info, refreshed_at) VALUES (?, ?, ?, ?)",
+                [(provider, str(m["id"]), json.dumps(m), when) for m in models],
+            )
+        return len(models)
+
+    def stored_catalog(self) -> list[tuple[dict[str, object], float]]:
+        """Every stored model (as saved) with when its provider's list was read."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT info, refreshed_at FROM catalog_models ORDER BY provider, model_id").fetchall()
+        return [(json.loads(info), when) for info, when in rows]
 
     # -- key rotation -----------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from providers.catalog import Catalog
+from providers.catalog import Catalog, info_from_dict
 from providers.client import ProviderClient, default_http_client
 from providers.embedder import Embedder
 from providers.errors import MissingCredentials
@@ -145,7 +145,8 @@ def build_provider_access(settings: Settings, *, env: Mapping[str, str] | None =
     secrets = secrets or open_secret_store(settings)
     keys = MemoryKeys(Keys(secrets, env=env if env is not None else provider_environment()), settings)
     http = http or default_http_client()
-    client = ProviderClient(keys, http=http)  # type: ignore[arg-type]  # MemoryKeys is a KeySource
+    refreshed = [info_from_dict(info) for info, _ in secrets.stored_catalog()]  # `qmdr models refresh`
+    client = ProviderClient(keys, http=http, catalog=Catalog(refreshed=refreshed))  # type: ignore[arg-type]
     return secrets, keys, client, http
 
 

@@ -194,6 +194,49 @@ def _resolve_pipeline(path: Path, step_id: str | None, agents_dir: Path | None, 
         for row in rows]))
 
 
+@models_app.command("refresh")
+def refresh(
+    provider: Annotated[list[str] | None, typer.Option("--provider", help="only this provider (repeatable); default: every provider that is set up")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Read each provider's model list and keep what it reports (ids, context windows, thinking, prices where
+    given) in the stored catalog, with the date; chat then knows those models' capabilities and prices."""
+    import time
+
+    from providers.catalog import info_to_dict
+    from providers.errors import ProviderError
+
+    results: list[dict[str, Any]] = []
+    with provider_access() as (secrets, keys, client):
+        targets = list(provider or [i.provider for i in map(keys.key_info, keys.provider_ids()) if i.ready])
+        if not targets:
+            raise fail("no provider is set up: store a key (qmdr providers set-key ID) or set its env var", 1)
+
+        async def read_all() -> None:
+            try:
+                for pid in targets:
+                    keys.spec(pid)  # an unknown id fails at once
+                    try:
+                        infos = await client.refresh_catalog(pid)
+                    except ProviderError as exc:
+                        results.append({"provider": pid, "ok": False, "models": 0, "message": exc.message})
+                        continue
+                    count = secrets.save_catalog(pid, [info_to_dict(i) for i in infos])
+                    results.append({"provider": pid, "ok": True, "models": count,
+                                    "refreshed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+            finally:
+                await client.aclose()  # on this loop, where its connections live
+
+        run_async(read_all())
+    if as_json:
+        print(json.dumps(results, indent=2))
+    else:
+        console.print(render.table("Model catalog refresh", ("provider", "models", "result"), [
+            (r["provider"], r["models"], r.get("refreshed_at") or r["message"]) for r in results]))
+    if not any(r["ok"] for r in results):
+        raise typer.Exit(1)
+
+
 @models_app.command("list")
 def list_models(provider: Annotated[str | None, typer.Option(help="only this provider")] = None) -> None:
     """The model catalog: context window, embedding dimension, thinking support."""

@@ -48,3 +48,24 @@ def test_models_resolve_pipeline_says_where_each_choice_came_from(tmp_path: Path
     assert [row["step"] for row in json.loads(one.stdout)] == ["review"]
     missing = qmdr("models", "resolve", "--pipeline", "pipeline.yml", "--step", "nope", env=env, cwd=tmp_path)
     assert missing.returncode == 1 and "draft, review, polish" in missing.stderr
+
+
+def test_models_refresh_stores_each_providers_list_and_reports_failures(tmp_path: Path) -> None:
+    from tests.e2e.fake_openai_server import FakeOpenAIServer
+
+    env = qmdr_env(tmp_path / "data", SECRET_ENCRYPTION_KEY="refresh-test-key-00000000000")
+    with FakeOpenAIServer() as server:
+        assert qmdr("providers", "add-custom", "box", server.base_url, env=env, cwd=tmp_path).returncode == 0
+        assert qmdr("providers", "add-custom", "gone", "http://127.0.0.1:9/v1", env=env, cwd=tmp_path).returncode == 0
+        done = qmdr("models", "refresh", "--provider", "custom-box", "--provider", "custom-gone", "--json",
+                    env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    results = {r["provider"]: r for r in json.loads(done.stdout)}
+    assert results["custom-box"]["ok"] and results["custom-box"]["models"] == len(server.models) > 0
+    assert results["custom-box"]["refreshed_at"].endswith("Z")
+    assert not results["custom-gone"]["ok"] and "custom-gone" in results["custom-gone"]["message"]
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "data" / "settings.sqlite") as conn:
+        stored = conn.execute("SELECT count(*) FROM catalog_models WHERE provider = 'custom-box'").fetchone()[0]
+    assert stored == len(server.models)
