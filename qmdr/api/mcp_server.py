@@ -106,16 +106,18 @@ def create_mcp_server(settings: Settings, *, service: Service | None = None) -> 
     @server.tool()
     async def context(query: str = "", budget: int | None = None, profile: str = "balanced",
                       vaults: list[str] | None = None, extra_queries: list[str] | None = None,
-                      since: str | None = None) -> str:
+                      since: str | None = None, include_superseded: bool = False) -> str:
         """A ready-to-paste markdown block of the memory most relevant to `query` (plus `extra_queries`),
         never over `budget` tokens (default QMDR_CONTEXT_TOKENS). Profiles: brief, balanced, deep.
         `since` (ISO date or date-time) keeps only notes changed after it; with no query it gives what
-        changed, newest first: use it to pick up where another agent left off."""
+        changed, newest first: use it to pick up where another agent left off. Notes replaced by a newer
+        one are left out unless `include_superseded`."""
         async def run() -> str:
             svc = current()
             block = await build_context(svc.memory, [query, *(extra_queries or [])],
                                         budget=budget or svc.settings.qmdr_context_tokens, profile=profile,
-                                        vaults=vaults, since=parse_since(since) if since else None)
+                                        vaults=vaults, since=parse_since(since) if since else None,
+                                        include_superseded=include_superseded)
             return block.markdown or "(no memory found for this query)"
         return await guarded(run)
 

@@ -140,6 +140,8 @@ def search(
     vault: Annotated[list[str] | None, typer.Option("--vault", help="search these vaults ('all' for every vault)")] = None,
     group_by_note: Annotated[bool, typer.Option("--group-by-note", help="one best chunk per note")] = False,
     explain: Annotated[bool, typer.Option("--explain", help="show each stage's contribution per result")] = False,
+    include_superseded: Annotated[bool, typer.Option(
+        "--include-superseded", help="also notes replaced by a newer one (superseded_by)")] = False,
 ) -> None:
     """Search the default vault: hybrid (BM25 + vectors, fused) by default; --vault searches named vaults."""
     from qmdr.memory.vaults import DEFAULT_VAULT
@@ -158,14 +160,15 @@ def search(
     if vault or group_by_note or explain:  # the multi-vault search (qmdr.cli.memory)
         return search_vaults(load_settings(), query, vaults=vault, mode=mode, k=k,
                              filters=Filters(path_prefix=path_prefix, tags=tuple(tag or ())), rerank=rerank,
-                             expand=expand, group_by_note=group_by_note, explain=explain, as_json=as_json)
+                             expand=expand, group_by_note=group_by_note, explain=explain, as_json=as_json,
+                             include_superseded=include_superseded)
     service = build_service(load_settings())
 
     async def go() -> Any:
         try:
             return await service.memory.search_vault(
                 DEFAULT_VAULT, query, mode=mode, k=k, rerank=rerank, expand=expand,
-                filters=Filters(path_prefix=path_prefix, tags=tuple(tag or ())))
+                filters=Filters(path_prefix=path_prefix, tags=tuple(tag or ())), include_superseded=include_superseded)
         finally:
             await service.aclose()
 

@@ -186,11 +186,13 @@ def context_command(
 
 
 def search_vaults(settings: Settings, query: str, *, vaults: list[str] | None, mode: str, k: int, filters: Any,
-                  rerank: bool | None, expand: bool, group_by_note: bool, explain: bool, as_json: bool) -> None:
+                  rerank: bool | None, expand: bool, group_by_note: bool, explain: bool, as_json: bool,
+                  include_superseded: bool = False) -> None:
     """``qmdr search`` with ``--vault``, ``--group-by-note`` or ``--explain``: the multi-vault search."""
     async def work(service: Any) -> Any:
         return await service.memory.search(query, vaults=vaults, mode=mode, k=k, filters=filters, rerank=rerank,
-                                           expand=expand, group_by_note=group_by_note, explain=explain)
+                                           expand=expand, group_by_note=group_by_note, explain=explain,
+                                           include_superseded=include_superseded)
 
     found = with_service(settings, work)
     if as_json:

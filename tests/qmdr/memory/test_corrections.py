@@ -144,3 +144,24 @@ async def test_notes_api_and_client_carry_supersedes_and_similar(service) -> Non
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://qmdr") as http:
         response = await http.post("/vaults/default/notes", json={"path": "a", "content": "b", "on_duplicate": "drop"})
         assert response.status_code == 422 and "on_duplicate" in response.text
+
+
+def test_cli_search_leaves_superseded_notes_out_unless_asked(tmp_path: Path, monkeypatch) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from qmdr.cli.main import app
+
+    vault = write_notes(tmp_path / "vault", {
+        "facts/old.md": "---\nsuperseded_by: facts/new.md\n---\n# Limit\n\nThe upload limit is 10 megabytes.\n",
+        "facts/new.md": "---\nsupersedes: facts/old.md\n---\n# Limit\n\nThe upload limit is 50 megabytes.\n"})
+    monkeypatch.setenv("QMDR_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("QMDR_VAULT", str(vault))
+    runner = CliRunner()
+    assert runner.invoke(app, ["index", str(vault)]).exit_code == 0
+    for extra, expected in (([], ["facts/new.md"]), (["--include-superseded"], ["facts/new.md", "facts/old.md"])):
+        for scope in ([], ["--vault", "all"]):
+            result = runner.invoke(app, ["search", "upload limit", "--mode", "keyword", "--json", *scope, *extra])
+            assert result.exit_code == 0, result.output
+            assert sorted(r["path"] for r in json.loads(result.stdout)["results"]) == expected
