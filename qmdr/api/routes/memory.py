@@ -36,7 +36,7 @@ async def feedback(body: FeedbackRequest, service: ServiceDep) -> FeedbackRespon
     """Record whether a result (a note of a vault) was useful; feeds the usefulness prior
     (applied to searches only when QMDR_FEEDBACK_WEIGHT > 0)."""
     hub = service.memory
-    hub.info(body.vault)  # 404 for an unknown vault
+    hub.known(body.vault)  # 404 for an unknown vault (default is always a vault, folder or not)
     useful, not_useful = await anyio.to_thread.run_sync(hub.feedback.record, body.vault, body.path, body.useful)
     return FeedbackResponse(vault=body.vault, path=body.path, useful=useful, not_useful=not_useful,
                             prior=usefulness(useful, not_useful))

@@ -137,3 +137,16 @@ def test_a_folder_that_is_no_vaults_is_refused_and_a_vaults_folder_reindexes_tha
         conflict = client.post("/reindex", json={"vault": str(stray)})
         assert conflict.status_code == 409 and conflict.json()["error"] == "VaultFolderConflict"
         assert client.get("/vaults/default").json()["index"]["notes"] == 0  # default untouched
+
+
+def test_the_default_vault_answers_searches_and_feedback_before_it_has_a_folder(tmp_path: Path) -> None:
+    with live_server(make_service(tmp_path)) as base, httpx.Client(base_url=base, timeout=30) as client:
+        query = {"query": "anything", "mode": "keyword"}
+        for answer in (client.post("/search", json=query), client.post("/vaults/default/search", json=query),
+                       client.post("/vaults/search", json={**query, "vaults": ["default"]})):
+            assert answer.status_code == 200 and answer.json()["results"] == []
+        vote = client.post("/feedback", json={"vault": "default", "path": "a.md", "useful": True})
+        assert vote.status_code == 200 and vote.json()["useful"] == 1
+        assert client.post("/feedback", json={"vault": "nope", "path": "a.md", "useful": True}).status_code == 404
+        everything = client.post("/vaults/search", json=query)  # "every vault" while none has a folder
+        assert everything.status_code == 404 and "QMDR_VAULT" in everything.json()["detail"]
