@@ -13,8 +13,9 @@ All or nothing, in this order: the whole export is parsed and checked
 (``qmdr.memory.conversations``); every note is rendered and written to a hidden
 temporary file beside its target; only then are the temporary files moved over
 their targets (``os.replace``, atomic per note) and the touched paths reindexed
-under the vault's writer lock. A malformed or truncated export therefore writes
-nothing, and a failure while staging removes what was staged.
+under the vault's writer lock, ``INDEX_BATCH_NOTES`` notes per transaction. A
+malformed or truncated export therefore writes nothing, and a failure while
+staging removes what was staged.
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ ID_CHARS = 12
 #: longest title slug in a file name; titles are often whole first prompts
 MAX_SLUG_CHARS = 60
 ROLE_LABELS = {"user": "User", "assistant": "Assistant"}
+#: notes indexed per transaction after an import: one embed call and one write per batch, so a
+#: thousands-of-conversations export never sends every chunk to the embedder at once
+INDEX_BATCH_NOTES = 100
 
 
 @dataclass(slots=True)
@@ -152,9 +156,20 @@ async def import_conversations(hub: VaultHub, vault: str, source: str, conversat
         planned = await anyio.to_thread.run_sync(stage)
         written = await anyio.to_thread.run_sync(_write_all, planned)
         outcome.written = written
-        if written:
-            outcome.summary = await hub.index_paths(vault, written, locked=True)
+        for start in range(0, len(written), INDEX_BATCH_NOTES):
+            summary = await hub.index_paths(vault, written[start:start + INDEX_BATCH_NOTES], locked=True)
+            outcome.summary = summary if outcome.summary is None else _add(outcome.summary, summary)
     return outcome
+
+
+def _add(total: IndexSummary, part: IndexSummary) -> IndexSummary:
+    """Two index summaries as one (counts and seconds summed, lists joined)."""
+    for name in ("added", "changed", "removed", "unchanged", "skipped", "embedded", "chunks", "reused"):
+        setattr(total, name, getattr(total, name) + getattr(part, name))
+    total.seconds += part.seconds
+    total.warnings.extend(part.warnings)
+    total.skipped_files.extend(part.skipped_files)
+    return total
 
 
 def _write_all(planned: list[tuple[str, Path, str]]) -> list[str]:

@@ -171,3 +171,17 @@ def test_cli_import_and_a_truncated_export_that_writes_nothing(tmp_path: Path, m
     data = json.loads(result.stdout)
     assert data["written"] == ["conversations/claude/2024-06-10-choosing-a-vector-index-0b9f5a627c1e.md"]
     assert (vault / data["written"][0]).is_file()
+
+
+@pytest.mark.anyio
+async def test_a_large_import_is_indexed_in_batches_and_every_note_is_found(service, monkeypatch) -> None:
+    import qmdr.memory.importer as importer
+
+    monkeypatch.setattr(importer, "INDEX_BATCH_NOTES", 3)
+    data = [{"uuid": f"c{i:04d}-aaaa", "name": f"Chat {i}", "created_at": "2024-06-10T09:15:00Z",
+             "chat_messages": [{"uuid": f"m{i}", "sender": "human", "text": f"Question about kestrel number {i}"}]}
+            for i in range(8)]
+    outcome = await import_conversations(service.memory, "default", "claude",
+                                         parse_export("claude", json.dumps(data).encode()))
+    assert len(outcome.written) == 8 and outcome.summary is not None and outcome.summary.added == 8
+    assert service.memory.stats("default")["notes"] == 9
