@@ -240,7 +240,8 @@ def status(as_json: JsonOpt = False, index_path: IndexOpt = None) -> None:
     refuse_index_option(index_path)
     service = build_service(load_settings())
     try:
-        info = service.health()
+        with domain_errors_fail():  # the index opens here (PostgreSQL down: one line, no traceback)
+            info = service.health()
     finally:
         run_async(service.aclose())
     if as_json:

@@ -28,15 +28,19 @@ def write_vault(root: Path) -> Path:
     return root
 
 
-def test_serve_without_its_database_exits_naming_the_setting_never_the_password(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", [("serve", "--port", "0"), ("status",), ("vault", "list"),
+                                     ("search", "anything")], ids=lambda c: c[0])
+def test_without_its_database_a_command_exits_naming_the_setting_never_the_password(
+        tmp_path: Path, command: tuple[str, ...]) -> None:
     password = "pw-that-must-not-leak-42"
     url = f"postgresql://qmdr:{password}@127.0.0.1:{free_port()}/qmdr"  # nothing listens there
     env = qmdr_env(tmp_path / "data", QMDR_DATABASE_URL=url)
-    done = subprocess.run([qmdr_executable(), "serve", "--port", str(free_port())], env=env, cwd=tmp_path,
+    args = [str(free_port()) if arg == "0" else arg for arg in command]
+    done = subprocess.run([qmdr_executable(), *args], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)
     output = done.stdout + done.stderr
     assert done.returncode == 1, output
-    assert "QMDR_DATABASE_URL" in output and "cannot start" in output
+    assert "QMDR_DATABASE_URL" in output and "127.0.0.1" in output
     assert password not in output and "Traceback" not in output
 
 
