@@ -161,6 +161,12 @@ def build_body(req: ChatRequest, *, stream: bool = False) -> tuple[dict[str, Any
     if thinking and forces_tool(req):
         thinking = False
         note = "Claude cannot think while a tool is forced (tool_choice any/tool); ran without thinking"
+    elif thinking and any(m.tool_calls for m in req.messages):
+        # with thinking on, each earlier tool_use turn must be sent back with its signed thinking block,
+        # which tool-call messages do not carry: the API would answer 400
+        thinking = False
+        note = ("Claude thinking needs the signed thinking blocks of earlier tool-use turns, which are not kept; "
+                "this turn ran without thinking")
     if thinking:
         budget = THINKING_BUDGETS[req.thinking_level]  # type: ignore[index]
         body["thinking"] = {"type": "enabled", "budget_tokens": budget}

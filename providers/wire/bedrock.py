@@ -165,6 +165,9 @@ def build_converse_body(req: ChatRequest) -> tuple[dict[str, Any], bool, str | N
     note = None
     if thinking and req.tools and req.tool_choice not in (None, "auto", "none"):
         thinking, note = False, "thinking cannot be combined with a forced tool; ran without thinking"
+    elif thinking and any(m.tool_calls for m in req.messages):
+        thinking, note = False, ("Claude thinking needs the signed reasoning blocks of earlier tool-use turns, "
+                                 "which are not kept; this turn ran without thinking")
     if thinking and not is_claude(req.model):
         thinking, note = False, f"{req.model} takes no thinking setting through Converse; ran without it"
     elif thinking and not claude_can_think(req.model):

@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from providers.types import ChatResult, Message, ThinkingLevel
 
 
 class ChatFn(Protocol):
-    """One chat completion with a fixed model."""
+    """One chat completion with a fixed model.
 
-    async def __call__(self, messages: list[Message], *, json_output: bool, timeout: float | None
-                       ) -> ChatResult: ...
+    ``response_format`` (a JSON Schema response format, see ``providers.structured``) asks for an answer
+    held to that schema and validated by the provider layer (``ChatResult.parsed``); stages that still
+    parse free text leave it None."""
+
+    async def __call__(self, messages: list[Message], *, json_output: bool, timeout: float | None,
+                       response_format: Mapping[str, Any] | None = None) -> ChatResult: ...
 
 
 class ChatClient(Protocol):
@@ -28,16 +32,18 @@ class ChatClient(Protocol):
 
     async def chat(self, model: str, messages: list[Message], thinking_level: ThinkingLevel | None = None,
                    fallbacks: Sequence[str] = (), json_output: bool = False, max_tokens: int | None = None,
-                   timeout: float | None = None) -> ChatResult: ...
+                   timeout: float | None = None, response_format: Mapping[str, Any] | None = None,
+                   ) -> ChatResult: ...
 
 
 def chat_fn_for(client: ChatClient, model: str, *, thinking_level: ThinkingLevel | None = None,
                 fallbacks: Sequence[str] = ()) -> ChatFn:
     """Bind a provider client and a model string (``openrouter/openai/gpt-4o-mini``) into a ChatFn."""
 
-    async def chat(messages: list[Message], *, json_output: bool, timeout: float | None) -> ChatResult:
+    async def chat(messages: list[Message], *, json_output: bool, timeout: float | None,
+                   response_format: Mapping[str, Any] | None = None) -> ChatResult:
         return await client.chat(model, messages, thinking_level=thinking_level, fallbacks=tuple(fallbacks),
-                                 json_output=json_output, timeout=timeout)
+                                 json_output=json_output, timeout=timeout, response_format=response_format)
 
     return chat
 

@@ -465,3 +465,16 @@ def test_bedrock_none_choice_sends_no_tool_config_on_a_fresh_conversation():
     body, _, note = build_converse_body(ChatRequest(model=BEDROCK_MODEL, messages=ROUND_TRIP,
                                                     tools=(WEATHER, TIME), tool_choice="none"))
     assert "toolChoice" not in body["toolConfig"] and "none" in note
+
+
+@pytest.mark.anyio
+@respx.mock
+async def test_anthropic_thinking_is_not_sent_with_earlier_tool_use_turns_it_cannot_sign():
+    """The API wants each earlier tool_use turn preceded by its signed thinking block, which is not kept."""
+    route = respx.post(ANTHROPIC).respond(200, json={**ANTHROPIC_ANSWER, "content": [{"type": "text", "text": "ok"}],
+                                                     "stop_reason": "end_turn"})
+    result = await client().chat("anthropic/claude-sonnet-4-5", ROUND_TRIP, tools=[WEATHER, TIME],
+                                 thinking_level="medium")
+    assert "thinking" not in sent_body(route) and "signed thinking" in result.metadata["thinking_note"]
+    first_turn = await client().chat("anthropic/claude-sonnet-4-5", ASK, tools=[WEATHER], thinking_level="medium")
+    assert sent_body(route)["thinking"]["type"] == "enabled" and "thinking_note" not in first_turn.metadata
