@@ -48,10 +48,13 @@ def environment(tree: Path, data_dir: Path) -> dict[str, str]:
     return env
 
 
-def run_once(args: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """(wall seconds, user + sys CPU seconds) of one finished child process."""
+def run_once(args: list[str], env: dict[str, str], tree: Path) -> tuple[float, float]:
+    """(wall seconds, user + sys CPU seconds) of one finished child process.
+
+    It runs in ``tree``: ``python -m`` puts the working directory first on ``sys.path``.
+    """
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, *args], env=env, cwd=REPO, stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen([sys.executable, *args], env=env, cwd=tree, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - started
@@ -71,12 +74,12 @@ def main() -> None:
         data = {name: Path(tmp) / name for name in trees}
         for name, tree in trees.items():  # index the sample vault once per checkout (its own schema)
             subprocess.run([sys.executable, "-m", "qmdr.cli", "index", str(REPO / "examples" / "notes")],
-                           env=environment(tree, data[name]), cwd=REPO, check=True, capture_output=True)
+                           env=environment(tree, data[name]), cwd=tree, check=True, capture_output=True)
         samples: dict[tuple[str, str], list[tuple[float, float]]] = {}
         for _ in range(args.rounds + 1):  # the first round warms the page cache and is dropped
             for command, argv in COMMANDS.items():
                 for name, tree in trees.items():
-                    samples.setdefault((name, command), []).append(run_once(argv, environment(tree, data[name])))
+                    samples.setdefault((name, command), []).append(run_once(argv, environment(tree, data[name]), tree))
     rows = []
     for (name, command), values in samples.items():
         counted = values[1:]

@@ -15,7 +15,10 @@ Both sides do the whole job a keyword search does for a caller: turn the text in
 the top 10 and read each hit's stored fields (path, title, headings, text). Per query we record the
 process CPU time (``time.process_time``) and the wall time; rounds alternate the engines so background
 load hits both alike. Reported: CPU per query (median of rounds) and the ratio FTS5 / tantivy, plus
-median wall ms. Writes ``benchmarks/results/keyword_vs_tantivy.md`` and ``.json``.
+median wall ms. Then where FTS5's time goes, stage by stage on the same queries (CPU per query):
+building the MATCH text, counting the matches, reading every matching rowid, ``bm25()`` over every
+match with the top 10 sorted out, and the full ``keyword()`` call (joins and hit rows included).
+Writes ``benchmarks/results/keyword_vs_tantivy.md`` and ``.json``.
 """
 
 from __future__ import annotations
@@ -112,6 +115,34 @@ def tantivy_search(index: object, searcher: object) -> Callable[[str], list[dict
     return search
 
 
+def stages(store: SqliteStore, queries: Sequence[str]) -> dict[str, float]:
+    """CPU ms per query of each step of an FTS5 keyword search, each measured alone over all queries."""
+    from qmdr.search.keyword_query import match_query
+    from qmdr.store.sqlite import BM25_WEIGHTS
+
+    conn = store._conn  # noqa: SLF001 - a benchmark looks inside
+    matches = [m for m in (match_query(q) for q in queries) if m]
+    weights = ", ".join(str(w) for w in BM25_WEIGHTS)
+    steps: dict[str, Callable[[str], object]] = {
+        "count matches": lambda m: conn.execute(
+            "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (m,)).fetchall(),
+        "read every matching rowid": lambda m: conn.execute(
+            "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?", (m,)).fetchall(),
+        "bm25 over every match, top 10": lambda m: conn.execute(
+            f"SELECT rowid, -bm25(chunks_fts, {weights}) AS s FROM chunks_fts WHERE chunks_fts MATCH ?"  # noqa: S608
+            " ORDER BY s DESC, rowid LIMIT 10", (m,)).fetchall(),
+    }
+    out = {"build MATCH text": run_round(match_query, queries)[0] * 1e3}
+    for label, step in steps.items():
+        step(matches[0])
+        out[label] = run_round(step, matches)[0] * 1e3
+    out["keyword() in full"] = run_round(lambda q: store.keyword(q, K), queries)[0] * 1e3
+    counts = [conn.execute("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (m,)).fetchone()[0]
+              for m in matches]
+    out["median matches per query"] = statistics.median(counts)
+    return {key: round(value, 4) for key, value in out.items()}
+
+
 def run_round(search: Callable[[str], object], queries: Sequence[str]) -> tuple[float, list[float]]:
     walls = []
     cpu_start = time.process_time()
@@ -139,6 +170,7 @@ def compare(name: str, docs: Sequence[tuple[str, str, str]], queries: Sequence[s
             per_query, walls = run_round(search, queries)
             cpu[engine].append(per_query)
             wall[engine].extend(walls)
+    row_stages = stages(store, queries)
     store.close()
     row = {"corpus": name, "chunks": len(docs), "queries": len(queries), "rounds": rounds}
     for engine in engines:
@@ -146,6 +178,7 @@ def compare(name: str, docs: Sequence[tuple[str, str, str]], queries: Sequence[s
         row[f"{engine}_wall_p50_ms"] = round(statistics.median(wall[engine]) * 1e3, 4)
     row["cpu_ratio"] = round(row["fts5_cpu_ms"] / row["tantivy_cpu_ms"], 2)
     row["wall_p50_ratio"] = round(row["fts5_wall_p50_ms"] / row["tantivy_wall_p50_ms"], 2)
+    row["fts5_stages_cpu_ms"] = row_stages
     print(row, flush=True)
     return row
 
@@ -180,6 +213,11 @@ def main() -> None:
         lines.append(f"| {r['corpus']} | {r['chunks']:,} | {r['queries']} | {r['fts5_cpu_ms']:.3f} | "
                      f"{r['tantivy_cpu_ms']:.3f} | {r['cpu_ratio']:.2f}x | {r['fts5_wall_p50_ms']:.3f} | "
                      f"{r['tantivy_wall_p50_ms']:.3f} | {r['wall_p50_ratio']:.2f}x |")
+    lines += ["", "Where FTS5's time goes (CPU ms per query, each step alone):", "",
+              "| corpus | " + " | ".join(rows[0]["fts5_stages_cpu_ms"]) + " |",
+              "|---|" + "---|" * len(rows[0]["fts5_stages_cpu_ms"])]
+    for r in rows:
+        lines.append(f"| {r['corpus']} | " + " | ".join(f"{v:g}" for v in r["fts5_stages_cpu_ms"].values()) + " |")
     (RESULTS / f"{args.name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from safetensors.numpy import load_file
 
 HIDDEN = 384
 HEADS = 12
@@ -77,6 +76,8 @@ def _f32(array: np.ndarray) -> np.ndarray:
 
 def load_weights(path: Path) -> BertWeights:
     """Read ``model.safetensors`` and lay the tensors out for :func:`encode`."""
+    from safetensors.numpy import load_file  # here, not at import: a process that never embeds skips it
+
     raw = load_file(str(path))
     scale = np.float32(1.0 / np.sqrt(HEAD_DIM))
     layers = []

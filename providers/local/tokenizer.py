@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from tokenizers import Tokenizer
 
 # all-MiniLM-L6-v2 was trained with max_seq_length 256 (sentence_bert_config.json); the position
 # table has 512 rows but vectors of longer inputs drift from what the model learned.
@@ -30,6 +29,8 @@ class WordpieceTokenizer:
     """
 
     def __init__(self, path: Path) -> None:
+        from tokenizers import Tokenizer  # here, not at import: a process that never tokenizes skips it
+
         self._encoder = Tokenizer.from_file(str(path))
         self._encoder.enable_truncation(max_length=MAX_TOKENS)
         self._encoder.no_padding()  # the file pads to a fixed 128; we pad per batch in pad_batch

@@ -33,7 +33,8 @@ HELP_PROBE = PROBE.replace("import providers.local.bert as bert", "bert = type('
 NOT_FOR_HELP = ("providers", "numpy", "httpx", "fastapi", "starlette", "uvicorn", "matplotlib", "apsw",
                 "cryptography", "pydantic_settings", "vault", "qmdr.service", "qmdr.store", "qmdr.api", "yaml")
 #: never needed for a keyword search from the command line
-NOT_FOR_KEYWORD_SEARCH = ("fastapi", "starlette", "uvicorn", "matplotlib", "qmdr.api", "qmdr.ui", "mcp")
+NOT_FOR_KEYWORD_SEARCH = ("fastapi", "starlette", "uvicorn", "matplotlib", "qmdr.api", "qmdr.ui", "mcp",
+                          "tokenizers", "safetensors")  # the embedded model: only an embedding needs it
 
 
 def probe(script: str, args: list[str], env: dict[str, str], cwd: Path) -> dict:
