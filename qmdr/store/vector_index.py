@@ -48,10 +48,13 @@ SELECTION_CACHE_SIZE = 64
 #: cheaper than the full product once the gather of rows costs less than the rows it skips
 GATHER_FRACTION = 0.25
 
-#: BLAS threads for a query's matrix-vector product. One: a product of a few MB is bandwidth-bound, and
-#: OpenBLAS's second thread spin-waits for a core; with that core busy, 10k x 384 took 11-24 ms on two
-#: threads against 0.7 ms on one (benchmarks/nearest_threads.py). None leaves BLAS as configured.
+#: BLAS threads for a small query product. One: OpenBLAS's second thread spin-waits for a core, and a
+#: 10k x 384 product took 21-37 ms on two threads against 1.4 ms on one on a loaded 2-core machine
+#: (benchmarks/nearest_threads.py). None leaves BLAS as configured for every size.
 QUERY_BLAS_THREADS: int | None = 1
+#: from this many rows up the product is left to BLAS's own threads: at 100k and 1M x 384 two threads
+#: were 1.0-1.4x faster than one in the same runs, so the hold is measured to pay only below this
+SINGLE_THREAD_MAX_ROWS = 50_000
 
 FetchVectors = Callable[[list[str]], Mapping[str, np.ndarray]]
 
@@ -64,12 +67,12 @@ def _blas_controller() -> object:
     return ThreadpoolController()
 
 
-def query_blas_threads() -> AbstractContextManager[object]:
-    """Hold BLAS to ``QUERY_BLAS_THREADS`` for one query's products (restored afterwards).
+def query_blas_threads(rows: int) -> AbstractContextManager[object]:
+    """Hold BLAS to ``QUERY_BLAS_THREADS`` for one query's product over ``rows`` rows (restored afterwards).
 
     The limit is process-wide while held; the embedder holds BLAS to one thread too, so the two agree.
     """
-    if QUERY_BLAS_THREADS is None:
+    if QUERY_BLAS_THREADS is None or rows >= SINGLE_THREAD_MAX_ROWS:
         return nullcontext()
     return _blas_controller().limit(limits=QUERY_BLAS_THREADS, user_api="blas")  # type: ignore[attr-defined]
 
@@ -204,17 +207,15 @@ class VectorIndex:
         selection = self._selection(filters)
         if selection is not None and selection.size == 0:
             return []
-        with query_blas_threads():
-            if selection is None:
+        rows = None if selection is None else self.chunk_rows[selection]
+        gather = rows is not None and rows.size < GATHER_FRACTION * self.matrix.shape[0]
+        with query_blas_threads(rows.size if gather else self.matrix.shape[0]):  # type: ignore[union-attr]
+            if rows is None:
                 ids = self.chunk_ids
                 scores = (self.matrix @ query)[self.chunk_rows]
             else:
                 ids = self.chunk_ids[selection]
-                rows = self.chunk_rows[selection]
-                if rows.size < GATHER_FRACTION * self.matrix.shape[0]:
-                    scores = self.matrix[rows] @ query
-                else:
-                    scores = (self.matrix @ query)[rows]
+                scores = self.matrix[rows] @ query if gather else (self.matrix @ query)[rows]
         top = np.argpartition(-scores, k - 1)[:k] if k < scores.size else np.arange(scores.size)
         order = top[np.lexsort((ids[top], -scores[top]))]
         return [(int(ids[i]), float(scores[i])) for i in order]

@@ -48,3 +48,17 @@ def test_query_products_hold_blas_to_one_thread_and_restore_it() -> None:
     assert len(unfiltered) == 5 and len(filtered) == 3
     expected = sorted(range(40), key=lambda i: -float(np.asarray(index.matrix)[index.row_of[f"h{i}"]] @ query))[:5]
     assert [chunk for chunk, _ in unfiltered] == expected
+
+
+def test_large_products_are_left_to_blas_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    from qmdr.store import vector_index
+
+    monkeypatch.setattr(vector_index, "SINGLE_THREAD_MAX_ROWS", 30)  # the 40-row matrix counts as large
+    index = small_index()
+    RecordingMatrix.seen.clear()
+    with threadpool_limits(limits=2, user_api="blas"):
+        if blas_threads() != {2}:
+            pytest.skip("this BLAS cannot run two threads")
+        index.search(np.ones(8, np.float32), 5)  # the whole matrix: 40 rows, left alone
+        index.search(np.ones(8, np.float32), 3, Filters(path_prefix="n1"))  # 8 gathered rows: held
+    assert RecordingMatrix.seen == [{2}, {1}]
