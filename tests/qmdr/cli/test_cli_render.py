@@ -8,6 +8,7 @@ import unicodedata
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from rich.cells import cell_len
 from rich.console import Console
 
 from qmdr.cli import render
@@ -36,8 +37,12 @@ def rendered(renderable: object) -> str:
 
 
 def squeeze(text: str) -> str:
-    """Runs of white space as one space: Rich pads cells and trims white space where it lays out a line."""
-    return re.sub(r"\s+", " ", text).strip()
+    """Runs of white space as one space (Rich pads cells and trims white space where it lays out a line),
+    and no zero-width characters: Rich lays out grapheme clusters, and one that takes no cell (a lone
+    combining mark or emoji modifier) may be dropped at a cell's edge; every character that takes a
+    cell must still be shown."""
+    shown = "".join(char for char in text if char.isspace() or cell_len(char) > 0)
+    return re.sub(r"\s+", " ", shown).strip()
 
 
 def shown_lines(text: str) -> list[str]:
