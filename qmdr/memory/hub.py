@@ -42,7 +42,7 @@ from qmdr.memory.backends import Feedback, Registry, open_feedback_store, open_v
 from qmdr.memory.indexer import EmptyFolderRefused, IndexProgress, IndexSummary, reindex
 from qmdr.memory.jobs import JobStatus, ProgressFn, ReindexJobs
 from qmdr.memory.note_index import NeedsFullReindex, index_notes
-from qmdr.memory.superseded import SUPERSEDED_OVERSAMPLE, drop_superseded
+from qmdr.memory.superseded import SUPERSEDED_OVERSAMPLE, SupersededFilter
 from qmdr.memory.vaults import (
     DEFAULT_VAULT,
     InvalidVault,
@@ -141,6 +141,7 @@ class VaultHub:
         self._locks: dict[str, asyncio.Lock] = {}
         self.jobs = ReindexJobs()  # background reindexes (POST /reindex, the dashboard), one at a time
         self.listeners: list[Callable[[], None]] = []  # told when a vault is added or removed (the watcher)
+        self.superseded = SupersededFilter()  # which hits come from notes replaced by newer ones
         self.data_dir = Path(self.settings.qmdr_data_dir)
 
     # --- registry and feedback (the seams a PostgreSQL-backed registry or feedback store plugs into) --------
@@ -215,6 +216,7 @@ class VaultHub:
                 opened.store.close()
             self.registry.remove(name)
             remove_vault_store(self.settings, name)
+            self.superseded.forget(name)  # a vault added again under this name starts a new index
         self._notify()
 
     def vault_for_folder(self, folder: Path) -> tuple[str, Path | None]:
@@ -407,12 +409,12 @@ class VaultHub:
         """Results without superseded notes; while some were dropped and more exist, ask again deeper
         (``SUPERSEDED_OVERSAMPLE`` times each round), so ``depth`` current results remain when they exist."""
         store = self.open(name).store
-        kept = await drop_superseded(store, results)
+        kept = await self.superseded.drop(name, store, results)
         asked = depth
         while len(kept) < depth and len(results) >= asked and asked < MAX_K:
             asked = min(MAX_K, asked * SUPERSEDED_OVERSAMPLE)
             results = list((await self.open(name).searcher.search(query, k=asked, **options)).results)
-            kept = await drop_superseded(store, results)
+            kept = await self.superseded.drop(name, store, results)
         return kept
 
     def _fuse(self, per_vault: dict[str, list[SearchResult]], *, explain: bool) -> list[MemoryHit]:

@@ -165,3 +165,30 @@ def test_cli_search_leaves_superseded_notes_out_unless_asked(tmp_path: Path, mon
             result = runner.invoke(app, ["search", "upload limit", "--mode", "keyword", "--json", *scope, *extra])
             assert result.exit_code == 0, result.output
             assert sorted(r["path"] for r in json.loads(result.stdout)["results"]) == expected
+
+
+@pytest.mark.anyio
+async def test_superseded_answers_are_reused_until_the_index_changes(service, tmp_path: Path) -> None:
+    """A search over an unchanged index reads no note to filter superseded ones; any commit refreshes them."""
+    store = service.memory.open("default").store
+    reads: list[str] = []
+    original = store.get_note
+
+    def counting(path: str):  # type: ignore[no-untyped-def]
+        reads.append(path)
+        return original(path)
+
+    store.get_note = counting  # type: ignore[method-assign]
+    try:
+        await service.memory.search("uploads retry", mode="keyword")
+        assert reads == ["facts/retries.md"]
+        await service.memory.search("uploads retry", mode="keyword")
+        assert reads == ["facts/retries.md"], "unchanged index: answered from memory"
+        # another process marks the note superseded: the commit bumps the generation, the next search sees it
+        (tmp_path / "vault" / "facts/retries.md").write_text(
+            "---\nsuperseded_by: facts/new.md\n---\n" + NOTES["facts/retries.md"])
+        await service.memory.index_paths("default", ["facts/retries.md"])
+        found = await service.memory.search("uploads retry", mode="keyword")
+        assert found.results == [] and reads.count("facts/retries.md") == 2
+    finally:
+        store.get_note = original  # type: ignore[method-assign]
