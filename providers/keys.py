@@ -34,6 +34,7 @@ MASK_PREFIX = "…"
 #: env vars that mean an AWS / Google credential chain is configured (for the status page only)
 _AWS_CHAIN_VARS = (
     "AWS_ACCESS_KEY_ID",
+    "AWS_BEARER_TOKEN_BEDROCK",
     "AWS_PROFILE",
     "AWS_WEB_IDENTITY_TOKEN_FILE",
     "AWS_CONTAINER_CREDENTIALS_FULL_URI",

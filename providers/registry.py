@@ -177,6 +177,8 @@ _SPECS: tuple[ProviderSpec, ...] = (
         wire="bedrock",
         default_base_url=None,
         auth="aws",
+        # a Bedrock API key, sent as a bearer token instead of SigV4; the AWS chain serves when it is unset
+        key_env_vars=("AWS_BEARER_TOKEN_BEDROCK",),
         settings=(SettingSpec("region", ("AWS_REGION", "AWS_DEFAULT_REGION")),),
         supports_embeddings=True,
         max_embed_batch=BEDROCK_MAX_EMBED_BATCH,

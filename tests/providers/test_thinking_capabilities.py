@@ -127,3 +127,14 @@ async def test_off_is_sent_as_is_or_omitted_without_a_note_where_it_really_means
                                                                           thinking_level="off")
     assert json.loads(route.calls.last.request.content).get("reasoning_effort") in ("none", None)
     assert "effort_note" not in result.metadata and result.thinking_applied is False
+
+
+@pytest.mark.anyio
+@respx.mock
+async def test_a_bedrock_api_key_from_the_environment_is_sent_as_a_bearer():
+    """The adapter documents AWS_BEARER_TOKEN_BEDROCK; the key source must hand it over."""
+    route = respx.post(url__startswith=BEDROCK).respond(200, json=CONVERSE_ANSWER)
+    env = {**BEDROCK_ENV, "AWS_BEARER_TOKEN_BEDROCK": "fake-bedrock-api-key-1234"}
+    result = await client(env).chat("bedrock/anthropic.claude-sonnet-4-20250514-v1:0", MESSAGES)
+    assert result.text == "4"
+    assert route.calls.last.request.headers["authorization"] == "Bearer fake-bedrock-api-key-1234"
