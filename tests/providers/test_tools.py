@@ -478,3 +478,50 @@ async def test_anthropic_thinking_is_not_sent_with_earlier_tool_use_turns_it_can
     assert "thinking" not in sent_body(route) and "signed thinking" in result.metadata["thinking_note"]
     first_turn = await client().chat("anthropic/claude-sonnet-4-5", ASK, tools=[WEATHER], thinking_level="medium")
     assert sent_body(route)["thinking"]["type"] == "enabled" and "thinking_note" not in first_turn.metadata
+
+
+@pytest.mark.anyio
+async def test_vertex_streams_function_calls_and_holds_a_schema():
+    adapter = VertexAdapter(FakeGoogleCredentials())
+    from providers.structured import as_response_schema
+
+    schema = as_response_schema({"type": "json_schema",
+                                 "json_schema": {"name": "w", "schema": dict(WEATHER.parameters)}})
+    with respx.mock(assert_all_called=True) as mock:
+        mock.post(f"{REGIONAL}/gemini-2.5-flash:streamGenerateContent").respond(
+            200, headers={"content-type": "text/event-stream"}, content=sse(GEMINI_CALLS))
+        structured = mock.post(f"{REGIONAL}/gemini-2.5-flash:generateContent").respond(200, json={
+            "candidates": [{"content": {"role": "model", "parts": [{"text": '{"city": "Paris"}'}]},
+                            "finishReason": "STOP"}]})
+        async with httpx.AsyncClient() as http:
+            pieces = [d async for d in adapter.stream_chat(http, vertex_creds(), ChatRequest(
+                model="gemini-2.5-flash", messages=ASK, tools=(WEATHER, TIME)))]
+            await adapter.chat(http, vertex_creds(), ChatRequest(model="gemini-2.5-flash", messages=ASK,
+                                                                 response_schema=schema))
+    assert [c.name for d in pieces for c in d.tool_calls] == ["get_weather", "get_time"]
+    assert sent_body(structured)["generationConfig"]["responseJsonSchema"] == dict(WEATHER.parameters)
+
+
+@pytest.mark.anyio
+@respx.mock
+async def test_azure_deployment_gets_openai_tool_fields_and_returns_calls():
+    route = respx.post(url__startswith="https://res.openai.azure.com/openai/deployments/agent/chat/completions"
+                       ).respond(200, json=openai_answer([openai_call("call_z", "get_time", '{"tz": "UTC"}')]))
+    env = {"AZURE_OPENAI_API_KEY": "fake-azure-key-0000", "AZURE_OPENAI_ENDPOINT": "https://res.openai.azure.com"}
+    result = await ProviderClient(Keys(None, env), http=httpx.AsyncClient()).chat(
+        "azure/agent", ASK, tools=[TIME], tool_choice="required", parallel_tool_calls=False)
+    body = sent_body(route)
+    assert body["tools"][0]["function"]["name"] == "get_time" and body["tool_choice"] == "required"
+    assert body["parallel_tool_calls"] is False
+    assert result.tool_calls == (ToolCall("call_z", "get_time", {"tz": "UTC"}),)
+
+
+@pytest.mark.anyio
+@respx.mock
+async def test_mistral_streamed_tool_calls_are_assembled():
+    finish = {"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}],
+              "usage": {"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10}}
+    respx.post("https://api.mistral.ai/v1/chat/completions").respond(
+        200, headers={"content-type": "text/event-stream"}, content=sse(*STREAMED_CALLS, finish, "[DONE]"))
+    pieces = [d async for d in client().stream_chat("mistral/mistral-small-latest", ASK, tools=[WEATHER, TIME])]
+    assert [c.name for d in pieces for c in d.tool_calls] == ["get_weather", "get_time"]

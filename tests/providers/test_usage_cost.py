@@ -157,3 +157,16 @@ async def test_a_model_without_a_catalog_price_says_its_cost_is_unknown():
         "usage": {"prompt_tokens": 10, "completion_tokens": 1, "total_tokens": 11}})
     result = await client().chat("openai/ft:gpt-4o-mini:acme", ASK)
     assert "cost_usd" not in result.metadata and "no price" in result.metadata["cost_note"]
+
+
+@pytest.mark.anyio
+@respx.mock
+async def test_openrouter_reports_cached_tokens_the_openai_way():
+    respx.post("https://openrouter.ai/api/v1/chat/completions").respond(200, json={
+        "id": "gen-1", "object": "chat.completion", "created": 1, "model": "anthropic/claude-sonnet-4",
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "ok"}}],
+        "usage": {"prompt_tokens": 3000, "completion_tokens": 10, "total_tokens": 3010,
+                  "prompt_tokens_details": {"cached_tokens": 2500}}})
+    c = ProviderClient(Keys(None, {"OPENROUTER_API_KEY": "sk-or-fake-0000"}), http=httpx.AsyncClient())
+    result = await c.chat("openrouter/anthropic/claude-sonnet-4", ASK)
+    assert result.usage.cached_input_tokens == 2500 and result.usage.input_tokens == 3000
