@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import cache
 
 import numpy as np
@@ -67,14 +67,49 @@ def _blas_controller() -> object:
     return ThreadpoolController()
 
 
+class _SharedBlasHold:
+    """One process-wide BLAS limit shared by every query holding it, lifted when the last one leaves.
+
+    threadpoolctl's limit is process-wide and restores what it found on entry. Searches run in
+    threads: with one limit each, a search entering while another held the limit would note one
+    thread as the original, leave last and keep BLAS on one thread for good. Counting holders
+    under a lock makes the first entry set the limit and the last exit restore it.
+    """
+
+    def __init__(self, controller: Callable[[], object] | None = None) -> None:
+        self._controller = controller or _blas_controller  # threadpoolctl's, or a recording one in tests
+        self._lock = threading.Lock()
+        self._holders = 0
+        self._limiter: object | None = None
+
+    @contextmanager
+    def hold(self, threads: int) -> Iterator[None]:
+        with self._lock:
+            if self._holders == 0:
+                self._limiter = self._controller().limit(limits=threads, user_api="blas")  # type: ignore[attr-defined]
+            self._holders += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._holders -= 1
+                if self._holders == 0 and self._limiter is not None:
+                    self._limiter.restore_original_limits()  # type: ignore[attr-defined]
+                    self._limiter = None
+
+
+_SHARED_HOLD = _SharedBlasHold()
+
+
 def query_blas_threads(rows: int) -> AbstractContextManager[object]:
     """Hold BLAS to ``QUERY_BLAS_THREADS`` for one query's product over ``rows`` rows (restored afterwards).
 
-    The limit is process-wide while held; the embedder holds BLAS to one thread too, so the two agree.
+    The limit is process-wide while held (see ``_SharedBlasHold``); the embedder holds BLAS to one
+    thread while it embeds, so the two agree on what they set.
     """
     if QUERY_BLAS_THREADS is None or rows >= SINGLE_THREAD_MAX_ROWS:
         return nullcontext()
-    return _blas_controller().limit(limits=QUERY_BLAS_THREADS, user_api="blas")  # type: ignore[attr-defined]
+    return _SHARED_HOLD.hold(QUERY_BLAS_THREADS)
 
 
 class VectorIndex:
