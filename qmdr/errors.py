@@ -39,6 +39,17 @@ class Conflict(QmdrError):
     """The request is well formed but contradicts the current state; the message says how to proceed."""
 
 
+class Forbidden(QmdrError):
+    """The caller's token is valid but does not reach this: a vault outside its scope, or an admin-only route.
+
+    ``vault`` names the vault refused (None for an admin-only route); the API adds it to the problem body.
+    """
+
+    def __init__(self, message: str, *, vault: str | None = None) -> None:
+        super().__init__(message)
+        self.vault = vault
+
+
 class StoreError(QmdrError):
     """The index database refused or failed an operation."""
 

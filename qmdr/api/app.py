@@ -19,19 +19,34 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import FastAPI, HTTPException, Request
 from starlette.responses import Response
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from qmdr import __version__
+from qmdr.access.tokens import looks_like_token
 from qmdr.api.auth_throttle import AuthThrottle
 from qmdr.api.body_limit import BodyLimitMiddleware
-from qmdr.api.deps import check_token
+from qmdr.api.deps import check_token, presented_token
 from qmdr.api.docs import install_docs
 from qmdr.api.errors import http_problem, install_error_handlers
 from qmdr.api.json_guard import JsonUnicodeMiddleware
 from qmdr.api.openapi import install_error_schemas
-from qmdr.api.routes import chat, health, index, memory, memory_io, metrics, models, notes, providers, search, vaults
+from qmdr.api.routes import (
+    chat,
+    health,
+    index,
+    memory,
+    memory_io,
+    metrics,
+    models,
+    notes,
+    providers,
+    search,
+    tokens,
+    vaults,
+)
 from qmdr.memory.vaults import DEFAULT_VAULT
 from qmdr.memory.watch import start_watch, stop_watch
 from qmdr.observability import Metrics, instrument_service, request_id_var
@@ -103,7 +118,10 @@ async def body_gate(request: Request) -> Response | None:
     if path == LOGIN_PATH:
         return None
     try:
-        check_token(request)
+        if looks_like_token(presented_token(request) or ""):  # an agent token: a store lookup, off the loop
+            await anyio.to_thread.run_sync(check_token, request)
+        else:
+            check_token(request)
     except HTTPException as exc:
         if path.startswith(f"{UI_PREFIX}/") and exc.status_code == 401:
             return login_redirect(UI_PREFIX)
@@ -129,6 +147,10 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
                 await stop_watch(*watching)
             if owned:
                 await app.state.service.aclose()
+            token_store = getattr(app.state, "token_store", None)
+            if token_store is not None:
+                app.state.token_store = None
+                token_store.close()
 
     app = FastAPI(
         title="qmdr",
@@ -172,7 +194,7 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
     install_error_schemas(app)
     for router in (health.router, search.router, index.router, notes.router, providers.router,
                    providers.settings_router, models.router, chat.router, vaults.router, memory.router,
-                   memory_io.router, metrics.router):
+                   memory_io.router, metrics.router, tokens.router):
         app.include_router(router)
     install_docs(app)
     install_dashboard(app)

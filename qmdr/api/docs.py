@@ -26,7 +26,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import RedirectResponse, Response
 
-from qmdr.api.deps import Authorized, request_authorized
+from qmdr.api.deps import AnyToken, Authorized, request_authorized
 from qmdr.ui.web import LOGIN_PATH
 
 DOCS_PATH = "/docs"
@@ -52,9 +52,9 @@ def _page(request: Request, render: Response) -> Response:
     return render
 
 
-@router.get(OPENAPI_PATH, dependencies=[Authorized])
+@router.get(OPENAPI_PATH, dependencies=[Authorized, AnyToken])
 async def openapi_document(request: Request) -> JSONResponse:
-    """The OpenAPI document (the token or a dashboard session when QMDR_API_TOKEN is set)."""
+    """The OpenAPI document (any token, agent tokens too, or a dashboard session when QMDR_API_TOKEN is set)."""
     return JSONResponse(request.app.openapi())
 
 

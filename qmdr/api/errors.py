@@ -40,7 +40,16 @@ from providers.errors import (
     SecretStoreError,
     UnknownProvider,
 )
-from qmdr.errors import Conflict, IndexBusy, InvalidQuery, ModelMismatch, NotFound, QmdrError, StoreUnavailable
+from qmdr.errors import (
+    Conflict,
+    Forbidden,
+    IndexBusy,
+    InvalidQuery,
+    ModelMismatch,
+    NotFound,
+    QmdrError,
+    StoreUnavailable,
+)
 from vault.errors import IngestError, PathOutsideVault
 
 log = logging.getLogger(__name__)
@@ -58,6 +67,7 @@ MAX_FIELD_ERRORS = 20
 #: most specific first; the first match wins
 STATUS_BY_ERROR: list[tuple[type[Exception], int]] = [
     (NotFound, 404),
+    (Forbidden, 403),  # a scoped agent token outside its vaults, or on an admin-only route
     (InvalidQuery, 422),
     (PathOutsideVault, 400),
     (IndexBusy, 409),
@@ -122,7 +132,8 @@ def problem(status: int, detail: str, *, error: str | None = None, **extra: Any)
 
 def error_body(exc: Exception) -> dict[str, Any]:
     """The problem body of one of our errors; messages are written never to hold a secret."""
-    return problem(status_for(exc), str(getattr(exc, "message", None) or exc), error=type(exc).__name__)
+    extra = {"vault": exc.vault} if isinstance(exc, Forbidden) and exc.vault is not None else {}
+    return problem(status_for(exc), str(getattr(exc, "message", None) or exc), error=type(exc).__name__, **extra)
 
 
 class ProblemResponse(Response):

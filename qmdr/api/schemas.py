@@ -271,3 +271,24 @@ class FeedbackResponse(BaseModel):
     useful: int
     not_useful: int
     prior: float = Field(..., description="(useful + 1) / (useful + not_useful + 2)")
+
+
+# --- scoped agent tokens (qmdr.access) ---------------------------------------------------------------------
+class TokenCreate(BaseModel):
+    name: str = Field(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", description="used to list and revoke it")
+    vaults: dict[str, Literal["r", "rw"]] = Field(
+        ..., min_length=1, max_length=100, description='vault -> "r" (read) or "rw" (read and write)')
+
+
+class TokenModel(BaseModel):
+    name: str
+    vaults: dict[str, Literal["r", "rw"]]
+    created_at: float
+
+
+class TokenCreated(TokenModel):
+    token: str = Field(..., description="the token itself: shown this once, stored only as its SHA-256")
+
+
+class TokenList(BaseModel):
+    tokens: list[TokenModel]

@@ -20,6 +20,7 @@ from qmdr.cli.memory import context_command, mcp_command, search_vaults, vault_a
 from qmdr.cli.memory_io import backup_command, export_command, import_app, restore_command
 from qmdr.cli.providers import chat as chat_command
 from qmdr.cli.providers import models_app, providers_app
+from qmdr.cli.tokens import tokens_app
 
 if TYPE_CHECKING:
     from qmdr.service import Service
@@ -31,6 +32,7 @@ app.add_typer(providers_app, name="providers")
 app.add_typer(models_app, name="models")
 app.command("chat")(chat_command)
 app.add_typer(vault_app, name="vault")
+app.add_typer(tokens_app, name="tokens")
 app.add_typer(bench_app, name="bench")
 app.command("watch")(watch_command)
 app.command("mcp")(mcp_command)

@@ -5,13 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
-from qmdr.api.deps import Authorized, ServiceDep
+from qmdr.api.deps import Authorized, ReadVault, ServiceDep
 from qmdr.memory.export import export_zip_bytes, note_files
 
 router = APIRouter(prefix="/vaults", tags=["vaults"], dependencies=[Authorized])
 
 
-@router.get("/{vault}/export", response_class=StreamingResponse,
+@router.get("/{vault}/export", response_class=StreamingResponse, dependencies=[ReadVault],
             responses={200: {"content": {"application/zip": {}}, "description": "a ZIP of the vault's notes"}})
 async def export_vault(vault: str, service: ServiceDep) -> StreamingResponse:
     """Every note of a vault as plain markdown in a ZIP (same folders and names), streamed note by note,

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from qmdr.api.deps import Authorized, ServiceDep
+from qmdr.api.deps import Authorized, ReadDefault, ServiceDep
 from qmdr.api.schemas import ChunkModel, NoteModel
 from qmdr.memory.notes_write import note_key
 from qmdr.memory.vaults import DEFAULT_VAULT
@@ -24,7 +24,7 @@ def note_model(note: dict[str, Any]) -> NoteModel:
     )
 
 
-@router.get("/notes/{path:path}", response_model=NoteModel)
+@router.get("/notes/{path:path}", response_model=NoteModel, dependencies=[ReadDefault])
 async def get_note(path: str, service: ServiceDep) -> NoteModel:
     """One note of the default vault as indexed: title, tags, frontmatter, links and its chunks (404 if
     not indexed). Same as GET /vaults/default/notes/{path}."""

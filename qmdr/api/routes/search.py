@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from qmdr.api.deps import Authorized, ServiceDep
+from qmdr.api.deps import Authorized, ReadDefault, ServiceDep
 from qmdr.api.schemas import SearchHit, SearchRequest, SearchResponseModel
 from qmdr.memory.hub import VaultHub
 from qmdr.memory.vaults import DEFAULT_VAULT
@@ -35,7 +35,7 @@ async def search_one_vault(hub: VaultHub, vault: str, body: SearchRequest) -> Se
     )
 
 
-@router.post("/search", response_model=SearchResponseModel)
+@router.post("/search", response_model=SearchResponseModel, dependencies=[ReadDefault])
 async def search(body: SearchRequest, service: ServiceDep) -> SearchResponseModel:
     """Search the default vault (same as POST /vaults/default/search). Hybrid (keyword + vector, fused)
     by default; each result carries its note path, heading trail, line range, snippet, and per-stage

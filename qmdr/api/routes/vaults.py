@@ -12,7 +12,7 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 from fastapi.responses import JSONResponse
 
-from qmdr.api.deps import Authorized, ServiceDep
+from qmdr.api.deps import AccessDep, Authorized, ReadVault, ServiceDep, WriteVault
 from qmdr.api.routes.notes import note_model
 from qmdr.api.routes.search import search_one_vault
 from qmdr.api.schemas import (
@@ -71,10 +71,11 @@ def search_response(query: str, found: MemorySearch, explain: bool) -> MemorySea
 
 
 @router.get("", response_model=VaultList)
-async def list_vaults(service: ServiceDep) -> VaultList:
-    """Every vault: ``default`` (QMDR_VAULT) first, then the named ones, with index counts."""
+async def list_vaults(service: ServiceDep, access: AccessDep) -> VaultList:
+    """Every vault: ``default`` (QMDR_VAULT) first, then the named ones, with index counts
+    (for an agent token: the vaults it can read)."""
     hub = service.memory
-    return VaultList(vaults=[vault_model(hub, info) for info in hub.list()])
+    return VaultList(vaults=[vault_model(hub, info) for info in hub.list() if access.can_read(info.name)])
 
 
 @router.post("", response_model=VaultModel, status_code=status.HTTP_201_CREATED)
@@ -91,17 +92,19 @@ async def add_vault(body: VaultCreate, service: ServiceDep) -> VaultModel:
 
 
 @router.post("/search", response_model=MemorySearchResponse)
-async def search_vaults(body: MemorySearchRequest, service: ServiceDep) -> MemorySearchResponse:
-    """Search one, several or all vaults; results are fused by RRF and each names its vault.
+async def search_vaults(body: MemorySearchRequest, service: ServiceDep, access: AccessDep) -> MemorySearchResponse:
+    """Search one, several or all vaults (for an agent token: all it can read; 403 for a named vault it
+    cannot); results are fused by RRF and each names its vault.
     ``group_by_note`` keeps the best chunk per note; ``explain`` adds each stage's contribution."""
+    vaults = access.search_scope(body.vaults, (info.name for info in service.memory.list()))
     found = await service.memory.search(
-        body.query, vaults=body.vaults, mode=body.mode, k=body.k, rerank=body.rerank, expand=body.expand,
+        body.query, vaults=vaults, mode=body.mode, k=body.k, rerank=body.rerank, expand=body.expand,
         filters=Filters(path_prefix=body.path_prefix, tags=tuple(body.tags)), group_by_note=body.group_by_note,
         explain=body.explain, include_superseded=body.include_superseded)
     return search_response(body.query, found, body.explain)
 
 
-@router.get("/{vault}", response_model=VaultModel)
+@router.get("/{vault}", response_model=VaultModel, dependencies=[ReadVault])
 async def get_vault(vault: str, service: ServiceDep) -> VaultModel:
     """One vault with its index counts (404 if unknown)."""
     return vault_model(service.memory, service.memory.info(vault))
@@ -113,13 +116,13 @@ async def remove_vault(vault: str, service: ServiceDep) -> None:
     await service.memory.remove(vault)
 
 
-@router.post("/{vault}/search", response_model=SearchResponseModel)
+@router.post("/{vault}/search", response_model=SearchResponseModel, dependencies=[ReadVault])
 async def search_vault(vault: str, body: SearchRequest, service: ServiceDep) -> SearchResponseModel:
     """Search one vault, answered in the POST /search shape (that vault's own scores)."""
     return await search_one_vault(service.memory, vault, body)
 
 
-@router.post("/{vault}/reindex", response_model=IndexSummaryModel,
+@router.post("/{vault}/reindex", response_model=IndexSummaryModel, dependencies=[WriteVault],
              responses={202: {"model": JobStatusModel, "description": "started in the background"}})
 async def reindex_vault(vault: str, service: ServiceDep, body: VaultReindexRequest | None = None) -> object:
     """Incremental reindex of one vault, answered when done (queued behind other writes to it); with
@@ -134,7 +137,7 @@ async def reindex_vault(vault: str, service: ServiceDep, body: VaultReindexReque
     return summary_model(summary)
 
 
-@router.post("/{vault}/notes", response_model=NoteWriteResult)
+@router.post("/{vault}/notes", response_model=NoteWriteResult, dependencies=[WriteVault])
 async def write_vault_note(vault: str, body: NoteWrite, service: ServiceDep) -> NoteWriteResult:
     """Create or update a note (path confined to the vault, atomic write, frontmatter merged) and
     reindex it before answering, so the next search sees it. Stored chunks the text nearly duplicates
@@ -146,13 +149,13 @@ async def write_vault_note(vault: str, body: NoteWrite, service: ServiceDep) -> 
     return note_write_result(done)
 
 
-@router.get("/{vault}/notes/{path:path}", response_model=NoteModel)
+@router.get("/{vault}/notes/{path:path}", response_model=NoteModel, dependencies=[ReadVault])
 async def get_vault_note(vault: str, path: str, service: ServiceDep) -> NoteModel:
     """One note of a vault as indexed, with its chunks."""
     return note_model(service.memory.get_note(vault, note_key(path)))  # normalised as write and delete do
 
 
-@router.delete("/{vault}/notes/{path:path}", response_model=NoteWriteResult)
+@router.delete("/{vault}/notes/{path:path}", response_model=NoteWriteResult, dependencies=[WriteVault])
 async def delete_vault_note(vault: str, path: str, service: ServiceDep) -> NoteWriteResult:
     """Delete a note's file and drop it from the index before answering (404 if neither exists)."""
     outcome = await delete_note(service.memory, vault, path)

@@ -298,6 +298,12 @@ CREATE TABLE IF NOT EXISTS {SHARED_SCHEMA}.feedback (
     updated_at double precision NOT NULL,
     PRIMARY KEY (vault, path)
 );
+CREATE TABLE IF NOT EXISTS {SHARED_SCHEMA}.tokens (
+    name       text PRIMARY KEY,
+    token_hash text NOT NULL UNIQUE,
+    vaults     jsonb NOT NULL,
+    created_at double precision NOT NULL
+);
 """
 
 
