@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, StrictBool, field_validator
 
-from qmdr.search.limits import MAX_QUERY_CHARS
+from qmdr.search.limits import DEFAULT_CONTEXT_MIN_RELEVANCE, DEFAULT_SEARCH_MIN_RELEVANCE, MAX_QUERY_CHARS
 
 #: results per search; beyond this agents should page with filters, and rerank cost grows linearly
 MAX_K = 100
@@ -167,11 +167,14 @@ class MemorySearchRequest(SearchRequest):
                                      description="vault names; omitted or [] means every vault")
     group_by_note: StrictBool = Field(False, description="one best chunk per note instead of every matching chunk")
     explain: StrictBool = Field(False, description="report each stage's contribution per result")
+    min_relevance: float = Field(DEFAULT_SEARCH_MIN_RELEVANCE, ge=0, le=100,
+                                 description="leave out results whose relevance (percent) is lower")
 
 
 class MemoryHitModel(SearchHit):
     vault: str
-    relevance: float = Field(..., description="0-100: mean over retrievers of (61/(60+rank))")
+    relevance: float = Field(..., description="0-100: calibrated chance the result is relevant, the same scale "
+                             "in every vault (qmdr.search.relevance)")
     chunk_hash: str = ""
     explain: dict[str, Any] | None = None
 
@@ -231,6 +234,8 @@ class ContextRequest(BaseModel):
     since: datetime | None = Field(None, description="only notes changed after this ISO 8601 date or date-time "
                                    "(naive means UTC); without a query the block is what changed, newest first")
     include_superseded: StrictBool = Field(False, description="also notes whose frontmatter has superseded_by")
+    min_relevance: float = Field(DEFAULT_CONTEXT_MIN_RELEVANCE, ge=0, le=100,
+                                 description="leave out hits whose relevance (percent) is lower")
 
     def all_queries(self) -> list[str]:
         return [q for q in ([self.query] if self.query else []) + list(self.queries) if q.strip()]

@@ -48,11 +48,14 @@ def key_values(title: str, pairs: Iterable[tuple[object, object]]) -> Table:
 
 
 def search_table(results: Sequence[Any], total_ms: float) -> Table:
-    """``qmdr search``: rank, score, where (path, lines, heading trail) and snippet of each result."""
-    rows = [(rank, f"{r.score:.3f}", where(r.path, r.start_line, r.end_line, r.heading_trail), r.snippet)
-            for rank, r in enumerate(results, 1)]
-    return table(f"{len(results)} results ({total_ms:.0f} ms)", ("#", "score", "note", "snippet"), rows,
-                 right=("#", "score"))
+    """``qmdr search``: rank, relevance, score, where (path, lines, heading trail) and snippet of each result.
+
+    Scores get three significant digits, not three decimals: BM25 scores on a small vault are ~1e-6
+    (FTS5's idf is near 0 when most notes hold the word) and printed as 0.000."""
+    rows = [(rank, f"{r.relevance:.0f}%", f"{r.score:.3g}", where(r.path, r.start_line, r.end_line, r.heading_trail),
+             r.snippet) for rank, r in enumerate(results, 1)]
+    return table(f"{len(results)} results ({total_ms:.0f} ms)", ("#", "relevance", "score", "note", "snippet"),
+                 rows, right=("#", "relevance", "score"))
 
 
 def vault_search_table(hits: Sequence[Any], vaults: Sequence[str], explain: bool) -> Table:

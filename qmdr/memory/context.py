@@ -38,6 +38,7 @@ from qmdr.memory.handoff import ChangedNote, changed_notes
 from qmdr.memory.hub import MemoryHit, VaultHub
 from qmdr.memory.superseded import is_superseded
 from qmdr.search.fusion import reciprocal_rank_fusion
+from qmdr.search.limits import DEFAULT_CONTEXT_MIN_RELEVANCE
 from qmdr.search.searcher import MAX_K
 from qmdr.store.base import Filters
 from vault import approx_token_count
@@ -152,8 +153,10 @@ def resolve_link(target: str, paths: Sequence[str]) -> str | None:
 async def build_context(hub: VaultHub, queries: Sequence[str], *, budget: int, profile: str = "balanced",
                         vaults: Sequence[str] | None = None, filters: Filters = Filters(), mode: str = "hybrid",
                         count_tokens: Callable[[str], int] | None = None,
-                        since: datetime | None = None, include_superseded: bool = False) -> ContextBlock:
-    """Fill ``budget`` tokens with the best memory for ``queries``; see the module docstring."""
+                        since: datetime | None = None, include_superseded: bool = False,
+                        min_relevance: float = DEFAULT_CONTEXT_MIN_RELEVANCE) -> ContextBlock:
+    """Fill ``budget`` tokens with the best memory for ``queries``; see the module docstring. Hits under
+    ``min_relevance`` percent are left out; the rest go in by relevance, the most relevant first."""
     from qmdr.errors import InvalidQuery
 
     chosen = PROFILES.get(profile)
@@ -176,7 +179,7 @@ async def build_context(hub: VaultHub, queries: Sequence[str], *, budget: int, p
         # with since, search deeper and keep the changed notes' hits: the top k may hold none of them
         depth = chosen.k if allowed is None else SINCE_SEARCH_DEPTH
         found = await hub.search(query, vaults=vaults, k=depth, filters=filters, mode=mode,
-                                 include_superseded=include_superseded)
+                                 include_superseded=include_superseded, min_relevance=min_relevance)
         warnings.extend(found.warnings)
         keys = []
         for hit in found.results:
@@ -187,7 +190,9 @@ async def build_context(hub: VaultHub, queries: Sequence[str], *, budget: int, p
             if key not in hits or hit.relevance > hits[key].relevance:
                 hits[key] = hit
         lists[f"q{i}"] = keys
-    order = [key for key, _ in reciprocal_rank_fusion(lists)]
+    # calibrated relevance compares across queries and vaults: the most relevant first (RRF breaks ties)
+    fused = [key for key, _ in reciprocal_rank_fusion(lists)]
+    order = sorted(fused, key=lambda key: -hits[key].relevance)
 
     filler = _Filler(queries, budget, count, since)
     for key in order:

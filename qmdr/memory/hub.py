@@ -57,6 +57,7 @@ from qmdr.memory.vaults import (
 )
 from qmdr.search.boosts import boost_factors
 from qmdr.search.fusion import RRF_K, reciprocal_rank_fusion
+from qmdr.search.limits import DEFAULT_SEARCH_MIN_RELEVANCE
 from qmdr.search.searcher import MAX_K, Searcher, SearchResponse, SearchResult
 from qmdr.settings import Settings
 from qmdr.store.base import Filters, Store
@@ -68,21 +69,6 @@ log = logging.getLogger(__name__)
 #: with ``group_by_note`` each vault is asked for this many times ``k`` chunks, so that after keeping
 #: one chunk per note there are still about ``k`` notes (notes usually contribute 1-3 chunks to a top list)
 GROUP_OVERSAMPLE = 4
-#: retrieval lists that make up a hybrid search; their ranks give a hit's relevance
-RETRIEVERS = ("keyword", "vector")
-
-
-def relevance(ranks: dict[str, int | None], k: int = RRF_K) -> float:
-    """Relevance in percent: the mean over the retrievers that ran of ``(k + 1) / (k + rank)``.
-
-    100 means first in every list that ran; a hit only one of two lists found
-    scores at most 50. Rank-based, so it means the same in every vault and mode.
-    """
-    ran = [name for name in RETRIEVERS if name in ranks]
-    if not ran:
-        return 0.0
-    total = sum((k + 1) / (k + ranks[name]) for name in ran if ranks[name])  # type: ignore[operator]
-    return round(100.0 * total / len(ran), 1)
 
 
 @dataclass(slots=True)
@@ -92,7 +78,7 @@ class MemoryHit:
     vault: str
     result: SearchResult
     score: float  # the fused (and boosted) score that orders the answer
-    relevance: float  # 0-100, see ``relevance``
+    relevance: float  # 0-100, calibrated (``qmdr.search.relevance``): the same scale in every vault
     explain: dict[str, Any] = field(default_factory=dict)
 
 
@@ -375,9 +361,11 @@ class VaultHub:
     async def search(self, query: str, *, vaults: Sequence[str] | None = None, mode: str = "hybrid", k: int = 10,
                      filters: Filters = Filters(), rerank: bool | None = None, expand: bool = False,
                      group_by_note: bool = False, explain: bool = False,
-                     include_superseded: bool = False) -> MemorySearch:
+                     include_superseded: bool = False,
+                     min_relevance: float = DEFAULT_SEARCH_MIN_RELEVANCE) -> MemorySearch:
         """Search one, several or all vaults; see the module docstring. Notes marked ``superseded_by``
-        are left out unless ``include_superseded`` (``qmdr.memory.superseded``)."""
+        are left out unless ``include_superseded`` (``qmdr.memory.superseded``); results whose
+        relevance (percent) is under ``min_relevance`` are left out."""
         started = time.perf_counter()
         names = self.resolve(vaults)
         depth = min(MAX_K, k * GROUP_OVERSAMPLE) if group_by_note else k
@@ -397,7 +385,7 @@ class VaultHub:
                 results = _best_per_note(results)
             per_vault[name] = results[:k]
         t0 = time.perf_counter()
-        hits = self._fuse(per_vault, explain=explain)
+        hits = [h for h in self._fuse(per_vault, explain=explain) if h.relevance >= min_relevance]
         hits = await self._boost(hits, explain=explain)
         timings["fuse"] = (time.perf_counter() - t0) * 1000
         timings["total"] = (time.perf_counter() - started) * 1000
@@ -431,7 +419,7 @@ class VaultHub:
                                                    "rrf": (1.0 / (RRF_K + r.ranks[list_name]))
                                                    if r.ranks.get(list_name) else 0.0}
                                        for list_name in r.ranks}}
-                by_key[(name, i)] = MemoryHit(name, r, r.score, relevance(r.ranks), info)
+                by_key[(name, i)] = MemoryHit(name, r, r.score, r.relevance, info)
         if len(per_vault) == 1:
             return list(by_key.values())
         fused = reciprocal_rank_fusion(lists)
@@ -442,8 +430,9 @@ class VaultHub:
             if explain:
                 hit.explain["vault_rrf"] = score
             out.append(hit)
-        # equal fused scores mean equal ranks in different vaults: the hit its own retrievers liked more goes first
-        out.sort(key=lambda h: (-h.score, -h.relevance))
+        # calibrated relevance means the same in every vault and never rises down a vault's list, so
+        # ordering by it merges the vaults' lists without reordering any; the RRF score breaks ties
+        out.sort(key=lambda h: (-h.relevance, -h.score))
         return out
 
     async def _boost(self, hits: list[MemoryHit], *, explain: bool) -> list[MemoryHit]:

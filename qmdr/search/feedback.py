@@ -20,8 +20,9 @@ takes that as evidence, with no model call:
 
 The three lists (original keyword, feedback keyword, Rocchio vector) are then
 blended with equal shares by ``qmdr.search.searcher``. Measured on Cranfield
-through the product path (``benchmarks/ranking_experiments.py``, tables in
-``benchmarks/results/cranfield-feedback.md``); every constant below is the
+over the product's index and lists (every variant tried, kept and dropped, per
+half: ``benchmarks/results/cranfield-feedback.md``; the shipped setting against
+``benchmarks/quality.py --no-feedback``); every constant below is the
 literature's or a round value, and every variant of the grid beat the plain
 blend on both halves of the queries.
 """

@@ -47,6 +47,7 @@ from qmdr.search.fusion import (
 )
 from qmdr.search.keyword_query import unspaced_runs
 from qmdr.search.limits import MAX_EMBED_QUERY_CHARS, MAX_QUERY_CHARS
+from qmdr.search.relevance import calibrated_relevance
 from qmdr.search.snippets import make_snippet, snippet_source, snippet_terms
 from qmdr.store.base import Filters, Hit, Store
 
@@ -118,8 +119,9 @@ class SearchResult:
     score: float  # hybrid: fused score (RRF or blend); keyword: -bm25; vector: cosine; reranked: the rerank blend
     chunk_hash: str
     ranks: dict[str, int | None] = field(default_factory=dict)  # 1-based rank per list, None if absent
-    scores: dict[str, float] = field(default_factory=dict)  # raw score per list, plus "rrf" or "blend"
+    scores: dict[str, float] = field(default_factory=dict)  # raw score per list, "rrf"/"blend", "cosine"
     tags: tuple[str, ...] = ()
+    relevance: float = 0.0  # percent: calibrated chance a person judges it relevant (qmdr.search.relevance)
 
 
 @dataclass(slots=True)
@@ -349,6 +351,10 @@ class Searcher:
         t0 = time.perf_counter()
         # only the results returned: a snippet costs more than a fusion
         shown = with_snippets(results[:k], text) if snippets else results[:k]
+        if query_vectors:
+            shown = await anyio.to_thread.run_sync(self._with_cosine, shown, query_vectors[0])
+        shown = [replace(r, relevance=value) for r, value in zip(shown, calibrated_relevance(text, shown, mode),
+                                                                strict=True)]
         timings["fuse"] += _ms(t0)
         timings["total"] = _ms(started)
         longest = max((len(ids) for ids in lists.values()), default=0)
@@ -489,6 +495,24 @@ class Searcher:
 
             found[VECTOR_FEEDBACK] = await anyio.to_thread.run_sync(rescan)
         return found
+
+    def _with_cosine(self, results: list[SearchResult], query_vector: np.ndarray) -> list[SearchResult]:
+        """``results`` with ``scores["cosine"]``, each one's similarity to the query (for its relevance),
+        when the store can give stored vectors back."""
+        if not results or not isinstance(self.store, VectorSource):
+            return results
+        stored = self.store.vectors_of([r.chunk_hash for r in results])
+        query = np.asarray(query_vector, dtype=np.float32).reshape(-1)
+        query_norm = float(np.linalg.norm(query)) or 1.0
+        out = []
+        for r in results:
+            vector = stored.get(r.chunk_hash)
+            if vector is None:
+                out.append(r)
+                continue
+            cosine = float(vector @ query) / ((float(np.linalg.norm(vector)) or 1.0) * query_norm)
+            out.append(replace(r, scores={**r.scores, "cosine": cosine}))
+        return out
 
     def _results(self, fused: list[tuple[int, float]], lists: dict[str, list[int]], fusing: Sequence[str],
                  hits: dict[int, Hit], raw: dict[str, dict[int, float]], depth: int) -> list[SearchResult]:

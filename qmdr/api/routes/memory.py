@@ -27,7 +27,7 @@ async def context(body: ContextRequest, service: ServiceDep, access: AccessDep) 
     block = await build_context(service.memory, queries, budget=body.budget or service.settings.qmdr_context_tokens,
                                 profile=body.profile, vaults=vaults, mode=body.mode,
                                 since=parse_since(body.since) if body.since is not None else None,
-                                include_superseded=body.include_superseded)
+                                include_superseded=body.include_superseded, min_relevance=body.min_relevance)
     return ContextResponse(markdown=block.markdown, tokens=block.tokens, budget=block.budget, profile=block.profile,
                            entries=[ContextEntryModel(**e.to_dict()) for e in block.entries], warnings=block.warnings)
 

@@ -100,7 +100,7 @@ async def search_vaults(body: MemorySearchRequest, service: ServiceDep, access: 
     found = await service.memory.search(
         body.query, vaults=vaults, mode=body.mode, k=body.k, rerank=body.rerank, expand=body.expand,
         filters=Filters(path_prefix=body.path_prefix, tags=tuple(body.tags)), group_by_note=body.group_by_note,
-        explain=body.explain, include_superseded=body.include_superseded)
+        explain=body.explain, include_superseded=body.include_superseded, min_relevance=body.min_relevance)
     return search_response(body.query, found, body.explain)
 
 

@@ -94,3 +94,11 @@ def test_error_messages_quote_user_input_literally(capsys) -> None:  # type: ign
     err = capsys.readouterr().err
     assert "error: no note at [/b]notes/\\x1b[2J.md" in err
     assert "\x1b[2J" not in err
+
+
+def test_search_table_shows_small_scores_and_the_relevance() -> None:
+    tiny = SearchResult(path="a.md", title="A", heading_trail=("A",), start_line=1, end_line=2, snippet="s",
+                        text="s", score=1.234e-6, chunk_hash="h", relevance=72.4)
+    out = rendered(render.search_table([tiny], total_ms=3.0))
+    assert "1.23e-06" in out and "0.000" not in out
+    assert "72%" in out and "relevance" in out

@@ -11,6 +11,7 @@ from providers.local import load_local_embedder
 from qmdr.api.app import create_app
 from qmdr.errors import InvalidQuery
 from qmdr.memory.context import build_context, render, resolve_link
+from qmdr.search.limits import DEFAULT_CONTEXT_MIN_RELEVANCE
 from tests.qmdr.memory_service import make_service, write_notes
 
 NOTES = {
@@ -47,7 +48,8 @@ async def test_block_has_vault_sections_hits_and_linked_neighbours(service) -> N
     md = block.markdown
     assert md.startswith("# Memory for: exponential jitter; idempotent")
     assert "## Vault: default" in md and "## Vault: shared" in md
-    assert md.index("## Vault: default") < md.index("### Retries (100%)") < md.index("## Vault: shared")
+    assert md.index("## Vault: default") < md.index("### Retries (") < md.index("## Vault: shared")
+    assert block.entries[0].relevance is not None and block.entries[0].relevance >= DEFAULT_CONTEXT_MIN_RELEVANCE
     assert "`retries.md` lines 1-3 › Retries" in md
     kinds = [(e.vault, e.path, e.kind, e.via) for e in block.entries]
     assert kinds == [("default", "retries.md", "hit", None), ("shared", "shared.md", "hit", None),
