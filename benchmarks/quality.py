@@ -67,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rrf-k", type=int, help="RRF constant for hybrid (default: the product's)")
     parser.add_argument("--keyword-weight", type=float, help="weight of the keyword list (default 1)")
     parser.add_argument("--vector-weight", type=float, help="weight of the vector list (default 1)")
+    parser.add_argument("--no-feedback", action="store_true",
+                        help="hybrid without pseudo-relevance feedback (the product's default has it)")
     parser.add_argument("--index-dir", type=Path,
                         help="keep vault and index here between runs (re-runs skip embedding)")
     parser.add_argument("--name", help="write benchmarks/results/<name>.md/.json/.png")
@@ -84,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
                if w is not None}
     if weights:
         searcher_options["weights"] = weights
+    if args.no_feedback:
+        searcher_options["feedback"] = False
     server = None
     if args.fake_provider:
         server = start_fake_provider(matrix)

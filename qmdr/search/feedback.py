@@ -23,8 +23,8 @@ blended with equal shares by ``qmdr.search.searcher``. Measured on Cranfield
 over the product's index and lists (every variant tried, kept and dropped, per
 half: ``benchmarks/results/cranfield-feedback.md``; the shipped setting against
 ``benchmarks/quality.py --no-feedback``); every constant below is the
-literature's or a round value, and every variant of the grid beat the plain
-blend on both halves of the queries.
+literature's or a round value, and every combination of the two in the grid
+beat the plain blend on both halves of the queries.
 """
 
 from __future__ import annotations
