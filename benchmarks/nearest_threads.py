@@ -43,8 +43,9 @@ def make_index(n: int, rng: np.random.Generator) -> VectorIndex:
     matrix = rng.standard_normal((n, DIM), dtype=np.float32)
     matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
     ids = np.arange(n, dtype=np.int64)
-    return VectorIndex(model=("bench", DIM), generation=1, matrix=matrix, row_of={f"h{i}": i for i in range(n)},
-                       chunk_ids=ids, chunk_rows=ids.copy(), chunk_note=np.zeros(n, np.int32),
+    return VectorIndex(model=("bench", DIM), generation=1, matrix=matrix,
+                       keys=vector_index.text_keys([f"h{i}" for i in range(n)]),
+                       chunk_ids=ids, chunk_rows=ids.astype(vector_index.ROW_DTYPE), chunk_note=np.zeros(n, np.int32),
                        note_paths=["n.md"], note_tags=[frozenset()])
 
 

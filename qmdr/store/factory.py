@@ -44,8 +44,9 @@ def open_vault_store(settings: Settings, name: str) -> Store:
     return SqliteStore(path)
 
 
-#: files beside a SQLite index that belong to it (WAL, shared memory, the reindex lock file)
-SQLITE_INDEX_SUFFIXES = ("", "-wal", "-shm", ".reindex-lock")
+#: files beside a SQLite index that belong to it (WAL, shared memory, the reindex lock file, the saved
+#: vector snapshot of ``qmdr.store.vector_file``)
+SQLITE_INDEX_SUFFIXES = ("", "-wal", "-shm", ".reindex-lock", ".vectors")
 
 
 def remove_vault_store(settings: Settings, name: str) -> None:

@@ -5,7 +5,8 @@ Tables (``SCHEMA``):
 * ``meta``: key/value: ``schema_version``, ``model_id``/``dim`` of the stored
   vectors, ``last_reindex``, ``generation`` (bumped by every write that changes
   what a search can return, so any connection notices a reindex by reading one
-  row), ``vector_epoch`` (bumped whenever all vectors are dropped), and
+  row), ``vector_epoch`` (bumped whenever all vectors are dropped), ``index_id``
+  (random, made with the file: a snapshot file of another index is never read), and
   ``IndexChange.meta`` keys such as the indexer's chunking parameters.
 * ``notes`` (path primary key; tags, frontmatter, links and dates as JSON) and
   ``note_tags`` (normalised tag keys, for filtering in SQL).
@@ -43,7 +44,9 @@ RRF (a chunk both found ranks first) and ``score`` is the RRF score, otherwise
 ``score`` is the one list's own (-bm25, or the number of short runs found).
 Vector search: by default an exact scan of an in-memory snapshot
 (``qmdr.store.vector_index``, reloaded incrementally when ``generation``
-changes); ``vector_search="vec0"`` uses sqlite-vec's KNN instead.
+changes); ``vector_search="vec0"`` uses sqlite-vec's KNN instead. A file store
+keeps a large snapshot in ``<index>.vectors`` (``qmdr.store.vector_file``) and
+maps it when it opens, reading from SQLite only the vectors added since.
 
 Concurrency: WAL, so readers never wait for the one writer and see the last
 commit. A file store keeps one connection for writes (under ``_lock``) and lends
@@ -70,6 +73,7 @@ from __future__ import annotations
 import dataclasses
 import fcntl
 import json
+import logging
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -89,8 +93,11 @@ from qmdr.search.keyword_query import UNSPACED_GLOB, match_query, quote, short_u
 from qmdr.store.base import Filters, Hit, IndexChange, IndexStats
 from qmdr.store.filtering import filter_tag_keys, tag_key
 from qmdr.store.sqlite_readers import PinnedView, ReaderPool, end_read
+from qmdr.store.vector_file import load_snapshot, snapshot_file, write_snapshot
 from qmdr.store.vector_index import VectorIndex
 from vault.model import Chunk, Note
+
+log = logging.getLogger(__name__)
 
 #: bump when SCHEMA changes incompatibly; an index written by a newer qmdr is refused, not misread.
 #: 2: ``chunks_trigram`` (backfilled from ``chunks`` when a schema 1 index is opened)
@@ -124,11 +131,18 @@ SHORT_RUN_SCAN_ROWS = 20_000
 #: a vector search retries this many times to find a view of the latest commit (a writer in another
 #: process may commit between its build and its read); then it answers from the view it has
 VIEW_ATTEMPTS = 3
+#: a snapshot of at least this many distinct texts is saved beside the index (``<index>.vectors``) and
+#: mapped from there: reading it back from SQLite costs about 15 us a vector (1.5 s at 100k), mapping ~0
+PERSIST_MIN_ROWS = 20_000
+#: a saved snapshot is saved again once the rows added since (held in memory, read from SQLite at a
+#: restart) exceed this share of it; each save writes every row, 1.5 GB at 1M x 384
+PERSIST_EXTRA_FRACTION = 0.05
 
 REBUILD_HINT = "run `qmdr index --rebuild` to re-embed with the new model (text embedded before is reused)"
 
 #: meta keys the store maintains itself; ``IndexChange.meta`` may not overwrite them
-RESERVED_META = frozenset({"schema_version", "model_id", "dim", "generation", "last_reindex", "vector_epoch"})
+RESERVED_META = frozenset({"schema_version", "model_id", "dim", "generation", "last_reindex", "vector_epoch",
+                           "index_id"})
 
 VectorSearch = Literal["memory", "vec0"]
 #: called on the building thread with the number of chunks a vector snapshot is about to load
@@ -189,7 +203,8 @@ CREATE TABLE IF NOT EXISTS embedding_cache (
     vector BLOB NOT NULL,
     UNIQUE (model_id, dim, hash)
 );
-INSERT OR IGNORE INTO meta(key, value) VALUES ('generation', '0'), ('vector_epoch', '0');
+INSERT OR IGNORE INTO meta(key, value) VALUES ('generation', '0'), ('vector_epoch', '0'),
+    ('index_id', lower(hex(randomblob(16))));
 """
 
 # Only chunks holding an unspaced-script character are indexed (the WHEN); every delete is passed on,
@@ -255,6 +270,29 @@ def _model(conn: apsw.Connection) -> tuple[str, int] | None:
 def _has_vectors_table(conn: apsw.Connection) -> bool:
     return conn.execute(
         "SELECT 1 FROM sqlite_master WHERE name = 'vectors' AND type = 'table'").fetchone() is not None
+
+
+def _stored_among(conn: apsw.Connection, hashes: Iterable[str]) -> set[str]:
+    """Those of ``hashes`` the ``vectors`` table holds.
+
+    Asked of sqlite-vec's key table (``vectors_rowids``, indexed on the text
+    key) in batches: vec0 itself answers ``WHERE hash = ?`` by a scan (about
+    2 ms a lookup at 100k rows). If a sqlite-vec version lays out its tables
+    otherwise, each hash is looked up through vec0 as before.
+    """
+    wanted = list(dict.fromkeys(hashes))
+    if not wanted or not _has_vectors_table(conn):
+        return set()
+    found: set[str] = set()
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'vectors_rowids' AND type = 'table'").fetchone():
+        for batch in _batches(wanted):
+            found.update(row[0] for row in conn.execute(
+                f"SELECT id FROM vectors_rowids WHERE id IN ({_placeholders(len(batch))})", tuple(batch)))  # noqa: S608
+        return found
+    for chunk_hash in wanted:
+        if conn.execute("SELECT 1 FROM vectors WHERE hash = ?", (chunk_hash,)).fetchone() is not None:
+            found.add(chunk_hash)
+    return found
 
 
 def _hit(row: Sequence[Any], score: float) -> Hit:
@@ -685,15 +723,13 @@ class SqliteStore:
                 raise StoreError("vectors given but no embedding model recorded: set IndexChange.model")
             return {}
         model_id, dim = model
-        # An empty table (first index, rebuild) needs no per-hash "already stored?" lookups
+        # An empty table (first index, rebuild) needs no "already stored?" lookups; otherwise one batched
+        # query per SQL_BATCH hashes answers them (a write was dominated by 2 ms vec0 lookups, one a text)
         empty = self._conn.execute("SELECT count(*) FROM vectors").fetchone()[0] == 0
-        stored: set[str] = set()
+        stored = set() if empty else _stored_among(self._conn, set(vectors) | new_hashes)
 
         def is_stored(chunk_hash: str) -> bool:
-            if chunk_hash in stored:
-                return True
-            return not empty and self._conn.execute(
-                "SELECT 1 FROM vectors WHERE hash = ?", (chunk_hash,)).fetchone() is not None
+            return chunk_hash in stored
 
         live: dict[str, bytes] = {}
         blobs = {chunk_hash: self._vector_blob(vector, dim, chunk_hash) for chunk_hash, vector in vectors.items()}
@@ -850,13 +886,12 @@ class SqliteStore:
         if not wanted:
             return {}
         if self.vector_search == "memory":
-            index = self.vector_index()
-            return {h: index.matrix[index.row_of[h]] for h in wanted if h in index.row_of}
+            return self.vector_index().vectors_for(wanted)
         with self._read() as conn:
             model = _model(conn)
             if model is None:
                 return {}
-            return self._fetch_vectors(conn, model, wanted)
+            return {h: np.frombuffer(blob, np.float32) for h, blob in self._fetch_vectors(conn, model, wanted)}
 
     @contextmanager
     def _search_reader(self, *, vectors: bool) -> Iterator[tuple[apsw.Connection, VectorIndex | None]]:
@@ -973,51 +1008,97 @@ class SqliteStore:
         if model is None:
             return VectorIndex.empty(("", 1), generation)
         epoch = int(_meta_value(conn, "vector_epoch") or 0)
-        chunks = conn.execute("SELECT id, note_path, hash FROM chunks").fetchall()
+        state = (_meta_value(conn, "index_id") or "", _meta_value(conn, "last_reindex") or "")
+        if previous is None and self.path is not None:  # a first build: start from the persisted snapshot
+            loaded = load_snapshot(snapshot_file(self.path), index_id=state[0], model=model, epoch=epoch)
+            previous = None if loaded is None else loaded[0]
+            if loaded is not None and (loaded[0].generation, loaded[1]) == (generation, state[1]):
+                if self._on_snapshot_build is not None:
+                    self._on_snapshot_build(len(loaded[0]))
+                return loaded[0]  # the file is this very commit: nothing to read
+        chunk_count = conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
         tags: dict[str, list[str]] = {}
         for tag, path in conn.execute("SELECT tag, note_path FROM note_tags"):
             tags.setdefault(path, []).append(tag)
         with self._fresh_lock:
             fresh = dict(self._fresh) if self._fresh_key == (model, epoch) else {}
         if self._on_snapshot_build is not None:
-            self._on_snapshot_build(len(chunks))
+            self._on_snapshot_build(chunk_count)
         reusable = previous is not None and previous.epoch == epoch
         snapshot = VectorIndex.build(
-            model=model, generation=generation, chunks=chunks, note_tags=tags,
-            fetch_vectors=lambda hashes: self._fetch_vectors(conn, model, hashes),
+            model=model, generation=generation, chunks=conn.execute("SELECT id, note_path, hash FROM chunks"),
+            note_tags=tags, fetch_vectors=lambda hashes: self._fetch_vectors(conn, model, hashes),
             previous=previous if reusable else None, fresh=fresh, epoch=epoch)
         with self._fresh_lock:  # what the snapshot now holds need not be kept for the next one
             if self._fresh_key == (model, epoch):
                 for chunk_hash in fresh:
                     self._fresh.pop(chunk_hash, None)
-        return snapshot
+        return self._persisted(snapshot, state)
+
+    def _persisted(self, snapshot: VectorIndex, state: tuple[str, str]) -> VectorIndex:
+        """``snapshot``, saved to ``<index>.vectors`` and mapped from there when that pays off.
+
+        Saved when it is large enough that reading it back from SQLite would slow
+        a restart (``PERSIST_MIN_ROWS``) and its rows are not already mostly in
+        the file (a first load, a compaction, or ``PERSIST_EXTRA_FRACTION`` rows
+        added since). A failed save (disk full, read-only folder) only costs the
+        next start its speed: the snapshot in memory is returned as it is.
+        """
+        if self.path is None or snapshot.rows < PERSIST_MIN_ROWS:
+            return snapshot
+        if isinstance(snapshot.matrix, np.memmap) and snapshot.extra.shape[0] <= PERSIST_EXTRA_FRACTION * snapshot.rows:
+            return snapshot
+        target = snapshot_file(self.path)
+        try:
+            write_snapshot(target, snapshot, index_id=state[0], stamp=state[1])
+        except OSError as exc:
+            log.warning("could not save the vector snapshot to %s (%s); the next start reads SQLite", target, exc)
+            return snapshot
+        mapped = load_snapshot(target, index_id=state[0], model=snapshot.model, epoch=snapshot.epoch)
+        if mapped is None or mapped[0].generation != snapshot.generation:
+            return snapshot
+        return mapped[0]
 
     @staticmethod
-    def _fetch_vectors(conn: apsw.Connection, model: tuple[str, int], hashes: list[str]) -> dict[str, np.ndarray]:
-        """Stored vectors of ``model`` for ``hashes``, read through ``conn`` inside its read transaction."""
+    def _fetch_vectors(conn: apsw.Connection, model: tuple[str, int],
+                       hashes: list[str]) -> Iterator[tuple[str, bytes]]:
+        """Stored vectors of ``model`` for ``hashes`` as (hash, float32 blob), read through ``conn`` inside
+        its read transaction; yielded as read, so a caller can place each one without holding them all."""
         if not _has_vectors_table(conn):
-            return {}
+            return
         total = conn.execute("SELECT count(*) FROM vectors").fetchone()[0]
-        found: dict[str, np.ndarray] = {}
         if total and len(hashes) > SCAN_INSTEAD_OF_LOOKUP * total:
             wanted = set(hashes)
             cached = conn.execute("SELECT count(*) FROM embedding_cache WHERE model_id = ? AND dim = ?",
                                   model).fetchone()[0]
             if cached > CACHE_SCAN_MAX_RATIO * total:
-                rows = conn.execute("SELECT hash, embedding FROM vectors")
-                return {h: np.frombuffer(blob, dtype=np.float32) for h, blob in rows if h in wanted}
+                for chunk_hash, blob in conn.execute("SELECT hash, embedding FROM vectors"):
+                    if chunk_hash in wanted:
+                        yield chunk_hash, blob
+                return
             # The cache holds the same vector for every stored one (apply writes both) and a plain
             # table scans about 2.5x faster than vec0's chunked storage. Only hashes the index
             # itself has a vector for are taken, so both search paths agree on what is searchable.
             wanted &= {row[0] for row in conn.execute("SELECT hash FROM vectors")}
             rows = conn.execute("SELECT hash, vector FROM embedding_cache WHERE model_id = ? AND dim = ?", model)
-            found = {h: np.frombuffer(blob, dtype=np.float32) for h, blob in rows if h in wanted}
-            hashes = [h for h in wanted if h not in found]  # stored but somehow not cached: look up
-        for chunk_hash in hashes:
+            for chunk_hash, blob in rows:
+                if chunk_hash in wanted:
+                    wanted.discard(chunk_hash)
+                    yield chunk_hash, blob
+            hashes = list(wanted)  # stored but somehow not cached: look up
+        # a few hashes: those the index stores, from the cache by its unique index (one query per batch);
+        # vec0 answers a lookup by text key in ~2 ms (a scan), so it is asked only for what is not cached
+        stored = _stored_among(conn, hashes)
+        for batch in _batches(sorted(stored)):
+            rows = conn.execute(f"SELECT hash, vector FROM embedding_cache WHERE model_id = ? AND dim = ?"  # noqa: S608
+                                f" AND hash IN ({_placeholders(len(batch))})", (*model, *batch))
+            for chunk_hash, blob in rows:
+                stored.discard(chunk_hash)
+                yield chunk_hash, blob
+        for chunk_hash in stored:
             row = conn.execute("SELECT embedding FROM vectors WHERE hash = ?", (chunk_hash,)).fetchone()
             if row is not None:
-                found[chunk_hash] = np.frombuffer(row[0], dtype=np.float32)
-        return found
+                yield chunk_hash, row[0]
 
     @staticmethod
     def _nearest_vec0(conn: apsw.Connection, query: np.ndarray, k: int,

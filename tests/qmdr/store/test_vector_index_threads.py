@@ -49,7 +49,7 @@ def test_query_products_hold_blas_to_one_thread_and_restore_it() -> None:
         assert blas_threads() == {2}  # restored for the rest of the process
     assert RecordingMatrix.seen == [{1}, {1}]
     assert len(unfiltered) == 5 and len(filtered) == 3
-    expected = sorted(range(40), key=lambda i: -float(np.asarray(index.matrix)[index.row_of[f"h{i}"]] @ query))[:5]
+    expected = sorted(range(40), key=lambda i: -float(index.vectors_for([f"h{i}"])[f"h{i}"] @ query))[:5]
     assert [chunk for chunk, _ in unfiltered] == expected
 
 
