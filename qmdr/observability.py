@@ -80,6 +80,9 @@ class Metrics:
         self.provider_cooldowns = Counter("qmdr_provider_cooldowns_total",
                                           "times a provider was skipped for a while after repeated failures",
                                           ["provider"], registry=self.registry)
+        self.provider_model_cooldowns = Counter("qmdr_provider_model_cooldowns_total",
+                                                "times one model was skipped for a while after repeated failures",
+                                                ["provider", "model"], registry=self.registry)
         self.provider_tokens = Counter("qmdr_provider_tokens_total",
                                        "tokens of answered chats by provider, model and kind (input includes "
                                        "cached_input and cache_write; output includes reasoning)",
@@ -134,6 +137,9 @@ class ProviderMetrics(ProviderObserver):
 
     def on_cooldown(self, provider: str) -> None:
         self.metrics.provider_cooldowns.labels(provider=provider).inc()
+
+    def on_model_cooldown(self, provider: str, model: str) -> None:
+        self.metrics.provider_model_cooldowns.labels(provider=provider, model=model).inc()
 
     def on_usage(self, provider: str, model: str, usage: Any, cost_usd: float | None) -> None:
         tokens = {"input": usage.input_tokens, "output": usage.output_tokens, "reasoning": usage.thinking_tokens,

@@ -28,3 +28,19 @@ def test_chat_answer_and_metrics_carry_tokens_and_cost(make_client) -> None:
     assert metric(page, "qmdr_provider_tokens_total", kind="cached_input", **labels) == 2000
     assert metric(page, "qmdr_provider_tokens_total", kind="output", **labels) == 1000
     assert metric(page, "qmdr_provider_cost_usd_total", **labels) == pytest.approx(2 * expected)
+
+
+def test_a_dead_model_cooling_down_is_counted_per_model(make_client) -> None:
+    client = make_client(env={"OPENAI_API_KEY": "sk-fake-openai-0000"})
+    with_provider(client, lambda body: httpx.Response(500, json={"error": {"message": "broken"}})
+                  if body["model"] == "gpt-dead" else httpx.Response(200, json={
+                      "id": "c", "object": "chat.completion", "created": 1, "model": body["model"],
+                      "choices": [{"index": 0, "finish_reason": "stop",
+                                   "message": {"role": "assistant", "content": "ok"}}]}))
+    ask = {"model": "openai/gpt-dead", "fallbacks": ["openai/gpt-4o-mini"],
+           "messages": [{"role": "user", "content": "hi"}]}
+    for _ in range(4):
+        assert client.post("/chat", json=ask).json()["metadata"]["model_used"] == "openai/gpt-4o-mini"
+    page = client.get("/metrics").text
+    assert metric(page, "qmdr_provider_model_cooldowns_total", provider="openai", model="openai/gpt-dead") == 1
+    assert metric(page, "qmdr_provider_cooldowns_total", provider="openai") == 0
