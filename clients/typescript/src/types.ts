@@ -27,6 +27,8 @@ export interface MemorySearchRequest {
   explain?: boolean;
   /** also notes whose frontmatter has superseded_by */
   include_superseded?: boolean;
+  /** leave out results whose relevance (percent) is lower; default 0 */
+  min_relevance?: number;
 }
 
 export interface MemoryHitModel {
@@ -67,6 +69,8 @@ export interface ContextRequest {
   /** ISO 8601 date or date-time: only notes changed after it (no query: what changed, newest first) */
   since?: string | null;
   include_superseded?: boolean;
+  /** leave out hits whose relevance (percent) is lower; default 10 */
+  min_relevance?: number;
 }
 
 export interface ContextEntryModel {
