@@ -32,6 +32,7 @@ from qmdr.api.schemas import (
     ContextResponse,
     FeedbackRequest,
     FeedbackResponse,
+    ImportResult,
     MemorySearchRequest,
     MemorySearchResponse,
     NoteModel,
@@ -99,6 +100,14 @@ def _save_stream(pieces: Iterable[bytes], dest: Path) -> Path:
         Path(temp).unlink(missing_ok=True)
         raise
     return dest
+
+
+def _import_request(source: str, export: str | Path | bytes, vault: str,
+                    folder: str | None) -> tuple[str, dict[str, Any]]:
+    raw = export if isinstance(export, bytes) else Path(export).read_bytes()
+    kind = "application/zip" if raw[:4] == b"PK\x03\x04" else "application/json"
+    return (f"/vaults/{quote(vault, safe='')}/import/{quote(source, safe='')}",
+            {"content": raw, "headers": {"content-type": kind}, "params": {"folder": folder} if folder else {}})
 
 
 def _note_url(vault: str, path: str) -> str:
@@ -180,6 +189,11 @@ class QmdrClient:
     def remove_vault(self, name: str) -> None:
         _check(self._http.delete(f"/vaults/{quote(name, safe='')}"))
 
+    def import_export(self, source: str, export: str | Path | bytes, *, vault: str = "default",
+                      folder: str | None = None) -> ImportResult:
+        """Import a ChatGPT or Claude export (a file path or its bytes): one note per conversation."""
+        return _parse(ImportResult, self._http.post(*_import_request(source, export, vault, folder)))
+
     def export(self, vault: str, dest: str | Path) -> Path:
         """Download a ZIP of every note of ``vault`` to the file ``dest`` (written whole or not at all)."""
         with self._http.stream("GET", f"/vaults/{quote(vault, safe='')}/export") as response:
@@ -244,6 +258,12 @@ class AsyncQmdrClient:
 
     async def remove_vault(self, name: str) -> None:
         _check(await self._http.delete(f"/vaults/{quote(name, safe='')}"))
+
+    async def import_export(self, source: str, export: str | Path | bytes, *, vault: str = "default",
+                            folder: str | None = None) -> ImportResult:
+        """Import a ChatGPT or Claude export (a file path or its bytes): one note per conversation."""
+        url, options = _import_request(source, export, vault, folder)
+        return _parse(ImportResult, await self._http.post(url, **options))
 
     async def export(self, vault: str, dest: str | Path) -> Path:
         """Download a ZIP of every note of ``vault`` to the file ``dest`` (written whole or not at all)."""

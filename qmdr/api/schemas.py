@@ -204,6 +204,16 @@ class NoteWrite(BaseModel):
         "skip the write, or merge (append) into the most similar note")
 
 
+class ImportResult(BaseModel):
+    vault: str
+    source: Literal["chatgpt", "claude"]
+    conversations: int = Field(..., description="conversations in the export")
+    written: list[str] = Field(..., description="notes created or changed")
+    unchanged: list[str] = Field(..., description="notes already holding the same conversation")
+    skipped_empty: list[str] = Field(..., description="ids of conversations without a message")
+    index: IndexSummaryModel
+
+
 class SimilarChunk(BaseModel):
     path: str
     lines: list[int] = Field(..., description="[start_line, end_line] of the stored chunk")

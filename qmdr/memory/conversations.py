@@ -86,6 +86,10 @@ def parse_export(source: str, raw: bytes, *, name: str = "the export") -> list[C
     except json.JSONDecodeError as exc:
         raise BadExport(f"{name} is not valid JSON (truncated or damaged?): {exc.msg} at line {exc.lineno}, "
                         f"column {exc.colno}") from None
+    except UnicodeDecodeError:
+        raise BadExport(f"{name} is not UTF-8 text: is it a chat export?") from None
+    except RecursionError:
+        raise BadExport(f"{name} nests JSON too deeply to be a chat export") from None
     if isinstance(data, dict) and isinstance(data.get("conversations"), list):
         data = data["conversations"]
     if not isinstance(data, list):

@@ -17,6 +17,7 @@ import type {
   ContextResponse,
   FeedbackRequest,
   FeedbackResponse,
+  ImportResult,
   MemorySearchRequest,
   MemorySearchResponse,
   NoteModel,
@@ -138,6 +139,20 @@ export class QmdrClient {
     await this.request("DELETE", `/vaults/${enc(name)}`);
   }
 
+  /**
+   * Import a ChatGPT export (its ZIP or conversations.json) or a Claude export: one note per conversation;
+   * re-importing updates the same notes. Bodies are held to the server's request limit (2 MiB).
+   */
+  async importExport(source: "chatgpt" | "claude", data: Uint8Array | string,
+                     options: { vault?: string; folder?: string } = {}): Promise<ImportResult> {
+    const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+    const zip = bytes[0] === 0x50 && bytes[1] === 0x4b;
+    const query = options.folder ? `?folder=${enc(options.folder)}` : "";
+    const response = await this.send("POST", `/vaults/${enc(options.vault ?? "default")}/import/${enc(source)}${query}`,
+      bytes, zip ? "application/zip" : "application/json");
+    return (await response.json()) as ImportResult;
+  }
+
   /** The vault's notes as a ZIP of plain markdown files. */
   async exportVault(name: string): Promise<Uint8Array> {
     const response = await this.send("GET", `/vaults/${enc(name)}/export`);
@@ -150,14 +165,16 @@ export class QmdrClient {
     return (await response.json()) as T;
   }
 
-  private async send(method: string, path: string, body?: unknown): Promise<Response> {
+  private async send(method: string, path: string, body?: unknown, contentType?: string): Promise<Response> {
     const headers: Record<string, string> = { accept: "application/json" };
     if (this.token) headers.authorization = `Bearer ${this.token}`;
-    if (body !== undefined) headers["content-type"] = "application/json";
+    if (body !== undefined) headers["content-type"] = contentType ?? "application/json";
+    const payload: BodyInit | undefined = body === undefined ? undefined
+      : body instanceof Uint8Array ? (body as unknown as BodyInit) : JSON.stringify(body);
     const response = await this.fetchImpl(`${this.baseUrl}${path}`, {
       method,
       headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: payload,
       signal: AbortSignal.timeout(this.timeoutMs),
     });
     if (response.status >= 400) throw await toError(response);

@@ -188,3 +188,14 @@ export interface VaultModel {
 export interface VaultList {
   vaults: VaultModel[];
 }
+
+/** `POST /vaults/{vault}/import/{source}`: what importing a chat export did. */
+export interface ImportResult {
+  vault: string;
+  source: "chatgpt" | "claude";
+  conversations: number;
+  written: string[];
+  unchanged: string[];
+  skipped_empty: string[];
+  index: IndexSummaryModel;
+}

@@ -114,6 +114,23 @@ describe("client against qmdr serve", () => {
     assert.deepEqual((await memory.vaults()).vaults.map((v) => v.name), ["default"]);
   });
 
+  test("import a Claude export", async () => {
+    const exported = JSON.stringify([{
+      uuid: "5d1e2f3a-0000-4000-8000-000000000001", name: "Kestrel survey", created_at: "2024-06-10T09:15:00Z",
+      chat_messages: [{ uuid: "m1", sender: "human", text: "How many kestrels nest on the tower?", content: [] },
+        { uuid: "m2", sender: "assistant", text: "Two pairs nest on the north face.", content: [] }],
+    }]);
+    const done = await memory.importExport("claude", exported);
+    assert.deepEqual(done.written, ["conversations/claude/2024-06-10-kestrel-survey-5d1e2f3a0000.md"]);
+    assert.equal(done.index.added, 1);
+    const again = await memory.importExport("claude", exported);
+    assert.deepEqual(again.unchanged, done.written);
+    const found = await memory.search("kestrels nest north face", { mode: "keyword" });
+    assert.equal(found.results[0].path, done.written[0]);
+    await assert.rejects(memory.importExport("claude", exported.slice(0, -5)),
+      (err) => err instanceof QmdrError && err.status === 422);
+  });
+
   test("errors carry status, type and detail", async () => {
     await assert.rejects(memory.getNote("nope.md"), (err) => err instanceof QmdrError && err.status === 404);
     await assert.rejects(memory.search("x", { vaults: ["nobody"] }), (err) => err instanceof QmdrError && err.status === 404

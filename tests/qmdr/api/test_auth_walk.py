@@ -75,6 +75,7 @@ API_ROUTES: dict[tuple[str, str], tuple[str, str | None, dict[str, str], Any]] =
     ("POST", "/context"): (READ, "alice", {}, {"query": "herons", "vaults": ["alice"]}),
     ("POST", "/feedback"): (WRITE, "alice", {}, {"vault": "alice", "path": "a.md", "useful": True}),
     ("GET", "/vaults/{vault}/export"): (READ, "alice", {"vault": "alice"}, None),
+    ("POST", "/vaults/{vault}/import/{source}"): (WRITE, "alice", {"vault": "alice", "source": "claude"}, []),
     ("GET", "/metrics"): (ADMIN_ONLY, None, {}, None),
     ("POST", "/tokens"): (ADMIN_ONLY, None, {}, {}),
     ("GET", "/tokens"): (ADMIN_ONLY, None, {}, None),

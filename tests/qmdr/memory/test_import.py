@@ -70,6 +70,8 @@ def test_claude_takes_text_blocks_and_leaves_tool_blocks_out() -> None:
     (b'[{"id": "c1", "mapping": {"a": {"parent": "b"}, "b": {"parent": "a"}}, "current_node": "a"}]', "cycle"),
     (b'[{"id": "c1", "create_time": "yesterday", "mapping": {}}]', "not POSIX seconds"),
     (b"PK\x03\x04broken zip", "not a readable ZIP"),
+    (b"@\x0c\xca\x8aPL#\xff", "not UTF-8 text"),
+    (b"[" * 100_000, "nests JSON too deeply"),
 ])
 def test_malformed_chatgpt_exports_fail_with_a_clear_message(raw: bytes, needle: str) -> None:
     with pytest.raises(BadExport) as caught:
@@ -185,3 +187,30 @@ async def test_a_large_import_is_indexed_in_batches_and_every_note_is_found(serv
                                          parse_export("claude", json.dumps(data).encode()))
     assert len(outcome.written) == 8 and outcome.summary is not None and outcome.summary.added == 8
     assert service.memory.stats("default")["notes"] == 9
+
+
+@pytest.mark.anyio
+async def test_import_over_http_and_the_python_client(service, tmp_path: Path) -> None:
+    import httpx
+
+    from qmdr.api.app import create_app
+    from qmdr.client import AsyncQmdrClient, QmdrClientError
+
+    app = create_app(service.settings, service=service)
+    vault = tmp_path / "vault"
+    async with AsyncQmdrClient("http://qmdr", transport=httpx.ASGITransport(app)) as client:
+        done = await client.import_export("chatgpt", chatgpt_zip(tmp_path))
+        assert done.conversations == 2 and len(done.written) == 2 and done.index.added == 2
+        again = await client.import_export("claude", CLAUDE_JSON.read_bytes(), folder="chats")
+        assert again.written == ["chats/claude/2024-06-10-choosing-a-vector-index-0b9f5a627c1e.md"]
+        before = sorted(p.relative_to(vault).as_posix() for p in vault.rglob("*.md"))
+        with pytest.raises(QmdrClientError) as caught:
+            await client.import_export("claude", CLAUDE_JSON.read_bytes()[:-40])
+        assert caught.value.status == 422 and "not valid JSON" in caught.value.detail
+        assert sorted(p.relative_to(vault).as_posix() for p in vault.rglob("*.md")) == before
+        with pytest.raises(QmdrClientError) as caught:
+            await client.import_export("claude", CLAUDE_JSON, vault="nobody")
+        assert caught.value.status == 404
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://qmdr") as http:
+        response = await http.post("/vaults/default/import/gemini", content=b"[]")
+        assert response.status_code == 422
