@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-import httpx
+if TYPE_CHECKING:  # annotations only: a process that never calls a provider does not import httpx
+    import httpx
 
 ThinkingLevel = Literal["off", "low", "medium", "high"]
 Role = Literal["system", "user", "assistant", "tool"]

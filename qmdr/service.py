@@ -13,8 +13,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from providers.embedder import Embedder
 from qmdr import __version__
 from qmdr.memory.hub import VaultHub
@@ -24,6 +22,8 @@ from qmdr.settings import Settings
 from qmdr.store.base import Store
 
 if TYPE_CHECKING:
+    import httpx
+
     from qmdr.wiring import Components
 
 

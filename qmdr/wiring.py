@@ -14,22 +14,22 @@ This is the one place where the seed's ``QMD_*`` variables are interpreted:
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+import threading
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
-import httpx
-
-from providers.catalog import Catalog, info_from_dict
-from providers.client import ProviderClient, default_http_client
 from providers.embedder import Embedder
 from providers.errors import MissingCredentials
-from providers.keys import KeyInfo, Keys, mask_key
 from providers.registry import PROVIDERS, ProviderSpec, custom_spec
-from providers.resolver import parse_model_string
-from providers.secret_store import SecretStore
-from providers.types import Credentials
 from qmdr.settings import Settings, provider_environment
+
+if TYPE_CHECKING:  # the provider layer proper (httpx, the key store) is imported where it is first used
+    import httpx
+
+    from providers.client import ProviderClient
+    from providers.keys import KeyInfo, Keys
+    from providers.secret_store import SecretStore
+    from providers.types import Credentials
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,8 @@ class MemoryKeys:
         return None, "none", QMD_KEY_ENV
 
     def credentials(self, provider_id: str) -> Credentials:
+        from providers.types import Credentials
+
         if provider_id != QMD_ENDPOINT_ID:
             return self.keys.credentials(provider_id)
         key, _, _ = self._endpoint_key()
@@ -86,6 +88,8 @@ class MemoryKeys:
         return Credentials(provider=QMD_ENDPOINT_ID, base_url=self._spec.default_base_url or "", api_key=key)
 
     def key_info(self, provider_id: str) -> KeyInfo:
+        from providers.keys import KeyInfo, mask_key
+
         if provider_id != QMD_ENDPOINT_ID:
             return self.keys.key_info(provider_id)
         try:
@@ -102,19 +106,51 @@ def model_string(provider: str, model: str) -> str:
     return f"{QMD_ENDPOINT_ID}/{model}" if provider == "openai" else f"{provider}/{model}"
 
 
-@dataclass
-class Components:
-    """What the Service needs beyond its store; closed together."""
+ProviderAccess = tuple["SecretStore", "MemoryKeys", "ProviderClient", "httpx.AsyncClient"]
 
-    embedder: Embedder
-    keys: MemoryKeys
-    secrets: SecretStore
-    providers: ProviderClient
-    reranker: Any | None = None
-    expander: Any | None = None
-    embedding_info: dict[str, Any] = field(default_factory=dict)
-    rerank_info: dict[str, Any] = field(default_factory=dict)
-    http: httpx.AsyncClient | None = None
+
+class Components:
+    """What the Service needs beyond its store; closed together.
+
+    The provider access (settings store, keys, provider client, HTTP client) is built on first use:
+    with the embedded model and no rerank provider, a keyword search or ``qmdr status`` never needs
+    it, and importing and opening it (httpx, the encrypted key store) cost a CLI call ~0.1-0.2 s.
+    """
+
+    def __init__(self, embedder: Embedder, access: Callable[[], ProviderAccess] | ProviderAccess, *,
+                 reranker: Any | None = None, expander: Any | None = None,
+                 embedding_info: dict[str, Any] | None = None, rerank_info: dict[str, Any] | None = None) -> None:
+        self.embedder = embedder
+        self.reranker = reranker
+        self.expander = expander
+        self.embedding_info = embedding_info or {}
+        self.rerank_info = rerank_info or {}
+        self._access: ProviderAccess | None = access if isinstance(access, tuple) else None
+        self._build_access = None if isinstance(access, tuple) else access
+        self._lock = threading.Lock()
+
+    def _provider_access(self) -> ProviderAccess:
+        if self._access is None:
+            with self._lock:
+                if self._access is None:
+                    self._access = self._build_access()  # type: ignore[misc]
+        return self._access
+
+    @property
+    def secrets(self) -> SecretStore:
+        return self._provider_access()[0]
+
+    @property
+    def keys(self) -> MemoryKeys:
+        return self._provider_access()[1]
+
+    @property
+    def providers(self) -> ProviderClient:
+        return self._provider_access()[2]
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        return self._provider_access()[3]
 
     def describe_embedding(self) -> dict[str, Any]:
         known = getattr(self.embedder, "dim_known", True)  # a remote model's size is learnt on first use
@@ -124,8 +160,9 @@ class Components:
         return {"enabled": self.reranker is not None, **self.rerank_info}
 
     async def aclose(self) -> None:
-        await self.providers.aclose()
-        self.secrets.close()
+        if self._access is not None:  # never built: nothing was opened
+            await self.providers.aclose()
+            self.secrets.close()
 
 
 def _key_source(keys: MemoryKeys, provider_id: str) -> dict[str, Any]:
@@ -134,6 +171,8 @@ def _key_source(keys: MemoryKeys, provider_id: str) -> dict[str, Any]:
 
 
 def open_secret_store(settings: Settings) -> SecretStore:
+    from providers.secret_store import SecretStore
+
     key = settings.secret_encryption_key.get_secret_value() if settings.secret_encryption_key else None
     return SecretStore(settings.settings_db_path, encryption_key=key)
 
@@ -142,6 +181,10 @@ def build_provider_access(settings: Settings, *, env: Mapping[str, str] | None =
                           http: httpx.AsyncClient | None = None, secrets: SecretStore | None = None
                           ) -> tuple[SecretStore, MemoryKeys, ProviderClient, httpx.AsyncClient]:
     """The settings store, the key source and a provider client: all that chat and key commands need."""
+    from providers.catalog import Catalog, info_from_dict
+    from providers.client import ProviderClient, default_http_client
+    from providers.keys import Keys
+
     secrets = secrets or open_secret_store(settings)
     keys = MemoryKeys(Keys(secrets, env=env if env is not None else provider_environment()), settings)
     http = http or default_http_client()
@@ -153,10 +196,20 @@ def build_provider_access(settings: Settings, *, env: Mapping[str, str] | None =
 def build_components(settings: Settings, *, env: Mapping[str, str] | None = None,
                      http: httpx.AsyncClient | None = None, secrets: SecretStore | None = None) -> Components:
     """The embedded model when no provider is configured; remote providers otherwise."""
+    def access() -> ProviderAccess:
+        return build_provider_access(settings, env=env, http=http, secrets=secrets)
+
+    embed_provider = settings.qmd_embed_provider
+    if embed_provider == "local" and not settings.qmd_rerank_provider and secrets is None:  # nothing to call yet
+        from providers.local import load_local_embedder
+
+        return Components(load_local_embedder(), access,
+                          embedding_info={"provider": "local", "key_source": "none needed"},
+                          rerank_info={"provider": None, "mode": "none"})
+    from providers.resolver import parse_model_string
     from qmdr.embedding import ProviderEmbedder, embed_fn_for
 
-    secrets, keys, client, http = build_provider_access(settings, env=env, http=http, secrets=secrets)
-    embed_provider = settings.qmd_embed_provider
+    secrets, keys, client, http = access()
     if embed_provider == "local":
         from providers.local import load_local_embedder
 
@@ -174,12 +227,14 @@ def build_components(settings: Settings, *, env: Mapping[str, str] | None = None
         embedding_info = {"provider": embed_provider, "endpoint": keys.spec(ref.provider).default_base_url,
                           **_key_source(keys, ref.provider)}
     reranker, expander, rerank_info = _build_rerank(settings, keys, client, http)
-    return Components(embedder=embedder, keys=keys, secrets=secrets, providers=client, reranker=reranker,
-                      expander=expander, embedding_info=embedding_info, rerank_info=rerank_info, http=http)
+    return Components(embedder, (secrets, keys, client, http), reranker=reranker, expander=expander,
+                      embedding_info=embedding_info, rerank_info=rerank_info)
 
 
 def _catalog_dim(provider: str, model: str) -> int | None:
     """Known output size of an embedding model (``openai/text-embedding-3-small`` on any router)."""
+    from providers.catalog import Catalog
+
     catalog = Catalog()
     dim = catalog.embedding_dim(provider, model)
     if dim is None and "/" in model:
@@ -190,13 +245,14 @@ def _catalog_dim(provider: str, model: str) -> int | None:
 
 def _build_rerank(settings: Settings, keys: MemoryKeys, client: ProviderClient,
                   http: httpx.AsyncClient) -> tuple[Any | None, Any | None, dict[str, Any]]:
+    provider = settings.qmd_rerank_provider
+    if not provider:
+        return None, None, {"provider": None, "mode": "none"}
+    from providers.resolver import parse_model_string
     from qmdr.search.expand import QueryExpander
     from qmdr.search.llm_call import chat_fn_for
     from qmdr.search.rerank import ApiReranker, LLMReranker
 
-    provider = settings.qmd_rerank_provider
-    if not provider:
-        return None, None, {"provider": None, "mode": "none"}
     model = model_string(provider, settings.qmd_openai_model)
     ref = parse_model_string(model)
     info = {"provider": provider, "mode": settings.qmd_rerank_mode, "model": settings.qmd_openai_model,

@@ -34,7 +34,9 @@ NOT_FOR_HELP = ("providers", "numpy", "httpx", "fastapi", "starlette", "uvicorn"
                 "cryptography", "pydantic_settings", "vault", "qmdr.service", "qmdr.store", "qmdr.api", "yaml")
 #: never needed for a keyword search from the command line
 NOT_FOR_KEYWORD_SEARCH = ("fastapi", "starlette", "uvicorn", "matplotlib", "qmdr.api", "qmdr.ui", "mcp",
-                          "tokenizers", "safetensors")  # the embedded model: only an embedding needs it
+                          "tokenizers", "safetensors",  # the embedded model: only an embedding needs it
+                          "httpx", "cryptography", "providers.client", "providers.secret_store",
+                          "providers.wire")  # the provider layer: no provider is called
 
 
 def probe(script: str, args: list[str], env: dict[str, str], cwd: Path) -> dict:
