@@ -20,7 +20,9 @@ database: SQLite writes the pages in one transaction through its own journal,
 so an interrupted restore leaves the previous database intact, and a WAL file
 beside the target is handled by SQLite instead of being replayed onto foreign
 pages. Restore refuses to replace existing databases unless ``force``; stop
-the server first (it holds in-memory vectors of the old index).
+the server first (it holds in-memory vectors of the old index). The persisted
+vector snapshot beside an index (``<index>.vectors``, a cache) is not backed up
+and is deleted on restore; the next start rebuilds it from the restored index.
 
 PostgreSQL: the indexes live in the database; back it up with ``pg_dump``
 (documented in the README). ``backup`` still copies the local SQLite files.
@@ -43,6 +45,7 @@ import apsw
 from qmdr import __version__
 from qmdr.errors import QmdrError
 from qmdr.settings import Settings
+from qmdr.store.vector_file import snapshot_file
 
 MANIFEST = "manifest.json"
 #: manifest layout version; restore refuses a newer one instead of guessing
@@ -207,6 +210,9 @@ def restore(settings: Settings, src: Path, *, force: bool = False) -> list[tuple
     done = []
     for entry, copy, target in plan:
         target.parent.mkdir(parents=True, exist_ok=True)
+        # the persisted vector snapshot beside an index is a cache of the index being replaced: drop it
+        # first (the next start rebuilds it from the restored index), so no reader can pair the two
+        snapshot_file(target).unlink(missing_ok=True)
         if target.exists():
             _restore_into(copy, target)
         else:

@@ -96,7 +96,10 @@ async def test_restore_refuses_to_overwrite_without_force_and_a_damaged_backup(s
     await service.memory.reindex("default")
     assert service.memory.stats("default")["notes"] == 3
     await service.aclose()
+    stale = Path(f"{service.settings.index_path}.vectors")
+    stale.write_bytes(b"a snapshot of the index being replaced")
     restore(service.settings, tmp_path / "bk", force=True)
+    assert not stale.exists(), "the vector snapshot cache of the replaced index is dropped"
     assert sorted(consistent_index(service.settings.index_path)) == ["decisions/retries.md", "journal/herons.md"]
 
     damaged = tmp_path / "bk" / "vaults" / "alice.sqlite"
