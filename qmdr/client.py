@@ -38,6 +38,9 @@ from qmdr.api.schemas import (
     NoteModel,
     NoteWrite,
     NoteWriteResult,
+    TokenCreate,
+    TokenCreated,
+    TokenList,
     VaultCreate,
     VaultList,
     VaultModel,
@@ -194,6 +197,20 @@ class QmdrClient:
         """Import a ChatGPT or Claude export (a file path or its bytes): one note per conversation."""
         return _parse(ImportResult, self._http.post(*_import_request(source, export, vault, folder)))
 
+    def create_token(self, name: str, vaults: dict[str, str]) -> TokenCreated:
+        """Admin only: an agent token reaching ``vaults`` (``{"alice": "rw", "shared": "r"}``); its
+        ``token`` is in this answer only, so hand it to the agent now."""
+        body = TokenCreate(name=name, vaults=vaults).model_dump()  # type: ignore[arg-type]
+        return _parse(TokenCreated, self._http.post("/tokens", json=body))
+
+    def tokens(self) -> TokenList:
+        """Admin only: every agent token's name, vaults and creation time (never the tokens)."""
+        return _parse(TokenList, self._http.get("/tokens"))
+
+    def revoke_token(self, name: str) -> None:
+        """Admin only: the token is refused from its next request on."""
+        _check(self._http.delete(f"/tokens/{quote(name, safe='')}"))
+
     def export(self, vault: str, dest: str | Path) -> Path:
         """Download a ZIP of every note of ``vault`` to the file ``dest`` (written whole or not at all)."""
         with self._http.stream("GET", f"/vaults/{quote(vault, safe='')}/export") as response:
@@ -264,6 +281,16 @@ class AsyncQmdrClient:
         """Import a ChatGPT or Claude export (a file path or its bytes): one note per conversation."""
         url, options = _import_request(source, export, vault, folder)
         return _parse(ImportResult, await self._http.post(url, **options))
+
+    async def create_token(self, name: str, vaults: dict[str, str]) -> TokenCreated:
+        body = TokenCreate(name=name, vaults=vaults).model_dump()  # type: ignore[arg-type]
+        return _parse(TokenCreated, await self._http.post("/tokens", json=body))
+
+    async def tokens(self) -> TokenList:
+        return _parse(TokenList, await self._http.get("/tokens"))
+
+    async def revoke_token(self, name: str) -> None:
+        _check(await self._http.delete(f"/tokens/{quote(name, safe='')}"))
 
     async def export(self, vault: str, dest: str | Path) -> Path:
         """Download a ZIP of every note of ``vault`` to the file ``dest`` (written whole or not at all)."""

@@ -1,4 +1,4 @@
-"""The web dashboard under /ui: Settings -> Providers, Settings -> Models, Memory (search, reindex, notes).
+"""The web dashboard under /ui: Settings -> Providers, Models, Agent tokens; Memory (search, reindex, notes).
 
 Server-rendered Jinja2 pages with one small CSS file and a little plain
 JavaScript (no build step). It shares the API's auth (QMDR_API_TOKEN as a
@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import Response
 
-from qmdr.ui import auth_pages, memory_pages, settings_pages
+from qmdr.ui import auth_pages, memory_pages, settings_pages, token_pages
 from qmdr.ui.csrf import CsrfError, new_secret
 from qmdr.ui.web import STATIC_DIR, UI_PREFIX, LoginRequired, forbidden_page, login_redirect
 
@@ -34,5 +34,5 @@ def install_dashboard(app: FastAPI) -> None:
     app.add_exception_handler(LoginRequired, on_login_required)
     app.add_exception_handler(CsrfError, on_csrf_error)
     app.mount(f"{UI_PREFIX}/static", StaticFiles(directory=STATIC_DIR), name="ui-static")
-    for router in (auth_pages.router, settings_pages.router, memory_pages.router):
+    for router in (auth_pages.router, settings_pages.router, token_pages.router, memory_pages.router):
         app.include_router(router)
