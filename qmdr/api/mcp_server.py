@@ -10,6 +10,11 @@ Tools, each a thin shell over the same ``Service`` the HTTP API uses:
 
 Domain errors become ``ToolError`` with the same one-line messages the CLI
 prints, so an agent sees "no vault named 'x'" rather than a traceback.
+
+Over HTTP with QMDR_API_TOKEN set, every request needs that token or an agent
+token (``qmdr.api.mcp_auth``), and each tool keeps to the caller's vaults as the
+API's routes do: ``search``/``context`` over all vaults cover the readable ones,
+``get`` needs read, ``remember`` needs rw, ``status`` lists the readable vaults.
 """
 
 from __future__ import annotations
@@ -18,11 +23,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
 from providers.errors import ProviderError
 from qmdr import __version__
+from qmdr.api.mcp_auth import McpBearerAuth, access_of
 from qmdr.errors import QmdrError
 from qmdr.memory.context import build_context
 from qmdr.memory.corrections import remember as remember_note
@@ -78,13 +84,16 @@ def create_mcp_server(settings: Settings, *, service: Service | None = None) -> 
             raise ToolError(str(getattr(exc, "message", None) or exc)) from exc
 
     @server.tool()
-    async def search(query: str, vaults: list[str] | None = None, k: int = 8, group_by_note: bool = True,
-                     mode: str = "hybrid", include_superseded: bool = False) -> dict[str, Any]:
+    async def search(ctx: Context, query: str, vaults: list[str] | None = None, k: int = 8,
+                     group_by_note: bool = True, mode: str = "hybrid",
+                     include_superseded: bool = False) -> dict[str, Any]:
         """Search memory (hybrid keyword + vector). `vaults` limits it to those vaults (default: all).
         Returns each hit's vault, path, title, heading, line range, relevance (0-100) and snippet.
         Notes replaced by a newer one (superseded_by) are left out unless `include_superseded`."""
         async def run() -> dict[str, Any]:
-            found = await current().memory.search(query, vaults=vaults, k=max(1, min(k, MCP_MAX_K)), mode=mode,
+            hub = current().memory
+            scope = access_of(ctx.request_context.request).search_scope(vaults, (v.name for v in hub.list()))
+            found = await hub.search(query, vaults=scope, k=max(1, min(k, MCP_MAX_K)), mode=mode,
                                                   group_by_note=group_by_note, include_superseded=include_superseded)
             return {"query": query, "vaults": found.vaults, "warnings": found.warnings, "results": [
                 {"vault": h.vault, "path": h.result.path, "title": h.result.title,
@@ -93,9 +102,10 @@ def create_mcp_server(settings: Settings, *, service: Service | None = None) -> 
         return await guarded(run)
 
     @server.tool()
-    async def get(path: str, vault: str = "default") -> dict[str, Any]:
+    async def get(ctx: Context, path: str, vault: str = "default") -> dict[str, Any]:
         """Read one indexed note of a vault: title, tags, frontmatter, links and its full text by chunk."""
         async def run() -> dict[str, Any]:
+            access_of(ctx.request_context.request).require_read(vault)
             note = current().memory.get_note(vault, note_key(path))  # 'log/today' reads log/today.md
             return {"vault": vault, "path": note["path"], "title": note["title"], "tags": note["tags"],
                     "frontmatter": note["frontmatter"], "links": note["links"],
@@ -104,7 +114,7 @@ def create_mcp_server(settings: Settings, *, service: Service | None = None) -> 
         return await guarded(run)
 
     @server.tool()
-    async def context(query: str = "", budget: int | None = None, profile: str = "balanced",
+    async def context(ctx: Context, query: str = "", budget: int | None = None, profile: str = "balanced",
                       vaults: list[str] | None = None, extra_queries: list[str] | None = None,
                       since: str | None = None, include_superseded: bool = False) -> str:
         """A ready-to-paste markdown block of the memory most relevant to `query` (plus `extra_queries`),
@@ -114,15 +124,17 @@ def create_mcp_server(settings: Settings, *, service: Service | None = None) -> 
         one are left out unless `include_superseded`."""
         async def run() -> str:
             svc = current()
+            scope = access_of(ctx.request_context.request).search_scope(vaults, (v.name for v in svc.memory.list()))
             block = await build_context(svc.memory, [query, *(extra_queries or [])],
                                         budget=budget or svc.settings.qmdr_context_tokens, profile=profile,
-                                        vaults=vaults, since=parse_since(since) if since else None,
+                                        vaults=scope, since=parse_since(since) if since else None,
                                         include_superseded=include_superseded)
             return block.markdown or "(no memory found for this query)"
         return await guarded(run)
 
     @server.tool()
-    async def remember(path: str, content: str, vault: str = "default", frontmatter: dict[str, Any] | None = None,
+    async def remember(ctx: Context, path: str, content: str, vault: str = "default",
+                       frontmatter: dict[str, Any] | None = None,
                        append: bool = False, supersedes: str | None = None,
                        on_duplicate: str = "write") -> dict[str, Any]:
         """Write a note into a vault (created or replaced; `append` adds to its end), merging `frontmatter`.
@@ -131,6 +143,7 @@ def create_mcp_server(settings: Settings, *, service: Service | None = None) -> 
         `similar` in the answer lists stored text this nearly duplicates; `on_duplicate` "skip" then
         writes nothing and "merge" appends to the most similar note instead ("write": write anyway)."""
         async def run() -> dict[str, Any]:
+            access_of(ctx.request_context.request).require_write(vault)
             svc = current()
             done = await remember_note(svc.memory, vault, path, content=content, frontmatter=frontmatter,
                                        append=append, supersedes=supersedes, on_duplicate=on_duplicate,
@@ -142,23 +155,37 @@ def create_mcp_server(settings: Settings, *, service: Service | None = None) -> 
         return await guarded(run)
 
     @server.tool()
-    async def status() -> dict[str, Any]:
-        """The vaults this server holds, with note and chunk counts, and the embedding model."""
+    async def status(ctx: Context) -> dict[str, Any]:
+        """The vaults this server holds (that the caller can read), with note and chunk counts, and the
+        embedding model."""
         async def run() -> dict[str, Any]:
             svc = current()
             hub = svc.memory
+            access = access_of(ctx.request_context.request)
             return {"version": __version__, "embedding": {"model": svc.embedder.model_id, "dim": svc.embedder.dim},
-                    "vaults": [{"name": v.name, "folder": str(v.folder), **hub.stats(v.name)} for v in hub.list()]}
+                    "vaults": [{"name": v.name, "folder": str(v.folder), **hub.stats(v.name)} for v in hub.list()
+                               if access.can_read(v.name)]}
         return await guarded(run)
 
     return server
 
 
+def mcp_http_app(server: MCPServer, settings: Settings, host: str) -> McpBearerAuth:
+    """The streamable-HTTP app at ``/mcp`` behind the API's bearer tokens (``qmdr.api.mcp_auth``)."""
+    return McpBearerAuth(server.streamable_http_app(streamable_http_path=MCP_HTTP_PATH, host=host), settings)
+
+
 def run_mcp(settings: Settings, *, http: bool = False, host: str | None = None, port: int | None = None) -> None:
     """Serve MCP over stdio (default) or streamable HTTP at ``http://host:port/mcp``."""
     server = create_mcp_server(settings)
-    if http:
-        server.run("streamable-http", host=host or settings.qmdr_host, port=port or settings.qmdr_mcp_port,
-                   streamable_http_path=MCP_HTTP_PATH)
-    else:
+    if not http:
         server.run("stdio")
+        return
+    import uvicorn
+
+    host = host or settings.qmdr_host
+    app = mcp_http_app(server, settings, host)
+    try:
+        uvicorn.run(app, host=host, port=port or settings.qmdr_mcp_port, log_level=settings.qmdr_log_level.lower())
+    finally:
+        app.close()

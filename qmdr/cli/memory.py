@@ -152,8 +152,9 @@ def mcp_command(
     from qmdr.api.mcp_server import run_mcp
 
     settings = load_settings(qmdr_host=host, qmdr_mcp_port=port)
-    if http and settings.qmdr_host not in ("127.0.0.1", "localhost", "::1"):
-        raise fail("MCP over HTTP has no authentication here: bind it to 127.0.0.1 (and put a proxy in front)", 2)
+    if http and settings.qmdr_host not in ("127.0.0.1", "localhost", "::1") and settings.qmdr_api_token is None:
+        raise fail("MCP over HTTP without QMDR_API_TOKEN has no authentication: set QMDR_API_TOKEN (callers then "
+                   "send it, or an agent token, as a bearer) or bind it to 127.0.0.1", 2)
     run_mcp(settings, http=http, host=host, port=port)
 
 
