@@ -202,3 +202,31 @@ def _iso_date(value: Any) -> str | None:
             continue
         return parsed.date().isoformat() if "%H" not in layout else parsed.isoformat()
     return None
+
+
+#: ``Note.dates`` names in order of preference for *the* date of a note: the last edit says most
+#: about how current a note is, then its own date, then when it was written
+NOTE_DATE_PREFERENCE = ("updated", "date", "created")
+
+
+def note_timestamp(dates: dict[str, Any], mtime: float | None) -> float | None:
+    """POSIX time of a note's date: ``updated``, else ``date``, else ``created``, else the file's mtime.
+
+    One rule for everything that asks how old a note is (the recency boost, the
+    ``after``/``before`` filters, the value stored at index time), so they never
+    disagree. A date without a time is its midnight, and a time without a zone is
+    UTC; an unreadable value is passed over for the next one. None when there is
+    no date at all (no frontmatter date and no mtime).
+    """
+    for key in NOTE_DATE_PREFERENCE:
+        value = dates.get(key)
+        if not value:
+            continue
+        try:
+            parsed = dt.datetime.fromisoformat(str(value))
+        except ValueError:
+            continue
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=dt.UTC)
+        return parsed.timestamp()
+    return float(mtime) if mtime else None

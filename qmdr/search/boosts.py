@@ -16,31 +16,18 @@ it a little and many votes move it a lot; a note without feedback is neutral
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
+
+from vault.frontmatter import note_timestamp as timestamp_of
 
 #: seconds in a day, for ages in days
 SECONDS_PER_DAY = 86_400.0
-#: frontmatter date keys in order of preference: the last edit says most about freshness
-DATE_PREFERENCE = ("updated", "date", "created")
 
 
 def note_timestamp(note: dict[str, Any]) -> float | None:
-    """POSIX time of the note's freshest meaningful date (frontmatter first, then mtime)."""
-    dates = note.get("dates") or {}
-    for key in DATE_PREFERENCE:
-        value = dates.get(key)
-        if not value:
-            continue
-        try:
-            parsed = datetime.fromisoformat(str(value))
-        except ValueError:
-            continue
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        return parsed.timestamp()
-    mtime = note.get("mtime")
-    return float(mtime) if mtime else None
+    """POSIX time of a stored note's date (``vault.frontmatter.note_timestamp``: the rule the
+    ``after``/``before`` filters use too)."""
+    return timestamp_of(note.get("dates") or {}, note.get("mtime"))
 
 
 def recency(timestamp: float | None, now: float, half_life_days: float) -> float:
