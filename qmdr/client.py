@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -117,16 +117,26 @@ def _note_url(vault: str, path: str) -> str:
     return f"/vaults/{quote(vault, safe='')}/notes/{quote(path, safe='/')}"
 
 
+def _iso(value: str | date | None) -> str | None:
+    """``after``/``before`` as sent: a date or datetime in ISO 8601 (the server reads naive as UTC)."""
+    return value.isoformat() if isinstance(value, date) else value
+
+
 def _search_body(query: str, vaults: list[str] | None, k: int, options: dict[str, Any]) -> dict[str, Any]:
+    for bound in ("after", "before"):
+        if bound in options:
+            options[bound] = _iso(options[bound])
     return MemorySearchRequest(query=query, vaults=vaults, k=k, **options).model_dump(exclude_none=True)
 
 
 def _context_body(query: str | list[str] | None, budget: int | None, profile: str, vaults: list[str] | None,
-                  since: str | datetime | None = None, include_superseded: bool = False) -> dict[str, Any]:
+                  since: str | datetime | None = None, include_superseded: bool = False,
+                  filters: dict[str, Any] | None = None) -> dict[str, Any]:
     queries = [] if query is None else [query] if isinstance(query, str) else list(query)
+    limits = {name: _iso(value) if name in ("after", "before") else value for name, value in (filters or {}).items()}
     return ContextRequest(queries=queries, budget=budget, profile=profile,  # type: ignore[arg-type]
                           vaults=vaults, since=since,  # type: ignore[arg-type]
-                          include_superseded=include_superseded).model_dump(mode="json", exclude_none=True)
+                          include_superseded=include_superseded, **limits).model_dump(mode="json", exclude_none=True)
 
 
 def _write_body(path: str, content: str | None, frontmatter: dict[str, Any] | None, append: bool,
@@ -152,14 +162,18 @@ class QmdrClient:
         self._http.close()
 
     def search(self, query: str, *, vaults: list[str] | None = None, k: int = 10, **options: Any) -> MemorySearchResponse:
-        """Search (options: mode, path_prefix, tags, rerank, expand, group_by_note, explain, include_superseded)."""
+        """Search (options: mode, path_prefix, tags, where, after, before, rerank, expand, group_by_note, explain,
+        include_superseded). ``where={"status": "decided", "project": ["a", "b"]}`` keeps notes whose frontmatter
+        has those values (a list: any of them); ``after``/``before`` (ISO strings, dates or datetimes) bound
+        the note's date."""
         return _parse(MemorySearchResponse, self._http.post("/vaults/search", json=_search_body(query, vaults, k, options)))
 
     def context(self, query: str | list[str] | None = None, *, budget: int | None = None, profile: str = "balanced",
                 vaults: list[str] | None = None, since: str | datetime | None = None,
-                include_superseded: bool = False) -> ContextResponse:
-        """A ready-to-paste memory block; ``since`` keeps notes changed after that date (no query: what changed)."""
-        body = _context_body(query, budget, profile, vaults, since, include_superseded)
+                include_superseded: bool = False, **filters: Any) -> ContextResponse:
+        """A ready-to-paste memory block; ``since`` keeps notes changed after that date (no query: what changed);
+        ``filters``: path_prefix, tags, where, after, before, as for ``search``."""
+        body = _context_body(query, budget, profile, vaults, since, include_superseded, filters)
         return _parse(ContextResponse, self._http.post("/context", json=body))
 
     def remember(self, path: str, content: str | None = None, *, vault: str = "default",
@@ -244,8 +258,9 @@ class AsyncQmdrClient:
 
     async def context(self, query: str | list[str] | None = None, *, budget: int | None = None,
                       profile: str = "balanced", vaults: list[str] | None = None,
-                      since: str | datetime | None = None, include_superseded: bool = False) -> ContextResponse:
-        body = _context_body(query, budget, profile, vaults, since, include_superseded)
+                      since: str | datetime | None = None, include_superseded: bool = False,
+                      **filters: Any) -> ContextResponse:
+        body = _context_body(query, budget, profile, vaults, since, include_superseded, filters)
         return _parse(ContextResponse, await self._http.post("/context", json=body))
 
     async def remember(self, path: str, content: str | None = None, *, vault: str = "default",

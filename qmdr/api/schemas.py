@@ -9,9 +9,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, StrictBool, field_validator
+from pydantic import BaseModel, Field, StrictBool, field_validator, model_validator
 
 from qmdr.search.limits import DEFAULT_CONTEXT_MIN_RELEVANCE, DEFAULT_SEARCH_MIN_RELEVANCE, MAX_QUERY_CHARS
+from qmdr.store.base import Filters
+from qmdr.store.filtering import date_bound, make_filters, where_terms
 
 #: results per search; beyond this agents should page with filters, and rerank cost grows linearly
 MAX_K = 100
@@ -19,14 +21,60 @@ MAX_K = 100
 SearchMode = Literal["keyword", "vector", "hybrid"]
 
 
-class SearchRequest(BaseModel):
+#: longest ``after``/``before`` value: an ISO 8601 date-time with fractions and a zone is ~32 characters
+MAX_DATE_CHARS = 64
+
+
+class FilterFields(BaseModel):
+    """Which notes a search (or context block) may draw from; every condition given must hold.
+
+    Applied inside each retriever before ``k`` is cut, so a filter that ``k``
+    chunks pass returns ``k`` results (``qmdr.store.filtering`` has the rules).
+    """
+
+    path_prefix: str | None = Field(None, max_length=1000, description="only notes under this path")
+    tags: list[str] = Field(default_factory=list, max_length=20, description="only notes carrying all these tags")
+    where: dict[str, Any] | None = Field(
+        None, description='frontmatter fields: {"status": "decided", "project": ["a", "b"]}. A value means equal '
+        'to it, a list any of them ({"$eq": v} and {"$in": [...]} spell the same); strings (exact), numbers, '
+        'booleans; a frontmatter list matches when any element does; all keys must hold',
+        examples=[{"status": "decided", "project": ["a", "b"]}])
+    after: str | None = Field(None, max_length=MAX_DATE_CHARS,
+                              description="only notes dated at or after this ISO 8601 date or date-time (naive "
+                              "means UTC); a note's date is updated, else date, else created, else its file's "
+                              "mtime", examples=["2026-01-01"])
+    before: str | None = Field(None, max_length=MAX_DATE_CHARS,
+                               description="only notes dated before this ISO 8601 date or date-time (exclusive)",
+                               examples=["2026-02-01T00:00:00Z"])
+
+    @field_validator("where")
+    @classmethod
+    def _valid_where(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        where_terms(value)  # InvalidQuery (a ValueError) names the key: a 422 on ``where``
+        return value
+
+    @field_validator("after", "before")
+    @classmethod
+    def _iso_date(cls, value: str | None, info: Any) -> str | None:
+        date_bound(info.field_name, value)
+        return value
+
+    @model_validator(mode="after")
+    def _ordered_dates(self) -> FilterFields:
+        self.filters()  # before must be later than after
+        return self
+
+    def filters(self) -> Filters:
+        return make_filters(path_prefix=self.path_prefix, tags=self.tags, where=self.where, after=self.after,
+                            before=self.before)
+
+
+class SearchRequest(FilterFields):
     """A memory search."""
 
     query: str = Field(..., min_length=1, max_length=MAX_QUERY_CHARS, description="what to look for")
     mode: SearchMode = Field("hybrid", description="keyword (BM25), vector (embeddings) or hybrid (both, fused)")
     k: int = Field(10, ge=1, le=MAX_K, description="number of results")
-    path_prefix: str | None = Field(None, max_length=1000, description="only notes under this path")
-    tags: list[str] = Field(default_factory=list, max_length=20, description="only notes carrying all these tags")
     rerank: StrictBool | None = Field(None, description="LLM rerank (default: on when a rerank provider is configured)")
     expand: StrictBool = Field(False, description="also search LLM-written alternative phrasings (fused by RRF)")
     include_superseded: StrictBool = Field(False, description="also notes whose frontmatter has superseded_by")
@@ -232,8 +280,8 @@ class NoteWriteResult(BaseModel):
     superseded: str | None = Field(None, description="the note marked superseded_by this one")
 
 
-class ContextRequest(BaseModel):
-    """Ask for a ready-to-paste memory block."""
+class ContextRequest(FilterFields):
+    """Ask for a ready-to-paste memory block (the filters apply to the searches behind it)."""
 
     query: str | None = Field(None, max_length=MAX_QUERY_CHARS, description="one query (or use queries)")
     queries: list[str] = Field(default_factory=list, max_length=8, description="several queries, fused")

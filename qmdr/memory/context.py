@@ -22,7 +22,8 @@ their hits among the changed notes (searched deeper, since the top ``k`` may
 hold none of them); without a query, the changed notes themselves, newest
 first, chunk by chunk (``kind: "changed"``). Linked neighbours are left out:
 they did not change. Superseded notes (``superseded_by`` in their frontmatter)
-are left out of hits, neighbours and changes unless ``include_superseded``.
+are left out of hits, neighbours and changes unless ``include_superseded``. Filters
+(``where``, ``after``, ``before``, path and tags) hold for hits, neighbours and changes alike.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from qmdr.search.fusion import reciprocal_rank_fusion
 from qmdr.search.limits import DEFAULT_CONTEXT_MIN_RELEVANCE
 from qmdr.search.searcher import MAX_K
 from qmdr.store.base import Filters
+from qmdr.store.filtering import is_unfiltered, stored_note_passes
 from vault import approx_token_count
 
 ProfileName = Literal["brief", "balanced", "deep"]
@@ -205,9 +207,9 @@ async def build_context(hub: VaultHub, queries: Sequence[str], *, budget: int, p
             entry.text = r.snippet
             filler.add(entry)
     if changed and not queries:
-        await _add_changed(hub, filler, changed, include_superseded)
+        await _add_changed(hub, filler, changed, include_superseded, filters)
     elif chosen.neighbours and changed is None:
-        await _add_neighbours(hub, filler, chosen.neighbours, include_superseded)
+        await _add_neighbours(hub, filler, chosen.neighbours, include_superseded, filters)
     markdown = render(queries, filler.entries, since)
     return ContextBlock(markdown=markdown, tokens=count(markdown) if markdown else 0, budget=budget,
                         profile=chosen.name, entries=filler.entries, warnings=warnings)
@@ -244,8 +246,10 @@ class _Filler:
         return True
 
 
-async def _add_neighbours(hub: VaultHub, filler: _Filler, per_note: int, include_superseded: bool = False) -> None:
-    """Linked and frontmatter-related notes of the notes already in the block, first chunks first."""
+async def _add_neighbours(hub: VaultHub, filler: _Filler, per_note: int, include_superseded: bool = False,
+                          filters: Filters = Filters()) -> None:
+    """Linked and frontmatter-related notes of the notes already in the block (those ``filters`` keeps),
+    first chunks first."""
     sources = list(dict.fromkeys((e.vault, e.path) for e in filler.entries))
     paths_by_vault: dict[str, list[str]] = {}
     included = {(e.vault, e.path) for e in filler.entries}
@@ -264,6 +268,8 @@ async def _add_neighbours(hub: VaultHub, filler: _Filler, per_note: int, include
             other = await anyio.to_thread.run_sync(store.get_note, linked)
             if other is None or (is_superseded(other) and not include_superseded):
                 continue
+            if not is_unfiltered(filters) and not stored_note_passes(other, filters):
+                continue
             for chunk in other["chunks"][:per_note]:
                 filler.add(ContextEntry(vault, linked, other["title"], " › ".join(chunk["heading_trail"]),
                                         chunk["text"], None, chunk["hash"], chunk["start_line"], chunk["end_line"],
@@ -271,11 +277,14 @@ async def _add_neighbours(hub: VaultHub, filler: _Filler, per_note: int, include
 
 
 async def _add_changed(hub: VaultHub, filler: _Filler, changed: Sequence[ChangedNote],
-                       include_superseded: bool = False) -> None:
-    """The changed notes themselves, newest first, each chunk in order while the budget lasts."""
+                       include_superseded: bool = False, filters: Filters = Filters()) -> None:
+    """The changed notes themselves (those ``filters`` keeps), newest first, each chunk in order while
+    the budget lasts."""
     for item in changed:
         note = await anyio.to_thread.run_sync(hub.open(item.vault).store.get_note, item.path)
         if note is None or (is_superseded(note) and not include_superseded):
+            continue
+        if not is_unfiltered(filters) and not stored_note_passes(note, filters):
             continue
         when = datetime.fromtimestamp(item.changed_at, tz=UTC).isoformat(timespec="seconds")
         for chunk in note["chunks"]:

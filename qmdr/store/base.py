@@ -18,10 +18,20 @@ from vault.model import Chunk, Note
 
 @dataclass(frozen=True, slots=True)
 class Filters:
-    """Restrict a search. Empty means everything."""
+    """Restrict a search. Empty means everything; every condition given must hold.
+
+    Build ``where``, ``after`` and ``before`` with ``qmdr.store.filtering.make_filters``,
+    which validates what a caller sent and encodes it: ``where`` holds, per
+    frontmatter key, the encoded terms (``filtering.field_term``) of the values
+    any one of which the note must carry; ``after``/``before`` are POSIX seconds
+    compared with the note's date (``vault.frontmatter.note_timestamp``).
+    """
 
     path_prefix: str | None = None  # note paths starting with this (relative to the vault)
     tags: tuple[str, ...] = ()  # notes carrying all of these tags
+    where: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (frontmatter key, terms of its accepted values)
+    after: float | None = None  # note date >= this
+    before: float | None = None  # note date < this
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,9 +62,10 @@ from qmdr.search.keyword_query import (
     unspaced_runs,
 )
 from qmdr.store.base import Filters, Hit, IndexChange, IndexStats
-from qmdr.store.filtering import filter_tag_keys, is_unfiltered, tag_key
+from qmdr.store.filtering import field_terms, filter_tag_keys, is_unfiltered, tag_key
 from qmdr.store.migrations import postgres as schema
 from qmdr.store.pg_pool import CONNECT_TIMEOUT_SECONDS, SharedPool, acquire_pool, release_pool
+from vault.frontmatter import note_timestamp
 from vault.model import Chunk, Note
 
 log = logging.getLogger(__name__)
@@ -735,7 +736,8 @@ _STATS = (
 )
 _INSERT_NOTE = (
     "INSERT INTO notes (path, title, tags, tag_keys, frontmatter, body, body_line, content_hash, mtime, "
-    "size, links, dates, warnings) VALUES (%s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s::jsonb, %s)"
+    "size, links, dates, warnings, field_terms, note_date) "
+    "VALUES (%s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s)"
 )
 _COPY_CHUNKS = (
     "COPY chunks (note_path, ordinal, title, heading_trail, headings, start_line, end_line, text, hash) "
@@ -768,12 +770,13 @@ _DELETE_ORPHAN_VECTORS = (
 
 
 def _note_row(note: Note) -> tuple[Any, ...]:
+    frontmatter = json.dumps(note.frontmatter, default=str)
     return (
         note.path,
         note.title,
         list(note.tags),
         list(dict.fromkeys(key for key in map(tag_key, note.tags) if key)),
-        json.dumps(note.frontmatter, default=str),
+        frontmatter,
         note.body,
         getattr(note, "body_line", 1),
         note.content_hash,
@@ -782,6 +785,8 @@ def _note_row(note: Note) -> tuple[Any, ...]:
         list(note.links),
         json.dumps(note.dates, default=str),
         list(note.warnings),
+        field_terms(json.loads(frontmatter)),  # from the frontmatter as stored, as the migration backfills
+        note_timestamp(note.dates, note.mtime),
     )
 
 
@@ -822,6 +827,15 @@ def _filter_sql(filters: Filters) -> tuple[sql.Composable, list[Any]]:
     if required:
         parts.append(sql.SQL("AND n.tag_keys @> %s::text[]"))
         params.append(list(required))
+    for _, terms in filters.where:  # each key: one of its terms (any-of, GIN overlap); all keys must hold
+        parts.append(sql.SQL("AND n.field_terms && %s::text[]"))
+        params.append(list(terms))
+    if filters.after is not None:
+        parts.append(sql.SQL("AND n.note_date >= %s"))
+        params.append(filters.after)
+    if filters.before is not None:
+        parts.append(sql.SQL("AND n.note_date < %s"))
+        params.append(filters.before)
     return sql.SQL(" ").join(parts), params
 
 

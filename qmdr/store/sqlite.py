@@ -8,8 +8,10 @@ Tables (``SCHEMA``):
   row), ``vector_epoch`` (bumped whenever all vectors are dropped), ``index_id``
   (random, made with the file: a snapshot file of another index is never read), and
   ``IndexChange.meta`` keys such as the indexer's chunking parameters.
-* ``notes`` (path primary key; tags, frontmatter, links and dates as JSON) and
-  ``note_tags`` (normalised tag keys, for filtering in SQL).
+* ``notes`` (path primary key; tags, frontmatter, links and dates as JSON;
+  ``note_date``, the note's date as POSIX seconds) and ``note_tags`` (normalised
+  tag keys) and ``note_fields`` (frontmatter terms, ``qmdr.store.filtering``), for
+  filtering in SQL (schema 3; an older index is backfilled from its rows when opened).
 * ``chunks``: one row per chunk, ``note_path`` cascading from ``notes``, ``hash``
   the content address of its text.
 * ``chunks_fts``: FTS5 over (note title, heading trail, chunk text), tokenizer
@@ -91,17 +93,19 @@ from qmdr.errors import IndexBusy, ModelMismatch, StoreError
 from qmdr.search.fusion import reciprocal_rank_fusion
 from qmdr.search.keyword_query import UNSPACED_GLOB, match_query, quote, short_unspaced_runs, trigram_query
 from qmdr.store.base import Filters, Hit, IndexChange, IndexStats
-from qmdr.store.filtering import filter_tag_keys, tag_key
+from qmdr.store.filtering import field_terms, filter_tag_keys, filters_notes, tag_key
 from qmdr.store.sqlite_readers import PinnedView, ReaderPool, end_read
 from qmdr.store.vector_file import load_snapshot, snapshot_file, write_snapshot
 from qmdr.store.vector_index import VectorIndex
+from vault.frontmatter import note_timestamp
 from vault.model import Chunk, Note
 
 log = logging.getLogger(__name__)
 
 #: bump when SCHEMA changes incompatibly; an index written by a newer qmdr is refused, not misread.
 #: 2: ``chunks_trigram`` (backfilled from ``chunks`` when a schema 1 index is opened)
-SCHEMA_VERSION = 2
+#: 3: ``notes.note_date`` and ``note_fields`` for metadata and date filters (backfilled from ``notes``)
+SCHEMA_VERSION = 3
 #: a writer waits this long for another writer before IndexBusy: a first index of a large vault holds
 #: the write lock for a few seconds while it inserts; readers never wait (WAL)
 BUSY_TIMEOUT_MS = 10_000
@@ -160,7 +164,8 @@ CREATE TABLE IF NOT EXISTS notes (
     size INTEGER NOT NULL,
     links TEXT NOT NULL DEFAULT '[]',
     dates TEXT NOT NULL DEFAULT '{}',
-    indexed_at TEXT NOT NULL
+    indexed_at TEXT NOT NULL,
+    note_date REAL
 );
 CREATE TABLE IF NOT EXISTS note_tags (
     tag TEXT NOT NULL,
@@ -168,6 +173,12 @@ CREATE TABLE IF NOT EXISTS note_tags (
     PRIMARY KEY (tag, note_path)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS note_tags_by_note ON note_tags(note_path);
+CREATE TABLE IF NOT EXISTS note_fields (
+    term TEXT NOT NULL,
+    note_path TEXT NOT NULL REFERENCES notes(path) ON DELETE CASCADE,
+    PRIMARY KEY (term, note_path)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS note_fields_by_note ON note_fields(note_path);
 CREATE TABLE IF NOT EXISTS chunks (
     id INTEGER PRIMARY KEY,
     note_path TEXT NOT NULL REFERENCES notes(path) ON DELETE CASCADE,
@@ -221,6 +232,9 @@ CREATE TRIGGER IF NOT EXISTS chunks_trigram_delete AFTER DELETE ON chunks BEGIN
     DELETE FROM chunks_trigram WHERE rowid = old.id;
 END;
 """  # noqa: S608 (a constant GLOB class, no user text)
+
+# After ``_migrate``: an index from before schema 3 has no ``note_date`` column until then.
+NOTE_DATE_INDEX = "CREATE INDEX IF NOT EXISTS notes_by_date ON notes(note_date);"
 
 _HIT_COLUMNS = "c.id, c.hash, c.note_path, n.title, c.heading_trail, c.start_line, c.end_line, c.text, n.tags"
 
@@ -302,18 +316,32 @@ def _hit(row: Sequence[Any], score: float) -> Hit:
                score=float(score), tags=tuple(json.loads(tags)))
 
 
-def _filter_sql(filters: Filters) -> tuple[str, list[Any]]:
-    """SQL conditions on ``c`` (chunks) for ``filters``; same meaning as ``filtering.note_matches``."""
+def _filter_sql(filters: Filters, path: str = "c.note_path") -> tuple[str, list[Any]]:
+    """SQL conditions on the note path column ``path`` for ``filters`` (``qmdr.store.filtering`` says
+    what they mean; ``note_matches`` is the same path and tag test for the vector snapshot)."""
     clauses: list[str] = []
     params: list[Any] = []
     if filters.path_prefix:
-        clauses.append("substr(c.note_path, 1, ?) = ?")
+        clauses.append(f"substr({path}, 1, ?) = ?")
         params += [len(filters.path_prefix), filters.path_prefix]
     tags = filter_tag_keys(filters)
     if tags:
-        clauses.append(f"c.note_path IN (SELECT note_path FROM note_tags"  # noqa: S608 (placeholders only)
+        clauses.append(f"{path} IN (SELECT note_path FROM note_tags"  # noqa: S608 (placeholders only)
                        f" WHERE tag IN ({_placeholders(len(tags))}) GROUP BY note_path HAVING count(*) = ?)")
         params += [*tags, len(tags)]
+    for _, terms in filters.where:  # each key: one of its terms (any-of); all keys must hold
+        clauses.append(f"{path} IN (SELECT note_path FROM note_fields"  # noqa: S608 (placeholders only)
+                       f" WHERE term IN ({_placeholders(len(terms))}))")
+        params += list(terms)
+    if filters.after is not None or filters.before is not None:
+        bounds = []
+        if filters.after is not None:
+            bounds.append("note_date >= ?")
+            params.append(filters.after)
+        if filters.before is not None:
+            bounds.append("note_date < ?")
+            params.append(filters.before)
+        clauses.append(f"{path} IN (SELECT path FROM notes WHERE {' AND '.join(bounds)})")  # noqa: S608
     return "".join(f" AND {clause}" for clause in clauses), params
 
 
@@ -363,6 +391,7 @@ class SqliteStore:
             with self._write():
                 self._conn.execute(SCHEMA + TRIGRAM_SCHEMA)
                 self._migrate()
+                self._conn.execute(NOTE_DATE_INDEX)
         except apsw.Error as exc:
             raise StoreError(f"cannot open the index at {self.path or ':memory:'}: {exc}") from exc
         version = int(self._meta("schema_version") or 0)
@@ -387,7 +416,21 @@ class SqliteStore:
         if version < 2:  # noqa: PLR2004 (schema 2 added chunks_trigram)
             self._conn.execute("INSERT INTO chunks_trigram(rowid, body) SELECT id, text FROM chunks"
                                " WHERE text GLOB ?", (UNSPACED_GLOB,))
+        if version < 3:  # noqa: PLR2004 (schema 3 added note_date and note_fields)
+            self._backfill_note_filters()
         self._set_meta("schema_version", str(SCHEMA_VERSION))
+
+    def _backfill_note_filters(self) -> None:
+        """Schema 3: fill ``notes.note_date`` and ``note_fields`` from the stored frontmatter, dates and mtime.
+
+        The stored JSON is what indexing stores from, so the result is what a
+        reindex would write, and no note needs reading (or embedding) again.
+        """
+        if "note_date" not in {row[1] for row in self._conn.execute("PRAGMA table_info(notes)")}:
+            self._conn.execute("ALTER TABLE notes ADD COLUMN note_date REAL")
+        rows = self._conn.execute("SELECT path, frontmatter, dates, mtime FROM notes").fetchall()
+        for path, frontmatter, dates, mtime in rows:
+            self._write_note_filters(path, json.loads(frontmatter), json.loads(dates), mtime)
 
     def __repr__(self) -> str:
         return f"SqliteStore({str(self.path) if self.path else 'memory=True'})"
@@ -705,11 +748,20 @@ class SqliteStore:
         keys = {tag_key(t) for t in note.tags} - {""}
         self._conn.executemany("INSERT INTO note_tags(tag, note_path) VALUES (?, ?)",
                                [(key, note.path) for key in sorted(keys)])
+        # the frontmatter as stored (dates as ISO strings), so terms match a backfill from the JSON column
+        self._write_note_filters(note.path, json.loads(_json(note.frontmatter)), note.dates, note.mtime)
         self._conn.executemany(
             "INSERT INTO chunks(note_path, ordinal, heading_trail, start_line, end_line, text, hash)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
             [(c.note_path, c.ordinal, _json(list(c.heading_trail)), c.start_line, c.end_line, c.text, c.hash)
              for c in chunks])
+
+    def _write_note_filters(self, path: str, frontmatter: dict[str, Any], dates: dict[str, Any],
+                            mtime: float | None) -> None:
+        """The filterable form of one stored note: its date (``note_timestamp``) and frontmatter terms."""
+        self._conn.execute("UPDATE notes SET note_date = ? WHERE path = ?", (note_timestamp(dates, mtime), path))
+        self._conn.executemany("INSERT OR IGNORE INTO note_fields(term, note_path) VALUES (?, ?)",
+                               [(term, path) for term in field_terms(frontmatter)])
 
     def _store_vectors(self, vectors: Mapping[str, np.ndarray],
                        new_hashes: set[str]) -> dict[str, np.ndarray]:
@@ -855,7 +907,14 @@ class SqliteStore:
             if model is None:
                 return []
             self._check_query(query, model)
-            return self._hydrate(conn, snapshot.search(query, k, filters))
+            passing = partial(self._notes_passing, conn, filters) if filters_notes(filters) else None
+            return self._hydrate(conn, snapshot.search(query, k, filters, passing))
+
+    @staticmethod
+    def _notes_passing(conn: apsw.Connection, filters: Filters) -> list[str]:
+        """Paths of the notes ``filters`` keeps, read in ``conn``'s transaction (the snapshot's state)."""
+        where, params = _filter_sql(filters, path="n.path")
+        return [row[0] for row in conn.execute(f"SELECT n.path FROM notes n WHERE 1{where}", params)]  # noqa: S608
 
     @staticmethod
     def _check_query(query: np.ndarray, model: tuple[str, int]) -> None:

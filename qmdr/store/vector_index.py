@@ -34,7 +34,7 @@ import hashlib
 import threading
 from array import array
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import cache
 
@@ -74,6 +74,9 @@ ROW_DTYPE = np.int32
 
 #: the store's vectors for some hashes: a mapping, or (hash, vector or float32 blob) pairs as they are read
 FetchVectors = Callable[[list[str]], Mapping[str, np.ndarray] | Iterable[tuple[str, np.ndarray | bytes]]]
+#: the store's answer to "which notes pass the stored-field part of this filter" (``where``, dates), asked
+#: only when a snapshot has no selection cached for the filter
+NotesPassing = Callable[[], Collection[str]]
 
 
 @cache
@@ -290,8 +293,13 @@ class VectorIndex:
         out[~in_base] = self.extra[rows[~in_base] - base]
         return out
 
-    def _selection(self, filters: Filters) -> np.ndarray | None:
-        """Positions (into the chunk arrays) of chunks passing ``filters``; None for no filter."""
+    def _selection(self, filters: Filters, notes_passing: NotesPassing | None = None) -> np.ndarray | None:
+        """Positions (into the chunk arrays) of chunks passing ``filters``; None for no filter.
+
+        ``notes_passing`` answers the conditions on stored note fields (``where``,
+        ``after``, ``before``), which the snapshot does not hold; it must read the
+        committed state this snapshot was built from.
+        """
         if is_unfiltered(filters):
             return None
         with self._selections_lock:
@@ -299,8 +307,9 @@ class VectorIndex:
             if cached is not None:
                 self._selections.move_to_end(filters)
                 return cached
-        note_ok = np.fromiter((note_matches(p, t, filters) for p, t in zip(self.note_paths, self.note_tags,
-                                                                              strict=True)),
+        passing = None if notes_passing is None else set(notes_passing())
+        note_ok = np.fromiter((note_matches(p, t, filters) and (passing is None or p in passing)
+                               for p, t in zip(self.note_paths, self.note_tags, strict=True)),
                               dtype=bool, count=len(self.note_paths))
         selection = np.flatnonzero(note_ok[self.chunk_note]) if len(note_ok) else np.zeros(0, np.int64)
         with self._selections_lock:
@@ -309,15 +318,18 @@ class VectorIndex:
                 self._selections.popitem(last=False)
         return selection
 
-    def search(self, query: np.ndarray, k: int, filters: Filters = Filters()) -> list[tuple[int, float]]:
+    def search(self, query: np.ndarray, k: int, filters: Filters = Filters(),
+               notes_passing: NotesPassing | None = None) -> list[tuple[int, float]]:
         """The ``k`` chunks most similar to ``query`` as (chunk id, dot product), best first.
 
-        Ties are broken by chunk id so results are deterministic.
+        Filtered rows are masked before the top ``k`` is taken, so a filter that
+        ``k`` chunks pass gives ``k`` results. Ties are broken by chunk id so
+        results are deterministic. ``notes_passing``: see ``_selection``.
         """
         if k <= 0 or len(self) == 0:
             return []
         query = np.ascontiguousarray(query, dtype=np.float32).reshape(self.dim)
-        selection = self._selection(filters)
+        selection = self._selection(filters, notes_passing)
         if selection is not None and selection.size == 0:
             return []
         rows = None if selection is None else self.chunk_rows[selection]

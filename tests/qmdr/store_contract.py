@@ -15,12 +15,14 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pytest
 
 from qmdr.errors import IndexBusy, ModelMismatch, StoreError
 from qmdr.store.base import EmbeddingCache, Filters, Hit, IndexChange, Store, chunk_ids_unique
+from qmdr.store.filtering import make_filters
 from vault.model import Chunk, Note
 
 StoreFactory = Callable[[], Store]
@@ -43,12 +45,14 @@ def _hash(text: str) -> str:
 
 
 def make_note(path: str, sections: Sequence[str], *, title: str | None = None,
-              tags: tuple[str, ...] = (), version: str = "1") -> tuple[Note, list[Chunk]]:
-    """A note whose chunks are ``sections`` (one chunk each), with hashes derived from their text."""
+              tags: tuple[str, ...] = (), version: str = "1", fields: dict[str, Any] | None = None,
+              dates: dict[str, str] | None = None, mtime: float = 1_700_000_000.0) -> tuple[Note, list[Chunk]]:
+    """A note whose chunks are ``sections`` (one chunk each), with hashes derived from their text;
+    ``fields`` join its frontmatter, ``dates`` are its parsed frontmatter dates."""
     title = title or path.rsplit("/", 1)[-1].removesuffix(".md").replace("-", " ").title()
     body = "\n\n".join(sections)
-    note = Note(path=path, title=title, tags=tags, frontmatter={"tags": list(tags)}, body=body,
-                content_hash=_hash(path + body + version), mtime=1_700_000_000.0, size=len(body))
+    note = Note(path=path, title=title, tags=tags, frontmatter={"tags": list(tags), **(fields or {})}, body=body,
+                content_hash=_hash(path + body + version), mtime=mtime, size=len(body), dates=dict(dates or {}))
     chunks = [
         Chunk(note_path=path, ordinal=i, heading_trail=(title, f"Part {i}"), start_line=1 + 3 * i,
               end_line=2 + 3 * i, text=text, hash=_hash(text))
@@ -395,7 +399,10 @@ def contract_filtered_nearest_returns_k_when_k_exist(make_store: StoreFactory) -
                                              ("rare/", FILTER_RARE_CHUNKS, 2, 0.6)):
         for i in range(count):
             note, chunks = make_note(f"{prefix}{i}.md", [f"{prefix} chunk {i}"],
-                                     tags=("few",) if prefix == "rare/" else ())
+                                     tags=("few",) if prefix == "rare/" else (),
+                                     fields={"status": "decided" if prefix == "rare/" else "open",
+                                             "kind": [prefix.rstrip("/"), "any"]},
+                                     dates={"updated": "2025-06-01" if prefix == "near/" else "2026-06-01"})
             vector = axis(direction) + spread * rng.standard_normal(DIM).astype(np.float32)
             vector /= np.linalg.norm(vector)
             change.upserts.append((note, chunks))
@@ -405,15 +412,75 @@ def contract_filtered_nearest_returns_k_when_k_exist(make_store: StoreFactory) -
     query = axis(0)
     k = 10
     for filters, prefix in ((Filters(path_prefix="broad/"), "broad/"), (Filters(tags=("few",)), "rare/"),
-                            (Filters(path_prefix="rare/", tags=("few",)), "rare/")):
+                            (Filters(path_prefix="rare/", tags=("few",)), "rare/"),
+                            (make_filters(where={"kind": "broad"}), "broad/"),
+                            (make_filters(where={"status": "decided"}), "rare/"),
+                            (make_filters(where={"status": "decided"}, after="2026-01-01"), "rare/"),
+                            (make_filters(where={"kind": ["rare", "broad"]}, after="2026-01-01"), "")):
+        keyword_hits = store.keyword("chunk", k, filters)  # every chunk holds the word
+        assert len(keyword_hits) == k and all(hit.note_path.startswith(prefix or ("rare/", "broad/"))
+                                              for hit in keyword_hits), filters
         hits = store.nearest(query, k, filters)
         assert len(hits) == k, filters
-        assert all(hit.note_path.startswith(prefix) for hit in hits)
+        assert all(hit.note_path.startswith(prefix or ("rare/", "broad/")) for hit in hits)
         scores = [hit.score for hit in hits]
         assert scores == sorted(scores, reverse=True)
-        best = max((float(np.dot(query, v)), path) for path, v in stored.values() if path.startswith(prefix))
+        best = max((float(np.dot(query, v)), path) for path, v in stored.values()
+                   if path.startswith(prefix or ("rare/", "broad/")))
         assert hits[0].note_path == best[1] and math.isclose(hits[0].score, best[0], abs_tol=1e-4)
     assert len(store.nearest(query, 50, Filters(tags=("few",)))) == FILTER_RARE_CHUNKS  # all there are
+    assert len(store.nearest(query, 50, make_filters(where={"status": "decided"}))) == FILTER_RARE_CHUNKS
+
+
+def contract_where_and_dates_filter_every_retriever(make_store: StoreFactory) -> None:
+    """Frontmatter equality and any-of (strings, numbers, booleans; lists match any element) and date
+    ranges on the note's date (updated, else date, else created, else mtime) hold in keyword and vector
+    search alike."""
+    store = _store_with_model(make_store)
+    jan, feb, mar = "2026-01-15", "2026-02-15", "2026-03-15"
+    notes = {  # path: (frontmatter fields, dates, mtime)
+        "a.md": ({"status": "decided", "project": ["alpha", "beta"], "priority": 2, "done": True},
+                 {"updated": feb, "created": jan}, 1_000.0),
+        "b.md": ({"status": "open", "project": "beta", "priority": 2.0, "done": False}, {"date": jan}, 1_000.0),
+        "c.md": ({"status": "Decided", "project": "gamma", "priority": "2", "done": 1}, {"created": mar}, 1_000.0),
+        "d.md": ({"status": ["decided", "archived"], "nested": {"status": "decided"}}, {},
+                 1_775_000_000.0),  # no frontmatter date: the mtime, 2026-03-31
+    }
+    change = IndexChange()
+    for i, (path, (fields, dates, mtime)) in enumerate(notes.items()):
+        note, chunks = make_note(path, ["quarterly walrus report"], fields=fields, dates=dates, mtime=mtime,
+                                 title=f"Walrus {i}")
+        chunks = [Chunk(**{**{f: getattr(c, f) for f in Chunk.__slots__}, "text": f"quarterly walrus report {i}",
+                           "hash": _hash(f"walrus {i}")}) for c in chunks]
+        change.upserts.append((note, chunks))
+        change.vectors[chunks[0].hash] = unit(1.0, 0.1 * i)
+    store.apply(change)
+
+    def found(**spec: Any) -> tuple[list[str], list[str]]:
+        filters = make_filters(**spec)
+        return (sorted(paths(store.keyword("walrus", 10, filters))),
+                sorted(paths(store.nearest(unit(1.0), 10, filters))))
+
+    def both(expected: list[str], **spec: Any) -> None:
+        assert found(**spec) == (expected, expected), spec
+
+    both(["a.md", "d.md"], where={"status": "decided"})  # exact string; a list matches through any element
+    both(["a.md", "b.md", "c.md"], where={"project": ["alpha", "gamma", "beta"]})  # any-of
+    both(["a.md", "b.md"], where={"project": "beta"})
+    both(["a.md", "b.md"], where={"priority": 2})  # 2 and 2.0 are one number; "2" is a string
+    both(["c.md"], where={"priority": "2"})
+    both(["a.md"], where={"done": True})  # true is not the number 1
+    both(["c.md"], where={"done": 1})
+    both(["b.md"], where={"done": {"$eq": False}})
+    both(["a.md", "b.md"], where={"status": {"$in": ["decided", "open"]}, "project": "beta"})  # keys: all hold
+    both([], where={"nested": "decided"})  # nested mappings are not fields
+    both([], where={"missing": "x"})
+    both(["a.md", "c.md", "d.md"], after="2026-02-01")  # a: updated (Feb) wins over created (Jan)
+    both(["b.md"], before="2026-02-01")
+    both(["a.md"], after="2026-02-15", before="2026-03-15")  # after inclusive, before exclusive
+    both(["c.md", "d.md"], after="2026-03-01T00:00:00+00:00")
+    both(["d.md"], after="2026-03-20", where={"status": "decided"})
+    both(["a.md"], where={"status": "decided"}, path_prefix="a")
 
 
 CASES = [
@@ -432,6 +499,7 @@ CASES = [
     contract_reindex_lock_is_not_reentrant,
     contract_keyword_finds_words_inside_unspaced_scripts,
     contract_filtered_nearest_returns_k_when_k_exist,
+    contract_where_and_dates_filter_every_retriever,
 ]
 
 

@@ -12,6 +12,11 @@ export type SearchMode = "keyword" | "vector" | "hybrid";
 export type ContextProfile = "brief" | "balanced" | "deep";
 export type OnDuplicate = "write" | "skip" | "merge";
 
+/** A frontmatter value a filter compares with: strings exactly, numbers by value, booleans. */
+export type FieldValue = string | number | boolean;
+/** `where` of a search or context request: every key must hold. */
+export type Where = Record<string, FieldValue | FieldValue[] | { $eq: FieldValue } | { $in: FieldValue[] }>;
+
 /** `POST /vaults/search`: one, several or all vaults. */
 export interface MemorySearchRequest {
   query: string;
@@ -19,6 +24,12 @@ export interface MemorySearchRequest {
   k?: number;
   path_prefix?: string | null;
   tags?: string[];
+  /** frontmatter fields: a value means equal to it, a list any of them ({$eq} and {$in} spell the same) */
+  where?: Where | null;
+  /** ISO 8601 date or date-time: only notes dated at or after it (updated, else date, else created, else mtime) */
+  after?: string | null;
+  /** ISO 8601 date or date-time: only notes dated before it (exclusive) */
+  before?: string | null;
   rerank?: boolean | null;
   expand?: boolean;
   /** vault names; omitted, null or [] means every vault */
@@ -71,6 +82,14 @@ export interface ContextRequest {
   include_superseded?: boolean;
   /** leave out hits whose relevance (percent) is lower; default 10 */
   min_relevance?: number;
+  path_prefix?: string | null;
+  tags?: string[];
+  /** frontmatter fields: a value means equal to it, a list any of them ({$eq} and {$in} spell the same) */
+  where?: Where | null;
+  /** ISO 8601 date or date-time: only notes dated at or after it (updated, else date, else created, else mtime) */
+  after?: string | null;
+  /** ISO 8601 date or date-time: only notes dated before it (exclusive) */
+  before?: string | null;
 }
 
 export interface ContextEntryModel {

@@ -25,7 +25,7 @@ async def context(body: ContextRequest, service: ServiceDep, access: AccessDep) 
         raise InvalidQuery("give query, queries or since")
     vaults = access.search_scope(body.vaults, (info.name for info in service.memory.list()))
     block = await build_context(service.memory, queries, budget=body.budget or service.settings.qmdr_context_tokens,
-                                profile=body.profile, vaults=vaults, mode=body.mode,
+                                profile=body.profile, vaults=vaults, mode=body.mode, filters=body.filters(),
                                 since=parse_since(body.since) if body.since is not None else None,
                                 include_superseded=body.include_superseded, min_relevance=body.min_relevance)
     return ContextResponse(markdown=block.markdown, tokens=block.tokens, budget=block.budget, profile=block.profile,

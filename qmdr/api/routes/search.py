@@ -8,7 +8,6 @@ from qmdr.api.deps import Authorized, ReadDefault, ServiceDep
 from qmdr.api.schemas import SearchHit, SearchRequest, SearchResponseModel
 from qmdr.memory.hub import VaultHub
 from qmdr.memory.vaults import DEFAULT_VAULT
-from qmdr.store.base import Filters
 
 router = APIRouter(tags=["search"], dependencies=[Authorized])
 
@@ -17,7 +16,7 @@ async def search_one_vault(hub: VaultHub, vault: str, body: SearchRequest) -> Se
     """One vault's search in the ``POST /search`` shape (its own scores, no vault fusion)."""
     response = await hub.search_vault(
         vault, body.query, mode=body.mode, k=body.k,
-        filters=Filters(path_prefix=body.path_prefix, tags=tuple(body.tags)),
+        filters=body.filters(),
         rerank=body.rerank, expand=body.expand, include_superseded=body.include_superseded,
     )
     return SearchResponseModel(

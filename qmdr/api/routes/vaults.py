@@ -38,7 +38,6 @@ from qmdr.memory.indexer import IndexSummary
 from qmdr.memory.notes_write import delete_note, note_key
 from qmdr.memory.vault_roots import allowed_roots, confine
 from qmdr.memory.vaults import VaultInfo, VaultSettings
-from qmdr.store.base import Filters
 
 router = APIRouter(prefix="/vaults", tags=["vaults"], dependencies=[Authorized])
 
@@ -99,7 +98,7 @@ async def search_vaults(body: MemorySearchRequest, service: ServiceDep, access: 
     vaults = access.search_scope(body.vaults, (info.name for info in service.memory.list()))
     found = await service.memory.search(
         body.query, vaults=vaults, mode=body.mode, k=body.k, rerank=body.rerank, expand=body.expand,
-        filters=Filters(path_prefix=body.path_prefix, tags=tuple(body.tags)), group_by_note=body.group_by_note,
+        filters=body.filters(), group_by_note=body.group_by_note,
         explain=body.explain, include_superseded=body.include_superseded, min_relevance=body.min_relevance)
     return search_response(body.query, found, body.explain)
 

@@ -36,12 +36,15 @@ moved into ``vault_default`` the first time the default vault opens.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 
 import psycopg
 from psycopg import sql
 
 from qmdr.errors import StoreError
 from qmdr.search.keyword_query import UNSPACED_RANGES
+from qmdr.store.filtering import field_terms
+from vault.frontmatter import note_timestamp
 
 # Text search configuration for the generated tsvector and for queries: 'english'
 # stems ("retries" finds "retry") and drops stop words, like FTS5's porter tokenizer.
@@ -168,9 +171,34 @@ STEPS: list[tuple[int, str]] = [
             WHERE text ~ '{UNSPACED_TEXT_REGEX}';
         """,
     ),
+    (
+        3,
+        # Metadata and date filters (qmdr.store.filtering): the note's frontmatter terms, matched by
+        # overlap (&&) through a GIN index, and its date as POSIX seconds. Existing rows are filled by
+        # ``backfill_note_filters`` in the same transaction.
+        """
+        ALTER TABLE notes ADD COLUMN IF NOT EXISTS field_terms text[] NOT NULL DEFAULT '{}';
+        ALTER TABLE notes ADD COLUMN IF NOT EXISTS note_date double precision;
+        CREATE INDEX IF NOT EXISTS notes_field_terms_gin ON notes USING gin (field_terms);
+        CREATE INDEX IF NOT EXISTS notes_note_date ON notes (note_date);
+        """,
+    ),
 ]
 
 LATEST_VERSION = STEPS[-1][0]
+
+
+def backfill_note_filters(conn: psycopg.Connection) -> None:
+    """Step 3's data: every stored note's frontmatter terms and date, computed as indexing computes them."""
+    rows = conn.execute("SELECT path, frontmatter, dates, mtime FROM notes").fetchall()
+    with conn.cursor() as cur:
+        cur.executemany("UPDATE notes SET field_terms = %s, note_date = %s WHERE path = %s",
+                        [(field_terms(frontmatter), note_timestamp(dates, mtime), path)
+                         for path, frontmatter, dates, mtime in rows])
+
+
+#: Python run right after a step's SQL, in the same transaction (data a SQL statement cannot compute)
+STEP_BACKFILLS: dict[int, Callable[[psycopg.Connection], None]] = {3: backfill_note_filters}
 
 
 def ensure_extensions(conn: psycopg.Connection) -> list[str]:
@@ -242,6 +270,8 @@ def migrate(conn: psycopg.Connection, vault: str = LEGACY_VAULT) -> tuple[int, s
         for version, statements in STEPS:
             if version > found:
                 conn.execute(statements)
+                if has_meta and version in STEP_BACKFILLS:  # a new schema has no rows to fill
+                    STEP_BACKFILLS[version](conn)
         conn.execute(
             "INSERT INTO meta (key, value) VALUES (%s, %s) "
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value",

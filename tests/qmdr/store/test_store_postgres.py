@@ -14,6 +14,7 @@ import pytest
 
 from qmdr.errors import IndexBusy, ModelMismatch, StoreError
 from qmdr.store.base import Filters, IndexChange
+from qmdr.store.filtering import make_filters
 from qmdr.store.migrations import postgres as schema
 from qmdr.store.postgres import (
     EXACT_FILTERED_MAX,
@@ -51,6 +52,25 @@ def test_store_contract(case, make_store) -> None:
 
 
 # --- schema ------------------------------------------------------------------------------------
+
+
+def test_a_schema_2_vault_gets_filterable_fields_from_its_stored_notes(pg_url: str) -> None:
+    """A vault written before metadata filters existed is migrated and backfilled when opened, without
+    a reindex: the filter columns hold what indexing would have stored."""
+    with PostgresStore(pg_url, pool_size=1) as store:
+        store.set_embedding_model(MODEL, DIM)
+        old, chunks = make_note("plans/q3.md", ["walrus budget"], fields={"status": "decided", "owner": ["ann"]},
+                                dates={"date": "2026-02-01"})
+        store.apply(IndexChange(upserts=[(old, chunks)], vectors={chunks[0].hash: axis(0)}))
+    with psycopg.connect(pg_url) as conn:  # make it what schema 2 wrote
+        conn.execute("ALTER TABLE vault_default.notes DROP COLUMN field_terms, DROP COLUMN note_date")
+        conn.execute("UPDATE vault_default.meta SET value = '2' WHERE key = %s", (schema.SCHEMA_VERSION_KEY,))
+    with PostgresStore(pg_url, pool_size=1) as store:
+        assert store.get_meta(schema.SCHEMA_VERSION_KEY) == str(schema.LATEST_VERSION) == "3"
+        decided = make_filters(where={"status": "decided", "owner": "ann"}, after="2026-01-31")
+        assert paths(store.keyword("walrus", 5, decided)) == ["plans/q3.md"]
+        assert paths(store.nearest(axis(0), 5, decided)) == ["plans/q3.md"]
+        assert store.keyword("walrus", 5, make_filters(before="2026-02-01")) == []
 
 
 def test_migrations_are_idempotent_and_safe_to_race(pg_url: str) -> None:

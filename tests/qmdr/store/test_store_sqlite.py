@@ -12,6 +12,7 @@ import pytest
 from qmdr.errors import IndexBusy, ModelMismatch, StoreError
 from qmdr.store import sqlite as sqlite_store
 from qmdr.store.base import Filters, IndexChange
+from qmdr.store.filtering import make_filters
 from qmdr.store.sqlite import SCHEMA_VERSION, SqliteStore
 from qmdr.store.vector_index import VectorIndex
 from tests.qmdr.store_contract import DIM, MODEL, axis, make_note, paths, unit, vectors_for
@@ -481,11 +482,32 @@ def test_a_schema_1_index_is_migrated_and_backfilled(tmp_path):
                  "DROP TABLE chunks_trigram; UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     conn.close()
     with SqliteStore(path) as store:
-        assert store.get_meta("schema_version") == str(SCHEMA_VERSION) == "2"
+        assert store.get_meta("schema_version") == str(SCHEMA_VERSION) == "3"
         assert trigram_rows(store) == 2
         assert paths(store.keyword("北京大学", 5)) == ["study/beijing.md"]
         store.apply(IndexChange(deletes=["study/beijing.md"]))  # the triggers exist too
         assert trigram_rows(store) == 1
+
+
+def test_a_schema_2_index_gets_filterable_fields_from_its_stored_notes(tmp_path):
+    """An index written before metadata filters existed is backfilled when opened: no reindex, and the
+    result is what indexing would have stored."""
+    path = tmp_path / "old.sqlite"
+    with SqliteStore(path) as store:
+        store.set_embedding_model(MODEL, DIM)
+        old, chunks = make_note("plans/q3.md", ["walrus budget"], fields={"status": "decided", "owner": ["ann"]},
+                                dates={"date": "2026-02-01"})
+        store.apply(IndexChange(upserts=[(old, chunks)], vectors={chunks[0].hash: axis(0)}))
+    conn = apsw.Connection(str(path))  # make it what schema 2 wrote: no note_fields, no note_date
+    conn.execute("DROP TABLE note_fields; DROP INDEX notes_by_date; ALTER TABLE notes DROP COLUMN note_date;"
+                 "UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    conn.close()
+    with SqliteStore(path) as store:
+        assert store.get_meta("schema_version") == str(SCHEMA_VERSION) == "3"
+        decided = make_filters(where={"status": "decided", "owner": "ann"}, after="2026-01-31")
+        assert paths(store.keyword("walrus", 5, decided)) == ["plans/q3.md"]
+        assert paths(store.nearest(axis(0), 5, decided)) == ["plans/q3.md"]
+        assert store.keyword("walrus", 5, make_filters(before="2026-02-01")) == []
 
 
 # --- building the snapshot beside the shared connection -------------------------------------------
