@@ -169,7 +169,7 @@ def test_a_broad_filter_is_answered_by_the_iterative_index_scan(open_vault) -> N
     where_sql, params = _filter_sql(Filters(path_prefix="far/"))
     query = unit(1)
     with store._connection() as conn:  # the iterative path alone, without the exact fallback
-        hits = store._nearest_iterative(conn, query, 10, where_sql, params)
+        hits = store._nearest_iterative(conn, query, 10, 10, where_sql, params)  # breadth of an unfiltered k
     assert len(hits) == 10 and all(hit.note_path.startswith("far/") for hit in hits)
     assert [hit.score for hit in hits] == sorted((hit.score for hit in hits), reverse=True)
     assert [hit.chunk_id for hit in hits] == [hit.chunk_id for hit in store.nearest(query, 10,
