@@ -22,7 +22,7 @@ floor swept over ``EF_SEARCH_SWEEP``; load is measured once); a filter
 keeping at most ``EXACT_FILTERED_MAX`` chunks is scored exactly, a broader one
 walks HNSW with pgvector's iterative scan and falls back to exact when too few pass.
 
-Writes ``benchmarks/results/store_compare.md`` and ``.json`` with the machine
+Writes ``benchmarks/results/NAME.md`` and ``.json`` (``--name``, default store_compare) with the machine
 description. Timings are wall clock on a shared machine.
 """
 
@@ -233,7 +233,7 @@ def machine() -> dict[str, object]:
             "numpy": np.__version__, "load_average": os.getloadavg()[0], "commit": commit}
 
 
-def write_results(rows: list[Row], info: dict[str, object]) -> None:
+def write_results(rows: list[Row], info: dict[str, object], name: str = "store_compare") -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     lines = [
         "# Store comparison: SqliteStore vs PostgresStore",
@@ -257,8 +257,8 @@ def write_results(rows: list[Row], info: dict[str, object]) -> None:
         lines.append(f"| {r.size:,} | {r.store} | {r.load_seconds:.1f} | {r.p50_ms:.2f} | {r.p95_ms:.2f} | "
                      f"{r.recall_at_10:.3f} | {r.filtered_p50_ms:.2f} | {r.filtered_p95_ms:.2f} | "
                      f"{r.filtered_recall_at_10:.3f} |")
-    (RESULTS / "store_compare.md").write_text("\n".join(lines) + "\n")
-    (RESULTS / "store_compare.json").write_text(json.dumps(
+    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
+    (RESULTS / f"{name}.json").write_text(json.dumps(
         {"machine": info, "rows": [asdict(r) for r in rows]}, indent=2) + "\n")
 
 
@@ -274,6 +274,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default=",".join(str(s) for s in DEFAULT_SIZES))
     parser.add_argument("--queries", type=int, default=DEFAULT_QUERIES)
+    parser.add_argument("--name", default="store_compare", help="results file name under benchmarks/results")
     parser.add_argument("--pg-url", help="an existing PostgreSQL with pgvector (default: throwaway pgserver)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
@@ -310,12 +311,12 @@ def main() -> None:
                     "postgres": lambda n=n: PostgresStore(fresh_database(n)),
                 }
                 rows.extend(run_size(n, stores, args.queries, progress))
-                write_results(rows, info)
+                write_results(rows, info, args.name)
     finally:
         if server is not None:
             server.cleanup()
         shutil.rmtree(workdir, ignore_errors=True)
-    console.print((RESULTS / "store_compare.md").read_text())
+    console.print((RESULTS / f"{args.name}.md").read_text())
 
 
 if __name__ == "__main__":
