@@ -23,6 +23,9 @@ import type {
   NoteModel,
   NoteWrite,
   NoteWriteResult,
+  TokenCreate,
+  TokenCreated,
+  TokenList,
   VaultCreate,
   VaultList,
   VaultModel,
@@ -137,6 +140,24 @@ export class QmdrClient {
 
   async removeVault(name: string): Promise<void> {
     await this.request("DELETE", `/vaults/${enc(name)}`);
+  }
+
+  /**
+   * Create an agent token scoped to vaults (`{ alice: "rw", shared: "r" }`); needs the admin token.
+   * The answer's `token` is shown this once: the server keeps only its hash.
+   */
+  createToken(name: string, vaults: Record<string, "r" | "rw">): Promise<TokenCreated> {
+    return this.request("POST", "/tokens", { name, vaults } satisfies TokenCreate);
+  }
+
+  /** Every agent token (names and scopes, never the tokens); needs the admin token. */
+  tokens(): Promise<TokenList> {
+    return this.request("GET", "/tokens");
+  }
+
+  /** Revoke an agent token by name; needs the admin token. */
+  async revokeToken(name: string): Promise<void> {
+    await this.request("DELETE", `/tokens/${enc(name)}`);
   }
 
   /**

@@ -218,3 +218,27 @@ export interface ImportResult {
   skipped_empty: string[];
   index: IndexSummaryModel;
 }
+
+/** `POST /tokens` (admin token only): an agent token scoped to vaults, read ("r") or read-write ("rw"). */
+export interface TokenCreate {
+  name: string;
+  vaults: Record<string, "r" | "rw">;
+}
+
+export interface TokenModel {
+  name: string;
+  vaults: Record<string, "r" | "rw">;
+  created_at: number;
+}
+
+/** The token itself is in this answer only: the server keeps just its hash. */
+export interface TokenCreated {
+  name: string;
+  vaults: Record<string, "r" | "rw">;
+  created_at: number;
+  token: string;
+}
+
+export interface TokenList {
+  tokens: TokenModel[];
+}

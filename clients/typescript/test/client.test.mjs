@@ -12,7 +12,8 @@ import { startServer } from "./server.mjs";
 const here = dirname(fileURLToPath(import.meta.url));
 const TYPES = readFileSync(join(here, "..", "src", "types.ts"), "utf8");
 /** interfaces the client sends: their optional fields must be exactly the schema's defaulted ones */
-const REQUESTS = new Set(["MemorySearchRequest", "ContextRequest", "NoteWrite", "FeedbackRequest", "VaultCreate"]);
+const REQUESTS = new Set(["MemorySearchRequest", "ContextRequest", "NoteWrite", "FeedbackRequest", "VaultCreate",
+  "TokenCreate"]);
 
 let server;
 let memory;
@@ -129,6 +130,22 @@ describe("client against qmdr serve", () => {
     assert.equal(found.results[0].path, done.written[0]);
     await assert.rejects(memory.importExport("claude", exported.slice(0, -5)),
       (err) => err instanceof QmdrError && err.status === 422);
+  });
+
+  test("scoped tokens: created once, enforced, listed and revoked", async () => {
+    const created = await memory.createToken("ts-agent", { default: "r" });
+    assert.equal(typeof created.token, "string");
+    assert.deepEqual(created.vaults, { default: "r" });
+    const agent = new QmdrClient({ baseUrl: server.baseUrl, token: created.token });
+    const found = await agent.search("exponential backoff", { mode: "keyword", vaults: ["default"] });
+    assert.ok(found.results.length > 0);
+    await assert.rejects(agent.remember("agents/ts/x", "not allowed"), (err) => err instanceof QmdrError && err.status === 403);
+    await assert.rejects(agent.tokens(), (err) => err instanceof QmdrError && err.status === 403);
+    const listed = await memory.tokens();
+    assert.deepEqual(listed.tokens.map((t) => t.name), ["ts-agent"]);
+    assert.ok(!JSON.stringify(listed).includes(created.token));
+    await memory.revokeToken("ts-agent");
+    await assert.rejects(agent.vaults(), (err) => err instanceof QmdrError && err.status === 401);
   });
 
   test("errors carry status, type and detail", async () => {
