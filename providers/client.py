@@ -92,7 +92,8 @@ def _tool_call(value: ToolCall | Mapping[str, Any]) -> ToolCall:
     spec = value.get("function") if isinstance(value.get("function"), Mapping) else value
     name = str(spec.get("name") or "")
     arguments = parse_arguments(spec.get("arguments"), tool=name, provider="caller", model="")
-    return ToolCall(str(value.get("id") or ""), name, arguments)
+    signature = value.get("signature")
+    return ToolCall(str(value.get("id") or ""), name, arguments, signature if isinstance(signature, str) else None)
 
 
 def _messages(messages: Iterable[MessageLike]) -> list[Message]:

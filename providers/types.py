@@ -22,11 +22,15 @@ Role = Literal["system", "user", "assistant", "tool"]
 
 @dataclass(frozen=True, slots=True)
 class ToolCall:
-    """A model's request to call one tool; ``arguments`` is already parsed (and checked to be an object)."""
+    """A model's request to call one tool; ``arguments`` is already parsed (and checked to be an object).
+
+    ``signature`` is opaque provider state that must go back with the call on the next turn (Gemini 3's
+    ``thoughtSignature``, without which its API answers 400); send the call back as it came."""
 
     id: str
     name: str
     arguments: dict[str, Any]
+    signature: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

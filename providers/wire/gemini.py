@@ -29,7 +29,10 @@ Answers and stream chunks hold whole ``functionCall`` parts (``name``,
 ``args``, ``id`` when given; several for parallel calls). Calls go back as
 ``model`` turns with ``functionCall`` parts, results as ``user`` turns with
 ``functionResponse`` parts (``name``, ``response`` object); results of one
-round share a turn. Gemini has no switch against parallel calls.
+round share a turn. Gemini has no switch against parallel calls. A call's
+``thoughtSignature`` (Gemini 3 puts one on the first call of a turn) is kept
+in ``ToolCall.signature`` and sent back with the call; Gemini 3 answers 400
+without it, so a turn that has none gets Google's documented placeholder.
 
 Any level but off also sets ``includeThoughts`` so the thought summaries come
 back as parts marked ``thought: true``. Models that cannot think (Gemini 2.0,
@@ -79,6 +82,8 @@ GEMINI_25_PRO_MIN_BUDGET = 128
 THINKING_OFF_BUDGET = 0
 
 ROLE_TO_GEMINI = {"user": "user", "assistant": "model"}
+#: Google's documented stand-in for a function call's thoughtSignature when the real one is not available
+GEMINI3_PLACEHOLDER_SIGNATURE = "skip_thought_signature_validator"
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,8 +142,24 @@ def _parts(messages: Sequence[Message], message: Message) -> list[dict[str, Any]
         name = tool_name_for(messages, message)
         return [{"functionResponse": {"name": name, "response": result_object(message.content)}}]
     parts: list[dict[str, Any]] = [{"text": message.content}] if message.content or not message.tool_calls else []
-    parts += [{"functionCall": {"name": c.name, "args": c.arguments}} for c in message.tool_calls]
+    for call in message.tool_calls:
+        part: dict[str, Any] = {"functionCall": {"name": call.name, "args": call.arguments}}
+        if call.signature:
+            part["thoughtSignature"] = call.signature
+        parts.append(part)
     return parts
+
+
+def _sign_for_gemini3(contents: list[dict[str, Any]], model: str) -> None:
+    """Gemini 3 answers 400 when a model turn's first function call has no thoughtSignature; calls that
+    never had one (made by another model of a fallback chain, or history kept without it) get the
+    placeholder Google documents for that case."""
+    if not _is_gemini3(model_id(model)):
+        return
+    for content in contents:
+        calls = [p for p in content["parts"] if "functionCall" in p] if content["role"] == "model" else []
+        if calls and not any("thoughtSignature" in p for p in calls):
+            calls[0]["thoughtSignature"] = GEMINI3_PLACEHOLDER_SIGNATURE
 
 
 def contents_from_messages(messages: Sequence[Message]) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
@@ -178,6 +199,7 @@ def tool_fields(req: ChatRequest) -> dict[str, Any]:
 def build_generate_body(req: ChatRequest) -> tuple[dict[str, Any], ThinkingChoice]:
     """The generateContent request body for ``req``, and the thinking decision behind it."""
     instruction, contents = contents_from_messages(req.messages)
+    _sign_for_gemini3(contents, req.model)
     body: dict[str, Any] = {"contents": contents}
     if instruction:
         body["systemInstruction"] = instruction
@@ -238,7 +260,9 @@ def _split_parts(data: dict[str, Any], provider: str, model: str = "",
                 raise MalformedResponse(f"{provider} sent a functionCall without a name", provider=provider)
             arguments = parse_arguments(call.get("args"), tool=name, provider=provider, model=model)
             # Gemini API answers often carry no id; ours only has to be unique (results go back by name)
-            calls.append(ToolCall(str(call.get("id") or f"call_{uuid.uuid4().hex[:16]}"), name, arguments))
+            signature = part.get("thoughtSignature")
+            calls.append(ToolCall(str(call.get("id") or f"call_{uuid.uuid4().hex[:16]}"), name, arguments,
+                                  signature if isinstance(signature, str) else None))
     return "".join(text), "".join(thinking), first.get("finishReason"), tuple(calls)
 
 

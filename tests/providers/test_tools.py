@@ -525,3 +525,33 @@ async def test_mistral_streamed_tool_calls_are_assembled():
         200, headers={"content-type": "text/event-stream"}, content=sse(*STREAMED_CALLS, finish, "[DONE]"))
     pieces = [d async for d in client().stream_chat("mistral/mistral-small-latest", ASK, tools=[WEATHER, TIME])]
     assert [c.name for d in pieces for c in d.tool_calls] == ["get_weather", "get_time"]
+
+
+GEMINI3 = "https://generativelanguage.googleapis.com/v1beta/models/gemini-3-flash-preview"
+
+
+@pytest.mark.anyio
+@respx.mock
+async def test_gemini_3_thought_signatures_go_back_with_their_calls():
+    """Gemini 3 puts a thoughtSignature on a turn's first call and answers 400 when it does not come back."""
+    route = respx.post(f"{GEMINI3}:generateContent").mock(side_effect=[
+        httpx.Response(200, json={"candidates": [{"content": {"role": "model", "parts": [
+            {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}, "thoughtSignature": "c2lnLTE="},
+            {"functionCall": {"name": "get_time", "args": {"tz": "CET"}}}]}, "finishReason": "STOP"}]}),
+        httpx.Response(200, json={"candidates": [{"content": {"role": "model", "parts": [{"text": "done"}]},
+                                                  "finishReason": "STOP"}]}),
+        httpx.Response(200, json={"candidates": [{"content": {"role": "model", "parts": [{"text": "done"}]},
+                                                  "finishReason": "STOP"}]}),
+    ])
+    c = client()
+    first = await c.chat("google/gemini-3-flash-preview", ASK, tools=[WEATHER, TIME])
+    assert [call.signature for call in first.tool_calls] == ["c2lnLTE=", None]
+    history = [*ASK, Message("assistant", "", tool_calls=first.tool_calls),
+               *(Message("tool", "ok", tool_call_id=call.id) for call in first.tool_calls)]
+    await c.chat("google/gemini-3-flash-preview", history, tools=[WEATHER, TIME])
+    parts = sent_body(route)["contents"][1]["parts"]
+    assert parts[0]["thoughtSignature"] == "c2lnLTE=" and "thoughtSignature" not in parts[1]
+    # a call made by another model (no signature) gets Google's documented placeholder on Gemini 3
+    await c.chat("google/gemini-3-flash-preview", ROUND_TRIP, tools=[WEATHER, TIME])
+    parts = sent_body(route)["contents"][1]["parts"]
+    assert parts[0]["thoughtSignature"] == "skip_thought_signature_validator"

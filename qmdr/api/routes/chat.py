@@ -38,6 +38,9 @@ class ToolCallModel(BaseModel):
     id: str = Field(..., max_length=200)
     name: str = Field(..., max_length=64)
     arguments: dict[str, Any] = Field(default_factory=dict, description="the parsed JSON arguments")
+    signature: str | None = Field(None, max_length=MAX_MESSAGE_CHARS,
+                                  description="opaque provider state (Gemini 3's thought signature): send the "
+                                              "call back with it unchanged")
 
 
 class ToolModel(BaseModel):
@@ -64,7 +67,7 @@ class ChatMessage(BaseModel):
         return self
 
     def to_message(self) -> Message:
-        calls = tuple(ToolCall(c.id, c.name, c.arguments) for c in self.tool_calls)
+        calls = tuple(ToolCall(c.id, c.name, c.arguments, c.signature) for c in self.tool_calls)
         return Message(self.role, self.content, tool_calls=calls, tool_call_id=self.tool_call_id, name=self.name)
 
 

@@ -47,7 +47,8 @@ def test_tools_in_tool_calls_out_and_results_back(make_client) -> None:
     first = client.post("/chat", json={"model": "openai/gpt-4o-mini", "tools": [WEATHER], "tool_choice": "auto",
                                        "messages": [{"role": "user", "content": "Weather in Paris?"}]})
     assert first.status_code == 200, first.text
-    assert first.json()["tool_calls"] == [{"id": "call_1", "name": "get_weather", "arguments": {"city": "Paris"}}]
+    assert first.json()["tool_calls"] == [{"id": "call_1", "name": "get_weather", "arguments": {"city": "Paris"},
+                                           "signature": None}]
     assert sent[0]["tools"][0]["function"]["name"] == "get_weather" and sent[0]["tool_choice"] == "auto"
 
     second = client.post("/chat", json={"model": "openai/gpt-4o-mini", "tools": [WEATHER], "messages": [
@@ -75,7 +76,7 @@ def test_streamed_tool_calls_arrive_in_delta_events(make_client) -> None:
                                           "messages": [{"role": "user", "content": "Weather in Oslo?"}]})
     events = sse_events(response.text)
     calls = [c for name, data in events if name == "delta" for c in data["tool_calls"]]
-    assert calls == [{"id": "call_1", "name": "get_weather", "arguments": {"city": "Oslo"}}]
+    assert calls == [{"id": "call_1", "name": "get_weather", "arguments": {"city": "Oslo"}, "signature": None}]
     assert events[-1][0] == "done" and events[-1][1]["finish_reason"] == "tool_calls"
 
 
