@@ -36,6 +36,7 @@ from qmdr.memory.handoff import parse_since
 from qmdr.memory.notes_write import note_key
 from qmdr.service import Service
 from qmdr.settings import Settings
+from qmdr.store.filtering import make_filters
 from vault.errors import IngestError
 
 #: results an MCP search returns at most: a tool result lands in the model's context window
@@ -86,15 +87,22 @@ def create_mcp_server(settings: Settings, *, service: Service | None = None) -> 
     @server.tool()
     async def search(ctx: Context, query: str, vaults: list[str] | None = None, k: int = 8,
                      group_by_note: bool = True, mode: str = "hybrid",
-                     include_superseded: bool = False) -> dict[str, Any]:
+                     include_superseded: bool = False, where: dict[str, Any] | None = None,
+                     after: str | None = None, before: str | None = None,
+                     path_prefix: str | None = None, tags: list[str] | None = None) -> dict[str, Any]:
         """Search memory (hybrid keyword + vector). `vaults` limits it to those vaults (default: all).
         Returns each hit's vault, path, title, heading, line range, relevance (0-100) and snippet.
-        Notes replaced by a newer one (superseded_by) are left out unless `include_superseded`."""
+        Notes replaced by a newer one (superseded_by) are left out unless `include_superseded`.
+        Filters (all must hold): `where` on frontmatter fields, e.g. {"status": "decided", "project":
+        ["a", "b"]} (a list means any of them; a frontmatter list matches through any element);
+        `after`/`before` ISO dates on the note's date (updated, else date, else created, else file
+        time; after inclusive, before exclusive); `path_prefix`; `tags` (all of them)."""
         async def run() -> dict[str, Any]:
             hub = current().memory
+            filters = make_filters(path_prefix=path_prefix, tags=tags or (), where=where, after=after, before=before)
             scope = access_of(ctx.request_context.request).search_scope(vaults, (v.name for v in hub.list()))
-            found = await hub.search(query, vaults=scope, k=max(1, min(k, MCP_MAX_K)), mode=mode,
-                                                  group_by_note=group_by_note, include_superseded=include_superseded)
+            found = await hub.search(query, vaults=scope, k=max(1, min(k, MCP_MAX_K)), mode=mode, filters=filters,
+                                     group_by_note=group_by_note, include_superseded=include_superseded)
             return {"query": query, "vaults": found.vaults, "warnings": found.warnings, "results": [
                 {"vault": h.vault, "path": h.result.path, "title": h.result.title,
                  "heading": " > ".join(h.result.heading_trail), "lines": [h.result.start_line, h.result.end_line],
@@ -116,19 +124,23 @@ def create_mcp_server(settings: Settings, *, service: Service | None = None) -> 
     @server.tool()
     async def context(ctx: Context, query: str = "", budget: int | None = None, profile: str = "balanced",
                       vaults: list[str] | None = None, extra_queries: list[str] | None = None,
-                      since: str | None = None, include_superseded: bool = False) -> str:
+                      since: str | None = None, include_superseded: bool = False,
+                      where: dict[str, Any] | None = None, after: str | None = None,
+                      before: str | None = None) -> str:
         """A ready-to-paste markdown block of the memory most relevant to `query` (plus `extra_queries`),
         never over `budget` tokens (default QMDR_CONTEXT_TOKENS). Profiles: brief, balanced, deep.
         `since` (ISO date or date-time) keeps only notes changed after it; with no query it gives what
         changed, newest first: use it to pick up where another agent left off. Notes replaced by a newer
-        one are left out unless `include_superseded`."""
+        one are left out unless `include_superseded`. `where`, `after`, `before` filter the notes as in
+        `search`."""
         async def run() -> str:
             svc = current()
+            filters = make_filters(where=where, after=after, before=before)
             scope = access_of(ctx.request_context.request).search_scope(vaults, (v.name for v in svc.memory.list()))
             block = await build_context(svc.memory, [query, *(extra_queries or [])],
                                         budget=budget or svc.settings.qmdr_context_tokens, profile=profile,
                                         vaults=scope, since=parse_since(since) if since else None,
-                                        include_superseded=include_superseded)
+                                        include_superseded=include_superseded, filters=filters)
             return block.markdown or "(no memory found for this query)"
         return await guarded(run)
 

@@ -15,7 +15,8 @@ from tests.qmdr.memory_service import write_notes
 
 pytestmark = pytest.mark.e2e
 NOTES = {
-    "decisions/retries.md": "# Retries\n\nWe retry failed uploads with exponential backoff. See [[Backoff]].\n",
+    "decisions/retries.md": "---\nstatus: decided\ndate: 2026-01-10\n---\n"
+                            "# Retries\n\nWe retry failed uploads with exponential backoff. See [[Backoff]].\n",
     "Backoff.md": "# Backoff\n\nThe delay doubles after each attempt and is capped at thirty seconds.\n",
     "recipes/bread.md": "# Bread\n\nFeed the sourdough starter the night before baking.\n",
 }
@@ -48,6 +49,18 @@ async def test_every_tool_over_stdio(tmp_path: Path) -> None:
         # calibrated relevance: nothing in the vault is about this, and the numbers say so
         unrelated = payload(await client.call_tool("search", {"query": "quarterly tax receipts", "k": 3}))
         assert max(r["relevance"] for r in unrelated["results"]) < 10
+
+        decided = payload(await client.call_tool("search", {"query": "baking bread", "k": 3,
+                                                            "where": {"status": ["decided"]}, "after": "2026-01-01"}))
+        assert [r["path"] for r in decided["results"]] == ["decisions/retries.md"]  # the only note the filter keeps
+        assert payload(await client.call_tool("search", {"query": "uploads", "before": "2026-01-10",
+                                                         "where": {"status": "decided"}}))["results"] == []
+        bad = await client.call_tool("search", {"query": "x", "where": {"status": {"$regex": "dec"}}})
+        assert bad.is_error and "where.status: unknown operator '$regex'" in bad.content[0].text
+        filtered = (await client.call_tool("context", {"query": "upload retries", "budget": 300,
+                                                       "where": {"status": "decided"}})).content[0].text
+        assert "decisions/retries.md" in filtered  # its linked note Backoff.md has no status: the filter keeps it out
+        assert "Backoff.md" not in filtered and "The delay doubles" not in filtered
 
         note = payload(await client.call_tool("get", {"path": "decisions/retries.md"}))
         assert note["title"] == "Retries" and note["links"] == ["Backoff"]
