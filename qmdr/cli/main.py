@@ -16,6 +16,7 @@ import typer
 from qmdr.cli import render
 from qmdr.cli.bench import bench_app
 from qmdr.cli.common import JsonOpt, console, domain_errors_fail, err_console, fail, load_settings, run_async
+from qmdr.cli.filters import AfterOpt, BeforeOpt, WhereOpt, cli_filters
 from qmdr.cli.memory import context_command, mcp_command, search_vaults, vault_app, watch_command
 from qmdr.cli.memory_io import backup_command, export_command, import_app, restore_command
 from qmdr.cli.providers import chat as chat_command
@@ -135,6 +136,9 @@ def search(
     k: Annotated[int, typer.Option("-k", help="number of results (1-100)")] = 10,
     path_prefix: Annotated[str | None, typer.Option("--path", help="only notes under this path")] = None,
     tag: Annotated[list[str] | None, typer.Option("--tag", help="only notes with this tag (repeatable)")] = None,
+    where: WhereOpt = None,
+    after: AfterOpt = None,
+    before: BeforeOpt = None,
     rerank: Annotated[bool | None, typer.Option("--rerank/--no-rerank", help="LLM rerank (default: when configured)")] = None,
     expand: Annotated[bool, typer.Option("--expand", help="also search LLM-written alternative phrasings")] = False,
     as_json: JsonOpt = False,
@@ -148,7 +152,6 @@ def search(
     """Search the default vault: hybrid (BM25 + vectors, fused) by default; --vault searches named vaults."""
     from qmdr.memory.vaults import DEFAULT_VAULT
     from qmdr.search.searcher import MAX_K, MAX_QUERY_CHARS  # the service imports it anyway (not the API)
-    from qmdr.store.base import Filters
 
     refuse_index_option(index_path)
     if not query.strip():
@@ -159,9 +162,10 @@ def search(
         raise fail("--mode must be keyword, vector or hybrid", 2)
     if not 1 <= k <= MAX_K:
         raise fail(f"-k must be between 1 and {MAX_K}", 2)
+    filters = cli_filters(path_prefix=path_prefix, tags=tag or (), where=where or (), after=after, before=before)
     if vault or group_by_note or explain:  # the multi-vault search (qmdr.cli.memory)
         return search_vaults(load_settings(), query, vaults=vault, mode=mode, k=k,
-                             filters=Filters(path_prefix=path_prefix, tags=tuple(tag or ())), rerank=rerank,
+                             filters=filters, rerank=rerank,
                              expand=expand, group_by_note=group_by_note, explain=explain, as_json=as_json,
                              include_superseded=include_superseded)
     service = build_service(load_settings())
@@ -170,7 +174,7 @@ def search(
         try:
             return await service.memory.search_vault(
                 DEFAULT_VAULT, query, mode=mode, k=k, rerank=rerank, expand=expand,
-                filters=Filters(path_prefix=path_prefix, tags=tuple(tag or ())), include_superseded=include_superseded)
+                filters=filters, include_superseded=include_superseded)
         finally:
             await service.aclose()
 

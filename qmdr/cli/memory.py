@@ -17,6 +17,7 @@ import typer
 
 from qmdr.cli import render
 from qmdr.cli.common import JsonOpt, console, err_console, fail, load_settings, run_async
+from qmdr.cli.filters import AfterOpt, BeforeOpt, WhereOpt, cli_filters
 
 if TYPE_CHECKING:
     from qmdr.settings import Settings
@@ -165,6 +166,9 @@ def context_command(
     vault: Annotated[list[str] | None, typer.Option("--vault", help="only this vault (repeatable)")] = None,
     since: Annotated[str | None, typer.Option(help="only notes changed after this ISO date or date-time "
                                               "(UTC unless it says); no query: what changed, newest first")] = None,
+    where: WhereOpt = None,
+    after: AfterOpt = None,
+    before: BeforeOpt = None,
 ) -> None:
     """Print a ready-to-paste markdown memory block for the queries, within the token budget.
     With --since, an agent picks up where another left off: only notes changed after that date."""
@@ -174,10 +178,11 @@ def context_command(
     settings = load_settings()
     if not query and since is None:
         raise fail("give a query, or --since DATE for what changed")
+    filters = cli_filters(where=where or (), after=after, before=before)
 
     async def work(service: Any) -> Any:
         return await build_context(service.memory, query or [], budget=budget or settings.qmdr_context_tokens,
-                                   profile=profile, vaults=vault or None,
+                                   profile=profile, vaults=vault or None, filters=filters,
                                    since=parse_since(since) if since is not None else None)
 
     block = with_service(settings, work)
