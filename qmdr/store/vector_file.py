@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from qmdr.store.vector_index import KEY_DTYPE, ROW_DTYPE, VectorIndex
+from qmdr.store.vector_index import KEY_DTYPE, ROW_DTYPE, VectorIndex, shared_tag_sets
 
 MAGIC = b"QMDRVEC1"
 FORMAT = 1
@@ -163,6 +163,6 @@ def load_snapshot(path: Path, *, index_id: str, model: tuple[str, int],
             keys=small("keys", KEY_DTYPE, rows), chunk_ids=small("chunk_ids", np.int64, chunks),
             chunk_rows=small("chunk_rows", ROW_DTYPE, chunks), chunk_note=small("chunk_note", np.int32, chunks),
             note_paths=[path_ for path_, _ in notes],
-            note_tags=[frozenset(tags) for _, tags in notes]), str(header.get("stamp", ""))
+            note_tags=shared_tag_sets(tags for _, tags in notes)), str(header.get("stamp", ""))
     except (OSError, ValueError, KeyError, TypeError):
         return None
