@@ -417,6 +417,9 @@ def test_reindex_search_and_note_viewer(make_client: MakeClient, vault: Path) ->
     assert "decisions/retries.md" in first and 'href="/ui/notes/decisions/retries.md?vault=default#L' in first
     assert 'data-result-vault="default"' in first
     assert "keyword #" in first and "vector #" in first and "ms total" in results
+    # BM25 scores on a five-note vault are tiny (~1e-6): shown to significant digits, never as 0.000
+    keyword_chip = re.search(r'keyword #\d+ \(([^)]*)\)', first)
+    assert keyword_chip is not None and float(keyword_chip.group(1)) > 0, first
 
     note_path = re.search(r'href="(/ui/notes/decisions/retries\.md\?vault=default)#L(\d+)"', first)
     note = client.get(note_path.group(1))
