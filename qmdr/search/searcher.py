@@ -1,6 +1,9 @@
 """Memory search: keyword (BM25) and vector (KNN) retrieval, fused (score blend or RRF), optionally reranked.
 
-``Searcher.search`` is the whole query path. Each stage is timed and reported
+``Searcher.search`` is the whole query path: both lists, their fusion, in hybrid
+mode a second fusion with pseudo-relevance feedback (``qmdr.search.feedback``),
+the optional rerank, then each returned result's calibrated ``relevance``
+(``qmdr.search.relevance``). Each stage is timed and reported
 (``SearchResponse.timings_ms``), and each result says where it ranked in every
 list (``ranks``) and with what raw score (``scores``), so a caller can see why
 it came back. Optional stages degrade instead of failing: a hybrid search
