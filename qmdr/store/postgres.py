@@ -32,9 +32,15 @@ are in how each part is done:
   ``StoreUnavailable`` (HTTP 503 with ``Retry-After``); a write is rolled back
   whole. The pool checks each connection before use, so once the server is back
   the next request works.
-* a big ``apply`` (first index, rebuild) drops the HNSW index, loads, rebuilds it
-  and ANALYZEs, all in its transaction: far faster than growing the graph row by
-  row, at the price of searches on other connections waiting for the commit.
+* a big ``apply`` (first index, ``--rebuild``, a new model, a large import) writes
+  the vectors into a shadow table (``vectors_next``), builds its HNSW graph in one
+  go (far faster than growing a graph row by row) and ANALYZEs, all while searches
+  keep reading the live ``vectors`` from the last commit; only then does it swap
+  the shadow in by rename and commit. The exclusive lock searches would wait for is
+  held for the swap alone (milliseconds), not for the build (seconds to minutes),
+  and it is taken in short tries (``SWAP_LOCK_TRY_MS``) so a slow search never
+  queues the others behind a waiting swap. One transaction still: a writer killed
+  mid-build leaves the old table, untouched.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ import dataclasses
 import json
 import logging
 import math
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
@@ -102,13 +109,20 @@ MAX_K = EF_SEARCH_MAX // EF_SEARCH_PER_RESULT  # beyond this the HNSW scan could
 # Rebuild the HNSW index instead of inserting into it when a change adds at least this many
 # vectors *and* at least this share of the resulting table: inserting costs ~15 ms per row
 # against ~0.6 ms per row for a build (10k x 384 on 2 shared cores), so a rebuild pays off
-# well below a 1/25 share; 1/10 leaves margin for the lock it holds.
+# well below a 1/25 share; 1/10 leaves margin for copying the kept vectors into the shadow table.
 HNSW_REBUILD_MIN_VECTORS = 1_000
 HNSW_REBUILD_SHARE = 0.1
 # Memory for one HNSW build (transaction-local): a 100k x 384 graph needs ~200 MB to build in
 # memory; past this pgvector keeps building on disk, much slower.
 HNSW_BUILD_MEMORY = "512MB"
 HNSW_MAX_DIM = 2000  # pgvector cannot HNSW-index a vector column wider than this: exact scan instead
+# The swap of a shadow vectors table asks for an exclusive lock on the live one. A waiting request
+# queues every new search behind it, so it is asked for in tries this short, with a pause between
+# (searches holding the table finish and the queue drains), up to SWAP_LOCK_TRIES times before
+# IndexBusy: a whole rebuild is not thrown away because one search was slow.
+SWAP_LOCK_TRY_MS = 200
+SWAP_LOCK_PAUSE_SECONDS = 0.05
+SWAP_LOCK_TRIES = 300
 
 # Advisory locks are two 32-bit keys: (what, which vault). The first says what is locked
 # ("qr" in ASCII then 2 or 3, clear of the 64-bit migration key), the second is
@@ -133,6 +147,9 @@ RESERVED_META = frozenset(
     {schema.SCHEMA_VERSION_KEY, _MODEL_KEY, _DIM_KEY, _GENERATION_KEY, _LAST_REINDEX_KEY}
 )
 _HNSW_INDEX = "vectors_embedding_hnsw"
+_VECTORS = "vectors"
+_SHADOW_VECTORS = "vectors_next"  # exists only inside a rebuilding transaction
+_SHADOW_HNSW_INDEX = "vectors_next_embedding_hnsw"
 
 
 def drop_vault_index(url: str, vault: str) -> None:
@@ -265,19 +282,12 @@ class PostgresStore:
         refuses while vectors of another model exist, since they would be
         silently incomparable with the new model's query vectors.
         """
-        if not model_id or not 0 < dim <= MAX_DIM:
-            raise StoreError(f"invalid embedding model {model_id!r} with {dim} dimensions (1..{MAX_DIM})")
+        _check_model(model_id, dim)
         current = self._read_model(conn)
         if current == (model_id, dim):
             return
         conn.execute("LOCK TABLE vectors IN ACCESS EXCLUSIVE MODE")  # searches wait; this is rare
-        if current is not None and conn.execute("SELECT EXISTS (SELECT 1 FROM vectors)").fetchone()[0]:
-            raise ModelMismatch(
-                f"this index holds vectors from {current[0]} ({current[1]} dimensions) but the embedder is "
-                f"{model_id} ({dim} dimensions); {REBUILD_HINT}",
-                stored=current,
-                requested=(model_id, dim),
-            )
+        self._refuse_other_model(conn, current, (model_id, dim))
         self._drop_vectors(conn)
         retype = sql.SQL("ALTER TABLE vectors ALTER COLUMN embedding TYPE vector({})").format(dim)
         conn.execute(retype)
@@ -288,13 +298,81 @@ class PostgresStore:
         self._bump_generation(conn)
 
     @staticmethod
-    def _create_hnsw(conn: psycopg.Connection) -> None:
+    def _refuse_other_model(conn: psycopg.Connection, current: tuple[str, int] | None,
+                            requested: tuple[str, int]) -> None:
+        """``ModelMismatch`` while vectors of ``current`` exist: they are incomparable with ``requested``'s."""
+        if current is not None and conn.execute("SELECT EXISTS (SELECT 1 FROM vectors)").fetchone()[0]:
+            raise ModelMismatch(
+                f"this index holds vectors from {current[0]} ({current[1]} dimensions) but the embedder is "
+                f"{requested[0]} ({requested[1]} dimensions); {REBUILD_HINT}",
+                stored=current,
+                requested=requested,
+            )
+
+    @staticmethod
+    def _create_hnsw(conn: psycopg.Connection, table: str = _VECTORS, name: str = _HNSW_INDEX) -> None:
         conn.execute("SELECT set_config('maintenance_work_mem', %s, true)", (HNSW_BUILD_MEMORY,))
         conn.execute(
-            sql.SQL("CREATE INDEX {} ON vectors USING hnsw (embedding vector_cosine_ops)").format(
-                sql.Identifier(_HNSW_INDEX)
+            sql.SQL("CREATE INDEX {} ON {} USING hnsw (embedding vector_cosine_ops)").format(
+                sql.Identifier(name), sql.Identifier(table)
             )
         )
+
+    @staticmethod
+    def _create_shadow_vectors(conn: psycopg.Connection, model: tuple[str, int] | None, *, keep: bool) -> None:
+        """Create the shadow vectors table this transaction writes instead of the live one.
+
+        Typed ``vector(dim)`` for ``model`` (untyped with none, as a fresh schema), without
+        its HNSW index (built once it is full). With ``keep`` it starts as a copy of the
+        live table's rows: reading them takes only the lock every search takes.
+        """
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(_SHADOW_VECTORS)))
+        column = sql.SQL("vector({})").format(model[1]) if model is not None else sql.SQL("vector")
+        conn.execute(sql.SQL("CREATE TABLE {} (hash text PRIMARY KEY, embedding {} NOT NULL)").format(
+            sql.Identifier(_SHADOW_VECTORS), column))
+        if keep:
+            conn.execute(sql.SQL("INSERT INTO {} (hash, embedding) SELECT hash, embedding FROM vectors").format(
+                sql.Identifier(_SHADOW_VECTORS)))
+
+    def _swap_in_shadow_vectors(self, conn: psycopg.Connection, model: tuple[str, int] | None) -> None:
+        """Index and analyze the shadow table, then make it ``vectors``: the only moment searches wait.
+
+        Everything slow (the HNSW build, ANALYZE) happens before the exclusive lock;
+        after it come a DROP, three renames and the commit. A search queued on the
+        lock then reads the new table (PostgreSQL looks the name up again once it
+        has the lock, and a READ COMMITTED statement takes its snapshot after that).
+        """
+        if model is not None and model[1] <= HNSW_MAX_DIM:
+            self._create_hnsw(conn, _SHADOW_VECTORS, _SHADOW_HNSW_INDEX)
+        # The planner's row estimates are stale after a big load (autovacuum catches up later);
+        # without them it joins HNSW candidates to chunks in the slowest way.
+        conn.execute(sql.SQL("ANALYZE notes, chunks, {}").format(sql.Identifier(_SHADOW_VECTORS)))
+        self._lock_live_vectors(conn)
+        conn.execute("DROP TABLE vectors")
+        conn.execute(sql.SQL("ALTER TABLE {} RENAME TO vectors").format(sql.Identifier(_SHADOW_VECTORS)))
+        conn.execute(sql.SQL("ALTER INDEX {} RENAME TO vectors_pkey").format(
+            sql.Identifier(_SHADOW_VECTORS + "_pkey")))
+        if model is not None and model[1] <= HNSW_MAX_DIM:
+            conn.execute(sql.SQL("ALTER INDEX {} RENAME TO {}").format(
+                sql.Identifier(_SHADOW_HNSW_INDEX), sql.Identifier(_HNSW_INDEX)))
+
+    @staticmethod
+    def _lock_live_vectors(conn: psycopg.Connection) -> None:
+        """Take the exclusive lock on ``vectors`` in short tries (see SWAP_LOCK_TRY_MS); IndexBusy after all."""
+        for attempt in range(SWAP_LOCK_TRIES):
+            try:
+                with conn.transaction():  # a savepoint: a timed-out try is undone, the rebuild is not
+                    conn.execute("SELECT set_config('lock_timeout', %s, true)", (f"{SWAP_LOCK_TRY_MS}ms",))
+                    conn.execute("LOCK TABLE vectors IN ACCESS EXCLUSIVE MODE")
+                conn.execute("SELECT set_config('lock_timeout', %s, true)", (f"{WRITE_LOCK_TIMEOUT_MS}ms",))
+                return
+            except psycopg.errors.LockNotAvailable as exc:
+                if attempt == SWAP_LOCK_TRIES - 1:
+                    waited = SWAP_LOCK_TRIES * (SWAP_LOCK_TRY_MS / 1000 + SWAP_LOCK_PAUSE_SECONDS)
+                    raise IndexBusy(f"a reader kept this vault's vectors table open for over {waited:.0f} s, so "
+                                    "the rebuilt vectors could not be swapped in; nothing was changed, "
+                                    "run the reindex again") from exc
+                time.sleep(SWAP_LOCK_PAUSE_SECONDS)
 
     @staticmethod
     def _worth_rebuilding_hnsw(conn: psycopg.Connection, adding: int) -> bool:
@@ -393,11 +471,15 @@ class PostgresStore:
         if bad_meta:
             raise StoreError(f"meta keys {sorted(bad_meta)} are maintained by the store itself")
         with self._writing() as conn:
-            if change.replace_vectors:
-                self._drop_vectors(conn)
+            current = self._read_model(conn)
+            model = None if change.replace_vectors else current
             if change.model is not None:
-                self._record_model(conn, *change.model)
-            model = self._read_model(conn)
+                _check_model(*change.model)
+                if not change.replace_vectors and change.model != current:
+                    self._refuse_other_model(conn, current, change.model)
+                model = change.model
+            if model != current:
+                self._write_model(conn, model)
             paths = list(dict.fromkeys([*change.deletes, *(note.path for note, _ in change.upserts)]))
             new_hashes = sorted({chunk.hash for _, chunks in change.upserts for chunk in chunks})
             # Hashes that may have lost their last chunk: checked for orphans at the end.
@@ -406,11 +488,14 @@ class PostgresStore:
                 old = conn.execute("SELECT DISTINCT hash FROM chunks WHERE note_path = ANY(%s)", (paths,))
                 maybe_orphans.update(row[0] for row in old.fetchall())
                 conn.execute("DELETE FROM notes WHERE path = ANY(%s)", (paths,))  # cascades to chunks
-            # A big addition (first index, rebuild, large import) rebuilds the HNSW graph once at the
-            # end instead of growing it row by row: ~25x faster at 10k rows (benchmarks/store_compare.py).
-            rebuild_hnsw = self._worth_rebuilding_hnsw(conn, len(set(change.vectors).union(new_hashes)))
-            if rebuild_hnsw:
-                conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(_HNSW_INDEX)))
+            # A new model, a rebuild or a big addition (first index, large import) fills a shadow table
+            # and builds its HNSW graph once at the end instead of growing the live graph row by row
+            # (~25x faster at 10k rows, benchmarks/store_compare.py) while searches read the old one.
+            shadow = (model != current or change.replace_vectors
+                      or self._worth_rebuilding_hnsw(conn, len(set(change.vectors).union(new_hashes))))
+            if shadow:
+                self._create_shadow_vectors(conn, model, keep=model == current and not change.replace_vectors)
+            vectors = sql.Identifier(_SHADOW_VECTORS if shadow else _VECTORS)
             with conn.cursor() as cur:
                 if change.upserts:
                     cur.executemany(_INSERT_NOTE, [_note_row(note) for note, _ in change.upserts])
@@ -428,23 +513,28 @@ class PostgresStore:
                         for chunk_hash, vector in change.vectors.items():
                             copy.write_row((chunk_hash, _checked_vector(vector, model[1], chunk_hash)))
                     cur.execute(_CACHE_INCOMING, model)
-                    cur.execute(_STORE_INCOMING)
+                    cur.execute(_STORE_INCOMING.format(vectors=vectors))
             if model is not None and new_hashes:
                 # Text this model embedded before (then deleted, or before a rebuild) gets its vector back.
-                conn.execute(_RESTORE_FROM_CACHE, (*model, new_hashes))
+                conn.execute(_RESTORE_FROM_CACHE.format(vectors=vectors), (*model, new_hashes))
             if maybe_orphans:
                 # A vector no chunk uses only crowds out HNSW candidates; the cache keeps it.
-                conn.execute(_DELETE_ORPHAN_VECTORS, (sorted(maybe_orphans),))
-            if rebuild_hnsw:
-                self._create_hnsw(conn)
-                # The planner's row estimates are stale after a big load (autovacuum catches up
-                # later); without them it joins HNSW candidates to chunks in the slowest way.
-                conn.execute("ANALYZE notes, chunks, vectors")
+                conn.execute(_DELETE_ORPHAN_VECTORS.format(vectors=vectors), (sorted(maybe_orphans),))
+            if shadow:
+                self._swap_in_shadow_vectors(conn, model)
             for key, value in change.meta.items():
                 self._put_meta(conn, key, value)
             self._put_meta(conn, _LAST_REINDEX_KEY, datetime.now(UTC).isoformat(timespec="seconds"))
-            if change.upserts or change.deletes or change.vectors or change.replace_vectors:
+            if change.upserts or change.deletes or change.vectors or change.replace_vectors or model != current:
                 self._bump_generation(conn)
+
+    def _write_model(self, conn: psycopg.Connection, model: tuple[str, int] | None) -> None:
+        """Record ``model`` as the index's (None: forget it); the vectors table follows in the same apply."""
+        if model is None:
+            conn.execute("DELETE FROM meta WHERE key = ANY(%s)", ([_MODEL_KEY, _DIM_KEY],))
+            return
+        self._put_meta(conn, _MODEL_KEY, model[0])
+        self._put_meta(conn, _DIM_KEY, str(model[1]))
 
     @contextmanager
     def _writing(self) -> Iterator[psycopg.Connection]:
@@ -764,20 +854,21 @@ _CACHE_INCOMING = (
     "INSERT INTO embedding_cache (model_id, dim, hash, embedding) "
     "SELECT %s, %s, hash, embedding FROM incoming_vectors ON CONFLICT (model_id, dim, hash) DO NOTHING"
 )
-_STORE_INCOMING = (
-    "INSERT INTO vectors (hash, embedding) SELECT i.hash, i.embedding FROM incoming_vectors i "
+# The next three are sql.SQL with {vectors}: the live table, or the shadow one of a rebuilding apply.
+_STORE_INCOMING = sql.SQL(
+    "INSERT INTO {vectors} (hash, embedding) SELECT i.hash, i.embedding FROM incoming_vectors i "
     "WHERE EXISTS (SELECT 1 FROM chunks c WHERE c.hash = i.hash) ON CONFLICT (hash) DO NOTHING"
 )
 _INSERT_CACHE = (
     "INSERT INTO embedding_cache (model_id, dim, hash, embedding) VALUES (%s, %s, %s, %s) "
     "ON CONFLICT (model_id, dim, hash) DO NOTHING"
 )
-_RESTORE_FROM_CACHE = (
-    "INSERT INTO vectors (hash, embedding) SELECT hash, embedding FROM embedding_cache "
+_RESTORE_FROM_CACHE = sql.SQL(
+    "INSERT INTO {vectors} (hash, embedding) SELECT hash, embedding FROM embedding_cache "
     "WHERE model_id = %s AND dim = %s AND hash = ANY(%s) ON CONFLICT (hash) DO NOTHING"
 )
-_DELETE_ORPHAN_VECTORS = (
-    "DELETE FROM vectors v WHERE v.hash = ANY(%s) "
+_DELETE_ORPHAN_VECTORS = sql.SQL(
+    "DELETE FROM {vectors} v WHERE v.hash = ANY(%s) "
     "AND NOT EXISTS (SELECT 1 FROM chunks c WHERE c.hash = v.hash)"
 )
 
@@ -817,6 +908,12 @@ def _chunk_row(note: Note, chunk: Chunk) -> tuple[Any, ...]:
         chunk.text,
         chunk.hash,
     )
+
+
+def _check_model(model_id: str, dim: int) -> None:
+    """StoreError for a model without a name or with a dim pgvector cannot store."""
+    if not model_id or not 0 < dim <= MAX_DIM:
+        raise StoreError(f"invalid embedding model {model_id!r} with {dim} dimensions (1..{MAX_DIM})")
 
 
 def _checked_vector(vector: np.ndarray, dim: int, chunk_hash: str) -> np.ndarray:
