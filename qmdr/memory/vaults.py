@@ -146,21 +146,20 @@ def require_folder(folder: Path | str) -> Path:
     return resolved
 
 
-class VaultRegistry(SmallSqliteFile):
-    """The persisted list of vaults (``VaultRegistry(path)``)."""
+class VaultRegistryRules:
+    """What every registry backend shares: the name rules, the folder check and the errors.
 
-    SCHEMA = SCHEMA
-
-    def list(self) -> list[VaultInfo]:
-        with self._connect() as conn:
-            rows = conn.execute("SELECT name, folder, settings, created_at FROM vaults ORDER BY name").fetchall()
-        return [_info(row) for row in rows]
+    ``VaultRegistry`` (SQLite file) and ``PostgresVaultRegistry`` (``qmdr_shared.vaults``)
+    must answer alike, so the checks live here once; a backend supplies ``find`` and
+    ``_insert``, the one statement that differs.
+    """
 
     def find(self, name: str) -> VaultInfo | None:
-        with self._connect() as conn:
-            row = conn.execute("SELECT name, folder, settings, created_at FROM vaults WHERE name = ?",
-                               (name,)).fetchone()
-        return None if row is None else _info(row)
+        raise NotImplementedError
+
+    def _insert(self, info: VaultInfo, *, replace: bool) -> bool:
+        """Store ``info`` (over an existing one when ``replace``); False when the name is taken."""
+        raise NotImplementedError
 
     def get(self, name: str) -> VaultInfo:
         info = self.find(check_vault_name(name))
@@ -172,18 +171,39 @@ class VaultRegistry(SmallSqliteFile):
             replace: bool = False) -> VaultInfo:
         """Register ``folder`` as ``name``; ``VaultExists`` unless ``replace``."""
         check_vault_name(name)
-        folder = require_folder(folder)
         settings = settings or VaultSettings()
         settings.validate()
-        info = VaultInfo(name, folder, settings, time.time())
+        info = VaultInfo(name, require_folder(folder), settings, time.time())
+        if not self._insert(info, replace=replace):
+            raise VaultExists(f"a vault named {name!r} already exists; remove it first")
+        return info
+
+
+class VaultRegistry(SmallSqliteFile, VaultRegistryRules):
+    """The persisted list of vaults (``VaultRegistry(path)``)."""
+
+    SCHEMA = SCHEMA
+
+    def list(self) -> list[VaultInfo]:
+        with self._connect() as conn:
+            rows = conn.execute("SELECT name, folder, settings, created_at FROM vaults ORDER BY name").fetchall()
+        return [vault_info_from_row(row) for row in rows]
+
+    def find(self, name: str) -> VaultInfo | None:
+        with self._connect() as conn:
+            row = conn.execute("SELECT name, folder, settings, created_at FROM vaults WHERE name = ?",
+                               (name,)).fetchone()
+        return None if row is None else vault_info_from_row(row)
+
+    def _insert(self, info: VaultInfo, *, replace: bool) -> bool:
         verb = "INSERT OR REPLACE" if replace else "INSERT"
         try:
             with self._connect() as conn:
                 conn.execute(f"{verb} INTO vaults(name, folder, settings, created_at) VALUES (?, ?, ?, ?)",  # noqa: S608
-                             (name, str(folder), json.dumps(settings.to_dict()), info.created_at))
-        except sqlite3.IntegrityError as exc:
-            raise VaultExists(f"a vault named {name!r} already exists; remove it first") from exc
-        return info
+                             (info.name, str(info.folder), json.dumps(info.settings.to_dict()), info.created_at))
+        except sqlite3.IntegrityError:
+            return False
+        return True
 
     def remove(self, name: str) -> bool:
         """Forget ``name``; True when it was registered."""
@@ -191,6 +211,8 @@ class VaultRegistry(SmallSqliteFile):
             return conn.execute("DELETE FROM vaults WHERE name = ?", (check_vault_name(name),)).rowcount > 0
 
 
-def _info(row: tuple[str, str, str, float]) -> VaultInfo:
+def vault_info_from_row(row: tuple[str, str, dict[str, Any] | str, float]) -> VaultInfo:
+    """A registry row (name, folder, settings as JSON text or an already decoded dict, created_at) as ``VaultInfo``."""
     name, folder, settings, created_at = row
-    return VaultInfo(name, Path(folder), VaultSettings.from_dict(json.loads(settings)), created_at)
+    data = json.loads(settings) if isinstance(settings, str) else settings
+    return VaultInfo(name, Path(folder), VaultSettings.from_dict(data), created_at)

@@ -10,7 +10,7 @@ from qmdr.memory.backends import open_feedback_store, open_vault_registry
 from qmdr.memory.feedback_postgres import PostgresFeedbackStore
 from qmdr.memory.hub import VaultHub
 from qmdr.memory.notes_write import write_note
-from qmdr.memory.vaults import UnknownVault, VaultExists, VaultSettings
+from qmdr.memory.vaults import NotAFolder, UnknownVault, VaultExists, VaultSettings
 from qmdr.memory.vaults_postgres import PostgresVaultRegistry
 from qmdr.service import Service
 from qmdr.settings import Settings
@@ -61,6 +61,9 @@ def test_registry_on_postgres_behaves_like_the_sqlite_one(tmp_path: Path, pg_url
         assert first.remove("alice") is True and second.remove("alice") is False
         with pytest.raises(UnknownVault):
             second.get("alice")
+        with pytest.raises(NotAFolder):  # a file, not a folder: the same 422 as the SQLite registry
+            first.add("notes", folder / "retries.md")
+        assert first.find("notes") is None
     finally:
         first.close()
         second.close()
