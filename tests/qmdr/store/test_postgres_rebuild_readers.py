@@ -18,6 +18,7 @@ import numpy as np
 import psycopg
 import pytest
 
+from qmdr.errors import IndexBusy
 from qmdr.store import postgres as pg
 from qmdr.store.base import Filters, IndexChange
 from qmdr.store.postgres import HNSW_REBUILD_MIN_VECTORS, PostgresStore
@@ -239,3 +240,26 @@ def test_a_slow_reader_delays_the_swap_but_never_queues_other_searches(make_stor
     assert not errors, errors
     assert found == ["old/3.md"]
     assert reader.nearest(new_vectors[7], 1)[0].note_path == "new/7.md"
+
+
+def test_a_reader_that_never_lets_go_fails_the_rebuild_with_index_busy_and_changes_nothing(
+        make_store, pg_url: str, monkeypatch) -> None:
+    """Past its tries the swap gives up: IndexBusy naming the cause, and the vault is as it was."""
+    monkeypatch.setattr(pg, "SWAP_LOCK_TRIES", 2)
+    writer, reader = make_store(), make_store()
+    old_vectors = _unit_rows(OLD_NOTES, DIM, seed=1)
+    old = _notes("old", "heron", old_vectors)
+    writer.apply(IndexChange(upserts=old.upserts, vectors=old.vectors, model=(MODEL, DIM)))
+    before = reader.stats()
+    with psycopg.connect(pg_url) as slow:
+        slow.execute("SELECT set_config('search_path', 'vault_default, public', false)")
+        slow.execute("SELECT count(*) FROM vectors").fetchone()  # holds the table until rollback
+        with pytest.raises(IndexBusy, match="kept this vault's vectors table open"):
+            writer.apply(_rebuild(old, _unit_rows(NEW_NOTES, DIM, seed=2)))
+        slow.rollback()
+    after = reader.stats()
+    assert (after.notes, after.vectors, after.extra["generation"]) == (before.notes, before.vectors,
+                                                                       before.extra["generation"])
+    assert reader.nearest(old_vectors[3], 1)[0].note_path == "old/3.md"
+    with reader._connection() as conn:
+        assert conn.execute("SELECT to_regclass('vectors_next')").fetchone()[0] is None
