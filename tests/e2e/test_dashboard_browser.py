@@ -7,17 +7,16 @@ vault with the button, search and open a note, sign in with a token; and a
 page on another origin cannot post to the dashboard. Each page is
 screenshotted on a laptop and a phone viewport under the test's tmp dir.
 
-Skips when /usr/bin/chromium is missing, except with CI set, where that fails.
+Skips when /usr/bin/chromium is missing, except with CI set, where that fails (the ``browser``
+fixture of tests/e2e/conftest.py).
 Playwright is only ever pointed at that binary; it never downloads a browser.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import threading
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -29,8 +28,6 @@ from tests.e2e.qmdr_process import qmdr_env, running_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
 SAMPLE_VAULT = Path(__file__).resolve().parents[2] / "examples" / "notes"
 ENCRYPTION_KEY = "browser-e2e-encryption-key-0123456789"
 OPENAI_KEY = "sk-browser-OPENAI-plaintext-7731"
@@ -42,21 +39,6 @@ PHONE = {"width": 390, "height": 844}
 #: embedded model on a cold, shared CI machine; generous bounds, not speed checks
 UI_WAIT_MS = 15_000
 REINDEX_WAIT_MS = 120_000
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing: apt-get install -y chromium chromium-driver"
-        if os.environ.get("CI"):
-            pytest.fail(f"browser tests are required when CI is set: {reason}")
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture

@@ -6,14 +6,13 @@ to render and name the host it wanted. With QMDR_API_TOKEN set the docs send
 the browser to the login page first, then back, and Swagger UI's "Try it out"
 works with the session cookie.
 
-Skips when /usr/bin/chromium is missing, except with CI set, where that fails.
+Skips when /usr/bin/chromium is missing, except with CI set, where that fails (the ``browser``
+fixture of tests/e2e/conftest.py).
 """
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,28 +21,11 @@ from tests.e2e.qmdr_process import qmdr_env, running_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
 API_TOKEN = "docs-browser-api-token-1357"
 #: page loads and rendering of a 1.5 MB bundle on a cold, shared CI machine: a generous bound, not a speed check
 UI_WAIT_MS = 30_000
 #: operations the API documents; the rendered list must show at least this many
 MIN_OPERATIONS = 20
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing: apt-get install -y chromium chromium-driver"
-        if os.environ.get("CI"):
-            pytest.fail(f"browser tests are required when CI is set: {reason}")
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        yield launched
-        launched.close()
 
 
 def offline_context(browser, base: str) -> tuple[object, list[str]]:  # noqa: ANN001
