@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 
-from qmdr.api.app import create_app
 from qmdr.api.schemas import ContextResponse, MemorySearchResponse, NoteWriteResult
 from qmdr.client import AsyncQmdrClient, QmdrClient, QmdrClientError
-from tests.e2e.qmdr_process import free_port
+from tests.qmdr.live_server import live_server
 from tests.qmdr.memory_service import make_service, write_notes
 
-#: guard while waiting for the in-thread server to bind
-STARTUP_LIMIT_S = 30.0
 TOKEN = "client-test-token"
 
 
@@ -28,20 +22,8 @@ def server(tmp_path: Path) -> Iterator[str]:
     folder = write_notes(tmp_path / "v", {"herons.md": "# Herons\n\nHerons nest near the lake.\n"})
     service = make_service(tmp_path, folder, qmdr_api_token=TOKEN, qmdr_vault_roots=[tmp_path])
     asyncio.run(service.memory.reindex("default"))
-    port = free_port()
-    config = uvicorn.Config(create_app(service.settings, service=service), host="127.0.0.1", port=port,
-                            log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + STARTUP_LIMIT_S
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=STARTUP_LIMIT_S)
-    asyncio.run(service.aclose())
+    with live_server(service) as base:
+        yield base
 
 
 def test_sync_client_covers_notes_search_context_feedback(server: str) -> None:

@@ -7,24 +7,20 @@ server has been sent when it answers.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import resource
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 
-from qmdr.api.app import MAX_BODY_BYTES, create_app
-from tests.e2e.qmdr_process import free_port
+from qmdr.api.app import MAX_BODY_BYTES
+from tests.qmdr.live_server import live_server
 from tests.qmdr.memory_service import make_service, write_notes
 
 TOKEN = "body-limit-test-token"
-#: guard while waiting for the in-thread server to bind, and for any one socket read
+#: guard for any one socket read
 SOCKET_LIMIT_S = 30.0
 CHUNK = 64 * 1024
 
@@ -33,20 +29,8 @@ CHUNK = 64 * 1024
 def server(tmp_path: Path) -> Iterator[tuple[str, int]]:
     folder = write_notes(tmp_path / "v", {"herons.md": "# Herons\n\nHerons nest near the lake.\n"})
     service = make_service(tmp_path, folder, qmdr_api_token=TOKEN)
-    port = free_port()
-    config = uvicorn.Config(create_app(service.settings, service=service), host="127.0.0.1", port=port,
-                            log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + SOCKET_LIMIT_S
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
-        time.sleep(0.05)
-    yield "127.0.0.1", port
-    server.should_exit = True
-    thread.join(timeout=SOCKET_LIMIT_S)
-    asyncio.run(service.aclose())
+    with live_server(service) as base:
+        yield "127.0.0.1", int(base.rsplit(":", 1)[1])
 
 
 def chunked_headers(path: str, token: str | None) -> bytes:

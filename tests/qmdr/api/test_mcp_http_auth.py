@@ -5,26 +5,22 @@ and an agent token's tools keep to its vaults (search over all = its vaults; get
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import httpx2
 import pytest
-import uvicorn
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from qmdr.access.stores import open_token_store
 from qmdr.access.tokens import create_token
 from qmdr.api.mcp_server import MCP_HTTP_PATH, create_mcp_server, mcp_http_app
-from tests.e2e.qmdr_process import free_port
+from tests.qmdr.live_server import serve_in_thread
 from tests.qmdr.memory_service import make_service, write_notes
 
 ADMIN = "mcp-admin-token-0123456789"
-STARTUP_LIMIT_S = 30.0
 QUERY = {"query": "herons lake", "mode": "keyword", "k": 10}
 NOTES = {"default": {"d.md": "# D\n\nHerons nest by the lake (default).\n"},
          "alice": {"a.md": "# A\n\nHerons nest by the lake (alice).\n"},
@@ -48,19 +44,12 @@ def mcp_url(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
               "reader": create_token(store, "reader", {"bob": "r"})[1]}
     store.close()
     app = mcp_http_app(create_mcp_server(service.settings, service=service), service.settings, "127.0.0.1")
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + STARTUP_LIMIT_S
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}{MCP_HTTP_PATH}", tokens
-    server.should_exit = True
-    thread.join(timeout=STARTUP_LIMIT_S)
-    app.close()
-    asyncio.run(service.aclose())
+    try:
+        with serve_in_thread(app, lifespan="auto") as port:
+            yield f"http://127.0.0.1:{port}{MCP_HTTP_PATH}", tokens
+    finally:
+        app.close()
+        asyncio.run(service.aclose())
 
 
 def connect(url: str, token: str) -> Client:
