@@ -8,10 +8,18 @@ sits closer in embedding space to real answers than the question does), best
 used for vector search only. The searcher searches each and fuses the lists
 with the original query weighted higher (``fuse_expanded``).
 
+The call asks for structured output (``expansion_response_format``) and
+reads the provider layer's validated ``parsed`` value. A model or server that
+cannot be held to a JSON schema (``StructuredOutputUnsupported``) is asked
+again at once in free text, parsed leniently (``parse_expansion``), and the
+expander keeps to free text from then on, with a warning on that search.
+
 Expansion is an optional boost: any failure (timeout, provider error,
-malformed answer) degrades to no expansion plus a warning, without a retry,
-because expansion runs before retrieval and every extra round trip delays
-the whole search. Successful expansions are cached (LRU) by (model, query).
+malformed answer) degrades to no expansion plus a warning, without a retry of
+our own, because expansion runs before retrieval and every extra round trip
+delays the whole search. (The provider layer's one repair request for an
+answer that misses the schema runs inside the same time budget.) Successful
+expansions are cached (LRU) by (model, query).
 """
 
 from __future__ import annotations
@@ -21,12 +29,12 @@ import logging
 import time
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from providers.errors import ProviderError
-from providers.types import Message
+from providers.errors import ProviderError, StructuredOutputUnsupported
+from providers.types import ChatResult, Message
 from qmdr.search.fusion import RRF_K, reciprocal_rank_fusion
 from qmdr.search.llm_call import ChatFn, JsonAnswerError, extract_json
 from qmdr.util.lru import LRUCache
@@ -65,6 +73,24 @@ class _ExpansionReply(BaseModel):
     hypothetical_answer: str = ""
 
 
+#: the structured-output schema's name (OpenAI: 1-64 letters, digits, _ or -)
+EXPANSION_SCHEMA_NAME = "query_expansion"
+
+
+def expansion_response_format() -> dict[str, Any]:
+    """The JSON Schema response format of an expansion, in OpenAI's ``json_schema`` shape.
+
+    Both fields are required and nothing else is allowed: the strict subset
+    every API with a schema switch accepts. How many phrasings, and their
+    length, are the prompt's job and ``parse_expansion``'s, not the schema's.
+    """
+    schema = {"type": "object",
+              "properties": {"variants": {"type": "array", "items": {"type": "string"}},
+                             "hypothetical_answer": {"type": "string"}},
+              "required": ["variants", "hypothetical_answer"], "additionalProperties": False}
+    return {"type": "json_schema", "json_schema": {"name": EXPANSION_SCHEMA_NAME, "schema": schema, "strict": True}}
+
+
 @dataclass(frozen=True, slots=True)
 class Expansion:
     """One query's expansion. ``queries`` is the flat list ``QueryExpander.expand`` returns."""
@@ -91,8 +117,13 @@ def parse_expansion(text: str, query: str, n_variants: int) -> tuple[tuple[str, 
     Phrasings are whitespace-normalised, cut, de-duplicated ignoring case, and
     exclude the original query; at most ``n_variants`` are kept.
     """
+    return expansion_from(extract_json(text), query, n_variants)
+
+
+def expansion_from(data: Any, query: str, n_variants: int) -> tuple[tuple[str, ...], str | None]:
+    """``parse_expansion`` for an answer already decoded (a structured answer's ``parsed``)."""
     try:
-        reply = _ExpansionReply.model_validate(extract_json(text))
+        reply = _ExpansionReply.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
@@ -123,6 +154,8 @@ class QueryExpander:
         self.model_id = model_id
         self.n_variants = n_variants
         self.time_budget_s = time_budget_s
+        #: ask for a JSON Schema answer; turns False by itself when the model reports it cannot
+        self.structured = True
         self._cache: LRUCache[tuple[str, str, int], Expansion] = LRUCache(cache_size)
 
     async def expand(self, query: str) -> list[str]:
@@ -141,11 +174,13 @@ class QueryExpander:
             return Expansion(cached.phrasings, cached.hypothetical, cached=True, timings_ms={"expand": 0.0})
         messages = [Message("system", _system_prompt(self.n_variants)), Message("user", f"Query: {query}")]
         warning: str | None = None
+        notes: list[str] = []
         try:
-            answer = await asyncio.wait_for(
-                self._chat(messages, json_output=True, timeout=self.time_budget_s), timeout=self.time_budget_s
-            )
-            phrasings, hypothetical = parse_expansion(answer.text, query, self.n_variants)
+            answer = await asyncio.wait_for(self._ask(messages, notes), timeout=self.time_budget_s)
+            if answer.parsed is not None:
+                phrasings, hypothetical = expansion_from(answer.parsed, query, self.n_variants)
+            else:
+                phrasings, hypothetical = parse_expansion(answer.text, query, self.n_variants)
         except TimeoutError:
             warning = (f"query expansion skipped: {self.model_id} did not answer "
                        f"within {self.time_budget_s:g}s")
@@ -159,10 +194,25 @@ class QueryExpander:
         elapsed = {"expand": (time.perf_counter() - started) * 1000}
         if warning is not None:
             log.warning(warning)
-            return Expansion(warnings=(warning,), timings_ms=elapsed)
-        expansion = Expansion(phrasings, hypothetical, timings_ms=elapsed)
-        self._cache.put(key, expansion)
-        return expansion
+            return Expansion(warnings=(*notes, warning), timings_ms=elapsed)
+        self._cache.put(key, Expansion(phrasings, hypothetical))
+        return Expansion(phrasings, hypothetical, warnings=tuple(notes), timings_ms=elapsed)
+
+    async def _ask(self, messages: list[Message], notes: list[str]) -> ChatResult:
+        """The expansion answer: structured while the model can do it, else (from now on) free text."""
+        started = time.monotonic()
+        if self.structured:
+            try:
+                return await self._chat(messages, json_output=True, timeout=self.time_budget_s,
+                                        response_format=expansion_response_format())
+            except StructuredOutputUnsupported as exc:
+                self.structured = False
+                note = (f"query expansion: {self.model_id} cannot answer to a JSON schema ({exc.message}); "
+                        f"asking in free text from now on")
+                log.warning(note)
+                notes.append(note)
+        remaining = max(0.1, self.time_budget_s - (time.monotonic() - started))
+        return await self._chat(messages, json_output=True, timeout=remaining)
 
 
 K = TypeVar("K", bound=Hashable)

@@ -15,8 +15,17 @@ Two rerankers share one pipeline (``GradingReranker``):
 
   A 4-point scale, not 0-10, because small models spread a 0-10 scale
   unevenly and a few clearly described levels are graded more consistently.
-  A malformed answer is retried once (the model is shown its mistake); a
-  second malformed answer gives up.
+  The call asks for structured output (``grades_response_format``: a JSON
+  Schema whose ids and grades are enums, so constrained decoding cannot
+  invent a passage or a grade) and reads the provider layer's validated
+  ``parsed`` value; that layer already asks once more when the answer does
+  not match the schema (``SchemaViolation`` after that, which degrades). A
+  model or server that cannot be held to a schema
+  (``StructuredOutputUnsupported``, e.g. an OpenAI-compatible server without
+  ``json_schema``) is asked again at once in free text, and this reranker
+  keeps to free text from then on, with a warning on that search. In free
+  text a malformed answer is retried once (the model is shown its mistake);
+  a second malformed answer gives up.
 
 * ``ApiReranker`` calls a dedicated ``POST {base}/rerank`` endpoint (Cohere,
   Jina, Voyage style) whose ``relevance_score`` is already in [0, 1].
@@ -82,9 +91,9 @@ from typing import Any, Protocol, TypeVar
 import httpx
 from pydantic import BaseModel, Field, ValidationError
 
-from providers.errors import MalformedResponse, ProviderError
+from providers.errors import MalformedResponse, ProviderError, SchemaViolation, StructuredOutputUnsupported
 from providers.http import raise_for_status, read_json, send
-from providers.types import Message
+from providers.types import ChatResult, Message
 from qmdr.errors import QmdrError
 from qmdr.search.llm_call import ChatFn, JsonAnswerError, extract_json
 from qmdr.search.searcher import RerankOutcome
@@ -210,6 +219,8 @@ class _Tally:
     """Counts model requests of one search, readable even after a timeout cancelled the work."""
 
     calls: int = 0
+    #: things the caller should know although grading worked (e.g. a fallback to free text)
+    notes: list[str] = dataclasses.field(default_factory=list)
 
 
 class GradingReranker:
@@ -291,14 +302,16 @@ class GradingReranker:
         elapsed = {"rerank": (time.perf_counter() - started) * 1000}
         if warning is not None:
             log.warning(warning)
-            return RerankOutcome(results, reranked=False, warnings=[warning], timings_ms=elapsed,
+            return RerankOutcome(results, reranked=False, warnings=[*dict.fromkeys(tally.notes), warning],
+                                 timings_ms=elapsed,
                                  calls=tally.calls)
         ordered = [
             _with_rerank(head[i], blended=blended, grade=grades[i], rank=position)
             for position, (i, blended) in enumerate(blend_order(grades, self.weights), start=1)
         ]
         ordered += [_with_rerank(r, blended=None, grade=None, rank=None) for r in tail]
-        return RerankOutcome(ordered, reranked=True, timings_ms=elapsed, calls=tally.calls)
+        return RerankOutcome(ordered, reranked=True, warnings=list(dict.fromkeys(tally.notes)),
+                             timings_ms=elapsed, calls=tally.calls)
 
 
 # --- LLM listwise grading -----------------------------------------------------------------------------
@@ -328,12 +341,41 @@ class GradeFormatError(JsonAnswerError):
     """The grades answer is not the JSON we asked for; the message is shown to the model on retry."""
 
 
+#: the structured-output schema's name (OpenAI: 1-64 letters, digits, _ or -)
+GRADES_SCHEMA_NAME = "passage_grades"
+
+
+def grades_response_format(n: int) -> dict[str, Any]:
+    """The JSON Schema response format for grading passages 1..n, in OpenAI's ``json_schema`` shape.
+
+    It keeps to the subset every API with a schema switch accepts in strict
+    mode (every field required, no extra properties, enums instead of
+    numeric ranges or array lengths), so it is not refused as unsupported;
+    that every passage is graded exactly once is checked after (``grades_from``).
+    """
+    item = {
+        "type": "object",
+        "properties": {"id": {"type": "integer", "enum": list(range(1, n + 1))},
+                       "grade": {"type": "integer", "enum": list(range(MAX_GRADE + 1))}},
+        "required": ["id", "grade"],
+        "additionalProperties": False,
+    }
+    schema = {"type": "object", "properties": {"grades": {"type": "array", "items": item}},
+              "required": ["grades"], "additionalProperties": False}
+    return {"type": "json_schema", "json_schema": {"name": GRADES_SCHEMA_NAME, "schema": schema, "strict": True}}
+
+
 def parse_grades(text: str, n: int) -> list[float]:
-    """Grades for passages 1..n (0-3) from a model answer; GradeFormatError says what is wrong."""
+    """Grades for passages 1..n (0-3) from a free-text model answer; GradeFormatError says what is wrong."""
     try:
         data = extract_json(text)
     except JsonAnswerError as exc:
         raise GradeFormatError(str(exc)) from None
+    return grades_from(data, n)
+
+
+def grades_from(data: Any, n: int) -> list[float]:
+    """Grades for passages 1..n from a decoded answer (free text or structured); GradeFormatError if unusable."""
     if isinstance(data, list):  # a bare list of entries is an unambiguous near-miss
         data = {"grades": data}
     try:
@@ -366,15 +408,20 @@ def build_grading_messages(query: str, passages: Sequence[str]) -> list[Message]
 
 
 class LLMReranker(GradingReranker):
-    """Grades candidates with a chat model in one listwise call per ``batch_size`` passages."""
+    """Grades candidates with a chat model in one listwise call per ``batch_size`` passages.
+
+    ``structured`` (default True) asks for a JSON Schema answer; it turns
+    False by itself the first time the model reports it cannot do that.
+    """
 
     def __init__(self, chat: ChatFn, *, model_id: str, top_n: int = DEFAULT_TOP_N,
                  time_budget_s: float = DEFAULT_TIME_BUDGET_S, cache_size: int = DEFAULT_CACHE_SIZE,
                  batch_size: int = DEFAULT_BATCH_SIZE, passage_chars: int = PASSAGE_CHAR_LIMIT,
-                 weights: BlendWeights = BlendWeights()) -> None:
+                 weights: BlendWeights = BlendWeights(), structured: bool = True) -> None:
         super().__init__(model_id=model_id, top_n=top_n, time_budget_s=time_budget_s, cache_size=cache_size,
                          batch_size=batch_size, passage_chars=passage_chars, weights=weights)
         self._chat = chat
+        self.structured = structured
 
     async def _grade_batch(self, query: str, passages: list[str], tally: _Tally, deadline: float
                            ) -> list[float]:
@@ -382,10 +429,11 @@ class LLMReranker(GradingReranker):
         loop = asyncio.get_running_loop()
         problem = ""
         for _attempt in range(1 + MALFORMED_RETRIES):
-            tally.calls += 1
-            answer = await self._chat(messages, json_output=True,
-                                      timeout=max(MIN_CALL_TIMEOUT_S, deadline - loop.time()))
+            timeout = max(MIN_CALL_TIMEOUT_S, deadline - loop.time())
+            answer = await self._ask(messages, len(passages), tally, timeout)
             try:
+                if answer.parsed is not None:
+                    return [g / MAX_GRADE for g in grades_from(answer.parsed, len(passages))]
                 return [g / MAX_GRADE for g in parse_grades(answer.text, len(passages))]
             except JsonAnswerError as exc:
                 problem = str(exc)
@@ -396,6 +444,28 @@ class LLMReranker(GradingReranker):
                                     f"object, grading all {len(passages)} passages."),
                 ]
         raise RerankFailed(f"{self.model_id} returned malformed grades twice ({problem})")
+
+    async def _ask(self, messages: list[Message], n: int, tally: _Tally, timeout: float) -> ChatResult:
+        """One grading answer: structured while the model can do it, else (from now on) free text."""
+        if self.structured:
+            tally.calls += 1
+            try:
+                answer = await self._chat(messages, json_output=True, timeout=timeout,
+                                          response_format=grades_response_format(n))
+            except SchemaViolation:
+                tally.calls += 1  # the provider layer asked once more before giving up
+                raise
+            except StructuredOutputUnsupported as exc:
+                self.structured = False
+                note = (f"rerank: {self.model_id} cannot answer to a JSON schema ({exc.message}); "
+                        f"grading in free text from now on")
+                log.warning(note)
+                tally.notes.append(note)
+            else:
+                tally.calls += "schema_repair" in answer.metadata
+                return answer
+        tally.calls += 1
+        return await self._chat(messages, json_output=True, timeout=timeout)
 
 
 # --- dedicated /rerank endpoints ---------------------------------------------------------------------

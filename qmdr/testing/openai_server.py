@@ -13,6 +13,11 @@ OpenAI's API reference. Behaviour is pluggable so other tests can reuse it:
 * ``inject(Fault(...), times)``: queue any fault of ``FAULT_KINDS`` (status
   codes with or without Retry-After, latency, a dropped connection, truncated
   or invalid JSON, a slow drip of the body); ``faults_served`` counts them;
+* ``json_schema``: whether ``response_format: {"type": "json_schema"}`` is
+  accepted (the default: the answer is ``chat_fn``'s text, which must then be
+  the JSON asked for) or refused with OpenAI's 400 ``invalid_request_error``
+  naming ``response_format``, as OpenAI-compatible servers without
+  structured output do;
 * ``api_key``: when set, requests without ``Authorization: Bearer <key>`` get 401;
 * ``echo_key_in_errors``: that 401 quotes the key it was sent, as some real
   providers do, so tests can prove we never pass a provider's echo on.
@@ -180,8 +185,10 @@ class FakeOpenAIServer:
         latency: float = 0.0,
         api_key: str | None = None,
         echo_key_in_errors: bool = False,
+        json_schema: bool = True,
     ) -> None:
         self.chat_fn = chat_fn
+        self.json_schema = json_schema
         self.dim = dim
         self.embed_fn: EmbedFn = embed_fn or (lambda texts, model: [hash_vector(t, self.dim) for t in texts])
         self.models = list(models)
@@ -345,6 +352,11 @@ class FakeOpenAIServer:
             return early
         messages = body.get("messages") or []
         model = body.get("model", "")
+        if not self.json_schema and (body.get("response_format") or {}).get("type") == "json_schema":
+            return JSONResponse({"error": {
+                "message": "Invalid parameter: 'response_format' of type 'json_schema' is not supported with "
+                           "this model.", "type": "invalid_request_error", "param": "response_format",
+                "code": None}}, status_code=400)
         text = str(await _maybe_await(self.chat_fn(messages, model)))
         prompt_tokens = sum(_tokens(str(m.get("content", ""))) for m in messages)
         usage = {

@@ -75,6 +75,9 @@ def test_qmd_settings_drive_embeddings_and_llm_rerank(tmp_path: Path, provider_s
         assert set(body["timings_ms"]) >= {"embed_query", "keyword", "vector", "fuse", "rerank", "total"}
         chat_calls = calls(provider_server, "/v1/chat/completions")
         assert chat_calls == 1, "one listwise call grades every candidate"
+        graded_request = next(r.body for r in provider_server.requests if r.path == "/v1/chat/completions")
+        assert graded_request["response_format"]["type"] == "json_schema"
+        assert graded_request["response_format"]["json_schema"]["name"] == "passage_grades"
 
         # the same search again: query embedding and grades come from caches
         client.post("/search", json={"query": "what did we decide about retries", "k": 5})
@@ -105,3 +108,22 @@ def test_missing_key_for_openrouter_endpoint_is_a_clear_error(tmp_path: Path) ->
     assert result.returncode != 0
     assert "QMD_OPENAI_API_KEY" in result.stderr and "OPENROUTER_API_KEY" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_server_without_json_schema_still_reranks_in_free_text(tmp_path: Path) -> None:
+    vault = tmp_path / "vault"
+    shutil.copytree(SAMPLE_VAULT, vault)
+    with FakeOpenAIServer(embed_fn=minilm_embeddings, chat_fn=grading_chat, dim=384, api_key=FAKE_KEY,
+                          json_schema=False) as server:
+        env = seed_env(tmp_path, server, vault)
+        with running_server(env, cwd=tmp_path) as base, httpx.Client(base_url=base, timeout=60) as client:
+            client.post("/reindex", json={})
+            assert wait_for_reindex(client)["state"] == "done"
+            first = client.post("/search", json={"query": "what did we decide about retries", "k": 5}).json()
+            assert first["reranked"] is True and first["results"][0]["ranks"]["rerank"] == 1
+            assert any("free text" in w for w in first["warnings"]), first["warnings"]
+            second = client.post("/search", json={"query": "incident review outage", "k": 5}).json()
+            assert second["reranked"] is True and not any("free text" in w for w in second["warnings"])
+        formats = [(r.body.get("response_format") or {}).get("type")
+                   for r in server.requests if r.path == "/v1/chat/completions"]
+        assert formats == ["json_schema", "json_object", "json_object"]

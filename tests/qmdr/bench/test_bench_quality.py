@@ -72,7 +72,7 @@ def test_exact_title_query_ranks_its_document_first_in_keyword_mode(dataset):
 def test_rerank_mode_counts_model_calls(dataset):
     from qmdr.search.rerank import LLMReranker
 
-    async def grade_by_overlap(messages, *, json_output, timeout):
+    async def grade_by_overlap(messages, *, json_output, timeout, response_format=None):
         # a deterministic "model": grade 3 for passages sharing 2+ words with the query
         prompt = messages[-1].content
         query = set(prompt.split("\n", 1)[0].removeprefix("Query: ").lower().split())

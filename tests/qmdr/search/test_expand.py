@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 
+import httpx
 import pytest
+import respx
 
+from providers import Keys, ProviderClient
 from providers.errors import RateLimited
 from providers.types import ChatResult, Message
 from qmdr.search.expand import MAX_VARIANT_CHARS, QueryExpander, fuse_expanded, parse_expansion
-from qmdr.search.llm_call import JsonAnswerError
+from qmdr.search.llm_call import JsonAnswerError, chat_fn_for
 
 
 class FakeExpander:
@@ -22,11 +25,13 @@ class FakeExpander:
         self.error = error
         self.calls: list[list[Message]] = []
         self.json_flags: list[bool] = []
+        self.formats: list[dict | None] = []
 
     async def __call__(self, messages: list[Message], *, json_output: bool,
-                       timeout: float | None) -> ChatResult:
+                       timeout: float | None, response_format: dict | None = None) -> ChatResult:
         self.calls.append(list(messages))
         self.json_flags.append(json_output)
+        self.formats.append(response_format)
         if self.delay:
             await asyncio.sleep(self.delay)
         if self.error:
@@ -117,3 +122,76 @@ def test_fuse_expanded_weights_the_original_query_above_each_expansion():
     assert dict(fused)["a"] == pytest.approx(2 / 61)
     equal = [key for key, _ in fuse_expanded(original, expansions, original_weight=1.0)]
     assert equal.index("c") == 0 and equal.index("a") > equal.index("b")
+
+
+# --- structured output through the provider layer, OpenAI chat-completions shapes at the HTTP boundary --------
+
+OPENAI_CHAT = "https://api.openai.com/v1/chat/completions"
+OPENAI_KEY = "sk-test-expand-0123456789"
+
+
+def openai_answer(content: str) -> httpx.Response:
+    """A chat completion as OpenAI's API reference documents it."""
+    return httpx.Response(200, json={
+        "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
+        "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
+                     "message": {"role": "assistant", "content": content, "refusal": None}}],
+        "usage": {"prompt_tokens": 120, "completion_tokens": 60, "total_tokens": 180},
+    })
+
+
+async def _no_sleep(_: float) -> None:
+    return None
+
+
+def openai_expander(http: httpx.AsyncClient) -> QueryExpander:
+    client = ProviderClient(Keys(env={"OPENAI_API_KEY": OPENAI_KEY}), http=http, sleep=_no_sleep)
+    return QueryExpander(chat_fn_for(client, "openai/gpt-4o-mini"), "openai/gpt-4o-mini", n_variants=2)
+
+
+@pytest.mark.anyio
+@respx.mock
+async def test_expansion_asks_for_a_json_schema_and_uses_the_validated_answer():
+    route = respx.post(OPENAI_CHAT).mock(return_value=openai_answer(GOOD))
+    async with httpx.AsyncClient() as http:
+        detailed = await openai_expander(http).expand_detailed("API key rotation")
+    assert route.call_count == 1
+    body = json.loads(route.calls[0].request.content)
+    assert body["response_format"] == {"type": "json_schema", "json_schema": {
+        "name": "query_expansion", "strict": True, "schema": {
+            "type": "object", "required": ["variants", "hypothetical_answer"], "additionalProperties": False,
+            "properties": {"variants": {"type": "array", "items": {"type": "string"}},
+                           "hypothetical_answer": {"type": "string"}}}}}
+    assert detailed.queries == ["How do I rotate an API key?", "changing credentials for the API", ANSWER]
+    assert detailed.warnings == ()
+
+
+@pytest.mark.anyio
+@respx.mock
+async def test_expansion_falls_back_to_free_text_when_json_schema_is_refused():
+    refused = httpx.Response(400, json={"error": {
+        "message": "Invalid parameter: 'response_format' of type 'json_schema' is not supported with this model.",
+        "type": "invalid_request_error", "param": "response_format", "code": None}})
+    route = respx.post(OPENAI_CHAT).mock(side_effect=[refused, openai_answer(f"Sure! {GOOD}"),
+                                                      openai_answer(GOOD)])
+    async with httpx.AsyncClient() as http:
+        expander = openai_expander(http)
+        first = await expander.expand_detailed("API key rotation")
+        second = await expander.expand_detailed("rotating secrets")
+    formats = [json.loads(c.request.content)["response_format"]["type"] for c in route.calls]
+    assert formats == ["json_schema", "json_object", "json_object"]
+    assert first.queries[0] == "How do I rotate an API key?"  # the lenient free-text parser read it
+    assert len(first.warnings) == 1 and "free text" in first.warnings[0]
+    assert second.queries and second.warnings == ()
+
+
+@pytest.mark.anyio
+@respx.mock
+async def test_an_expansion_off_the_schema_is_repaired_once_then_skipped_with_a_warning():
+    route = respx.post(OPENAI_CHAT).mock(return_value=openai_answer('{"variants": "one string"}'))
+    async with httpx.AsyncClient() as http:
+        detailed = await openai_expander(http).expand_detailed("API key rotation")
+    assert route.call_count == 2  # the provider layer's one repair request, no retry of our own
+    assert detailed.queries == []
+    assert detailed.warnings[0].startswith("query expansion skipped:") and "schema" in detailed.warnings[0]
+    assert OPENAI_KEY not in detailed.warnings[0]

@@ -70,11 +70,13 @@ class FakeGrader:
         self.error = error
         self.calls: list[list[Message]] = []
         self.json_flags: list[bool] = []
+        self.formats: list[dict | None] = []
 
     async def __call__(self, messages: list[Message], *, json_output: bool,
-                       timeout: float | None) -> ChatResult:
+                       timeout: float | None, response_format: dict | None = None) -> ChatResult:
         self.calls.append(list(messages))
         self.json_flags.append(json_output)
+        self.formats.append(response_format)
         if self.delay:
             await asyncio.sleep(self.delay)
         if self.error:
@@ -421,7 +423,14 @@ async def test_openrouter_rerank_request_is_what_openrouter_expects():
     assert request.headers["content-type"] == "application/json"
     body = json.loads(request.content)
     assert body["model"] == "openai/gpt-4o-mini"
-    assert body["response_format"] == {"type": "json_object"}
+    # structured output in OpenAI's documented shape: ids and grades are enums, every field required
+    assert body["response_format"] == {"type": "json_schema", "json_schema": {
+        "name": "passage_grades", "strict": True, "schema": {
+            "type": "object", "required": ["grades"], "additionalProperties": False,
+            "properties": {"grades": {"type": "array", "items": {
+                "type": "object", "required": ["id", "grade"], "additionalProperties": False,
+                "properties": {"id": {"type": "integer", "enum": [1, 2, 3]},
+                               "grade": {"type": "integer", "enum": [0, 1, 2, 3]}}}}}}}}
     assert [m["role"] for m in body["messages"]] == ["system", "user"]
     assert '"grades"' in body["messages"][0]["content"]
     assert body["messages"][1]["content"].startswith("Query: how do I rotate keys")
@@ -431,15 +440,77 @@ async def test_openrouter_rerank_request_is_what_openrouter_expects():
 
 @pytest.mark.anyio
 @respx.mock
-async def test_openrouter_malformed_content_is_retried_once_then_degrades():
+async def test_openrouter_answer_off_the_schema_gets_one_repair_request_then_degrades_with_a_warning():
     route = respx.post(OPENROUTER_CHAT).mock(return_value=openrouter_answer("Passage 1 is relevant."))
     results = make_results(3)
     async with httpx.AsyncClient() as http:
         outcome = await openrouter_reranker(http).rerank("q", results)
-    assert route.call_count == 2
-    assert not outcome.reranked and outcome.results == results and "malformed" in outcome.warnings[0]
+    assert route.call_count == 2 and outcome.calls == 2
+    assert not outcome.reranked and outcome.results == results
+    assert outcome.warnings[0].startswith("rerank skipped:") and "matching the schema" in outcome.warnings[0]
+    retry = json.loads(route.calls[1].request.content)
+    assert retry["messages"][2] == {"role": "assistant", "content": "Passage 1 is relevant."}
+    assert retry["response_format"]["type"] == "json_schema"  # the repair is held to the schema too
+
+
+@pytest.mark.anyio
+@respx.mock
+async def test_openrouter_repaired_structured_answer_is_used():
+    good = json.dumps({"grades": [{"id": 1, "grade": 0}, {"id": 2, "grade": 3}]})
+    route = respx.post(OPENROUTER_CHAT).mock(side_effect=[openrouter_answer('{"grades": [{"id": 1, "grade": 9}]}'),
+                                                          openrouter_answer(good)])
+    async with httpx.AsyncClient() as http:
+        outcome = await openrouter_reranker(http).rerank("q", make_results(2))
+    assert route.call_count == 2 and outcome.calls == 2
+    assert outcome.reranked and paths(outcome.results) == ["note2.md", "note1.md"] and outcome.warnings == []
+
+
+@pytest.mark.anyio
+@respx.mock
+async def test_a_structured_answer_missing_a_passage_is_retried_by_the_reranker():
+    partial = json.dumps({"grades": [{"id": 1, "grade": 1}]})  # matches the schema, but passage 2 is ungraded
+    full = json.dumps({"grades": [{"id": 1, "grade": 0}, {"id": 2, "grade": 3}]})
+    route = respx.post(OPENROUTER_CHAT).mock(side_effect=[openrouter_answer(partial), openrouter_answer(full)])
+    async with httpx.AsyncClient() as http:
+        outcome = await openrouter_reranker(http).rerank("q", make_results(2))
+    assert route.call_count == 2 and outcome.reranked and paths(outcome.results)[0] == "note2.md"
     retry = json.loads(route.calls[1].request.content)["messages"]
-    assert retry[2] == {"role": "assistant", "content": "Passage 1 is relevant."}
+    assert "no grade for passage(s) 2" in retry[-1]["content"]
+
+
+@pytest.mark.anyio
+async def test_the_validated_parsed_value_is_read_not_the_text():
+    async def structured_only(messages, *, json_output, timeout, response_format=None):
+        assert response_format["json_schema"]["name"] == "passage_grades"
+        return ChatResult(text="(answer given as a forced tool call)", provider="anthropic", model="claude",
+                          parsed={"grades": [{"id": 1, "grade": 0}, {"id": 2, "grade": 3}]})
+
+    outcome = await LLMReranker(structured_only, model_id="m").rerank("q", make_results(2))
+    assert outcome.reranked and paths(outcome.results) == ["note2.md", "note1.md"]
+
+
+#: OpenAI's error for a model without json_schema (the shape of its documented error object)
+SCHEMA_REFUSED = {"error": {"message": "Invalid parameter: 'response_format' of type 'json_schema' is not "
+                                       "supported with this model.", "type": "invalid_request_error",
+                            "param": "response_format", "code": None}}
+
+
+@pytest.mark.anyio
+@respx.mock
+async def test_a_server_without_json_schema_falls_back_to_free_text_and_says_so_once():
+    fenced = '```json\n{"grades": [{"id": 1, "grade": 0}, {"id": 2, "grade": 3}]}\n```'
+    route = respx.post(OPENROUTER_CHAT).mock(side_effect=[httpx.Response(400, json=SCHEMA_REFUSED),
+                                                          openrouter_answer(fenced), openrouter_answer(fenced)])
+    async with httpx.AsyncClient() as http:
+        reranker = openrouter_reranker(http)
+        first = await reranker.rerank("q", make_results(2))
+        second = await reranker.rerank("another query", make_results(2))
+    bodies = [json.loads(c.request.content) for c in route.calls]
+    assert [b["response_format"]["type"] for b in bodies] == ["json_schema", "json_object", "json_object"]
+    assert first.reranked and paths(first.results)[0] == "note2.md" and first.calls == 2
+    assert len(first.warnings) == 1 and "free text" in first.warnings[0]
+    assert "cannot answer to a JSON schema" in first.warnings[0]
+    assert second.reranked and second.warnings == [] and second.calls == 1 and not reranker.structured
 
 
 @pytest.mark.anyio
