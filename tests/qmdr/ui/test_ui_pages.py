@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -19,13 +19,10 @@ import pytest
 import respx
 from fastapi.testclient import TestClient
 
-from qmdr.api.app import create_app
 from qmdr.api.deps import SESSION_COOKIE
 from qmdr.search.limits import MAX_QUERY_CHARS
-from qmdr.service import Service
-from qmdr.settings import Settings
-from qmdr.store.sqlite import SqliteStore
 from qmdr.ui.csrf import CSRF_COOKIE
+from tests.qmdr.app_clients import MakeClient, app_client_factory
 
 ENCRYPTION_KEY = "ui-test-encryption-key-0123456789"
 ORIGIN = "http://testserver"
@@ -36,30 +33,12 @@ REINDEX_WAIT_S = 120.0
 API_KEY = "sk-live-dashboard-test-9f8e7d6c5b4a"
 ENV_KEY = "sk-env-openai-key-1111222233334444"
 
-MakeClient = Callable[..., TestClient]
-
 
 @pytest.fixture
 def make_client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[MakeClient]:
     """make_client(env={...}, **settings): a client over a real store; provider keys come from ``env``."""
-    clients: list[TestClient] = []
-    for name in list(Settings.model_fields):
-        monkeypatch.delenv(name.upper(), raising=False)
-    monkeypatch.chdir(tmp_path)
-
-    def make(env: dict[str, str] | None = None, **overrides: object) -> TestClient:
-        values = {"qmdr_data_dir": tmp_path / "data", "secret_encryption_key": ENCRYPTION_KEY, **overrides}
-        settings = Settings(**values)
-        service = Service.from_settings(settings, store=SqliteStore(memory=True), env=env or {})
-        client = TestClient(create_app(settings, service=service))
-        client.__enter__()
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        client.__exit__(None, None, None)
-        client.app.state.service.store.close()
+    with app_client_factory(tmp_path, monkeypatch, ENCRYPTION_KEY) as make:
+        yield make
 
 
 @pytest.fixture
