@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import httpx
@@ -11,32 +10,23 @@ import respx
 
 from providers import Keys, ProviderClient
 from providers.errors import RateLimited
-from providers.types import ChatResult, Message
+from providers.types import Message
 from qmdr.search.expand import MAX_VARIANT_CHARS, QueryExpander, fuse_expanded, parse_expansion
 from qmdr.search.llm_call import JsonAnswerError, chat_fn_for
+from tests.qmdr.search.scripted_chat import ScriptedChat
 
 
-class FakeExpander:
+class FakeExpander(ScriptedChat):
     """A chat model that answers with a scripted text, or fails, recording every call."""
 
-    def __init__(self, answer: str = "", *, delay: float = 0.0, error: Exception | None = None):
-        self.answer = answer
-        self.delay = delay
-        self.error = error
-        self.calls: list[list[Message]] = []
-        self.json_flags: list[bool] = []
-        self.formats: list[dict | None] = []
+    model = "expander"
 
-    async def __call__(self, messages: list[Message], *, json_output: bool,
-                       timeout: float | None, response_format: dict | None = None) -> ChatResult:
-        self.calls.append(list(messages))
-        self.json_flags.append(json_output)
-        self.formats.append(response_format)
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        if self.error:
-            raise self.error
-        return ChatResult(text=self.answer, provider="fake", model="expander")
+    def __init__(self, answer: str = "", *, delay: float = 0.0, error: Exception | None = None):
+        super().__init__(delay=delay, error=error)
+        self.answer = answer
+
+    def answer_to(self, messages: list[Message]) -> str:
+        return self.answer
 
 
 ANSWER = "To rotate the key, create a new one in the dashboard, deploy it, then revoke the old."

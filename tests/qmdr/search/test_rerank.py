@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from qmdr.search.rerank import (
     blend_score,
     parse_grades,
 )
+from tests.qmdr.search.scripted_chat import ScriptedChat
 
 
 @dataclass
@@ -58,37 +58,27 @@ def make_results(n: int) -> list[Result]:
 PASSAGE = re.compile(r'<passage id="(\d+)">\n(.*?)\n</passage>', re.DOTALL)
 
 
-class FakeGrader:
+class FakeGrader(ScriptedChat):
     """A chat model that grades each passage by the note number it names, recording every call."""
+
+    model = "grader"
 
     def __init__(self, grades: dict[int, int] | None = None, default: int = 1,
                  answers: list[str] | None = None, delay: float = 0.0, error: Exception | None = None):
+        super().__init__(delay=delay, error=error)
         self.grades = grades or {}
         self.default = default
         self.answers = list(answers or [])  # scripted raw answers, used before grading
-        self.delay = delay
-        self.error = error
-        self.calls: list[list[Message]] = []
-        self.json_flags: list[bool] = []
-        self.formats: list[dict | None] = []
 
-    async def __call__(self, messages: list[Message], *, json_output: bool,
-                       timeout: float | None, response_format: dict | None = None) -> ChatResult:
-        self.calls.append(list(messages))
-        self.json_flags.append(json_output)
-        self.formats.append(response_format)
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        if self.error:
-            raise self.error
+    def answer_to(self, messages: list[Message]) -> str:
         if self.answers:
-            return ChatResult(text=self.answers.pop(0), provider="fake", model="grader")
+            return self.answers.pop(0)
         passages = PASSAGE.findall(messages[1].content)
         out = []
         for pid, body in passages:
             number = int(re.search(r"passage number (\d+)", body).group(1))
             out.append({"id": int(pid), "grade": self.grades.get(number, self.default)})
-        return ChatResult(text=json.dumps({"grades": out}), provider="fake", model="grader")
+        return json.dumps({"grades": out})
 
     def passages_sent(self, call: int = 0) -> list[str]:
         return [body for _, body in PASSAGE.findall(self.calls[call][1].content)]
