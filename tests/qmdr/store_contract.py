@@ -12,10 +12,11 @@ are used here: nothing backend-specific.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 import pytest
@@ -26,6 +27,8 @@ from qmdr.store.filtering import make_filters
 from vault.model import Chunk, Note
 
 StoreFactory = Callable[[], Store]
+OpenArgs = ParamSpec("OpenArgs")
+OpenedStore = TypeVar("OpenedStore", bound=Store)
 
 MODEL = "test-model"
 DIM = 8
@@ -38,6 +41,23 @@ NASTY_QUERIES = (
     "'single' \"double\" `back`",
     "\\ / % _ [ ] { } $",
 )
+
+
+@contextlib.contextmanager
+def closing_every_store(open_store: Callable[OpenArgs, OpenedStore]) -> Iterator[Callable[OpenArgs, OpenedStore]]:
+    """``open_store`` as a factory for a fixture: every store it opens is closed when the block ends."""
+    opened: list[OpenedStore] = []
+
+    def factory(*args: OpenArgs.args, **kwargs: OpenArgs.kwargs) -> OpenedStore:
+        store = open_store(*args, **kwargs)
+        opened.append(store)
+        return store
+
+    try:
+        yield factory
+    finally:
+        for store in opened:
+            store.close()
 
 
 def _hash(text: str) -> str:

@@ -22,7 +22,7 @@ from qmdr.errors import IndexBusy
 from qmdr.store import postgres as pg
 from qmdr.store.base import Filters, IndexChange
 from qmdr.store.postgres import HNSW_REBUILD_MIN_VECTORS, PostgresStore
-from tests.qmdr.store_contract import DIM, MODEL, make_note, paths
+from tests.qmdr.store_contract import DIM, MODEL, closing_every_store, make_note, paths
 
 pytestmark = pytest.mark.postgres
 
@@ -35,16 +35,8 @@ NEW_MODEL = ("another-model", DIM * 2)
 
 @pytest.fixture
 def make_store(pg_url: str) -> Iterator[Callable[[], PostgresStore]]:
-    opened: list[PostgresStore] = []
-
-    def factory() -> PostgresStore:
-        store = PostgresStore(pg_url, pool_size=SMALL_POOL)
-        opened.append(store)
-        return store
-
-    yield factory
-    for store in opened:
-        store.close()
+    with closing_every_store(lambda: PostgresStore(pg_url, pool_size=SMALL_POOL)) as factory:
+        yield factory
 
 
 def _unit_rows(count: int, dim: int, seed: int) -> np.ndarray:

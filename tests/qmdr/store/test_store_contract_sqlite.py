@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,19 +14,15 @@ from tests.qmdr import store_contract
 
 @pytest.fixture(params=["memory", "file", "vec0"])
 def make_store(request, tmp_path: Path) -> Iterator[store_contract.StoreFactory]:
-    opened: list[SqliteStore] = []
+    numbers = itertools.count()
 
-    def factory() -> SqliteStore:
+    def open_one() -> SqliteStore:
         if request.param == "file":
-            store = SqliteStore(tmp_path / f"index-{len(opened)}.sqlite")
-        else:
-            store = SqliteStore(memory=True, vector_search="memory" if request.param == "memory" else "vec0")
-        opened.append(store)
-        return store
+            return SqliteStore(tmp_path / f"index-{next(numbers)}.sqlite")
+        return SqliteStore(memory=True, vector_search="memory" if request.param == "memory" else "vec0")
 
-    yield factory
-    for store in opened:
-        store.close()
+    with store_contract.closing_every_store(open_one) as factory:
+        yield factory
 
 
 @pytest.mark.parametrize("case", store_contract.CASES, ids=store_contract.case_id)

@@ -34,16 +34,8 @@ WORKER_WAIT_SECONDS = 120  # generous upper bound for a spawned worker to start 
 @pytest.fixture
 def make_store(pg_url: str) -> Iterator[store_contract.StoreFactory]:
     """Stores over the test's fresh database; all closed afterwards."""
-    opened: list[PostgresStore] = []
-
-    def factory() -> PostgresStore:
-        store = PostgresStore(pg_url, pool_size=SMALL_POOL)
-        opened.append(store)
-        return store
-
-    yield factory
-    for store in opened:
-        store.close()
+    with store_contract.closing_every_store(lambda: PostgresStore(pg_url, pool_size=SMALL_POOL)) as factory:
+        yield factory
 
 
 @pytest.mark.parametrize("case", store_contract.CASES, ids=store_contract.case_id)

@@ -13,7 +13,7 @@ from qmdr.errors import IndexBusy, StoreError
 from qmdr.store.base import Filters, IndexChange
 from qmdr.store.migrations import postgres as schema
 from qmdr.store.postgres import PostgresStore, _filter_sql, drop_vault_index, unspaced_pieces
-from tests.qmdr.store_contract import DIM, MODEL, make_note, paths, unit
+from tests.qmdr.store_contract import DIM, MODEL, closing_every_store, make_note, paths, unit
 
 pytestmark = pytest.mark.postgres
 
@@ -22,16 +22,11 @@ WORKER_WAIT_SECONDS = 120  # generous bound for a spawned process to start or fi
 
 @pytest.fixture
 def open_vault(pg_url: str) -> Iterator:
-    opened: list[PostgresStore] = []
+    def open_one(vault: str) -> PostgresStore:
+        return PostgresStore(pg_url, vault=vault, pool_size=2)
 
-    def factory(vault: str) -> PostgresStore:
-        store = PostgresStore(pg_url, vault=vault, pool_size=2)
-        opened.append(store)
-        return store
-
-    yield factory
-    for store in opened:
-        store.close()
+    with closing_every_store(open_one) as factory:
+        yield factory
 
 
 def _one_note(store: PostgresStore, path: str, text: str, vector: np.ndarray) -> None:
