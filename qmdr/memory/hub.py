@@ -58,7 +58,7 @@ from qmdr.memory.vaults import (
 from qmdr.search.boosts import boost_factors
 from qmdr.search.fusion import RRF_K, reciprocal_rank_fusion
 from qmdr.search.limits import DEFAULT_SEARCH_MIN_RELEVANCE
-from qmdr.search.searcher import MAX_K, Searcher, SearchResponse, SearchResult
+from qmdr.search.searcher import MAX_K, Searcher, SearchResponse, SearchResult, best_per_note
 from qmdr.settings import Settings
 from qmdr.store.base import Filters, Store
 from qmdr.store.factory import open_vault_store, remove_vault_store, sqlite_index_file
@@ -382,7 +382,7 @@ class VaultHub:
                 timings[f"{name}.{stage}"] = ms
             results = list(response.results)
             if group_by_note:
-                results = _best_per_note(results)
+                results = best_per_note(results)
             per_vault[name] = results[:k]
         t0 = time.perf_counter()
         hits = [h for h in self._fuse(per_vault, explain=explain) if h.relevance >= min_relevance]
@@ -471,17 +471,6 @@ class VaultHub:
             if shared is not None:
                 shared.close()
         self._registry = self._feedback = None
-
-
-def _best_per_note(results: list[SearchResult]) -> list[SearchResult]:
-    """The first (best) chunk of each note, in order."""
-    seen: set[str] = set()
-    out = []
-    for r in results:
-        if r.path not in seen:
-            seen.add(r.path)
-            out.append(r)
-    return out
 
 
 def _progress_dict(event: IndexProgress | dict[str, Any]) -> dict[str, Any]:
