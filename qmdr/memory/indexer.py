@@ -92,6 +92,18 @@ class IndexSummary:
     skipped_files: list[Skipped] = field(default_factory=list)
     seconds: float = 0.0
 
+    def count_note(self, stored_hash: str | None, content_hash: str) -> bool:
+        """Count a read note as added, changed or unchanged against the index's hash for its path;
+        True when unchanged (the whole-vault and the single-note paths both skip those)."""
+        if stored_hash == content_hash:
+            self.unchanged += 1
+            return True
+        if stored_hash is None:
+            self.added += 1
+        else:
+            self.changed += 1
+        return False
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["warnings"] = [list(w) for w in self.warnings]
@@ -229,15 +241,8 @@ async def _read_vault(root: Path, files: Sequence[str], stored: dict[str, str], 
                 continue
             plan.seen.add(note.path)
             summary.warnings.extend((note.path, warning) for warning in note.warnings)
-            previous = stored.get(note.path)
-            if previous == note.content_hash:
-                summary.unchanged += 1
-                if not rechunk_all:
-                    continue
-            elif previous is None:
-                summary.added += 1
-            else:
-                summary.changed += 1
+            if summary.count_note(stored.get(note.path), note.content_hash) and not rechunk_all:
+                continue
             chunks = chunk_note(note, max_tokens=max_tokens, overlap_tokens=overlap_tokens,
                                 count_tokens=counter)
             plan.upserts.append((note, chunks))

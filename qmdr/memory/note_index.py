@@ -140,14 +140,8 @@ def _read(root: Path, wanted: list[str], stored: dict[str, str], summary: IndexS
                 deletes.append(rel)
             continue
         summary.warnings.extend((note.path, w) for w in note.warnings)
-        previous = stored.get(note.path)
-        if previous == note.content_hash:
-            summary.unchanged += 1
+        if summary.count_note(stored.get(note.path), note.content_hash):
             continue
-        if previous is None:
-            summary.added += 1
-        else:
-            summary.changed += 1
         chunks = chunk_note(note, max_tokens=max_tokens, overlap_tokens=overlap_tokens,
                             count_tokens=count_tokens if callable(count_tokens) else None)
         upserts.append((note, chunks))
