@@ -26,7 +26,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from qmdr.bench import report as rpt
 from qmdr.bench.beir import BeirDataset, DocIdMap, load_beir, write_vault
 from qmdr.bench.metrics import METRIC_NAMES, collapse_to_docs, latency_summary, mean_metrics, query_metrics
-from qmdr.bench.usage import CountingEmbedder, Usage, instrument
+from qmdr.bench.usage import CountingEmbedder, Usage, catalog_price, instrument
 from qmdr.search.searcher import with_snippets
 from qmdr.settings import Settings
 
@@ -162,8 +162,9 @@ class QualityReport:
             "nDCG@10 uses gain 2^score-1; Recall and MRR count score > 0 as relevant. Latency is wall "
             "clock per query in-process (fresh query-embedding cache), with snippets for the top "
             f"{REPORTED_K} as an agent reading {REPORTED_K} results gets them; api calls / tokens / cost are for "
-            "the whole query set and approximate (see `qmdr/bench/usage.py`: provider-reported tokens or "
-            "~4 chars per token, priced at approximate list input prices).",
+            "the whole query set (see `qmdr/bench/usage.py`: provider-reported tokens, else ~4 chars per token; "
+            "cost is the provider layer's reported `cost_usd`, else the providers catalog's prices; n/a when "
+            "the catalog has no price for a model).",
             rpt.markdown_table(self.headers(), self.table_rows()),
             "## Per-stage latency (ms, from search's own timings)",
             rpt.markdown_table(stage_headers, stage_rows),
@@ -218,7 +219,6 @@ class _Run:
     helper: str | None
     searcher: Any
     usage_sources: list[Usage]
-    price_models: list[str | None]
     search_kwargs: dict[str, Any]
 
 
@@ -263,7 +263,7 @@ async def _run_queries(run: _Run, queries: dict[str, str], dataset: BeirDataset,
         progress.advance(task)
     progress.remove_task(task)
     spent = [u.since(b) for u, b in zip(run.usage_sources, before, strict=True)]
-    costs = [u.cost_usd(model) for u, model in zip(spent, run.price_models, strict=True) if u.tokens]
+    costs = [u.cost_usd() for u in spent if u.calls]
     return ModeResult(
         mode=run.mode, embedder=run.embedder, helper=run.helper,
         metrics={k: round(v, 4) for k, v in mean_metrics(per_query).items()},
@@ -341,7 +341,9 @@ async def quality_async(
             vault = keep / f"{dataset.name}-vault"
             mapping = write_vault(dataset, vault)
             for emb_name, factory in embedder_factories.items():
-                embedder = CountingEmbedder(factory())
+                inner = factory()
+                emb_model = price_models.get(emb_name, getattr(inner, "model_id", None))
+                embedder = CountingEmbedder(inner, catalog_price(emb_model))
                 wire_before = wire_requests() if wire_requests else 0
                 if not getattr(embedder.inner, "dim_known", True):
                     await embedder.inner.discover_dim()  # as the service does: the index records model + dim up front
@@ -351,12 +353,11 @@ async def quality_async(
                     summary = await reindex(store, vault, embedder, max_tokens=max_tokens,
                                             overlap_tokens=overlap_tokens)
                     seconds = time.perf_counter() - started
-                    emb_price = price_models.get(emb_name, getattr(embedder.inner, "model_id", None))
                     index_info[emb_name] = {
                         "model_id": embedder.model_id, "dim": embedder.dim,
                         "chunks": store.stats().chunks, "seconds": round(seconds, 2),
                         "api_calls": embedder.usage.calls, "tokens": embedder.usage.tokens,
-                        "cost_usd": embedder.usage.cost_usd(emb_price), "summary": _summary_dict(summary),
+                        "cost_usd": embedder.usage.cost_usd(), "summary": _summary_dict(summary),
                         "http_requests": wire_requests() - wire_before if wire_requests else None,
                     }
                     # A fresh Searcher per run: its query-embedding cache must not let one mode
@@ -366,22 +367,24 @@ async def quality_async(
                         if mode not in modes or (mode == "keyword" and keyword_done):
                             continue
                         runs.append(_Run(mode, emb_name, None, Searcher(store, embedder, **opts), [embedder.usage],
-                                         [emb_price], {}))
+                                         {}))
                     keyword_done = keyword_done or "keyword" in modes
                     if RERANK_MODE in modes:
                         for rr_name, rr_factory in (reranker_factories or {}).items():
                             reranker = rr_factory()
                             runs.append(_Run(RERANK_MODE, emb_name, rr_name,
                                              Searcher(store, embedder, reranker, **opts),
-                                             [embedder.usage, instrument(reranker)],
-                                             [emb_price, price_models.get(rr_name, rr_name)], {"rerank": True}))
+                                             [embedder.usage,
+                                              instrument(reranker, catalog_price(price_models.get(rr_name, rr_name)))],
+                                             {"rerank": True}))
                     if EXPANSION_MODE in modes:
                         for ex_name, ex_factory in (expander_factories or {}).items():
                             expander = ex_factory()
                             runs.append(_Run(EXPANSION_MODE, emb_name, ex_name,
                                              Searcher(store, embedder, None, expander=expander, **opts),
-                                             [embedder.usage, instrument(expander)],
-                                             [emb_price, price_models.get(ex_name, ex_name)], {"expand": True}))
+                                             [embedder.usage,
+                                              instrument(expander, catalog_price(price_models.get(ex_name, ex_name)))],
+                                             {"expand": True}))
                     for run in runs:
                         rows.append(await _run_queries(run, queries, dataset, mapping, bar, wire_requests))
                 finally:

@@ -3,17 +3,23 @@
 Embedding is counted at our own seam (``Embedder.embed``), not on the wire: a
 provider client may split one ``embed`` call into several HTTP requests, so
 "calls" means calls qmdr made. Rerank and expansion are counted at their chat
-function (one call = one model request, retries included), or per ``grade`` for
-a dedicated rerank API. Tokens are the provider's reported usage when there is
-one, else estimated from characters (about 4 per token for English text with
-OpenAI-style BPE tokenizers). Costs multiply tokens by approximate list
-*input* prices (output tokens of a rerank or expansion are billed higher by
-vendors but are a few per passage), so they are good for comparing settings,
-not for invoicing.
+function (one call = one model request; a structured-output repair request
+counts as a second), or per ``grade`` for a dedicated rerank API. Tokens are
+the provider's reported usage when there is one, else estimated from
+characters (about 4 per token for English text with OpenAI-style BPE
+tokenizers); embeddings are always estimated, since the seam returns vectors only.
+
+Prices come from one place, the providers catalog (``providers.catalog``):
+a chat call's cost is the ``cost_usd`` the provider layer reports in its
+metadata (the catalog's input, cached-input and output prices applied to the
+call's reported usage); any other call is priced here with the same
+catalog price (``catalog_price``). A model the catalog has no price for makes
+the cost "n/a" rather than a guess; models run on this machine cost nothing.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,30 +27,15 @@ from typing import Any
 
 import numpy as np
 
+from providers.catalog import KNOWN_MODELS, Price
+from providers.types import Usage as CallUsage
+
 # Rule of thumb for English text with OpenAI-style BPE tokenizers.
 CHARS_PER_TOKEN = 4
 
-# Approximate list prices in US dollars per million *input* tokens, as published
-# by each vendor in 2025. Update when vendors change them; a model missing here
-# is reported with cost "n/a" rather than guessed. Local models cost nothing.
-PRICE_PER_MILLION_INPUT_TOKENS: dict[str, float] = {
-    "local": 0.0,
-    "all-minilm-l6-v2": 0.0,
-    "bench-hashing": 0.0,
-    "text-embedding-3-small": 0.02,
-    "text-embedding-3-large": 0.13,
-    "text-embedding-ada-002": 0.10,
-    "gemini-embedding-001": 0.15,
-    "embed-english-v3.0": 0.10,
-    "voyage-3": 0.06,
-    "voyage-3-lite": 0.02,
-    "gpt-4o-mini": 0.15,
-    "gpt-4.1-mini": 0.40,
-    "gpt-4.1-nano": 0.10,
-    "claude-3-5-haiku": 0.80,
-    "claude-haiku-4-5": 1.00,
-    "gemini-2.0-flash": 0.10,
-}
+#: model names that run on this machine (the embedded model, the bench's hashing embedder): free
+LOCAL_MODELS = frozenset({"local", "all-minilm-l6-v2", "bench-hashing"})
+FREE = Price(0.0, 0.0)
 
 
 def estimate_tokens(text: str) -> int:
@@ -52,48 +43,84 @@ def estimate_tokens(text: str) -> int:
     return math.ceil(len(text) / CHARS_PER_TOKEN) if text else 0
 
 
-def price_per_million(model: str | None) -> float | None:
-    """Look a model up by its bare name (``openai/text-embedding-3-small`` -> ``text-embedding-3-small``)."""
+def catalog_price(model: str | None) -> Price | None:
+    """The providers catalog's price for a model as the matrix names it; None when it has none.
+
+    ``provider/model`` (``openai/text-embedding-3-small``, also an OpenRouter
+    id such as ``openai/gpt-4o-mini``) is looked up under that provider; a bare
+    id or alias (``gpt-4o-mini``) under any provider that prices it.
+    """
     if not model:
         return None
-    bare = model.rsplit("/", 1)[-1].lower()
-    for name, price in PRICE_PER_MILLION_INPUT_TOKENS.items():
-        if bare == name or bare.startswith(name):
-            return price
+    local = model.rsplit("/", 1)[-1].lower()
+    if any(local.startswith(name) for name in LOCAL_MODELS):  # e.g. bench-hashing-256
+        return FREE
+    provider, _, bare = model.partition("/") if "/" in model else ("", "", model)
+    for info in KNOWN_MODELS:
+        if info.price is not None and (provider in ("", info.provider)) and bare in (info.id, *info.aliases):
+            return info.price
     return None
 
 
 @dataclass(slots=True)
 class Usage:
-    """Calls and estimated input tokens of one model role."""
+    """Calls, tokens and cost of one model role (an embedder, a reranker, an expander).
+
+    ``price`` is the catalog's price of the role's model, used for calls the
+    provider layer did not price itself; ``unpriced_calls`` counts calls that
+    neither priced, and makes ``cost_usd()`` None.
+    """
 
     calls: int = 0
     items: int = 0  # texts embedded, passages graded, queries expanded
-    tokens: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float = 0.0
+    unpriced_calls: int = 0
+    price: Price | None = None
+
+    @property
+    def tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
 
     def add(self, texts: Sequence[str]) -> None:
-        self.calls += 1
-        self.items += len(texts)
-        self.tokens += sum(estimate_tokens(t) for t in texts)
+        """One call sending ``texts`` (input only, estimated), e.g. an embedding batch."""
+        self.record(CallUsage(input_tokens=sum(estimate_tokens(t) for t in texts)), items=len(texts))
 
-    def cost_usd(self, model: str | None) -> float | None:
-        price = price_per_million(model)
-        return None if price is None else self.tokens * price / 1_000_000
+    def record(self, usage: CallUsage, *, items: int = 1, calls: int = 1, reported_cost: float | None = None
+               ) -> None:
+        """``calls`` model requests that used ``usage``, priced by the provider layer when it did."""
+        self.calls += calls
+        self.items += items
+        self.input_tokens += usage.input_tokens
+        self.output_tokens += usage.output_tokens
+        cost = reported_cost if reported_cost is not None else (
+            self.price.cost(usage) if self.price is not None else None)
+        if cost is None:
+            self.unpriced_calls += calls
+        else:
+            self.cost += cost
+
+    def cost_usd(self) -> float | None:
+        """USD of every call so far; None when any call's price is unknown."""
+        return None if self.unpriced_calls else self.cost
 
     def snapshot(self) -> Usage:
-        return Usage(self.calls, self.items, self.tokens)
+        return dataclasses.replace(self)
 
     def since(self, before: Usage) -> Usage:
-        return Usage(self.calls - before.calls, self.items - before.items, self.tokens - before.tokens)
+        return Usage(self.calls - before.calls, self.items - before.items,
+                     self.input_tokens - before.input_tokens, self.output_tokens - before.output_tokens,
+                     self.cost - before.cost, self.unpriced_calls - before.unpriced_calls, self.price)
 
 
 class CountingEmbedder:
     """An Embedder that forwards to another and counts what it is asked to embed."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Any, price: Price | None = None) -> None:
         self.inner = inner
         self.model_id: str = inner.model_id
-        self.usage = Usage()
+        self.usage = Usage(price=price)
 
     @property
     def dim(self) -> int:
@@ -109,10 +136,12 @@ class CountingEmbedder:
 
 
 class CountingChat:
-    """Wraps a ChatFn (``qmdr.search.llm_call.ChatFn``) and counts its calls and tokens.
+    """Wraps a ChatFn (``qmdr.search.llm_call.ChatFn``) and counts its calls, tokens and cost.
 
     Tokens come from the provider's reported usage when it gives one, else
-    they are estimated from the message text (input) and the answer (output).
+    they are estimated from the message text (input) and the answer (output);
+    the cost is the provider layer's ``cost_usd`` when it reports one. A
+    failed call is counted, but adds no tokens: nothing says what it used.
     """
 
     def __init__(self, chat: Any, usage: Usage) -> None:
@@ -120,27 +149,34 @@ class CountingChat:
         self.usage = usage
 
     async def __call__(self, messages: list[Any], **kwargs: Any) -> Any:
-        self.usage.calls += 1
-        self.usage.items += 1
-        result = await self._chat(messages, **kwargs)
-        reported = getattr(result, "usage", None)
-        input_tokens = getattr(reported, "input_tokens", 0) or sum(
-            estimate_tokens(getattr(m, "content", "")) for m in messages)
-        output_tokens = getattr(reported, "output_tokens", 0) or estimate_tokens(getattr(result, "text", ""))
-        self.usage.tokens += input_tokens + output_tokens
+        try:
+            result = await self._chat(messages, **kwargs)
+        except BaseException:
+            self.usage.calls += 1
+            self.usage.items += 1
+            raise
+        reported = getattr(result, "usage", None) or CallUsage()
+        if not (reported.input_tokens or reported.output_tokens):
+            reported = CallUsage(
+                input_tokens=sum(estimate_tokens(getattr(m, "content", "") or "") for m in messages),
+                output_tokens=estimate_tokens(getattr(result, "text", "") or ""))
+        metadata = getattr(result, "metadata", None) or {}
+        cost = metadata.get("cost_usd")
+        self.usage.record(reported, calls=1 + ("schema_repair" in metadata),
+                          reported_cost=float(cost) if isinstance(cost, int | float) else None)
         return result
 
 
-def instrument(helper: Any) -> Usage:
+def instrument(helper: Any, price: Price | None = None) -> Usage:
     """Count the model calls of a reranker or query expander; returns the live Usage.
 
     Chat-based helpers (``LLMReranker``, ``QueryExpander``) keep their ChatFn in
     ``_chat``: it is wrapped on this instance only, so every call is counted
     however the helper batches, retries or caches. Other helpers (an API
     reranker) are counted per ``grade`` call with tokens estimated from the
-    passages sent.
+    passages sent. ``price`` prices calls the provider layer did not.
     """
-    usage = Usage()
+    usage = Usage(price=price)
     if callable(getattr(helper, "_chat", None)):
         helper._chat = CountingChat(helper._chat, usage)
         return usage

@@ -2,8 +2,9 @@
 
 import pytest
 
+from providers.catalog import KNOWN_MODELS
 from qmdr.bench.matrix import Matrix, load_matrix
-from qmdr.bench.usage import Usage, estimate_tokens, price_per_million
+from qmdr.bench.usage import Usage, catalog_price, estimate_tokens
 
 
 def test_matrix_reads_settings_overrides_in_any_case(tmp_path):
@@ -41,15 +42,21 @@ def test_empty_matrix_means_the_local_model():
     assert Matrix().embedders == {"local": {"qmd_embed_provider": "local"}}
 
 
-def test_prices_are_looked_up_by_bare_model_name_and_unknown_is_none():
-    assert price_per_million("openai/text-embedding-3-small") == 0.02
-    assert price_per_million("local") == 0.0
-    assert price_per_million("some-new-model") is None
-    usage = Usage()
+def test_prices_come_from_the_providers_catalog_and_unknown_is_none():
+    catalog = {(m.provider, m.id): m.price for m in KNOWN_MODELS}
+    assert catalog_price("openai/text-embedding-3-small") is catalog[("openai", "text-embedding-3-small")]
+    assert catalog_price("text-embedding-3-large") is catalog[("openai", "text-embedding-3-large")]
+    assert catalog_price("openai/gpt-4o-mini") is catalog[("openai", "gpt-4o-mini")]  # an OpenRouter id
+    assert catalog_price("claude-3-5-haiku") is catalog[("anthropic", "claude-3-5-haiku-latest")]  # an alias
+    assert catalog_price("local").input == 0.0 and catalog_price("bench-hashing").output == 0.0
+    assert catalog_price("some-new-model") is None and catalog_price("anthropic/gpt-4o-mini") is None
+    usage = Usage(price=catalog_price("text-embedding-3-large"))
     usage.add(["a" * 400, "b" * 4])
     assert (usage.calls, usage.items, usage.tokens) == (1, 2, 101)
-    assert usage.cost_usd("text-embedding-3-large") == pytest.approx(101 * 0.13 / 1e6)
-    assert usage.cost_usd("unknown") is None
+    assert usage.cost_usd() == pytest.approx(101 * 0.13 / 1e6)
+    unknown = Usage()
+    unknown.add(["text"])
+    assert unknown.cost_usd() is None
     assert estimate_tokens("") == 0
 
 
