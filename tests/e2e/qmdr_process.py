@@ -52,26 +52,36 @@ def running_server(env: dict[str, str], *, cwd: Path, port: int | None = None,
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"qmdr serve exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{base}/health", timeout=1.0).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                tail = log_path.read_text()[-3000:]
-                raise RuntimeError(f"qmdr serve did not answer in {STARTUP_TIMEOUT_S}s:\n{tail}")
-            time.sleep(0.2)
+        wait_until_healthy(proc, base, log_path)
         yield base
     finally:
-        proc.terminate()
+        stop_process(proc)
+
+
+def wait_until_healthy(proc: subprocess.Popen, base: str, log_path: Path) -> None:
+    """Return once ``base``/health answers 200; raise with the log's tail if ``proc`` exits or never answers."""
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"qmdr serve exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            if httpx.get(f"{base}/health", timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            tail = log_path.read_text()[-3000:]
+            raise RuntimeError(f"qmdr serve did not answer in {STARTUP_TIMEOUT_S}s:\n{tail}")
+        time.sleep(0.2)
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within ten seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 
 
 def wait_for_reindex(client: httpx.Client, timeout_s: float = 120.0) -> dict:

@@ -11,13 +11,12 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.e2e.qmdr_process import STARTUP_TIMEOUT_S, free_port, qmdr_env, qmdr_executable
+from tests.e2e.qmdr_process import free_port, qmdr_env, qmdr_executable, stop_process, wait_until_healthy
 
 pytestmark = pytest.mark.e2e
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -49,16 +48,7 @@ def test_the_readme_client_example_runs_verbatim_on_a_fresh_install(tmp_path: Pa
     log = (tmp_path / "serve.log").open("wb")
     server = subprocess.Popen(["bash", "-e", "-c", command], cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            assert server.poll() is None, (tmp_path / "serve.log").read_text()[-3000:]
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1.0).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "qmdr serve did not answer"
-            time.sleep(0.2)
+        wait_until_healthy(server, f"http://127.0.0.1:{port}", tmp_path / "serve.log")
         script = example.replace(EXAMPLE_URL, f"http://127.0.0.1:{port}")
         for run in range(2):
             done = subprocess.run([sys.executable, "-c", script], cwd=work, env=env, capture_output=True, text=True,
@@ -70,9 +60,5 @@ def test_the_readme_client_example_runs_verbatim_on_a_fresh_install(tmp_path: Pa
             assert set(vaults) == {"alice", "shared"} and vaults["alice"]["index"]["notes"] == 1
             assert vaults["alice"]["folder"] == str((work / "memory" / "alice").resolve())
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_process(server)
         log.close()

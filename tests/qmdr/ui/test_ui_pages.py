@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from fastapi.testclient import TestClient
 from qmdr.api.deps import SESSION_COOKIE
 from qmdr.search.limits import MAX_QUERY_CHARS
 from qmdr.ui.csrf import CSRF_COOKIE
+from tests.e2e.qmdr_process import wait_for_reindex
 from tests.qmdr.app_clients import MakeClient, app_client_factory
 
 ENCRYPTION_KEY = "ui-test-encryption-key-0123456789"
@@ -368,13 +368,7 @@ def vault(tmp_path: Path) -> Path:
 
 
 def wait_for_job(client: TestClient) -> dict:
-    deadline = time.monotonic() + REINDEX_WAIT_S
-    while time.monotonic() < deadline:
-        status = client.get("/reindex/status").json()
-        if status["state"] != "running":
-            return status
-        time.sleep(0.05)
-    raise TimeoutError("reindex did not finish")
+    return wait_for_reindex(client, REINDEX_WAIT_S)
 
 
 def test_reindex_search_and_note_viewer(make_client: MakeClient, vault: Path) -> None:
