@@ -89,6 +89,21 @@ describe("client against qmdr serve", () => {
     assert.ok(all.results.some((r) => r.path === "facts/limit.md"));
   });
 
+  test("metadata and date filters", async () => {
+    await memory.remember("filters/kept", "# Heron survey\n\nThe heron survey counted nests.\n",
+      { frontmatter: { status: "decided", project: ["birds", "lake"], date: "2026-03-01" } });
+    await memory.remember("filters/other", "# Heron notes\n\nA heron survey idea, not decided.\n",
+      { frontmatter: { status: "open", project: "birds", date: "2025-03-01" } });
+    const decided = await memory.search("heron survey", { mode: "keyword", where: { status: "decided", project: ["lake"] } });
+    assert.deepEqual(decided.results.map((r) => r.path), ["filters/kept.md"]);
+    const older = await memory.search("heron survey", { mode: "keyword", before: "2026-01-01" });
+    assert.deepEqual(older.results.map((r) => r.path), ["filters/other.md"]);
+    const block = await memory.context("heron survey", { mode: "keyword", where: { status: { $in: ["open"] } } });
+    assert.deepEqual([...new Set(block.entries.map((e) => e.path))], ["filters/other.md"]);
+    await assert.rejects(memory.search("heron", { where: { status: { $regex: "dec" } } }),
+      (err) => err instanceof QmdrError && err.status === 422 && /where\.status: unknown operator/.test(err.detail));
+  });
+
   test("context since a date: what changed", async () => {
     const before = new Date(Date.now() - 2_000);
     await memory.remember("run/log", "Step 1: rotated the keys.", { append: true });
