@@ -23,7 +23,7 @@ import pytest
 
 from qmdr.errors import IndexBusy, ModelMismatch, StoreError
 from qmdr.store.base import EmbeddingCache, Filters, Hit, IndexChange, Store, chunk_ids_unique
-from qmdr.store.filtering import make_filters
+from qmdr.store.filtering import make_filters, stored_note_passes
 from vault.model import Chunk, Note
 
 StoreFactory = Callable[[], Store]
@@ -483,6 +483,9 @@ def contract_where_and_dates_filter_every_retriever(make_store: StoreFactory) ->
 
     def both(expected: list[str], **spec: Any) -> None:
         assert found(**spec) == (expected, expected), spec
+        # the Python statement of the rules (context blocks use it for linked notes) agrees with the SQL
+        stored = [store.get_note(path) for path in notes]
+        assert sorted(n["path"] for n in stored if n and stored_note_passes(n, make_filters(**spec))) == expected
 
     both(["a.md", "d.md"], where={"status": "decided"})  # exact string; a list matches through any element
     both(["a.md", "b.md", "c.md"], where={"project": ["alpha", "gamma", "beta"]})  # any-of
