@@ -308,9 +308,13 @@ class VectorIndex:
                 self._selections.move_to_end(filters)
                 return cached
         passing = None if notes_passing is None else set(notes_passing())
-        note_ok = np.fromiter((note_matches(p, t, filters) and (passing is None or p in passing)
-                               for p, t in zip(self.note_paths, self.note_tags, strict=True)),
-                              dtype=bool, count=len(self.note_paths))
+        if passing is not None and not filters.path_prefix and not filters.tags:
+            # only stored-field conditions: one set lookup per note, no per-note rule evaluation
+            note_ok = np.fromiter((p in passing for p in self.note_paths), dtype=bool, count=len(self.note_paths))
+        else:
+            note_ok = np.fromiter((note_matches(p, t, filters) and (passing is None or p in passing)
+                                   for p, t in zip(self.note_paths, self.note_tags, strict=True)),
+                                  dtype=bool, count=len(self.note_paths))
         selection = np.flatnonzero(note_ok[self.chunk_note]) if len(note_ok) else np.zeros(0, np.int64)
         with self._selections_lock:
             self._selections[filters] = selection
