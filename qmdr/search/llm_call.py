@@ -20,8 +20,9 @@ class ChatFn(Protocol):
     """One chat completion with a fixed model.
 
     ``response_format`` (a JSON Schema response format, see ``providers.structured``) asks for an answer
-    held to that schema and validated by the provider layer (``ChatResult.parsed``); stages that still
-    parse free text leave it None."""
+    held to that schema and validated by the provider layer (``ChatResult.parsed``). The rerank and
+    expansion stages ask for one, and leave it None (free text, ``extract_json``) once the model has
+    answered StructuredOutputUnsupported."""
 
     async def __call__(self, messages: list[Message], *, json_output: bool, timeout: float | None,
                        response_format: Mapping[str, Any] | None = None) -> ChatResult: ...

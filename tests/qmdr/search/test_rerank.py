@@ -514,3 +514,24 @@ async def test_openrouter_rejected_key_degrades_without_echoing_it():
     assert not outcome.reranked and outcome.results == results
     assert "rejected the credentials" in outcome.warnings[0]
     assert OPENROUTER_KEY not in outcome.warnings[0]
+
+
+@pytest.mark.anyio
+@respx.mock
+async def test_anthropic_grades_arrive_as_the_forced_tool_input_and_are_used():
+    route = respx.post("https://api.anthropic.com/v1/messages").respond(200, json={
+        "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-haiku-4-5",
+        "stop_reason": "tool_use", "stop_sequence": None,
+        "content": [{"type": "tool_use", "id": "toolu_1", "name": "passage_grades",
+                     "input": {"grades": [{"id": 1, "grade": 1}, {"id": 2, "grade": 3}]}}],
+        "usage": {"input_tokens": 700, "output_tokens": 40}})
+    async with httpx.AsyncClient() as http:
+        client = ProviderClient(Keys(env={"ANTHROPIC_API_KEY": "sk-ant-rerank-0123456789"}), http=http,
+                                sleep=_no_sleep)
+        model = "anthropic/claude-haiku-4-5"
+        outcome = await LLMReranker(chat_fn_for(client, model), model_id=model).rerank("q", make_results(2))
+    body = json.loads(route.calls.last.request.content)
+    assert [t["name"] for t in body["tools"]] == ["passage_grades"]
+    assert body["tools"][0]["input_schema"]["properties"]["grades"]["items"]["required"] == ["id", "grade"]
+    assert body["tool_choice"] == {"type": "tool", "name": "passage_grades"}
+    assert outcome.reranked and paths(outcome.results) == ["note2.md", "note1.md"] and outcome.calls == 1
