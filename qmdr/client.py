@@ -16,8 +16,6 @@ Pass ``transport=`` (e.g. ``httpx.ASGITransport(app)``) to talk to an app in pro
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterable
 from datetime import date, datetime
 from pathlib import Path
@@ -45,6 +43,7 @@ from qmdr.api.schemas import (
     VaultList,
     VaultModel,
 )
+from qmdr.util.atomic_file import replace_atomically
 
 #: seconds a request may take: a note write embeds the note and a context request runs several searches
 DEFAULT_TIMEOUT_S = 60.0
@@ -92,16 +91,9 @@ def _parse(model: type[M], response: httpx.Response) -> M:
 
 def _save_stream(pieces: Iterable[bytes], dest: Path) -> Path:
     """Write pieces to a hidden temp file beside ``dest``, then rename it into place."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{dest.name}.partial-", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            for piece in pieces:
-                handle.write(piece)
-        os.replace(temp, dest)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    with replace_atomically(dest, prefix=f".{dest.name}.partial-") as handle:
+        for piece in pieces:
+            handle.write(piece)
     return dest
 
 

@@ -46,6 +46,7 @@ from qmdr import __version__
 from qmdr.errors import QmdrError
 from qmdr.settings import Settings
 from qmdr.store.vector_file import snapshot_file
+from qmdr.util.atomic_file import replace_atomically
 
 MANIFEST = "manifest.json"
 #: manifest layout version; restore refuses a newer one instead of guessing
@@ -239,13 +240,5 @@ def _restore_into(copy: Path, target: Path) -> None:
 
 def _restore_new(copy: Path, target: Path) -> None:
     """A database that does not exist yet: copy to a hidden temp file beside it, then rename into place."""
-    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.restore-", dir=target.parent)
-    os.close(fd)
-    try:
-        shutil.copyfile(copy, temp)
-        with open(temp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    with replace_atomically(target, prefix=f".{target.name}.restore-") as handle, open(copy, "rb") as source:
+        shutil.copyfileobj(source, handle)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qmdr.errors import QmdrError
+from qmdr.util.atomic_file import replace_atomically
 from vault.scan import scan_vault
 
 #: scan limit for export: every note, whatever its size (search has its own limit)
@@ -106,18 +107,9 @@ def export_zip_file(vault: str, folder: Path, dest: Path) -> ExportReport:
     dest = Path(dest).expanduser().resolve()
     if dest.exists():
         raise ExportError(f"{dest} already exists; choose a new file name")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{dest.name}.partial-", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            for piece in export_zip_bytes(folder):
-                handle.write(piece)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, dest)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    with replace_atomically(dest, prefix=f".{dest.name}.partial-") as handle:
+        for piece in export_zip_bytes(folder):
+            handle.write(piece)
     with zipfile.ZipFile(dest) as archive:
         notes = len(archive.namelist())
     return ExportReport(vault, dest, notes, dest.stat().st_size)

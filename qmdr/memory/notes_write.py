@@ -19,8 +19,6 @@ key set to ``null`` is removed. The body is replaced, or appended to with
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +31,7 @@ from qmdr.memory.hub import VaultHub
 from qmdr.memory.indexer import IndexSummary
 from qmdr.memory.note_index import indexable, normalise_rel
 from qmdr.memory.vaults import InvalidVault
+from qmdr.util.atomic_file import replace_atomically
 from vault import PathOutsideVault, safe_note_path
 from vault.frontmatter import split_frontmatter
 from vault.scan import is_markdown_name
@@ -113,21 +112,9 @@ def merge_note_text(existing: str | None, *, content: str | None, frontmatter: d
 
 def atomic_write(target: Path, text: str) -> None:
     """Write ``text`` to ``target`` via a hidden temp file in the same folder and ``os.replace``."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if target.exists():
-            os.chmod(temp, target.stat().st_mode & 0o777)
-        else:
-            os.chmod(temp, 0o644)
-        os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    mode = target.stat().st_mode & 0o777 if target.exists() else 0o644  # an edit keeps the note's permissions
+    with replace_atomically(target, prefix=TEMP_PREFIX, suffix=".tmp", text=True, mode=mode) as handle:
+        handle.write(text)
 
 
 def _writable(hub: VaultHub, vault: str) -> Path:
