@@ -127,3 +127,23 @@ def test_a_server_without_json_schema_still_reranks_in_free_text(tmp_path: Path)
         formats = [(r.body.get("response_format") or {}).get("type")
                    for r in server.requests if r.path == "/v1/chat/completions"]
         assert formats == ["json_schema", "json_object", "json_object"]
+
+
+def test_grades_off_the_schema_are_repaired_once_then_search_answers_fused(tmp_path: Path) -> None:
+    vault = tmp_path / "vault"
+    shutil.copytree(SAMPLE_VAULT, vault)
+    with FakeOpenAIServer(embed_fn=minilm_embeddings, chat_fn=lambda messages, model: "Passage 1 looks best.",
+                          dim=384, api_key=FAKE_KEY) as server:
+        env = seed_env(tmp_path, server, vault)
+        with running_server(env, cwd=tmp_path) as base, httpx.Client(base_url=base, timeout=60) as client:
+            client.post("/reindex", json={})
+            assert wait_for_reindex(client)["state"] == "done"
+            response = client.post("/search", json={"query": "what did we decide about retries", "k": 5})
+            assert response.status_code == 200
+            body = response.json()
+            assert body["reranked"] is False and body["results"]
+            assert any(w.startswith("rerank skipped:") and "schema" in w for w in body["warnings"]), body
+            assert FAKE_KEY not in response.text
+        chats = [r.body for r in server.requests if r.path == "/v1/chat/completions"]
+        assert len(chats) == 2 and all(c["response_format"]["type"] == "json_schema" for c in chats)
+        assert chats[1]["messages"][-2] == {"role": "assistant", "content": "Passage 1 looks best."}
