@@ -32,9 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,7 +44,7 @@ from qmdr import __version__
 from qmdr.errors import QmdrError
 from qmdr.settings import Settings
 from qmdr.store.vector_file import snapshot_file
-from qmdr.util.atomic_file import replace_atomically
+from qmdr.util.atomic_file import fill_new_folder, replace_atomically
 
 MANIFEST = "manifest.json"
 #: manifest layout version; restore refuses a newer one instead of guessing
@@ -142,10 +140,8 @@ def backup(settings: Settings, dest: Path) -> BackupReport:
     found = databases(settings)
     if not found and not settings.qmdr_database_url:
         raise BackupError(f"nothing to back up: no SQLite database in {settings.qmdr_data_dir}")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=dest.parent))
     report = BackupReport(dest)
-    try:
+    with fill_new_folder(dest) as staging:
         for entry, live in found:
             target = staging / entry.rel
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -158,12 +154,6 @@ def backup(settings: Settings, dest: Path) -> BackupReport:
         manifest = {"version": MANIFEST_VERSION, "qmdr": __version__, "created_at": time.time(),
                     "files": [f.to_dict() for f in report.files], "notes": report.notes}
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-        if dest.exists():
-            dest.rmdir()  # empty, checked above
-        os.replace(staging, dest)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     report.seconds = time.perf_counter() - started
     return report
 

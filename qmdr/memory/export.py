@@ -13,16 +13,14 @@ when complete, so ``DEST`` is either absent or whole.
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from qmdr.errors import QmdrError
-from qmdr.util.atomic_file import replace_atomically
+from qmdr.util.atomic_file import fill_new_folder, replace_atomically
 from vault.scan import scan_vault
 
 #: scan limit for export: every note, whatever its size (search has its own limit)
@@ -55,21 +53,13 @@ def export_folder(vault: str, folder: Path, dest: Path) -> ExportReport:
     if dest == folder or folder in dest.parents:
         raise ExportError(f"{dest} is inside the vault folder {folder}; export somewhere else")
     files = note_files(folder)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=dest.parent))
     total = 0
-    try:
+    with fill_new_folder(dest) as staging:
         for rel in files:
             target = staging / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(folder / rel, target)
             total += target.stat().st_size
-        if dest.exists():
-            dest.rmdir()
-        os.replace(staging, dest)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return ExportReport(vault, dest, len(files), total)
 
 

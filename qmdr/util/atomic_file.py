@@ -3,13 +3,14 @@
 A reader (or a crash) then sees either the whole old file or the whole new one,
 never half of either; a failure while writing removes the temp file and leaves the
 target as it was. Notes, exports, restored databases and client downloads are all
-written this way.
+written this way; backups and folder exports fill a staging folder that is renamed into place.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,4 +36,21 @@ def replace_atomically(target: Path, *, prefix: str, suffix: str = "", text: boo
         os.replace(temp, target)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
+def fill_new_folder(dest: Path) -> Iterator[Path]:
+    """Yield a hidden staging folder beside ``dest`` to fill; when the block ends cleanly it is renamed to
+    ``dest`` (which must be missing or an empty folder: the caller checks, with its own error), otherwise
+    it is removed, so ``dest`` never holds half a backup or export."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=dest.parent))
+    try:
+        yield staging
+        if dest.exists():
+            dest.rmdir()  # empty, checked by the caller
+        os.replace(staging, dest)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from qmdr.util.atomic_file import replace_atomically
+from qmdr.util.atomic_file import fill_new_folder, replace_atomically
 
 
 def test_a_finished_write_replaces_the_target_with_the_mode_asked(tmp_path: Path) -> None:
@@ -35,3 +35,21 @@ def test_without_a_mode_the_new_file_is_private(tmp_path: Path) -> None:
     with replace_atomically(target, prefix=".restored.sqlite.restore-") as handle:
         handle.write(b"\x00db")
     assert target.read_bytes() == b"\x00db" and stat.S_IMODE(target.stat().st_mode) == 0o600
+
+
+def test_a_filled_folder_takes_the_place_of_an_empty_one(tmp_path: Path) -> None:
+    dest = tmp_path / "backup"
+    dest.mkdir()
+    with fill_new_folder(dest) as staging:
+        (staging / "index.sqlite").write_bytes(b"copy")
+        assert staging.parent == tmp_path and staging.name.startswith(".backup.partial-")
+    assert [p.name for p in dest.iterdir()] == ["index.sqlite"]
+    assert [p.name for p in tmp_path.iterdir()] == ["backup"]
+
+
+def test_a_failed_fill_leaves_no_folder_behind(tmp_path: Path) -> None:
+    dest = tmp_path / "export"
+    with pytest.raises(OSError, match="no space"), fill_new_folder(dest) as staging:
+        (staging / "a.md").write_text("# A\n")
+        raise OSError("no space left on device")
+    assert list(tmp_path.iterdir()) == []
