@@ -413,7 +413,8 @@ class ProviderClient:
         try:
             parsed = parse_and_validate(again.text, schema)
         except ValueError as second:
-            raise violation(f"{plan.creds.provider}/{plan.req.model}", plan.creds.provider, str(second)) from None
+            raise violation(f"{plan.creds.provider}/{plan.req.model}", plan.creds.provider, str(second),
+                            answer=again.text) from None
         metadata = {**again.metadata, "schema_repair": f"the first answer was refused ({problem}); asked once more"}
         return dataclasses.replace(again, parsed=parsed, usage=usage, metadata=metadata)
 

@@ -110,7 +110,16 @@ class CorruptResponse(MalformedResponse):
 
 
 class SchemaViolation(MalformedResponse):
-    """The answer to a structured-output request is not JSON matching the schema, even after one repair."""
+    """The answer to a structured-output request is not JSON matching the schema, even after one repair.
+
+    ``answer`` keeps the model's last answer: a server that ignores ``response_format`` may still have
+    answered usefully in prose, and a caller with a lenient parser can read it instead of giving up.
+    """
+
+    def __init__(self, message: str, *, provider: str | None = None, model: str | None = None,
+                 answer: str | None = None) -> None:
+        super().__init__(message, provider=provider, model=model)
+        self.answer = answer
 
 
 class StructuredOutputUnsupported(ProviderError):

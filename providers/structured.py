@@ -127,9 +127,9 @@ def repair_messages(messages: list[Message], answer: str, problem: str) -> list[
                             f"the required schema, nothing else.")]
 
 
-def violation(model: str, provider: str, problem: str) -> SchemaViolation:
+def violation(model: str, provider: str, problem: str, answer: str | None = None) -> SchemaViolation:
     return SchemaViolation(f"{model} did not answer with JSON matching the schema, also after one repair "
-                           f"request: {problem}", provider=provider, model=model)
+                           f"request: {problem}", provider=provider, model=model, answer=answer)
 
 
 def unsupported(model: str, provider: str, why: str) -> StructuredOutputUnsupported:

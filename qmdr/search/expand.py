@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from providers.errors import ProviderError, StructuredOutputUnsupported
+from providers.errors import ProviderError, SchemaViolation, StructuredOutputUnsupported
 from providers.types import ChatResult, Message
 from qmdr.search.fusion import RRF_K, reciprocal_rank_fusion
 from qmdr.search.llm_call import ChatFn, JsonAnswerError, extract_json
@@ -181,6 +181,15 @@ class QueryExpander:
                 phrasings, hypothetical = expansion_from(answer.parsed, query, self.n_variants)
             else:
                 phrasings, hypothetical = parse_expansion(answer.text, query, self.n_variants)
+        except SchemaViolation as exc:  # a server that ignores response_format may still answer usefully
+            try:
+                if exc.answer is None:
+                    raise JsonAnswerError("no answer to read") from None
+                phrasings, hypothetical = parse_expansion(exc.answer, query, self.n_variants)
+                notes.append(f"query expansion: {self.model_id} ignored the JSON schema; its answer was read "
+                             f"as free text")
+            except JsonAnswerError:
+                warning = f"query expansion skipped: {exc.message}"
         except TimeoutError:
             warning = (f"query expansion skipped: {self.model_id} did not answer "
                        f"within {self.time_budget_s:g}s")

@@ -452,9 +452,14 @@ class LLMReranker(GradingReranker):
             try:
                 answer = await self._chat(messages, json_output=True, timeout=timeout,
                                           response_format=grades_response_format(n))
-            except SchemaViolation:
+            except SchemaViolation as exc:
                 tally.calls += 1  # the provider layer asked once more before giving up
-                raise
+                if exc.answer is None or not _reads_as_grades(exc.answer, n):
+                    raise
+                # a server that ignores response_format may still grade in prose around JSON: read it
+                tally.notes.append(f"rerank: {self.model_id} ignored the JSON schema; its answer was read "
+                                   f"as free text")
+                return ChatResult(text=exc.answer, provider=exc.provider or "", model=exc.model or self.model_id)
             except StructuredOutputUnsupported as exc:
                 self.structured = False
                 note = (f"rerank: {self.model_id} cannot answer to a JSON schema ({exc.message}); "
@@ -466,6 +471,15 @@ class LLMReranker(GradingReranker):
                 return answer
         tally.calls += 1
         return await self._chat(messages, json_output=True, timeout=timeout)
+
+
+def _reads_as_grades(text: str, n: int) -> bool:
+    """Whether the lenient free-text parser finds a grade for each of ``n`` passages in ``text``."""
+    try:
+        parse_grades(text, n)
+    except JsonAnswerError:
+        return False
+    return True
 
 
 # --- dedicated /rerank endpoints ---------------------------------------------------------------------

@@ -185,3 +185,14 @@ async def test_an_expansion_off_the_schema_is_repaired_once_then_skipped_with_a_
     assert detailed.queries == []
     assert detailed.warnings[0].startswith("query expansion skipped:") and "schema" in detailed.warnings[0]
     assert OPENAI_KEY not in detailed.warnings[0]
+
+
+@pytest.mark.anyio
+@respx.mock
+async def test_a_server_that_ignores_the_schema_but_answers_in_prose_is_still_read():
+    route = respx.post(OPENAI_CHAT).mock(return_value=openai_answer(f"Sure! Here you go: {GOOD}"))
+    async with httpx.AsyncClient() as http:
+        detailed = await openai_expander(http).expand_detailed("API key rotation")
+    assert route.call_count == 2  # the provider layer's one repair request
+    assert detailed.queries[0] == "How do I rotate an API key?"
+    assert any("ignored the JSON schema" in w for w in detailed.warnings)

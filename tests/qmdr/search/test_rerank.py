@@ -535,3 +535,16 @@ async def test_anthropic_grades_arrive_as_the_forced_tool_input_and_are_used():
     assert body["tools"][0]["input_schema"]["properties"]["grades"]["items"]["required"] == ["id", "grade"]
     assert body["tool_choice"] == {"type": "tool", "name": "passage_grades"}
     assert outcome.reranked and paths(outcome.results) == ["note2.md", "note1.md"] and outcome.calls == 1
+
+
+@pytest.mark.anyio
+@respx.mock
+async def test_a_server_that_ignores_the_schema_but_grades_in_prose_is_still_read():
+    # the server answers 200 to json_schema but wraps its JSON in prose (both times): the lenient parser reads it
+    prose = 'Here are the grades: {"grades": [{"id": 1, "grade": 0}, {"id": 2, "grade": 3}]} Hope this helps.'
+    route = respx.post(OPENROUTER_CHAT).mock(return_value=openrouter_answer(prose))
+    async with httpx.AsyncClient() as http:
+        outcome = await openrouter_reranker(http).rerank("q", make_results(2))
+    assert route.call_count == 2 and outcome.calls == 2  # the one repair request, nothing more
+    assert outcome.reranked and paths(outcome.results) == ["note2.md", "note1.md"]
+    assert any("ignored the JSON schema" in w for w in outcome.warnings)
