@@ -40,14 +40,36 @@ def fuzz(tree: Path) -> dict:
     work = Path(tempfile.mkdtemp(prefix="qmdr-api-fuzz-"))
     vault = work / "vault"
     shutil.copytree(tree / "examples" / "notes", vault)
-    env = qmdr_env(work / "data", QMDR_VAULT=str(vault), QMDR_API_TOKEN=TOKEN, PYTHONPATH=str(tree),
-                   SECRET_ENCRYPTION_KEY="api-fuzz-encryption-key-0123456")
+    env = qmdr_env(
+        work / "data",
+        QMDR_VAULT=str(vault),
+        QMDR_API_TOKEN=TOKEN,
+        PYTHONPATH=str(tree),
+        SECRET_ENCRYPTION_KEY="api-fuzz-encryption-key-0123456",
+    )
     report = work / "report.json"
     with running_server(env, cwd=work) as base:
-        command = [str(Path(sys.executable).parent / "st"), "run", f"{base}/openapi.json",
-                   "-H", f"Authorization: Bearer {TOKEN}", "--checks", "all", "-n", str(MAX_EXAMPLES),
-                   "--seed", str(SEED), "--phases", "examples,coverage,fuzzing", "--request-timeout", "30",
-                   "--report", "json", "--report-json-path", str(report)]
+        command = [
+            str(Path(sys.executable).parent / "st"),
+            "run",
+            f"{base}/openapi.json",
+            "-H",
+            f"Authorization: Bearer {TOKEN}",
+            "--checks",
+            "all",
+            "-n",
+            str(MAX_EXAMPLES),
+            "--seed",
+            str(SEED),
+            "--phases",
+            "examples,coverage,fuzzing",
+            "--request-timeout",
+            "30",
+            "--report",
+            "json",
+            "--report-json-path",
+            str(report),
+        ]
         for name in EXCLUDED:
             command += ["--exclude-name", name]
         subprocess.run(command, cwd=work, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
@@ -59,16 +81,23 @@ def fuzz(tree: Path) -> dict:
         counts[title] += failure["count"]
         operations[title].update(failure.get("operations", []))
     shutil.rmtree(work, ignore_errors=True)
-    return {"cases": result["test_cases"]["generated"], "operations": result["operations"]["tested"],
-            "counts": dict(counts), "where": {k: sorted(v) for k, v in operations.items()}}
+    return {
+        "cases": result["test_cases"]["generated"],
+        "operations": result["operations"]["tested"],
+        "counts": dict(counts),
+        "where": {k: sorted(v) for k, v in operations.items()},
+    }
 
 
 def table(runs: dict[str, dict]) -> str:
     names = list(runs)
     titles = sorted({title for run in runs.values() for title in run["counts"]})
     lines = ["| finding | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
-    lines.append("| cases generated / operations | " + " | ".join(
-        f"{runs[n]['cases']} / {runs[n]['operations']}" for n in names) + " |")
+    lines.append(
+        "| cases generated / operations | "
+        + " | ".join(f"{runs[n]['cases']} / {runs[n]['operations']}" for n in names)
+        + " |"
+    )
     for title in titles:
         lines.append(f"| {title} | " + " | ".join(str(runs[n]["counts"].get(title, 0)) for n in names) + " |")
     last = runs[names[-1]]

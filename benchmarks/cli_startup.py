@@ -43,8 +43,7 @@ COMMANDS = {
 
 def environment(tree: Path, data_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("QMD_", "QMDR_"))}
-    env.update({"PYTHONPATH": str(tree), "QMDR_DATA_DIR": str(data_dir), "QMDR_LOG_LEVEL": "WARNING",
-                "COLUMNS": "120"})
+    env.update({"PYTHONPATH": str(tree), "QMDR_DATA_DIR": str(data_dir), "QMDR_LOG_LEVEL": "WARNING", "COLUMNS": "120"})
     return env
 
 
@@ -54,8 +53,9 @@ def run_once(args: list[str], env: dict[str, str], tree: Path) -> tuple[float, f
     It runs in ``tree``: ``python -m`` puts the working directory first on ``sys.path``.
     """
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, *args], env=env, cwd=tree, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, *args], env=env, cwd=tree, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - started
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -73,8 +73,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = {name: Path(tmp) / name for name in trees}
         for name, tree in trees.items():  # index the sample vault once per checkout (its own schema)
-            subprocess.run([sys.executable, "-m", "qmdr.cli", "index", str(REPO / "examples" / "notes")],
-                           env=environment(tree, data[name]), cwd=tree, check=True, capture_output=True)
+            subprocess.run(
+                [sys.executable, "-m", "qmdr.cli", "index", str(REPO / "examples" / "notes")],
+                env=environment(tree, data[name]),
+                cwd=tree,
+                check=True,
+                capture_output=True,
+            )
         samples: dict[tuple[str, str], list[tuple[float, float]]] = {}
         for _ in range(args.rounds + 1):  # the first round warms the page cache and is dropped
             for command, argv in COMMANDS.items():
@@ -83,22 +88,39 @@ def main() -> None:
     rows = []
     for (name, command), values in samples.items():
         counted = values[1:]
-        rows.append({"tree": name, "command": command, "runs": len(counted),
-                     "wall_s": round(statistics.median(w for w, _ in counted), 3),
-                     "cpu_s": round(statistics.median(c for _, c in counted), 3)})
-    facts = {"machine": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-             "python": platform.python_version(), "load_average_at_end": os.getloadavg(),
-             "reference": str(args.reference) if args.reference else None}
+        rows.append(
+            {
+                "tree": name,
+                "command": command,
+                "runs": len(counted),
+                "wall_s": round(statistics.median(w for w, _ in counted), 3),
+                "cpu_s": round(statistics.median(c for _, c in counted), 3),
+            }
+        )
+    facts = {
+        "machine": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "load_average_at_end": os.getloadavg(),
+        "reference": str(args.reference) if args.reference else None,
+    }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "cli_startup.json").write_text(json.dumps({"facts": facts, "rows": rows}, indent=2))
     floor = {r["tree"]: r for r in rows if r["command"] == "python -c pass"}
-    lines = ["# CLI start-up: whole-process wall and CPU seconds (median)", "",
-             f"{facts['cores']} cores, Python {facts['python']}, {args.rounds} counted runs each; load average at "
-             f"the end {facts['load_average_at_end'][0]:.1f}. CPU = user + sys of the finished process.", "",
-             "| checkout | command | wall s | CPU s | CPU over `python -c pass` s |", "|---|---|---|---|---|"]
+    lines = [
+        "# CLI start-up: whole-process wall and CPU seconds (median)",
+        "",
+        f"{facts['cores']} cores, Python {facts['python']}, {args.rounds} counted runs each; load average at "
+        f"the end {facts['load_average_at_end'][0]:.1f}. CPU = user + sys of the finished process.",
+        "",
+        "| checkout | command | wall s | CPU s | CPU over `python -c pass` s |",
+        "|---|---|---|---|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['tree']} | {r['command']} | {r['wall_s']:.3f} | {r['cpu_s']:.3f} | "
-                     f"{r['cpu_s'] - floor[r['tree']]['cpu_s']:.3f} |")
+        lines.append(
+            f"| {r['tree']} | {r['command']} | {r['wall_s']:.3f} | {r['cpu_s']:.3f} | "
+            f"{r['cpu_s'] - floor[r['tree']]['cpu_s']:.3f} |"
+        )
     (RESULTS / "cli_startup.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

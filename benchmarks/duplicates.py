@@ -99,8 +99,9 @@ def load(dataset: Path) -> tuple[dict[str, str], dict[str, set[str]]]:
     return corpus, relevant
 
 
-def build_pairs(corpus: dict[str, str], relevant: dict[str, set[str]], docs: int,
-                seed: int) -> dict[str, list[tuple[str, str]]]:
+def build_pairs(
+    corpus: dict[str, str], relevant: dict[str, set[str]], docs: int, seed: int
+) -> dict[str, list[tuple[str, str]]]:
     rng = random.Random(seed)
     eligible = sorted((d for d, t in corpus.items() if len(t.split()) >= MIN_WORDS), key=int)
     chosen = rng.sample(eligible, min(docs, len(eligible)))
@@ -110,8 +111,13 @@ def build_pairs(corpus: dict[str, str], relevant: dict[str, set[str]], docs: int
             pairs[kind].append((corpus[doc], rewrite(corpus[doc], kind, rng)))
     positives = sum(len(v) for v in pairs.values())
     related: list[tuple[str, str]] = []
-    candidates = [(a, b) for docs_ in relevant.values() for a in sorted(docs_) for b in sorted(docs_) if a < b
-                  and len(corpus[a].split()) >= MIN_WORDS and len(corpus[b].split()) >= MIN_WORDS]
+    candidates = [
+        (a, b)
+        for docs_ in relevant.values()
+        for a in sorted(docs_)
+        for b in sorted(docs_)
+        if a < b and len(corpus[a].split()) >= MIN_WORDS and len(corpus[b].split()) >= MIN_WORDS
+    ]
     rng.shuffle(candidates)
     seen: set[tuple[str, str]] = set()
     for a, b in candidates:
@@ -134,7 +140,7 @@ async def embed_all(embedder: Any, texts: list[str], batch: int = 32) -> dict[st
     unique = list(dict.fromkeys(texts))
     out: dict[str, np.ndarray] = {}
     for i in range(0, len(unique), batch):
-        part = unique[i:i + batch]
+        part = unique[i : i + batch]
         vectors = np.asarray(await embedder.embed(part), dtype=np.float32)
         out.update(zip(part, vectors, strict=True))
     return out
@@ -172,35 +178,67 @@ def main() -> None:
     seconds = time.perf_counter() - started
     pos = np.concatenate([scores[k] for k in ("reordered", "noisy", "condensed")])
     neg = np.concatenate([scores["related"], scores["unrelated"]])
-    table = [{"threshold": t, **dict(zip(("precision", "recall", "f1"), precision_recall(pos, neg, t), strict=True)),
-              "related_flagged": float(np.mean(scores["related"] >= t))} for t in THRESHOLDS]
+    table = [
+        {
+            "threshold": t,
+            **dict(zip(("precision", "recall", "f1"), precision_recall(pos, neg, t), strict=True)),
+            "related_flagged": float(np.mean(scores["related"] >= t)),
+        }
+        for t in THRESHOLDS
+    ]
     eligible = [row for row in table if row["related_flagged"] <= MAX_RELATED_FLAGGED]
     best = max(eligible or table, key=lambda r: (r["f1"], r["threshold"]))
-    per_kind = {kind: {"pairs": len(s), "mean": float(np.mean(s)), "p05": float(np.percentile(s, 5)),
-                       "p50": float(np.percentile(s, 50)), "p95": float(np.percentile(s, 95)),
-                       "flagged_at_best": float(np.mean(s >= best["threshold"]))}
-                for kind, s in scores.items()}
-    result = {"model": embedder.model_id, "dim": int(embedder.dim), "docs": args.docs, "seed": args.seed,
-              "positives": int(len(pos)), "negatives": int(len(neg)), "chosen": best, "per_kind": per_kind,
-              "table": table, "seconds": round(seconds, 1), "machine": platform.platform(),
-              "python": platform.python_version()}
+    per_kind = {
+        kind: {
+            "pairs": len(s),
+            "mean": float(np.mean(s)),
+            "p05": float(np.percentile(s, 5)),
+            "p50": float(np.percentile(s, 50)),
+            "p95": float(np.percentile(s, 95)),
+            "flagged_at_best": float(np.mean(s >= best["threshold"])),
+        }
+        for kind, s in scores.items()
+    }
+    result = {
+        "model": embedder.model_id,
+        "dim": int(embedder.dim),
+        "docs": args.docs,
+        "seed": args.seed,
+        "positives": int(len(pos)),
+        "negatives": int(len(neg)),
+        "chosen": best,
+        "per_kind": per_kind,
+        "table": table,
+        "seconds": round(seconds, 1),
+        "machine": platform.platform(),
+        "python": platform.python_version(),
+    }
     lines = [
-        "# Near-duplicate threshold on Cranfield", "",
+        "# Near-duplicate threshold on Cranfield",
+        "",
         f"Model `{embedder.model_id}` ({embedder.dim} dims); {args.docs} abstracts (seed {args.seed}); "
         f"{len(pos)} duplicate pairs vs {len(neg)} non-duplicate pairs (half related, half unrelated); "
-        f"`python benchmarks/duplicates.py DATA --docs {args.docs} --seed {args.seed}`; {platform.platform()}.", "",
+        f"`python benchmarks/duplicates.py DATA --docs {args.docs} --seed {args.seed}`; {platform.platform()}.",
+        "",
         f"**Chosen threshold: {best['threshold']:.2f}** (best F1 flagging at most {MAX_RELATED_FLAGGED:.0%} of "
         "related pairs): "
-        f"precision {best['precision']:.3f}, recall {best['recall']:.3f}, F1 {best['f1']:.3f}.", "",
-        "| pairs | n | cosine p5 | median | p95 | share flagged at the chosen threshold |", "|---|---|---|---|---|---|"]
+        f"precision {best['precision']:.3f}, recall {best['recall']:.3f}, F1 {best['f1']:.3f}.",
+        "",
+        "| pairs | n | cosine p5 | median | p95 | share flagged at the chosen threshold |",
+        "|---|---|---|---|---|---|",
+    ]
     for kind, row in per_kind.items():
-        lines.append(f"| {kind} | {row['pairs']} | {row['p05']:.3f} | {row['p50']:.3f} | {row['p95']:.3f} | "
-                     f"{row['flagged_at_best']:.3f} |")
+        lines.append(
+            f"| {kind} | {row['pairs']} | {row['p05']:.3f} | {row['p50']:.3f} | {row['p95']:.3f} | "
+            f"{row['flagged_at_best']:.3f} |"
+        )
     lines += ["", "| threshold | precision | recall | F1 | related pairs flagged |", "|---|---|---|---|---|"]
     for row in table:
         if round(row["threshold"] * 100) % 5 == 0 or row is best:
-            lines.append(f"| {row['threshold']:.2f} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} | "
-                         f"{row['related_flagged']:.3f} |")
+            lines.append(
+                f"| {row['threshold']:.2f} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} | "
+                f"{row['related_flagged']:.3f} |"
+            )
     text = "\n".join(lines) + "\n"
     print(text)
     if not args.no_write:

@@ -113,7 +113,7 @@ def numpy_rows() -> dict[str, Callable[[Sequence[str]], object]]:
         """The forward pass with no thread split: BLAS parallel, elementwise work on one core."""
         ids = sorted(split._tokenizer.encode(chunks), key=len)
         for start in range(0, len(ids), BATCH_SIZE):
-            bert.encode(weights, *pad_batch(ids[start:start + BATCH_SIZE]))
+            bert.encode(weights, *pad_batch(ids[start : start + BATCH_SIZE]))
 
     return {
         f"local (numpy, {cores} threads x BLAS 1)": lambda c: split.embed_sync(c, batch_size=BATCH_SIZE),
@@ -132,8 +132,11 @@ def torch_child(chunks_file: Path, rounds: int) -> None:
     model = SentenceTransformer(payload["model_dir"], device="cpu")
     model.max_seq_length = 256
     chunks = payload["chunks"]
-    rows = {f"sentence-transformers (torch {torch.__version__}, {torch.get_num_threads()} threads)":
-            lambda c: model.encode(c, batch_size=BATCH_SIZE)}
+    rows = {
+        f"sentence-transformers (torch {torch.__version__}, {torch.get_num_threads()} threads)": lambda c: model.encode(
+            c, batch_size=BATCH_SIZE
+        )
+    }
     ort_row = _onnxruntime_row(model, chunks_file.parent / "minilm.onnx")
     if ort_row is not None:
         rows[ort_row[0]] = ort_row[1]
@@ -168,9 +171,14 @@ def _onnxruntime_row(model, onnx_path: Path) -> tuple[str, Callable[[Sequence[st
     sample = tokenizer(["export sample", "a second sample"], padding=True, return_tensors="pt")
     dynamic = {0: "batch", 1: "seq"}
     torch.onnx.export(
-        LastHidden().eval(), (sample["input_ids"], sample["attention_mask"]), str(onnx_path),
-        input_names=["input_ids", "attention_mask"], output_names=["hidden"], opset_version=17,
-        dynamic_axes={"input_ids": dynamic, "attention_mask": dynamic, "hidden": dynamic}, dynamo=False,
+        LastHidden().eval(),
+        (sample["input_ids"], sample["attention_mask"]),
+        str(onnx_path),
+        input_names=["input_ids", "attention_mask"],
+        output_names=["hidden"],
+        opset_version=17,
+        dynamic_axes={"input_ids": dynamic, "attention_mask": dynamic, "hidden": dynamic},
+        dynamo=False,
     )
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = len(os.sched_getaffinity(0))
@@ -178,10 +186,20 @@ def _onnxruntime_row(model, onnx_path: Path) -> tuple[str, Callable[[Sequence[st
 
     def encode(chunks: Sequence[str]) -> None:
         for start in range(0, len(chunks), BATCH_SIZE):
-            batch = tokenizer(list(chunks[start:start + BATCH_SIZE]), padding=True, truncation=True,
-                              max_length=256, return_tensors="np")
-            hidden = session.run(None, {"input_ids": batch["input_ids"].astype(np.int64),
-                                        "attention_mask": batch["attention_mask"].astype(np.int64)})[0]
+            batch = tokenizer(
+                list(chunks[start : start + BATCH_SIZE]),
+                padding=True,
+                truncation=True,
+                max_length=256,
+                return_tensors="np",
+            )
+            hidden = session.run(
+                None,
+                {
+                    "input_ids": batch["input_ids"].astype(np.int64),
+                    "attention_mask": batch["attention_mask"].astype(np.int64),
+                },
+            )[0]
             mask = batch["attention_mask"][..., None].astype(np.float32)
             pooled = (hidden * mask).sum(1) / mask.sum(1)
             pooled /= np.linalg.norm(pooled, axis=1, keepdims=True)
@@ -199,7 +217,10 @@ def run_torch(python: Path, chunks: list[str], rounds: int) -> dict[str, list[li
         chunks_file.write_text(json.dumps({"chunks": chunks, "model_dir": str(find_model_dir())}))
         done = subprocess.run(
             [str(python), __file__, "--torch-child", str(chunks_file), "--rounds", str(rounds)],
-            capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, check=False,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            check=False,
         )
     if done.returncode != 0:
         print(done.stderr[-2000:], file=sys.stderr)
@@ -211,8 +232,14 @@ def machine_info() -> dict:
     """Cores, CPU, numpy and BLAS (which OpenBLAS kernel runs) for the results file."""
     from threadpoolctl import threadpool_info
 
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     return {
         "cpu": cpu,
         "cores_available": len(os.sched_getaffinity(0)),
@@ -221,16 +248,13 @@ def machine_info() -> dict:
         "python": platform.python_version(),
         "numpy": np.__version__,
         "blas": [
-            {key: lib.get(key) for key in BLAS_FIELDS}
-            for lib in threadpool_info() if lib.get("user_api") == "blas"
+            {key: lib.get(key) for key in BLAS_FIELDS} for lib in threadpool_info() if lib.get("user_api") == "blas"
         ],
     }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS)
     parser.add_argument("--chunks", type=int, default=DEFAULT_CHUNKS)
     parser.add_argument("--torch-python", type=Path, default=DEFAULT_TORCH_PYTHON)
@@ -278,10 +302,22 @@ def main() -> None:
     print(text)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "embedder_speed.md").write_text(text, encoding="utf-8")
-    (RESULTS / "embedder_speed.json").write_text(json.dumps({
-        "chunk_tokens": CHUNK_TOKENS, "batch_size": BATCH_SIZE, "chunks": args.chunks, "rounds": args.rounds,
-        "machine": info, "runs_chunks_per_second_and_cpu_ms_per_chunk": speeds, "notes": notes,
-    }, indent=1) + "\n", encoding="utf-8")
+    (RESULTS / "embedder_speed.json").write_text(
+        json.dumps(
+            {
+                "chunk_tokens": CHUNK_TOKENS,
+                "batch_size": BATCH_SIZE,
+                "chunks": args.chunks,
+                "rounds": args.rounds,
+                "machine": info,
+                "runs_chunks_per_second_and_cpu_ms_per_chunk": speeds,
+                "notes": notes,
+            },
+            indent=1,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
 
 
 if __name__ == "__main__":

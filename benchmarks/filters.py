@@ -66,9 +66,17 @@ def notes(count: int, rng: np.random.Generator) -> list[tuple[Note, list[Chunk],
         fields = {"status": "decided" if i % 100 == 0 else "open", "project": project, "priority": int(i % 4)}
         path = f"n/{i}.md"
         chunk_hash = hashlib.sha256(f"{i}{text}".encode()).hexdigest()
-        note = Note(path=path, title=f"Note {i}", tags=(), frontmatter=fields, body=text,
-                    content_hash=chunk_hash, mtime=float(day), size=len(text),
-                    dates={"updated": time.strftime("%Y-%m-%d", time.gmtime(day))})
+        note = Note(
+            path=path,
+            title=f"Note {i}",
+            tags=(),
+            frontmatter=fields,
+            body=text,
+            content_hash=chunk_hash,
+            mtime=float(day),
+            size=len(text),
+            dates={"updated": time.strftime("%Y-%m-%d", time.gmtime(day))},
+        )
         vector = rng.standard_normal(DIM).astype(np.float32)
         out.append((note, [Chunk(path, 0, (f"Note {i}",), 1, 2, text, chunk_hash)], vector / np.linalg.norm(vector)))
     return out
@@ -77,7 +85,7 @@ def notes(count: int, rng: np.random.Generator) -> list[tuple[Note, list[Chunk],
 def load(store: Store, data: list[tuple[Note, list[Chunk], np.ndarray]]) -> None:
     store.set_embedding_model(MODEL, DIM)
     for at in range(0, len(data), BATCH):
-        part = data[at:at + BATCH]
+        part = data[at : at + BATCH]
         store.apply(IndexChange(upserts=[(n, c) for n, c, _ in part], vectors={c[0].hash: v for _, c, v in part}))
 
 
@@ -92,12 +100,23 @@ def p50_ms(run: Callable[[int], object], queries: int) -> float:
 
 def kept(data: list[tuple[Note, list[Chunk], np.ndarray]], filters: Filters) -> int:
     """Notes the filter keeps, counted by the Python statement of the rules (the stores' SQL must agree)."""
-    return sum(stored_note_passes({"path": n.path, "tags": list(n.tags), "frontmatter": n.frontmatter,
-                                   "dates": n.dates, "mtime": n.mtime}, filters) for n, _, _ in data)
+    return sum(
+        stored_note_passes(
+            {"path": n.path, "tags": list(n.tags), "frontmatter": n.frontmatter, "dates": n.dates, "mtime": n.mtime},
+            filters,
+        )
+        for n, _, _ in data
+    )
 
 
-def measure(store: Store, data: list[tuple[Note, list[Chunk], np.ndarray]], queries: int, rng: np.random.Generator,
-            *, first_use: bool) -> dict[str, dict[str, float]]:
+def measure(
+    store: Store,
+    data: list[tuple[Note, list[Chunk], np.ndarray]],
+    queries: int,
+    rng: np.random.Generator,
+    *,
+    first_use: bool,
+) -> dict[str, dict[str, float]]:
     words = [" ".join(rng.choice(WORDS, size=2)) for _ in range(queries)]
     vectors = [v / np.linalg.norm(v) for v in rng.standard_normal((queries, DIM)).astype(np.float32)]
     rows: dict[str, dict[str, float]] = {}
@@ -105,9 +124,11 @@ def measure(store: Store, data: list[tuple[Note, list[Chunk], np.ndarray]], quer
         filters = make_filters(**spec) if spec else Filters()
         row = {"kept": float(kept(data, filters))}
         if first_use:  # the snapshot's cached selections dropped before each query: the SQL read every time
+
             def uncached(i: int, f: Filters = filters) -> object:
                 store.vector_index()._selections.clear()  # type: ignore[attr-defined]  # noqa: SLF001
                 return store.nearest(vectors[i], 10, f)
+
             row["vector first use"] = p50_ms(uncached, queries)
         row["keyword"] = p50_ms(lambda i, f=filters: store.keyword(words[i], 10, f), queries)
         row["vector"] = p50_ms(lambda i, f=filters: store.nearest(vectors[i], 10, f), queries)
@@ -118,8 +139,12 @@ def measure(store: Store, data: list[tuple[Note, list[Chunk], np.ndarray]], quer
 def table(title: str, rows: dict[str, dict[str, float]]) -> list[str]:
     base = rows["none"]
     columns = [c for c in next(iter(rows.values())) if c != "kept"]
-    lines = [f"### {title}", "", "| filter | notes kept | " + " | ".join(f"{c} p50 ms (x unfiltered)" for c in columns)
-             + " |", "|---|---|" + "---|" * len(columns)]
+    lines = [
+        f"### {title}",
+        "",
+        "| filter | notes kept | " + " | ".join(f"{c} p50 ms (x unfiltered)" for c in columns) + " |",
+        "|---|---|" + "---|" * len(columns),
+    ]
     for name, row in rows.items():
         cells = [f"{row[c]:.2f} ({row[c] / base['keyword' if c == 'keyword' else 'vector']:.2f}x)" for c in columns]
         lines.append(f"| {name} | {int(row['kept']) if name != 'none' else 'all'} | " + " | ".join(cells) + " |")
@@ -156,9 +181,13 @@ def main() -> None:
                 server.drop_database(name)
             finally:
                 server.stop()
-    header = [f"# Filters: filtered vs unfiltered search, {args.notes:,} notes (one chunk each, {DIM} dims)", "",
-              f"Machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}; "
-              f"{args.queries} queries per row, k=10; ratios against the unfiltered row of the same run.", ""]
+    header = [
+        f"# Filters: filtered vs unfiltered search, {args.notes:,} notes (one chunk each, {DIM} dims)",
+        "",
+        f"Machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}; "
+        f"{args.queries} queries per row, k=10; ratios against the unfiltered row of the same run.",
+        "",
+    ]
     lines = header + table("SQLite (in-memory vector snapshot, FTS5)", results["sqlite"])
     if "postgres" in results:
         lines += table("PostgreSQL 18 + pgvector 0.8 (HNSW, tsvector)", results["postgres"])

@@ -55,8 +55,10 @@ whom why will with would you your yours
 """
 LONG_STOP_WORDS = frozenset(_LONG_STOP_TEXT.split())
 STOP_LISTS: dict[str, frozenset[str] | None] = {
-    "none": None, "lucene": qmdr.search.stopwords.LUCENE_STOP_WORDS,
-    "product": qmdr.search.stopwords.STOP_WORDS, "long": LONG_STOP_WORDS,
+    "none": None,
+    "lucene": qmdr.search.stopwords.LUCENE_STOP_WORDS,
+    "product": qmdr.search.stopwords.STOP_WORDS,
+    "long": LONG_STOP_WORDS,
 }
 
 Fuse = Callable[[list[Hit], list[Hit]], list[int]]
@@ -66,28 +68,37 @@ def rrf(k: int, vector_weight: float = 1.0) -> Fuse:
     def fuse(kw: list[Hit], vec: list[Hit]) -> list[int]:
         lists = {"keyword": [h.chunk_id for h in kw], "vector": [h.chunk_id for h in vec]}
         return [c for c, _ in reciprocal_rank_fusion(lists, k=k, weights={"vector": vector_weight})]
+
     return fuse
 
 
 def blend(alpha: float, normalisation: str) -> Fuse:
     """alpha = the vector list's share."""
+
     def fuse(kw: list[Hit], vec: list[Hit]) -> list[int]:
         lists = {"keyword": [(h.chunk_id, h.score) for h in kw], "vector": [(h.chunk_id, h.score) for h in vec]}
         return [c for c, _ in score_blend(lists, {"keyword": 1 - alpha, "vector": alpha}, normalisation)]  # type: ignore[arg-type]
+
     return fuse
 
 
 def rrf_plus_blend(k: int, share: float, alpha: float = 0.5) -> Fuse:
     """(1 - share) * RRF scaled to [0, 1] + share * min-max blend."""
+
     def fuse(kw: list[Hit], vec: list[Hit]) -> list[int]:
-        ranks = dict(reciprocal_rank_fusion({"keyword": [h.chunk_id for h in kw],
-                                             "vector": [h.chunk_id for h in vec]}, k=k))
+        ranks = dict(
+            reciprocal_rank_fusion({"keyword": [h.chunk_id for h in kw], "vector": [h.chunk_id for h in vec]}, k=k)
+        )
         top = max_rrf_score(["keyword", "vector"], k=k)
-        scores = dict(score_blend({"keyword": [(h.chunk_id, h.score) for h in kw],
-                                   "vector": [(h.chunk_id, h.score) for h in vec]},
-                                  {"keyword": 1 - alpha, "vector": alpha}))
+        scores = dict(
+            score_blend(
+                {"keyword": [(h.chunk_id, h.score) for h in kw], "vector": [(h.chunk_id, h.score) for h in vec]},
+                {"keyword": 1 - alpha, "vector": alpha},
+            )
+        )
         total = {c: (1 - share) * ranks[c] / top + share * scores[c] for c in ranks}
         return sorted(total, key=lambda c: -total[c])
+
     return fuse
 
 
@@ -103,8 +114,10 @@ def main(argv: list[str] | None = None) -> int:
 
     data = load_beir(args.dataset)
     queries = list(data.judged_queries().items())
-    halves = {"A(odd)": [i for i, (qid, _) in enumerate(queries) if int(qid) % 2 == 1],
-              "B(even)": [i for i, (qid, _) in enumerate(queries) if int(qid) % 2 == 0]}
+    halves = {
+        "A(odd)": [i for i, (qid, _) in enumerate(queries) if int(qid) % 2 == 1],
+        "B(even)": [i for i, (qid, _) in enumerate(queries) if int(qid) % 2 == 0],
+    }
     with tempfile.TemporaryDirectory() as tmp:
         mapping = write_vault(data, Path(tmp))
     db = args.index_dir / f"{data.name}-{args.embedder}-{args.max_tokens}-{args.overlap_tokens}.db"
@@ -117,8 +130,10 @@ def main(argv: list[str] | None = None) -> int:
         return evaluate_paths([[path_of[c] for c in r] for r in ranked_chunks])
 
     def evaluate_paths(ranked_paths: Sequence[list[str]]) -> str:
-        per = [query_metrics(collapse_to_docs(r, mapping.doc_for), data.qrels[qid])
-               for (qid, _), r in zip(queries, ranked_paths, strict=True)]
+        per = [
+            query_metrics(collapse_to_docs(r, mapping.doc_for), data.qrels[qid])
+            for (qid, _), r in zip(queries, ranked_paths, strict=True)
+        ]
         parts = [f"all={mean_metrics(per)['ndcg@10']:.4f}"]
         parts += [f"{name}={mean_metrics([per[i] for i in idx])['ndcg@10']:.4f}" for name, idx in halves.items()]
         return " ".join(parts)
@@ -141,11 +156,14 @@ def main(argv: list[str] | None = None) -> int:
         searcher = Searcher(store, embedder)
         for k, candidates in ((100, 100), (DEFAULT_CANDIDATES, DEFAULT_CANDIDATES)):
             for mode in ("keyword", "vector", "hybrid"):
-                ranked = [[r.path for r in asyncio.run(searcher.search(text, mode=mode, k=k,
-                                                                      candidates=candidates)).results]
-                          for _, text in queries]
-                print(f"Searcher defaults {mode:<7} k={k:<3} candidates={candidates:<3} {evaluate_paths(ranked)}",
-                      flush=True)
+                ranked = [
+                    [r.path for r in asyncio.run(searcher.search(text, mode=mode, k=k, candidates=candidates)).results]
+                    for _, text in queries
+                ]
+                print(
+                    f"Searcher defaults {mode:<7} k={k:<3} candidates={candidates:<3} {evaluate_paths(ranked)}",
+                    flush=True,
+                )
 
     searcher_rows()
     if args.searcher_only:

@@ -48,13 +48,13 @@ WEIGHTS = {"title": 4.0, "headings": 2.0, "body": 1.0}
 
 def load_cranfield(folder: Path) -> tuple[list[tuple[str, str, str]], list[str]]:
     docs = [json.loads(line) for line in (folder / "corpus.jsonl").read_text().splitlines() if line.strip()]
-    queries = [json.loads(line)["text"] for line in (folder / "queries.jsonl").read_text().splitlines()
-               if line.strip()]
+    queries = [json.loads(line)["text"] for line in (folder / "queries.jsonl").read_text().splitlines() if line.strip()]
     return [(f"cranfield/{d['_id']}.md", d.get("title") or d["_id"], d["text"]) for d in docs], queries
 
 
-def zipf_corpus(n_docs: int = 10_000, vocab: int = 30_000, n_queries: int = 300,
-                seed: int = 7) -> tuple[list[tuple[str, str, str]], list[str]]:
+def zipf_corpus(
+    n_docs: int = 10_000, vocab: int = 30_000, n_queries: int = 300, seed: int = 7
+) -> tuple[list[tuple[str, str, str]], list[str]]:
     rng = np.random.default_rng(seed)
     words = [f"w{i:05d}x" for i in range(vocab)]  # letters around digits: one token, not stemmed away
     p = 1.0 / np.arange(1, vocab + 1) ** 1.1
@@ -63,8 +63,9 @@ def zipf_corpus(n_docs: int = 10_000, vocab: int = 30_000, n_queries: int = 300,
     def text(n: int) -> str:
         return " ".join(words[i] for i in rng.choice(vocab, size=n, p=p))
 
-    docs = [(f"zipf/{i:05d}.md", text(int(rng.integers(2, 7))), text(int(rng.integers(60, 201))))
-            for i in range(n_docs)]
+    docs = [
+        (f"zipf/{i:05d}.md", text(int(rng.integers(2, 7))), text(int(rng.integers(60, 201)))) for i in range(n_docs)
+    ]
     queries = [text(int(rng.integers(2, 7))) for _ in range(n_queries)]
     return docs, queries
 
@@ -74,10 +75,12 @@ def sqlite_store(docs: Sequence[tuple[str, str, str]], folder: Path) -> SqliteSt
     upserts = []
     for path, title, body in docs:
         digest = hashlib.sha256(body.encode()).hexdigest()
-        note = Note(path=path, title=title, tags=(), frontmatter={}, body=body, content_hash=digest,
-                    mtime=0.0, size=len(body))
-        chunk = Chunk(note_path=path, ordinal=0, heading_trail=(title,), start_line=1, end_line=1, text=body,
-                      hash=digest)
+        note = Note(
+            path=path, title=title, tags=(), frontmatter={}, body=body, content_hash=digest, mtime=0.0, size=len(body)
+        )
+        chunk = Chunk(
+            note_path=path, ordinal=0, heading_trail=(title,), start_line=1, end_line=1, text=body, hash=digest
+        )
         upserts.append((note, [chunk]))
     store.apply(IndexChange(upserts=upserts))
     return store
@@ -125,20 +128,25 @@ def stages(store: SqliteStore, queries: Sequence[str]) -> dict[str, float]:
     weights = ", ".join(str(w) for w in BM25_WEIGHTS)
     steps: dict[str, Callable[[str], object]] = {
         "count matches": lambda m: conn.execute(
-            "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (m,)).fetchall(),
+            "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (m,)
+        ).fetchall(),
         "read every matching rowid": lambda m: conn.execute(
-            "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?", (m,)).fetchall(),
+            "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?", (m,)
+        ).fetchall(),
         "bm25 over every match, top 10": lambda m: conn.execute(
             f"SELECT rowid, -bm25(chunks_fts, {weights}) AS s FROM chunks_fts WHERE chunks_fts MATCH ?"  # noqa: S608
-            " ORDER BY s DESC, rowid LIMIT 10", (m,)).fetchall(),
+            " ORDER BY s DESC, rowid LIMIT 10",
+            (m,),
+        ).fetchall(),
     }
     out = {"build MATCH text": run_round(match_query, queries)[0] * 1e3}
     for label, step in steps.items():
         step(matches[0])
         out[label] = run_round(step, matches)[0] * 1e3
     out["keyword() in full"] = run_round(lambda q: store.keyword(q, K), queries)[0] * 1e3
-    counts = [conn.execute("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (m,)).fetchone()[0]
-              for m in matches]
+    counts = [
+        conn.execute("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (m,)).fetchone()[0] for m in matches
+    ]
     out["median matches per query"] = statistics.median(counts)
     return {key: round(value, 4) for key, value in out.items()}
 
@@ -153,8 +161,7 @@ def run_round(search: Callable[[str], object], queries: Sequence[str]) -> tuple[
     return (time.process_time() - cpu_start) / len(queries), walls
 
 
-def compare(name: str, docs: Sequence[tuple[str, str, str]], queries: Sequence[str], rounds: int,
-            tmp: Path) -> dict:
+def compare(name: str, docs: Sequence[tuple[str, str, str]], queries: Sequence[str], rounds: int, tmp: Path) -> dict:
     (tmp / name).mkdir()
     (tmp / f"{name}-tantivy").mkdir()
     store = sqlite_store(docs, tmp / name)
@@ -197,25 +204,41 @@ def main() -> None:
         rows.append(compare("zipf-10k", *zipf_corpus(), args.rounds, Path(tmp)))
     from importlib.metadata import version
 
-    facts = {"machine": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-             "python": platform.python_version(), "tantivy": version("tantivy"), "apsw": version("apsw"),
-             "sqlite": __import__("apsw").sqlite_lib_version(), "load_average_at_end": os.getloadavg()}
+    facts = {
+        "machine": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "tantivy": version("tantivy"),
+        "apsw": version("apsw"),
+        "sqlite": __import__("apsw").sqlite_lib_version(),
+        "load_average_at_end": os.getloadavg(),
+    }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{args.name}.json").write_text(json.dumps({"facts": facts, "rows": rows}, indent=2))
-    lines = [f"# Keyword search: SQLite FTS5 (`SqliteStore.keyword`) vs tantivy {facts['tantivy']}", "",
-             f"SQLite {facts['sqlite']}, {facts['cores']} cores, Python {facts['python']}; top {K}, hits' stored "
-             f"fields read; CPU per query = median over rounds of process CPU time / queries; load average at the "
-             f"end {facts['load_average_at_end'][0]:.1f}.", "",
-             "| corpus | chunks | queries | FTS5 CPU ms/query | tantivy CPU ms/query | CPU ratio | "
-             "FTS5 wall p50 ms | tantivy wall p50 ms | wall ratio |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# Keyword search: SQLite FTS5 (`SqliteStore.keyword`) vs tantivy {facts['tantivy']}",
+        "",
+        f"SQLite {facts['sqlite']}, {facts['cores']} cores, Python {facts['python']}; top {K}, hits' stored "
+        f"fields read; CPU per query = median over rounds of process CPU time / queries; load average at the "
+        f"end {facts['load_average_at_end'][0]:.1f}.",
+        "",
+        "| corpus | chunks | queries | FTS5 CPU ms/query | tantivy CPU ms/query | CPU ratio | "
+        "FTS5 wall p50 ms | tantivy wall p50 ms | wall ratio |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['corpus']} | {r['chunks']:,} | {r['queries']} | {r['fts5_cpu_ms']:.3f} | "
-                     f"{r['tantivy_cpu_ms']:.3f} | {r['cpu_ratio']:.2f}x | {r['fts5_wall_p50_ms']:.3f} | "
-                     f"{r['tantivy_wall_p50_ms']:.3f} | {r['wall_p50_ratio']:.2f}x |")
-    lines += ["", "Where FTS5's time goes (CPU ms per query, each step alone):", "",
-              "| corpus | " + " | ".join(rows[0]["fts5_stages_cpu_ms"]) + " |",
-              "|---|" + "---|" * len(rows[0]["fts5_stages_cpu_ms"])]
+        lines.append(
+            f"| {r['corpus']} | {r['chunks']:,} | {r['queries']} | {r['fts5_cpu_ms']:.3f} | "
+            f"{r['tantivy_cpu_ms']:.3f} | {r['cpu_ratio']:.2f}x | {r['fts5_wall_p50_ms']:.3f} | "
+            f"{r['tantivy_wall_p50_ms']:.3f} | {r['wall_p50_ratio']:.2f}x |"
+        )
+    lines += [
+        "",
+        "Where FTS5's time goes (CPU ms per query, each step alone):",
+        "",
+        "| corpus | " + " | ".join(rows[0]["fts5_stages_cpu_ms"]) + " |",
+        "|---|" + "---|" * len(rows[0]["fts5_stages_cpu_ms"]),
+    ]
     for r in rows:
         lines.append(f"| {r['corpus']} | " + " | ".join(f"{v:g}" for v in r["fts5_stages_cpu_ms"].values()) + " |")
     (RESULTS / f"{args.name}.md").write_text("\n".join(lines) + "\n")

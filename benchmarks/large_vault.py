@@ -103,13 +103,27 @@ def write_index(path: Path, n: int, batch: int) -> dict[str, Any]:
                 chunk_hash = hashlib.sha256(text.encode()).hexdigest()
                 chunks.append(Chunk(note_path, i - note_start, ("Section",), 1, 1, text, chunk_hash))
                 by_hash[chunk_hash] = vectors[i - start]
-            upserts.append((Note(path=note_path, title=note_path, tags=(), frontmatter={}, body="",
-                                 content_hash=note_path, mtime=0.0, size=0), chunks))
+            upserts.append(
+                (
+                    Note(
+                        path=note_path,
+                        title=note_path,
+                        tags=(),
+                        frontmatter={},
+                        body="",
+                        content_hash=note_path,
+                        mtime=0.0,
+                        size=0,
+                    ),
+                    chunks,
+                )
+            )
         started = time.perf_counter()
         store.apply(IndexChange(upserts=upserts, vectors=by_hash, model=("bench-random", DIM)))
         seconds = time.perf_counter() - started
-        batches.append({"chunks_before": start, "seconds": round(seconds, 2),
-                        "chunks_per_s": round((stop - start) / seconds)})
+        batches.append(
+            {"chunks_before": start, "seconds": round(seconds, 2), "chunks_per_s": round((stop - start) / seconds)}
+        )
         print(f"  wrote {stop:,} chunks ({batches[-1]['chunks_per_s']:,}/s)", flush=True)
     store.close()
     for suffix in ("", "-wal", "-shm"):
@@ -117,14 +131,23 @@ def write_index(path: Path, n: int, batch: int) -> dict[str, Any]:
         if source.exists():
             source.rename(f"{path}{suffix}")
     total = sum(b["seconds"] for b in batches)
-    return {"seconds": round(total, 1), "chunks_per_s": round(n / total), "batches": batches,
-            "size_mb": round(path.stat().st_size / 2**20)}
+    return {
+        "seconds": round(total, 1),
+        "chunks_per_s": round(n / total),
+        "batches": batches,
+        "size_mb": round(path.stat().st_size / 2**20),
+    }
 
 
 def restart(path: Path, code: Path, queries: int) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(code)}
-    run = subprocess.run([sys.executable, "-P", "-c", _RESTART, str(path), str(queries)], env=env,
-                         capture_output=True, text=True, check=False)
+    run = subprocess.run(
+        [sys.executable, "-P", "-c", _RESTART, str(path), str(queries)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if run.returncode != 0:
         raise RuntimeError(f"the restart process failed:\n{run.stderr[-2000:]}")
     out = json.loads(run.stdout.strip().splitlines()[-1])
@@ -163,28 +186,47 @@ def main() -> None:
         row["snapshot_file_mb"] = round(vectors_file.stat().st_size / 2**20) if vectors_file.exists() else None
         rows[str(n)] = row
         print(json.dumps({n: row}, indent=1), flush=True)
-    git = subprocess.run(["git", "-C", str(args.code), "rev-parse", "--short", "HEAD"], capture_output=True,
-                         text=True, check=False).stdout.strip()
-    result = {"machine": machine_info(), "versions": versions(), "load_average": [round(x, 2) for x in os.getloadavg()],
-              "code": str(args.code), "code_git": git or None, "dim": DIM, "sizes": rows}
+    git = subprocess.run(
+        ["git", "-C", str(args.code), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    result = {
+        "machine": machine_info(),
+        "versions": versions(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "code": str(args.code),
+        "code_git": git or None,
+        "dim": DIM,
+        "sizes": rows,
+    }
     results = REPO / "benchmarks" / "results"
     (results / f"{args.name}.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    lines = [f"# Large vaults ({args.name})", "", f"Code: `{args.code}` (git {git or 'n/a'}); 384 dims, random unit "
-             f"vectors, 10 chunks a note; load average at the end {result['load_average']}.", "",
-             "| chunks | write s (chunks/s) | start | first vector search s | search p50 ms | RSS baseline / "
-             "steady / peak MB | bytes per vector | peak / steady | snapshot file MB |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# Large vaults ({args.name})",
+        "",
+        f"Code: `{args.code}` (git {git or 'n/a'}); 384 dims, random unit "
+        f"vectors, 10 chunks a note; load average at the end {result['load_average']}.",
+        "",
+        "| chunks | write s (chunks/s) | start | first vector search s | search p50 ms | RSS baseline / "
+        "steady / peak MB | bytes per vector | peak / steady | snapshot file MB |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for n, row in rows.items():
         write = row["write"]
         written = f"{write['seconds']} ({write['chunks_per_s']:,})" if write else "-"
         for phase in ("first_start", "restart"):
             r = row[phase]
-            lines.append(f"| {int(n):,} | {written} | {phase.replace('_', ' ')} | {r['first_vector_search_s']} | "
-                         f"{r['search_p50_ms']} | {r['baseline_mb']} / {r['steady_mb']} / {r['peak_mb']} | "
-                         f"{r['bytes_per_vector']:,} | {r['peak_over_steady']} | {row['snapshot_file_mb']} |")
+            lines.append(
+                f"| {int(n):,} | {written} | {phase.replace('_', ' ')} | {r['first_vector_search_s']} | "
+                f"{r['search_p50_ms']} | {r['baseline_mb']} / {r['steady_mb']} / {r['peak_mb']} | "
+                f"{r['bytes_per_vector']:,} | {r['peak_over_steady']} | {row['snapshot_file_mb']} |"
+            )
     machine = result["machine"]
-    lines += ["", f"Machine: {machine['cpu_model']}, {machine['usable_cores']} usable cores, {machine['ram_gb']} GB; "
-              f"versions {json.dumps(result['versions'])}.", ""]
+    lines += [
+        "",
+        f"Machine: {machine['cpu_model']}, {machine['usable_cores']} usable cores, {machine['ram_gb']} GB; "
+        f"versions {json.dumps(result['versions'])}.",
+        "",
+    ]
     (results / f"{args.name}.md").write_text("\n".join(lines), encoding="utf-8")
 
 

@@ -73,9 +73,7 @@ def _compact_json(payload: dict) -> str:
 
 def main() -> None:
     """Encode :data:`SENTENCES` with sentence-transformers and write the fixture."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR)
     parser.add_argument("--out", type=Path, default=FIXTURE)
     args = parser.parse_args()

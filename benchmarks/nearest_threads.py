@@ -43,10 +43,17 @@ def make_index(n: int, rng: np.random.Generator) -> VectorIndex:
     matrix = rng.standard_normal((n, DIM), dtype=np.float32)
     matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
     ids = np.arange(n, dtype=np.int64)
-    return VectorIndex(model=("bench", DIM), generation=1, matrix=matrix,
-                       keys=vector_index.text_keys([f"h{i}" for i in range(n)]),
-                       chunk_ids=ids, chunk_rows=ids.astype(vector_index.ROW_DTYPE), chunk_note=np.zeros(n, np.int32),
-                       note_paths=["n.md"], note_tags=[frozenset()])
+    return VectorIndex(
+        model=("bench", DIM),
+        generation=1,
+        matrix=matrix,
+        keys=vector_index.text_keys([f"h{i}" for i in range(n)]),
+        chunk_ids=ids,
+        chunk_rows=ids.astype(vector_index.ROW_DTYPE),
+        chunk_note=np.zeros(n, np.int32),
+        note_paths=["n.md"],
+        note_tags=[frozenset()],
+    )
 
 
 def numpy_scan(matrix: np.ndarray, query: np.ndarray) -> np.ndarray:
@@ -108,8 +115,11 @@ def main() -> None:
     parser.add_argument("--budget-s", type=float, default=6.0)
     args = parser.parse_args()
     rng = np.random.default_rng(42)
-    blas = [f"{lib['internal_api']} {lib['version']} ({lib['num_threads']} threads)"
-            for lib in threadpool_info() if lib["user_api"] == "blas"]
+    blas = [
+        f"{lib['internal_api']} {lib['version']} ({lib['num_threads']} threads)"
+        for lib in threadpool_info()
+        if lib["user_api"] == "blas"
+    ]
     rows = []
     for n in (int(s) for s in args.sizes.split(",")):
         index = make_index(n, rng)
@@ -126,23 +136,36 @@ def main() -> None:
             rows.append({"chunks": n, "load": load, **figures})
             print(rows[-1], flush=True)
         del index
-    facts = {"machine": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-             "python": platform.python_version(), "numpy": np.__version__, "blas": blas,
-             "load_average_at_end": os.getloadavg(), "budget_s": args.budget_s}
+    facts = {
+        "machine": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "blas": blas,
+        "load_average_at_end": os.getloadavg(),
+        "budget_s": args.budget_s,
+    }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "nearest_threads.json").write_text(json.dumps({"facts": facts, "rows": rows}, indent=2))
     names = ["nearest() as shipped", "nearest() 1 thread", "nearest() BLAS default", "numpy scan"]
-    lines = ["# nearest(): BLAS held to one thread vs BLAS default vs a bare numpy scan", "",
-             f"As shipped: one BLAS thread below {vector_index.SINGLE_THREAD_MAX_ROWS:,} rows, BLAS's own threads "
-             "above.", "",
-             f"{facts['cores']} cores, numpy {facts['numpy']}, {', '.join(blas)}; median ms per query (k={K}); "
-             f"load average at the end {facts['load_average_at_end'][0]:.1f}.", "",
-             "| chunks x 384 | load | " + " | ".join(names) + " | default / 1 thread | queries |",
-             "|---|---|" + "---|" * (len(names) + 2)]
+    lines = [
+        "# nearest(): BLAS held to one thread vs BLAS default vs a bare numpy scan",
+        "",
+        f"As shipped: one BLAS thread below {vector_index.SINGLE_THREAD_MAX_ROWS:,} rows, BLAS's own threads above.",
+        "",
+        f"{facts['cores']} cores, numpy {facts['numpy']}, {', '.join(blas)}; median ms per query (k={K}); "
+        f"load average at the end {facts['load_average_at_end'][0]:.1f}.",
+        "",
+        "| chunks x 384 | load | " + " | ".join(names) + " | default / 1 thread | queries |",
+        "|---|---|" + "---|" * (len(names) + 2),
+    ]
     for row in rows:
         ratio = row["nearest() BLAS default"] / row["nearest() 1 thread"]
-        lines.append(f"| {row['chunks']:,} | {row['load']} | " + " | ".join(f"{row[n]:.3f}" for n in names)
-                     + f" | {ratio:.2f}x | {row['queries']} |")
+        lines.append(
+            f"| {row['chunks']:,} | {row['load']} | "
+            + " | ".join(f"{row[n]:.3f}" for n in names)
+            + f" | {ratio:.2f}x | {row['queries']} |"
+        )
     (RESULTS / "nearest_threads.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

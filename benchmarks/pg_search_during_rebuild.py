@@ -61,8 +61,10 @@ def main() -> None:
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
-        versions = conn.execute("SELECT current_setting('server_version'), (SELECT default_version FROM "
-                                "pg_available_extensions WHERE name = 'vector')").fetchone()
+        versions = conn.execute(
+            "SELECT current_setting('server_version'), (SELECT default_version FROM "
+            "pg_available_extensions WHERE name = 'vector')"
+        ).fetchone()
     url = server.get_uri(database=database)
 
     vectors = make_vectors(args.chunks, np.random.default_rng(7))
@@ -113,14 +115,26 @@ def main() -> None:
         return [(end - begin) * 1000 for begin, end, _, _ in rows]
 
     result = {
-        "code": str(args.code), "chunks": args.chunks, "clients": args.clients,
-        "postgres": versions[0], "pgvector": versions[1],
-        "first_index_s": round(first_index, 2), "rebuild_s": round(rebuild_end - rebuild_start, 2),
-        "before": {"n": len(before), "p50_ms": round(percentile(ms(before), 0.5), 1),
-                   "p99_ms": round(percentile(ms(before), 0.99), 1)},
-        "during": {"n": len(during), "p50_ms": round(percentile(ms(during), 0.5), 1),
-                   "p99_ms": round(percentile(ms(during), 0.99), 1), "max_ms": round(max(ms(during)), 1)},
-        "errors": sum(1 for r in records if r[3]), "empty": sum(1 for r in records if not r[3] and r[2] == 0),
+        "code": str(args.code),
+        "chunks": args.chunks,
+        "clients": args.clients,
+        "postgres": versions[0],
+        "pgvector": versions[1],
+        "first_index_s": round(first_index, 2),
+        "rebuild_s": round(rebuild_end - rebuild_start, 2),
+        "before": {
+            "n": len(before),
+            "p50_ms": round(percentile(ms(before), 0.5), 1),
+            "p99_ms": round(percentile(ms(before), 0.99), 1),
+        },
+        "during": {
+            "n": len(during),
+            "p50_ms": round(percentile(ms(during), 0.5), 1),
+            "p99_ms": round(percentile(ms(during), 0.99), 1),
+            "max_ms": round(max(ms(during)), 1),
+        },
+        "errors": sum(1 for r in records if r[3]),
+        "empty": sum(1 for r in records if not r[3] and r[2] == 0),
     }
     out = REPO / "benchmarks" / "results"
     (out / f"{args.name}.json").write_text(json.dumps(result, indent=2) + "\n")
@@ -131,7 +145,8 @@ def main() -> None:
         "| first index s | rebuild s | searches before / during | p50 ms before / during | "
         "p99 ms before / during | max ms during | errors | empty |\n|---|---|---|---|---|---|---|---|\n"
         f"| {result['first_index_s']} | {result['rebuild_s']} | {b['n']} / {d['n']} | {b['p50_ms']} / {d['p50_ms']} | "
-        f"{b['p99_ms']} / {d['p99_ms']} | {d['max_ms']} | {result['errors']} | {result['empty']} |\n")
+        f"{b['p99_ms']} / {d['p99_ms']} | {d['max_ms']} | {result['errors']} | {result['empty']} |\n"
+    )
     print(json.dumps(result, indent=2))
 
 

@@ -114,8 +114,9 @@ class ColumnLayout(Layout):
     name = "vault column"
 
     def setup(self) -> None:
-        self.conn.execute(TABLES.format(prefix="col_", vault_column="vault text NOT NULL,", vault_key="vault, ",
-                                        dim=DIM))
+        self.conn.execute(
+            TABLES.format(prefix="col_", vault_column="vault text NOT NULL,", vault_key="vault, ", dim=DIM)
+        )
 
     def create_vault(self, vault: str) -> None:
         pass  # a new vault is just new rows
@@ -143,8 +144,9 @@ class ColumnLayout(Layout):
         self.conn.execute("VACUUM col_chunks, col_vectors")  # the HNSW graph repairs itself around the holes
 
     def size_bytes(self) -> int:
-        return self.conn.execute("SELECT pg_total_relation_size('col_chunks') "
-                                 "+ pg_total_relation_size('col_vectors')").fetchone()[0]
+        return self.conn.execute(
+            "SELECT pg_total_relation_size('col_chunks') + pg_total_relation_size('col_vectors')"
+        ).fetchone()[0]
 
 
 class SchemaLayout(Layout):
@@ -197,8 +199,9 @@ def timed(fn: Callable[[], object]) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def run_layout(layout_type: type[Layout], url: str, vault_count: int, per_vault: int, queries: int,
-               rng: np.random.Generator) -> Row:
+def run_layout(
+    layout_type: type[Layout], url: str, vault_count: int, per_vault: int, queries: int, rng: np.random.Generator
+) -> Row:
     import psycopg
     from pgvector.psycopg import register_vector
 
@@ -230,10 +233,14 @@ def run_layout(layout_type: type[Layout], url: str, vault_count: int, per_vault:
 
         target = vaults[0]
         prefix, where = layout.prefix(target), layout.where(target)
-        vector_sql = (f"SELECT hash FROM {prefix}vectors WHERE {where} "  # noqa: S608 (benchmark constants)
-                      f"ORDER BY embedding <=> %s LIMIT {K}")
-        keyword_sql = (f"SELECT id FROM {prefix}chunks, plainto_tsquery('english', %s) q "  # noqa: S608
-                       f"WHERE {where} AND tsv @@ q ORDER BY ts_rank_cd(tsv, q) DESC, id LIMIT {K}")
+        vector_sql = (
+            f"SELECT hash FROM {prefix}vectors WHERE {where} "  # noqa: S608 (benchmark constants)
+            f"ORDER BY embedding <=> %s LIMIT {K}"
+        )
+        keyword_sql = (
+            f"SELECT id FROM {prefix}chunks, plainto_tsquery('english', %s) q "  # noqa: S608
+            f"WHERE {where} AND tsv @@ q ORDER BY ts_rank_cd(tsv, q) DESC, id LIMIT {K}"
+        )
         conn.execute(f"SET hnsw.ef_search = {EF_SEARCH}")
         conn.execute("SET hnsw.iterative_scan = strict_order")  # a no-op for the schema layout: no filter
         vector_ms, keyword_ms, recalls = [], [], []
@@ -254,11 +261,21 @@ def run_layout(layout_type: type[Layout], url: str, vault_count: int, per_vault:
         add_ms = timed(lambda: layout.create_vault("added"))
         migration_ms = timed(lambda: layout.migrate([*vaults, "added"]))
         remove_ms = timed(lambda: layout.remove(vaults[-1]))
-    return Row(layout.name, vault_count, vault_count * per_vault, round(load_seconds, 1),
-               round(statistics.median(vector_ms), 2), round(percentile(vector_ms, 0.95), 2),
-               round(float(np.mean(recalls)), 3), round(statistics.median(keyword_ms), 2),
-               round(percentile(keyword_ms, 0.95), 2), round(size / 1e6, 1), round(add_ms, 1),
-               round(migration_ms, 1), round(remove_ms, 1))
+    return Row(
+        layout.name,
+        vault_count,
+        vault_count * per_vault,
+        round(load_seconds, 1),
+        round(statistics.median(vector_ms), 2),
+        round(percentile(vector_ms, 0.95), 2),
+        round(float(np.mean(recalls)), 3),
+        round(statistics.median(keyword_ms), 2),
+        round(percentile(keyword_ms, 0.95), 2),
+        round(size / 1e6, 1),
+        round(add_ms, 1),
+        round(migration_ms, 1),
+        round(remove_ms, 1),
+    )
 
 
 def write_results(rows: list[Row], info: dict) -> None:
@@ -279,12 +296,15 @@ def write_results(rows: list[Row], info: dict) -> None:
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
-        lines.append(f"| {r.layout} | {r.vaults} | {r.chunks:,} | {r.load_seconds} | {r.vector_p50_ms} | "
-                     f"{r.vector_p95_ms} | {r.recall_at_10} | {r.keyword_p50_ms} | {r.keyword_p95_ms} | "
-                     f"{r.size_mb} | {r.add_vault_ms} | {r.migration_ms} | {r.remove_vault_ms} |")
+        lines.append(
+            f"| {r.layout} | {r.vaults} | {r.chunks:,} | {r.load_seconds} | {r.vector_p50_ms} | "
+            f"{r.vector_p95_ms} | {r.recall_at_10} | {r.keyword_p50_ms} | {r.keyword_p95_ms} | "
+            f"{r.size_mb} | {r.add_vault_ms} | {r.migration_ms} | {r.remove_vault_ms} |"
+        )
     (RESULTS / "pg_vault_layout.md").write_text("\n".join(lines) + "\n")
     (RESULTS / "pg_vault_layout.json").write_text(
-        json.dumps({"machine": info, "rows": [asdict(r) for r in rows]}, indent=2) + "\n")
+        json.dumps({"machine": info, "rows": [asdict(r) for r in rows]}, indent=2) + "\n"
+    )
 
 
 def main() -> None:
@@ -305,7 +325,8 @@ def main() -> None:
     with psycopg.connect(admin_url, autocommit=True) as conn:
         info["postgres"] = conn.execute("SHOW server_version").fetchone()[0]
         info["pgvector"] = conn.execute(
-            "SELECT default_version FROM pg_available_extensions WHERE name = 'vector'").fetchone()[0]
+            "SELECT default_version FROM pg_available_extensions WHERE name = 'vector'"
+        ).fetchone()[0]
 
     rows = []
     for vault_count in (int(v) for v in args.vaults.split(",")):
@@ -314,10 +335,12 @@ def main() -> None:
             with psycopg.connect(admin_url, autocommit=True) as conn:
                 conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            url = server.get_uri(database=name) if server else str(psycopg.conninfo.make_conninfo(admin_url,
-                                                                                                 dbname=name))
-            row = run_layout(layout_type, url, vault_count, args.per_vault, args.queries,
-                             np.random.default_rng(SEED + vault_count))
+            url = (
+                server.get_uri(database=name) if server else str(psycopg.conninfo.make_conninfo(admin_url, dbname=name))
+            )
+            row = run_layout(
+                layout_type, url, vault_count, args.per_vault, args.queries, np.random.default_rng(SEED + vault_count)
+            )
             print(row, flush=True)
             rows.append(row)
             with psycopg.connect(admin_url, autocommit=True) as conn:

@@ -50,40 +50,61 @@ def start_fake_provider(matrix: Matrix) -> LocalProviderServer:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("dataset", type=Path, help="folder with corpus.jsonl, queries.jsonl, qrels/test.tsv")
-    parser.add_argument("--modes", default=",".join(BASE_MODES),
-                        help="comma list of keyword, vector, hybrid, hybrid+rerank, hybrid+expansion")
+    parser.add_argument(
+        "--modes",
+        default=",".join(BASE_MODES),
+        help="comma list of keyword, vector, hybrid, hybrid+rerank, hybrid+expansion",
+    )
     parser.add_argument("--matrix", type=Path, help="YAML of embedder/reranker/expander configs")
-    parser.add_argument("--fake-provider", action="store_true",
-                        help="add an OpenAI-compatible fake server (local model behind HTTP, word-overlap "
-                             "grader) to the matrix, so the matrix runs without keys")
+    parser.add_argument(
+        "--fake-provider",
+        action="store_true",
+        help="add an OpenAI-compatible fake server (local model behind HTTP, word-overlap "
+        "grader) to the matrix, so the matrix runs without keys",
+    )
     parser.add_argument("--limit-queries", type=int, help="only the first N judged queries")
     parser.add_argument("--max-tokens", type=int, help="chunk budget (default: the product's)")
     parser.add_argument("--overlap-tokens", type=int, help="chunk overlap (default: the product's)")
     parser.add_argument("--fusion", choices=["rrf", "blend"], help="hybrid fusion (default: the product's)")
-    parser.add_argument("--blend-alpha", type=float,
-                        help="blend fusion: the vector list's share (default: the product's)")
-    parser.add_argument("--normalisation", choices=["minmax", "zscore"],
-                        help="blend fusion: score scaling (default: the product's)")
+    parser.add_argument(
+        "--blend-alpha", type=float, help="blend fusion: the vector list's share (default: the product's)"
+    )
+    parser.add_argument(
+        "--normalisation", choices=["minmax", "zscore"], help="blend fusion: score scaling (default: the product's)"
+    )
     parser.add_argument("--rrf-k", type=int, help="RRF constant for hybrid (default: the product's)")
     parser.add_argument("--keyword-weight", type=float, help="weight of the keyword list (default 1)")
     parser.add_argument("--vector-weight", type=float, help="weight of the vector list (default 1)")
-    parser.add_argument("--no-feedback", action="store_true",
-                        help="hybrid without pseudo-relevance feedback (the product's default has it)")
-    parser.add_argument("--index-dir", type=Path,
-                        help="keep vault and index here between runs (re-runs skip embedding)")
+    parser.add_argument(
+        "--no-feedback",
+        action="store_true",
+        help="hybrid without pseudo-relevance feedback (the product's default has it)",
+    )
+    parser.add_argument(
+        "--index-dir", type=Path, help="keep vault and index here between runs (re-runs skip embedding)"
+    )
     parser.add_argument("--name", help="write benchmarks/results/<name>.md/.json/.png")
     parser.add_argument("--json", action="store_true", help="print the JSON report instead of the table")
     args = parser.parse_args(argv)
 
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     matrix = load_matrix(args.matrix) if args.matrix else Matrix()
-    kwargs = {k: v for k, v in {"max_tokens": args.max_tokens, "overlap_tokens": args.overlap_tokens}.items()
-              if v is not None}
-    searcher_options: dict = {name: value for name, value in (
-        ("fusion", args.fusion), ("blend_alpha", args.blend_alpha), ("normalisation", args.normalisation),
-        ("rrf_k", args.rrf_k)) if value is not None}
-    weights = {name: w for name, w in (("keyword", args.keyword_weight), ("vector", args.vector_weight))
-               if w is not None}
+    kwargs = {
+        k: v for k, v in {"max_tokens": args.max_tokens, "overlap_tokens": args.overlap_tokens}.items() if v is not None
+    }
+    searcher_options: dict = {
+        name: value
+        for name, value in (
+            ("fusion", args.fusion),
+            ("blend_alpha", args.blend_alpha),
+            ("normalisation", args.normalisation),
+            ("rrf_k", args.rrf_k),
+        )
+        if value is not None
+    }
+    weights = {
+        name: w for name, w in (("keyword", args.keyword_weight), ("vector", args.vector_weight)) if w is not None
+    }
     if weights:
         searcher_options["weights"] = weights
     if args.no_feedback:
@@ -92,12 +113,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.fake_provider:
         server = start_fake_provider(matrix)
     try:
-        report = run_quality(args.dataset, modes=modes, **matrix.factories(),
-                             price_models=matrix.price_models(), limit_queries=args.limit_queries,
-                             progress=not args.json, searcher_options=searcher_options,
-                             index_dir=args.index_dir, cleanup=matrix.aclose,
-                             wire_requests=(lambda: sum(server.requests_by_path().values())) if server else None,
-                             **kwargs)
+        report = run_quality(
+            args.dataset,
+            modes=modes,
+            **matrix.factories(),
+            price_models=matrix.price_models(),
+            limit_queries=args.limit_queries,
+            progress=not args.json,
+            searcher_options=searcher_options,
+            index_dir=args.index_dir,
+            cleanup=matrix.aclose,
+            wire_requests=(lambda: sum(server.requests_by_path().values())) if server else None,
+            **kwargs,
+        )
     finally:
         if server is not None:
             server.stop()

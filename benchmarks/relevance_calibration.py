@@ -78,8 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     store = SqliteStore(args.index_dir / f"{data.name}-local-{args.max_tokens}-{args.overlap_tokens}.db")
     embedder = load_local_embedder()
     rng = random.Random(args.seed)
-    query_vectors = {qid: v / np.linalg.norm(v) for (qid, _), v in
-                     zip(queries, embedder.embed_sync([t for _, t in queries]), strict=True)}
+    query_vectors = {
+        qid: v / np.linalg.norm(v)
+        for (qid, _), v in zip(queries, embedder.embed_sync([t for _, t in queries]), strict=True)
+    }
 
     def as_answer_to(qid: str, results: list) -> list:
         """``results`` (found for another query) with their cosine to ``qid``'s query instead."""
@@ -94,15 +96,21 @@ def main(argv: list[str] | None = None) -> int:
 
     async def run(mode: str) -> dict[str, list]:
         searcher = Searcher(store, embedder)
-        return {qid: list((await searcher.search(text, mode=mode, k=FIT_DEPTH, snippets=False,
-                                                 per_note=True)).results) for qid, text in queries}
+        return {
+            qid: list((await searcher.search(text, mode=mode, k=FIT_DEPTH, snippets=False, per_note=True)).results)
+            for qid, text in queries
+        }
 
-    lines = [f"# Calibrated relevance on {data.name}", "",
-             f"{len(queries)} judged queries; product `Searcher`, top {FIT_DEPTH} documents per query plus "
-             "10 unrelated ones for the fit, "
-             f"the shipped `relevance` of the top {SHOWN} for the distributions. Unrelated: each query's words "
-             "against the top 10 results of another (seeded random) query. Weights: intercept, coverage, "
-             "log rank, cosine.", ""]
+    lines = [
+        f"# Calibrated relevance on {data.name}",
+        "",
+        f"{len(queries)} judged queries; product `Searcher`, top {FIT_DEPTH} documents per query plus "
+        "10 unrelated ones for the fit, "
+        f"the shipped `relevance` of the top {SHOWN} for the distributions. Unrelated: each query's words "
+        "against the top 10 results of another (seeded random) query. Weights: intercept, coverage, "
+        "log rank, cosine.",
+        "",
+    ]
     figure_data: dict[str, dict[str, list[float]]] = {}
     text_of = dict(queries)
     for mode in MODES:
@@ -121,8 +129,9 @@ def main(argv: list[str] | None = None) -> int:
                 if rank <= SHOWN:
                     shown["judged relevant" if judged.get(doc, 0) > 0 else "unjudged"].append(r.relevance)
             other = rng.choice([q for q in others if q != qid])
-            foreign = as_answer_to(qid, [r for r in found[other][:SHOWN]
-                                         if judged.get(mapping.doc_for(r.path) or "", 0) <= 0])
+            foreign = as_answer_to(
+                qid, [r for r in found[other][:SHOWN] if judged.get(mapping.doc_for(r.path) or "", 0) <= 0]
+            )
             shown["unrelated question"].extend(calibrated_relevance(text_of[qid], foreign, mode))
             for rank, r in enumerate(foreign, start=1):  # the unrelated examples the weights are fitted with
                 cosine = r.scores["cosine"] if mode != "keyword" else 0.0
@@ -130,13 +139,17 @@ def main(argv: list[str] | None = None) -> int:
                 features.append((qid, x, 0, "", -rank))  # negative rank: not part of the query's own list
         columns = slice(0, 3) if mode == "keyword" else slice(0, 4)
 
-        def design(rows: list[tuple[str, list[float], int, str, int]],
-                   columns: slice = columns) -> tuple[np.ndarray, np.ndarray]:
+        def design(
+            rows: list[tuple[str, list[float], int, str, int]], columns: slice = columns
+        ) -> tuple[np.ndarray, np.ndarray]:
             return np.array([x[columns] for _, x, _, _, _ in rows]), np.array([y for _, _, y, _, _ in rows])
 
-        lines += [f"## {mode}", "",
-                  "| fitted on | weights | the other half reordered by it: nDCG@10 search order -> model order |",
-                  "|---|---|---|"]
+        lines += [
+            f"## {mode}",
+            "",
+            "| fitted on | weights | the other half reordered by it: nDCG@10 search order -> model order |",
+            "|---|---|---|",
+        ]
         lines.append(f"| all | {np.round(fit_logistic(*design(features)), 3).tolist()} | - |")
         for name, odd in (("odd half", True), ("even half", False)):
             train = [f for f in features if (int(f[0]) % 2 == 1) == odd]
@@ -148,15 +161,26 @@ def main(argv: list[str] | None = None) -> int:
                 if rank > 0:
                     per_query.setdefault(qid, []).append((rank, float(p), doc))
             before = np.mean([ndcg_at_k([d for _, _, d in sorted(v)], data.qrels[q]) for q, v in per_query.items()])
-            after = np.mean([ndcg_at_k([d for _, _, d in sorted(v, key=lambda t: -t[1])], data.qrels[q])
-                             for q, v in per_query.items()])
+            after = np.mean(
+                [
+                    ndcg_at_k([d for _, _, d in sorted(v, key=lambda t: -t[1])], data.qrels[q])
+                    for q, v in per_query.items()
+                ]
+            )
             lines.append(f"| {name} | {np.round(w, 3).tolist()} | {before:.4f} -> {after:.4f} |")
-        lines += ["", f"Shipped `relevance` (percent) of the top {SHOWN}:", "",
-                  "| results | n | p10 | median | p90 | mean | under 10% |", "|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"Shipped `relevance` (percent) of the top {SHOWN}:",
+            "",
+            "| results | n | p10 | median | p90 | mean | under 10% |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for group in GROUPS:
             values = np.array(shown[group])
-            lines.append(f"| {group} | {len(values)} | {np.percentile(values, 10):.1f} | {np.median(values):.1f} | "
-                         f"{np.percentile(values, 90):.1f} | {values.mean():.1f} | {(values < 10).mean():.1%} |")
+            lines.append(
+                f"| {group} | {len(values)} | {np.percentile(values, 10):.1f} | {np.median(values):.1f} | "
+                f"{np.percentile(values, 90):.1f} | {values.mean():.1f} | {(values < 10).mean():.1%} |"
+            )
         lines.append("")
         figure_data[mode] = shown
         print("\n".join(lines[-12:]), flush=True)

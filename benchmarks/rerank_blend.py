@@ -104,16 +104,21 @@ def oracle_grades(query: QueryCandidates, grade_map: dict[int, int] = ORACLE_GRA
     return [grade_map.get(query.judged.get(doc, 0), 0) for doc in query.docs]
 
 
-def reranked_docs(query: QueryCandidates, grades: Sequence[int], weights: BlendWeights,
-                  top_n: int = DEFAULT_TOP_N) -> list[str]:
+def reranked_docs(
+    query: QueryCandidates, grades: Sequence[int], weights: BlendWeights, top_n: int = DEFAULT_TOP_N
+) -> list[str]:
     """Document ranking after the product's blend of the top ``top_n``; the rest keep fused order."""
     head = [grade / MAX_GRADE for grade in grades[:top_n]]
     order = [query.docs[i] for i, _ in blend_order(head, weights)]
     return collapse_to_docs([*order, *query.docs[top_n:]], lambda doc: doc)
 
 
-def evaluate(queries: Sequence[QueryCandidates], grades: Sequence[Sequence[int]], weights: BlendWeights,
-             top_n: int = DEFAULT_TOP_N) -> dict[str, float]:
+def evaluate(
+    queries: Sequence[QueryCandidates],
+    grades: Sequence[Sequence[int]],
+    weights: BlendWeights,
+    top_n: int = DEFAULT_TOP_N,
+) -> dict[str, float]:
     """Mean nDCG@10 and MRR@10 over ``queries`` when each is reranked with its ``grades``."""
     ndcg = mrr = 0.0
     for query, graded in zip(queries, grades, strict=True):
@@ -164,11 +169,11 @@ class SweepResult:
         vals = self.values[noise][setting][metric]
         return statistics.stdev(vals) if len(vals) > 1 else 0.0
 
-    def paired_diff(self, noise: str, setting: Setting, base: Setting, metric: str = "ndcg@10"
-                    ) -> tuple[float, float]:
+    def paired_diff(self, noise: str, setting: Setting, base: Setting, metric: str = "ndcg@10") -> tuple[float, float]:
         """Mean and sd over repetitions of ``setting - base`` (paired: both saw the same noise draws)."""
-        diffs = [a - b for a, b in zip(self.values[noise][setting][metric], self.values[noise][base][metric],
-                                       strict=True)]
+        diffs = [
+            a - b for a, b in zip(self.values[noise][setting][metric], self.values[noise][base][metric], strict=True)
+        ]
         return statistics.fmean(diffs), (statistics.stdev(diffs) if len(diffs) > 1 else 0.0)
 
     def best(self, noise: str, metric: str = "ndcg@10") -> Setting:
@@ -178,14 +183,25 @@ class SweepResult:
     def robust_best(self, noises: Sequence[str] = ROBUST_NOISES, metric: str = "ndcg@10") -> Setting:
         """The setting with the highest nDCG@10 averaged over ``noises`` (each level weighs the same)."""
         present = [n for n in noises if n in self.values]
-        return max(self.settings, key=lambda s: (round(statistics.fmean(self.mean(n, s, metric) for n in present),
-                                                       10), -s[0], -s[1]))
+        return max(
+            self.settings,
+            key=lambda s: (round(statistics.fmean(self.mean(n, s, metric) for n in present), 10), -s[0], -s[1]),
+        )
 
 
-def sweep(queries: Sequence[QueryCandidates], *, probabilities: Sequence[float] = NOISE_PROBABILITIES,
-          w_grid: Sequence[float] = W_LLM_GRID, k_grid: Sequence[float] = RANK_K_GRID, reps: int = DEFAULT_REPS,
-          seed: int = DEFAULT_SEED, grade_map: dict[int, int] = ORACLE_GRADE, one_bad: bool = True,
-          top_n: int = DEFAULT_TOP_N, progress: Callable[[str], None] | None = None) -> SweepResult:
+def sweep(
+    queries: Sequence[QueryCandidates],
+    *,
+    probabilities: Sequence[float] = NOISE_PROBABILITIES,
+    w_grid: Sequence[float] = W_LLM_GRID,
+    k_grid: Sequence[float] = RANK_K_GRID,
+    reps: int = DEFAULT_REPS,
+    seed: int = DEFAULT_SEED,
+    grade_map: dict[int, int] = ORACLE_GRADE,
+    one_bad: bool = True,
+    top_n: int = DEFAULT_TOP_N,
+    progress: Callable[[str], None] | None = None,
+) -> SweepResult:
     """Score every (noise, w_llm, rank_k) with the product's ``blend_order``; see the module docstring."""
     settings = [(w, k) for w in w_grid for k in k_grid]
     noises = [f"p={p:.1f}" for p in probabilities] + ([ONE_BAD_TOP] if one_bad else [])
@@ -217,8 +233,10 @@ def sweep(queries: Sequence[QueryCandidates], *, probabilities: Sequence[float] 
 
 # --- candidates from the product's hybrid search --------------------------------------------------------
 
-async def fetch_candidates(dataset_dir: Path, index_dir: Path, depth: int = SEARCH_DEPTH
-                           ) -> tuple[list[QueryCandidates], dict[str, Any]]:
+
+async def fetch_candidates(
+    dataset_dir: Path, index_dir: Path, depth: int = SEARCH_DEPTH
+) -> tuple[list[QueryCandidates], dict[str, Any]]:
     """Index (or reuse) the dataset under ``index_dir`` and run every judged query in hybrid mode."""
     from providers.local.embedder import load_local_embedder
     from qmdr.bench.beir import load_beir, write_vault
@@ -235,8 +253,13 @@ async def fetch_candidates(dataset_dir: Path, index_dir: Path, depth: int = SEAR
     store = SqliteStore(index_dir / f"{dataset.name}-local-{DEFAULT_MAX_TOKENS}-{DEFAULT_OVERLAP_TOKENS}.db")
     try:
         started = time.perf_counter()
-        summary = await reindex(store, index_dir / f"{dataset.name}-vault", embedder,
-                                max_tokens=DEFAULT_MAX_TOKENS, overlap_tokens=DEFAULT_OVERLAP_TOKENS)
+        summary = await reindex(
+            store,
+            index_dir / f"{dataset.name}-vault",
+            embedder,
+            max_tokens=DEFAULT_MAX_TOKENS,
+            overlap_tokens=DEFAULT_OVERLAP_TOKENS,
+        )
         index_s = time.perf_counter() - started
         searcher = Searcher(store, embedder)
         queries: list[QueryCandidates] = []
@@ -244,10 +267,17 @@ async def fetch_candidates(dataset_dir: Path, index_dir: Path, depth: int = SEAR
             response = await searcher.search(text, mode="hybrid", k=depth, candidates=depth)
             docs = tuple(d for d in (mapping.doc_for(r.path) for r in response.results) if d is not None)
             queries.append(QueryCandidates(qid, docs, dict(dataset.qrels.get(qid, {}))))
-        info = {"dataset": dataset.name, "documents": len(dataset.docs), "queries": len(queries),
-                "chunks": store.stats().chunks, "index_seconds": round(index_s, 1),
-                "embedded_now": getattr(summary, "embedded", None), "search_depth": depth,
-                "max_tokens": DEFAULT_MAX_TOKENS, "overlap_tokens": DEFAULT_OVERLAP_TOKENS}
+        info = {
+            "dataset": dataset.name,
+            "documents": len(dataset.docs),
+            "queries": len(queries),
+            "chunks": store.stats().chunks,
+            "index_seconds": round(index_s, 1),
+            "embedded_now": getattr(summary, "embedded", None),
+            "search_depth": depth,
+            "max_tokens": DEFAULT_MAX_TOKENS,
+            "overlap_tokens": DEFAULT_OVERLAP_TOKENS,
+        }
     finally:
         store.close()
     return queries, info
@@ -273,24 +303,52 @@ def summary_rows(res: SweepResult, default: Setting, robust: Setting) -> list[li
     for noise in res.noises:
         best = res.best(noise)
         pure = (1.0, RANK_K_GRID[0])
-        rows.append([noise, str(res.reps[noise]), _cell(res, noise, FUSED), _cell(res, noise, pure),
-                     _cell(res, noise, default), _cell(res, noise, default, "mrr@10"),
-                     _label(best), _cell(res, noise, best), _cell(res, noise, best, "mrr@10"),
-                     _cell(res, noise, robust), _cell(res, noise, robust, "mrr@10")])
+        rows.append(
+            [
+                noise,
+                str(res.reps[noise]),
+                _cell(res, noise, FUSED),
+                _cell(res, noise, pure),
+                _cell(res, noise, default),
+                _cell(res, noise, default, "mrr@10"),
+                _label(best),
+                _cell(res, noise, best),
+                _cell(res, noise, best, "mrr@10"),
+                _cell(res, noise, robust),
+                _cell(res, noise, robust, "mrr@10"),
+            ]
+        )
     return rows
 
 
-SUMMARY_HEADERS = ("grader noise", "reps", "fused only nDCG", "grades only nDCG",
-                   "default nDCG", "default MRR", "best setting", "best nDCG", "best MRR",
-                   "robust nDCG", "robust MRR")
+SUMMARY_HEADERS = (
+    "grader noise",
+    "reps",
+    "fused only nDCG",
+    "grades only nDCG",
+    "default nDCG",
+    "default MRR",
+    "best setting",
+    "best nDCG",
+    "best MRR",
+    "robust nDCG",
+    "robust MRR",
+)
 
 
 def robust_rows(res: SweepResult, top: int = 8) -> list[list[str]]:
     """Settings ranked by nDCG@10 averaged over ``ROBUST_NOISES``."""
     present = [n for n in ROBUST_NOISES if n in res.values]
     ranked = sorted(res.settings, key=lambda s: -statistics.fmean(res.mean(n, s) for n in present))
-    return [[_label(s), f"{statistics.fmean(res.mean(n, s) for n in present):.4f}", f"{max_regret(res, s):.4f}",
-             *(f"{res.mean(n, s):.4f}" for n in res.noises)] for s in ranked[:top]]
+    return [
+        [
+            _label(s),
+            f"{statistics.fmean(res.mean(n, s) for n in present):.4f}",
+            f"{max_regret(res, s):.4f}",
+            *(f"{res.mean(n, s):.4f}" for n in res.noises),
+        ]
+        for s in ranked[:top]
+    ]
 
 
 def paired_rows(res: SweepResult, settings: Sequence[Setting], base: Setting) -> list[list[str]]:
@@ -330,57 +388,66 @@ def plot(res: SweepResult, path: Path, w_grid: Sequence[float], k_grid: Sequence
     plt.close(fig)
 
 
-def to_markdown(res: SweepResult, alt: SweepResult, info: dict[str, Any], facts: dict[str, Any],
-                halves: dict[str, Any]) -> str:
+def to_markdown(
+    res: SweepResult, alt: SweepResult, info: dict[str, Any], facts: dict[str, Any], halves: dict[str, Any]
+) -> str:
     default = DEFAULT_SETTING
     robust = res.robust_best()
     alt_robust = alt.robust_best()
     noise_cols = list(res.noises)
-    return "\n\n".join([
-        "# Rerank blend constants on Cranfield (simulated graders)",
-        "**The grader here is simulated from the relevance judgements, not an LLM.** No LLM key was available. "
-        "Each candidate gets an oracle grade from its document's Cranfield judgement, then a noise model of "
-        "known strength corrupts it. The figures show how the blend behaves for graders of a known quality; "
-        "they do not show how good any real model is. A real LLM's errors are not uniform and are likely "
-        "correlated with what retrieval already ranks high (lexical overlap), which this simulation does not "
-        "model.",
-        f"Candidates: {info['queries']} judged queries, hybrid search through `qmdr.search.searcher.Searcher` "
-        f"(k = candidates = {info['search_depth']}, {info['chunks']} chunks); the top {DEFAULT_TOP_N} "
-        "are reordered by `qmdr.search.rerank.blend_order` (the product function), the rest keep fused order; "
-        "document-level nDCG@10 / MRR@10 (`qmdr.bench.metrics`).",
-        "Oracle grade map (Cranfield gain -> 0-3 grade): 4 (complete answer) -> 3, 3 (high relevance) -> 2, "
-        "2 (useful background) -> 2, 1 (minimum interest) -> 1, unjudged -> 0.\n"
-        "Noise: `p=X` replaces each grade with probability X by a uniform random grade 0-3 "
-        f"({res.reps.get('p=0.1', 0)} seeded repetitions, mean ± sd over repetitions; draws shared across "
-        "settings and levels); `one-bad-top` is the oracle with the fused rank-1 candidate graded 0.",
-        "## Best setting per noise level, and the current default "
-        f"({_label(default)})",
-        "`fused only` is w_llm = 0 (no rerank); `grades only` is w_llm = 1 (fused rank only breaks ties); "
-        f"`robust` is the one setting with the best nDCG@10 averaged over {', '.join(ROBUST_NOISES)}: "
-        f"**{_label(robust)}**.",
-        rpt.markdown_table(SUMMARY_HEADERS, summary_rows(res, default, robust)),
-        "At p=0.0 and one-bad-top the best nDCG is a tie with grades only: any setting whose rank prior spans "
-        "less than one grade step sorts by grade; ties are shown as the smallest w_llm, then the smallest k.",
-        "## Settings ranked by nDCG@10 averaged over " + ", ".join(ROBUST_NOISES),
-        "`max regret` is the largest shortfall against the best setting of any one noise level "
-        f"(the default's: {max_regret(res, default):.4f}).",
-        rpt.markdown_table(["setting", "mean", "max regret", *noise_cols], robust_rows(res)),
-        f"## Paired differences against the default ({_label(default)})",
-        "Each row is `setting - default`, mean ± sd over repetitions of the same noise draws; the robust "
-        "setting, the best per noise level and the other oracle map's robust setting.",
-        rpt.markdown_table(["setting", "metric", *noise_cols],
-                           paired_rows(res, [robust, *(res.best(n) for n in res.noises), alt_robust], default)),
-        "## Checks",
-        f"- Other oracle map (3 -> 3 instead of 3 -> 2): robust setting {_label(alt_robust)}; default "
-        + ", ".join(f"{n} {alt.mean(n, default):.4f}" for n in alt.noises)
-        + "; robust " + ", ".join(f"{n} {alt.mean(n, alt_robust):.4f}" for n in alt.noises) + ".",
-        "- Split halves (robust setting chosen on one half of the queries, scored on the other): "
-        + "; ".join(f"chosen on {h['chosen_on']}: {_label(tuple(h['setting']))}, on {h['scored_on']} "
-                    f"{h['mean_ndcg']:.4f} vs default {h['default_mean_ndcg']:.4f}" for h in halves.values())
-        + ".",
-        "![nDCG@10 vs w_llm](rerank_blend.png)",
-        rpt.facts_markdown(facts),
-    ])
+    return "\n\n".join(
+        [
+            "# Rerank blend constants on Cranfield (simulated graders)",
+            "**The grader here is simulated from the relevance judgements, not an LLM.** No LLM key was available. "
+            "Each candidate gets an oracle grade from its document's Cranfield judgement, then a noise model of "
+            "known strength corrupts it. The figures show how the blend behaves for graders of a known quality; "
+            "they do not show how good any real model is. A real LLM's errors are not uniform and are likely "
+            "correlated with what retrieval already ranks high (lexical overlap), which this simulation does not "
+            "model.",
+            f"Candidates: {info['queries']} judged queries, hybrid search through `qmdr.search.searcher.Searcher` "
+            f"(k = candidates = {info['search_depth']}, {info['chunks']} chunks); the top {DEFAULT_TOP_N} "
+            "are reordered by `qmdr.search.rerank.blend_order` (the product function), the rest keep fused order; "
+            "document-level nDCG@10 / MRR@10 (`qmdr.bench.metrics`).",
+            "Oracle grade map (Cranfield gain -> 0-3 grade): 4 (complete answer) -> 3, 3 (high relevance) -> 2, "
+            "2 (useful background) -> 2, 1 (minimum interest) -> 1, unjudged -> 0.\n"
+            "Noise: `p=X` replaces each grade with probability X by a uniform random grade 0-3 "
+            f"({res.reps.get('p=0.1', 0)} seeded repetitions, mean ± sd over repetitions; draws shared across "
+            "settings and levels); `one-bad-top` is the oracle with the fused rank-1 candidate graded 0.",
+            f"## Best setting per noise level, and the current default ({_label(default)})",
+            "`fused only` is w_llm = 0 (no rerank); `grades only` is w_llm = 1 (fused rank only breaks ties); "
+            f"`robust` is the one setting with the best nDCG@10 averaged over {', '.join(ROBUST_NOISES)}: "
+            f"**{_label(robust)}**.",
+            rpt.markdown_table(SUMMARY_HEADERS, summary_rows(res, default, robust)),
+            "At p=0.0 and one-bad-top the best nDCG is a tie with grades only: any setting whose rank prior spans "
+            "less than one grade step sorts by grade; ties are shown as the smallest w_llm, then the smallest k.",
+            "## Settings ranked by nDCG@10 averaged over " + ", ".join(ROBUST_NOISES),
+            "`max regret` is the largest shortfall against the best setting of any one noise level "
+            f"(the default's: {max_regret(res, default):.4f}).",
+            rpt.markdown_table(["setting", "mean", "max regret", *noise_cols], robust_rows(res)),
+            f"## Paired differences against the default ({_label(default)})",
+            "Each row is `setting - default`, mean ± sd over repetitions of the same noise draws; the robust "
+            "setting, the best per noise level and the other oracle map's robust setting.",
+            rpt.markdown_table(
+                ["setting", "metric", *noise_cols],
+                paired_rows(res, [robust, *(res.best(n) for n in res.noises), alt_robust], default),
+            ),
+            "## Checks",
+            f"- Other oracle map (3 -> 3 instead of 3 -> 2): robust setting {_label(alt_robust)}; default "
+            + ", ".join(f"{n} {alt.mean(n, default):.4f}" for n in alt.noises)
+            + "; robust "
+            + ", ".join(f"{n} {alt.mean(n, alt_robust):.4f}" for n in alt.noises)
+            + ".",
+            "- Split halves (robust setting chosen on one half of the queries, scored on the other): "
+            + "; ".join(
+                f"chosen on {h['chosen_on']}: {_label(tuple(h['setting']))}, on {h['scored_on']} "
+                f"{h['mean_ndcg']:.4f} vs default {h['default_mean_ndcg']:.4f}"
+                for h in halves.values()
+            )
+            + ".",
+            "![nDCG@10 vs w_llm](rerank_blend.png)",
+            rpt.facts_markdown(facts),
+        ]
+    )
 
 
 def split_halves(queries: Sequence[QueryCandidates], reps: int, seed: int) -> dict[str, Any]:
@@ -392,31 +459,51 @@ def split_halves(queries: Sequence[QueryCandidates], reps: int, seed: int) -> di
         chosen = sweep(pick, reps=reps, seed=seed).robust_best()
         scored = sweep(score, reps=reps, seed=seed)
         present = [n for n in ROBUST_NOISES if n in scored.values]
-        out[name] = {"chosen_on": name.split("->")[0], "scored_on": name.split("->")[1], "setting": list(chosen),
-                     "mean_ndcg": statistics.fmean(scored.mean(n, chosen) for n in present),
-                     "default_mean_ndcg": statistics.fmean(scored.mean(n, DEFAULT_SETTING) for n in present)}
+        out[name] = {
+            "chosen_on": name.split("->")[0],
+            "scored_on": name.split("->")[1],
+            "setting": list(chosen),
+            "mean_ndcg": statistics.fmean(scored.mean(n, chosen) for n in present),
+            "default_mean_ndcg": statistics.fmean(scored.mean(n, DEFAULT_SETTING) for n in present),
+        }
     return out
 
 
 def to_json(res: SweepResult) -> dict[str, Any]:
-    return {noise: {f"w_llm={s[0]:.1f},rank_k={s[1]:g}": {
-        "w_llm": s[0], "rank_k": s[1], "reps": res.reps[noise],
-        **{m: round(res.mean(noise, s, m), 5) for m in ("ndcg@10", "mrr@10")},
-        **{f"{m}_sd": round(res.sd(noise, s, m), 5) for m in ("ndcg@10", "mrr@10")}}
-        for s in res.settings} for noise in res.noises}
+    return {
+        noise: {
+            f"w_llm={s[0]:.1f},rank_k={s[1]:g}": {
+                "w_llm": s[0],
+                "rank_k": s[1],
+                "reps": res.reps[noise],
+                **{m: round(res.mean(noise, s, m), 5) for m in ("ndcg@10", "mrr@10")},
+                **{f"{m}_sd": round(res.sd(noise, s, m), 5) for m in ("ndcg@10", "mrr@10")},
+            }
+            for s in res.settings
+        }
+        for noise in res.noises
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("dataset", type=Path)
-    parser.add_argument("--index-dir", type=Path, default=None,
-                        help="keep the vault and index here (shared file names with quality.py --index-dir)")
+    parser.add_argument(
+        "--index-dir",
+        type=Path,
+        default=None,
+        help="keep the vault and index here (shared file names with quality.py --index-dir)",
+    )
     parser.add_argument("--reps", type=int, default=DEFAULT_REPS)
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
-    parser.add_argument("--candidates", type=Path, default=None,
-                        help="JSON cache of the fetched candidates: read if it exists, else written "
-                             "(to re-run the sweep without searching again)")
+    parser.add_argument(
+        "--candidates",
+        type=Path,
+        default=None,
+        help="JSON cache of the fetched candidates: read if it exists, else written "
+        "(to re-run the sweep without searching again)",
+    )
     args = parser.parse_args(argv)
 
     def say(msg: str) -> None:
@@ -432,28 +519,50 @@ def main(argv: list[str] | None = None) -> int:
             say(f"indexing / searching with index dir {index_dir}")
             queries, info = asyncio.run(fetch_candidates(args.dataset, index_dir))
         if args.candidates is not None:
-            args.candidates.write_text(json.dumps({"info": info, "queries": [
-                {"qid": q.qid, "docs": list(q.docs), "judged": q.judged} for q in queries]}), encoding="utf-8")
+            args.candidates.write_text(
+                json.dumps(
+                    {
+                        "info": info,
+                        "queries": [{"qid": q.qid, "docs": list(q.docs), "judged": q.judged} for q in queries],
+                    }
+                ),
+                encoding="utf-8",
+            )
     say(f"{len(queries)} queries; sweeping")
     started = time.perf_counter()
     res = sweep(queries, reps=args.reps, seed=args.seed, progress=say)
     alt = sweep(queries, reps=args.reps, seed=args.seed, grade_map=ALT_ORACLE_GRADE)
     halves = split_halves(queries, args.reps, args.seed)
     sweep_s = time.perf_counter() - started
-    facts = {"machine": rpt.machine_info(), "versions": rpt.versions(),
-             "settings": {**info, "top_n": DEFAULT_TOP_N, "reps": args.reps, "seed": args.seed,
-                          "w_llm_grid": list(W_LLM_GRID), "rank_k_grid": list(RANK_K_GRID),
-                          "noise_probabilities": list(NOISE_PROBABILITIES), "sweep_seconds": round(sweep_s, 1)}}
+    facts = {
+        "machine": rpt.machine_info(),
+        "versions": rpt.versions(),
+        "settings": {
+            **info,
+            "top_n": DEFAULT_TOP_N,
+            "reps": args.reps,
+            "seed": args.seed,
+            "w_llm_grid": list(W_LLM_GRID),
+            "rank_k_grid": list(RANK_K_GRID),
+            "noise_probabilities": list(NOISE_PROBABILITIES),
+            "sweep_seconds": round(sweep_s, 1),
+        },
+    }
     args.results_dir.mkdir(parents=True, exist_ok=True)
     md = to_markdown(res, alt, info, facts, halves)
     (args.results_dir / f"{RESULTS_NAME}.md").write_text(md + "\n", encoding="utf-8")
-    data = {"grader": "SIMULATED from qrels (oracle grade + noise), not an LLM",
-            "oracle_grade_map": {str(k): v for k, v in ORACLE_GRADE.items()} | {"unjudged": 0},
-            "default": {"w_llm": DEFAULT_SETTING[0], "rank_k": DEFAULT_SETTING[1]},
-            "robust_best": dict(zip(("w_llm", "rank_k"), res.robust_best(), strict=True)),
-            "best_per_noise": {n: dict(zip(("w_llm", "rank_k"), res.best(n), strict=True)) for n in res.noises},
-            "results": to_json(res), "alt_oracle_map": {str(k): v for k, v in ALT_ORACLE_GRADE.items()},
-            "results_alt_map": to_json(alt), "split_halves": halves, **facts}
+    data = {
+        "grader": "SIMULATED from qrels (oracle grade + noise), not an LLM",
+        "oracle_grade_map": {str(k): v for k, v in ORACLE_GRADE.items()} | {"unjudged": 0},
+        "default": {"w_llm": DEFAULT_SETTING[0], "rank_k": DEFAULT_SETTING[1]},
+        "robust_best": dict(zip(("w_llm", "rank_k"), res.robust_best(), strict=True)),
+        "best_per_noise": {n: dict(zip(("w_llm", "rank_k"), res.best(n), strict=True)) for n in res.noises},
+        "results": to_json(res),
+        "alt_oracle_map": {str(k): v for k, v in ALT_ORACLE_GRADE.items()},
+        "results_alt_map": to_json(alt),
+        "split_halves": halves,
+        **facts,
+    }
     (args.results_dir / f"{RESULTS_NAME}.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     plot(res, args.results_dir / f"{RESULTS_NAME}.png", W_LLM_GRID, RANK_K_GRID)
     print(md)

@@ -95,6 +95,7 @@ class Load:
     async def run(self, stop: asyncio.Event, limit: int | None = None) -> None:
         counter = iter(range(10**9))
         async with httpx.AsyncClient(base_url=self.base, timeout=REQUEST_TIMEOUT_S) as client:
+
             async def worker() -> None:
                 while not stop.is_set():
                     i = next(counter)
@@ -155,8 +156,9 @@ async def rebuild_in_server(base: str) -> tuple[float, float]:
 async def rebuild_in_process(db: Path, vault_root: Path, server_code: Path) -> tuple[float, float]:
     env = {**os.environ, "PYTHONPATH": str(server_code)}
     started = time.perf_counter()
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-P", "-c", _PROCESS_REBUILD, str(db),
-                                                str(vault_root), env=env)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-P", "-c", _PROCESS_REBUILD, str(db), str(vault_root), env=env
+    )
     if await proc.wait() != 0:
         raise RuntimeError(f"the rebuild process exited with {proc.returncode}")
     return started, time.perf_counter()
@@ -213,10 +215,12 @@ def write_report(name: str, result: dict[str, Any]) -> None:
     (results / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     settings = result["settings"]
     lines = [
-        f"# Search latency during a full rebuild ({name})", "",
+        f"# Search latency during a full rebuild ({name})",
+        "",
         f"{settings['notes']} notes, {settings['chunks']} chunks (hashing embedder, 384 dims); "
         f"{settings['clients']} clients sending `POST /search` (hybrid, k={K}) back to back over HTTP; "
-        f"server code: `{settings['server_code']}` (git {settings['server_git']}).", "",
+        f"server code: `{settings['server_code']}` (git {settings['server_git']}).",
+        "",
         "| phase | requests | p50 ms | p99 ms | p99 / before | max ms | errors | empty answers | rebuild s |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
@@ -225,11 +229,17 @@ def write_report(name: str, result: dict[str, Any]) -> None:
             continue
         ratio = row.get("p99_ratio", 1.0)
         seconds = ", ".join(str(s) for s in row.get("rebuild_seconds", [])) or "-"
-        lines.append(f"| {phase} | {row['requests']} | {row['p50_ms']} | {row['p99_ms']} | {ratio} | "
-                     f"{row['max_ms']} | {row['errors']} | {row['empty_answers']} | {seconds} |")
+        lines.append(
+            f"| {phase} | {row['requests']} | {row['p50_ms']} | {row['p99_ms']} | {ratio} | "
+            f"{row['max_ms']} | {row['errors']} | {row['empty_answers']} | {seconds} |"
+        )
     machine = result["machine"]
-    lines += ["", f"Machine: {machine['cpu_model']}, {machine['usable_cores']} usable cores, {machine['ram_gb']} GB; "
-              f"load average at start {result['load_average']}; versions {json.dumps(result['versions'])}.", ""]
+    lines += [
+        "",
+        f"Machine: {machine['cpu_model']}, {machine['usable_cores']} usable cores, {machine['ram_gb']} GB; "
+        f"load average at start {result['load_average']}; versions {json.dumps(result['versions'])}.",
+        "",
+    ]
     (results / f"{name}.md").write_text("\n".join(lines), encoding="utf-8")
 
 
@@ -241,8 +251,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="rebuilds per writer")
     parser.add_argument("--writers", default="server,process", type=lambda s: s.split(","))
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/qmdr-bench-rebuild"))
-    parser.add_argument("--server-code", type=Path, default=REPO,
-                        help="checkout whose qmdr serves (and rebuilds), e.g. an older one to compare")
+    parser.add_argument(
+        "--server-code",
+        type=Path,
+        default=REPO,
+        help="checkout whose qmdr serves (and rebuilds), e.g. an older one to compare",
+    )
     parser.add_argument("--name", default="search_during_rebuild")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
@@ -261,13 +275,28 @@ def main() -> None:
             os.environ.pop("PYTHONPATH", None)
         else:
             os.environ["PYTHONPATH"] = old_path
-    git = subprocess.run(["git", "-C", str(args.server_code), "rev-parse", "--short", "HEAD"],
-                         capture_output=True, text=True, check=False).stdout.strip()
-    result = {"machine": machine_info(), "versions": versions(), "load_average": [round(x, 2) for x in load_average],
-              "settings": {"notes": notes, "chunks": chunks, "clients": args.clients, "before": args.before,
-                           "rounds": args.rounds, "writers": args.writers, "server_code": str(args.server_code),
-                           "server_git": git},
-              "phases": phases}
+    git = subprocess.run(
+        ["git", "-C", str(args.server_code), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    result = {
+        "machine": machine_info(),
+        "versions": versions(),
+        "load_average": [round(x, 2) for x in load_average],
+        "settings": {
+            "notes": notes,
+            "chunks": chunks,
+            "clients": args.clients,
+            "before": args.before,
+            "rounds": args.rounds,
+            "writers": args.writers,
+            "server_code": str(args.server_code),
+            "server_git": git,
+        },
+        "phases": phases,
+    }
     print(json.dumps(phases, indent=2))
     write_report(args.name, result)
 

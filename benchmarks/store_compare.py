@@ -73,10 +73,48 @@ EF_SEARCH_SWEEP = (40, 100, 200)  # PostgresStore ef_search_floor values measure
 FILTER_SHARE = 0.1  # the filtered query keeps notes under one of ten top-level folders
 MODEL_ID = "synthetic-384"
 WORDS = [
-    "alpha", "beta", "gamma", "delta", "index", "vector", "search", "note", "chunk", "retry", "backoff",
-    "upload", "queue", "worker", "cache", "schema", "table", "column", "query", "filter", "rank", "score",
-    "model", "embed", "token", "budget", "vault", "folder", "heading", "link", "agent", "memory", "recall",
-    "precision", "latency", "throughput", "server", "client", "socket", "stream", "batch", "commit",
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "index",
+    "vector",
+    "search",
+    "note",
+    "chunk",
+    "retry",
+    "backoff",
+    "upload",
+    "queue",
+    "worker",
+    "cache",
+    "schema",
+    "table",
+    "column",
+    "query",
+    "filter",
+    "rank",
+    "score",
+    "model",
+    "embed",
+    "token",
+    "budget",
+    "vault",
+    "folder",
+    "heading",
+    "link",
+    "agent",
+    "memory",
+    "recall",
+    "precision",
+    "latency",
+    "throughput",
+    "server",
+    "client",
+    "socket",
+    "stream",
+    "batch",
+    "commit",
 ]
 
 
@@ -131,12 +169,28 @@ def make_change(vectors: np.ndarray, rng: np.random.Generator) -> IndexChange:
         for i in range(start, min(start + CHUNKS_PER_NOTE, n)):
             text = " ".join(rng.choice(WORDS, size=30)) + f" #{i}"
             chunk_hash = hashlib.sha256(text.encode()).hexdigest()
-            chunks.append(Chunk(note_path=path, ordinal=i - start, heading_trail=(f"Note {note_no}",),
-                                start_line=1 + 5 * (i - start), end_line=4 + 5 * (i - start), text=text,
-                                hash=chunk_hash))
+            chunks.append(
+                Chunk(
+                    note_path=path,
+                    ordinal=i - start,
+                    heading_trail=(f"Note {note_no}",),
+                    start_line=1 + 5 * (i - start),
+                    end_line=4 + 5 * (i - start),
+                    text=text,
+                    hash=chunk_hash,
+                )
+            )
             change.vectors[chunk_hash] = vectors[i]
-        note = Note(path=path, title=f"Note {note_no}", tags=(), frontmatter={}, body="",
-                    content_hash=hashlib.sha256(path.encode()).hexdigest(), mtime=0.0, size=0)
+        note = Note(
+            path=path,
+            title=f"Note {note_no}",
+            tags=(),
+            frontmatter={},
+            body="",
+            content_hash=hashlib.sha256(path.encode()).hexdigest(),
+            mtime=0.0,
+            size=0,
+        )
         change.upserts.append((note, chunks))
     return change
 
@@ -154,8 +208,16 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q))
 
 
-def measure(store: Store, vectors: np.ndarray, row_of: dict[str, int], queries: np.ndarray,
-            keep: np.ndarray, filters: Filters, progress: Progress, label: str) -> tuple[float, float, float]:
+def measure(
+    store: Store,
+    vectors: np.ndarray,
+    row_of: dict[str, int],
+    queries: np.ndarray,
+    keep: np.ndarray,
+    filters: Filters,
+    progress: Progress,
+    label: str,
+) -> tuple[float, float, float]:
     """(p50 ms, p95 ms, mean recall@10) of ``store.nearest`` over ``queries``."""
     for query in queries[:WARMUP_QUERIES]:
         store.nearest(query, K, filters)
@@ -198,18 +260,30 @@ def run_size(n: int, stores: dict[str, Callable[[], Store]], queries_n: int, pro
         store = open_store()
         try:
             seconds = load(store, change, progress, f"{name} load {n:,} (one apply)")
-            settings = [(f"postgres, ef_search {ef}", ef) for ef in EF_SEARCH_SWEEP] if name == "postgres" \
-                else [(name, None)]
+            settings = (
+                [(f"postgres, ef_search {ef}", ef) for ef in EF_SEARCH_SWEEP] if name == "postgres" else [(name, None)]
+            )
             for label, ef in settings:
                 if ef is not None:
                     store.ef_search_floor = ef
-                p50, p95, recall = measure(store, vectors, row_of, queries, keep, Filters(), progress,
-                                           f"{label} nearest {n:,}")
-                fp50, fp95, frecall = measure(store, vectors, row_of, queries, keep,
-                                              Filters(path_prefix="f0/"), progress, f"{label} filtered {n:,}")
+                p50, p95, recall = measure(
+                    store, vectors, row_of, queries, keep, Filters(), progress, f"{label} nearest {n:,}"
+                )
+                fp50, fp95, frecall = measure(
+                    store,
+                    vectors,
+                    row_of,
+                    queries,
+                    keep,
+                    Filters(path_prefix="f0/"),
+                    progress,
+                    f"{label} filtered {n:,}",
+                )
                 rows.append(Row(n, label, seconds, p50, p95, recall, fp50, fp95, frecall))
-                progress.console.print(f"{label} {n:,}: load {seconds:.1f}s, p50 {p50:.2f} ms, "
-                                       f"recall {recall:.3f}, filtered p50 {fp50:.2f} ms, recall {frecall:.3f}")
+                progress.console.print(
+                    f"{label} {n:,}: load {seconds:.1f}s, p50 {p50:.2f} ms, "
+                    f"recall {recall:.3f}, filtered p50 {fp50:.2f} ms, recall {frecall:.3f}"
+                )
         finally:
             store.close()
     return rows
@@ -225,12 +299,19 @@ def machine() -> dict[str, object]:
     except OSError:
         pass
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
-                                text=True, check=False).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=False
+        ).stdout.strip()
     except OSError:
         commit = ""
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "numpy": np.__version__, "load_average": os.getloadavg()[0], "commit": commit}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "load_average": os.getloadavg()[0],
+        "commit": commit,
+    }
 
 
 def write_results(rows: list[Row], info: dict[str, object], name: str = "store_compare") -> None:
@@ -249,17 +330,19 @@ def write_results(rows: list[Row], info: dict[str, object], name: str = "store_c
         f"Machine: {info['cpu']}, {info['cores']} cores (shared), load average at start "
         f"{info['load_average']:.2f}; commit {info['commit']}.",
         "",
-        "| chunks | store | load s | nearest p50 ms | p95 ms | recall@10 "
-        "| filtered p50 ms | p95 ms | recall@10 |",
+        "| chunks | store | load s | nearest p50 ms | p95 ms | recall@10 | filtered p50 ms | p95 ms | recall@10 |",
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
-        lines.append(f"| {r.size:,} | {r.store} | {r.load_seconds:.1f} | {r.p50_ms:.2f} | {r.p95_ms:.2f} | "
-                     f"{r.recall_at_10:.3f} | {r.filtered_p50_ms:.2f} | {r.filtered_p95_ms:.2f} | "
-                     f"{r.filtered_recall_at_10:.3f} |")
+        lines.append(
+            f"| {r.size:,} | {r.store} | {r.load_seconds:.1f} | {r.p50_ms:.2f} | {r.p95_ms:.2f} | "
+            f"{r.recall_at_10:.3f} | {r.filtered_p50_ms:.2f} | {r.filtered_p95_ms:.2f} | "
+            f"{r.filtered_recall_at_10:.3f} |"
+        )
     (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
-    (RESULTS / f"{name}.json").write_text(json.dumps(
-        {"machine": info, "rows": [asdict(r) for r in rows]}, indent=2) + "\n")
+    (RESULTS / f"{name}.json").write_text(
+        json.dumps({"machine": info, "rows": [asdict(r) for r in rows]}, indent=2) + "\n"
+    )
 
 
 def start_pgserver(workdir: Path):
@@ -289,7 +372,8 @@ def main() -> None:
     with psycopg.connect(admin_url, autocommit=True) as conn:
         info["postgres"] = conn.execute("SHOW server_version").fetchone()[0]
         info["pgvector"] = conn.execute(
-            "SELECT default_version FROM pg_available_extensions WHERE name = 'vector'").fetchone()[0]
+            "SELECT default_version FROM pg_available_extensions WHERE name = 'vector'"
+        ).fetchone()[0]
 
     def fresh_database(n: int) -> str:
         name = f"qmdr_store_compare_{n}"

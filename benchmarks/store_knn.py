@@ -63,8 +63,7 @@ def make_index(n: int, rng: np.random.Generator) -> tuple[list[tuple[Note, list[
         for i in range(start, min(n, start + CHUNKS_PER_NOTE)):
             text = f"chunk {i} of {path}"
             chunks.append(Chunk(path, i - start, (), 1, 1, text, hashlib.sha256(text.encode()).hexdigest()))
-        note = Note(path=path, title=path, tags=(), frontmatter={}, body="", content_hash=path, mtime=0.0,
-                    size=0)
+        note = Note(path=path, title=path, tags=(), frontmatter={}, body="", content_hash=path, mtime=0.0, size=0)
         upserts.append((note, chunks))
     return upserts, vectors
 
@@ -102,8 +101,7 @@ def main() -> None:
         path = Path(tmp) / "bench.sqlite"
         store = SqliteStore(path)
         t0 = time.perf_counter()
-        store.apply(IndexChange(upserts=upserts, vectors=dict(zip(hashes, vectors, strict=True)),
-                                model=("bench", DIM)))
+        store.apply(IndexChange(upserts=upserts, vectors=dict(zip(hashes, vectors, strict=True)), model=("bench", DIM)))
         out["apply_all_s"] = time.perf_counter() - t0
         store.close()
 
@@ -133,24 +131,32 @@ def main() -> None:
             "SqliteStore.nearest (vec0)": lambda q: vec0.nearest(q, K),
         }
         few = queries[: max(5, args.queries // 10)]  # vec0 is slow; fewer queries keep the run short
-        results: dict[str, dict[str, list[float]]] = {name: {"blas default": [], "blas 1 thread": []}
-                                                      for name in rows}
+        results: dict[str, dict[str, list[float]]] = {name: {"blas default": [], "blas 1 thread": []} for name in rows}
         for _ in range(args.rounds):
             for name, fn in rows.items():
                 qs = few if "vec0" in name else queries
                 results[name]["blas default"].append(per_query_ms(fn, qs))
                 with threadpool_limits(limits=1, user_api="blas"):
                     results[name]["blas 1 thread"].append(per_query_ms(fn, qs))
-        medians = {name: {mode: statistics.median(v) for mode, v in modes.items()}
-                   for name, modes in results.items()}
+        medians = {name: {mode: statistics.median(v) for mode, v in modes.items()} for name, modes in results.items()}
         out["ms_per_query"] = medians
 
         changed = upserts[: max(1, len(upserts) // 100)]
         new_vectors = {}
         replaced = []
         for note, chunks in changed:
-            fresh = [Chunk(c.note_path, c.ordinal, (), 1, 1, c.text + " v2",
-                           hashlib.sha256((c.text + " v2").encode()).hexdigest()) for c in chunks]
+            fresh = [
+                Chunk(
+                    c.note_path,
+                    c.ordinal,
+                    (),
+                    1,
+                    1,
+                    c.text + " v2",
+                    hashlib.sha256((c.text + " v2").encode()).hexdigest(),
+                )
+                for c in chunks
+            ]
             replaced.append((note, fresh))
             for c in fresh:
                 v = rng.standard_normal(DIM).astype(np.float32)
@@ -168,8 +174,12 @@ def main() -> None:
         for opened in (store, vec0, reader):
             opened.close()
 
-    out["machine"] = {"python": platform.python_version(), "cpus": os.cpu_count(),
-                      "load_at_end": os.getloadavg()[0], "numpy": np.__version__}
+    out["machine"] = {
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "load_at_end": os.getloadavg()[0],
+        "numpy": np.__version__,
+    }
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
     out["commit"] = commit.stdout.strip()
     write(out)
@@ -194,8 +204,9 @@ def write(out: dict) -> None:
     ]
     for name, modes in ms.items():
         d, one = modes["blas default"], modes["blas 1 thread"]
-        lines.append(f"| {name} | {d:.2f} | {d / base['blas default']:.2f} | {one:.2f} | "
-                     f"{one / base['blas 1 thread']:.2f} |")
+        lines.append(
+            f"| {name} | {d:.2f} | {d / base['blas default']:.2f} | {one:.2f} | {one / base['blas 1 thread']:.2f} |"
+        )
     lines += [
         "",
         f"- recall@10 vs exact: memory {out['recall_at_10_memory']:.3f}, vec0 {out['recall_at_10_vec0']:.3f}",

@@ -57,8 +57,12 @@ class Price:
         fresh = max(0, usage.input_tokens - usage.cached_input_tokens - usage.cache_write_tokens)
         cached = self.input if self.cached_input is None else self.cached_input
         write = self.input if self.cache_write is None else self.cache_write
-        total = (fresh * self.input + usage.cached_input_tokens * cached + usage.cache_write_tokens * write
-                 + usage.output_tokens * self.output)
+        total = (
+            fresh * self.input
+            + usage.cached_input_tokens * cached
+            + usage.cache_write_tokens * write
+            + usage.output_tokens * self.output
+        )
         return total / PRICE_UNIT_TOKENS
 
 
@@ -89,8 +93,14 @@ def _chat(
     return ModelInfo(provider, model_id, "chat", aliases, context, None, thinking, efforts, price)
 
 
-def _embed(provider: str, model_id: str, dim: int, context: int, *aliases: str, price: Price | None = None,
-           ) -> ModelInfo:
+def _embed(
+    provider: str,
+    model_id: str,
+    dim: int,
+    context: int,
+    *aliases: str,
+    price: Price | None = None,
+) -> ModelInfo:
     return ModelInfo(provider, model_id, "embedding", aliases, context, dim, False, price=price)
 
 
@@ -109,10 +119,12 @@ KNOWN_MODELS: tuple[ModelInfo, ...] = (
     _chat("anthropic", "claude-sonnet-4-0", 200_000, True, "claude-sonnet-4", "claude-4-sonnet", price=_SONNET),
     _chat("anthropic", "claude-sonnet-4-5", 200_000, True, "claude-sonnet-4.5", price=_SONNET),
     _chat("anthropic", "claude-haiku-4-5", 200_000, True, "claude-haiku-4.5", price=_HAIKU_45),
-    _chat("anthropic", "claude-3-7-sonnet-latest", 200_000, True, "claude-3.7-sonnet", "claude-3-7-sonnet",
-          price=_SONNET),
-    _chat("anthropic", "claude-3-5-haiku-latest", 200_000, False, "claude-3.5-haiku", "claude-3-5-haiku",
-          price=_HAIKU_35),
+    _chat(
+        "anthropic", "claude-3-7-sonnet-latest", 200_000, True, "claude-3.7-sonnet", "claude-3-7-sonnet", price=_SONNET
+    ),
+    _chat(
+        "anthropic", "claude-3-5-haiku-latest", 200_000, False, "claude-3.5-haiku", "claude-3-5-haiku", price=_HAIKU_35
+    ),
     # OpenAI
     _chat("openai", "gpt-4o", 128_000, False, price=Price(2.5, 10.0, 1.25)),
     _chat("openai", "gpt-4o-mini", 128_000, False, price=Price(0.15, 0.6, 0.075)),
@@ -173,7 +185,7 @@ def claude_can_think(model: str) -> bool | None:
     """
     if "claude" not in model:
         return None
-    name = model[model.index("claude"):]
+    name = model[model.index("claude") :]
     if re.match(r"claude-(?:3-7|(?:opus|sonnet|haiku)-[4-9]|[4-9])", name):
         return True
     return not re.match(r"claude-(?:instant|v?[12]|3-[0-6]-|3-(?:opus|sonnet|haiku))", name)
@@ -215,23 +227,28 @@ def info_from_listing(provider: str, row: Mapping[str, Any]) -> ModelInfo | None
     model_id = row.get("id")
     if not isinstance(model_id, str) or not model_id:
         return None
-    context = next((int(row[f]) for f in _CONTEXT_FIELDS if isinstance(row.get(f), int | float) and row[f] > 0),
-                   None)
+    context = next((int(row[f]) for f in _CONTEXT_FIELDS if isinstance(row.get(f), int | float) and row[f] > 0), None)
     kind: ModelKind = "embedding" if "embed" in model_id else "chat"
     thinks = openrouter_model_thinks(row) or bool(row.get("thinking"))
     price = None
     pricing = row.get("pricing")
     if isinstance(pricing, Mapping):
         try:
-            per_token = {k: float(pricing[k]) for k in ("prompt", "completion", "input_cache_read", "input_cache_write")
-                         if pricing.get(k) not in (None, "")}
+            per_token = {
+                k: float(pricing[k])
+                for k in ("prompt", "completion", "input_cache_read", "input_cache_write")
+                if pricing.get(k) not in (None, "")
+            }
         except (TypeError, ValueError):
             per_token = {}
         if "prompt" in per_token and "completion" in per_token:
             million = float(PRICE_UNIT_TOKENS)
-            price = Price(per_token["prompt"] * million, per_token["completion"] * million,
-                          per_token["input_cache_read"] * million if "input_cache_read" in per_token else None,
-                          per_token["input_cache_write"] * million if "input_cache_write" in per_token else None)
+            price = Price(
+                per_token["prompt"] * million,
+                per_token["completion"] * million,
+                per_token["input_cache_read"] * million if "input_cache_read" in per_token else None,
+                per_token["input_cache_write"] * million if "input_cache_write" in per_token else None,
+            )
     return ModelInfo(provider, model_id, kind, (), context, None, thinks, None, price)
 
 
@@ -243,9 +260,13 @@ def info_from_dict(data: Mapping[str, Any]) -> ModelInfo:
     price = data.get("price")
     efforts = data.get("effort_levels")
     return ModelInfo(
-        provider=str(data["provider"]), id=str(data["id"]), kind=data.get("kind", "chat"),
-        aliases=tuple(data.get("aliases") or ()), context_window=data.get("context_window"),
-        embedding_dim=data.get("embedding_dim"), supports_thinking=bool(data.get("supports_thinking")),
+        provider=str(data["provider"]),
+        id=str(data["id"]),
+        kind=data.get("kind", "chat"),
+        aliases=tuple(data.get("aliases") or ()),
+        context_window=data.get("context_window"),
+        embedding_dim=data.get("embedding_dim"),
+        supports_thinking=bool(data.get("supports_thinking")),
         effort_levels=tuple(efforts) if efforts is not None else None,
         price=Price(**price) if isinstance(price, Mapping) else None,
     )
@@ -286,8 +307,9 @@ class Catalog:
             if known is None:
                 self._by_key[(info.provider, info.id)] = info
                 continue
-            filled = dataclasses.replace(known, context_window=known.context_window or info.context_window,
-                                         price=known.price or info.price)
+            filled = dataclasses.replace(
+                known, context_window=known.context_window or info.context_window, price=known.price or info.price
+            )
             for key, value in list(self._by_key.items()):
                 if value is known:
                     self._by_key[key] = filled

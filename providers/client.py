@@ -78,8 +78,9 @@ MIN_REDACT_CHARS = 8
 #: wire formats whose model names are the user's own (Azure deployment names), never in a catalog
 UNCATALOGUED_WIRES = frozenset({"azure"})
 #: a 400 whose body names one of these refused the structured-output request itself, not the conversation
-_SCHEMA_REFUSAL = re.compile(r"response_format|json_schema|response_?json_?schema|response_?schema|structured",
-                             re.IGNORECASE)
+_SCHEMA_REFUSAL = re.compile(
+    r"response_format|json_schema|response_?json_?schema|response_?schema|structured", re.IGNORECASE
+)
 
 MessageLike = Message | Mapping[str, Any]
 ToolLike = Tool | Mapping[str, Any]
@@ -102,11 +103,15 @@ def _messages(messages: Iterable[MessageLike]) -> list[Message]:
         if isinstance(m, Message):
             out.append(m)
         else:
-            out.append(Message(
-                role=m["role"], content=m.get("content") or "",
-                tool_calls=tuple(_tool_call(c) for c in m.get("tool_calls") or ()),
-                tool_call_id=m.get("tool_call_id"), name=m.get("name"),
-            ))
+            out.append(
+                Message(
+                    role=m["role"],
+                    content=m.get("content") or "",
+                    tool_calls=tuple(_tool_call(c) for c in m.get("tool_calls") or ()),
+                    tool_call_id=m.get("tool_call_id"),
+                    name=m.get("name"),
+                )
+            )
     return out
 
 
@@ -114,9 +119,7 @@ def default_http_client() -> httpx.AsyncClient:
     """A pooled client: connect timeout short enough to fail over, read timeout long enough to think."""
     return httpx.AsyncClient(
         timeout=httpx.Timeout(DEFAULT_TIMEOUT_SECONDS, connect=CONNECT_TIMEOUT_SECONDS),
-        limits=httpx.Limits(
-            max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE_CONNECTIONS
-        ),
+        limits=httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE_CONNECTIONS),
     )
 
 
@@ -263,11 +266,17 @@ class ProviderClient:
         spec, adapter, creds = self._target(ref.provider)
         model_id = self.catalog.resolve(ref.provider, ref.model)
         level, notes, applied = await self._thinking(ref, model_id, template.thinking_level, adapter, creds)
-        if spec.wire not in UNCATALOGUED_WIRES and not spec.id.startswith("custom-") \
-                and not self.catalog.knows(ref.provider, model_id):
-            notes = {**notes, "catalog_note": f"{ref.provider}/{model_id} is not in the model catalog, so its "
-                                              f"capabilities and price are unknown; sent as written (`qmdr models "
-                                              f"refresh` adds what the provider lists)"}
+        if (
+            spec.wire not in UNCATALOGUED_WIRES
+            and not spec.id.startswith("custom-")
+            and not self.catalog.knows(ref.provider, model_id)
+        ):
+            notes = {
+                **notes,
+                "catalog_note": f"{ref.provider}/{model_id} is not in the model catalog, so its "
+                f"capabilities and price are unknown; sent as written (`qmdr models "
+                f"refresh` adds what the provider lists)",
+            }
         req = dataclasses.replace(template, model=model_id, thinking_level=level)
         return _Plan(adapter, creds, req, notes, applied)
 
@@ -316,7 +325,8 @@ class ProviderClient:
             f"{model} did not finish within this call's {seconds:g} s deadline, which covers every request, "
             f"retry, backoff wait and fallback (each read also has its own timeout); pass a larger timeout "
             f"to wait longer",
-            provider=provider, model=model,
+            provider=provider,
+            model=model,
         )
 
     @contextmanager
@@ -335,9 +345,7 @@ class ProviderClient:
             raise
         finally:
             if self.observer is not None:
-                self.observer.on_call(
-                    observed.provider, observed.model, kind, outcome, time.perf_counter() - started
-                )
+                self.observer.on_call(observed.provider, observed.model, kind, outcome, time.perf_counter() - started)
 
     @staticmethod
     def _request(
@@ -396,8 +404,9 @@ class ProviderClient:
 
     # -- chat ----------------------------------------------------------------------
 
-    async def _validated(self, plan: _Plan, result: ChatResult,
-                         ask: Callable[[_Plan, ChatRequest], Awaitable[ChatResult]]) -> ChatResult:
+    async def _validated(
+        self, plan: _Plan, result: ChatResult, ask: Callable[[_Plan, ChatRequest], Awaitable[ChatResult]]
+    ) -> ChatResult:
         """``result`` with ``parsed`` set when it matches the schema; else one repair request with the error,
         then SchemaViolation. The repair's tokens are added to the usage, and ``schema_repair`` says why."""
         schema = plan.req.response_schema
@@ -406,15 +415,15 @@ class ProviderClient:
             return dataclasses.replace(result, parsed=parse_and_validate(result.text, schema))
         except ValueError as first:
             problem = str(first)
-        repair = dataclasses.replace(plan.req, messages=repair_messages(list(plan.req.messages), result.text,
-                                                                        problem))
+        repair = dataclasses.replace(plan.req, messages=repair_messages(list(plan.req.messages), result.text, problem))
         again = await ask(plan, repair)
         usage = _add_usage(result.usage, again.usage)
         try:
             parsed = parse_and_validate(again.text, schema)
         except ValueError as second:
-            raise violation(f"{plan.creds.provider}/{plan.req.model}", plan.creds.provider, str(second),
-                            answer=again.text) from None
+            raise violation(
+                f"{plan.creds.provider}/{plan.req.model}", plan.creds.provider, str(second), answer=again.text
+            ) from None
         metadata = {**again.metadata, "schema_repair": f"the first answer was refused ({problem}); asked once more"}
         return dataclasses.replace(again, parsed=parsed, usage=usage, metadata=metadata)
 
@@ -458,8 +467,18 @@ class ProviderClient:
         which covers every request, retry, backoff wait and fallback (default:
         the client's ``deadline``); DeadlineExceeded says when it ran out.
         """
-        template = self._request(messages, thinking_level, json_output, max_tokens, timeout, temperature, tools,
-                                 tool_choice, parallel_tool_calls, response_format)
+        template = self._request(
+            messages,
+            thinking_level,
+            json_output,
+            max_tokens,
+            timeout,
+            temperature,
+            tools,
+            tool_choice,
+            parallel_tool_calls,
+            response_format,
+        )
 
         async def ask(plan: _Plan, req: ChatRequest) -> ChatResult:
             with _redacting(plan.creds):
@@ -467,8 +486,11 @@ class ProviderClient:
                     result = await plan.adapter.chat(self.http, plan.creds, req)
                 except ProviderStatusError as exc:
                     if req.response_schema is not None and exc.status == 400 and _SCHEMA_REFUSAL.search(exc.body):
-                        raise unsupported(model_string_of(plan), plan.creds.provider,
-                                          f"{plan.creds.provider} refused the schema request ({exc.message})") from exc
+                        raise unsupported(
+                            model_string_of(plan),
+                            plan.creds.provider,
+                            f"{plan.creds.provider} refused the schema request ({exc.message})",
+                        ) from exc
                     raise
                 check_calls(result.tool_calls, template.tools, provider=plan.creds.provider, model=req.model)
             return result
@@ -493,8 +515,11 @@ class ProviderClient:
             except TimeoutError:
                 raise self._deadline_error(model, seconds) from None
             observed.answered(chain, attempts)
-        meta = {**result.metadata, **self._answer_meta(model, observed.model, attempts, notes),
-                **self._costed(observed.model, result.usage)}
+        meta = {
+            **result.metadata,
+            **self._answer_meta(model, observed.model, attempts, notes),
+            **self._costed(observed.model, result.usage),
+        }
         return dataclasses.replace(result, metadata=meta)
 
     async def stream_chat(
@@ -517,12 +542,23 @@ class ProviderClient:
 
         The last piece (``done=True``) carries ``metadata`` as ``chat`` does.
         """
-        template = self._request(messages, thinking_level, json_output, max_tokens, timeout, temperature, tools,
-                                 tool_choice, parallel_tool_calls)
+        template = self._request(
+            messages,
+            thinking_level,
+            json_output,
+            max_tokens,
+            timeout,
+            temperature,
+            tools,
+            tool_choice,
+            parallel_tool_calls,
+        )
         opened: list[_Plan] = []
         if response_format is not None and as_response_schema(response_format) is not None:
-            raise InvalidToolDefinition("structured output is validated as a whole and not streamed: use chat() "
-                                        "(or stream: false) with response_format")
+            raise InvalidToolDefinition(
+                "structured output is validated as a whole and not streamed: use chat() "
+                "(or stream: false) with response_format"
+            )
 
         def checked(delta: ChatDelta) -> ChatDelta:
             plan = opened[-1]

@@ -73,8 +73,9 @@ class DeadlineExceeded(ProviderTimeout):
 class ProviderStatusError(ProviderError):
     """The provider answered with an error HTTP status."""
 
-    def __init__(self, message: str, *, status: int, body: str = "", provider: str | None = None,
-                 model: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, status: int, body: str = "", provider: str | None = None, model: str | None = None
+    ) -> None:
         super().__init__(message, provider=provider, model=model)
         self.status = status
         self.body = body
@@ -116,8 +117,9 @@ class SchemaViolation(MalformedResponse):
     answered usefully in prose, and a caller with a lenient parser can read it instead of giving up.
     """
 
-    def __init__(self, message: str, *, provider: str | None = None, model: str | None = None,
-                 answer: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, provider: str | None = None, model: str | None = None, answer: str | None = None
+    ) -> None:
         super().__init__(message, provider=provider, model=model)
         self.answer = answer
 
@@ -129,8 +131,9 @@ class StructuredOutputUnsupported(ProviderError):
 class ToolCallError(MalformedResponse):
     """A tool call in the model's answer that cannot be handed to the caller; ``tool`` names it when known."""
 
-    def __init__(self, message: str, *, tool: str | None = None, provider: str | None = None,
-                 model: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, tool: str | None = None, provider: str | None = None, model: str | None = None
+    ) -> None:
         super().__init__(message, provider=provider, model=model)
         self.tool = tool
 

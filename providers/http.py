@@ -83,12 +83,14 @@ def raise_for_status(response: httpx.Response, *, provider: str, model: str | No
         raise AuthError(
             f"{provider} rejected the credentials ({status}): {detail}. Check the key in Settings -> Providers "
             f"or the provider's env var.",
-            status=status, **kwargs,
+            status=status,
+            **kwargs,
         )
     if status == 429:
         raise RateLimited(
             f"{provider} rate limit (429){sent}: {detail}",
-            retry_after=parse_retry_after(response.headers.get("retry-after")), **kwargs,
+            retry_after=parse_retry_after(response.headers.get("retry-after")),
+            **kwargs,
         )
     if status >= 500 or status in (408, 529):
         raise ProviderUnavailable(f"{provider} is unavailable ({status}){sent}: {detail}", status=status, **kwargs)
@@ -120,6 +122,4 @@ async def send(call: Callable[[], Awaitable[T]], *, provider: str) -> T:
     except httpx.TimeoutException as exc:
         raise ProviderTimeout(f"{provider} did not answer in time ({type(exc).__name__})", provider=provider) from exc
     except (httpx.TransportError, httpx.DecodingError) as exc:
-        raise ProviderConnectionError(
-            f"could not reach {provider}: {type(exc).__name__}", provider=provider
-        ) from exc
+        raise ProviderConnectionError(f"could not reach {provider}: {type(exc).__name__}", provider=provider) from exc

@@ -104,8 +104,7 @@ class Keys:
         custom = self._store.get_custom_provider(slug) if self._store else None
         if custom is None:
             raise UnknownProvider(
-                f"no custom provider {provider_id!r}: add it (base URL, optional key) in "
-                "Settings -> Providers",
+                f"no custom provider {provider_id!r}: add it (base URL, optional key) in Settings -> Providers",
                 provider=provider_id,
             )
         return custom_spec(slug, custom.base_url, custom.display_name)

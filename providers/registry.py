@@ -193,9 +193,7 @@ _SPECS: tuple[ProviderSpec, ...] = (
         settings=(
             # ADC often knows the project; us-central1 serves every Gemini and embedding model
             SettingSpec("project", ("GOOGLE_CLOUD_PROJECT",), required=False),
-            SettingSpec(
-                "location", ("GOOGLE_CLOUD_LOCATION",), required=False, default=VERTEX_DEFAULT_LOCATION
-            ),
+            SettingSpec("location", ("GOOGLE_CLOUD_LOCATION",), required=False, default=VERTEX_DEFAULT_LOCATION),
         ),
         supports_embeddings=True,
         max_embed_batch=VERTEX_MAX_EMBED_BATCH,

@@ -83,9 +83,7 @@ def should_retry_corrupt(exc: BaseException) -> bool:
     return isinstance(exc, CorruptResponse)
 
 
-def retry_delay(
-    attempt: int, retry_after: float | None = None, *, rand: Callable[[], float] = random.random
-) -> float:
+def retry_delay(attempt: int, retry_after: float | None = None, *, rand: Callable[[], float] = random.random) -> float:
     """Seconds to wait before retry number ``attempt`` (0-based).
 
     A server's Retry-After wins (capped at MAX_RETRY_AFTER); otherwise
@@ -138,7 +136,8 @@ async def with_retries(
                     f"gave up on {exc.provider or 'the provider'} after {type(exc).__name__}: the retry would "
                     f"start {delay:.1f} s from now, past this call's deadline (which covers retries and "
                     f"backoff). Last error: {exc.message}",
-                    provider=exc.provider, model=exc.model,
+                    provider=exc.provider,
+                    model=exc.model,
                 ) from exc
             log.debug(
                 "retrying after %s (%s), attempt %d, waiting %.2fs",
@@ -291,12 +290,18 @@ async def run_fallbacks(
             continue
         on_retry = None
         if observer is not None:
+
             def on_retry(number: int, delay: float, exc: ProviderError, p: str = provider) -> None:
                 observer.on_retry(p, number, delay, type(exc).__name__)
+
         try:
             result = await with_retries(
-                lambda m=model: call(m), sleep=sleep, max_retries=max_retries, on_retry=on_retry,
-                deadline=deadline, clock=clock,
+                lambda m=model: call(m),
+                sleep=sleep,
+                max_retries=max_retries,
+                on_retry=on_retry,
+                deadline=deadline,
+                clock=clock,
             )
         except DeadlineExceeded:
             raise  # the time a fallback would need is what ran out

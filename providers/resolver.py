@@ -63,8 +63,7 @@ def parse_model_string(value: str) -> ModelRef:
         validate_slug(slug)
     elif provider not in PROVIDERS:
         raise UnknownProvider(
-            f"unknown provider {provider!r} in model {value!r}; "
-            f"known providers: {', '.join(known_provider_ids())}",
+            f"unknown provider {provider!r} in model {value!r}; known providers: {', '.join(known_provider_ids())}",
             provider=provider,
         )
     return ModelRef(provider=provider, model=model.strip())
@@ -222,9 +221,7 @@ def resolve_agent(
             f"no model for agent {name!r}: set `model` in its pipeline step or in agents/{name}/"
             f"{AGENT_CONFIG_FILENAME}, or a default working model in Settings"
         )
-    thinking_model = pick(
-        "thinking_model", ("agent", config.thinking_model), ("default", defaults.thinking_model)
-    )
+    thinking_model = pick("thinking_model", ("agent", config.thinking_model), ("default", defaults.thinking_model))
     level = pick("thinking_level", ("agent", config.thinking_level), ("default", defaults.thinking_level))
     return ResolvedAgent(
         agent=name,

@@ -269,9 +269,7 @@ class SecretStore:
     def set_key(self, provider: str, api_key: str) -> None:
         """Store (or replace) the key of a built-in provider, encrypted."""
         if not api_key:
-            raise SecretStoreError(
-                f"refusing to store an empty key for {provider}; use delete_key to remove it"
-            )
+            raise SecretStoreError(f"refusing to store an empty key for {provider}; use delete_key to remove it")
         action = f"store the {provider} key"
         aead = self._require_key(action)
         blob = _encrypt(aead, api_key, f"key:{provider}")
@@ -287,9 +285,7 @@ class SecretStore:
     def get_key(self, provider: str) -> str | None:
         """The stored key of ``provider``, or None when none is stored."""
         with self._lock:
-            row = self._conn.execute(
-                "SELECT ciphertext FROM provider_keys WHERE provider = ?", (provider,)
-            ).fetchone()
+            row = self._conn.execute("SELECT ciphertext FROM provider_keys WHERE provider = ?", (provider,)).fetchone()
         if row is None:
             return None
         return _decrypt(self._require_key(f"read the stored {provider} key"), row[0], f"key:{provider}")
@@ -297,8 +293,7 @@ class SecretStore:
     def has_key(self, provider: str) -> bool:
         with self._lock:
             return (
-                self._conn.execute("SELECT 1 FROM provider_keys WHERE provider = ?", (provider,)).fetchone()
-                is not None
+                self._conn.execute("SELECT 1 FROM provider_keys WHERE provider = ?", (provider,)).fetchone() is not None
             )
 
     def delete_key(self, provider: str) -> bool:
@@ -338,17 +333,14 @@ class SecretStore:
     def get_custom_provider(self, slug: str) -> CustomProvider | None:
         with self._lock:
             row = self._conn.execute(
-                "SELECT slug, base_url, display_name, key_ciphertext IS NOT NULL FROM custom_providers "
-                "WHERE slug = ?",
+                "SELECT slug, base_url, display_name, key_ciphertext IS NOT NULL FROM custom_providers WHERE slug = ?",
                 (slug,),
             ).fetchone()
         return CustomProvider(row[0], row[1], row[2], bool(row[3])) if row else None
 
     def get_custom_key(self, slug: str) -> str | None:
         with self._lock:
-            row = self._conn.execute(
-                "SELECT key_ciphertext FROM custom_providers WHERE slug = ?", (slug,)
-            ).fetchone()
+            row = self._conn.execute("SELECT key_ciphertext FROM custom_providers WHERE slug = ?", (slug,)).fetchone()
         if row is None or row[0] is None:
             return None
         return _decrypt(self._require_key(f"read the custom-{slug} key"), row[0], f"custom:{slug}")
@@ -356,8 +348,7 @@ class SecretStore:
     def list_custom_providers(self) -> list[CustomProvider]:
         with self._lock:
             rows = self._conn.execute(
-                "SELECT slug, base_url, display_name, key_ciphertext IS NOT NULL FROM custom_providers "
-                "ORDER BY slug"
+                "SELECT slug, base_url, display_name, key_ciphertext IS NOT NULL FROM custom_providers ORDER BY slug"
             ).fetchall()
         return [CustomProvider(r[0], r[1], r[2], bool(r[3])) for r in rows]
 
@@ -390,9 +381,7 @@ class SecretStore:
             raise SecretStoreError(f"thinking level must be one of {', '.join(get_args(ThinkingLevel))}")
         unknown = set(clear) - set(_DEFAULT_NAMES)
         if unknown:
-            raise SecretStoreError(
-                f"unknown default(s) {sorted(unknown)}; known: {', '.join(_DEFAULT_NAMES)}"
-            )
+            raise SecretStoreError(f"unknown default(s) {sorted(unknown)}; known: {', '.join(_DEFAULT_NAMES)}")
         updates = {
             "working_model": working_model,
             "thinking_model": thinking_model,
@@ -427,7 +416,8 @@ class SecretStore:
         """Every stored model (as saved) with when its provider's list was read."""
         with self._lock:
             rows = self._conn.execute(
-                "SELECT info, refreshed_at FROM catalog_models ORDER BY provider, model_id").fetchall()
+                "SELECT info, refreshed_at FROM catalog_models ORDER BY provider, model_id"
+            ).fetchall()
         return [(json.loads(info), when) for info, when in rows]
 
     # -- key rotation -----------------------------------------------------------------

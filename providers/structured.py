@@ -52,10 +52,13 @@ def as_response_schema(value: ResponseSchema | Mapping[str, Any] | None) -> Resp
             return None
         spec = value.get("json_schema") if value.get("type") == "json_schema" else value
         if not isinstance(spec, Mapping) or not isinstance(spec.get("schema"), Mapping):
-            raise InvalidToolDefinition("response_format needs a JSON Schema: "
-                                        '{"type": "json_schema", "json_schema": {"name": ..., "schema": {...}}}')
-        schema = ResponseSchema(dict(spec["schema"]), str(spec.get("name") or "response"),
-                                bool(spec.get("strict", True)))
+            raise InvalidToolDefinition(
+                "response_format needs a JSON Schema: "
+                '{"type": "json_schema", "json_schema": {"name": ..., "schema": {...}}}'
+            )
+        schema = ResponseSchema(
+            dict(spec["schema"]), str(spec.get("name") or "response"), bool(spec.get("strict", True))
+        )
     else:
         raise InvalidToolDefinition(f"response_format must be an object, not {type(value).__name__}")
     if schema is None:
@@ -70,8 +73,10 @@ def as_response_schema(value: ResponseSchema | Mapping[str, Any] | None) -> Resp
 
 
 def openai_response_format(schema: ResponseSchema) -> dict[str, Any]:
-    return {"type": "json_schema",
-            "json_schema": {"name": schema.name, "schema": dict(schema.schema), "strict": schema.strict}}
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": schema.name, "schema": dict(schema.schema), "strict": schema.strict},
+    }
 
 
 def forced_tool_description(schema: ResponseSchema) -> str:
@@ -84,12 +89,19 @@ def as_forced_tool(req: ChatRequest, *, provider: str) -> ChatRequest:
     if schema is None:
         return req
     if req.tools:
-        raise unsupported(req.model, provider, "here a schema is a forced tool, which leaves no room for other "
-                                               "tool calls; ask for the tool calls first, then for the structured "
-                                               "answer in a call without tools")
+        raise unsupported(
+            req.model,
+            provider,
+            "here a schema is a forced tool, which leaves no room for other "
+            "tool calls; ask for the tool calls first, then for the structured "
+            "answer in a call without tools",
+        )
     if schema.schema.get("type", "object") != "object":
-        raise unsupported(req.model, provider, "here a schema is a forced tool's input, which must be an object; "
-                                               "wrap the value in an object property")
+        raise unsupported(
+            req.model,
+            provider,
+            "here a schema is a forced tool's input, which must be an object; wrap the value in an object property",
+        )
     tool = Tool(schema.name, forced_tool_description(schema), dict(schema.schema))
     return dataclasses.replace(req, tools=(tool,), tool_choice=schema.name)
 
@@ -111,8 +123,9 @@ def parse_and_validate(text: str, schema: ResponseSchema) -> Any:
         value = json.loads(body)
     except ValueError as exc:
         raise ValueError(f"the answer is not valid JSON ({exc.msg} at character {exc.pos})") from None
-    error = jsonschema.exceptions.best_match(jsonschema.validators.validator_for(schema.schema)(schema.schema)
-                                             .iter_errors(value))
+    error = jsonschema.exceptions.best_match(
+        jsonschema.validators.validator_for(schema.schema)(schema.schema).iter_errors(value)
+    )
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "the top level"
         raise ValueError(f"the answer does not match the schema at {where}: {error.message}")
@@ -122,16 +135,27 @@ def parse_and_validate(text: str, schema: ResponseSchema) -> Any:
 def repair_messages(messages: list[Message], answer: str, problem: str) -> list[Message]:
     """The conversation once more, with the failing answer and what is wrong with it."""
     quoted = answer[:MAX_REPAIR_QUOTE_CHARS]
-    return [*messages, Message("assistant", quoted),
-            Message("user", f"That answer cannot be used: {problem}. Answer again with only JSON that matches "
-                            f"the required schema, nothing else.")]
+    return [
+        *messages,
+        Message("assistant", quoted),
+        Message(
+            "user",
+            f"That answer cannot be used: {problem}. Answer again with only JSON that matches "
+            f"the required schema, nothing else.",
+        ),
+    ]
 
 
 def violation(model: str, provider: str, problem: str, answer: str | None = None) -> SchemaViolation:
-    return SchemaViolation(f"{model} did not answer with JSON matching the schema, also after one repair "
-                           f"request: {problem}", provider=provider, model=model, answer=answer)
+    return SchemaViolation(
+        f"{model} did not answer with JSON matching the schema, also after one repair request: {problem}",
+        provider=provider,
+        model=model,
+        answer=answer,
+    )
 
 
 def unsupported(model: str, provider: str, why: str) -> StructuredOutputUnsupported:
-    return StructuredOutputUnsupported(f"{model} cannot be held to a JSON schema: {why}", provider=provider,
-                                       model=model)
+    return StructuredOutputUnsupported(
+        f"{model} cannot be held to a JSON schema: {why}", provider=provider, model=model
+    )

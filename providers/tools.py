@@ -92,13 +92,18 @@ def parse_arguments(raw: Any, *, tool: str, provider: str, model: str) -> dict[s
         except ValueError as exc:
             raise InvalidToolArguments(
                 f"{provider} model {model} called {tool!r} with arguments that are not valid JSON "
-                f"({exc.msg} at character {exc.pos} of {len(raw)})", tool=tool, provider=provider, model=model,
+                f"({exc.msg} at character {exc.pos} of {len(raw)})",
+                tool=tool,
+                provider=provider,
+                model=model,
             ) from None
         if isinstance(value, dict):
             return value
     raise InvalidToolArguments(
         f"{provider} model {model} called {tool!r} with arguments that are not a JSON object",
-        tool=tool, provider=provider, model=model,
+        tool=tool,
+        provider=provider,
+        model=model,
     )
 
 
@@ -110,7 +115,9 @@ def check_calls(calls: Sequence[ToolCall], tools: Sequence[Tool], *, provider: s
             listed = ", ".join(sorted(offered)) or "no tools were offered"
             raise UnknownTool(
                 f"{provider} model {model} called an unknown tool {call.name[:80]!r} ({listed})",
-                tool=call.name, provider=provider, model=model,
+                tool=call.name,
+                provider=provider,
+                model=model,
             )
 
 
@@ -177,9 +184,11 @@ class StreamedCalls:
             pending = self._open.pop(key)
             if not pending.name:
                 raise IncompleteToolCall(
-                    f"{self.provider} sent a tool call without a name", provider=self.provider, model=self.model)
-            arguments = parse_arguments("".join(pending.arguments), tool=pending.name, provider=self.provider,
-                                        model=self.model)
+                    f"{self.provider} sent a tool call without a name", provider=self.provider, model=self.model
+                )
+            arguments = parse_arguments(
+                "".join(pending.arguments), tool=pending.name, provider=self.provider, model=self.model
+            )
             calls.append(ToolCall(pending.id, pending.name, arguments))
         return tuple(calls)
 
@@ -189,5 +198,7 @@ class StreamedCalls:
         return IncompleteToolCall(
             f"{self.provider} stream ended in the middle of a call to {pending.name[:80]!r} "
             f"({sum(map(len, pending.arguments))} characters of arguments received); ask again",
-            tool=pending.name or None, provider=self.provider, model=self.model,
+            tool=pending.name or None,
+            provider=self.provider,
+            model=self.model,
         )

@@ -173,7 +173,11 @@ class WireAdapter(Protocol):
     ) -> AsyncIterator[ChatDelta]: ...
 
     async def embed(
-        self, client: httpx.AsyncClient, creds: Credentials, model: str, texts: Sequence[str],
+        self,
+        client: httpx.AsyncClient,
+        creds: Credentials,
+        model: str,
+        texts: Sequence[str],
         dimensions: int | None = None,
     ) -> EmbedResult: ...
 

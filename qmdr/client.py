@@ -80,8 +80,9 @@ def _check(response: httpx.Response) -> httpx.Response:
             body = {}
         detail = body.get("detail", response.text)
         error = body.get("error") or body.get("title") or "HTTPError"  # a problem of plain HTTP has no error name
-        raise QmdrClientError(response.status_code, str(error), detail if isinstance(detail, str) else str(detail),
-                              body)
+        raise QmdrClientError(
+            response.status_code, str(error), detail if isinstance(detail, str) else str(detail), body
+        )
     return response
 
 
@@ -97,12 +98,15 @@ def _save_stream(pieces: Iterable[bytes], dest: Path) -> Path:
     return dest
 
 
-def _import_request(source: str, export: str | Path | bytes, vault: str,
-                    folder: str | None) -> tuple[str, dict[str, Any]]:
+def _import_request(
+    source: str, export: str | Path | bytes, vault: str, folder: str | None
+) -> tuple[str, dict[str, Any]]:
     raw = export if isinstance(export, bytes) else Path(export).read_bytes()
     kind = "application/zip" if raw[:4] == b"PK\x03\x04" else "application/json"
-    return (f"/vaults/{quote(vault, safe='')}/import/{quote(source, safe='')}",
-            {"content": raw, "headers": {"content-type": kind}, "params": {"folder": folder} if folder else {}})
+    return (
+        f"/vaults/{quote(vault, safe='')}/import/{quote(source, safe='')}",
+        {"content": raw, "headers": {"content-type": kind}, "params": {"folder": folder} if folder else {}},
+    )
 
 
 def _note_url(vault: str, path: str) -> str:
@@ -121,27 +125,57 @@ def _search_body(query: str, vaults: list[str] | None, k: int, options: dict[str
     return MemorySearchRequest(query=query, vaults=vaults, k=k, **options).model_dump(exclude_none=True)
 
 
-def _context_body(query: str | list[str] | None, budget: int | None, profile: str, vaults: list[str] | None,
-                  since: str | datetime | None = None, include_superseded: bool = False,
-                  filters: dict[str, Any] | None = None) -> dict[str, Any]:
+def _context_body(
+    query: str | list[str] | None,
+    budget: int | None,
+    profile: str,
+    vaults: list[str] | None,
+    since: str | datetime | None = None,
+    include_superseded: bool = False,
+    filters: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     queries = [] if query is None else [query] if isinstance(query, str) else list(query)
     limits = {name: _iso(value) if name in ("after", "before") else value for name, value in (filters or {}).items()}
-    return ContextRequest(queries=queries, budget=budget, profile=profile,  # type: ignore[arg-type]
-                          vaults=vaults, since=since,  # type: ignore[arg-type]
-                          include_superseded=include_superseded, **limits).model_dump(mode="json", exclude_none=True)
+    return ContextRequest(
+        queries=queries,
+        budget=budget,
+        profile=profile,  # type: ignore[arg-type]
+        vaults=vaults,
+        since=since,  # type: ignore[arg-type]
+        include_superseded=include_superseded,
+        **limits,
+    ).model_dump(mode="json", exclude_none=True)
 
 
-def _write_body(path: str, content: str | None, frontmatter: dict[str, Any] | None, append: bool,
-                supersedes: str | None = None, on_duplicate: str = "write") -> dict[str, Any]:
-    return NoteWrite(path=path, content=content, frontmatter=frontmatter or {}, append=append,  # type: ignore[arg-type]
-                     supersedes=supersedes, on_duplicate=on_duplicate).model_dump(exclude_none=True)
+def _write_body(
+    path: str,
+    content: str | None,
+    frontmatter: dict[str, Any] | None,
+    append: bool,
+    supersedes: str | None = None,
+    on_duplicate: str = "write",
+) -> dict[str, Any]:
+    return NoteWrite(
+        path=path,
+        content=content,
+        frontmatter=frontmatter or {},
+        append=append,  # type: ignore[arg-type]
+        supersedes=supersedes,
+        on_duplicate=on_duplicate,
+    ).model_dump(exclude_none=True)
 
 
 class QmdrClient:
     """Synchronous client; use as a context manager or call ``close()``."""
 
-    def __init__(self, base_url: str = "http://127.0.0.1:8181", *, token: str | None = None,
-                 timeout: float = DEFAULT_TIMEOUT_S, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str = "http://127.0.0.1:8181",
+        *,
+        token: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         self._http = httpx.Client(base_url=base_url, headers=_headers(token), timeout=timeout, transport=transport)
 
     def __enter__(self) -> QmdrClient:
@@ -153,24 +187,44 @@ class QmdrClient:
     def close(self) -> None:
         self._http.close()
 
-    def search(self, query: str, *, vaults: list[str] | None = None, k: int = 10, **options: Any) -> MemorySearchResponse:
+    def search(
+        self, query: str, *, vaults: list[str] | None = None, k: int = 10, **options: Any
+    ) -> MemorySearchResponse:
         """Search (options: mode, path_prefix, tags, where, after, before, rerank, expand, group_by_note, explain,
         include_superseded). ``where={"status": "decided", "project": ["a", "b"]}`` keeps notes whose frontmatter
         has those values (a list: any of them); ``after``/``before`` (ISO strings, dates or datetimes) bound
         the note's date."""
-        return _parse(MemorySearchResponse, self._http.post("/vaults/search", json=_search_body(query, vaults, k, options)))
+        return _parse(
+            MemorySearchResponse, self._http.post("/vaults/search", json=_search_body(query, vaults, k, options))
+        )
 
-    def context(self, query: str | list[str] | None = None, *, budget: int | None = None, profile: str = "balanced",
-                vaults: list[str] | None = None, since: str | datetime | None = None,
-                include_superseded: bool = False, **filters: Any) -> ContextResponse:
+    def context(
+        self,
+        query: str | list[str] | None = None,
+        *,
+        budget: int | None = None,
+        profile: str = "balanced",
+        vaults: list[str] | None = None,
+        since: str | datetime | None = None,
+        include_superseded: bool = False,
+        **filters: Any,
+    ) -> ContextResponse:
         """A ready-to-paste memory block; ``since`` keeps notes changed after that date (no query: what changed);
         ``filters``: path_prefix, tags, where, after, before, as for ``search``."""
         body = _context_body(query, budget, profile, vaults, since, include_superseded, filters)
         return _parse(ContextResponse, self._http.post("/context", json=body))
 
-    def remember(self, path: str, content: str | None = None, *, vault: str = "default",
-                 frontmatter: dict[str, Any] | None = None, append: bool = False, supersedes: str | None = None,
-                 on_duplicate: str = "write") -> NoteWriteResult:
+    def remember(
+        self,
+        path: str,
+        content: str | None = None,
+        *,
+        vault: str = "default",
+        frontmatter: dict[str, Any] | None = None,
+        append: bool = False,
+        supersedes: str | None = None,
+        on_duplicate: str = "write",
+    ) -> NoteWriteResult:
         """Create or update a note; it is searchable when this returns. ``similar`` in the answer lists
         stored chunks the text nearly duplicates (``on_duplicate``: write, skip or merge); ``supersedes``
         marks an old note as replaced by this one."""
@@ -183,23 +237,27 @@ class QmdrClient:
     def delete_note(self, path: str, *, vault: str = "default") -> NoteWriteResult:
         return _parse(NoteWriteResult, self._http.delete(_note_url(vault, path)))
 
-    def feedback(self, path: str, useful: bool, *, vault: str = "default", query: str | None = None) -> FeedbackResponse:
+    def feedback(
+        self, path: str, useful: bool, *, vault: str = "default", query: str | None = None
+    ) -> FeedbackResponse:
         body = FeedbackRequest(vault=vault, path=path, useful=useful, query=query).model_dump(exclude_none=True)
         return _parse(FeedbackResponse, self._http.post("/feedback", json=body))
 
     def vaults(self) -> VaultList:
         return _parse(VaultList, self._http.get("/vaults"))
 
-    def add_vault(self, name: str, folder: str, *, settings: dict[str, Any] | None = None,
-                  index: bool = True) -> VaultModel:
+    def add_vault(
+        self, name: str, folder: str, *, settings: dict[str, Any] | None = None, index: bool = True
+    ) -> VaultModel:
         body = VaultCreate(name=name, folder=folder, settings=settings or {}, index=index).model_dump()
         return _parse(VaultModel, self._http.post("/vaults", json=body))
 
     def remove_vault(self, name: str) -> None:
         _check(self._http.delete(f"/vaults/{quote(name, safe='')}"))
 
-    def import_export(self, source: str, export: str | Path | bytes, *, vault: str = "default",
-                      folder: str | None = None) -> ImportResult:
+    def import_export(
+        self, source: str, export: str | Path | bytes, *, vault: str = "default", folder: str | None = None
+    ) -> ImportResult:
         """Import a ChatGPT or Claude export (a file path or its bytes): one note per conversation."""
         return _parse(ImportResult, self._http.post(*_import_request(source, export, vault, folder)))
 
@@ -229,10 +287,15 @@ class QmdrClient:
 class AsyncQmdrClient:
     """Asynchronous client with the same methods as ``QmdrClient``; ``async with`` or ``await aclose()``."""
 
-    def __init__(self, base_url: str = "http://127.0.0.1:8181", *, token: str | None = None,
-                 timeout: float = DEFAULT_TIMEOUT_S, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        self._http = httpx.AsyncClient(base_url=base_url, headers=_headers(token), timeout=timeout,
-                                       transport=transport)
+    def __init__(
+        self,
+        base_url: str = "http://127.0.0.1:8181",
+        *,
+        token: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._http = httpx.AsyncClient(base_url=base_url, headers=_headers(token), timeout=timeout, transport=transport)
 
     async def __aenter__(self) -> AsyncQmdrClient:
         return self
@@ -243,21 +306,37 @@ class AsyncQmdrClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def search(self, query: str, *, vaults: list[str] | None = None, k: int = 10,
-                     **options: Any) -> MemorySearchResponse:
+    async def search(
+        self, query: str, *, vaults: list[str] | None = None, k: int = 10, **options: Any
+    ) -> MemorySearchResponse:
         body = _search_body(query, vaults, k, options)
         return _parse(MemorySearchResponse, await self._http.post("/vaults/search", json=body))
 
-    async def context(self, query: str | list[str] | None = None, *, budget: int | None = None,
-                      profile: str = "balanced", vaults: list[str] | None = None,
-                      since: str | datetime | None = None, include_superseded: bool = False,
-                      **filters: Any) -> ContextResponse:
+    async def context(
+        self,
+        query: str | list[str] | None = None,
+        *,
+        budget: int | None = None,
+        profile: str = "balanced",
+        vaults: list[str] | None = None,
+        since: str | datetime | None = None,
+        include_superseded: bool = False,
+        **filters: Any,
+    ) -> ContextResponse:
         body = _context_body(query, budget, profile, vaults, since, include_superseded, filters)
         return _parse(ContextResponse, await self._http.post("/context", json=body))
 
-    async def remember(self, path: str, content: str | None = None, *, vault: str = "default",
-                       frontmatter: dict[str, Any] | None = None, append: bool = False,
-                       supersedes: str | None = None, on_duplicate: str = "write") -> NoteWriteResult:
+    async def remember(
+        self,
+        path: str,
+        content: str | None = None,
+        *,
+        vault: str = "default",
+        frontmatter: dict[str, Any] | None = None,
+        append: bool = False,
+        supersedes: str | None = None,
+        on_duplicate: str = "write",
+    ) -> NoteWriteResult:
         body = _write_body(path, content, frontmatter, append, supersedes, on_duplicate)
         return _parse(NoteWriteResult, await self._http.post(f"/vaults/{quote(vault, safe='')}/notes", json=body))
 
@@ -267,24 +346,27 @@ class AsyncQmdrClient:
     async def delete_note(self, path: str, *, vault: str = "default") -> NoteWriteResult:
         return _parse(NoteWriteResult, await self._http.delete(_note_url(vault, path)))
 
-    async def feedback(self, path: str, useful: bool, *, vault: str = "default",
-                       query: str | None = None) -> FeedbackResponse:
+    async def feedback(
+        self, path: str, useful: bool, *, vault: str = "default", query: str | None = None
+    ) -> FeedbackResponse:
         body = FeedbackRequest(vault=vault, path=path, useful=useful, query=query).model_dump(exclude_none=True)
         return _parse(FeedbackResponse, await self._http.post("/feedback", json=body))
 
     async def vaults(self) -> VaultList:
         return _parse(VaultList, await self._http.get("/vaults"))
 
-    async def add_vault(self, name: str, folder: str, *, settings: dict[str, Any] | None = None,
-                        index: bool = True) -> VaultModel:
+    async def add_vault(
+        self, name: str, folder: str, *, settings: dict[str, Any] | None = None, index: bool = True
+    ) -> VaultModel:
         body = VaultCreate(name=name, folder=folder, settings=settings or {}, index=index).model_dump()
         return _parse(VaultModel, await self._http.post("/vaults", json=body))
 
     async def remove_vault(self, name: str) -> None:
         _check(await self._http.delete(f"/vaults/{quote(name, safe='')}"))
 
-    async def import_export(self, source: str, export: str | Path | bytes, *, vault: str = "default",
-                            folder: str | None = None) -> ImportResult:
+    async def import_export(
+        self, source: str, export: str | Path | bytes, *, vault: str = "default", folder: str | None = None
+    ) -> ImportResult:
         """Import a ChatGPT or Claude export (a file path or its bytes): one note per conversation."""
         url, options = _import_request(source, export, vault, folder)
         return _parse(ImportResult, await self._http.post(url, **options))

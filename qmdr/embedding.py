@@ -55,8 +55,9 @@ class EmbedFn(Protocol):
 class EmbedClient(Protocol):
     """The part of ``providers.client.ProviderClient`` embedding uses."""
 
-    async def embed(self, model: str, texts: Sequence[str], dimensions: int | None = None,
-                    batch_size: int | None = None) -> EmbedResult: ...
+    async def embed(
+        self, model: str, texts: Sequence[str], dimensions: int | None = None, batch_size: int | None = None
+    ) -> EmbedResult: ...
 
 
 def embed_fn_for(client: EmbedClient, model: str) -> EmbedFn:
@@ -79,9 +80,16 @@ def l2_normalise(matrix: np.ndarray) -> np.ndarray:
 class ProviderEmbedder:
     """Implements ``Embedder`` over a provider's embeddings API."""
 
-    def __init__(self, embed_fn: EmbedFn, *, model: str, dim: int | None = None,
-                 batch_size: int = DEFAULT_BATCH_SIZE, max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
-                 dimensions: int | None = None) -> None:
+    def __init__(
+        self,
+        embed_fn: EmbedFn,
+        *,
+        model: str,
+        dim: int | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        dimensions: int | None = None,
+    ) -> None:
         if batch_size < 1 or max_concurrency < 1:
             raise ValueError("batch_size and max_concurrency must be >= 1")
         if dimensions is not None:
@@ -102,8 +110,9 @@ class ProviderEmbedder:
     def dim(self) -> int:
         """Vector length; raises until known (pass ``dim``, or embed once, or ``discover_dim``)."""
         if self._dim is None:
-            raise RuntimeError(f"the dimension of {self.model_id} is not known yet: "
-                               f"call discover_dim() or embed() first")
+            raise RuntimeError(
+                f"the dimension of {self.model_id} is not known yet: call discover_dim() or embed() first"
+            )
         return self._dim
 
     @property
@@ -121,7 +130,7 @@ class ProviderEmbedder:
         texts = list(texts)
         if not texts:
             return np.zeros((0, self._dim or 0), dtype=np.float32)
-        batches = [texts[start: start + self.batch_size] for start in range(0, len(texts), self.batch_size)]
+        batches = [texts[start : start + self.batch_size] for start in range(0, len(texts), self.batch_size)]
         rows = await run_all([self._embed_batch(batch) for batch in batches])  # a failure cancels the rest
         return np.concatenate(rows, axis=0)
 

@@ -61,8 +61,9 @@ class ModelMismatch(StoreError):
     and the message tells the user how to rebuild.
     """
 
-    def __init__(self, message: str, *, stored: tuple[str, int] | None = None,
-                 requested: tuple[str, int] | None = None) -> None:
+    def __init__(
+        self, message: str, *, stored: tuple[str, int] | None = None, requested: tuple[str, int] | None = None
+    ) -> None:
         super().__init__(message)
         self.stored = stored
         self.requested = requested

@@ -51,47 +51,92 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.requests = Histogram("qmdr_http_request_duration_seconds", "HTTP request latency by route",
-                                  ["method", "route", "status"], buckets=LATENCY_BUCKETS, registry=self.registry)
-        self.errors = Counter("qmdr_http_errors_total", "HTTP answers with status >= 400, by route and status",
-                              ["route", "status"], registry=self.registry)
-        self.search_stages = Histogram("qmdr_search_stage_seconds", "search latency per stage",
-                                       ["stage"], buckets=LATENCY_BUCKETS, registry=self.registry)
-        self.search_degraded = Counter("qmdr_search_warnings_total",
-                                       "searches answered with a warning (a degraded stage)", registry=self.registry)
+        self.requests = Histogram(
+            "qmdr_http_request_duration_seconds",
+            "HTTP request latency by route",
+            ["method", "route", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.errors = Counter(
+            "qmdr_http_errors_total",
+            "HTTP answers with status >= 400, by route and status",
+            ["route", "status"],
+            registry=self.registry,
+        )
+        self.search_stages = Histogram(
+            "qmdr_search_stage_seconds",
+            "search latency per stage",
+            ["stage"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.search_degraded = Counter(
+            "qmdr_search_warnings_total", "searches answered with a warning (a degraded stage)", registry=self.registry
+        )
         self.provider_calls = Counter(
             "qmdr_provider_requests_total",
             "calls to model providers (each after its retries and fallbacks) by provider, kind and outcome",
-            ["provider", "kind", "outcome"], registry=self.registry)
-        self.provider_seconds = Histogram("qmdr_provider_call_seconds",
-                                          "provider call latency, retries and fallbacks included",
-                                          ["provider", "kind"], buckets=PROVIDER_BUCKETS, registry=self.registry)
-        self.provider_retries = Counter("qmdr_provider_retries_total",
-                                        "provider calls retried after a transient failure or a damaged body",
-                                        ["provider", "reason"], registry=self.registry)
+            ["provider", "kind", "outcome"],
+            registry=self.registry,
+        )
+        self.provider_seconds = Histogram(
+            "qmdr_provider_call_seconds",
+            "provider call latency, retries and fallbacks included",
+            ["provider", "kind"],
+            buckets=PROVIDER_BUCKETS,
+            registry=self.registry,
+        )
+        self.provider_retries = Counter(
+            "qmdr_provider_retries_total",
+            "provider calls retried after a transient failure or a damaged body",
+            ["provider", "reason"],
+            registry=self.registry,
+        )
         self.provider_failures = Counter(
             "qmdr_provider_failed_calls_total",
             "provider calls that failed after all retries and fallbacks (the caller got an error)",
-            ["provider"], registry=self.registry)
+            ["provider"],
+            registry=self.registry,
+        )
         self.provider_fallbacks = Counter(
             "qmdr_provider_fallbacks_total",
             "models a fallback chain gave up on (by their provider) before trying the next model",
-            ["provider"], registry=self.registry)
-        self.provider_cooldowns = Counter("qmdr_provider_cooldowns_total",
-                                          "times a provider was skipped for a while after repeated failures",
-                                          ["provider"], registry=self.registry)
-        self.provider_model_cooldowns = Counter("qmdr_provider_model_cooldowns_total",
-                                                "times one model was skipped for a while after repeated failures",
-                                                ["provider", "model"], registry=self.registry)
-        self.provider_tokens = Counter("qmdr_provider_tokens_total",
-                                       "tokens of answered chats by provider, model and kind (input includes "
-                                       "cached_input and cache_write; output includes reasoning)",
-                                       ["provider", "model", "kind"], registry=self.registry)
-        self.provider_cost = Counter("qmdr_provider_cost_usd_total",
-                                     "cost of answered chats at the catalog's prices (models with a price only)",
-                                     ["provider", "model"], registry=self.registry)
-        self.reindex_seconds = Histogram("qmdr_reindex_duration_seconds", "reindex durations by outcome",
-                                         ["outcome"], buckets=REINDEX_BUCKETS, registry=self.registry)
+            ["provider"],
+            registry=self.registry,
+        )
+        self.provider_cooldowns = Counter(
+            "qmdr_provider_cooldowns_total",
+            "times a provider was skipped for a while after repeated failures",
+            ["provider"],
+            registry=self.registry,
+        )
+        self.provider_model_cooldowns = Counter(
+            "qmdr_provider_model_cooldowns_total",
+            "times one model was skipped for a while after repeated failures",
+            ["provider", "model"],
+            registry=self.registry,
+        )
+        self.provider_tokens = Counter(
+            "qmdr_provider_tokens_total",
+            "tokens of answered chats by provider, model and kind (input includes "
+            "cached_input and cache_write; output includes reasoning)",
+            ["provider", "model", "kind"],
+            registry=self.registry,
+        )
+        self.provider_cost = Counter(
+            "qmdr_provider_cost_usd_total",
+            "cost of answered chats at the catalog's prices (models with a price only)",
+            ["provider", "model"],
+            registry=self.registry,
+        )
+        self.reindex_seconds = Histogram(
+            "qmdr_reindex_duration_seconds",
+            "reindex durations by outcome",
+            ["outcome"],
+            buckets=REINDEX_BUCKETS,
+            registry=self.registry,
+        )
         self.reindex_started = Gauge("qmdr_reindex_running", "1 while a reindex runs", registry=self.registry)
 
     def watch_index(self, stats: Callable[[], Any]) -> None:
@@ -142,8 +187,13 @@ class ProviderMetrics(ProviderObserver):
         self.metrics.provider_model_cooldowns.labels(provider=provider, model=model).inc()
 
     def on_usage(self, provider: str, model: str, usage: Any, cost_usd: float | None) -> None:
-        tokens = {"input": usage.input_tokens, "output": usage.output_tokens, "reasoning": usage.thinking_tokens,
-                  "cached_input": usage.cached_input_tokens, "cache_write": usage.cache_write_tokens}
+        tokens = {
+            "input": usage.input_tokens,
+            "output": usage.output_tokens,
+            "reasoning": usage.thinking_tokens,
+            "cached_input": usage.cached_input_tokens,
+            "cache_write": usage.cache_write_tokens,
+        }
         for kind, count in tokens.items():
             if count:
                 self.metrics.provider_tokens.labels(provider=provider, model=model, kind=kind).inc(count)

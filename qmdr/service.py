@@ -36,8 +36,14 @@ class Service:
         self.components = components
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, store: Store | None = None,
-                      env: Mapping[str, str] | None = None, http: httpx.AsyncClient | None = None) -> Service:
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        store: Store | None = None,
+        env: Mapping[str, str] | None = None,
+        http: httpx.AsyncClient | None = None,
+    ) -> Service:
         """Build everything from settings; ``store`` (the default vault's index), ``env`` (provider keys)
         and ``http`` are injectable for tests."""
         from qmdr.wiring import build_components
@@ -45,11 +51,17 @@ class Service:
         components = build_components(settings, env=env, http=http)
 
         def make_searcher(index: Store) -> Searcher:
-            return Searcher(index, components.embedder, components.reranker, expander=components.expander,
-                            embed_budget_s=settings.qmd_embed_query_budget_s)
+            return Searcher(
+                index,
+                components.embedder,
+                components.reranker,
+                expander=components.expander,
+                embed_budget_s=settings.qmd_embed_query_budget_s,
+            )
 
-        memory = VaultHub(settings, components.embedder, make_searcher,
-                          stores={DEFAULT_VAULT: store} if store is not None else None)
+        memory = VaultHub(
+            settings, components.embedder, make_searcher, stores={DEFAULT_VAULT: store} if store is not None else None
+        )
         return cls(settings, memory, components)
 
     @property
@@ -88,11 +100,18 @@ class Service:
             "status": "ok",
             "version": __version__,
             "store": type(self.store).__name__,
-            "embedding": self.components.describe_embedding() if self.components else
-            {"model": self.embedder.model_id, "dim": self.embedder.dim},
+            "embedding": self.components.describe_embedding()
+            if self.components
+            else {"model": self.embedder.model_id, "dim": self.embedder.dim},
             "rerank": self.components.describe_rerank() if self.components else {"enabled": False},
-            "index": {"notes": stats.notes, "chunks": stats.chunks, "vectors": stats.vectors,
-                      "model": stats.model_id, "dim": stats.dim, "last_reindex": stats.last_reindex},
+            "index": {
+                "notes": stats.notes,
+                "chunks": stats.chunks,
+                "vectors": stats.vectors,
+                "model": stats.model_id,
+                "dim": stats.dim,
+                "last_reindex": stats.last_reindex,
+            },
         }
 
     async def aclose(self) -> None:

@@ -37,54 +37,97 @@ def default_data_dir() -> Path:
 class Settings(BaseSettings):
     """Every setting, its env var (the upper-cased field name) and its default."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True,
-                                      case_sensitive=False)
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True, case_sensitive=False
+    )
 
     # --- memory search: embeddings (seed names) ---
     qmd_embed_provider: str = Field("local", description="local, openai, a registry provider id or custom-<slug>")
-    qmd_openai_api_key: SecretStr | None = Field(None, description="key for QMD_OPENAI_BASE_URL; falls back to the provider's own key")
-    qmd_openai_base_url: str = Field("https://openrouter.ai/api/v1", description="OpenAI-compatible endpoint used when a QMD_* provider is 'openai'")
-    qmd_openai_embed_model: str = Field("openai/text-embedding-3-small", description="embedding model for remote providers")
-    qmd_openai_embed_dimensions: int | None = Field(None, ge=8, le=8192, description="output dimensions for models that take it (text-embedding-3-*)")
+    qmd_openai_api_key: SecretStr | None = Field(
+        None, description="key for QMD_OPENAI_BASE_URL; falls back to the provider's own key"
+    )
+    qmd_openai_base_url: str = Field(
+        "https://openrouter.ai/api/v1", description="OpenAI-compatible endpoint used when a QMD_* provider is 'openai'"
+    )
+    qmd_openai_embed_model: str = Field(
+        "openai/text-embedding-3-small", description="embedding model for remote providers"
+    )
+    qmd_openai_embed_dimensions: int | None = Field(
+        None, ge=8, le=8192, description="output dimensions for models that take it (text-embedding-3-*)"
+    )
     qmd_embed_batch_size: int = Field(64, ge=1, le=2048, description="texts per embeddings request")
     qmd_embed_concurrency: int = Field(4, ge=1, le=32, description="embedding requests in flight at once")
-    qmd_embed_query_budget_s: float = Field(5.0, gt=0, le=120, description="seconds a search waits for its query embedding; past it hybrid answers from keywords, vector mode fails (504)")
+    qmd_embed_query_budget_s: float = Field(
+        5.0,
+        gt=0,
+        le=120,
+        description="seconds a search waits for its query embedding; past it hybrid answers from keywords, vector mode fails (504)",
+    )
     # --- memory search: rerank (seed names) ---
     qmd_rerank_provider: str | None = Field(None, description="provider for reranking; unset means no rerank")
-    qmd_rerank_mode: RerankMode | None = Field(None, description="llm (default when a rerank provider is set), none or api")
+    qmd_rerank_mode: RerankMode | None = Field(
+        None, description="llm (default when a rerank provider is set), none or api"
+    )
     qmd_openai_model: str = Field("openai/gpt-4o-mini", description="chat model for LLM rerank and query expansion")
     qmd_rerank_top_n: int = Field(30, ge=1, le=200, description="fused candidates sent to the reranker")
     qmd_rerank_budget_s: float = Field(3.0, gt=0, le=60, description="time budget of the rerank stage per search")
 
     # --- the service ---
     qmdr_vault: Path | None = Field(None, description="default vault folder for `qmdr index` and POST /reindex")
-    qmdr_index_name: str = Field("default", pattern=r"^[A-Za-z0-9_.-]+$", description="index file name under the data dir")
+    qmdr_index_name: str = Field(
+        "default", pattern=r"^[A-Za-z0-9_.-]+$", description="index file name under the data dir"
+    )
     qmdr_index_path: Path | None = Field(None, description="explicit SQLite index file (overrides the name)")
-    qmdr_database_url: str | None = Field(None, description="postgresql://... to keep every vault, the vault list and feedback in PostgreSQL (pgvector >= 0.8, pg_trgm) instead of SQLite files")
+    qmdr_database_url: str | None = Field(
+        None,
+        description="postgresql://... to keep every vault, the vault list and feedback in PostgreSQL (pgvector >= 0.8, pg_trgm) instead of SQLite files",
+    )
     qmdr_data_dir: Path = Field(default_factory=default_data_dir, description="indexes and the settings store")
     qmdr_host: str = Field("127.0.0.1", description="bind address of `qmdr serve`")
     qmdr_port: int = Field(8181, ge=1, le=65535, description="port of `qmdr serve`")
     qmdr_api_token: SecretStr | None = Field(None, description="bearer token required by the API and dashboard")
-    qmdr_trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list, description="addresses or networks of reverse proxies whose X-Forwarded-For/-Proto are believed (comma-separated or a JSON list; default none)")
-    qmdr_auth_free_failures: int = Field(10, ge=1, le=1_000_000, description="wrong tokens one client address may send (in 15 minutes) before lockouts of 1 s, 2 s, 4 s ... up to 5 minutes")
+    qmdr_trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="addresses or networks of reverse proxies whose X-Forwarded-For/-Proto are believed (comma-separated or a JSON list; default none)",
+    )
+    qmdr_auth_free_failures: int = Field(
+        10,
+        ge=1,
+        le=1_000_000,
+        description="wrong tokens one client address may send (in 15 minutes) before lockouts of 1 s, 2 s, 4 s ... up to 5 minutes",
+    )
     qmdr_max_note_bytes: int = Field(DEFAULT_MAX_NOTE_BYTES, ge=1024, description="notes larger than this are skipped")
     qmdr_chunk_tokens: int = Field(256, ge=32, le=8192, description="chunk budget in embedding-model tokens")
     qmdr_chunk_overlap: int = Field(32, ge=0, le=1024, description="tokens carried from one chunk into the next")
     qmdr_agents_dir: Path = Field(Path("agents"), description="agent configs: <dir>/<agent id>/config.yml")
     qmdr_pipelines_dir: Path = Field(Path("pipelines"), description="pipelines POST /chat names: <dir>/<name>.yml")
     qmdr_log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
-    qmdr_log_format: Literal["text", "json"] = Field("text", description="text, or json for one JSON object per log line (with request_id)")
-    qmdr_vault_roots: list[Path] = Field(default_factory=list, description="extra folders POST /reindex may index (JSON list); QMDR_VAULT and registered vaults always may")
+    qmdr_log_format: Literal["text", "json"] = Field(
+        "text", description="text, or json for one JSON object per log line (with request_id)"
+    )
+    qmdr_vault_roots: list[Path] = Field(
+        default_factory=list,
+        description="extra folders POST /reindex may index (JSON list); QMDR_VAULT and registered vaults always may",
+    )
     # --- agent memory (qmdr.memory.hub, qmdr.memory.watch, qmdr.memory.context, qmdr.search.boosts) ---
     qmdr_watch: bool = Field(False, description="`qmdr serve` follows every vault folder and reindexes changed notes")
-    qmdr_watch_debounce_s: float = Field(2.0, gt=0, le=60, description="quiet time after a burst of file changes before reindexing")
+    qmdr_watch_debounce_s: float = Field(
+        2.0, gt=0, le=60, description="quiet time after a burst of file changes before reindexing"
+    )
     qmdr_context_tokens: int = Field(2000, ge=64, le=100_000, description="default token budget of POST /context")
     qmdr_duplicate_threshold: float = Field(
-        DUPLICATE_THRESHOLD, gt=0, le=1,
-        description="cosine similarity from which a note write reports a stored chunk as a near duplicate")
+        DUPLICATE_THRESHOLD,
+        gt=0,
+        le=1,
+        description="cosine similarity from which a note write reports a stored chunk as a near duplicate",
+    )
     qmdr_recency_weight: float = Field(0.0, ge=0, le=10, description="recency boost weight (0 = off)")
-    qmdr_recency_half_life_days: float = Field(30.0, gt=0, le=36_500, description="age at which the recency boost halves")
-    qmdr_feedback_weight: float = Field(0.0, ge=0, le=1, description="usefulness-prior weight from POST /feedback (0 = off)")
+    qmdr_recency_half_life_days: float = Field(
+        30.0, gt=0, le=36_500, description="age at which the recency boost halves"
+    )
+    qmdr_feedback_weight: float = Field(
+        0.0, ge=0, le=1, description="usefulness-prior weight from POST /feedback (0 = off)"
+    )
     qmdr_mcp_port: int = Field(8182, ge=1, le=65535, description="port of `qmdr mcp --http`")
     secret_encryption_key: SecretStr | None = Field(None, description="encrypts stored API keys at rest")
 

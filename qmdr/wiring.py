@@ -83,7 +83,8 @@ class MemoryKeys:
             raise MissingCredentials(
                 f"{self.settings.qmd_openai_base_url} needs an API key: set {names}, or store the "
                 f"{self.owner.display_name} key in Settings -> Providers",
-                env_var=QMD_KEY_ENV, provider=QMD_ENDPOINT_ID,
+                env_var=QMD_KEY_ENV,
+                provider=QMD_ENDPOINT_ID,
             )
         return Credentials(provider=QMD_ENDPOINT_ID, base_url=self._spec.default_base_url or "", api_key=key)
 
@@ -95,10 +96,21 @@ class MemoryKeys:
         try:
             key, source, where = self._endpoint_key()
         except Exception as exc:  # noqa: BLE001 - a stored key that will not decrypt is reported, not raised
-            return KeyInfo(provider=QMD_ENDPOINT_ID, source="none", masked=None, env_var=QMD_KEY_ENV,
-                           display_name=self._spec.display_name, error=str(exc))
-        return KeyInfo(provider=QMD_ENDPOINT_ID, source=source, masked=mask_key(key), env_var=where,
-                       display_name=self._spec.display_name)
+            return KeyInfo(
+                provider=QMD_ENDPOINT_ID,
+                source="none",
+                masked=None,
+                env_var=QMD_KEY_ENV,
+                display_name=self._spec.display_name,
+                error=str(exc),
+            )
+        return KeyInfo(
+            provider=QMD_ENDPOINT_ID,
+            source=source,
+            masked=mask_key(key),
+            env_var=where,
+            display_name=self._spec.display_name,
+        )
 
 
 def model_string(provider: str, model: str) -> str:
@@ -117,9 +129,16 @@ class Components:
     it, and importing and opening it (httpx, the encrypted key store) cost a CLI call ~0.1-0.2 s.
     """
 
-    def __init__(self, embedder: Embedder, access: Callable[[], ProviderAccess] | ProviderAccess, *,
-                 reranker: Any | None = None, expander: Any | None = None,
-                 embedding_info: dict[str, Any] | None = None, rerank_info: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        embedder: Embedder,
+        access: Callable[[], ProviderAccess] | ProviderAccess,
+        *,
+        reranker: Any | None = None,
+        expander: Any | None = None,
+        embedding_info: dict[str, Any] | None = None,
+        rerank_info: dict[str, Any] | None = None,
+    ) -> None:
         self.embedder = embedder
         self.reranker = reranker
         self.expander = expander
@@ -177,9 +196,13 @@ def open_secret_store(settings: Settings) -> SecretStore:
     return SecretStore(settings.settings_db_path, encryption_key=key)
 
 
-def build_provider_access(settings: Settings, *, env: Mapping[str, str] | None = None,
-                          http: httpx.AsyncClient | None = None, secrets: SecretStore | None = None
-                          ) -> tuple[SecretStore, MemoryKeys, ProviderClient, httpx.AsyncClient]:
+def build_provider_access(
+    settings: Settings,
+    *,
+    env: Mapping[str, str] | None = None,
+    http: httpx.AsyncClient | None = None,
+    secrets: SecretStore | None = None,
+) -> tuple[SecretStore, MemoryKeys, ProviderClient, httpx.AsyncClient]:
     """The settings store, the key source and a provider client: all that chat and key commands need."""
     from providers.catalog import Catalog, info_from_dict
     from providers.client import ProviderClient, default_http_client
@@ -193,9 +216,15 @@ def build_provider_access(settings: Settings, *, env: Mapping[str, str] | None =
     return secrets, keys, client, http
 
 
-def build_components(settings: Settings, *, env: Mapping[str, str] | None = None,
-                     http: httpx.AsyncClient | None = None, secrets: SecretStore | None = None) -> Components:
+def build_components(
+    settings: Settings,
+    *,
+    env: Mapping[str, str] | None = None,
+    http: httpx.AsyncClient | None = None,
+    secrets: SecretStore | None = None,
+) -> Components:
     """The embedded model when no provider is configured; remote providers otherwise."""
+
     def access() -> ProviderAccess:
         return build_provider_access(settings, env=env, http=http, secrets=secrets)
 
@@ -203,9 +232,12 @@ def build_components(settings: Settings, *, env: Mapping[str, str] | None = None
     if embed_provider == "local" and not settings.qmd_rerank_provider and secrets is None:  # nothing to call yet
         from providers.local import load_local_embedder
 
-        return Components(load_local_embedder(), access,
-                          embedding_info={"provider": "local", "key_source": "none needed"},
-                          rerank_info={"provider": None, "mode": "none"})
+        return Components(
+            load_local_embedder(),
+            access,
+            embedding_info={"provider": "local", "key_source": "none needed"},
+            rerank_info={"provider": None, "mode": "none"},
+        )
     from providers.resolver import parse_model_string
     from qmdr.embedding import ProviderEmbedder, embed_fn_for
 
@@ -219,16 +251,27 @@ def build_components(settings: Settings, *, env: Mapping[str, str] | None = None
         model = model_string(embed_provider, settings.qmd_openai_embed_model)
         ref = parse_model_string(model)
         embedder = ProviderEmbedder(
-            embed_fn_for(client, model), model=settings.qmd_openai_embed_model,
+            embed_fn_for(client, model),
+            model=settings.qmd_openai_embed_model,
             dim=settings.qmd_openai_embed_dimensions or _catalog_dim(ref.provider, ref.model),
-            batch_size=settings.qmd_embed_batch_size, max_concurrency=settings.qmd_embed_concurrency,
+            batch_size=settings.qmd_embed_batch_size,
+            max_concurrency=settings.qmd_embed_concurrency,
             dimensions=settings.qmd_openai_embed_dimensions,
         )
-        embedding_info = {"provider": embed_provider, "endpoint": keys.spec(ref.provider).default_base_url,
-                          **_key_source(keys, ref.provider)}
+        embedding_info = {
+            "provider": embed_provider,
+            "endpoint": keys.spec(ref.provider).default_base_url,
+            **_key_source(keys, ref.provider),
+        }
     reranker, expander, rerank_info = _build_rerank(settings, keys, client, http)
-    return Components(embedder, (secrets, keys, client, http), reranker=reranker, expander=expander,
-                      embedding_info=embedding_info, rerank_info=rerank_info)
+    return Components(
+        embedder,
+        (secrets, keys, client, http),
+        reranker=reranker,
+        expander=expander,
+        embedding_info=embedding_info,
+        rerank_info=rerank_info,
+    )
 
 
 def _catalog_dim(provider: str, model: str) -> int | None:
@@ -243,8 +286,9 @@ def _catalog_dim(provider: str, model: str) -> int | None:
     return dim
 
 
-def _build_rerank(settings: Settings, keys: MemoryKeys, client: ProviderClient,
-                  http: httpx.AsyncClient) -> tuple[Any | None, Any | None, dict[str, Any]]:
+def _build_rerank(
+    settings: Settings, keys: MemoryKeys, client: ProviderClient, http: httpx.AsyncClient
+) -> tuple[Any | None, Any | None, dict[str, Any]]:
     provider = settings.qmd_rerank_provider
     if not provider:
         return None, None, {"provider": None, "mode": "none"}
@@ -255,8 +299,12 @@ def _build_rerank(settings: Settings, keys: MemoryKeys, client: ProviderClient,
 
     model = model_string(provider, settings.qmd_openai_model)
     ref = parse_model_string(model)
-    info = {"provider": provider, "mode": settings.qmd_rerank_mode, "model": settings.qmd_openai_model,
-            **_key_source(keys, ref.provider)}
+    info = {
+        "provider": provider,
+        "mode": settings.qmd_rerank_mode,
+        "model": settings.qmd_openai_model,
+        **_key_source(keys, ref.provider),
+    }
     # thinking off: a grade needs no deliberation and reasoning tokens would eat the time budget
     chat = chat_fn_for(client, model, thinking_level="off")
     expander = QueryExpander(chat, model_id=model)
@@ -268,10 +316,17 @@ def _build_rerank(settings: Settings, keys: MemoryKeys, client: ProviderClient,
             api_key = keys.credentials(ref.provider).api_key
         except MissingCredentials:
             api_key = None
-        reranker: Any = ApiReranker(http, base_url=spec.default_base_url or settings.qmd_openai_base_url,
-                                    model=ref.model, api_key=api_key, provider=ref.provider,
-                                    top_n=settings.qmd_rerank_top_n, time_budget_s=settings.qmd_rerank_budget_s)
+        reranker: Any = ApiReranker(
+            http,
+            base_url=spec.default_base_url or settings.qmd_openai_base_url,
+            model=ref.model,
+            api_key=api_key,
+            provider=ref.provider,
+            top_n=settings.qmd_rerank_top_n,
+            time_budget_s=settings.qmd_rerank_budget_s,
+        )
     else:
-        reranker = LLMReranker(chat, model_id=model, top_n=settings.qmd_rerank_top_n,
-                               time_budget_s=settings.qmd_rerank_budget_s)
+        reranker = LLMReranker(
+            chat, model_id=model, top_n=settings.qmd_rerank_top_n, time_budget_s=settings.qmd_rerank_budget_s
+        )
     return reranker, expander, info

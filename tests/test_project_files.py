@@ -35,8 +35,15 @@ def test_every_compose_environment_key_is_a_known_setting() -> None:
 
 def test_engine_service_carries_the_seed_qmd_variables() -> None:
     env = compose()["services"]["qmdr"]["environment"]
-    for key in ("QMD_OPENAI_API_KEY", "QMD_OPENAI_BASE_URL", "QMD_EMBED_PROVIDER", "QMD_OPENAI_EMBED_MODEL",
-                "QMD_RERANK_PROVIDER", "QMD_RERANK_MODE", "QMD_OPENAI_MODEL"):
+    for key in (
+        "QMD_OPENAI_API_KEY",
+        "QMD_OPENAI_BASE_URL",
+        "QMD_EMBED_PROVIDER",
+        "QMD_OPENAI_EMBED_MODEL",
+        "QMD_RERANK_PROVIDER",
+        "QMD_RERANK_MODE",
+        "QMD_OPENAI_MODEL",
+    ):
         assert key in env
     assert any(v.endswith(":/data") for v in compose()["services"]["qmdr"]["volumes"])
 

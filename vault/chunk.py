@@ -234,9 +234,7 @@ class _Chunker:
         merged: list[_Section] = []
         for section in folded:
             prev = merged[-1] if merged else None
-            related = prev is not None and (
-                section.trail[:-1] == prev.trail or section.trail[:-1] == prev.trail[:-1]
-            )
+            related = prev is not None and (section.trail[:-1] == prev.trail or section.trail[:-1] == prev.trail[:-1])
             if prev is not None and related and prev.tokens + section.tokens <= limit:
                 merged[-1] = _Section(
                     _common_prefix(prev.trail, section.trail),
@@ -391,7 +389,7 @@ class _Chunker:
                 queue.appendleft(piece.pop())
             # A piece of headings only would be a chunk that says nothing but a title, and the text
             # under it would lose its heading: cut the next unit so its first words join them.
-            if queue and all(u.heading for u in piece[len(carried):]):
+            if queue and all(u.heading for u in piece[len(carried) :]):
                 cut = self.cut_to_fit(queue[0], budget - tokens)
                 if cut is not None:
                     piece.append(cut[0])

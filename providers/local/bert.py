@@ -85,22 +85,28 @@ def load_weights(path: Path) -> BertWeights:
         p = f"encoder.layer.{i}."
         q_w = raw[p + "attention.self.query.weight"] * scale
         q_b = raw[p + "attention.self.query.bias"] * scale
-        layers.append(LayerWeights(
-            qkv_w=_f32(np.concatenate(
-                [q_w, raw[p + "attention.self.key.weight"], raw[p + "attention.self.value.weight"]]).T),
-            qkv_b=_f32(np.concatenate(
-                [q_b, raw[p + "attention.self.key.bias"], raw[p + "attention.self.value.bias"]])),
-            out_w=_f32(raw[p + "attention.output.dense.weight"].T),
-            out_b=_f32(raw[p + "attention.output.dense.bias"]),
-            ln1_g=_f32(raw[p + "attention.output.LayerNorm.weight"]),
-            ln1_b=_f32(raw[p + "attention.output.LayerNorm.bias"]),
-            ffn_in_w=_f32(raw[p + "intermediate.dense.weight"].T),
-            ffn_in_b=_f32(raw[p + "intermediate.dense.bias"]),
-            ffn_out_w=_f32(raw[p + "output.dense.weight"].T),
-            ffn_out_b=_f32(raw[p + "output.dense.bias"]),
-            ln2_g=_f32(raw[p + "output.LayerNorm.weight"]),
-            ln2_b=_f32(raw[p + "output.LayerNorm.bias"]),
-        ))
+        layers.append(
+            LayerWeights(
+                qkv_w=_f32(
+                    np.concatenate(
+                        [q_w, raw[p + "attention.self.key.weight"], raw[p + "attention.self.value.weight"]]
+                    ).T
+                ),
+                qkv_b=_f32(
+                    np.concatenate([q_b, raw[p + "attention.self.key.bias"], raw[p + "attention.self.value.bias"]])
+                ),
+                out_w=_f32(raw[p + "attention.output.dense.weight"].T),
+                out_b=_f32(raw[p + "attention.output.dense.bias"]),
+                ln1_g=_f32(raw[p + "attention.output.LayerNorm.weight"]),
+                ln1_b=_f32(raw[p + "attention.output.LayerNorm.bias"]),
+                ffn_in_w=_f32(raw[p + "intermediate.dense.weight"].T),
+                ffn_in_b=_f32(raw[p + "intermediate.dense.bias"]),
+                ffn_out_w=_f32(raw[p + "output.dense.weight"].T),
+                ffn_out_b=_f32(raw[p + "output.dense.bias"]),
+                ln2_g=_f32(raw[p + "output.LayerNorm.weight"]),
+                ln2_b=_f32(raw[p + "output.LayerNorm.bias"]),
+            )
+        )
     return BertWeights(
         word=_f32(raw["embeddings.word_embeddings.weight"]),
         position=_f32(raw["embeddings.position_embeddings.weight"]),
@@ -128,7 +134,7 @@ def layer_norm_(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray) -> np.ndarra
 
 def gelu_(x: np.ndarray) -> np.ndarray:
     """Exact (erf) GELU in place: 0.5 * x * (1 + erf(x / sqrt 2)), erf by A&S 7.1.26."""
-    z = x * _INV_SQRT2               # z = x / sqrt2
+    z = x * _INV_SQRT2  # z = x / sqrt2
     az = np.abs(z)
     t = az * _ERF_P
     t += np.float32(1.0)
@@ -139,8 +145,8 @@ def gelu_(x: np.ndarray) -> np.ndarray:
         poly *= t
     np.square(az, out=az)
     np.negative(az, out=az)
-    np.exp(az, out=az)               # exp(-z^2)
-    poly *= az                       # 1 - erf(|z|)
+    np.exp(az, out=az)  # exp(-z^2)
+    poly *= az  # 1 - erf(|z|)
     # erf(z) = sign(z) * (1 - poly), so 1 + erf(z) = 1 + copysign(1 - poly, z)
     np.subtract(np.float32(1.0), poly, out=poly)
     np.copysign(poly, z, out=poly)
@@ -162,10 +168,10 @@ def _attention(qkv: np.ndarray, mask_bias: np.ndarray, batch: int, seq: int) -> 
     context = np.empty((batch, seq, HEADS, HEAD_DIM), dtype=np.float32)
     for start in range(0, batch, ATTENTION_SEQ_BLOCK):
         stop = min(start + ATTENTION_SEQ_BLOCK, batch)
-        q = qkv[start:stop, :, 0].transpose(0, 2, 1, 3)   # (b, H, L, D)
-        k = qkv[start:stop, :, 1].transpose(0, 2, 3, 1)   # (b, H, D, L)
-        v = qkv[start:stop, :, 2].transpose(0, 2, 1, 3)   # (b, H, L, D)
-        scores = np.matmul(q, k)                            # (b, H, L, L)
+        q = qkv[start:stop, :, 0].transpose(0, 2, 1, 3)  # (b, H, L, D)
+        k = qkv[start:stop, :, 1].transpose(0, 2, 3, 1)  # (b, H, D, L)
+        v = qkv[start:stop, :, 2].transpose(0, 2, 1, 3)  # (b, H, L, D)
+        scores = np.matmul(q, k)  # (b, H, L, L)
         scores += mask_bias[start:stop, None, None, :]
         _softmax_(scores)
         context[start:stop] = np.matmul(scores, v).transpose(0, 2, 1, 3)
@@ -175,7 +181,7 @@ def _attention(qkv: np.ndarray, mask_bias: np.ndarray, batch: int, seq: int) -> 
 def _feed_forward_(x: np.ndarray, layer: LayerWeights) -> None:
     """x = LayerNorm(x + W2 gelu(W1 x)), a block of rows at a time, in place."""
     for start in range(0, x.shape[0], FFN_ROW_BLOCK):
-        rows = x[start:start + FFN_ROW_BLOCK]
+        rows = x[start : start + FFN_ROW_BLOCK]
         hidden = rows @ layer.ffn_in_w
         hidden += layer.ffn_in_b
         gelu_(hidden)

@@ -106,7 +106,7 @@ class LocalEmbedder:
         order = sorted(range(len(texts)), key=lambda i: len(token_ids[i]), reverse=True)
         # Each batch is shared between the workers, one slice of neighbours in length each.
         slice_size = max(1, math.ceil(batch_size / self._workers))
-        groups = [order[start:start + slice_size] for start in range(0, len(order), slice_size)]
+        groups = [order[start : start + slice_size] for start in range(0, len(order), slice_size)]
         # BLAS is held to one thread even with one worker: OpenBLAS threads spin while they wait, and
         # on a busy machine (other processes on the same cores) that made one call ~10x slower.
         with self._lock, self._blas.limit(limits=1, user_api="blas"):

@@ -62,8 +62,7 @@ def get_adapter(wire: str) -> WireAdapter:
                 reasons.append(f"{module_name} is not available")
                 continue
             raise WireFormatUnavailable(
-                f"wire format {wire!r} is unavailable: {module_name} needs {exc.name!r}, "
-                "which is not installed"
+                f"wire format {wire!r} is unavailable: {module_name} needs {exc.name!r}, which is not installed"
             ) from exc
         except Exception as exc:  # a broken vendor module must only take its own wire format down
             raise WireFormatUnavailable(

@@ -122,8 +122,7 @@ def tool_fields(req: ChatRequest) -> dict[str, Any]:
     if not req.tools:
         return {}
     fields: dict[str, Any] = {
-        "tools": [{"name": t.name, "description": t.description, "input_schema": dict(t.parameters)}
-                  for t in req.tools]
+        "tools": [{"name": t.name, "description": t.description, "input_schema": dict(t.parameters)} for t in req.tools]
     }
     choice: dict[str, Any] = {}
     if req.tool_choice in ("auto", "none"):
@@ -165,8 +164,10 @@ def build_body(req: ChatRequest, *, stream: bool = False) -> tuple[dict[str, Any
         # with thinking on, each earlier tool_use turn must be sent back with its signed thinking block,
         # which tool-call messages do not carry: the API would answer 400
         thinking = False
-        note = ("Claude thinking needs the signed thinking blocks of earlier tool-use turns, which are not kept; "
-                "this turn ran without thinking")
+        note = (
+            "Claude thinking needs the signed thinking blocks of earlier tool-use turns, which are not kept; "
+            "this turn ran without thinking"
+        )
     if thinking:
         budget = THINKING_BUDGETS[req.thinking_level]  # type: ignore[index]
         body["thinking"] = {"type": "enabled", "budget_tokens": budget}
@@ -190,8 +191,9 @@ def parse_message(data: Any, *, provider: str, model: str, thinking: bool, note:
     texts, thoughts, calls = [], [], []
     for block in content:
         if not isinstance(block, dict):
-            raise MalformedResponse(f"{provider} answer has a content block that is not an object",
-                                    provider=provider, model=model)
+            raise MalformedResponse(
+                f"{provider} answer has a content block that is not an object", provider=provider, model=model
+            )
         if block.get("type") == "text":
             texts.append(str(block.get("text", "")))
         elif block.get("type") == "thinking":
@@ -199,10 +201,15 @@ def parse_message(data: Any, *, provider: str, model: str, thinking: bool, note:
         elif block.get("type") == "tool_use":
             calls.append(_tool_use(block, provider=provider, model=model))
     return ChatResult(
-        text="".join(texts), provider=provider, model=model, thinking="".join(thoughts) or None,
+        text="".join(texts),
+        provider=provider,
+        model=model,
+        thinking="".join(thoughts) or None,
         usage=usage_from(data.get("usage")),
-        thinking_applied=thinking, finish_reason=data.get("stop_reason"),
-        metadata={"thinking_note": note} if note else {}, tool_calls=tuple(calls),
+        thinking_applied=thinking,
+        finish_reason=data.get("stop_reason"),
+        metadata={"thinking_note": note} if note else {},
+        tool_calls=tuple(calls),
     )
 
 
@@ -210,8 +217,9 @@ def _tool_use(block: dict[str, Any], *, provider: str, model: str) -> ToolCall:
     name = block.get("name")
     if not isinstance(name, str):
         raise MalformedResponse(f"{provider} sent a tool_use block without a name", provider=provider, model=model)
-    return ToolCall(str(block.get("id") or ""), name,
-                    parse_arguments(block.get("input"), tool=name, provider=provider, model=model))
+    return ToolCall(
+        str(block.get("id") or ""), name, parse_arguments(block.get("input"), tool=name, provider=provider, model=model)
+    )
 
 
 def usage_from(usage: Any, *, output_tokens: int | None = None) -> Usage:
@@ -222,7 +230,8 @@ def usage_from(usage: Any, *, output_tokens: int | None = None) -> Usage:
     return Usage(
         input_tokens=int(usage.get("input_tokens") or 0) + read + write,
         output_tokens=int(usage.get("output_tokens") or 0) if output_tokens is None else output_tokens,
-        cached_input_tokens=read, cache_write_tokens=write,
+        cached_input_tokens=read,
+        cache_write_tokens=write,
     )
 
 
@@ -245,14 +254,22 @@ class AnthropicAdapter:
         if not creds.api_key:
             raise MissingCredentials(
                 f"No Anthropic API key: set {API_KEY_ENV} or add a key in Settings -> Providers.",
-                env_var=API_KEY_ENV, provider=creds.provider)
+                env_var=API_KEY_ENV,
+                provider=creds.provider,
+            )
         return {"x-api-key": creds.api_key, "anthropic-version": ANTHROPIC_VERSION}
 
     async def chat(self, client: httpx.AsyncClient, creds: Credentials, req: ChatRequest) -> ChatResult:
         body, thinking, note = build_body(req)
         data = await request_json(
-            client, "POST", f"{self._base(creds)}/v1/messages", provider=creds.provider, model=req.model,
-            headers=self._headers(creds), body=body, timeout=req.timeout,
+            client,
+            "POST",
+            f"{self._base(creds)}/v1/messages",
+            provider=creds.provider,
+            model=req.model,
+            headers=self._headers(creds),
+            body=body,
+            timeout=req.timeout,
         )
         result = parse_message(data, provider=creds.provider, model=req.model, thinking=thinking, note=note)
         return forced_tool_answer(result, req)
@@ -263,7 +280,10 @@ class AnthropicAdapter:
         """Deltas from the SSE events: text/thinking deltas; usage from message_start and message_delta."""
         body, _, note = build_body(req, stream=True)
         request = client.build_request(
-            "POST", f"{self._base(creds)}/v1/messages", headers=self._headers(creds), json=body,
+            "POST",
+            f"{self._base(creds)}/v1/messages",
+            headers=self._headers(creds),
+            json=body,
             timeout=timeout_arg(req.timeout),
         )
         provider = creds.provider
@@ -275,8 +295,9 @@ class AnthropicAdapter:
             async for event in iter_sse(response, provider=provider):
                 data = event.json(provider=provider)
                 if not isinstance(data, dict):
-                    raise MalformedResponse(f"{provider} sent a stream event that is not an object",
-                                            provider=provider, model=req.model)
+                    raise MalformedResponse(
+                        f"{provider} sent a stream event that is not an object", provider=provider, model=req.model
+                    )
                 kind = data.get("type", event.event)
                 if kind == "error":
                     raise_stream_error(data, provider=provider, model=req.model)
@@ -309,21 +330,34 @@ class AnthropicAdapter:
                     break
         if calls.open:
             raise calls.cut()
-        yield ChatDelta(done=True, usage=usage_from(start_usage, output_tokens=output_tokens),
-                        finish_reason=finish, metadata={"thinking_note": note} if note else None)
+        yield ChatDelta(
+            done=True,
+            usage=usage_from(start_usage, output_tokens=output_tokens),
+            finish_reason=finish,
+            metadata={"thinking_note": note} if note else None,
+        )
 
     async def embed(
-        self, client: httpx.AsyncClient, creds: Credentials, model: str, texts: Sequence[str],
+        self,
+        client: httpx.AsyncClient,
+        creds: Credentials,
+        model: str,
+        texts: Sequence[str],
         dimensions: int | None = None,
     ) -> EmbedResult:
         raise ProviderError(
             "Anthropic has no embeddings API. Choose an embedding model from another provider "
-            "(or the built-in local model) for QMD embeddings.", provider=creds.provider, model=model,
+            "(or the built-in local model) for QMD embeddings.",
+            provider=creds.provider,
+            model=model,
         )
 
     async def list_models(self, client: httpx.AsyncClient, creds: Credentials) -> list[dict[str, Any]]:
         data = await request_json(
-            client, "GET", f"{self._base(creds)}/v1/models?limit={LIST_LIMIT}", provider=creds.provider,
+            client,
+            "GET",
+            f"{self._base(creds)}/v1/models?limit={LIST_LIMIT}",
+            provider=creds.provider,
             headers=self._headers(creds),
         )
         models = data.get("data") if isinstance(data, dict) else None
@@ -331,7 +365,8 @@ class AnthropicAdapter:
             raise MalformedResponse(f"{creds.provider} model list has no data array", provider=creds.provider)
         return [
             {"id": m["id"], "display_name": m.get("display_name", m["id"]), "created_at": m.get("created_at")}
-            for m in models if isinstance(m, dict) and isinstance(m.get("id"), str)
+            for m in models
+            if isinstance(m, dict) and isinstance(m.get("id"), str)
         ]
 
 

@@ -67,7 +67,9 @@ class AzureOpenAIAdapter(OpenAICompatAdapter):
         if not creds.api_key:
             raise MissingCredentials(
                 f"No Azure OpenAI key: set {API_KEY_ENV} or add a key in Settings -> Providers.",
-                env_var=API_KEY_ENV, provider=creds.provider)
+                env_var=API_KEY_ENV,
+                provider=creds.provider,
+            )
         return {"Accept": "application/json", "api-key": creds.api_key}
 
     @staticmethod
@@ -79,9 +81,11 @@ class AzureOpenAIAdapter(OpenAICompatAdapter):
         version = self._version(creds)
         if "reasoning_effort" not in fields or version_has_reasoning_effort(version):
             return fields, notes, applied
-        note = (f"reasoning_effort not sent: Azure api-version {version} predates it (it arrived in "
-                f"{FIRST_REASONING_API_VERSION}); the deployment ran at its own default effort. Set "
-                f"{API_VERSION_ENV} to {FIRST_REASONING_API_VERSION} or later to choose the effort")
+        note = (
+            f"reasoning_effort not sent: Azure api-version {version} predates it (it arrived in "
+            f"{FIRST_REASONING_API_VERSION}); the deployment ran at its own default effort. Set "
+            f"{API_VERSION_ENV} to {FIRST_REASONING_API_VERSION} or later to choose the effort"
+        )
         return {}, {"thinking_note": note}, False
 
     def url(self, creds: Credentials, path: str) -> str:  # type: ignore[override]
@@ -100,7 +104,9 @@ class AzureOpenAIAdapter(OpenAICompatAdapter):
         if not endpoint:
             raise MissingCredentials(
                 f"No Azure OpenAI endpoint: set {ENDPOINT_ENV} (https://<resource>.openai.azure.com).",
-                env_var=ENDPOINT_ENV, provider=creds.provider)
+                env_var=ENDPOINT_ENV,
+                provider=creds.provider,
+            )
         return endpoint.rstrip("/")
 
     def _at(self, creds: Credentials, path: str) -> Credentials:
@@ -120,7 +126,11 @@ class AzureOpenAIAdapter(OpenAICompatAdapter):
             yield delta
 
     async def embed(
-        self, client: httpx.AsyncClient, creds: Credentials, model: str, texts: Sequence[str],
+        self,
+        client: httpx.AsyncClient,
+        creds: Credentials,
+        model: str,
+        texts: Sequence[str],
         dimensions: int | None = None,
     ) -> EmbedResult:
         return await super().embed(client, self._deployment(creds, model), model, texts, dimensions)

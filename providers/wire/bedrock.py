@@ -115,8 +115,11 @@ def converse_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
         if m.role == "system":
             continue
         role = "user" if m.role == "tool" else m.role
-        if out and out[-1]["role"] == role == "user" and (
-                m.role == "tool" or any("toolResult" in b for b in out[-1]["content"])):
+        if (
+            out
+            and out[-1]["role"] == role == "user"
+            and (m.role == "tool" or any("toolResult" in b for b in out[-1]["content"]))
+        ):
             out[-1]["content"] += _blocks(m)
         else:
             out.append({"role": role, "content": _blocks(m)})
@@ -130,9 +133,18 @@ def tool_config(req: ChatRequest) -> tuple[dict[str, Any] | None, str | None]:
     has_tool_blocks = any(m.role == "tool" or m.tool_calls for m in req.messages)
     if req.tool_choice == "none" and not has_tool_blocks:
         return None, None
-    config: dict[str, Any] = {"tools": [
-        {"toolSpec": {"name": t.name, "description": t.description or t.name,
-                      "inputSchema": {"json": dict(t.parameters)}}} for t in req.tools]}
+    config: dict[str, Any] = {
+        "tools": [
+            {
+                "toolSpec": {
+                    "name": t.name,
+                    "description": t.description or t.name,
+                    "inputSchema": {"json": dict(t.parameters)},
+                }
+            }
+            for t in req.tools
+        ]
+    }
     note = None
     if req.tool_choice == "none":
         note = "Bedrock Converse has no tool_choice 'none'; with tool blocks in the conversation it ran with 'auto'"
@@ -150,8 +162,11 @@ def build_converse_body(req: ChatRequest) -> tuple[dict[str, Any], bool, str | N
     other models are refused with StructuredOutputUnsupported."""
     if req.response_schema is not None:
         if not is_claude(req.model):
-            raise unsupported(req.model, "bedrock", "Converse has no JSON schema switch, and forcing a tool is "
-                                                    "documented for Anthropic Claude models only")
+            raise unsupported(
+                req.model,
+                "bedrock",
+                "Converse has no JSON schema switch, and forcing a tool is documented for Anthropic Claude models only",
+            )
         req = as_forced_tool(req, provider="bedrock")
     body: dict[str, Any] = {"messages": converse_messages(req.messages)}
     system = [{"text": m.content} for m in req.messages if m.role == "system"]
@@ -166,19 +181,24 @@ def build_converse_body(req: ChatRequest) -> tuple[dict[str, Any], bool, str | N
     if thinking and req.tools and req.tool_choice not in (None, "auto", "none"):
         thinking, note = False, "thinking cannot be combined with a forced tool; ran without thinking"
     elif thinking and any(m.tool_calls for m in req.messages):
-        thinking, note = False, ("Claude thinking needs the signed reasoning blocks of earlier tool-use turns, "
-                                 "which are not kept; this turn ran without thinking")
+        thinking, note = (
+            False,
+            (
+                "Claude thinking needs the signed reasoning blocks of earlier tool-use turns, "
+                "which are not kept; this turn ran without thinking"
+            ),
+        )
     if thinking and not is_claude(req.model):
         thinking, note = False, f"{req.model} takes no thinking setting through Converse; ran without it"
     elif thinking and not claude_can_think(req.model):
-        thinking, note = False, (f"{req.model} has no extended thinking (Claude 3.7 Sonnet and later have it); "
-                                 f"ran without it")
+        thinking, note = (
+            False,
+            (f"{req.model} has no extended thinking (Claude 3.7 Sonnet and later have it); ran without it"),
+        )
     if thinking:
         budget = THINKING_BUDGETS[req.thinking_level]  # type: ignore[index]
         body["additionalModelRequestFields"] = {"thinking": {"type": "enabled", "budget_tokens": budget}}
-        inference["maxTokens"] = budget + (
-            req.max_tokens if req.max_tokens is not None else DEFAULT_MAX_TOKENS
-        )
+        inference["maxTokens"] = budget + (req.max_tokens if req.max_tokens is not None else DEFAULT_MAX_TOKENS)
         if req.temperature is not None:
             note = "temperature ignored: Claude only thinks at its default temperature"
     else:
@@ -200,7 +220,8 @@ def _usage(data: Any) -> Usage:
     return Usage(  # inputTokens leaves out the tokens read from or written to the prompt cache
         input_tokens=int(usage.get("inputTokens") or 0) + read + write,
         output_tokens=int(usage.get("outputTokens") or 0),
-        cached_input_tokens=read, cache_write_tokens=write,
+        cached_input_tokens=read,
+        cache_write_tokens=write,
     )
 
 
@@ -224,10 +245,16 @@ def parse_converse(data: Any, *, provider: str, model: str, thinking: bool, note
         if isinstance(use, dict):
             name = use.get("name")
             if not isinstance(name, str):
-                raise MalformedResponse(f"{provider} sent a toolUse block without a name", provider=provider,
-                                        model=model)
-            calls.append(ToolCall(str(use.get("toolUseId") or ""), name,
-                                  parse_arguments(use.get("input"), tool=name, provider=provider, model=model)))
+                raise MalformedResponse(
+                    f"{provider} sent a toolUse block without a name", provider=provider, model=model
+                )
+            calls.append(
+                ToolCall(
+                    str(use.get("toolUseId") or ""),
+                    name,
+                    parse_arguments(use.get("input"), tool=name, provider=provider, model=model),
+                )
+            )
         reasoning = (block.get("reasoningContent") or {}).get("reasoningText") or {}
         if isinstance(reasoning.get("text"), str):
             thoughts.append(reasoning["text"])
@@ -248,9 +275,7 @@ def _event_payload(message: botocore.eventstream.EventStreamMessage, provider: s
     try:
         return json.loads(message.payload or b"{}")
     except ValueError as exc:
-        raise MalformedResponse(
-            f"{provider} sent a stream event that is not JSON", provider=provider
-        ) from exc
+        raise MalformedResponse(f"{provider} sent a stream event that is not JSON", provider=provider) from exc
 
 
 class BedrockAdapter:
@@ -319,9 +344,7 @@ class BedrockAdapter:
         if creds.api_key:
             return {**headers, "Authorization": f"Bearer {creds.api_key}"}
         aws_request = botocore.awsrequest.AWSRequest(method=method, url=url, data=body, headers=headers)
-        botocore.auth.SigV4Auth(await self._frozen(creds), SIGNING_SERVICE, self._region(creds)).add_auth(
-            aws_request
-        )
+        botocore.auth.SigV4Auth(await self._frozen(creds), SIGNING_SERVICE, self._region(creds)).add_auth(aws_request)
         return dict(aws_request.headers.items())
 
     async def _call(
@@ -371,9 +394,7 @@ class BedrockAdapter:
         url = self._model_url(creds, req.model, "converse-stream")
         content = json.dumps(body).encode()
         headers = await self._signed_headers(creds, "POST", url, content, accept=EVENT_STREAM_TYPE)
-        request = client.build_request(
-            "POST", url, headers=headers, content=content, timeout=timeout_arg(req.timeout)
-        )
+        request = client.build_request("POST", url, headers=headers, content=content, timeout=timeout_arg(req.timeout))
         provider = creds.provider
         usage, finish = Usage(), None
         calls = StreamedCalls(provider=provider, model=req.model)
@@ -432,8 +453,9 @@ class BedrockAdapter:
                         usage = _usage(payload.get("usage"))
         if calls.open:
             raise calls.cut()
-        yield ChatDelta(done=True, usage=usage, finish_reason=finish,
-                        metadata={"thinking_note": note} if note else None)
+        yield ChatDelta(
+            done=True, usage=usage, finish_reason=finish, metadata={"thinking_note": note} if note else None
+        )
 
     # -- embeddings --------------------------------------------------------------
 
@@ -459,8 +481,7 @@ class BedrockAdapter:
         if "cohere.embed" in model:
             return await self._embed_cohere(client, creds, url, model, texts, dimensions)
         raise ProviderError(
-            f"Bedrock embedding model {model!r} is not supported: use amazon.titan-embed-* "
-            "or cohere.embed-*.",
+            f"Bedrock embedding model {model!r} is not supported: use amazon.titan-embed-* or cohere.embed-*.",
             provider=creds.provider,
             model=model,
         )
@@ -532,9 +553,7 @@ class BedrockAdapter:
         data = await self._call(client, creds, url, None, model=None)
         summaries = data.get("modelSummaries") if isinstance(data, dict) else None
         if not isinstance(summaries, list):
-            raise MalformedResponse(
-                f"{creds.provider} model list has no modelSummaries", provider=creds.provider
-            )
+            raise MalformedResponse(f"{creds.provider} model list has no modelSummaries", provider=creds.provider)
         return [
             {
                 "id": m["modelId"],

@@ -122,17 +122,22 @@ def thinking_config(model: str, level: ThinkingLevel | None) -> ThinkingChoice:
     if _is_gemini3(model):
         if level == "off":
             if is_pro:
-                return ThinkingChoice({"thinkingLevel": "low"}, True,
-                                      f"{model} cannot turn thinking off; used the lowest level")
+                return ThinkingChoice(
+                    {"thinkingLevel": "low"}, True, f"{model} cannot turn thinking off; used the lowest level"
+                )
             return ThinkingChoice({"thinkingLevel": "minimal"}, False)
         if level == "medium" and is_pro:
-            return ThinkingChoice({"thinkingLevel": "high", "includeThoughts": True}, True,
-                                  f"{model} has no medium level; used high")
+            return ThinkingChoice(
+                {"thinkingLevel": "high", "includeThoughts": True}, True, f"{model} has no medium level; used high"
+            )
         return ThinkingChoice({"thinkingLevel": level, "includeThoughts": True}, True)
     if level == "off":
         if is_pro:
-            return ThinkingChoice({"thinkingBudget": GEMINI_25_PRO_MIN_BUDGET}, True,
-                                  f"{model} cannot turn thinking off; used the smallest budget")
+            return ThinkingChoice(
+                {"thinkingBudget": GEMINI_25_PRO_MIN_BUDGET},
+                True,
+                f"{model} cannot turn thinking off; used the smallest budget",
+            )
         return ThinkingChoice({"thinkingBudget": THINKING_OFF_BUDGET}, False)
     return ThinkingChoice({"thinkingBudget": GEMINI_25_BUDGETS[level], "includeThoughts": True}, True)
 
@@ -174,8 +179,9 @@ def contents_from_messages(messages: Sequence[Message]) -> tuple[dict[str, Any] 
         if m.role == "tool" and previous_role == "tool":
             contents[-1]["parts"] += _parts(messages, m)
         else:
-            contents.append({"role": "user" if m.role == "tool" else ROLE_TO_GEMINI[m.role],
-                             "parts": _parts(messages, m)})
+            contents.append(
+                {"role": "user" if m.role == "tool" else ROLE_TO_GEMINI[m.role], "parts": _parts(messages, m)}
+            )
         previous_role = m.role
     instruction = {"parts": [{"text": "\n\n".join(system)}]} if system else None
     return instruction, contents
@@ -185,8 +191,9 @@ def tool_fields(req: ChatRequest) -> dict[str, Any]:
     """``tools`` and ``toolConfig`` for ``req`` (empty without tools)."""
     if not req.tools:
         return {}
-    declarations = [{"name": t.name, "description": t.description, "parametersJsonSchema": dict(t.parameters)}
-                    for t in req.tools]
+    declarations = [
+        {"name": t.name, "description": t.description, "parametersJsonSchema": dict(t.parameters)} for t in req.tools
+    ]
     fields: dict[str, Any] = {"tools": [{"functionDeclarations": declarations}]}
     modes = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
     if req.tool_choice in modes:
@@ -234,8 +241,11 @@ def usage_from(data: dict[str, Any]) -> Usage:
     )
 
 
-def _split_parts(data: dict[str, Any], provider: str, model: str = "",
-                 ) -> tuple[str, str, str | None, tuple[ToolCall, ...]]:
+def _split_parts(
+    data: dict[str, Any],
+    provider: str,
+    model: str = "",
+) -> tuple[str, str, str | None, tuple[ToolCall, ...]]:
     """(text, thinking, finishReason, tool calls) of the first candidate; a body without candidates list is
     malformed."""
     candidates = data.get("candidates", [])
@@ -261,13 +271,23 @@ def _split_parts(data: dict[str, Any], provider: str, model: str = "",
             arguments = parse_arguments(call.get("args"), tool=name, provider=provider, model=model)
             # Gemini API answers often carry no id; ours only has to be unique (results go back by name)
             signature = part.get("thoughtSignature")
-            calls.append(ToolCall(str(call.get("id") or f"call_{uuid.uuid4().hex[:16]}"), name, arguments,
-                                  signature if isinstance(signature, str) else None))
+            calls.append(
+                ToolCall(
+                    str(call.get("id") or f"call_{uuid.uuid4().hex[:16]}"),
+                    name,
+                    arguments,
+                    signature if isinstance(signature, str) else None,
+                )
+            )
     return "".join(text), "".join(thinking), first.get("finishReason"), tuple(calls)
 
 
 def parse_generate_response(
-    data: Any, *, provider: str, model: str, choice: ThinkingChoice,
+    data: Any,
+    *,
+    provider: str,
+    model: str,
+    choice: ThinkingChoice,
 ) -> ChatResult:
     """A generateContent response as a ChatResult; a prompt blocked before any candidate keeps its reason."""
     if not isinstance(data, dict):
@@ -281,8 +301,15 @@ def parse_generate_response(
     if choice.note:
         metadata["thinking_note"] = choice.note
     return ChatResult(
-        text=text, provider=provider, model=model, thinking=thinking or None, usage=usage_from(data),
-        thinking_applied=choice.applied, finish_reason=finish, metadata=metadata, tool_calls=calls,
+        text=text,
+        provider=provider,
+        model=model,
+        thinking=thinking or None,
+        usage=usage_from(data),
+        thinking_applied=choice.applied,
+        finish_reason=finish,
+        metadata=metadata,
+        tool_calls=calls,
     )
 
 
@@ -300,14 +327,19 @@ def delta_from_chunk(data: Any, *, provider: str, model: str) -> tuple[ChatDelta
 
 
 async def stream_generate(
-    client: httpx.AsyncClient, request: httpx.Request, *, provider: str, model: str,
+    client: httpx.AsyncClient,
+    request: httpx.Request,
+    *,
+    provider: str,
+    model: str,
 ) -> AsyncIterator[ChatDelta]:
     """Deltas of a ``streamGenerateContent?alt=sse`` response, ending with one ``done`` delta with usage."""
     usage, finish = None, None
     async with open_stream(client, request, provider=provider, model=model) as response:
         async for event in iter_sse(response, provider=provider):
-            delta, chunk_usage, chunk_finish = delta_from_chunk(event.json(provider=provider),
-                                                                provider=provider, model=model)
+            delta, chunk_usage, chunk_finish = delta_from_chunk(
+                event.json(provider=provider), provider=provider, model=model
+            )
             usage = chunk_usage or usage
             finish = chunk_finish or finish
             if delta.text or delta.thinking or delta.tool_calls:
@@ -319,20 +351,21 @@ def embeddings_from_batch(data: Any, *, provider: str, expected: int) -> list[li
     """``embeddings[].values`` of a batchEmbedContents response, one per input."""
     embeddings = data.get("embeddings") if isinstance(data, dict) else None
     if not isinstance(embeddings, list) or len(embeddings) != expected:
-        raise MalformedResponse(f"{provider} returned no embeddings list of {expected} items",
-                                provider=provider)
+        raise MalformedResponse(f"{provider} returned no embeddings list of {expected} items", provider=provider)
     try:
         return [[float(v) for v in item["values"]] for item in embeddings]
     except (KeyError, TypeError, ValueError) as exc:
-        raise MalformedResponse(f"{provider} returned an embedding without numeric values",
-                                provider=provider) from exc
+        raise MalformedResponse(f"{provider} returned an embedding without numeric values", provider=provider) from exc
 
 
 def check_batch(texts: Sequence[str], limit: int, provider: str) -> None:
     """Refuse a batch larger than the provider allows: one call is one request, the caller splits."""
     if len(texts) > limit:
-        raise ProviderError(f"{provider} embeds at most {limit} texts per request; got {len(texts)}. "
-                            f"Split the batch (max_embed_batch).", provider=provider)
+        raise ProviderError(
+            f"{provider} embeds at most {limit} texts per request; got {len(texts)}. "
+            f"Split the batch (max_embed_batch).",
+            provider=provider,
+        )
 
 
 class GeminiAdapter:
@@ -351,7 +384,9 @@ class GeminiAdapter:
         if not creds.api_key:
             raise MissingCredentials(
                 f"No Gemini API key: set {API_KEY_ENV} or add a key in Settings -> Providers.",
-                env_var=API_KEY_ENV, provider=creds.provider)
+                env_var=API_KEY_ENV,
+                provider=creds.provider,
+            )
         return {"x-goog-api-key": creds.api_key}
 
     def _model_url(self, creds: Credentials, model: str, method: str) -> str:
@@ -361,8 +396,14 @@ class GeminiAdapter:
         body, choice = build_generate_body(req)
         headers = await self._auth_headers(creds)  # first: for Vertex, ADC may be what names the project
         data = await request_json(
-            client, "POST", self._model_url(creds, req.model, "generateContent"), provider=creds.provider,
-            model=req.model, headers=headers, body=body, timeout=req.timeout,
+            client,
+            "POST",
+            self._model_url(creds, req.model, "generateContent"),
+            provider=creds.provider,
+            model=req.model,
+            headers=headers,
+            body=body,
+            timeout=req.timeout,
         )
         return parse_generate_response(data, provider=creds.provider, model=req.model, choice=choice)
 
@@ -372,14 +413,22 @@ class GeminiAdapter:
         body, _ = build_generate_body(req)
         headers = await self._auth_headers(creds)
         request = client.build_request(
-            "POST", self._model_url(creds, req.model, "streamGenerateContent"), params={"alt": "sse"},
-            headers=headers, json=body, timeout=timeout_arg(req.timeout),
+            "POST",
+            self._model_url(creds, req.model, "streamGenerateContent"),
+            params={"alt": "sse"},
+            headers=headers,
+            json=body,
+            timeout=timeout_arg(req.timeout),
         )
         async for delta in stream_generate(client, request, provider=creds.provider, model=req.model):
             yield delta
 
     async def embed(
-        self, client: httpx.AsyncClient, creds: Credentials, model: str, texts: Sequence[str],
+        self,
+        client: httpx.AsyncClient,
+        creds: Credentials,
+        model: str,
+        texts: Sequence[str],
         dimensions: int | None = None,
     ) -> EmbedResult:
         check_batch(texts, self.max_embed_batch, creds.provider)
@@ -391,21 +440,29 @@ class GeminiAdapter:
         body = {"requests": [{**item, "content": {"parts": [{"text": text}]}} for text in texts]}
         headers = await self._auth_headers(creds)
         data = await request_json(
-            client, "POST", self._model_url(creds, model, "batchEmbedContents"), provider=creds.provider,
-            model=model, headers=headers, body=body,
+            client,
+            "POST",
+            self._model_url(creds, model, "batchEmbedContents"),
+            provider=creds.provider,
+            model=model,
+            headers=headers,
+            body=body,
         )
-        return EmbedResult(vectors=embeddings_from_batch(data, provider=creds.provider, expected=len(texts)),
-                           model=model)
+        return EmbedResult(
+            vectors=embeddings_from_batch(data, provider=creds.provider, expected=len(texts)), model=model
+        )
 
     async def list_models(self, client: httpx.AsyncClient, creds: Credentials) -> list[dict[str, Any]]:
         data = await request_json(
-            client, "GET", f"{self._base(creds)}/{API_VERSION}/models?pageSize={LIST_PAGE_SIZE}",
-            provider=creds.provider, headers=await self._auth_headers(creds),
+            client,
+            "GET",
+            f"{self._base(creds)}/{API_VERSION}/models?pageSize={LIST_PAGE_SIZE}",
+            provider=creds.provider,
+            headers=await self._auth_headers(creds),
         )
         models = data.get("models") if isinstance(data, dict) else None
         if not isinstance(models, list):
-            raise MalformedResponse(f"{creds.provider} model list has no models array",
-                                    provider=creds.provider)
+            raise MalformedResponse(f"{creds.provider} model list has no models array", provider=creds.provider)
         return [
             {
                 "id": model_id(m["name"]),
@@ -415,7 +472,8 @@ class GeminiAdapter:
                 "output_token_limit": m.get("outputTokenLimit"),
                 "thinking": bool(m.get("thinking", False)),
             }
-            for m in models if isinstance(m, dict) and isinstance(m.get("name"), str)
+            for m in models
+            if isinstance(m, dict) and isinstance(m.get("name"), str)
         ]
 
 

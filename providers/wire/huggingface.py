@@ -58,7 +58,9 @@ def sentence_vectors(data: Any, *, expected: int, provider: str, model: str) -> 
     if not isinstance(data, list) or len(data) != expected or depth not in (2, 3):
         raise MalformedResponse(
             f"{provider} feature-extraction answer is not {expected} vectors (nesting depth {depth})",
-            provider=provider, model=model)
+            provider=provider,
+            model=model,
+        )
     try:
         if depth == 2:
             return [[float(v) for v in row] for row in data]
@@ -69,8 +71,9 @@ def sentence_vectors(data: Any, *, expected: int, provider: str, model: str) -> 
             vectors.append(pooled.tolist())
         return vectors
     except (TypeError, ValueError) as exc:
-        raise MalformedResponse(f"{provider} feature-extraction answer holds non-numbers or ragged rows",
-                                provider=provider, model=model) from exc
+        raise MalformedResponse(
+            f"{provider} feature-extraction answer holds non-numbers or ragged rows", provider=provider, model=model
+        ) from exc
 
 
 class HuggingFaceAdapter(OpenAICompatAdapter):
@@ -80,18 +83,31 @@ class HuggingFaceAdapter(OpenAICompatAdapter):
         super().__init__(dialect="openai", max_embed_batch=HF_MAX_EMBED_BATCH)
 
     async def embed(
-        self, client: httpx.AsyncClient, creds: Credentials, model: str, texts: Sequence[str],
+        self,
+        client: httpx.AsyncClient,
+        creds: Credentials,
+        model: str,
+        texts: Sequence[str],
         dimensions: int | None = None,
     ) -> EmbedResult:
         if dimensions is not None:
             raise ProviderError(
                 "Hugging Face feature-extraction cannot shorten vectors; leave the dimensions setting empty.",
-                provider=creds.provider, model=model)
+                provider=creds.provider,
+                model=model,
+            )
         if not texts:
             return EmbedResult(vectors=[], model=model)
         url = f"{router_root(creds)}/hf-inference/models/{quote(model, safe='/')}/pipeline/feature-extraction"
-        data = await request_json(client, "POST", url, provider=creds.provider, model=model,
-                                  headers=self.headers(creds), body={"inputs": list(texts)})
+        data = await request_json(
+            client,
+            "POST",
+            url,
+            provider=creds.provider,
+            model=model,
+            headers=self.headers(creds),
+            body={"inputs": list(texts)},
+        )
         vectors = sentence_vectors(data, expected=len(texts), provider=creds.provider, model=model)
         return EmbedResult(vectors=vectors, model=model)
 

@@ -71,9 +71,7 @@ def split_content(content: Any, *, provider: str, model: str) -> tuple[str, str]
         elif chunk.get("type") == "thinking":
             inner = chunk.get("thinking")
             parts = inner if isinstance(inner, list) else [{"type": "text", "text": inner}]
-            thinking.extend(
-                p["text"] for p in parts if isinstance(p, dict) and isinstance(p.get("text"), str)
-            )
+            thinking.extend(p["text"] for p in parts if isinstance(p, dict) and isinstance(p.get("text"), str))
     return "".join(text), "".join(thinking)
 
 

@@ -96,8 +96,7 @@ def off_substitute_note(model: str, level: ThinkingLevel | None, effort: str | N
     """The note for a model that cannot stop reasoning and was sent its lowest effort for ``off``."""
     if level != "off" or effort in (None, "none"):
         return None
-    return (f"{model} cannot turn reasoning off; sent reasoning_effort {effort!r}, its lowest, "
-            f"for thinking 'off'")
+    return f"{model} cannot turn reasoning off; sent reasoning_effort {effort!r}, its lowest, for thinking 'off'"
 
 
 def openrouter_reasoning(level: ThinkingLevel | None) -> dict[str, Any] | None:
@@ -144,9 +143,7 @@ def _raise_body_error(data: Mapping[str, Any], *, provider: str, model: str) -> 
     code = err.get("code")
     if isinstance(code, int) and code >= 400:
         # reuse the status mapping so a 429/5xx inside a body is retried like a real one
-        raise_for_status(
-            httpx.Response(code, json={"error": {"message": message}}), provider=provider, model=model
-        )
+        raise_for_status(httpx.Response(code, json={"error": {"message": message}}), provider=provider, model=model)
     raise ProviderStatusError(
         f"{provider} reported an error (model sent: {model!r}): {message}",
         status=502,
@@ -178,8 +175,10 @@ def openai_tool_fields(req: ChatRequest) -> dict[str, Any]:
         return {}
     fields: dict[str, Any] = {
         "tools": [
-            {"type": "function",
-             "function": {"name": t.name, "description": t.description, "parameters": dict(t.parameters)}}
+            {
+                "type": "function",
+                "function": {"name": t.name, "description": t.description, "parameters": dict(t.parameters)},
+            }
             for t in req.tools
         ]
     }
@@ -201,8 +200,9 @@ def read_tool_calls(message: Mapping[str, Any], *, provider: str, model: str) ->
     for n, item in enumerate(raw):
         function = item.get("function") if isinstance(item, dict) else None
         if not isinstance(function, dict) or not isinstance(function.get("name"), str):
-            raise MalformedResponse(f"{provider} sent a tool call without a function name", provider=provider,
-                                    model=model)
+            raise MalformedResponse(
+                f"{provider} sent a tool call without a function name", provider=provider, model=model
+            )
         name = function["name"]
         arguments = parse_arguments(function.get("arguments"), tool=name, provider=provider, model=model)
         calls.append(ToolCall(str(item.get("id") or f"call_{n}"), name, arguments))
@@ -320,9 +320,7 @@ class OpenAICompatAdapter:
         """
         content = part.get("content")
         if content is not None and not isinstance(content, str):
-            raise MalformedResponse(
-                f"{provider} chat message content is not text", provider=provider, model=model
-            )
+            raise MalformedResponse(f"{provider} chat message content is not text", provider=provider, model=model)
         return content or "", _reasoning_text(part)
 
     # -- chat ---------------------------------------------------------------
@@ -346,9 +344,7 @@ class OpenAICompatAdapter:
         choice = _first_choice(data, provider=provider, model=req.model)
         message = choice.get("message")
         if not isinstance(message, dict):
-            raise MalformedResponse(
-                f"{provider} chat answer has no message", provider=provider, model=req.model
-            )
+            raise MalformedResponse(f"{provider} chat answer has no message", provider=provider, model=req.model)
         text, thinking = self.read_content(message, provider=provider, model=req.model)
         _, notes, applied = self.thinking_plan(creds, req)
         return ChatResult(
@@ -452,9 +448,7 @@ class OpenAICompatAdapter:
             raise MalformedResponse(
                 f"{provider} embeddings are not lists of numbers", provider=provider, model=model
             ) from exc
-        return EmbedResult(
-            vectors=vectors, model=str(data.get("model") or model), usage=parse_usage(data.get("usage"))
-        )
+        return EmbedResult(vectors=vectors, model=str(data.get("model") or model), usage=parse_usage(data.get("usage")))
 
     async def list_models(self, client: httpx.AsyncClient, creds: Credentials) -> list[dict[str, Any]]:
         provider = creds.provider
@@ -464,9 +458,7 @@ class OpenAICompatAdapter:
         )
         rows = data.get("data") if isinstance(data, dict) else data
         if not isinstance(rows, list) or not all(isinstance(row, dict) and "id" in row for row in rows):
-            raise MalformedResponse(
-                f"{provider} model list does not have the documented shape", provider=provider
-            )
+            raise MalformedResponse(f"{provider} model list does not have the documented shape", provider=provider)
         return rows
 
 

@@ -30,8 +30,15 @@ def timeout_arg(seconds: float | None) -> float | httpx._client.UseClientDefault
 
 
 async def request_json(
-    client: httpx.AsyncClient, method: str, url: str, *, provider: str, model: str | None = None,
-    headers: Mapping[str, str] | None = None, body: Any = None, content: bytes | None = None,
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    provider: str,
+    model: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    body: Any = None,
+    content: bytes | None = None,
     timeout: float | None = None,
 ) -> Any:
     """Send one request and return its JSON body, raising the provider error tree on failure.
@@ -40,8 +47,12 @@ async def request_json(
     so the bytes on the wire are exactly the bytes that were signed.
     """
     request = client.build_request(
-        method, url, headers=dict(headers or {}), json=body if content is None else None,
-        content=content, timeout=timeout_arg(timeout),
+        method,
+        url,
+        headers=dict(headers or {}),
+        json=body if content is None else None,
+        content=content,
+        timeout=timeout_arg(timeout),
     )
     response = await send(lambda: client.send(request), provider=provider)
     raise_for_status(response, provider=provider, model=model)
@@ -50,7 +61,11 @@ async def request_json(
 
 @asynccontextmanager
 async def open_stream(
-    client: httpx.AsyncClient, request: httpx.Request, *, provider: str, model: str | None = None,
+    client: httpx.AsyncClient,
+    request: httpx.Request,
+    *,
+    provider: str,
+    model: str | None = None,
 ) -> AsyncIterator[httpx.Response]:
     """Open a streamed response, raising the error tree (with the error body read) before any byte is used."""
     response = await send(lambda: client.send(request, stream=True), provider=provider)

@@ -76,7 +76,10 @@ class VertexAdapter(GeminiAdapter):
     max_embed_batch = MAX_EMBED_BATCH
 
     def __init__(
-        self, credentials: google.auth.credentials.Credentials | None = None, *, project: str | None = None,
+        self,
+        credentials: google.auth.credentials.Credentials | None = None,
+        *,
+        project: str | None = None,
         loader: CredentialsLoader = default_credentials,
     ) -> None:
         self._credentials = credentials
@@ -90,7 +93,9 @@ class VertexAdapter(GeminiAdapter):
             except google.auth.exceptions.DefaultCredentialsError as exc:
                 raise MissingCredentials(
                     f"No Google Cloud credentials for Vertex AI: run `gcloud auth application-default login` "
-                    f"or set {ADC_ENV} to a service-account key file.", env_var=ADC_ENV, provider="vertex",
+                    f"or set {ADC_ENV} to a service-account key file.",
+                    env_var=ADC_ENV,
+                    provider="vertex",
                 ) from exc
         return self._credentials
 
@@ -103,7 +108,8 @@ class VertexAdapter(GeminiAdapter):
                 raise AuthError(
                     f"Google credentials could not be refreshed ({type(exc).__name__}); log in again with "
                     f"`gcloud auth application-default login` or check {ADC_ENV}.",
-                    status=401, provider=creds.provider,
+                    status=401,
+                    provider=creds.provider,
                 ) from exc
         return {"Authorization": f"Bearer {google_creds.token}"}
 
@@ -113,17 +119,26 @@ class VertexAdapter(GeminiAdapter):
     def _project(self, creds: Credentials) -> str:
         project = creds.extra.get("project") or self._adc_project
         if not project:
-            raise MissingCredentials(f"No Google Cloud project for Vertex AI: set {PROJECT_ENV}.",
-                                     env_var=PROJECT_ENV, provider=creds.provider)
+            raise MissingCredentials(
+                f"No Google Cloud project for Vertex AI: set {PROJECT_ENV}.",
+                env_var=PROJECT_ENV,
+                provider=creds.provider,
+            )
         return project
 
     def _model_url(self, creds: Credentials, model: str, method: str) -> str:
         location = self._location(creds)
-        return (f"{host_for(location)}/{API_VERSION}/projects/{self._project(creds)}/locations/{location}"
-                f"/publishers/google/models/{model_id(model)}:{method}")
+        return (
+            f"{host_for(location)}/{API_VERSION}/projects/{self._project(creds)}/locations/{location}"
+            f"/publishers/google/models/{model_id(model)}:{method}"
+        )
 
     async def embed(
-        self, client: httpx.AsyncClient, creds: Credentials, model: str, texts: Sequence[str],
+        self,
+        client: httpx.AsyncClient,
+        creds: Credentials,
+        model: str,
+        texts: Sequence[str],
         dimensions: int | None = None,
     ) -> EmbedResult:
         check_batch(texts, self.max_embed_batch, creds.provider)
@@ -133,33 +148,45 @@ class VertexAdapter(GeminiAdapter):
         body: dict[str, Any] = {"instances": [{"content": text} for text in texts]}
         if dimensions is not None:
             body["parameters"] = {"outputDimensionality": dimensions}
-        data = await request_json(client, "POST", self._model_url(creds, model, "predict"),
-                                  provider=creds.provider, model=model, headers=headers, body=body)
+        data = await request_json(
+            client,
+            "POST",
+            self._model_url(creds, model, "predict"),
+            provider=creds.provider,
+            model=model,
+            headers=headers,
+            body=body,
+        )
         predictions = data.get("predictions") if isinstance(data, dict) else None
         if not isinstance(predictions, list) or len(predictions) != len(texts):
-            raise MalformedResponse(f"{creds.provider} returned no predictions list of {len(texts)} items",
-                                    provider=creds.provider)
+            raise MalformedResponse(
+                f"{creds.provider} returned no predictions list of {len(texts)} items", provider=creds.provider
+            )
         try:
             vectors = [[float(v) for v in p["embeddings"]["values"]] for p in predictions]
             stats = [p["embeddings"].get("statistics") or {} for p in predictions]
             tokens = sum(int(s.get("token_count", 0)) for s in stats)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise MalformedResponse(f"{creds.provider} returned a prediction without embedding values",
-                                    provider=creds.provider) from exc
+            raise MalformedResponse(
+                f"{creds.provider} returned a prediction without embedding values", provider=creds.provider
+            ) from exc
         return EmbedResult(vectors=vectors, model=model, usage=Usage(input_tokens=tokens))
 
     async def list_models(self, client: httpx.AsyncClient, creds: Credentials) -> list[dict[str, Any]]:
         headers = await self._auth_headers(creds)
         url = f"{host_for(self._location(creds))}/{LIST_API_VERSION}/publishers/google/models"
-        data = await request_json(client, "GET", f"{url}?pageSize={LIST_PAGE_SIZE}", provider=creds.provider,
-                                  headers=headers)
+        data = await request_json(
+            client, "GET", f"{url}?pageSize={LIST_PAGE_SIZE}", provider=creds.provider, headers=headers
+        )
         models = data.get("publisherModels") if isinstance(data, dict) else None
         if not isinstance(models, list):
-            raise MalformedResponse(f"{creds.provider} model list has no publisherModels array",
-                                    provider=creds.provider)
+            raise MalformedResponse(
+                f"{creds.provider} model list has no publisherModels array", provider=creds.provider
+            )
         return [
             {"id": m["name"].rsplit("/", 1)[-1], "version": m.get("versionId"), "stage": m.get("launchStage")}
-            for m in models if isinstance(m, dict) and isinstance(m.get("name"), str)
+            for m in models
+            if isinstance(m, dict) and isinstance(m.get("name"), str)
         ]
 
 

@@ -48,13 +48,13 @@ class Access:
     def require_write(self, vault: str) -> None:
         if not self.can_write(vault):
             how = "can only read" if self.can_read(vault) else "cannot read or write"
-            raise Forbidden(f"the token {self.token_name!r} {how} the vault {vault!r}; writing needs rw",
-                            vault=vault)
+            raise Forbidden(f"the token {self.token_name!r} {how} the vault {vault!r}; writing needs rw", vault=vault)
 
     def require_admin(self, what: str = "this route") -> None:
         if not self.is_admin:
-            raise Forbidden(f"{what} needs the admin token (QMDR_API_TOKEN); the token {self.token_name!r} "
-                            "reaches only its vaults")
+            raise Forbidden(
+                f"{what} needs the admin token (QMDR_API_TOKEN); the token {self.token_name!r} reaches only its vaults"
+            )
 
     def readable(self, known: Iterable[str]) -> list[str]:
         """Of ``known`` vault names, those this caller may read (all of them for the admin)."""

@@ -80,8 +80,9 @@ def looks_like_token(value: str) -> bool:
 
 def check_token_name(name: str) -> str:
     if not isinstance(name, str) or not TOKEN_NAME_PATTERN.match(name):
-        raise InvalidQuery(f"invalid token name {name!r}: use 1-64 letters, digits, '.', '_' or '-', "
-                           "starting with a letter or digit")
+        raise InvalidQuery(
+            f"invalid token name {name!r}: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+        )
     return name
 
 
@@ -125,8 +126,9 @@ class TokenStore(Protocol):
     def close(self) -> None: ...
 
 
-def create_token(store: TokenStore, name: str, vaults: Mapping[str, Right], *,
-                 known_vault: Callable[[str], object] | None = None) -> tuple[TokenInfo, str]:
+def create_token(
+    store: TokenStore, name: str, vaults: Mapping[str, Right], *, known_vault: Callable[[str], object] | None = None
+) -> tuple[TokenInfo, str]:
     """Make and store a token; return its info and the token itself (the only time it exists in clear).
 
     ``known_vault(name)`` (the hub's ``known``) rejects grants on vaults that do not exist, so a typo

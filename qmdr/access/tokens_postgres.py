@@ -19,16 +19,19 @@ class PostgresTokenStore(SharedTables):
         info = TokenInfo(name=name, vaults=dict(vaults), created_at=now())
         try:
             with self._transaction() as conn:
-                conn.execute("INSERT INTO qmdr_shared.tokens (name, token_hash, vaults, created_at) "
-                             "VALUES (%s, %s, %s, %s)", (name, hashed, Jsonb(dict(vaults)), info.created_at))
+                conn.execute(
+                    "INSERT INTO qmdr_shared.tokens (name, token_hash, vaults, created_at) VALUES (%s, %s, %s, %s)",
+                    (name, hashed, Jsonb(dict(vaults)), info.created_at),
+                )
         except psycopg.errors.UniqueViolation as exc:
             raise name_taken(name) from exc
         return info
 
     def find(self, hashed: str) -> TokenInfo | None:
         with self._transaction() as conn:
-            row = conn.execute("SELECT name, token_hash, vaults, created_at FROM qmdr_shared.tokens "
-                               "WHERE token_hash = %s", (hashed,)).fetchone()
+            row = conn.execute(
+                "SELECT name, token_hash, vaults, created_at FROM qmdr_shared.tokens WHERE token_hash = %s", (hashed,)
+            ).fetchone()
         if row is None or not hashes_match(row[1], hashed):
             return None
         return TokenInfo(name=row[0], vaults=dict(row[2]), created_at=float(row[3]))

@@ -63,15 +63,20 @@ class SqliteTokenStore(SmallSqliteFile):
         info = TokenInfo(name=name, vaults=dict(vaults), created_at=now())
         try:
             with self._connect() as conn:
-                conn.execute("INSERT INTO tokens(name, token_hash, vaults, created_at) VALUES (?, ?, ?, ?)",
-                             (name, hashed, json.dumps(dict(vaults), sort_keys=True), info.created_at))
+                conn.execute(
+                    "INSERT INTO tokens(name, token_hash, vaults, created_at) VALUES (?, ?, ?, ?)",
+                    (name, hashed, json.dumps(dict(vaults), sort_keys=True), info.created_at),
+                )
         except sqlite3.IntegrityError as exc:
             raise name_taken(name) from exc
         return info
 
     def find(self, hashed: str) -> TokenInfo | None:
-        row = self._reader().execute("SELECT name, token_hash, vaults, created_at FROM tokens WHERE token_hash = ?",
-                                     (hashed,)).fetchone()
+        row = (
+            self._reader()
+            .execute("SELECT name, token_hash, vaults, created_at FROM tokens WHERE token_hash = ?", (hashed,))
+            .fetchone()
+        )
         if row is None or not hashes_match(row[1], hashed):
             return None
         return _info(row[0], row[2], row[3])

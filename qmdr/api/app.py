@@ -81,8 +81,11 @@ def warm_store(*stores: object) -> threading.Thread | None:
             try:
                 chunks = warm()
             except Exception as exc:  # e.g. the store was closed by a quick shutdown
-                log.warning("warming the vector snapshot failed (the first search will build it): %s: %s",
-                            type(exc).__name__, exc)
+                log.warning(
+                    "warming the vector snapshot failed (the first search will build it): %s: %s",
+                    type(exc).__name__,
+                    exc,
+                )
                 continue
             log.info("vector snapshot ready: %d chunks in %.1f s", chunks, time.perf_counter() - started)
 
@@ -157,7 +160,9 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
         version=__version__,
         summary="Semantic memory search for AI agents over markdown vaults.",
         lifespan=lifespan,
-        docs_url=None, redoc_url=None, openapi_url=None,  # qmdr.api.docs serves them, offline and behind the token
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,  # qmdr.api.docs serves them, offline and behind the token
     )
     app.state.metrics = Metrics()
     app.state.auth_throttle = AuthThrottle(settings.qmdr_auth_free_failures)
@@ -181,8 +186,9 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
         finally:
             request_id_var.reset(token)
         route = getattr(request.scope.get("route"), "path", "unmatched")
-        app.state.metrics.requests.labels(method=request.method, route=route, status=str(response.status_code)
-                                          ).observe(time.perf_counter() - started)
+        app.state.metrics.requests.labels(method=request.method, route=route, status=str(response.status_code)).observe(
+            time.perf_counter() - started
+        )
         if response.status_code >= 400:
             app.state.metrics.errors.labels(route=route, status=str(response.status_code)).inc()
         response.headers[REQUEST_ID_HEADER] = request_id
@@ -192,9 +198,21 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.qmdr_trusted_proxies)
     install_error_handlers(app)
     install_error_schemas(app)
-    for router in (health.router, search.router, index.router, notes.router, providers.router,
-                   providers.settings_router, models.router, chat.router, vaults.router, memory.router,
-                   memory_io.router, metrics.router, tokens.router):
+    for router in (
+        health.router,
+        search.router,
+        index.router,
+        notes.router,
+        providers.router,
+        providers.settings_router,
+        models.router,
+        chat.router,
+        vaults.router,
+        memory.router,
+        memory_io.router,
+        metrics.router,
+        tokens.router,
+    ):
         app.include_router(router)
     install_docs(app)
     install_dashboard(app)

@@ -44,9 +44,15 @@ class _Record:
 class AuthThrottle:
     """Failed-token bookkeeping per client address; thread-safe (sync routes run in a thread pool)."""
 
-    def __init__(self, free_failures: int = DEFAULT_FREE_FAILURES, *, window_s: float = DEFAULT_WINDOW_S,
-                 max_lockout_s: float = DEFAULT_MAX_LOCKOUT_S, max_clients: int = DEFAULT_MAX_CLIENTS,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        free_failures: int = DEFAULT_FREE_FAILURES,
+        *,
+        window_s: float = DEFAULT_WINDOW_S,
+        max_lockout_s: float = DEFAULT_MAX_LOCKOUT_S,
+        max_clients: int = DEFAULT_MAX_CLIENTS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if free_failures < 1:
             raise ValueError("free_failures must be at least 1")
         self.free_failures = free_failures

@@ -58,8 +58,14 @@ def declared_length(scope: Scope) -> int | None:
 class BodyLimitMiddleware:
     """Gate bodies on authentication, then hold them to ``max_bytes`` however they are framed."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int, gate: BodyGate, error_response: Callable[
-            [Request, HTTPException], Awaitable[Response]]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_bytes: int,
+        gate: BodyGate,
+        error_response: Callable[[Request, HTTPException], Awaitable[Response]],
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.gate = gate

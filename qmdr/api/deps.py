@@ -148,16 +148,20 @@ def throttle_of(request: HTTPConnection) -> AuthThrottle | None:
 
 
 def too_many_failures(wait_s: int) -> HTTPException:
-    return HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
-                         detail=f"too many wrong tokens from this address; retry in {wait_s} s",
-                         headers={"Retry-After": str(wait_s)})
+    return HTTPException(
+        status.HTTP_429_TOO_MANY_REQUESTS,
+        detail=f"too many wrong tokens from this address; retry in {wait_s} s",
+        headers={"Retry-After": str(wait_s)},
+    )
 
 
 def unauthorized(request: HTTPConnection) -> HTTPException:
     """401 that says what to send; it never says anything about the token itself."""
     if presented_token(request) is not None:
-        detail = ("the bearer token is neither QMDR_API_TOKEN nor a live agent token (revoked?); "
-                  "send 'Authorization: Bearer <QMDR_API_TOKEN>' or an agent token the same way")
+        detail = (
+            "the bearer token is neither QMDR_API_TOKEN nor a live agent token (revoked?); "
+            "send 'Authorization: Bearer <QMDR_API_TOKEN>' or an agent token the same way"
+        )
     else:
         detail = "send the API token as 'Authorization: Bearer <QMDR_API_TOKEN>' (or an agent token the same way)"
     return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"})
@@ -185,9 +189,12 @@ def check_token(request: HTTPConnection) -> None:
         if throttle is not None and bearer_given:
             throttle.succeeded(client)
         if (refused := cross_origin_cookie(request)) is not None:
-            raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"{refused}: the session cookie is accepted for "
-                                f"{request.scope.get('method')} only from this server's own pages; agents send "
-                                "'Authorization: Bearer <QMDR_API_TOKEN>'")
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                detail=f"{refused}: the session cookie is accepted for "
+                f"{request.scope.get('method')} only from this server's own pages; agents send "
+                "'Authorization: Bearer <QMDR_API_TOKEN>'",
+            )
         state[_CHECKED] = True
         state[_ACCESS] = access
         return

@@ -36,11 +36,17 @@ STATIC_PATH = f"{DOCS_PATH}/static"
 #: Swagger UI and ReDoc as files (swagger-ui-bundle.js, swagger-ui.css, redoc.standalone.js, favicon.png)
 ASSETS_DIR = Path(fastapi_offline.__file__).resolve().parent / "static"
 #: everything from this server; the bundles need inline start-up code and styles, ReDoc a blob worker
-CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
-                           "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; "
-                           "frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
-PAGE_HEADERS = {"Content-Security-Policy": CONTENT_SECURITY_POLICY, "X-Content-Type-Options": "nosniff",
-                "X-Frame-Options": "DENY", "Referrer-Policy": "same-origin"}
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; "
+    "frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
+PAGE_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+}
 router = APIRouter(include_in_schema=False)
 
 
@@ -61,20 +67,32 @@ async def openapi_document(request: Request) -> JSONResponse:
 @router.get(DOCS_PATH)
 async def swagger_ui(request: Request) -> Response:
     root = request.scope.get("root_path", "")
-    return _page(request, get_swagger_ui_html(
-        openapi_url=f"{root}{OPENAPI_PATH}", title=f"{request.app.title} - API docs",
-        swagger_js_url=f"{root}{STATIC_PATH}/swagger-ui-bundle.js",
-        swagger_css_url=f"{root}{STATIC_PATH}/swagger-ui.css", swagger_favicon_url=f"{root}{STATIC_PATH}/favicon.png",
-        oauth2_redirect_url=None))
+    return _page(
+        request,
+        get_swagger_ui_html(
+            openapi_url=f"{root}{OPENAPI_PATH}",
+            title=f"{request.app.title} - API docs",
+            swagger_js_url=f"{root}{STATIC_PATH}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{STATIC_PATH}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{STATIC_PATH}/favicon.png",
+            oauth2_redirect_url=None,
+        ),
+    )
 
 
 @router.get(REDOC_PATH)
 async def redoc(request: Request) -> Response:
     root = request.scope.get("root_path", "")
-    return _page(request, get_redoc_html(
-        openapi_url=f"{root}{OPENAPI_PATH}", title=f"{request.app.title} - API reference",
-        redoc_js_url=f"{root}{STATIC_PATH}/redoc.standalone.js", redoc_favicon_url=f"{root}{STATIC_PATH}/favicon.png",
-        with_google_fonts=False))
+    return _page(
+        request,
+        get_redoc_html(
+            openapi_url=f"{root}{OPENAPI_PATH}",
+            title=f"{request.app.title} - API reference",
+            redoc_js_url=f"{root}{STATIC_PATH}/redoc.standalone.js",
+            redoc_favicon_url=f"{root}{STATIC_PATH}/favicon.png",
+            with_google_fonts=False,
+        ),
+    )
 
 
 def install_docs(app: FastAPI) -> None:

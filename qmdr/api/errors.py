@@ -159,8 +159,11 @@ def problem_response(request: Request, body: dict[str, Any], headers: dict[str, 
 
 def _field_error(error: dict[str, Any]) -> dict[str, Any]:
     """One validation error without the whole offending input: its type and, for text, a short prefix."""
-    entry: dict[str, Any] = {"loc": [encodable(str(part)) if isinstance(part, str) else part for part in error["loc"]],
-                             "msg": encodable(str(error.get("msg", ""))), "type": str(error.get("type", ""))}
+    entry: dict[str, Any] = {
+        "loc": [encodable(str(part)) if isinstance(part, str) else part for part in error["loc"]],
+        "msg": encodable(str(error.get("msg", ""))),
+        "type": str(error.get("type", "")),
+    }
     value = error.get("input")
     if isinstance(value, str):
         entry["input"] = short(value)
@@ -174,8 +177,9 @@ def validation_problem(exc: RequestValidationError) -> dict[str, Any]:
     first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
     where = ".".join(str(part) for part in first["loc"]) or "request"
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return problem(422, f"{where}: {first['msg']}{more}", error="RequestValidationError",
-                   errors=errors[:MAX_FIELD_ERRORS])
+    return problem(
+        422, f"{where}: {first['msg']}{more}", error="RequestValidationError", errors=errors[:MAX_FIELD_ERRORS]
+    )
 
 
 def leaf_routes(routes: Iterable[Any]) -> Iterator[Any]:
@@ -213,8 +217,11 @@ async def http_problem(request: Request, exc: StarletteHTTPException) -> Respons
         headers["Allow"] = ", ".join(allowed_methods(request))
     detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail, default=str)
     if detail == status_title(exc.status_code) and exc.status_code in (404, 405):
-        detail = (f"no route {request.url.path!r}" if exc.status_code == 404 else
-                  f"{request.method} is not allowed here; use {headers['Allow']}")
+        detail = (
+            f"no route {request.url.path!r}"
+            if exc.status_code == 404
+            else f"{request.method} is not allowed here; use {headers['Allow']}"
+        )
     return problem_response(request, problem(exc.status_code, detail, error=getattr(exc, "error", None)), headers)
 
 
@@ -240,8 +247,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:
         log.error("%s %s failed unexpectedly", request.method, request.url.path, exc_info=exc)
-        return problem_response(request, problem(500, "internal error; the server log has the details "
-                                                      "under this request_id", error="InternalError"))
+        return problem_response(
+            request,
+            problem(500, "internal error; the server log has the details under this request_id", error="InternalError"),
+        )
 
     for error_type in (QmdrError, ProviderError, IngestError):
         app.add_exception_handler(error_type, on_ours)

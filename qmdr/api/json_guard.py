@@ -31,8 +31,11 @@ class InvalidUnicode(HTTPException):
     """A JSON string holds a lone surrogate (answered 400 by the error handlers)."""
 
     def __init__(self, where: str) -> None:
-        super().__init__(400, detail=f"the JSON body holds a lone UTF-16 surrogate (\\ud800-\\udfff) in {where}: "
-                                     "strings must be valid Unicode (pair the surrogates, or send the text as UTF-8)")
+        super().__init__(
+            400,
+            detail=f"the JSON body holds a lone UTF-16 surrogate (\\ud800-\\udfff) in {where}: "
+            "strings must be valid Unicode (pair the surrogates, or send the text as UTF-8)",
+        )
         self.error = "InvalidUnicode"
 
 
@@ -75,8 +78,9 @@ def is_json(scope: Scope) -> bool:
 class JsonUnicodeMiddleware:
     """Read a JSON body whole (it is bounded by the body limit), check it, and hand the same bytes on."""
 
-    def __init__(self, app: ASGIApp, *, error_response: Callable[[Request, HTTPException], Awaitable[Response]]
-                 ) -> None:
+    def __init__(
+        self, app: ASGIApp, *, error_response: Callable[[Request, HTTPException], Awaitable[Response]]
+    ) -> None:
         self.app = app
         self.error_response = error_response
 

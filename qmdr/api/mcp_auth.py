@@ -85,15 +85,20 @@ class McpBearerAuth:
         client = scope["client"][0] if scope.get("client") else "unknown"
         bearer = bearer_of(scope)
         if bearer is not None and (wait := self.throttle.retry_after(client)):
-            await refuse(send, 429, f"too many wrong tokens from this address; retry in {wait} s",
-                         {"retry-after": str(wait)})
+            await refuse(
+                send, 429, f"too many wrong tokens from this address; retry in {wait} s", {"retry-after": str(wait)}
+            )
             return
         access = await anyio.to_thread.run_sync(self.authenticate, bearer) if bearer else None
         if access is None:
             if bearer is not None:
                 self.throttle.failed(client)
-            await refuse(send, 401, "send QMDR_API_TOKEN or an agent token as 'Authorization: Bearer <token>'",
-                         {"www-authenticate": "Bearer"})
+            await refuse(
+                send,
+                401,
+                "send QMDR_API_TOKEN or an agent token as 'Authorization: Bearer <token>'",
+                {"www-authenticate": "Bearer"},
+            )
             return
         self.throttle.succeeded(client)
         scope[ACCESS_SCOPE_KEY] = access
@@ -107,7 +112,15 @@ class McpBearerAuth:
 async def refuse(send: Send, status: int, detail: str, headers: dict[str, str]) -> None:
     """A problem-details refusal, as the API's (never anything about the token itself)."""
     body = json.dumps({"type": "about:blank", "status": status, "detail": detail}).encode()
-    await send({"type": "http.response.start", "status": status, "headers": [
-        (b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode()),
-        *((name.encode(), value.encode()) for name, value in headers.items())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(body)).encode()),
+                *((name.encode(), value.encode()) for name, value in headers.items()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

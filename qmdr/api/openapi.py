@@ -40,11 +40,20 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "detail": {"type": "string", "description": "what happened and what to do; input is echoed only as a prefix"},
         "error": {"type": "string", "description": "the error's name (NotFound, PathOutsideVault, ...)"},
         "request_id": {"type": "string", "description": "as in the X-Request-ID header and the server log"},
-        "errors": {"type": "array", "description": "validation: one entry per field",
-                   "items": {"type": "object", "properties": {
-                       "loc": {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
-                       "msg": {"type": "string"}, "type": {"type": "string"}, "input": {}},
-                       "required": ["loc", "msg", "type"]}},
+        "errors": {
+            "type": "array",
+            "description": "validation: one entry per field",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "loc": {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
+                    "msg": {"type": "string"},
+                    "type": {"type": "string"},
+                    "input": {},
+                },
+                "required": ["loc", "msg", "type"],
+            },
+        },
     },
     "required": ["type", "title", "status", "detail"],
 }
@@ -55,7 +64,7 @@ DESCRIPTIONS = {
     403: "The dashboard's session cookie on a write from another origin",
     404: "No such note, vault, provider or route",
     409: "Conflict: a reindex is running, the name is taken, the embedding model changed, or the key store "
-         "cannot decrypt (SECRET_ENCRYPTION_KEY)",
+    "cannot decrypt (SECRET_ENCRYPTION_KEY)",
     413: "The request body is over the limit (2 MiB)",
     422: "Validation failed: the errors member lists each field",
     429: "Too many wrong tokens from this address: wait Retry-After seconds",
@@ -92,8 +101,11 @@ OPERATION_ERRORS: dict[str, tuple[int, ...]] = {
 PATH_PARAMETER_PATTERNS = {"vault": VAULT_NAME_PATTERN.pattern}
 #: how the API wants its token (Swagger UI's Authorize button offers it)
 BEARER = "bearer"
-BEARER_SCHEME = {"type": "http", "scheme": "bearer",
-                 "description": "QMDR_API_TOKEN as 'Authorization: Bearer <token>' (when the server sets one)"}
+BEARER_SCHEME = {
+    "type": "http",
+    "scheme": "bearer",
+    "description": "QMDR_API_TOKEN as 'Authorization: Bearer <token>' (when the server sets one)",
+}
 #: reachable without the token
 OPEN_PATHS = frozenset({"/health"})
 WRITE_METHODS = frozenset({"post", "put", "delete", "patch"})
@@ -144,9 +156,15 @@ def install_error_schemas(app: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = document_errors(get_openapi(
-                title=app.title, version=app.version, summary=app.summary, description=app.description,
-                routes=app.routes))
+            app.openapi_schema = document_errors(
+                get_openapi(
+                    title=app.title,
+                    version=app.version,
+                    summary=app.summary,
+                    description=app.description,
+                    routes=app.routes,
+                )
+            )
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

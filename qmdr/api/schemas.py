@@ -35,17 +35,26 @@ class FilterFields(BaseModel):
     path_prefix: str | None = Field(None, max_length=1000, description="only notes under this path")
     tags: list[str] = Field(default_factory=list, max_length=20, description="only notes carrying all these tags")
     where: dict[str, Any] | None = Field(
-        None, description='frontmatter fields: {"status": "decided", "project": ["a", "b"]}. A value means equal '
+        None,
+        description='frontmatter fields: {"status": "decided", "project": ["a", "b"]}. A value means equal '
         'to it, a list any of them ({"$eq": v} and {"$in": [...]} spell the same); strings (exact), numbers, '
-        'booleans; a frontmatter list matches when any element does; all keys must hold',
-        examples=[{"status": "decided", "project": ["a", "b"]}])
-    after: str | None = Field(None, max_length=MAX_DATE_CHARS,
-                              description="only notes dated at or after this ISO 8601 date or date-time (naive "
-                              "means UTC); a note's date is updated, else date, else created, else its file's "
-                              "mtime", examples=["2026-01-01"])
-    before: str | None = Field(None, max_length=MAX_DATE_CHARS,
-                               description="only notes dated before this ISO 8601 date or date-time (exclusive)",
-                               examples=["2026-02-01T00:00:00Z"])
+        "booleans; a frontmatter list matches when any element does; all keys must hold",
+        examples=[{"status": "decided", "project": ["a", "b"]}],
+    )
+    after: str | None = Field(
+        None,
+        max_length=MAX_DATE_CHARS,
+        description="only notes dated at or after this ISO 8601 date or date-time (naive "
+        "means UTC); a note's date is updated, else date, else created, else its file's "
+        "mtime",
+        examples=["2026-01-01"],
+    )
+    before: str | None = Field(
+        None,
+        max_length=MAX_DATE_CHARS,
+        description="only notes dated before this ISO 8601 date or date-time (exclusive)",
+        examples=["2026-02-01T00:00:00Z"],
+    )
 
     @field_validator("where")
     @classmethod
@@ -65,8 +74,9 @@ class FilterFields(BaseModel):
         return self
 
     def filters(self) -> Filters:
-        return make_filters(path_prefix=self.path_prefix, tags=self.tags, where=self.where, after=self.after,
-                            before=self.before)
+        return make_filters(
+            path_prefix=self.path_prefix, tags=self.tags, where=self.where, after=self.after, before=self.before
+        )
 
 
 class SearchRequest(FilterFields):
@@ -110,10 +120,12 @@ class SearchResponseModel(BaseModel):
 
 
 class ReindexRequest(BaseModel):
-    vault: str | None = Field(None, max_length=4096,
-                              description="a vault's folder; default: the default vault's folder")
-    rebuild: StrictBool = Field(False,
-                                description="drop all vectors and re-embed (needed after an embedding model change)")
+    vault: str | None = Field(
+        None, max_length=4096, description="a vault's folder; default: the default vault's folder"
+    )
+    rebuild: StrictBool = Field(
+        False, description="drop all vectors and re-embed (needed after an embedding model change)"
+    )
     allow_empty: StrictBool = Field(False, description="index a folder without notes even if that empties the index")
 
 
@@ -171,11 +183,13 @@ MAX_VAULTS_PER_SEARCH = 50
 class VaultCreate(BaseModel):
     """Register a folder as a named vault (and index it)."""
 
-    name: str = Field(..., pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$",
-                      description="slug: lower-case letters, digits, - and _")
+    name: str = Field(
+        ..., pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$", description="slug: lower-case letters, digits, - and _"
+    )
     folder: str = Field(..., max_length=4096, description="the vault folder on the server")
-    settings: dict[str, Any] = Field(default_factory=dict,
-                                     description="description, chunk_tokens, chunk_overlap, max_note_bytes, writable")
+    settings: dict[str, Any] = Field(
+        default_factory=dict, description="description, chunk_tokens, chunk_overlap, max_note_bytes, writable"
+    )
     index: StrictBool = Field(True, description="index the folder before answering")
 
 
@@ -211,18 +225,23 @@ class IndexSummaryModel(BaseModel):
 class MemorySearchRequest(SearchRequest):
     """A search over one, several or all vaults."""
 
-    vaults: list[str] | None = Field(None, max_length=MAX_VAULTS_PER_SEARCH,
-                                     description="vault names; omitted or [] means every vault")
+    vaults: list[str] | None = Field(
+        None, max_length=MAX_VAULTS_PER_SEARCH, description="vault names; omitted or [] means every vault"
+    )
     group_by_note: StrictBool = Field(False, description="one best chunk per note instead of every matching chunk")
     explain: StrictBool = Field(False, description="report each stage's contribution per result")
-    min_relevance: float = Field(DEFAULT_SEARCH_MIN_RELEVANCE, ge=0, le=100,
-                                 description="leave out results whose relevance (percent) is lower")
+    min_relevance: float = Field(
+        DEFAULT_SEARCH_MIN_RELEVANCE, ge=0, le=100, description="leave out results whose relevance (percent) is lower"
+    )
 
 
 class MemoryHitModel(SearchHit):
     vault: str
-    relevance: float = Field(..., description="0-100: calibrated chance the result is relevant, the same scale "
-                             "in every vault (qmdr.search.relevance)")
+    relevance: float = Field(
+        ...,
+        description="0-100: calibrated chance the result is relevant, the same scale "
+        "in every vault (qmdr.search.relevance)",
+    )
     chunk_hash: str = ""
     explain: dict[str, Any] | None = None
 
@@ -239,17 +258,24 @@ class MemorySearchResponse(BaseModel):
 class NoteWrite(BaseModel):
     """Create or update a note: frontmatter is merged (null deletes a key), the body replaced or appended."""
 
-    path: str = Field(..., min_length=1, max_length=MAX_NOTE_PATH_CHARS,
-                      description="vault-relative; .md added if missing")
+    path: str = Field(
+        ..., min_length=1, max_length=MAX_NOTE_PATH_CHARS, description="vault-relative; .md added if missing"
+    )
     content: str | None = Field(None, max_length=MAX_NOTE_CHARS, description="markdown body (may carry frontmatter)")
     frontmatter: dict[str, Any] = Field(default_factory=dict, description="keys to set; null removes a key")
     append: StrictBool = Field(False, description="append content to the existing body instead of replacing it")
-    supersedes: str | None = Field(None, min_length=1, max_length=MAX_NOTE_PATH_CHARS,
-                                   description="path of a note this one replaces: it gets superseded_by and "
-                                   "drops out of search and context (include_superseded brings it back)")
+    supersedes: str | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_NOTE_PATH_CHARS,
+        description="path of a note this one replaces: it gets superseded_by and "
+        "drops out of search and context (include_superseded brings it back)",
+    )
     on_duplicate: Literal["write", "skip", "merge"] = Field(
-        "write", description="when the text nearly duplicates stored chunks (see similar): write anyway, "
-        "skip the write, or merge (append) into the most similar note")
+        "write",
+        description="when the text nearly duplicates stored chunks (see similar): write anyway, "
+        "skip the write, or merge (append) into the most similar note",
+    )
 
 
 class ImportResult(BaseModel):
@@ -275,8 +301,9 @@ class NoteWriteResult(BaseModel):
     deleted: bool
     index: IndexSummaryModel
     action: Literal["written", "merged", "skipped", "deleted"] = "written"
-    similar: list[SimilarChunk] = Field(default_factory=list,
-                                        description="stored chunks the written text nearly duplicates")
+    similar: list[SimilarChunk] = Field(
+        default_factory=list, description="stored chunks the written text nearly duplicates"
+    )
     superseded: str | None = Field(None, description="the note marked superseded_by this one")
 
 
@@ -289,11 +316,15 @@ class ContextRequest(FilterFields):
     profile: Literal["brief", "balanced", "deep"] = Field("balanced", description="how the budget is filled")
     vaults: list[str] | None = Field(None, max_length=MAX_VAULTS_PER_SEARCH, description="vault names; omitted = all")
     mode: SearchMode = Field("hybrid", description="retrieval mode of the searches behind the block")
-    since: datetime | None = Field(None, description="only notes changed after this ISO 8601 date or date-time "
-                                   "(naive means UTC); without a query the block is what changed, newest first")
+    since: datetime | None = Field(
+        None,
+        description="only notes changed after this ISO 8601 date or date-time "
+        "(naive means UTC); without a query the block is what changed, newest first",
+    )
     include_superseded: StrictBool = Field(False, description="also notes whose frontmatter has superseded_by")
-    min_relevance: float = Field(DEFAULT_CONTEXT_MIN_RELEVANCE, ge=0, le=100,
-                                 description="leave out hits whose relevance (percent) is lower")
+    min_relevance: float = Field(
+        DEFAULT_CONTEXT_MIN_RELEVANCE, ge=0, le=100, description="leave out hits whose relevance (percent) is lower"
+    )
 
     def all_queries(self) -> list[str]:
         return [q for q in ([self.query] if self.query else []) + list(self.queries) if q.strip()]
@@ -340,7 +371,8 @@ class FeedbackResponse(BaseModel):
 class TokenCreate(BaseModel):
     name: str = Field(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", description="used to list and revoke it")
     vaults: dict[str, Literal["r", "rw"]] = Field(
-        ..., min_length=1, max_length=100, description='vault -> "r" (read) or "rw" (read and write)')
+        ..., min_length=1, max_length=100, description='vault -> "r" (read) or "rw" (read and write)'
+    )
 
 
 class TokenModel(BaseModel):

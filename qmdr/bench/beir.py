@@ -94,9 +94,7 @@ def load_beir(dataset_dir: Path, split: str = "test") -> BeirDataset:
     """Load ``corpus.jsonl``, ``queries.jsonl`` and ``qrels/<split>.tsv`` from one folder."""
     dataset_dir = Path(dataset_dir)
     missing = [
-        name
-        for name in ("corpus.jsonl", "queries.jsonl", f"qrels/{split}.tsv")
-        if not (dataset_dir / name).is_file()
+        name for name in ("corpus.jsonl", "queries.jsonl", f"qrels/{split}.tsv") if not (dataset_dir / name).is_file()
     ]
     if missing:
         raise FileNotFoundError(f"{dataset_dir} is not a BEIR dataset: missing {', '.join(missing)}")

@@ -81,8 +81,7 @@ def _serve(db_path: Path, vault_root: Path, embedder_name: str) -> None:
 def _read_port(proc: subprocess.Popen[str], timeout_s: float) -> int:
     """The first stdout line of the child, within ``timeout_s`` (a reader thread: pipes have no timeout)."""
     line: list[str] = []
-    reader = threading.Thread(target=lambda: line.append(proc.stdout.readline() if proc.stdout else ""),
-                              daemon=True)
+    reader = threading.Thread(target=lambda: line.append(proc.stdout.readline() if proc.stdout else ""), daemon=True)
     reader.start()
     reader.join(timeout_s)
     if not line or not line[0].strip().isdigit():
@@ -104,9 +103,23 @@ def serve_index(db_path: Path, vault_root: Path, embedder_name: str, *, cwd: Pat
     cwd.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "QMDR_LOG_LEVEL": "WARNING"}
     proc = subprocess.Popen(
-        [sys.executable, "-P", "-m", "qmdr.bench.http_server", "--db", str(db_path), "--vault", str(vault_root),
-         "--embedder", embedder_name],
-        cwd=cwd, env=env, stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-P",
+            "-m",
+            "qmdr.bench.http_server",
+            "--db",
+            str(db_path),
+            "--vault",
+            str(vault_root),
+            "--embedder",
+            embedder_name,
+        ],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         base = f"http://127.0.0.1:{_read_port(proc, STARTUP_TIMEOUT_S)}"
         deadline = time.monotonic() + STARTUP_TIMEOUT_S

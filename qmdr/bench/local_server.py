@@ -40,9 +40,14 @@ class LocalProviderServer:
 
         self.latency_ms = latency_ms
         self._model = load_local_embedder()
-        self.server = FakeOpenAIServer(embed_fn=self._embed, chat_fn=grading_chat, dim=self._model.dim,
-                                       models=(LOCAL_CHAT_MODEL, LOCAL_EMBED_MODEL), latency=latency_ms / 1000,
-                                       api_key=LOCAL_SERVER_KEY)
+        self.server = FakeOpenAIServer(
+            embed_fn=self._embed,
+            chat_fn=grading_chat,
+            dim=self._model.dim,
+            models=(LOCAL_CHAT_MODEL, LOCAL_EMBED_MODEL),
+            latency=latency_ms / 1000,
+            api_key=LOCAL_SERVER_KEY,
+        )
 
     async def _embed(self, texts: list[str], _model: str) -> list[list[float]]:
         # in a worker thread: the server's event loop keeps serving other requests meanwhile
@@ -71,8 +76,12 @@ class LocalProviderServer:
 
     def reranker_settings(self) -> dict[str, Any]:
         """``QMD_*`` overrides for an LLM reranker (and query expander) served by this server."""
-        return {**self._common(), "qmd_rerank_provider": "openai", "qmd_rerank_mode": "llm",
-                "qmd_openai_model": LOCAL_CHAT_MODEL}
+        return {
+            **self._common(),
+            "qmd_rerank_provider": "openai",
+            "qmd_rerank_mode": "llm",
+            "qmd_openai_model": LOCAL_CHAT_MODEL,
+        }
 
     def requests_by_path(self) -> dict[str, int]:
         """HTTP requests the server has answered so far, per endpoint (the wire-level call count)."""

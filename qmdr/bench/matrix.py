@@ -72,17 +72,20 @@ class Matrix:
         out: dict[str, str] = {}
         for name, over in self.embedders.items():
             remote = over.get("qmd_embed_provider", LOCAL) != LOCAL and _LOCAL_SERVER_MARK not in over
-            out[name] = over.get("qmd_openai_embed_model", _default("qmd_openai_embed_model")) if remote \
-                else LOCAL
+            out[name] = over.get("qmd_openai_embed_model", _default("qmd_openai_embed_model")) if remote else LOCAL
         for name, over in {**self.rerankers, **self.expanders}.items():
-            out[name] = LOCAL if _LOCAL_SERVER_MARK in over else \
-                over.get("qmd_openai_model", _default("qmd_openai_model"))
+            out[name] = (
+                LOCAL if _LOCAL_SERVER_MARK in over else over.get("qmd_openai_model", _default("qmd_openai_model"))
+            )
         return out
 
     def factories(self, base: dict[str, Any] | None = None) -> dict[str, dict[str, Callable[[], Any]]]:
         """``{"embedder_factories": ..., "reranker_factories": ..., "expander_factories": ...}``."""
-        if any(over.get(_LOCAL_SERVER_MARK) is None and _LOCAL_SERVER_MARK in over
-               for section in self._sections() for over in section.values()):
+        if any(
+            over.get(_LOCAL_SERVER_MARK) is None and _LOCAL_SERVER_MARK in over
+            for section in self._sections()
+            for over in section.values()
+        ):
             raise RuntimeError("start the local server and call bind_local_server() first")
         return {
             "embedder_factories": {n: self._component(base, o, "embedder") for n, o in self.embedders.items()},
@@ -90,11 +93,11 @@ class Matrix:
             "expander_factories": {n: self._component(base, o, "expander") for n, o in self.expanders.items()},
         }
 
-    def _component(self, base: dict[str, Any] | None, overrides: dict[str, Any], role: str
-                   ) -> Callable[[], Any]:
+    def _component(self, base: dict[str, Any] | None, overrides: dict[str, Any], role: str) -> Callable[[], Any]:
         def build() -> Any:
-            components = build_isolated(base, overrides) if _isolated(overrides) else \
-                build_from_environment(base, overrides)
+            components = (
+                build_isolated(base, overrides) if _isolated(overrides) else build_from_environment(base, overrides)
+            )
             self.opened.append(components)
             component = getattr(components, role)
             if component is None:
@@ -162,8 +165,10 @@ def _entry(path: Path | str, where: str, value: Any) -> dict[str, Any]:
     overrides = {str(k).lower(): v for k, v in (value or {}).items()}
     secret = [k for k in overrides if k.endswith(_SECRET_SUFFIXES)]
     if secret:
-        raise ValueError(f"{path}: {where} sets {', '.join(s.upper() for s in secret)}; "
-                         "keep keys in the environment or the settings store, not in this file")
+        raise ValueError(
+            f"{path}: {where} sets {', '.join(s.upper() for s in secret)}; "
+            "keep keys in the environment or the settings store, not in this file"
+        )
     return overrides
 
 

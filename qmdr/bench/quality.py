@@ -79,9 +79,18 @@ class ModeResult:
         return name
 
     def as_json(self) -> dict[str, Any]:
-        return {**self.metrics, "latency_ms": self.latency_ms, "stages": self.stages, "queries": self.queries,
-                "api_calls": self.api_calls, "tokens": self.tokens, "cost_usd": self.cost_usd,
-                "warnings": self.warnings, "failed": self.failed, "http_requests": self.http_requests}
+        return {
+            **self.metrics,
+            "latency_ms": self.latency_ms,
+            "stages": self.stages,
+            "queries": self.queries,
+            "api_calls": self.api_calls,
+            "tokens": self.tokens,
+            "cost_usd": self.cost_usd,
+            "warnings": self.warnings,
+            "failed": self.failed,
+            "http_requests": self.http_requests,
+        }
 
 
 @dataclass(slots=True)
@@ -117,8 +126,18 @@ class QualityReport:
 
         return json.dumps(self.to_dict(), indent=2)
 
-    BASE_HEADERS = ("mode", "embedder", "rerank/expand", *METRIC_NAMES, "failed", "p50 ms", "p95 ms",
-                    "api calls", "tokens", "cost $")
+    BASE_HEADERS = (
+        "mode",
+        "embedder",
+        "rerank/expand",
+        *METRIC_NAMES,
+        "failed",
+        "p50 ms",
+        "p95 ms",
+        "api calls",
+        "tokens",
+        "cost $",
+    )
     HTTP_HEADER = "HTTP reqs"
 
     def headers(self) -> tuple[str, ...]:
@@ -131,17 +150,29 @@ class QualityReport:
     def table_rows(self) -> list[list[Any]]:
         http = self._has_http()
         return [
-            [label, row.embedder if row.mode != "keyword" else "-", row.helper or "-",
-             *(row.metrics[m] for m in METRIC_NAMES), len(row.failed), row.latency_ms["p50"], row.latency_ms["p95"],
-             row.api_calls, row.tokens, row.cost_usd, *([row.http_requests] if http else [])]
+            [
+                label,
+                row.embedder if row.mode != "keyword" else "-",
+                row.helper or "-",
+                *(row.metrics[m] for m in METRIC_NAMES),
+                len(row.failed),
+                row.latency_ms["p50"],
+                row.latency_ms["p95"],
+                row.api_calls,
+                row.tokens,
+                row.cost_usd,
+                *([row.http_requests] if http else []),
+            ]
             for label, row in self._labels()
         ]
 
     def stage_rows(self) -> tuple[list[str], list[list[Any]]]:
         stages = sorted({s for r in self.rows for s in r.stages})
         return ["mode", *(f"{s} p50/p95" for s in stages)], [
-            [label, *(f"{row.stages[s]['p50']:.1f}/{row.stages[s]['p95']:.1f}" if s in row.stages else "-"
-                      for s in stages)]
+            [
+                label,
+                *(f"{row.stages[s]['p50']:.1f}/{row.stages[s]['p95']:.1f}" if s in row.stages else "-" for s in stages),
+            ]
             for label, row in self._labels()
         ]
 
@@ -152,29 +183,47 @@ class QualityReport:
     def to_markdown(self) -> str:
         stage_headers, stage_rows = self.stage_rows()
         failures = self.failure_rows()
-        index_rows = [[name, info.get("chunks"), info.get("seconds"), info.get("api_calls"),
-                       info.get("tokens"), info.get("cost_usd"), info.get("http_requests")]
-                      for name, info in self.index.items()]
+        index_rows = [
+            [
+                name,
+                info.get("chunks"),
+                info.get("seconds"),
+                info.get("api_calls"),
+                info.get("tokens"),
+                info.get("cost_usd"),
+                info.get("http_requests"),
+            ]
+            for name, info in self.index.items()
+        ]
         queries = self.rows[0].queries if self.rows else 0
-        return "\n\n".join([
-            f"# Retrieval quality: {self.dataset}",
-            f"{queries} judged queries; document-level evaluation (a document ranks at its best chunk). "
-            "nDCG@10 uses gain 2^score-1; Recall and MRR count score > 0 as relevant. Latency is wall "
-            "clock per query in-process (fresh query-embedding cache), with snippets for the top "
-            f"{REPORTED_K} as an agent reading {REPORTED_K} results gets them; api calls / tokens / cost are for "
-            "the whole query set (see `qmdr/bench/usage.py`: provider-reported tokens, else ~4 chars per token; "
-            "cost is the provider layer's reported `cost_usd`, else the providers catalog's prices; n/a when "
-            "the catalog has no price for a model).",
-            rpt.markdown_table(self.headers(), self.table_rows()),
-            "## Per-stage latency (ms, from search's own timings)",
-            rpt.markdown_table(stage_headers, stage_rows),
-            *(["## Failed queries (each counted as a miss)",
-               rpt.markdown_table(["mode", "query", "reason"], failures)] if failures else []),
-            "## Indexing",
-            rpt.markdown_table(["embedder", "chunks", "seconds", "embed calls", "tokens", "cost $",
-                                self.HTTP_HEADER], index_rows),
-            rpt.facts_markdown(self.to_dict()),
-        ])
+        return "\n\n".join(
+            [
+                f"# Retrieval quality: {self.dataset}",
+                f"{queries} judged queries; document-level evaluation (a document ranks at its best chunk). "
+                "nDCG@10 uses gain 2^score-1; Recall and MRR count score > 0 as relevant. Latency is wall "
+                "clock per query in-process (fresh query-embedding cache), with snippets for the top "
+                f"{REPORTED_K} as an agent reading {REPORTED_K} results gets them; api calls / tokens / cost are for "
+                "the whole query set (see `qmdr/bench/usage.py`: provider-reported tokens, else ~4 chars per token; "
+                "cost is the provider layer's reported `cost_usd`, else the providers catalog's prices; n/a when "
+                "the catalog has no price for a model).",
+                rpt.markdown_table(self.headers(), self.table_rows()),
+                "## Per-stage latency (ms, from search's own timings)",
+                rpt.markdown_table(stage_headers, stage_rows),
+                *(
+                    [
+                        "## Failed queries (each counted as a miss)",
+                        rpt.markdown_table(["mode", "query", "reason"], failures),
+                    ]
+                    if failures
+                    else []
+                ),
+                "## Indexing",
+                rpt.markdown_table(
+                    ["embedder", "chunks", "seconds", "embed calls", "tokens", "cost $", self.HTTP_HEADER], index_rows
+                ),
+                rpt.facts_markdown(self.to_dict()),
+            ]
+        )
 
     def plot_quality(self, path: Path) -> None:
         plt = rpt.pyplot()
@@ -193,8 +242,9 @@ class QualityReport:
 
     def write(self, results_dir: Path, name: str) -> list[Path]:
         """Write ``<name>.md``, ``<name>.json`` and ``<name>-quality.png`` under ``results_dir``."""
-        return rpt.write_results(Path(results_dir), name, self.to_markdown(), self.to_dict(),
-                                 {"quality": self.plot_quality})
+        return rpt.write_results(
+            Path(results_dir), name, self.to_markdown(), self.to_dict(), {"quality": self.plot_quality}
+        )
 
     def print(self, console: Console | None = None) -> None:
         """The quality table and the per-stage latency table."""
@@ -208,8 +258,15 @@ class QualityReport:
 
 def _progress(enabled: bool) -> Progress:
     # on stderr, so stdout carries only the tables (or the JSON)
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=Console(stderr=True), disable=not enabled, transient=True)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        disable=not enabled,
+        transient=True,
+    )
 
 
 @dataclass(slots=True)
@@ -222,8 +279,14 @@ class _Run:
     search_kwargs: dict[str, Any]
 
 
-async def _run_queries(run: _Run, queries: dict[str, str], dataset: BeirDataset, mapping: DocIdMap,
-                       progress: Progress, wire_requests: Callable[[], int] | None = None) -> ModeResult:
+async def _run_queries(
+    run: _Run,
+    queries: dict[str, str],
+    dataset: BeirDataset,
+    mapping: DocIdMap,
+    progress: Progress,
+    wire_requests: Callable[[], int] | None = None,
+) -> ModeResult:
     before = [u.snapshot() for u in run.usage_sources]
     wire_before = wire_requests() if wire_requests else 0
     per_query: list[dict[str, float]] = []
@@ -231,14 +294,22 @@ async def _run_queries(run: _Run, queries: dict[str, str], dataset: BeirDataset,
     stages: dict[str, list[float]] = {}
     warned = 0
     search_mode = "hybrid" if run.mode.startswith("hybrid") else run.mode
-    task = progress.add_task(f"{run.embedder}:{run.mode}" + (f"[{run.helper}]" if run.helper else ""),
-                             total=len(queries))
+    task = progress.add_task(
+        f"{run.embedder}:{run.mode}" + (f"[{run.helper}]" if run.helper else ""), total=len(queries)
+    )
     failed: list[dict[str, str]] = []
     for qid, text in queries.items():
         started = time.perf_counter()
         try:
-            response = await run.searcher.search(text, mode=search_mode, k=SEARCH_DEPTH, candidates=SEARCH_DEPTH,
-                                                 snippets=False, per_note=True, **run.search_kwargs)
+            response = await run.searcher.search(
+                text,
+                mode=search_mode,
+                k=SEARCH_DEPTH,
+                candidates=SEARCH_DEPTH,
+                snippets=False,
+                per_note=True,
+                **run.search_kwargs,
+            )
         except Exception as exc:  # one bad query must not throw the run away: report it and go on
             failed.append({"query_id": qid, "reason": f"{type(exc).__name__}: {exc}"[:MAX_REASON_CHARS]})
             per_query.append(query_metrics([], dataset.qrels.get(qid, {})))
@@ -265,14 +336,18 @@ async def _run_queries(run: _Run, queries: dict[str, str], dataset: BeirDataset,
     spent = [u.since(b) for u, b in zip(run.usage_sources, before, strict=True)]
     costs = [u.cost_usd() for u in spent if u.calls]
     return ModeResult(
-        mode=run.mode, embedder=run.embedder, helper=run.helper,
+        mode=run.mode,
+        embedder=run.embedder,
+        helper=run.helper,
         metrics={k: round(v, 4) for k, v in mean_metrics(per_query).items()},
         latency_ms=latency_summary(wall),
         stages={s: latency_summary(v) for s, v in sorted(stages.items())},
         queries=len(per_query),
-        api_calls=sum(u.calls for u in spent), tokens=sum(u.tokens for u in spent),
+        api_calls=sum(u.calls for u in spent),
+        tokens=sum(u.tokens for u in spent),
         cost_usd=None if any(c is None for c in costs) else round(sum(c for c in costs if c is not None), 6),
-        warnings=warned, failed=failed,
+        warnings=warned,
+        failed=failed,
         http_requests=wire_requests() - wire_before if wire_requests else None,
     )
 
@@ -350,14 +425,19 @@ async def quality_async(
                 store = SqliteStore(keep / f"{dataset.name}-{_safe(emb_name)}-{max_tokens}-{overlap_tokens}.db")
                 try:
                     started = time.perf_counter()
-                    summary = await reindex(store, vault, embedder, max_tokens=max_tokens,
-                                            overlap_tokens=overlap_tokens)
+                    summary = await reindex(
+                        store, vault, embedder, max_tokens=max_tokens, overlap_tokens=overlap_tokens
+                    )
                     seconds = time.perf_counter() - started
                     index_info[emb_name] = {
-                        "model_id": embedder.model_id, "dim": embedder.dim,
-                        "chunks": store.stats().chunks, "seconds": round(seconds, 2),
-                        "api_calls": embedder.usage.calls, "tokens": embedder.usage.tokens,
-                        "cost_usd": embedder.usage.cost_usd(), "summary": _summary_dict(summary),
+                        "model_id": embedder.model_id,
+                        "dim": embedder.dim,
+                        "chunks": store.stats().chunks,
+                        "seconds": round(seconds, 2),
+                        "api_calls": embedder.usage.calls,
+                        "tokens": embedder.usage.tokens,
+                        "cost_usd": embedder.usage.cost_usd(),
+                        "summary": _summary_dict(summary),
                         "http_requests": wire_requests() - wire_before if wire_requests else None,
                     }
                     # A fresh Searcher per run: its query-embedding cache must not let one mode
@@ -366,25 +446,40 @@ async def quality_async(
                     for mode in BASE_MODES:
                         if mode not in modes or (mode == "keyword" and keyword_done):
                             continue
-                        runs.append(_Run(mode, emb_name, None, Searcher(store, embedder, **opts), [embedder.usage],
-                                         {}))
+                        runs.append(_Run(mode, emb_name, None, Searcher(store, embedder, **opts), [embedder.usage], {}))
                     keyword_done = keyword_done or "keyword" in modes
                     if RERANK_MODE in modes:
                         for rr_name, rr_factory in (reranker_factories or {}).items():
                             reranker = rr_factory()
-                            runs.append(_Run(RERANK_MODE, emb_name, rr_name,
-                                             Searcher(store, embedder, reranker, **opts),
-                                             [embedder.usage,
-                                              instrument(reranker, catalog_price(price_models.get(rr_name, rr_name)))],
-                                             {"rerank": True}))
+                            runs.append(
+                                _Run(
+                                    RERANK_MODE,
+                                    emb_name,
+                                    rr_name,
+                                    Searcher(store, embedder, reranker, **opts),
+                                    [
+                                        embedder.usage,
+                                        instrument(reranker, catalog_price(price_models.get(rr_name, rr_name))),
+                                    ],
+                                    {"rerank": True},
+                                )
+                            )
                     if EXPANSION_MODE in modes:
                         for ex_name, ex_factory in (expander_factories or {}).items():
                             expander = ex_factory()
-                            runs.append(_Run(EXPANSION_MODE, emb_name, ex_name,
-                                             Searcher(store, embedder, None, expander=expander, **opts),
-                                             [embedder.usage,
-                                              instrument(expander, catalog_price(price_models.get(ex_name, ex_name)))],
-                                             {"expand": True}))
+                            runs.append(
+                                _Run(
+                                    EXPANSION_MODE,
+                                    emb_name,
+                                    ex_name,
+                                    Searcher(store, embedder, None, expander=expander, **opts),
+                                    [
+                                        embedder.usage,
+                                        instrument(expander, catalog_price(price_models.get(ex_name, ex_name))),
+                                    ],
+                                    {"expand": True},
+                                )
+                            )
                     for run in runs:
                         rows.append(await _run_queries(run, queries, dataset, mapping, bar, wire_requests))
                 finally:
@@ -397,13 +492,24 @@ async def quality_async(
             await cleanup()
 
     return QualityReport(
-        dataset=dataset.name, rows=rows, index=index_info,
-        settings={"dataset_dir": str(dataset_dir), "queries": len(queries), "documents": len(dataset.docs),
-                  "modes": list(modes), "embedders": list(embedder_factories),
-                  "rerankers": list(reranker_factories or {}), "expanders": list(expander_factories or {}),
-                  "max_tokens": max_tokens, "overlap_tokens": overlap_tokens, "search_depth": SEARCH_DEPTH,
-                  "candidates": SEARCH_DEPTH, "searcher_options": opts,
-                  "index_reused": index_dir is not None},
+        dataset=dataset.name,
+        rows=rows,
+        index=index_info,
+        settings={
+            "dataset_dir": str(dataset_dir),
+            "queries": len(queries),
+            "documents": len(dataset.docs),
+            "modes": list(modes),
+            "embedders": list(embedder_factories),
+            "rerankers": list(reranker_factories or {}),
+            "expanders": list(expander_factories or {}),
+            "max_tokens": max_tokens,
+            "overlap_tokens": overlap_tokens,
+            "search_depth": SEARCH_DEPTH,
+            "candidates": SEARCH_DEPTH,
+            "searcher_options": opts,
+            "index_reused": index_dir is not None,
+        },
     )
 
 

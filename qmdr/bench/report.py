@@ -57,8 +57,14 @@ def machine_info() -> dict[str, Any]:
 
 def _git_commit() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                             timeout=5, cwd=Path(__file__).resolve().parent, check=False)
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).resolve().parent,
+            check=False,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None
@@ -98,8 +104,9 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str
     return "\n".join(lines)
 
 
-def print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]],
-                console: Console | None = None) -> None:
+def print_table(
+    title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]], console: Console | None = None
+) -> None:
     """Show a table on the terminal with rich."""
     table = Table(title=literal(title))  # literal: dataset names and modes come from the user
     for header in headers:
@@ -122,8 +129,9 @@ def facts_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_results(results_dir: Path, name: str, markdown: str, data: dict[str, Any],
-                  plots: dict[str, Callable[[Path], None]]) -> list[Path]:
+def write_results(
+    results_dir: Path, name: str, markdown: str, data: dict[str, Any], plots: dict[str, Callable[[Path], None]]
+) -> list[Path]:
     """Write ``<name>.md``, ``<name>.json`` and one PNG per plot; return the paths written."""
     results_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []

@@ -131,20 +131,42 @@ class SpeedReport:
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
 
-        return {"sizes": [asdict(s) for s in self.sizes], "embedders": [asdict(e) for e in self.embedders],
-                "machine": self.machine, "versions": self.versions, "settings": self.settings}
+        return {
+            "sizes": [asdict(s) for s in self.sizes],
+            "embedders": [asdict(e) for e in self.embedders],
+            "machine": self.machine,
+            "versions": self.versions,
+            "settings": self.settings,
+        }
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
 
-    INDEX_HEADERS = ("chunks", "notes", "embedder", "index s", "chunks/s", "index RSS MB",
-                     "unchanged: s / embedded", "1% changed: s / embedded")
+    INDEX_HEADERS = (
+        "chunks",
+        "notes",
+        "embedder",
+        "index s",
+        "chunks/s",
+        "index RSS MB",
+        "unchanged: s / embedded",
+        "1% changed: s / embedded",
+    )
 
     def index_rows(self) -> list[list[Any]]:
-        return [[s.chunks, s.notes, s.embedder, s.index["seconds"], s.index["chunks_per_s"],
-                 s.memory.get("index_peak_rss_mb"),
-                 f"{s.reindex_unchanged['seconds']:.2f} / {s.reindex_unchanged['embedded']}",
-                 f"{s.reindex_changed['seconds']:.2f} / {s.reindex_changed['embedded']}"] for s in self.sizes]
+        return [
+            [
+                s.chunks,
+                s.notes,
+                s.embedder,
+                s.index["seconds"],
+                s.index["chunks_per_s"],
+                s.memory.get("index_peak_rss_mb"),
+                f"{s.reindex_unchanged['seconds']:.2f} / {s.reindex_unchanged['embedded']}",
+                f"{s.reindex_changed['seconds']:.2f} / {s.reindex_changed['embedded']}",
+            ]
+            for s in self.sizes
+        ]
 
     SEARCH_HEADERS = ("chunks", "mode", "in-process p50/p95/p99 ms", "HTTP p50/p95/p99 ms")
 
@@ -152,39 +174,55 @@ class SpeedReport:
         def trio(d: dict[str, float] | None) -> str:
             return "-" if not d else f"{d['p50']:.2f} / {d['p95']:.2f} / {d['p99']:.2f}"
 
-        return [[s.chunks, mode, trio(s.search.get(mode)), trio((s.http or {}).get(mode))]
-                for s in self.sizes for mode in s.search]
+        return [
+            [s.chunks, mode, trio(s.search.get(mode)), trio((s.http or {}).get(mode))]
+            for s in self.sizes
+            for mode in s.search
+        ]
 
-    NEAREST_HEADERS = ("chunks", "store nearest()", "p50 ms", "numpy exact p50 ms", "ratio",
-                       "recall@10 vs exact")
+    NEAREST_HEADERS = ("chunks", "store nearest()", "p50 ms", "numpy exact p50 ms", "ratio", "recall@10 vs exact")
 
     def nearest_rows(self) -> list[list[Any]]:
-        return [[s.chunks, name, s.nearest[name]["p50_ms"], s.nearest["numpy_p50_ms"],
-                 s.nearest[name]["ratio_to_numpy"], s.nearest[name]["recall@10"]]
-                for s in self.sizes for name in NEAREST_BACKENDS if name in s.nearest]
+        return [
+            [
+                s.chunks,
+                name,
+                s.nearest[name]["p50_ms"],
+                s.nearest["numpy_p50_ms"],
+                s.nearest[name]["ratio_to_numpy"],
+                s.nearest[name]["recall@10"],
+            ]
+            for s in self.sizes
+            for name in NEAREST_BACKENDS
+            if name in s.nearest
+        ]
 
     def to_markdown(self) -> str:
         notes = [f"- {s.chunks} chunks: HTTP skipped ({s.http_note})" for s in self.sizes if s.http_note]
         emb_rows = self.embedder_rows()
-        return "\n\n".join(filter(None, [
-            "# Indexing and search speed",
-            "Synthetic vaults from a fixed seed (`qmdr/bench/synthetic.py`). Rows above "
-            f"{self.settings.get('real_embedder_max_chunks')} chunks use the deterministic hashing embedder "
-            "instead of the real model, so they measure scan/chunk/store/search, not model inference. "
-            f"Peak RSS: {self.settings.get('rss_method')}.",
-            "## Indexing",
-            rpt.markdown_table(self.INDEX_HEADERS, self.index_rows()),
-            "## Search latency",
-            rpt.markdown_table(self.SEARCH_HEADERS, self.search_rows()),
-            "\n".join(notes) if notes else None,
-            "## Store `nearest()` (in-memory snapshot, sqlite-vec vec0) vs exact numpy scan "
-            "(same vectors, top 10)",
-            rpt.markdown_table(self.NEAREST_HEADERS, self.nearest_rows()),
-            "## Embedders (CPU)",
-            rpt.markdown_table(self.EMBEDDER_HEADERS, emb_rows)
-            if emb_rows else "not run",
-            rpt.facts_markdown(self.to_dict()),
-        ]))
+        return "\n\n".join(
+            filter(
+                None,
+                [
+                    "# Indexing and search speed",
+                    "Synthetic vaults from a fixed seed (`qmdr/bench/synthetic.py`). Rows above "
+                    f"{self.settings.get('real_embedder_max_chunks')} chunks use the deterministic hashing embedder "
+                    "instead of the real model, so they measure scan/chunk/store/search, not model inference. "
+                    f"Peak RSS: {self.settings.get('rss_method')}.",
+                    "## Indexing",
+                    rpt.markdown_table(self.INDEX_HEADERS, self.index_rows()),
+                    "## Search latency",
+                    rpt.markdown_table(self.SEARCH_HEADERS, self.search_rows()),
+                    "\n".join(notes) if notes else None,
+                    "## Store `nearest()` (in-memory snapshot, sqlite-vec vec0) vs exact numpy scan "
+                    "(same vectors, top 10)",
+                    rpt.markdown_table(self.NEAREST_HEADERS, self.nearest_rows()),
+                    "## Embedders (CPU)",
+                    rpt.markdown_table(self.EMBEDDER_HEADERS, emb_rows) if emb_rows else "not run",
+                    rpt.facts_markdown(self.to_dict()),
+                ],
+            )
+        )
 
     def plot_latency(self, path: Path) -> None:
         plt = rpt.pyplot()
@@ -193,8 +231,9 @@ class SpeedReport:
         for mode in SEARCH_MODES:
             if all(mode in s.search for s in self.sizes):
                 ax.plot(sizes, [s.search[mode]["p50"] for s in self.sizes], marker="o", label=f"{mode} p50")
-                ax.plot(sizes, [s.search[mode]["p95"] for s in self.sizes], marker="x", linestyle="--",
-                        label=f"{mode} p95")
+                ax.plot(
+                    sizes, [s.search[mode]["p95"] for s in self.sizes], marker="x", linestyle="--", label=f"{mode} p95"
+                )
         ax.set_xscale("log")
         ax.set_xlabel("chunks in index")
         ax.set_ylabel("latency (ms, in-process)")
@@ -206,8 +245,9 @@ class SpeedReport:
 
     def write(self, results_dir: Path, name: str) -> list[Path]:
         """Write ``<name>.md``, ``<name>.json`` and ``<name>-latency.png`` under ``results_dir``."""
-        return rpt.write_results(Path(results_dir), name, self.to_markdown(), self.to_dict(),
-                                 {"latency": self.plot_latency})
+        return rpt.write_results(
+            Path(results_dir), name, self.to_markdown(), self.to_dict(), {"latency": self.plot_latency}
+        )
 
     def print(self, console: Console | None = None) -> None:
         rpt.print_table("Indexing", self.INDEX_HEADERS, self.index_rows(), console)
@@ -250,13 +290,14 @@ def _queries_per_mode(seed: int, per_mode: int) -> dict[str, tuple[list[str], li
     pool = sample_queries(len(SEARCH_MODES) * size, seed=seed)
     out: dict[str, tuple[list[str], list[str]]] = {}
     for i, mode in enumerate(SEARCH_MODES):
-        block = pool[i * size:(i + 1) * size]
+        block = pool[i * size : (i + 1) * size]
         out[mode] = (block[:WARMUP_QUERIES], block[WARMUP_QUERIES:])
     return out
 
 
-async def _time_searches(make_searcher: Callable[[], Any], queries: dict[str, tuple[list[str], list[str]]]
-                         ) -> dict[str, dict[str, float]]:
+async def _time_searches(
+    make_searcher: Callable[[], Any], queries: dict[str, tuple[list[str], list[str]]]
+) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
     for mode in SEARCH_MODES:
         searcher = make_searcher()
@@ -272,8 +313,9 @@ async def _time_searches(make_searcher: Callable[[], Any], queries: dict[str, tu
     return out
 
 
-async def _compare_nearest(stores: dict[str, Any], embedder: RecordingEmbedder, queries: Sequence[str]
-                           ) -> dict[str, Any]:
+async def _compare_nearest(
+    stores: dict[str, Any], embedder: RecordingEmbedder, queries: Sequence[str]
+) -> dict[str, Any]:
     """Each store's ``nearest()`` against an exact numpy scan of the very vectors the indexer stored."""
     texts = list(embedder.vectors)
     matrix = np.stack([embedder.vectors[t] for t in texts]).astype(np.float32)
@@ -288,8 +330,7 @@ async def _compare_nearest(stores: dict[str, Any], embedder: RecordingEmbedder, 
         numpy_ms.append((time.perf_counter() - started) * 1000)
         exact.append([texts[i] for i in top])
     numpy_p50 = percentile(numpy_ms, 50)
-    out: dict[str, Any] = {"numpy_p50_ms": round(numpy_p50, 3), "vectors": len(texts),
-                           "queries": len(queries)}
+    out: dict[str, Any] = {"numpy_p50_ms": round(numpy_p50, 3), "vectors": len(texts), "queries": len(queries)}
     for name, store in stores.items():
         store.nearest(qvecs[0], TOP_K)  # first call may load a snapshot: not a search cost
         store_ms, recalls = [], []
@@ -299,22 +340,27 @@ async def _compare_nearest(stores: dict[str, Any], embedder: RecordingEmbedder, 
             store_ms.append((time.perf_counter() - started) * 1000)
             recalls.append(overlap_at_k([h.text for h in hits], truth, TOP_K))
         p50 = percentile(store_ms, 50)
-        out[name] = {"p50_ms": round(p50, 3),
-                     "ratio_to_numpy": round(p50 / numpy_p50, 2) if numpy_p50 else None,
-                     "recall@10": round(float(np.mean(recalls)), 4)}
+        out[name] = {
+            "p50_ms": round(p50, 3),
+            "ratio_to_numpy": round(p50 / numpy_p50, 2) if numpy_p50 else None,
+            "recall@10": round(float(np.mean(recalls)), 4),
+        }
     return out
 
 
-def _http_searches(db_path: Path, vault_root: Path, embedder: Any,
-                   queries: dict[str, tuple[list[str], list[str]]]) -> dict[str, Any]:
+def _http_searches(
+    db_path: Path, vault_root: Path, embedder: Any, queries: dict[str, tuple[list[str], list[str]]]
+) -> dict[str, Any]:
     """Search latency over a real socket, against the product's app served from a separate process."""
     import httpx
 
     from qmdr.bench.http_server import embedder_name_for, serve_index
 
     out: dict[str, Any] = {}
-    with serve_index(db_path, vault_root, embedder_name_for(embedder), cwd=db_path.parent / "http-server") \
-            as base, httpx.Client(base_url=base, timeout=30.0) as client:
+    with (
+        serve_index(db_path, vault_root, embedder_name_for(embedder), cwd=db_path.parent / "http-server") as base,
+        httpx.Client(base_url=base, timeout=30.0) as client,
+    ):
         for mode in SEARCH_MODES:
             warmup, measured = queries[mode]
             for q in warmup:
@@ -328,8 +374,16 @@ def _http_searches(db_path: Path, vault_root: Path, embedder: Any,
     return out
 
 
-async def _measure_size(target: int, *, seed: int, http: bool, work: Path, queries_per_mode: int,
-                        make_embedder: Callable[[int], Any], bar: Progress) -> SizeResult:
+async def _measure_size(
+    target: int,
+    *,
+    seed: int,
+    http: bool,
+    work: Path,
+    queries_per_mode: int,
+    make_embedder: Callable[[int], Any],
+    bar: Progress,
+) -> SizeResult:
     from qmdr.memory.indexer import reindex
     from qmdr.search.searcher import Searcher
     from qmdr.store.sqlite import SqliteStore
@@ -347,17 +401,19 @@ async def _measure_size(target: int, *, seed: int, http: bool, work: Path, queri
             await reindex(store, vault.root, embedder, max_tokens=MAX_TOKENS, overlap_tokens=OVERLAP_TOKENS)
             index_s = time.perf_counter() - started
         chunks = store.stats().chunks
-        index = {"seconds": round(index_s, 2),
-                 "chunks_per_s": round(chunks / index_s, 1) if index_s else None,
-                 "embedded": embedder.usage.items, "embed_calls": embedder.usage.calls}
+        index = {
+            "seconds": round(index_s, 2),
+            "chunks_per_s": round(chunks / index_s, 1) if index_s else None,
+            "embedded": embedder.usage.items,
+            "embed_calls": embedder.usage.calls,
+        }
         embedder.recording = False
 
         queries = _queries_per_mode(seed, queries_per_mode)
         bar.update(task, description=f"{target} chunks: nearest() vs numpy")
         vec0_store = SqliteStore(db_path, vector_search="vec0")
         try:
-            nearest = await _compare_nearest({"memory": store, "vec0": vec0_store}, embedder,
-                                             queries["vector"][1])
+            nearest = await _compare_nearest({"memory": store, "vec0": vec0_store}, embedder, queries["vector"][1])
         finally:
             vec0_store.close()
 
@@ -366,8 +422,11 @@ async def _measure_size(target: int, *, seed: int, http: bool, work: Path, queri
         started = time.perf_counter()
         await reindex(store, vault.root, embedder, max_tokens=MAX_TOKENS, overlap_tokens=OVERLAP_TOKENS)
         spent = embedder.usage.since(before)
-        unchanged = {"seconds": round(time.perf_counter() - started, 3), "embed_calls": spent.calls,
-                     "embedded": spent.items}
+        unchanged = {
+            "seconds": round(time.perf_counter() - started, 3),
+            "embed_calls": spent.calls,
+            "embedded": spent.items,
+        }
 
         bar.update(task, description=f"{target} chunks: reindex 1% changed")
         changed_paths = change_notes(vault, CHANGED_FRACTION, seed=seed)
@@ -375,8 +434,12 @@ async def _measure_size(target: int, *, seed: int, http: bool, work: Path, queri
         started = time.perf_counter()
         await reindex(store, vault.root, embedder, max_tokens=MAX_TOKENS, overlap_tokens=OVERLAP_TOKENS)
         spent = embedder.usage.since(before)
-        changed = {"changed_notes": len(changed_paths), "seconds": round(time.perf_counter() - started, 3),
-                   "embed_calls": spent.calls, "embedded": spent.items}
+        changed = {
+            "changed_notes": len(changed_paths),
+            "seconds": round(time.perf_counter() - started, 3),
+            "embed_calls": spent.calls,
+            "embedded": spent.items,
+        }
 
         bar.update(task, description=f"{target} chunks: searching in-process")
         with measure_peak_rss(memory, "search_peak_rss_mb"):
@@ -387,16 +450,25 @@ async def _measure_size(target: int, *, seed: int, http: bool, work: Path, queri
         if http:
             bar.update(task, description=f"{target} chunks: searching over HTTP")
             try:
-                http_result = await asyncio.to_thread(_http_searches, db_path, vault.root, embedder.inner,
-                                                      queries)
+                http_result = await asyncio.to_thread(_http_searches, db_path, vault.root, embedder.inner, queries)
             except ImportError as exc:  # the API package is optional in stripped-down installs
                 http_note = f"API app not importable: {exc}"
         else:
             http_note = "not requested"
-        return SizeResult(target_chunks=target, notes=len(vault.notes), chunks=chunks,
-                          embedder=embedder.model_id,
-                          index=index, reindex_unchanged=unchanged, reindex_changed=changed, search=search,
-                          http=http_result, http_note=http_note, nearest=nearest, memory=memory)
+        return SizeResult(
+            target_chunks=target,
+            notes=len(vault.notes),
+            chunks=chunks,
+            embedder=embedder.model_id,
+            index=index,
+            reindex_unchanged=unchanged,
+            reindex_changed=changed,
+            search=search,
+            http=http_result,
+            http_note=http_note,
+            nearest=nearest,
+            memory=memory,
+        )
     finally:
         store.close()
         bar.remove_task(task)
@@ -409,8 +481,14 @@ def _embedder_probe(name: str, load: Callable[[], Any], texts: list[str]) -> Emb
         started = time.perf_counter()
         model(texts)
         seconds = time.perf_counter() - started
-    return EmbedderRow(name, len(texts), round(seconds, 2), round(len(texts) / seconds, 1), memory["peak"],
-                       "seconds: embed only; RSS: model load + embed")
+    return EmbedderRow(
+        name,
+        len(texts),
+        round(seconds, 2),
+        round(len(texts) / seconds, 1),
+        memory["peak"],
+        "seconds: embed only; RSS: model load + embed",
+    )
 
 
 def compare_embedders(texts: list[str]) -> list[EmbedderRow]:
@@ -426,26 +504,41 @@ def compare_embedders(texts: list[str]) -> list[EmbedderRow]:
     try:
         rows.append(_embedder_probe("embedded MiniLM (qmdr, numpy)", local, texts))
     except Exception as exc:  # a broken model install must not sink the whole speed report
-        rows.append(EmbedderRow("embedded MiniLM (qmdr, numpy)", len(texts), None, None, None,
-                                f"failed: {exc}"))
+        rows.append(EmbedderRow("embedded MiniLM (qmdr, numpy)", len(texts), None, None, None, f"failed: {exc}"))
     try:
         import torch  # noqa: F401
         from sentence_transformers import SentenceTransformer
     except ImportError:
-        rows.append(EmbedderRow("sentence-transformers (torch CPU)", len(texts), None, None, None,
-                                "skipped: torch / sentence-transformers not importable"))
+        rows.append(
+            EmbedderRow(
+                "sentence-transformers (torch CPU)",
+                len(texts),
+                None,
+                None,
+                None,
+                "skipped: torch / sentence-transformers not importable",
+            )
+        )
     else:
+
         def st() -> Callable[[list[str]], Any]:
             # local_files_only: a benchmark must never download weights.
-            model = SentenceTransformer("sentence-transformers/all-MiniLM-L6-v2", device="cpu",
-                                        local_files_only=True)
+            model = SentenceTransformer("sentence-transformers/all-MiniLM-L6-v2", device="cpu", local_files_only=True)
             return lambda batch: model.encode(batch, normalize_embeddings=True)
 
         try:
             rows.append(_embedder_probe("sentence-transformers (torch CPU)", st, texts))
         except Exception as exc:  # no cached weights: report, don't fail
-            rows.append(EmbedderRow("sentence-transformers (torch CPU)", len(texts), None, None, None,
-                                    f"skipped: {exc.__class__.__name__}"))
+            rows.append(
+                EmbedderRow(
+                    "sentence-transformers (torch CPU)",
+                    len(texts),
+                    None,
+                    None,
+                    None,
+                    f"skipped: {exc.__class__.__name__}",
+                )
+            )
     return rows
 
 
@@ -461,6 +554,7 @@ async def speed_async(
     queries_per_mode: int = QUERIES_PER_MODE,
 ) -> SpeedReport:
     """Async body of :func:`run_speed`."""
+
     def make_embedder(target: int) -> Any:
         if target <= real_embedder_max_chunks:
             from providers.local import load_local_embedder
@@ -474,9 +568,17 @@ async def speed_async(
     with Progress(*columns, console=Console(stderr=True), disable=not progress, transient=True) as bar:
         for target in sizes:
             with tempfile.TemporaryDirectory(prefix="qmdr-speed-", dir=work_dir) as tmp:
-                results.append(await _measure_size(target, seed=seed, http=http, work=Path(tmp),
-                                                   queries_per_mode=queries_per_mode,
-                                                   make_embedder=make_embedder, bar=bar))
+                results.append(
+                    await _measure_size(
+                        target,
+                        seed=seed,
+                        http=http,
+                        work=Path(tmp),
+                        queries_per_mode=queries_per_mode,
+                        make_embedder=make_embedder,
+                        bar=bar,
+                    )
+                )
         embedder_rows: list[EmbedderRow] = []
         if embedders:
             task = bar.add_task("comparing embedders", total=None)
@@ -486,17 +588,32 @@ async def speed_async(
                 paragraphs = [t for note in texts for t in note.split("\n\n") if len(t) > 200]
             embedder_rows = await asyncio.to_thread(compare_embedders, paragraphs[:EMBEDDER_COMPARE_TEXTS])
             bar.remove_task(task)
-    rss_method = "VmHWM reset per phase (Linux /proc)" if _reset_peak_rss() else \
-        "ru_maxrss: process peak so far (phases cannot be isolated on this OS)"
-    return SpeedReport(results, embedder_rows, settings={
-        "sizes": list(sizes), "seed": seed, "http": http,
-        "real_embedder_max_chunks": real_embedder_max_chunks,
-        "queries_per_mode": queries_per_mode, "warmup_queries": WARMUP_QUERIES, "k": TOP_K,
-        "changed_fraction": CHANGED_FRACTION, "max_tokens": MAX_TOKENS, "overlap_tokens": OVERLAP_TOKENS,
-        "rss_method": rss_method})
+    rss_method = (
+        "VmHWM reset per phase (Linux /proc)"
+        if _reset_peak_rss()
+        else "ru_maxrss: process peak so far (phases cannot be isolated on this OS)"
+    )
+    return SpeedReport(
+        results,
+        embedder_rows,
+        settings={
+            "sizes": list(sizes),
+            "seed": seed,
+            "http": http,
+            "real_embedder_max_chunks": real_embedder_max_chunks,
+            "queries_per_mode": queries_per_mode,
+            "warmup_queries": WARMUP_QUERIES,
+            "k": TOP_K,
+            "changed_fraction": CHANGED_FRACTION,
+            "max_tokens": MAX_TOKENS,
+            "overlap_tokens": OVERLAP_TOKENS,
+            "rss_method": rss_method,
+        },
+    )
 
 
-def run_speed(sizes: Sequence[int] = DEFAULT_SIZES, *, seed: int = 42, http: bool = True,
-              progress: bool = True, **kwargs: Any) -> SpeedReport:
+def run_speed(
+    sizes: Sequence[int] = DEFAULT_SIZES, *, seed: int = 42, http: bool = True, progress: bool = True, **kwargs: Any
+) -> SpeedReport:
     """Measure indexing and search speed at each size; blocking (runs its own event loop)."""
     return asyncio.run(speed_async(sizes, seed=seed, http=http, progress=progress, **kwargs))

@@ -87,15 +87,15 @@ class Usage:
         """One call sending ``texts`` (input only, estimated), e.g. an embedding batch."""
         self.record(CallUsage(input_tokens=sum(estimate_tokens(t) for t in texts)), items=len(texts))
 
-    def record(self, usage: CallUsage, *, items: int = 1, calls: int = 1, reported_cost: float | None = None
-               ) -> None:
+    def record(self, usage: CallUsage, *, items: int = 1, calls: int = 1, reported_cost: float | None = None) -> None:
         """``calls`` model requests that used ``usage``, priced by the provider layer when it did."""
         self.calls += calls
         self.items += items
         self.input_tokens += usage.input_tokens
         self.output_tokens += usage.output_tokens
-        cost = reported_cost if reported_cost is not None else (
-            self.price.cost(usage) if self.price is not None else None)
+        cost = (
+            reported_cost if reported_cost is not None else (self.price.cost(usage) if self.price is not None else None)
+        )
         if cost is None:
             self.unpriced_calls += calls
         else:
@@ -109,9 +109,15 @@ class Usage:
         return dataclasses.replace(self)
 
     def since(self, before: Usage) -> Usage:
-        return Usage(self.calls - before.calls, self.items - before.items,
-                     self.input_tokens - before.input_tokens, self.output_tokens - before.output_tokens,
-                     self.cost - before.cost, self.unpriced_calls - before.unpriced_calls, self.price)
+        return Usage(
+            self.calls - before.calls,
+            self.items - before.items,
+            self.input_tokens - before.input_tokens,
+            self.output_tokens - before.output_tokens,
+            self.cost - before.cost,
+            self.unpriced_calls - before.unpriced_calls,
+            self.price,
+        )
 
 
 class CountingEmbedder:
@@ -159,11 +165,15 @@ class CountingChat:
         if not (reported.input_tokens or reported.output_tokens):
             reported = CallUsage(
                 input_tokens=sum(estimate_tokens(getattr(m, "content", "") or "") for m in messages),
-                output_tokens=estimate_tokens(getattr(result, "text", "") or ""))
+                output_tokens=estimate_tokens(getattr(result, "text", "") or ""),
+            )
         metadata = getattr(result, "metadata", None) or {}
         cost = metadata.get("cost_usd")
-        self.usage.record(reported, calls=1 + ("schema_repair" in metadata),
-                          reported_cost=float(cost) if isinstance(cost, int | float) else None)
+        self.usage.record(
+            reported,
+            calls=1 + ("schema_repair" in metadata),
+            reported_cost=float(cost) if isinstance(cost, int | float) else None,
+        )
         return result
 
 
@@ -182,6 +192,7 @@ def instrument(helper: Any, price: Price | None = None) -> Usage:
         return usage
     grade = getattr(helper, "grade", None)
     if grade is not None:
+
         async def counted_grade(query: str, passages: Sequence[str]) -> list[float]:
             usage.add([query, *passages])
             return await grade(query, passages)

@@ -24,8 +24,9 @@ import typer
 from qmdr.cli import render
 from qmdr.cli.common import JsonOpt, err_console, fail
 
-bench_app = typer.Typer(help="Measure retrieval quality (BEIR datasets) and indexing/search speed.",
-                        no_args_is_help=True)
+bench_app = typer.Typer(
+    help="Measure retrieval quality (BEIR datasets) and indexing/search speed.", no_args_is_help=True
+)
 
 #: where `--name` writes results unless `--out` says otherwise (relative to the working directory)
 DEFAULT_RESULTS_DIR = Path("benchmarks") / "results"
@@ -61,12 +62,10 @@ def _chat_entry(spec: str) -> dict[str, Any]:
     if spec == FROM_ENV:
         return {}
     provider, _, model = spec.partition(":")
-    return {"qmd_rerank_provider": provider, "qmd_rerank_mode": "llm",
-            **({"qmd_openai_model": model} if model else {})}
+    return {"qmd_rerank_provider": provider, "qmd_rerank_mode": "llm", **({"qmd_openai_model": model} if model else {})}
 
 
-def build_matrix(matrix_file: Path | None, embedders: list[str], rerankers: list[str],
-                 expanders: list[str]) -> Any:
+def build_matrix(matrix_file: Path | None, embedders: list[str], rerankers: list[str], expanders: list[str]) -> Any:
     """The YAML matrix (if any) plus the command-line entries; the embedded model when nothing is named."""
     from qmdr.bench.matrix import Matrix, load_matrix
 
@@ -88,8 +87,7 @@ def default_modes(matrix: Any) -> list[str]:
     """keyword, vector, hybrid; plus the rerank and expansion modes when the matrix configures them."""
     from qmdr.bench.quality import BASE_MODES, EXPANSION_MODE, RERANK_MODE
 
-    return [*BASE_MODES, *([RERANK_MODE] if matrix.rerankers else []),
-            *([EXPANSION_MODE] if matrix.expanders else [])]
+    return [*BASE_MODES, *([RERANK_MODE] if matrix.rerankers else []), *([EXPANSION_MODE] if matrix.expanders else [])]
 
 
 def _show_progress(as_json: bool) -> bool:
@@ -106,27 +104,43 @@ def _emit(report: Any, as_json: bool, out: Path, name: str | None) -> None:
 @bench_app.command("quality")
 def quality(
     dataset_dir: Annotated[Path, typer.Argument(help="BEIR layout: corpus.jsonl, queries.jsonl, qrels/test.tsv")],
-    mode: Annotated[list[str] | None, typer.Option(
-        "--mode", help="keyword, vector, hybrid, hybrid+rerank, hybrid+expansion (repeatable or comma list; "
-                       "default: every mode the matrix configures)")] = None,
-    matrix_file: Annotated[Path | None, typer.Option("--matrix", help="YAML of embedder/reranker/expander "
-                                                                       "configs (see README)")] = None,
-    embedder: Annotated[list[str] | None, typer.Option(
-        "--embedder", help="local | local-server | PROVIDER[:MODEL] (repeatable)")] = None,
-    rerank: Annotated[list[str] | None, typer.Option(
-        "--rerank", help="none | llm (QMD_RERANK_* from the environment) | local-server | PROVIDER[:MODEL] "
-                         "(repeatable)")] = None,
-    expand: Annotated[list[str] | None, typer.Option(
-        "--expand", help="query expansion: none | llm | local-server | PROVIDER[:MODEL] (repeatable)")] = None,
-    limit_queries: Annotated[int | None, typer.Option("--limit-queries", min=1,
-                                                      help="only the first N judged queries")] = None,
+    mode: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--mode",
+            help="keyword, vector, hybrid, hybrid+rerank, hybrid+expansion (repeatable or comma list; "
+            "default: every mode the matrix configures)",
+        ),
+    ] = None,
+    matrix_file: Annotated[
+        Path | None, typer.Option("--matrix", help="YAML of embedder/reranker/expander configs (see README)")
+    ] = None,
+    embedder: Annotated[
+        list[str] | None, typer.Option("--embedder", help="local | local-server | PROVIDER[:MODEL] (repeatable)")
+    ] = None,
+    rerank: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--rerank",
+            help="none | llm (QMD_RERANK_* from the environment) | local-server | PROVIDER[:MODEL] (repeatable)",
+        ),
+    ] = None,
+    expand: Annotated[
+        list[str] | None,
+        typer.Option("--expand", help="query expansion: none | llm | local-server | PROVIDER[:MODEL] (repeatable)"),
+    ] = None,
+    limit_queries: Annotated[
+        int | None, typer.Option("--limit-queries", min=1, help="only the first N judged queries")
+    ] = None,
     as_json: JsonOpt = False,
     out: OutOpt = DEFAULT_RESULTS_DIR,
     name: NameOpt = None,
-    index_dir: Annotated[Path | None, typer.Option(
-        "--index-dir", help="keep the vault and indexes here so re-runs skip embedding")] = None,
-    latency_ms: Annotated[float, typer.Option(
-        "--latency-ms", min=0, help="latency the local-server injects into every request")] = 50.0,
+    index_dir: Annotated[
+        Path | None, typer.Option("--index-dir", help="keep the vault and indexes here so re-runs skip embedding")
+    ] = None,
+    latency_ms: Annotated[
+        float, typer.Option("--latency-ms", min=0, help="latency the local-server injects into every request")
+    ] = 50.0,
 ) -> None:
     """Retrieval quality (nDCG@10, Recall@10/100, MRR@10, latency, API calls, tokens, cost) per mode and provider."""
     import asyncio
@@ -147,10 +161,19 @@ def quality(
             server = LocalProviderServer(latency_ms=latency_ms).start()
             matrix.bind_local_server(server)
         wire = (lambda: sum(server.requests_by_path().values())) if server is not None else None
-        report = asyncio.run(quality_async(
-            dataset_dir, modes=modes, **matrix.factories(), price_models=matrix.price_models(),
-            limit_queries=limit_queries, progress=_show_progress(as_json), index_dir=index_dir,
-            wire_requests=wire, cleanup=matrix.aclose))
+        report = asyncio.run(
+            quality_async(
+                dataset_dir,
+                modes=modes,
+                **matrix.factories(),
+                price_models=matrix.price_models(),
+                limit_queries=limit_queries,
+                progress=_show_progress(as_json),
+                index_dir=index_dir,
+                wire_requests=wire,
+                cleanup=matrix.aclose,
+            )
+        )
     except (FileNotFoundError, ValueError) as exc:
         raise fail(str(exc), 2) from None
     except (QmdrError, ProviderError) as exc:
@@ -166,13 +189,21 @@ def speed(
     sizes: Annotated[str, typer.Option("--sizes", help="comma list of chunk counts")] = "1000,10000,100000",
     seed: Annotated[int, typer.Option("--seed", help="seed of the synthetic vaults and queries")] = 42,
     no_http: Annotated[bool, typer.Option("--no-http", help="skip search latency over HTTP (uvicorn)")] = False,
-    queries: Annotated[int | None, typer.Option(
-        "--queries", min=1, help="measured queries per mode (default 200; fewer for a quick smoke run)")] = None,
-    real_max: Annotated[int | None, typer.Option(
-        "--real-max", min=0, help="largest size embedded with the real model; larger ones use the hashing "
-                                  "embedder (default 1000)")] = None,
-    no_embedders: Annotated[bool, typer.Option(
-        "--no-embedders", help="skip the embedded model vs sentence-transformers comparison")] = False,
+    queries: Annotated[
+        int | None,
+        typer.Option("--queries", min=1, help="measured queries per mode (default 200; fewer for a quick smoke run)"),
+    ] = None,
+    real_max: Annotated[
+        int | None,
+        typer.Option(
+            "--real-max",
+            min=0,
+            help="largest size embedded with the real model; larger ones use the hashing embedder (default 1000)",
+        ),
+    ] = None,
+    no_embedders: Annotated[
+        bool, typer.Option("--no-embedders", help="skip the embedded model vs sentence-transformers comparison")
+    ] = False,
     as_json: JsonOpt = False,
     out: OutOpt = DEFAULT_RESULTS_DIR,
     name: NameOpt = None,

@@ -26,12 +26,22 @@ if TYPE_CHECKING:  # the store package imports numpy: a command imports it only 
 #: exit code for a usage error (as typer uses for a bad option)
 USAGE_ERROR = 2
 
-WhereOpt = Annotated[list[str] | None, typer.Option(
-    "--where", metavar="KEY=VALUE[,VALUE...]",
-    help="only notes whose frontmatter KEY has one of these values (repeatable; all keys must hold)")]
-AfterOpt = Annotated[str | None, typer.Option(
-    "--after", help="only notes dated at or after this ISO date or date-time (updated, else date, else created, "
-    "else file time; UTC unless it says)")]
+WhereOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--where",
+        metavar="KEY=VALUE[,VALUE...]",
+        help="only notes whose frontmatter KEY has one of these values (repeatable; all keys must hold)",
+    ),
+]
+AfterOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--after",
+        help="only notes dated at or after this ISO date or date-time (updated, else date, else created, "
+        "else file time; UTC unless it says)",
+    ),
+]
 BeforeOpt = Annotated[str | None, typer.Option("--before", help="only notes dated before this ISO date or date-time")]
 
 
@@ -68,8 +78,14 @@ def _quoted(part: str, raw: str) -> bool:
     return f'"{part}"' in raw
 
 
-def cli_filters(*, path_prefix: str | None = None, tags: Sequence[str] = (), where: Sequence[str] = (),
-                after: str | None = None, before: str | None = None) -> Filters:
+def cli_filters(
+    *,
+    path_prefix: str | None = None,
+    tags: Sequence[str] = (),
+    where: Sequence[str] = (),
+    after: str | None = None,
+    before: str | None = None,
+) -> Filters:
     """The ``Filters`` the options describe, or a one-line usage error naming the option."""
     from qmdr.store.filtering import make_filters
 

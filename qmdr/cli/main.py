@@ -27,8 +27,12 @@ if TYPE_CHECKING:
     from qmdr.service import Service
     from qmdr.settings import Settings
 
-app = typer.Typer(help="qmdr: semantic memory search for AI agents over markdown vaults.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="qmdr: semantic memory search for AI agents over markdown vaults.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
 app.add_typer(providers_app, name="providers")
 app.add_typer(models_app, name="models")
 app.command("chat")(chat_command)
@@ -53,10 +57,12 @@ def build_service(settings: Settings) -> Service:
 
 #: ``--index FILE`` used to point the default vault at another index file, and the folder indexed into
 #: it became the default vault's folder; it is refused now with this replacement
-INDEX_OPTION_GONE = ("--index was removed: it re-pointed the default vault. The default vault's index file is "
-                     "QMDR_INDEX_PATH (or QMDR_INDEX_NAME under QMDR_DATA_DIR); to index another folder into an "
-                     "index of its own, register it as a vault: `qmdr vault add NAME FOLDER` (then "
-                     "`qmdr search QUERY --vault NAME`)")
+INDEX_OPTION_GONE = (
+    "--index was removed: it re-pointed the default vault. The default vault's index file is "
+    "QMDR_INDEX_PATH (or QMDR_INDEX_NAME under QMDR_DATA_DIR); to index another folder into an "
+    "index of its own, register it as a vault: `qmdr vault add NAME FOLDER` (then "
+    "`qmdr search QUERY --vault NAME`)"
+)
 IndexOpt = Annotated[Path | None, typer.Option("--index", hidden=True, help="removed; see `qmdr vault add`")]
 
 
@@ -67,12 +73,20 @@ def refuse_index_option(index_path: Path | None) -> None:
 
 @app.command()
 def index(
-    vault: Annotated[Path | None, typer.Argument(
-        help="a vault's folder (default: the default vault's folder, QMDR_VAULT or the folder it was first "
-             "indexed from)")] = None,
-    rebuild: Annotated[bool, typer.Option(help="drop all vectors and re-embed (after an embedding model change)")] = False,
-    allow_empty: Annotated[bool, typer.Option(
-        "--allow-empty", help="index a folder without notes even if that empties an index that has notes")] = False,
+    vault: Annotated[
+        Path | None,
+        typer.Argument(
+            help="a vault's folder (default: the default vault's folder, QMDR_VAULT or the folder it was first "
+            "indexed from)"
+        ),
+    ] = None,
+    rebuild: Annotated[
+        bool, typer.Option(help="drop all vectors and re-embed (after an embedding model change)")
+    ] = False,
+    allow_empty: Annotated[
+        bool,
+        typer.Option("--allow-empty", help="index a folder without notes even if that empties an index that has notes"),
+    ] = False,
     as_json: JsonOpt = False,
     show_skipped: Annotated[bool, typer.Option("--show-skipped", help="list skipped files and warnings")] = False,
     index_path: IndexOpt = None,
@@ -93,20 +107,38 @@ def index(
             name, first = hub.vault_for_folder(vault) if vault is not None else (DEFAULT_VAULT, None)
             folder = first or hub.info(name).folder
             if as_json or not sys.stderr.isatty():
-                return name, folder, await hub.reindex(name, rebuild=rebuild, allow_empty=allow_empty,
-                                                       first_folder=first)
+                return (
+                    name,
+                    folder,
+                    await hub.reindex(name, rebuild=rebuild, allow_empty=allow_empty, first_folder=first),
+                )
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-            with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                          console=err_console, transient=True) as bar:
+            with Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=err_console,
+                transient=True,
+            ) as bar:
                 task = bar.add_task("scanning", total=None)
 
                 def progress(event: dict[str, Any]) -> None:
-                    bar.update(task, description=str(event.get("phase", "indexing")),
-                               completed=event.get("done", 0), total=event.get("total") or None)
+                    bar.update(
+                        task,
+                        description=str(event.get("phase", "indexing")),
+                        completed=event.get("done", 0),
+                        total=event.get("total") or None,
+                    )
 
-                return name, folder, await hub.reindex(name, rebuild=rebuild, allow_empty=allow_empty,
-                                                       progress=progress, first_folder=first)
+                return (
+                    name,
+                    folder,
+                    await hub.reindex(
+                        name, rebuild=rebuild, allow_empty=allow_empty, progress=progress, first_folder=first
+                    ),
+                )
         finally:
             await service.aclose()
 
@@ -115,11 +147,14 @@ def index(
     if as_json:
         print(json.dumps({"vault": name, "folder": str(folder), **data}, indent=2, default=str))
         return
-    counts = [(key, f"{data[key]:.2f}" if isinstance(data[key], float) else data[key])
-              for key in ("added", "changed", "removed", "unchanged", "skipped", "embedded", "chunks", "seconds")
-              if key in data]
-    console.print(render.key_values(f"Indexed vault {name} ({folder})",
-                                    [*counts, ("warnings", len(data.get("warnings", [])))]))
+    counts = [
+        (key, f"{data[key]:.2f}" if isinstance(data[key], float) else data[key])
+        for key in ("added", "changed", "removed", "unchanged", "skipped", "embedded", "chunks", "seconds")
+        if key in data
+    ]
+    console.print(
+        render.key_values(f"Indexed vault {name} ({folder})", [*counts, ("warnings", len(data.get("warnings", [])))])
+    )
     if show_skipped:
         for item in data.get("skipped_files", []):
             render.say(console, f"skipped {item['path']}: {item['reason']}")
@@ -139,15 +174,20 @@ def search(
     where: WhereOpt = None,
     after: AfterOpt = None,
     before: BeforeOpt = None,
-    rerank: Annotated[bool | None, typer.Option("--rerank/--no-rerank", help="LLM rerank (default: when configured)")] = None,
+    rerank: Annotated[
+        bool | None, typer.Option("--rerank/--no-rerank", help="LLM rerank (default: when configured)")
+    ] = None,
     expand: Annotated[bool, typer.Option("--expand", help="also search LLM-written alternative phrasings")] = False,
     as_json: JsonOpt = False,
     index_path: IndexOpt = None,
-    vault: Annotated[list[str] | None, typer.Option("--vault", help="search these vaults ('all' for every vault)")] = None,
+    vault: Annotated[
+        list[str] | None, typer.Option("--vault", help="search these vaults ('all' for every vault)")
+    ] = None,
     group_by_note: Annotated[bool, typer.Option("--group-by-note", help="one best chunk per note")] = False,
     explain: Annotated[bool, typer.Option("--explain", help="show each stage's contribution per result")] = False,
-    include_superseded: Annotated[bool, typer.Option(
-        "--include-superseded", help="also notes replaced by a newer one (superseded_by)")] = False,
+    include_superseded: Annotated[
+        bool, typer.Option("--include-superseded", help="also notes replaced by a newer one (superseded_by)")
+    ] = False,
 ) -> None:
     """Search the default vault: hybrid (BM25 + vectors, fused) by default; --vault searches named vaults."""
     from qmdr.memory.vaults import DEFAULT_VAULT
@@ -164,29 +204,65 @@ def search(
         raise fail(f"-k must be between 1 and {MAX_K}", 2)
     filters = cli_filters(path_prefix=path_prefix, tags=tag or (), where=where or (), after=after, before=before)
     if vault or group_by_note or explain:  # the multi-vault search (qmdr.cli.memory)
-        return search_vaults(load_settings(), query, vaults=vault, mode=mode, k=k,
-                             filters=filters, rerank=rerank,
-                             expand=expand, group_by_note=group_by_note, explain=explain, as_json=as_json,
-                             include_superseded=include_superseded)
+        return search_vaults(
+            load_settings(),
+            query,
+            vaults=vault,
+            mode=mode,
+            k=k,
+            filters=filters,
+            rerank=rerank,
+            expand=expand,
+            group_by_note=group_by_note,
+            explain=explain,
+            as_json=as_json,
+            include_superseded=include_superseded,
+        )
     service = build_service(load_settings())
 
     async def go() -> Any:
         try:
             return await service.memory.search_vault(
-                DEFAULT_VAULT, query, mode=mode, k=k, rerank=rerank, expand=expand,
-                filters=filters, include_superseded=include_superseded)
+                DEFAULT_VAULT,
+                query,
+                mode=mode,
+                k=k,
+                rerank=rerank,
+                expand=expand,
+                filters=filters,
+                include_superseded=include_superseded,
+            )
         finally:
             await service.aclose()
 
     response = run_async(go())
     if as_json:
-        print(json.dumps({
-            "query": query, "mode": mode, "reranked": response.reranked, "warnings": list(response.warnings),
-            "timings_ms": response.timings_ms,
-            "results": [{"path": r.path, "title": r.title, "heading_trail": list(r.heading_trail),
-                         "start_line": r.start_line, "end_line": r.end_line, "score": r.score,
-                         "snippet": r.snippet, "ranks": r.ranks, "scores": r.scores} for r in response.results],
-        }, indent=2))
+        print(
+            json.dumps(
+                {
+                    "query": query,
+                    "mode": mode,
+                    "reranked": response.reranked,
+                    "warnings": list(response.warnings),
+                    "timings_ms": response.timings_ms,
+                    "results": [
+                        {
+                            "path": r.path,
+                            "title": r.title,
+                            "heading_trail": list(r.heading_trail),
+                            "start_line": r.start_line,
+                            "end_line": r.end_line,
+                            "score": r.score,
+                            "snippet": r.snippet,
+                            "ranks": r.ranks,
+                            "scores": r.scores,
+                        }
+                        for r in response.results
+                    ],
+                },
+                indent=2,
+            )
+        )
         return
     render.warn(err_console, response.warnings)
     if not response.results:
@@ -220,9 +296,14 @@ def serve(
     configure_logging(settings.qmdr_log_level, settings.qmdr_log_format)  # QMDR_LOG_FORMAT=json: JSON lines
     if settings.qmdr_database_url:
         check_database(settings)
-    uvicorn.run(create_app(settings), host=bind, port=settings.qmdr_port, log_level=settings.qmdr_log_level.lower(),
-                log_config=None,  # uvicorn's loggers propagate to our one handler
-                proxy_headers=False)  # uvicorn would trust X-Forwarded-For from 127.0.0.1; the app trusts QMDR_TRUSTED_PROXIES
+    uvicorn.run(
+        create_app(settings),
+        host=bind,
+        port=settings.qmdr_port,
+        log_level=settings.qmdr_log_level.lower(),
+        log_config=None,  # uvicorn's loggers propagate to our one handler
+        proxy_headers=False,
+    )  # uvicorn would trust X-Forwarded-For from 127.0.0.1; the app trusts QMDR_TRUSTED_PROXIES
 
 
 def check_database(settings: Settings) -> None:
@@ -253,8 +334,11 @@ def status(as_json: JsonOpt = False, index_path: IndexOpt = None) -> None:
     if as_json:
         print(json.dumps(info, indent=2, default=str))
         return
-    pairs = [(f"{section}.{key}", value) for section in ("embedding", "rerank", "index")
-             for key, value in info[section].items()]
+    pairs = [
+        (f"{section}.{key}", value)
+        for section in ("embedding", "rerank", "index")
+        for key, value in info[section].items()
+    ]
     console.print(render.key_values("qmdr status", [*pairs, ("store", info["store"])]))
 
 

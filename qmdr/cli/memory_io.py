@@ -40,9 +40,13 @@ def _import(source: str, export: Path, vault: str, folder: str, as_json: bool) -
     if as_json:
         print(json.dumps(data, indent=2, default=str))
         return
-    console.print(literal(f"{data['conversations']} conversations from {export.name} into vault {vault}: "
-                  f"{len(data['written'])} written, {len(data['unchanged'])} unchanged, "
-                  f"{len(data['skipped_empty'])} empty ones skipped"))
+    console.print(
+        literal(
+            f"{data['conversations']} conversations from {export.name} into vault {vault}: "
+            f"{len(data['written'])} written, {len(data['unchanged'])} unchanged, "
+            f"{len(data['skipped_empty'])} empty ones skipped"
+        )
+    )
 
 
 @import_app.command("chatgpt")
@@ -86,8 +90,12 @@ def backup_command(
         print(json.dumps(report.to_dict(), indent=2))
         return
     size = sum(f.size for f in report.files)
-    console.print(literal(f"backed up {len(report.files)} databases ({size / 1e6:.1f} MB) to {str(report.folder)} "
-                  f"in {report.seconds:.1f} s"))
+    console.print(
+        literal(
+            f"backed up {len(report.files)} databases ({size / 1e6:.1f} MB) to {str(report.folder)} "
+            f"in {report.seconds:.1f} s"
+        )
+    )
     for note in report.notes:
         console.print(literal(f"note: {note}"))
 

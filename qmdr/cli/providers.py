@@ -15,8 +15,11 @@ import typer
 from qmdr.cli import render
 from qmdr.cli.common import JsonOpt, console, domain_errors_fail, err_console, fail, load_settings, run_async
 
-providers_app = typer.Typer(help="Provider keys and custom endpoints (Settings -> Providers).", no_args_is_help=False,
-                            invoke_without_command=True)
+providers_app = typer.Typer(
+    help="Provider keys and custom endpoints (Settings -> Providers).",
+    no_args_is_help=False,
+    invoke_without_command=True,
+)
 models_app = typer.Typer(help="Model strings: list the catalog, resolve a string.", no_args_is_help=True)
 
 
@@ -51,13 +54,40 @@ def providers_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     with provider_access() as (_, keys, _client):
         infos = [keys.key_info(pid) for pid in keys.provider_ids()]
     if as_json:
-        print(json.dumps([{"id": i.provider, "source": i.source, "masked": i.masked, "env_var": i.env_var,
-                           "ready": i.ready, "missing_settings": list(i.missing_settings), "error": i.error}
-                          for i in infos], indent=2))
+        print(
+            json.dumps(
+                [
+                    {
+                        "id": i.provider,
+                        "source": i.source,
+                        "masked": i.masked,
+                        "env_var": i.env_var,
+                        "ready": i.ready,
+                        "missing_settings": list(i.missing_settings),
+                        "error": i.error,
+                    }
+                    for i in infos
+                ],
+                indent=2,
+            )
+        )
         return
-    console.print(render.table("Providers", ("id", "key source", "key", "env var", "notes"), [
-        (i.provider, i.source, i.masked or "", i.env_var or "",
-         i.error or (f"needs {', '.join(i.missing_settings)}" if i.missing_settings else "")) for i in infos]))
+    console.print(
+        render.table(
+            "Providers",
+            ("id", "key source", "key", "env var", "notes"),
+            [
+                (
+                    i.provider,
+                    i.source,
+                    i.masked or "",
+                    i.env_var or "",
+                    i.error or (f"needs {', '.join(i.missing_settings)}" if i.missing_settings else ""),
+                )
+                for i in infos
+            ],
+        )
+    )
 
 
 @providers_app.command("set-key")
@@ -136,9 +166,14 @@ def rotate_key() -> None:
 @models_app.command("resolve")
 def resolve(
     model: Annotated[str | None, typer.Argument(help="e.g. anthropic/claude-sonnet-4")] = None,
-    pipeline: Annotated[Path | None, typer.Option("--pipeline", help="pipeline YAML (steps: [{id, agent, model}]): resolve every step")] = None,
+    pipeline: Annotated[
+        Path | None, typer.Option("--pipeline", help="pipeline YAML (steps: [{id, agent, model}]): resolve every step")
+    ] = None,
     step: Annotated[str | None, typer.Option("--step", help="only this step of --pipeline")] = None,
-    agents_dir: Annotated[Path | None, typer.Option("--agents-dir", help="agent configs (<dir>/<agent>/config.yml); default QMDR_AGENTS_DIR")] = None,
+    agents_dir: Annotated[
+        Path | None,
+        typer.Option("--agents-dir", help="agent configs (<dir>/<agent>/config.yml); default QMDR_AGENTS_DIR"),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Show which provider a model string goes to and the model id sent to its API; with --pipeline, which
@@ -158,9 +193,14 @@ def resolve(
         ref = parse_model_string(model)
         keys.spec(ref.provider)
         info = keys.key_info(ref.provider)
-        data = {"input": model, "provider": ref.provider, "model_sent": client.catalog.resolve(ref.provider, ref.model),
-                "supports_thinking": client.catalog.supports_thinking(ref.provider, ref.model),
-                "key_source": info.source, "key_env_var": info.env_var}
+        data = {
+            "input": model,
+            "provider": ref.provider,
+            "model_sent": client.catalog.resolve(ref.provider, ref.model),
+            "supports_thinking": client.catalog.supports_thinking(ref.provider, ref.model),
+            "key_source": info.source,
+            "key_env_var": info.env_var,
+        }
     if as_json:
         print(json.dumps(data, indent=2))
     else:
@@ -179,24 +219,48 @@ def _resolve_pipeline(path: Path, step_id: str | None, agents_dir: Path | None, 
         defaults = secrets.get_defaults()
         rows = []
         for s in steps:
-            r = resolve_agent(s.agent, step_model=s.model, defaults=defaults,
-                              agents_dir=agents_dir or settings.qmdr_agents_dir)
-            rows.append({"step": s.id, "agent": s.agent, "model": str(r.model),
-                         "thinking_model": str(r.thinking_model) if r.thinking_model else None,
-                         "thinking_level": r.thinking_level, "sources": dict(r.sources)})
+            r = resolve_agent(
+                s.agent, step_model=s.model, defaults=defaults, agents_dir=agents_dir or settings.qmdr_agents_dir
+            )
+            rows.append(
+                {
+                    "step": s.id,
+                    "agent": s.agent,
+                    "model": str(r.model),
+                    "thinking_model": str(r.thinking_model) if r.thinking_model else None,
+                    "thinking_level": r.thinking_level,
+                    "sources": dict(r.sources),
+                }
+            )
     if as_json:
         print(json.dumps(rows, indent=2))
         return
     columns = ("step", "agent", "model", "thinking model", "level", "from (model / thinking model / level)")
-    console.print(render.table(f"Pipeline {path.name}", columns, [
-        (row["step"], row["agent"], row["model"], row["thinking_model"] or "", row["thinking_level"] or "",
-         " / ".join(row["sources"].get(k, "-") for k in ("model", "thinking_model", "thinking_level")))
-        for row in rows]))
+    console.print(
+        render.table(
+            f"Pipeline {path.name}",
+            columns,
+            [
+                (
+                    row["step"],
+                    row["agent"],
+                    row["model"],
+                    row["thinking_model"] or "",
+                    row["thinking_level"] or "",
+                    " / ".join(row["sources"].get(k, "-") for k in ("model", "thinking_model", "thinking_level")),
+                )
+                for row in rows
+            ],
+        )
+    )
 
 
 @models_app.command("refresh")
 def refresh(
-    provider: Annotated[list[str] | None, typer.Option("--provider", help="only this provider (repeatable); default: every provider that is set up")] = None,
+    provider: Annotated[
+        list[str] | None,
+        typer.Option("--provider", help="only this provider (repeatable); default: every provider that is set up"),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Read each provider's model list and keep what it reports (ids, context windows, thinking, prices where
@@ -222,8 +286,14 @@ def refresh(
                         results.append({"provider": pid, "ok": False, "models": 0, "message": exc.message})
                         continue
                     count = secrets.save_catalog(pid, [info_to_dict(i) for i in infos])
-                    results.append({"provider": pid, "ok": True, "models": count,
-                                    "refreshed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+                    results.append(
+                        {
+                            "provider": pid,
+                            "ok": True,
+                            "models": count,
+                            "refreshed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                        }
+                    )
             finally:
                 await client.aclose()  # on this loop, where its connections live
 
@@ -231,8 +301,13 @@ def refresh(
     if as_json:
         print(json.dumps(results, indent=2))
     else:
-        console.print(render.table("Model catalog refresh", ("provider", "models", "result"), [
-            (r["provider"], r["models"], r.get("refreshed_at") or r["message"]) for r in results]))
+        console.print(
+            render.table(
+                "Model catalog refresh",
+                ("provider", "models", "result"),
+                [(r["provider"], r["models"], r.get("refreshed_at") or r["message"]) for r in results],
+            )
+        )
     if not any(r["ok"] for r in results):
         raise typer.Exit(1)
 
@@ -242,9 +317,23 @@ def list_models(provider: Annotated[str | None, typer.Option(help="only this pro
     """The model catalog: context window, embedding dimension, thinking support."""
     from providers.catalog import KNOWN_MODELS
 
-    console.print(render.table("Models", ("model string", "kind", "context", "dim", "thinking"), [
-        (f"{m.provider}/{m.id}", m.kind, m.context_window or "", m.embedding_dim or "", "yes" if m.supports_thinking else "")
-        for m in KNOWN_MODELS if provider is None or m.provider == provider]))
+    console.print(
+        render.table(
+            "Models",
+            ("model string", "kind", "context", "dim", "thinking"),
+            [
+                (
+                    f"{m.provider}/{m.id}",
+                    m.kind,
+                    m.context_window or "",
+                    m.embedding_dim or "",
+                    "yes" if m.supports_thinking else "",
+                )
+                for m in KNOWN_MODELS
+                if provider is None or m.provider == provider
+            ],
+        )
+    )
 
 
 def _load_tools(path: Path | None, tool_choice: str | None) -> tuple[Any, ...]:
@@ -281,7 +370,12 @@ def chat(
     system: Annotated[str | None, typer.Option(help="a system prompt")] = None,
     fallback: Annotated[list[str] | None, typer.Option(help="fallback model (repeatable)")] = None,
     stream: Annotated[bool, typer.Option("--stream/--no-stream", help="print the answer as it arrives")] = True,
-    tools_file: Annotated[Path | None, typer.Option("--tools", help="JSON or YAML file with a list of tools: name, description, parameters (JSON Schema)")] = None,
+    tools_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--tools", help="JSON or YAML file with a list of tools: name, description, parameters (JSON Schema)"
+        ),
+    ] = None,
     tool_choice: Annotated[str | None, typer.Option(help="auto, none, required or a tool's name")] = None,
 ) -> None:
     """Chat with any provider's model through the same registry agents use.
@@ -294,8 +388,12 @@ def chat(
 
     tools = _load_tools(tools_file, tool_choice) if tools_file or tool_choice else ()
     messages = ([Message("system", system)] if system else []) + [Message("user", prompt)]
-    options = {"thinking_level": thinking, "fallbacks": tuple(fallback or ()), "tools": tools,
-               "tool_choice": tool_choice}
+    options = {
+        "thinking_level": thinking,
+        "fallbacks": tuple(fallback or ()),
+        "tools": tools,
+        "tool_choice": tool_choice,
+    }
     secrets, _, client, _ = _access()
 
     def print_calls(calls: Any) -> None:

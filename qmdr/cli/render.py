@@ -30,8 +30,14 @@ def where(path: str, start_line: int, end_line: int, heading_trail: Sequence[str
     return text + "\n" + " > ".join(heading_trail) if heading_trail else text
 
 
-def table(title: str | None, columns: Iterable[str], rows: Iterable[Sequence[object]], *,
-          show_header: bool = True, right: Iterable[str] = ()) -> Table:
+def table(
+    title: str | None,
+    columns: Iterable[str],
+    rows: Iterable[Sequence[object]],
+    *,
+    show_header: bool = True,
+    right: Iterable[str] = (),
+) -> Table:
     """A table whose title, headers and cells are all literal (long cells fold instead of being cut)."""
     right = set(right)
     out = Table(title=literal(title) if title is not None else None, show_header=show_header)
@@ -52,10 +58,22 @@ def search_table(results: Sequence[Any], total_ms: float) -> Table:
 
     Scores get three significant digits, not three decimals: BM25 scores on a small vault are ~1e-6
     (FTS5's idf is near 0 when most notes hold the word) and printed as 0.000."""
-    rows = [(rank, f"{r.relevance:.0f}%", f"{r.score:.3g}", where(r.path, r.start_line, r.end_line, r.heading_trail),
-             r.snippet) for rank, r in enumerate(results, 1)]
-    return table(f"{len(results)} results ({total_ms:.0f} ms)", ("#", "relevance", "score", "note", "snippet"),
-                 rows, right=("#", "relevance", "score"))
+    rows = [
+        (
+            rank,
+            f"{r.relevance:.0f}%",
+            f"{r.score:.3g}",
+            where(r.path, r.start_line, r.end_line, r.heading_trail),
+            r.snippet,
+        )
+        for rank, r in enumerate(results, 1)
+    ]
+    return table(
+        f"{len(results)} results ({total_ms:.0f} ms)",
+        ("#", "relevance", "score", "note", "snippet"),
+        rows,
+        right=("#", "relevance", "score"),
+    )
 
 
 def vault_search_table(hits: Sequence[Any], vaults: Sequence[str], explain: bool) -> Table:
@@ -64,8 +82,13 @@ def vault_search_table(hits: Sequence[Any], vaults: Sequence[str], explain: bool
     rows = []
     for rank, h in enumerate(hits, 1):
         r = h.result
-        row: list[object] = [rank, h.vault, f"{h.relevance:.0f}", where(r.path, r.start_line, r.end_line,
-                                                                         r.heading_trail), r.snippet]
+        row: list[object] = [
+            rank,
+            h.vault,
+            f"{h.relevance:.0f}",
+            where(r.path, r.start_line, r.end_line, r.heading_trail),
+            r.snippet,
+        ]
         if explain:
             row.append(explain_text(h.explain, h.score))
         rows.append(row)
@@ -99,5 +122,17 @@ def warn(console: Console, warnings: Iterable[object]) -> None:
         console.print(labelled("warning: ", "yellow", warning), soft_wrap=True)
 
 
-__all__ = ["cells", "explain_text", "key_values", "labelled", "literal", "say", "search_table", "table", "vault_search_table",
-           "visible", "warn", "where"]
+__all__ = [
+    "cells",
+    "explain_text",
+    "key_values",
+    "labelled",
+    "literal",
+    "say",
+    "search_table",
+    "table",
+    "vault_search_table",
+    "visible",
+    "warn",
+    "where",
+]

@@ -22,8 +22,9 @@ if TYPE_CHECKING:
     from qmdr.access.tokens import TokenStore
     from qmdr.settings import Settings
 
-tokens_app = typer.Typer(help="Agent tokens: each reaches only the vaults it names, read (r) or read-write (rw).",
-                         no_args_is_help=True)
+tokens_app = typer.Typer(
+    help="Agent tokens: each reaches only the vaults it names, read (r) or read-write (rw).", no_args_is_help=True
+)
 
 
 @contextmanager
@@ -78,8 +79,13 @@ def tokens_create(
         print(token)  # alone on stdout, so `TOKEN=$(qmdr tokens create ...)` works
         render.say(err_console, f"token {info.name} ({rights_text(dict(info.vaults))}): shown once, keep it now")
     if settings.qmdr_api_token is None:
-        render.warn(err_console, ["QMDR_API_TOKEN is not set, so the API is open to everyone and agent tokens "
-                                  "change nothing; set it to make tokens count"])
+        render.warn(
+            err_console,
+            [
+                "QMDR_API_TOKEN is not set, so the API is open to everyone and agent tokens "
+                "change nothing; set it to make tokens count"
+            ],
+        )
 
 
 @tokens_app.command("list")
@@ -90,9 +96,20 @@ def tokens_list(as_json: JsonOpt = False) -> None:
     if as_json:
         print(json.dumps([info.to_dict() for info in infos], indent=2))
         return
-    console.print(render.table("agent tokens", ("name", "vaults", "created"), [
-        (info.name, rights_text(dict(info.vaults)), time.strftime("%Y-%m-%d %H:%M", time.localtime(info.created_at)))
-        for info in infos]))
+    console.print(
+        render.table(
+            "agent tokens",
+            ("name", "vaults", "created"),
+            [
+                (
+                    info.name,
+                    rights_text(dict(info.vaults)),
+                    time.strftime("%Y-%m-%d %H:%M", time.localtime(info.created_at)),
+                )
+                for info in infos
+            ],
+        )
+    )
 
 
 @tokens_app.command("revoke")

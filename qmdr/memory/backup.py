@@ -82,8 +82,12 @@ class BackupReport:
     notes: list[str] = field(default_factory=list)  # what the backup does not hold (e.g. PostgreSQL)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"folder": str(self.folder), "files": [f.to_dict() for f in self.files],
-                "seconds": round(self.seconds, 3), "notes": self.notes}
+        return {
+            "folder": str(self.folder),
+            "files": [f.to_dict() for f in self.files],
+            "seconds": round(self.seconds, 3),
+            "notes": self.notes,
+        }
 
 
 def databases(settings: Settings) -> list[tuple[BackupFile, Path]]:
@@ -151,8 +155,13 @@ def backup(settings: Settings, dest: Path) -> BackupReport:
             report.files.append(entry)
         if settings.qmdr_database_url:
             report.notes.append("the vault indexes live in PostgreSQL (QMDR_DATABASE_URL): back them up with pg_dump")
-        manifest = {"version": MANIFEST_VERSION, "qmdr": __version__, "created_at": time.time(),
-                    "files": [f.to_dict() for f in report.files], "notes": report.notes}
+        manifest = {
+            "version": MANIFEST_VERSION,
+            "qmdr": __version__,
+            "created_at": time.time(),
+            "files": [f.to_dict() for f in report.files],
+            "notes": report.notes,
+        }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     report.seconds = time.perf_counter() - started
     return report
@@ -196,8 +205,10 @@ def restore(settings: Settings, src: Path, *, force: bool = False) -> list[tuple
     existing = [target for _, _, target in plan if target.exists()]
     if existing and not force:
         names = ", ".join(str(t) for t in existing[:5]) + (" ..." if len(existing) > 5 else "")
-        raise BackupError(f"restoring would replace {len(existing)} existing database(s) ({names}); "
-                          "stop the server and pass --force to replace them")
+        raise BackupError(
+            f"restoring would replace {len(existing)} existing database(s) ({names}); "
+            "stop the server and pass --force to replace them"
+        )
     done = []
     for entry, copy, target in plan:
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -120,8 +120,13 @@ def render(queries: Sequence[str], entries: Sequence[ContextEntry], since: datet
             where = f"`{e.path}` lines {e.start_line}-{e.end_line}"
             if e.heading:
                 where += f" › {e.heading}"
-            label = (f"{e.relevance:.0f}%" if e.relevance is not None
-                     else f"changed {e.via}" if e.kind == "changed" else f"linked from `{e.via}`")
+            label = (
+                f"{e.relevance:.0f}%"
+                if e.relevance is not None
+                else f"changed {e.via}"
+                if e.kind == "changed"
+                else f"linked from `{e.via}`"
+            )
             lines += ["", f"### {e.title} ({label})", where, "", e.text.strip()]
     return "\n".join(lines) + "\n"
 
@@ -147,16 +152,28 @@ def resolve_link(target: str, paths: Sequence[str]) -> str | None:
         if candidate in known:
             return candidate
     wanted = target.casefold()
-    matches = [p for p in paths if p.casefold().rsplit(".", 1)[0] == wanted
-               or p.casefold().rsplit(".", 1)[0].endswith("/" + wanted)]
+    matches = [
+        p
+        for p in paths
+        if p.casefold().rsplit(".", 1)[0] == wanted or p.casefold().rsplit(".", 1)[0].endswith("/" + wanted)
+    ]
     return min(matches, key=lambda p: (p.count("/"), p)) if matches else None
 
 
-async def build_context(hub: VaultHub, queries: Sequence[str], *, budget: int, profile: str = "balanced",
-                        vaults: Sequence[str] | None = None, filters: Filters = Filters(), mode: str = "hybrid",
-                        count_tokens: Callable[[str], int] | None = None,
-                        since: datetime | None = None, include_superseded: bool = False,
-                        min_relevance: float = DEFAULT_CONTEXT_MIN_RELEVANCE) -> ContextBlock:
+async def build_context(
+    hub: VaultHub,
+    queries: Sequence[str],
+    *,
+    budget: int,
+    profile: str = "balanced",
+    vaults: Sequence[str] | None = None,
+    filters: Filters = Filters(),
+    mode: str = "hybrid",
+    count_tokens: Callable[[str], int] | None = None,
+    since: datetime | None = None,
+    include_superseded: bool = False,
+    min_relevance: float = DEFAULT_CONTEXT_MIN_RELEVANCE,
+) -> ContextBlock:
     """Fill ``budget`` tokens with the best memory for ``queries``; see the module docstring. Hits under
     ``min_relevance`` percent are left out; the rest go in by relevance, the most relevant first."""
     from qmdr.errors import InvalidQuery
@@ -180,8 +197,15 @@ async def build_context(hub: VaultHub, queries: Sequence[str], *, budget: int, p
     for i, query in enumerate(queries if allowed is None or allowed else []):
         # with since, search deeper and keep the changed notes' hits: the top k may hold none of them
         depth = chosen.k if allowed is None else SINCE_SEARCH_DEPTH
-        found = await hub.search(query, vaults=vaults, k=depth, filters=filters, mode=mode,
-                                 include_superseded=include_superseded, min_relevance=min_relevance)
+        found = await hub.search(
+            query,
+            vaults=vaults,
+            k=depth,
+            filters=filters,
+            mode=mode,
+            include_superseded=include_superseded,
+            min_relevance=min_relevance,
+        )
         warnings.extend(found.warnings)
         keys = []
         for hit in found.results:
@@ -200,9 +224,17 @@ async def build_context(hub: VaultHub, queries: Sequence[str], *, budget: int, p
     for key in order:
         hit = hits[key]
         r = hit.result
-        entry = ContextEntry(hit.vault, r.path, r.title, " › ".join(r.heading_trail),
-                             r.text if chosen.full_text else r.snippet, hit.relevance, r.chunk_hash,
-                             r.start_line, r.end_line)
+        entry = ContextEntry(
+            hit.vault,
+            r.path,
+            r.title,
+            " › ".join(r.heading_trail),
+            r.text if chosen.full_text else r.snippet,
+            hit.relevance,
+            r.chunk_hash,
+            r.start_line,
+            r.end_line,
+        )
         if not filler.add(entry) and chosen.full_text and r.snippet != r.text:
             entry.text = r.snippet
             filler.add(entry)
@@ -211,15 +243,22 @@ async def build_context(hub: VaultHub, queries: Sequence[str], *, budget: int, p
     elif chosen.neighbours and changed is None:
         await _add_neighbours(hub, filler, chosen.neighbours, include_superseded, filters)
     markdown = render(queries, filler.entries, since)
-    return ContextBlock(markdown=markdown, tokens=count(markdown) if markdown else 0, budget=budget,
-                        profile=chosen.name, entries=filler.entries, warnings=warnings)
+    return ContextBlock(
+        markdown=markdown,
+        tokens=count(markdown) if markdown else 0,
+        budget=budget,
+        profile=chosen.name,
+        entries=filler.entries,
+        warnings=warnings,
+    )
 
 
 class _Filler:
     """Adds entries while the rendered block stays within the budget."""
 
-    def __init__(self, queries: Sequence[str], budget: int, count: Callable[[str], int],
-                 since: datetime | None = None) -> None:
+    def __init__(
+        self, queries: Sequence[str], budget: int, count: Callable[[str], int], since: datetime | None = None
+    ) -> None:
         self.queries = queries
         self.since = since
         self.budget = budget
@@ -246,8 +285,9 @@ class _Filler:
         return True
 
 
-async def _add_neighbours(hub: VaultHub, filler: _Filler, per_note: int, include_superseded: bool = False,
-                          filters: Filters = Filters()) -> None:
+async def _add_neighbours(
+    hub: VaultHub, filler: _Filler, per_note: int, include_superseded: bool = False, filters: Filters = Filters()
+) -> None:
     """Linked and frontmatter-related notes of the notes already in the block (those ``filters`` keeps),
     first chunks first."""
     sources = list(dict.fromkeys((e.vault, e.path) for e in filler.entries))
@@ -271,13 +311,30 @@ async def _add_neighbours(hub: VaultHub, filler: _Filler, per_note: int, include
             if not is_unfiltered(filters) and not stored_note_passes(other, filters):
                 continue
             for chunk in other["chunks"][:per_note]:
-                filler.add(ContextEntry(vault, linked, other["title"], " › ".join(chunk["heading_trail"]),
-                                        chunk["text"], None, chunk["hash"], chunk["start_line"], chunk["end_line"],
-                                        kind="linked", via=path))
+                filler.add(
+                    ContextEntry(
+                        vault,
+                        linked,
+                        other["title"],
+                        " › ".join(chunk["heading_trail"]),
+                        chunk["text"],
+                        None,
+                        chunk["hash"],
+                        chunk["start_line"],
+                        chunk["end_line"],
+                        kind="linked",
+                        via=path,
+                    )
+                )
 
 
-async def _add_changed(hub: VaultHub, filler: _Filler, changed: Sequence[ChangedNote],
-                       include_superseded: bool = False, filters: Filters = Filters()) -> None:
+async def _add_changed(
+    hub: VaultHub,
+    filler: _Filler,
+    changed: Sequence[ChangedNote],
+    include_superseded: bool = False,
+    filters: Filters = Filters(),
+) -> None:
     """The changed notes themselves (those ``filters`` keeps), newest first, each chunk in order while
     the budget lasts."""
     for item in changed:
@@ -288,6 +345,18 @@ async def _add_changed(hub: VaultHub, filler: _Filler, changed: Sequence[Changed
             continue
         when = datetime.fromtimestamp(item.changed_at, tz=UTC).isoformat(timespec="seconds")
         for chunk in note["chunks"]:
-            filler.add(ContextEntry(item.vault, item.path, note["title"], " › ".join(chunk["heading_trail"]),
-                                    chunk["text"], None, chunk["hash"], chunk["start_line"], chunk["end_line"],
-                                    kind="changed", via=when))
+            filler.add(
+                ContextEntry(
+                    item.vault,
+                    item.path,
+                    note["title"],
+                    " › ".join(chunk["heading_trail"]),
+                    chunk["text"],
+                    None,
+                    chunk["hash"],
+                    chunk["start_line"],
+                    chunk["end_line"],
+                    kind="changed",
+                    via=when,
+                )
+            )

@@ -84,8 +84,9 @@ def parse_export(source: str, raw: bytes, *, name: str = "the export") -> list[C
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise BadExport(f"{name} is not valid JSON (truncated or damaged?): {exc.msg} at line {exc.lineno}, "
-                        f"column {exc.colno}") from None
+        raise BadExport(
+            f"{name} is not valid JSON (truncated or damaged?): {exc.msg} at line {exc.lineno}, column {exc.colno}"
+        ) from None
     except UnicodeDecodeError:
         raise BadExport(f"{name} is not UTF-8 text: is it a chat export?") from None
     except RecursionError:
@@ -147,11 +148,21 @@ def _chatgpt(item: dict[str, Any]) -> Conversation:
     for node_id, node in mapping.items():
         if not isinstance(node, dict):
             raise BadExport(f"{conv_id}: node {node_id!r} is not an object")
-    messages = [m for m in (_chatgpt_message(mapping[n], conv_id) for n in _active_path(mapping, item, conv_id))
-                if m is not None]
+    messages = [
+        m
+        for m in (_chatgpt_message(mapping[n], conv_id) for n in _active_path(mapping, item, conv_id))
+        if m is not None
+    ]
     extra = {key: item[key] for key in ("default_model_slug", "gizmo_id") if isinstance(item.get(key), str)}
-    return Conversation("chatgpt", conv_id, _title(item.get("title")), _epoch(item.get("create_time"), conv_id),
-                        _epoch(item.get("update_time"), conv_id), tuple(messages), extra)
+    return Conversation(
+        "chatgpt",
+        conv_id,
+        _title(item.get("title")),
+        _epoch(item.get("create_time"), conv_id),
+        _epoch(item.get("update_time"), conv_id),
+        tuple(messages),
+        extra,
+    )
 
 
 def _active_path(mapping: dict[str, Any], item: dict[str, Any], conv_id: str) -> list[str]:
@@ -239,17 +250,32 @@ def _claude(item: dict[str, Any]) -> Conversation:
             continue
         text = _claude_text(message, conv_id)
         if text.strip():
-            messages.append(Message("user" if sender == "human" else "assistant", text.strip(),
-                                    _iso(message.get("created_at"), conv_id), str(message.get("uuid") or "")))
-    return Conversation("claude", conv_id, _title(item.get("name")), _iso(item.get("created_at"), conv_id),
-                        _iso(item.get("updated_at"), conv_id), tuple(messages))
+            messages.append(
+                Message(
+                    "user" if sender == "human" else "assistant",
+                    text.strip(),
+                    _iso(message.get("created_at"), conv_id),
+                    str(message.get("uuid") or ""),
+                )
+            )
+    return Conversation(
+        "claude",
+        conv_id,
+        _title(item.get("name")),
+        _iso(item.get("created_at"), conv_id),
+        _iso(item.get("updated_at"), conv_id),
+        tuple(messages),
+    )
 
 
 def _claude_text(message: dict[str, Any], conv_id: str) -> str:
     blocks = message.get("content")
     if isinstance(blocks, list):
-        texts = [b["text"] for b in blocks if isinstance(b, dict) and b.get("type") == "text"
-                 and isinstance(b.get("text"), str)]
+        texts = [
+            b["text"]
+            for b in blocks
+            if isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str)
+        ]
         if texts:
             return "\n\n".join(texts)
     text = message.get("text")

@@ -69,8 +69,9 @@ class RememberOutcome:
     superseded: str | None = None
 
 
-async def find_similar(hub: VaultHub, vault: str, key: str, text: str, *, threshold: float,
-                       exclude: frozenset[str] = frozenset()) -> list[Similar]:
+async def find_similar(
+    hub: VaultHub, vault: str, key: str, text: str, *, threshold: float, exclude: frozenset[str] = frozenset()
+) -> list[Similar]:
     """Stored chunks of ``vault`` at cosine >= ``threshold`` to any chunk of ``text`` written at ``key``."""
     opened = hub.open(vault)
     chunking = hub.chunking(hub.info(vault))
@@ -79,15 +80,23 @@ async def find_similar(hub: VaultHub, vault: str, key: str, text: str, *, thresh
     if not isinstance(parsed, Note):
         return []
     count_tokens = getattr(embedder, "count_tokens", None)
-    chunks = chunk_note(parsed, max_tokens=chunking["max_tokens"], overlap_tokens=chunking["overlap_tokens"],
-                        count_tokens=count_tokens if callable(count_tokens) else None)
+    chunks = chunk_note(
+        parsed,
+        max_tokens=chunking["max_tokens"],
+        overlap_tokens=chunking["overlap_tokens"],
+        count_tokens=count_tokens if callable(count_tokens) else None,
+    )
     if not chunks or opened.store.embedding_model() is None:
         return []
     vectors = np.asarray(await embedder.embed([c.text for c in chunks]), dtype=np.float32)
     store = opened.store
     if isinstance(store, EmbeddingCache):  # indexing the note right after reuses these vectors
-        await anyio.to_thread.run_sync(store.cache_vectors, embedder.model_id, int(embedder.dim),
-                                       {c.hash: v for c, v in zip(chunks, vectors, strict=True)})
+        await anyio.to_thread.run_sync(
+            store.cache_vectors,
+            embedder.model_id,
+            int(embedder.dim),
+            {c.hash: v for c, v in zip(chunks, vectors, strict=True)},
+        )
     best: dict[tuple[str, int, int], float] = {}
     for vector in vectors:
         for hit in await anyio.to_thread.run_sync(store.nearest, vector, NEIGHBOURS_PER_CHUNK):
@@ -100,9 +109,18 @@ async def find_similar(hub: VaultHub, vault: str, key: str, text: str, *, thresh
     return found[:MAX_SIMILAR]
 
 
-async def remember(hub: VaultHub, vault: str, path: str, *, content: str | None = None,
-                   frontmatter: dict[str, Any] | None = None, append: bool = False, supersedes: str | None = None,
-                   on_duplicate: str = "write", threshold: float) -> RememberOutcome:
+async def remember(
+    hub: VaultHub,
+    vault: str,
+    path: str,
+    *,
+    content: str | None = None,
+    frontmatter: dict[str, Any] | None = None,
+    append: bool = False,
+    supersedes: str | None = None,
+    on_duplicate: str = "write",
+    threshold: float,
+) -> RememberOutcome:
     """Write a note with duplicate detection and an optional superseded note; see the module docstring."""
     if on_duplicate not in ON_DUPLICATE:
         raise InvalidQuery(f"on_duplicate must be one of {', '.join(ON_DUPLICATE)}, not {on_duplicate!r}")
@@ -120,8 +138,9 @@ async def remember(hub: VaultHub, vault: str, path: str, *, content: str | None 
         # the text as it would be written (frontmatter merged): its chunks are what the index will hold
         existing = await anyio.to_thread.run_sync(_read_if_file, target)
         text = merge_note_text(None if append else existing, content=content, frontmatter=frontmatter)
-        similar = await find_similar(hub, vault, key, text, threshold=threshold,
-                                     exclude=frozenset(p for p in (key, old_key) if p))
+        similar = await find_similar(
+            hub, vault, key, text, threshold=threshold, exclude=frozenset(p for p in (key, old_key) if p)
+        )
     meta = dict(frontmatter or {})
     if old_key is not None:
         meta[SUPERSEDES] = old_key

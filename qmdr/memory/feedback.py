@@ -40,9 +40,11 @@ class FeedbackStore(SmallSqliteFile):
             conn.execute(
                 f"INSERT INTO feedback(vault, path, {column}, updated_at) VALUES (?, ?, 1, ?) "  # noqa: S608
                 f"ON CONFLICT(vault, path) DO UPDATE SET {column} = {column} + 1, updated_at = excluded.updated_at",
-                (vault, path, time.time()))
-            row = conn.execute("SELECT useful, not_useful FROM feedback WHERE vault = ? AND path = ?",
-                               (vault, path)).fetchone()
+                (vault, path, time.time()),
+            )
+            row = conn.execute(
+                "SELECT useful, not_useful FROM feedback WHERE vault = ? AND path = ?", (vault, path)
+            ).fetchone()
         return int(row[0]), int(row[1])
 
     def votes(self, vault: str, paths: Iterable[str]) -> dict[str, tuple[int, int]]:
@@ -53,5 +55,7 @@ class FeedbackStore(SmallSqliteFile):
         with self._connect() as conn:
             rows = conn.execute(
                 f"SELECT path, useful, not_useful FROM feedback WHERE vault = ? "  # noqa: S608
-                f"AND path IN ({','.join('?' * len(wanted))})", (vault, *wanted)).fetchall()
+                f"AND path IN ({','.join('?' * len(wanted))})",
+                (vault, *wanted),
+            ).fetchall()
         return {path: (int(u), int(n)) for path, u, n in rows}

@@ -38,5 +38,6 @@ class PostgresFeedbackStore(SharedTables):
         with self._transaction() as conn:
             rows = conn.execute(
                 "SELECT path, useful, not_useful FROM qmdr_shared.feedback WHERE vault = %s AND path = ANY(%s)",
-                (vault, wanted)).fetchall()
+                (vault, wanted),
+            ).fetchall()
         return {path: (int(u), int(n)) for path, u, n in rows}

@@ -45,8 +45,9 @@ def parse_since(value: str | date | datetime) -> datetime:
         try:
             parsed = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
         except ValueError:
-            raise InvalidQuery(f"since: {value!r} is not an ISO 8601 date or date-time (e.g. 2024-05-01 or "
-                               "2024-05-01T14:30:00Z)") from None
+            raise InvalidQuery(
+                f"since: {value!r} is not an ISO 8601 date or date-time (e.g. 2024-05-01 or 2024-05-01T14:30:00Z)"
+            ) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 

@@ -114,8 +114,15 @@ class VaultHub:
     vaults; the hub uses them but never closes them.
     """
 
-    def __init__(self, settings: Settings, embedder: Embedder, make_searcher: SearcherFactory | None = None, *,
-                 stores: Mapping[str, Store] | None = None, open_store: StoreOpener = open_vault_store) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        embedder: Embedder,
+        make_searcher: SearcherFactory | None = None,
+        *,
+        stores: Mapping[str, Store] | None = None,
+        open_store: StoreOpener = open_vault_store,
+    ) -> None:
         self.settings = settings
         self.embedder = embedder
         self.make_searcher: SearcherFactory = make_searcher or (lambda store: Searcher(store, embedder))
@@ -152,8 +159,12 @@ class VaultHub:
         stored = self.registry.find(DEFAULT_VAULT)
         folder = self.settings.qmdr_vault
         if folder is not None:
-            return VaultInfo(DEFAULT_VAULT, Path(folder).expanduser().resolve(),
-                             stored.settings if stored else VaultSettings(), stored.created_at if stored else 0.0)
+            return VaultInfo(
+                DEFAULT_VAULT,
+                Path(folder).expanduser().resolve(),
+                stored.settings if stored else VaultSettings(),
+                stored.created_at if stored else 0.0,
+            )
         return stored
 
     def list(self) -> list[VaultInfo]:
@@ -166,8 +177,10 @@ class VaultHub:
         if check_vault_name(name) == DEFAULT_VAULT:
             info = self.default_info()
             if info is None:
-                raise UnknownVault("the default vault has no folder yet: set QMDR_VAULT, or index a folder once "
-                                   "(`qmdr index PATH`, or POST /reindex with {\"vault\": PATH})")
+                raise UnknownVault(
+                    "the default vault has no folder yet: set QMDR_VAULT, or index a folder once "
+                    '(`qmdr index PATH`, or POST /reindex with {"vault": PATH})'
+                )
             return info
         return self.registry.get(name)
 
@@ -193,8 +206,10 @@ class VaultHub:
     async def remove(self, name: str) -> None:
         """Forget a named vault and delete its index file (never its folder)."""
         if check_vault_name(name) == DEFAULT_VAULT:
-            raise InvalidVault("the default vault cannot be removed (it is where `qmdr index`, POST /search and "
-                               "POST /reindex work); remove named vaults only")
+            raise InvalidVault(
+                "the default vault cannot be removed (it is where `qmdr index`, POST /search and "
+                "POST /reindex work); remove named vaults only"
+            )
         self.registry.get(name)
         async with self.writer(name):
             opened = self._open.pop(name, None)
@@ -223,7 +238,8 @@ class VaultHub:
         raise VaultFolderConflict(
             f"{folder} is not the folder of any vault; the default vault's folder is {default.folder}. "
             f"To index {folder}, register it as a vault of its own (`qmdr vault add NAME {folder}` or "
-            "POST /vaults), or set QMDR_VAULT to it to make it the default vault's folder")
+            "POST /vaults), or set QMDR_VAULT to it to make it the default vault's folder"
+        )
 
     # --- open vaults ------------------------------------------------------------------------------
     def writer(self, name: str) -> asyncio.Lock:
@@ -244,9 +260,11 @@ class VaultHub:
 
     def chunking(self, info: VaultInfo) -> dict[str, int]:
         s = info.settings
-        return {"max_tokens": s.chunk_tokens or self.settings.qmdr_chunk_tokens,
-                "overlap_tokens": s.chunk_overlap if s.chunk_overlap is not None else self.settings.qmdr_chunk_overlap,
-                "max_note_bytes": s.max_note_bytes or self.settings.qmdr_max_note_bytes}
+        return {
+            "max_tokens": s.chunk_tokens or self.settings.qmdr_chunk_tokens,
+            "overlap_tokens": s.chunk_overlap if s.chunk_overlap is not None else self.settings.qmdr_chunk_overlap,
+            "max_note_bytes": s.max_note_bytes or self.settings.qmdr_max_note_bytes,
+        }
 
     def resolve(self, vaults: Sequence[str] | None) -> list[str]:
         """The vault names a request means: ``None``/``[]``/``["all"]`` is every vault."""
@@ -261,8 +279,15 @@ class VaultHub:
         return names
 
     # --- writing ----------------------------------------------------------------------------------
-    async def reindex(self, name: str, *, rebuild: bool = False, allow_empty: bool = False,
-                      progress: ProgressFn | None = None, first_folder: Path | None = None) -> IndexSummary:
+    async def reindex(
+        self,
+        name: str,
+        *,
+        rebuild: bool = False,
+        allow_empty: bool = False,
+        progress: ProgressFn | None = None,
+        first_folder: Path | None = None,
+    ) -> IndexSummary:
         """Full incremental reindex of one vault, under its writer lock.
 
         ``allow_empty``: index a folder without notes even when the index holds notes (else
@@ -274,8 +299,9 @@ class VaultHub:
             await self.embedder.discover_dim()  # type: ignore[attr-defined]  # the index records model + dim up front
         async with self.writer(name):
             info = self._first_index_info(name, first_folder) if first_folder is not None else self.info(name)
-            summary = await self._reindex_locked(self.open(name), info, rebuild=rebuild, allow_empty=allow_empty,
-                                                 progress=progress)
+            summary = await self._reindex_locked(
+                self.open(name), info, rebuild=rebuild, allow_empty=allow_empty, progress=progress
+            )
             if first_folder is not None and self.default_info() is None:
                 self.registry.add(DEFAULT_VAULT, info.folder, info.settings)  # from now on the default's folder
                 self._notify()
@@ -289,14 +315,29 @@ class VaultHub:
             raise VaultFolderConflict(f"{folder} is the folder of vault {owner!r}; reindex that vault")
         return self.info(name) if first is None else VaultInfo(DEFAULT_VAULT, first, VaultSettings(), time.time())
 
-    async def _reindex_locked(self, opened: OpenVault, info: VaultInfo, *, rebuild: bool = False,
-                              allow_empty: bool = False, progress: ProgressFn | None = None) -> IndexSummary:
+    async def _reindex_locked(
+        self,
+        opened: OpenVault,
+        info: VaultInfo,
+        *,
+        rebuild: bool = False,
+        allow_empty: bool = False,
+        progress: ProgressFn | None = None,
+    ) -> IndexSummary:
         report = (lambda event: progress(_progress_dict(event))) if progress else None
-        return await reindex(opened.store, require_folder(info.folder), self.embedder, rebuild=rebuild,
-                             allow_empty=allow_empty, progress=report, **self.chunking(info))
+        return await reindex(
+            opened.store,
+            require_folder(info.folder),
+            self.embedder,
+            rebuild=rebuild,
+            allow_empty=allow_empty,
+            progress=report,
+            **self.chunking(info),
+        )
 
-    async def start_reindex(self, name: str, *, rebuild: bool = False, allow_empty: bool = False,
-                            first_folder: Path | None = None) -> JobStatus:
+    async def start_reindex(
+        self, name: str, *, rebuild: bool = False, allow_empty: bool = False, first_folder: Path | None = None
+    ) -> JobStatus:
         """Start a reindex of one vault in the background (``IndexBusy`` while one runs); see ``jobs``.
 
         What can be refused is refused here, before the answer (a vault without a folder: 404; a folder
@@ -304,16 +345,18 @@ class VaultHub:
         """
         folder = first_folder if first_folder is not None else require_folder(self.info(name).folder)
         if self.jobs.running:
-            raise IndexBusy(f"a reindex of vault {self.jobs.status.name!r} is already running; "
-                            "check GET /reindex/status")
+            raise IndexBusy(
+                f"a reindex of vault {self.jobs.status.name!r} is already running; check GET /reindex/status"
+            )
         if not allow_empty:
             notes = (await anyio.to_thread.run_sync(self.open(name).store.stats)).notes
             if notes and not await anyio.to_thread.run_sync(has_notes, folder):
                 raise EmptyFolderRefused.of(folder, notes)
 
         async def run(progress: ProgressFn) -> dict[str, Any]:
-            summary = await self.reindex(name, rebuild=rebuild, allow_empty=allow_empty, progress=progress,
-                                         first_folder=first_folder)
+            summary = await self.reindex(
+                name, rebuild=rebuild, allow_empty=allow_empty, progress=progress, first_folder=first_folder
+            )
             return summary.to_dict()
 
         return self.jobs.start(str(folder), run, name=name)
@@ -343,36 +386,74 @@ class VaultHub:
 
     def stats(self, name: str) -> dict[str, Any]:
         stats = self.open(name).store.stats()
-        return {"notes": stats.notes, "chunks": stats.chunks, "vectors": stats.vectors, "model": stats.model_id,
-                "dim": stats.dim, "last_reindex": stats.last_reindex}
+        return {
+            "notes": stats.notes,
+            "chunks": stats.chunks,
+            "vectors": stats.vectors,
+            "model": stats.model_id,
+            "dim": stats.dim,
+            "last_reindex": stats.last_reindex,
+        }
 
-    async def search_vault(self, name: str, query: str, *, mode: str = "hybrid", k: int = 10,
-                           filters: Filters = Filters(), rerank: bool | None = None,
-                           expand: bool = False, include_superseded: bool = False) -> SearchResponse:
+    async def search_vault(
+        self,
+        name: str,
+        query: str,
+        *,
+        mode: str = "hybrid",
+        k: int = 10,
+        filters: Filters = Filters(),
+        rerank: bool | None = None,
+        expand: bool = False,
+        include_superseded: bool = False,
+    ) -> SearchResponse:
         """One vault's hybrid search, with that vault's own scores (``POST /search`` and every fan-out).
         Notes marked ``superseded_by`` are left out unless ``include_superseded`` (``qmdr.memory.superseded``)."""
-        response = await self.open(name).searcher.search(query, mode=mode, k=k, filters=filters, rerank=rerank,
-                                                         expand=expand)
+        response = await self.open(name).searcher.search(
+            query, mode=mode, k=k, filters=filters, rerank=rerank, expand=expand
+        )
         if not include_superseded:
-            response.results = await self._current_only(name, list(response.results), k, query, mode=mode,
-                                                        filters=filters, rerank=rerank, expand=expand)
+            response.results = await self._current_only(
+                name, list(response.results), k, query, mode=mode, filters=filters, rerank=rerank, expand=expand
+            )
         return response
 
-    async def search(self, query: str, *, vaults: Sequence[str] | None = None, mode: str = "hybrid", k: int = 10,
-                     filters: Filters = Filters(), rerank: bool | None = None, expand: bool = False,
-                     group_by_note: bool = False, explain: bool = False,
-                     include_superseded: bool = False,
-                     min_relevance: float = DEFAULT_SEARCH_MIN_RELEVANCE) -> MemorySearch:
+    async def search(
+        self,
+        query: str,
+        *,
+        vaults: Sequence[str] | None = None,
+        mode: str = "hybrid",
+        k: int = 10,
+        filters: Filters = Filters(),
+        rerank: bool | None = None,
+        expand: bool = False,
+        group_by_note: bool = False,
+        explain: bool = False,
+        include_superseded: bool = False,
+        min_relevance: float = DEFAULT_SEARCH_MIN_RELEVANCE,
+    ) -> MemorySearch:
         """Search one, several or all vaults; see the module docstring. Notes marked ``superseded_by``
         are left out unless ``include_superseded`` (``qmdr.memory.superseded``); results whose
         relevance (percent) is under ``min_relevance`` are left out."""
         started = time.perf_counter()
         names = self.resolve(vaults)
         depth = min(MAX_K, k * GROUP_OVERSAMPLE) if group_by_note else k
-        responses = await asyncio.gather(*(
-            self.search_vault(n, query, mode=mode, k=depth, filters=filters, rerank=rerank, expand=expand,
-                              include_superseded=include_superseded)
-            for n in names))
+        responses = await asyncio.gather(
+            *(
+                self.search_vault(
+                    n,
+                    query,
+                    mode=mode,
+                    k=depth,
+                    filters=filters,
+                    rerank=rerank,
+                    expand=expand,
+                    include_superseded=include_superseded,
+                )
+                for n in names
+            )
+        )
         warnings: list[str] = []
         timings: dict[str, float] = {}
         per_vault: dict[str, list[SearchResult]] = {}
@@ -389,11 +470,17 @@ class VaultHub:
         hits = await self._boost(hits, explain=explain)
         timings["fuse"] = (time.perf_counter() - t0) * 1000
         timings["total"] = (time.perf_counter() - started) * 1000
-        return MemorySearch(results=hits[:k], vaults=names, timings_ms=timings, warnings=warnings,
-                            reranked=any(r.reranked for r in responses))
+        return MemorySearch(
+            results=hits[:k],
+            vaults=names,
+            timings_ms=timings,
+            warnings=warnings,
+            reranked=any(r.reranked for r in responses),
+        )
 
-    async def _current_only(self, name: str, results: list[SearchResult], depth: int, query: str,
-                            **options: Any) -> list[SearchResult]:
+    async def _current_only(
+        self, name: str, results: list[SearchResult], depth: int, query: str, **options: Any
+    ) -> list[SearchResult]:
         """Results without superseded notes; while some were dropped and more exist, ask again deeper
         (``SUPERSEDED_OVERSAMPLE`` times each round), so ``depth`` current results remain when they exist."""
         store = self.open(name).store
@@ -414,11 +501,18 @@ class VaultHub:
             for i, r in enumerate(results):
                 info: dict[str, Any] = {}
                 if explain:
-                    info = {"vault_rank": i + 1, "searcher_score": r.score,
-                            "stages": {list_name: {"rank": r.ranks.get(list_name), "score": r.scores.get(list_name),
-                                                   "rrf": (1.0 / (RRF_K + r.ranks[list_name]))
-                                                   if r.ranks.get(list_name) else 0.0}
-                                       for list_name in r.ranks}}
+                    info = {
+                        "vault_rank": i + 1,
+                        "searcher_score": r.score,
+                        "stages": {
+                            list_name: {
+                                "rank": r.ranks.get(list_name),
+                                "score": r.scores.get(list_name),
+                                "rrf": (1.0 / (RRF_K + r.ranks[list_name])) if r.ranks.get(list_name) else 0.0,
+                            }
+                            for list_name in r.ranks
+                        },
+                    }
                 by_key[(name, i)] = MemoryHit(name, r, r.score, r.relevance, info)
         if len(per_vault) == 1:
             return list(by_key.values())
@@ -447,15 +541,22 @@ class VaultHub:
         if w_feedback > 0:
             for vault in {h.vault for h in hits}:
                 found = await anyio.to_thread.run_sync(
-                    self.feedback.votes, vault, [h.result.path for h in hits if h.vault == vault])
+                    self.feedback.votes, vault, [h.result.path for h in hits if h.vault == vault]
+                )
                 votes.update({(vault, path): v for path, v in found.items()})
         notes: dict[tuple[str, str], dict[str, Any] | None] = {}
         for hit in hits:
             key = (hit.vault, hit.result.path)
             if w_recency > 0 and key not in notes:
                 notes[key] = await anyio.to_thread.run_sync(self.open(hit.vault).store.get_note, hit.result.path)
-            factors = boost_factors(note=notes.get(key), votes=votes.get(key, (0, 0)), now=now,
-                                    recency_weight=w_recency, half_life_days=half_life, feedback_weight=w_feedback)
+            factors = boost_factors(
+                note=notes.get(key),
+                votes=votes.get(key, (0, 0)),
+                now=now,
+                recency_weight=w_recency,
+                half_life_days=half_life,
+                feedback_weight=w_feedback,
+            )
             if explain:
                 hit.explain["boosts"] = factors
                 hit.explain["before_boosts"] = hit.score

@@ -64,9 +64,15 @@ class ImportOutcome:
     summary: IndexSummary | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"vault": self.vault, "source": self.source, "conversations": self.conversations,
-                "written": self.written, "unchanged": self.unchanged, "skipped_empty": self.skipped_empty,
-                "index": self.summary.to_dict() if self.summary else None}
+        return {
+            "vault": self.vault,
+            "source": self.source,
+            "conversations": self.conversations,
+            "written": self.written,
+            "unchanged": self.unchanged,
+            "skipped_empty": self.skipped_empty,
+            "index": self.summary.to_dict() if self.summary else None,
+        }
 
 
 def slug(title: str) -> str:
@@ -99,8 +105,14 @@ def render_note(conv: Conversation) -> str:
         meta["date"] = _stamp(conv.created)
     if conv.updated:
         meta["updated"] = _stamp(conv.updated)
-    meta.update({"source": conv.source, "conversation_id": conv.id, "messages": len(conv.messages),
-                 "tags": ["conversation", conv.source]})
+    meta.update(
+        {
+            "source": conv.source,
+            "conversation_id": conv.id,
+            "messages": len(conv.messages),
+            "tags": ["conversation", conv.source],
+        }
+    )
     meta.update(conv.extra)
     header = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, default_flow_style=False)
     lines = [f"---\n{header}---", f"# {conv.title}"]
@@ -128,8 +140,9 @@ def existing_paths(root: Path, folder: str, source: str) -> dict[str, str]:
     return found
 
 
-async def import_conversations(hub: VaultHub, vault: str, source: str, conversations: list[Conversation], *,
-                               folder: str = DEFAULT_IMPORT_FOLDER) -> ImportOutcome:
+async def import_conversations(
+    hub: VaultHub, vault: str, source: str, conversations: list[Conversation], *, folder: str = DEFAULT_IMPORT_FOLDER
+) -> ImportOutcome:
     """Write one note per conversation into ``vault`` and index them (see the module docstring)."""
     info = hub.info(vault)
     if not info.settings.writable:
@@ -137,6 +150,7 @@ async def import_conversations(hub: VaultHub, vault: str, source: str, conversat
     root = info.folder
     outcome = ImportOutcome(vault, source, len(conversations))
     async with hub.writer(vault):
+
         def stage() -> list[tuple[str, Path, str]]:
             known = existing_paths(root, folder, source)
             planned: list[tuple[str, Path, str]] = []
@@ -157,7 +171,7 @@ async def import_conversations(hub: VaultHub, vault: str, source: str, conversat
         written = await anyio.to_thread.run_sync(_write_all, planned)
         outcome.written = written
         for start in range(0, len(written), INDEX_BATCH_NOTES):
-            summary = await hub.index_paths(vault, written[start:start + INDEX_BATCH_NOTES], locked=True)
+            summary = await hub.index_paths(vault, written[start : start + INDEX_BATCH_NOTES], locked=True)
             outcome.summary = summary if outcome.summary is None else _add(outcome.summary, summary)
     return outcome
 

@@ -124,16 +124,25 @@ class EmptyFolderRefused(Conflict):
 
     @classmethod
     def of(cls, root: Path, notes: int) -> EmptyFolderRefused:
-        return cls(f"{root} has no notes, but the index holds {notes}: indexing it would remove them all. "
-                   "Check the folder (a typo? an unmounted drive?), or pass --allow-empty "
-                   "(API: \"allow_empty\": true) to empty the index on purpose")
+        return cls(
+            f"{root} has no notes, but the index holds {notes}: indexing it would remove them all. "
+            "Check the folder (a typo? an unmounted drive?), or pass --allow-empty "
+            '(API: "allow_empty": true) to empty the index on purpose'
+        )
 
 
 def chunking_signature(max_tokens: int, overlap_tokens: int, embedder: Embedder) -> str:
     """The parameters stored chunks depend on; when it changes every note is re-chunked."""
     tokenizer = embedder.model_id if callable(getattr(embedder, "count_tokens", None)) else APPROX_TOKENIZER
-    return json.dumps({"chunker": CHUNKER_VERSION, "max_tokens": max_tokens, "overlap_tokens": overlap_tokens,
-                       "tokenizer": tokenizer}, sort_keys=True)
+    return json.dumps(
+        {
+            "chunker": CHUNKER_VERSION,
+            "max_tokens": max_tokens,
+            "overlap_tokens": overlap_tokens,
+            "tokenizer": tokenizer,
+        },
+        sort_keys=True,
+    )
 
 
 @dataclass(slots=True)
@@ -183,8 +192,9 @@ async def reindex(
         known: set[str] = set() if rebuild else await anyio.to_thread.run_sync(store.known_hashes)
         signature = chunking_signature(max_tokens, overlap_tokens, embedder)
         get_meta = getattr(store, "get_meta", None)
-        stored_signature = (await anyio.to_thread.run_sync(get_meta, CHUNKING_META_KEY) if callable(get_meta)
-                            else signature)  # a store without meta cannot tell: trust its chunks
+        stored_signature = (
+            await anyio.to_thread.run_sync(get_meta, CHUNKING_META_KEY) if callable(get_meta) else signature
+        )  # a store without meta cannot tell: trust its chunks
         # Re-chunk every note when chunks may have been cut differently, or when some lack vectors
         # (e.g. after reset_vectors): unchanged text is still not embedded twice.
         rechunk_all = rebuild or (bool(stored) and stored_signature != signature)
@@ -192,9 +202,18 @@ async def reindex(
         if not rechunk_all and callable(without_vector):
             rechunk_all = bool(await anyio.to_thread.run_sync(without_vector))
 
-        plan = await _read_vault(root, scan.files, stored, summary, rechunk_all=rechunk_all,
-                                 max_tokens=max_tokens, overlap_tokens=overlap_tokens,
-                                 max_note_bytes=max_note_bytes, embedder=embedder, report=report)
+        plan = await _read_vault(
+            root,
+            scan.files,
+            stored,
+            summary,
+            rechunk_all=rechunk_all,
+            max_tokens=max_tokens,
+            overlap_tokens=overlap_tokens,
+            max_note_bytes=max_note_bytes,
+            embedder=embedder,
+            report=report,
+        )
         deletes = sorted(set(stored) - plan.seen)
         summary.removed = len(deletes)
         summary.skipped = len(summary.skipped_files)
@@ -211,19 +230,40 @@ async def reindex(
         vectors = await _embed(store, embedder, target, needed, texts, embed_batch_size, report)
         summary.embedded = len(needed)
 
-        change = IndexChange(upserts=plan.upserts, deletes=deletes, vectors=vectors, model=target,
-                             replace_vectors=rebuild, meta={CHUNKING_META_KEY: signature})
+        change = IndexChange(
+            upserts=plan.upserts,
+            deletes=deletes,
+            vectors=vectors,
+            model=target,
+            replace_vectors=rebuild,
+            meta={CHUNKING_META_KEY: signature},
+        )
         report(IndexProgress("write", 0, len(plan.upserts) + len(deletes)))
         await anyio.to_thread.run_sync(store.apply, change)
     summary.seconds = time.perf_counter() - started
-    report(IndexProgress("done", summary.added + summary.changed + summary.unchanged,
-                         summary.added + summary.changed + summary.unchanged))
+    report(
+        IndexProgress(
+            "done",
+            summary.added + summary.changed + summary.unchanged,
+            summary.added + summary.changed + summary.unchanged,
+        )
+    )
     return summary
 
 
-async def _read_vault(root: Path, files: Sequence[str], stored: dict[str, str], summary: IndexSummary, *,
-                      rechunk_all: bool, max_tokens: int, overlap_tokens: int, max_note_bytes: int,
-                      embedder: Embedder, report: ProgressCallback) -> _Plan:
+async def _read_vault(
+    root: Path,
+    files: Sequence[str],
+    stored: dict[str, str],
+    summary: IndexSummary,
+    *,
+    rechunk_all: bool,
+    max_tokens: int,
+    overlap_tokens: int,
+    max_note_bytes: int,
+    embedder: Embedder,
+    report: ProgressCallback,
+) -> _Plan:
     """Read every file, skipping unchanged notes by content hash, chunking the rest (in threads)."""
     count_tokens = getattr(embedder, "count_tokens", None)
     counter = count_tokens if callable(count_tokens) else None
@@ -243,30 +283,38 @@ async def _read_vault(root: Path, files: Sequence[str], stored: dict[str, str], 
             summary.warnings.extend((note.path, warning) for warning in note.warnings)
             if summary.count_note(stored.get(note.path), note.content_hash) and not rechunk_all:
                 continue
-            chunks = chunk_note(note, max_tokens=max_tokens, overlap_tokens=overlap_tokens,
-                                count_tokens=counter)
+            chunks = chunk_note(note, max_tokens=max_tokens, overlap_tokens=overlap_tokens, count_tokens=counter)
             plan.upserts.append((note, chunks))
 
     for start in range(0, len(files), READ_BATCH_FILES):
-        batch = files[start:start + READ_BATCH_FILES]
+        batch = files[start : start + READ_BATCH_FILES]
         report(IndexProgress("read", start, len(files), batch[0]))
         await anyio.to_thread.run_sync(read_batch, batch)
     report(IndexProgress("read", len(files), len(files)))
     return plan
 
 
-async def _embed(store: Store, embedder: Embedder, target: tuple[str, int], needed: Sequence[str],
-                 texts: dict[str, str], batch_size: int, report: ProgressCallback) -> dict[str, np.ndarray]:
+async def _embed(
+    store: Store,
+    embedder: Embedder,
+    target: tuple[str, int],
+    needed: Sequence[str],
+    texts: dict[str, str],
+    batch_size: int,
+    report: ProgressCallback,
+) -> dict[str, np.ndarray]:
     """Vectors for ``needed`` hashes, batch by batch, each batch saved to the store's cache at once."""
     vectors: dict[str, np.ndarray] = {}
     cache = store if isinstance(store, EmbeddingCache) else None
     report(IndexProgress("embed", 0, len(needed)))
     for start in range(0, len(needed), batch_size):
-        batch = needed[start:start + batch_size]
+        batch = needed[start : start + batch_size]
         result = np.asarray(await embedder.embed([texts[h] for h in batch]), dtype=np.float32)
         if result.shape != (len(batch), target[1]):
-            raise QmdrError(f"embedder {target[0]} returned an array of shape {result.shape} for "
-                            f"{len(batch)} texts; expected ({len(batch)}, {target[1]})")
+            raise QmdrError(
+                f"embedder {target[0]} returned an array of shape {result.shape} for "
+                f"{len(batch)} texts; expected ({len(batch)}, {target[1]})"
+            )
         fresh = dict(zip(batch, result, strict=True))
         if cache is not None:
             await anyio.to_thread.run_sync(cache.cache_vectors, target[0], target[1], fresh)

@@ -52,13 +52,16 @@ class ReindexJobs:
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
 
-    def start(self, vault: str, run: Callable[[ProgressFn], Awaitable[dict[str, Any]]], *,
-              name: str | None = None) -> JobStatus:
+    def start(
+        self, vault: str, run: Callable[[ProgressFn], Awaitable[dict[str, Any]]], *, name: str | None = None
+    ) -> JobStatus:
         """Start ``run(progress)`` (indexing folder ``vault`` into vault ``name``) in the background;
         raise IndexBusy when one is running."""
         if self.running:
-            raise IndexBusy(f"a reindex of vault {self.status.name or self.status.vault!r} is already running; "
-                            "check GET /reindex/status")
+            raise IndexBusy(
+                f"a reindex of vault {self.status.name or self.status.vault!r} is already running; "
+                "check GET /reindex/status"
+            )
         self.status = JobStatus(state="running", vault=vault, name=name, started_at=time.time())
         self._task = asyncio.create_task(self._run(run))
         return self.status

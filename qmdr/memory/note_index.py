@@ -78,8 +78,16 @@ async def acquire_reindex_lock(store: Store, wait_s: float = REINDEX_LOCK_WAIT_S
         return lock
 
 
-async def index_notes(store: Store, root: Path, embedder: Embedder, paths: Iterable[str], *,
-                      max_tokens: int, overlap_tokens: int, max_note_bytes: int) -> IndexSummary:
+async def index_notes(
+    store: Store,
+    root: Path,
+    embedder: Embedder,
+    paths: Iterable[str],
+    *,
+    max_tokens: int,
+    overlap_tokens: int,
+    max_note_bytes: int,
+) -> IndexSummary:
     """Bring the index in line with the files at ``paths`` (vault-relative); see the module docstring."""
     started = time.perf_counter()
     wanted = sorted({normalise_rel(p) for p in paths} - {""})
@@ -94,7 +102,8 @@ async def index_notes(store: Store, root: Path, embedder: Embedder, paths: Itera
             raise NeedsFullReindex("the index was chunked with other parameters; reindexing the whole vault")
         await anyio.to_thread.run_sync(store.set_embedding_model, *target)
         upserts, deletes = await anyio.to_thread.run_sync(
-            _read, root, wanted, stored, summary, max_tokens, overlap_tokens, max_note_bytes, embedder)
+            _read, root, wanted, stored, summary, max_tokens, overlap_tokens, max_note_bytes, embedder
+        )
         if not upserts and not deletes:
             summary.seconds = time.perf_counter() - started
             return summary
@@ -113,8 +122,9 @@ async def index_notes(store: Store, root: Path, embedder: Embedder, paths: Itera
             if isinstance(store, EmbeddingCache):
                 await anyio.to_thread.run_sync(store.cache_vectors, target[0], target[1], vectors)
         summary.embedded = len(needed)
-        change = IndexChange(upserts=upserts, deletes=deletes, vectors=vectors, model=target,
-                             meta={CHUNKING_META_KEY: signature})
+        change = IndexChange(
+            upserts=upserts, deletes=deletes, vectors=vectors, model=target, meta={CHUNKING_META_KEY: signature}
+        )
         await anyio.to_thread.run_sync(store.apply, change)
     finally:
         lock.__exit__(None, None, None)
@@ -122,9 +132,16 @@ async def index_notes(store: Store, root: Path, embedder: Embedder, paths: Itera
     return summary
 
 
-def _read(root: Path, wanted: list[str], stored: dict[str, str], summary: IndexSummary, max_tokens: int,
-          overlap_tokens: int, max_note_bytes: int, embedder: Embedder
-          ) -> tuple[list[tuple[Note, list[Chunk]]], list[str]]:
+def _read(
+    root: Path,
+    wanted: list[str],
+    stored: dict[str, str],
+    summary: IndexSummary,
+    max_tokens: int,
+    overlap_tokens: int,
+    max_note_bytes: int,
+    embedder: Embedder,
+) -> tuple[list[tuple[Note, list[Chunk]]], list[str]]:
     """(upserts, deletes) for ``wanted``; runs in a worker thread (file reads and chunking)."""
     count_tokens = getattr(embedder, "count_tokens", None)
     upserts: list[tuple[Note, list[Chunk]]] = []
@@ -142,8 +159,12 @@ def _read(root: Path, wanted: list[str], stored: dict[str, str], summary: IndexS
         summary.warnings.extend((note.path, w) for w in note.warnings)
         if summary.count_note(stored.get(note.path), note.content_hash):
             continue
-        chunks = chunk_note(note, max_tokens=max_tokens, overlap_tokens=overlap_tokens,
-                            count_tokens=count_tokens if callable(count_tokens) else None)
+        chunks = chunk_note(
+            note,
+            max_tokens=max_tokens,
+            overlap_tokens=overlap_tokens,
+            count_tokens=count_tokens if callable(count_tokens) else None,
+        )
         upserts.append((note, chunks))
     summary.removed = len(deletes)
     summary.skipped = len(summary.skipped_files)

@@ -88,8 +88,9 @@ def note_rel_path(root: Path, rel: str) -> tuple[str, Path]:
     return key, target
 
 
-def merge_note_text(existing: str | None, *, content: str | None, frontmatter: dict[str, Any] | None,
-                    append: bool = False) -> str:
+def merge_note_text(
+    existing: str | None, *, content: str | None, frontmatter: dict[str, Any] | None, append: bool = False
+) -> str:
     """The new file text: frontmatter merged (existing < content's own < request), body replaced or appended."""
     old = split_frontmatter(existing) if existing else None
     meta: dict[str, Any] = dict(old.frontmatter) if old else {}
@@ -124,8 +125,15 @@ def _writable(hub: VaultHub, vault: str) -> Path:
     return info.folder
 
 
-async def write_note(hub: VaultHub, vault: str, path: str, *, content: str | None = None,
-                     frontmatter: dict[str, Any] | None = None, append: bool = False) -> WriteOutcome:
+async def write_note(
+    hub: VaultHub,
+    vault: str,
+    path: str,
+    *,
+    content: str | None = None,
+    frontmatter: dict[str, Any] | None = None,
+    append: bool = False,
+) -> WriteOutcome:
     """Create or update a note and reindex it before returning (see the module docstring)."""
     if content is None and not frontmatter:
         raise InvalidVault("give content, frontmatter or both")
@@ -133,6 +141,7 @@ async def write_note(hub: VaultHub, vault: str, path: str, *, content: str | Non
     key, target = note_rel_path(root, path)
     limit = hub.chunking(hub.info(vault))["max_note_bytes"]
     async with hub.writer(vault):
+
         def write() -> str | None:
             existing = target.read_text(encoding="utf-8", errors="replace") if target.is_file() else None
             text = merge_note_text(existing, content=content, frontmatter=frontmatter, append=append)

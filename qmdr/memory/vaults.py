@@ -117,8 +117,12 @@ class VaultInfo:
     created_at: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "folder": str(self.folder), "settings": self.settings.to_dict(),
-                "created_at": self.created_at}
+        return {
+            "name": self.name,
+            "folder": str(self.folder),
+            "settings": self.settings.to_dict(),
+            "created_at": self.created_at,
+        }
 
 
 def check_vault_name(name: str) -> str:
@@ -167,8 +171,9 @@ class VaultRegistryRules:
             raise UnknownVault(f"no vault named {name!r}; `qmdr vault list` shows the vaults")
         return info
 
-    def add(self, name: str, folder: Path, settings: VaultSettings | None = None, *,
-            replace: bool = False) -> VaultInfo:
+    def add(
+        self, name: str, folder: Path, settings: VaultSettings | None = None, *, replace: bool = False
+    ) -> VaultInfo:
         """Register ``folder`` as ``name``; ``VaultExists`` unless ``replace``."""
         check_vault_name(name)
         settings = settings or VaultSettings()
@@ -191,16 +196,19 @@ class VaultRegistry(SmallSqliteFile, VaultRegistryRules):
 
     def find(self, name: str) -> VaultInfo | None:
         with self._connect() as conn:
-            row = conn.execute("SELECT name, folder, settings, created_at FROM vaults WHERE name = ?",
-                               (name,)).fetchone()
+            row = conn.execute(
+                "SELECT name, folder, settings, created_at FROM vaults WHERE name = ?", (name,)
+            ).fetchone()
         return None if row is None else vault_info_from_row(row)
 
     def _insert(self, info: VaultInfo, *, replace: bool) -> bool:
         verb = "INSERT OR REPLACE" if replace else "INSERT"
         try:
             with self._connect() as conn:
-                conn.execute(f"{verb} INTO vaults(name, folder, settings, created_at) VALUES (?, ?, ?, ?)",  # noqa: S608
-                             (info.name, str(info.folder), json.dumps(info.settings.to_dict()), info.created_at))
+                conn.execute(
+                    f"{verb} INTO vaults(name, folder, settings, created_at) VALUES (?, ?, ?, ?)",  # noqa: S608
+                    (info.name, str(info.folder), json.dumps(info.settings.to_dict()), info.created_at),
+                )
         except sqlite3.IntegrityError:
             return False
         return True

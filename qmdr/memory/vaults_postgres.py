@@ -29,16 +29,24 @@ class PostgresVaultRegistry(SharedTables, VaultRegistryRules):
         return None if row is None else vault_info_from_row(row)
 
     def _insert(self, info: VaultInfo, *, replace: bool) -> bool:
-        on_conflict = ("DO UPDATE SET folder = excluded.folder, settings = excluded.settings, "
-                       "created_at = excluded.created_at") if replace else "DO NOTHING"
+        on_conflict = (
+            ("DO UPDATE SET folder = excluded.folder, settings = excluded.settings, created_at = excluded.created_at")
+            if replace
+            else "DO NOTHING"
+        )
         with self._transaction() as conn:
-            return conn.execute(
-                "INSERT INTO qmdr_shared.vaults (name, folder, settings, created_at) "  # noqa: S608 (constants)
-                f"VALUES (%s, %s, %s, %s) ON CONFLICT (name) {on_conflict}",
-                (info.name, str(info.folder), Jsonb(info.settings.to_dict()), info.created_at)).rowcount > 0
+            return (
+                conn.execute(
+                    "INSERT INTO qmdr_shared.vaults (name, folder, settings, created_at) "  # noqa: S608 (constants)
+                    f"VALUES (%s, %s, %s, %s) ON CONFLICT (name) {on_conflict}",
+                    (info.name, str(info.folder), Jsonb(info.settings.to_dict()), info.created_at),
+                ).rowcount
+                > 0
+            )
 
     def remove(self, name: str) -> bool:
         """Forget ``name``; True when it was registered."""
         with self._transaction() as conn:
-            return conn.execute("DELETE FROM qmdr_shared.vaults WHERE name = %s",
-                                (check_vault_name(name),)).rowcount > 0
+            return (
+                conn.execute("DELETE FROM qmdr_shared.vaults WHERE name = %s", (check_vault_name(name),)).rowcount > 0
+            )

@@ -77,8 +77,11 @@ class Debouncer:
 
     def take_due(self, now: float) -> dict[str, set[str]]:
         """Remove and return the batches due at ``now``."""
-        due = {v: p.paths for v, p in self._pending.items()
-               if now >= p.last + self.quiet_s or now >= p.first + self.max_wait_s}
+        due = {
+            v: p.paths
+            for v, p in self._pending.items()
+            if now >= p.last + self.quiet_s or now >= p.first + self.max_wait_s
+        }
         for vault in due:
             del self._pending[vault]
         return due
@@ -108,8 +111,14 @@ def needs_full_reindex(rel: str, exists_as_dir: bool) -> bool:
 class VaultWatcher:
     """Watches every vault of a hub until ``stop()``; ``on_flush(vault, summary)`` runs after each reindex."""
 
-    def __init__(self, hub: VaultHub, *, quiet_s: float, on_flush: Callable[[str, object], None] | None = None,
-                 force_polling: bool | None = None) -> None:
+    def __init__(
+        self,
+        hub: VaultHub,
+        *,
+        quiet_s: float,
+        on_flush: Callable[[str, object], None] | None = None,
+        force_polling: bool | None = None,
+    ) -> None:
         self.hub = hub
         self.debouncer = Debouncer(quiet_s)
         self.on_flush = on_flush
@@ -148,9 +157,14 @@ class VaultWatcher:
             if not vaults:
                 await self._restart.wait()
                 continue
-            async for changes in awatch(*(v.folder for v in vaults), stop_event=self._restart,
-                                        step=WATCHFILES_STEP_MS, debounce=WATCHFILES_DEBOUNCE_MS,
-                                        force_polling=self.force_polling, watch_filter=None):
+            async for changes in awatch(
+                *(v.folder for v in vaults),
+                stop_event=self._restart,
+                step=WATCHFILES_STEP_MS,
+                debounce=WATCHFILES_DEBOUNCE_MS,
+                force_polling=self.force_polling,
+                watch_filter=None,
+            ):
                 self._record(changes, vaults)
 
     def _record(self, changes: set[tuple[Change, str]], vaults: list[VaultInfo]) -> None:

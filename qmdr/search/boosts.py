@@ -43,8 +43,15 @@ def usefulness(useful: int, not_useful: int) -> float:
     return (useful + 1) / (useful + not_useful + 2)
 
 
-def boost_factors(*, note: dict[str, Any] | None, votes: tuple[int, int], now: float, recency_weight: float,
-                  half_life_days: float, feedback_weight: float) -> dict[str, float]:
+def boost_factors(
+    *,
+    note: dict[str, Any] | None,
+    votes: tuple[int, int],
+    now: float,
+    recency_weight: float,
+    half_life_days: float,
+    feedback_weight: float,
+) -> dict[str, float]:
     """The multiplicative factors for one result (``recency``, ``feedback``); 1.0 when a boost is off."""
     factors = {"recency": 1.0, "feedback": 1.0}
     if recency_weight > 0 and note is not None:

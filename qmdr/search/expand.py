@@ -84,10 +84,15 @@ def expansion_response_format() -> dict[str, Any]:
     every API with a schema switch accepts. How many phrasings, and their
     length, are the prompt's job and ``parse_expansion``'s, not the schema's.
     """
-    schema = {"type": "object",
-              "properties": {"variants": {"type": "array", "items": {"type": "string"}},
-                             "hypothetical_answer": {"type": "string"}},
-              "required": ["variants", "hypothetical_answer"], "additionalProperties": False}
+    schema = {
+        "type": "object",
+        "properties": {
+            "variants": {"type": "array", "items": {"type": "string"}},
+            "hypothetical_answer": {"type": "string"},
+        },
+        "required": ["variants", "hypothetical_answer"],
+        "additionalProperties": False,
+    }
     return {"type": "json_schema", "json_schema": {"name": EXPANSION_SCHEMA_NAME, "schema": schema, "strict": True}}
 
 
@@ -144,8 +149,15 @@ def expansion_from(data: Any, query: str, n_variants: int) -> tuple[tuple[str, .
 class QueryExpander:
     """Asks a chat model for rephrasings of a query; never fails a search."""
 
-    def __init__(self, chat: ChatFn, model_id: str, n_variants: int = DEFAULT_VARIANTS, *,
-                 time_budget_s: float = DEFAULT_TIME_BUDGET_S, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
+    def __init__(
+        self,
+        chat: ChatFn,
+        model_id: str,
+        n_variants: int = DEFAULT_VARIANTS,
+        *,
+        time_budget_s: float = DEFAULT_TIME_BUDGET_S,
+        cache_size: int = DEFAULT_CACHE_SIZE,
+    ) -> None:
         if not 1 <= n_variants <= MAX_VARIANTS:
             raise ValueError(f"n_variants must be between 1 and {MAX_VARIANTS}")
         if time_budget_s <= 0:
@@ -186,13 +198,13 @@ class QueryExpander:
                 if exc.answer is None:
                     raise JsonAnswerError("no answer to read") from None
                 phrasings, hypothetical = parse_expansion(exc.answer, query, self.n_variants)
-                notes.append(f"query expansion: {self.model_id} ignored the JSON schema; its answer was read "
-                             f"as free text")
+                notes.append(
+                    f"query expansion: {self.model_id} ignored the JSON schema; its answer was read as free text"
+                )
             except JsonAnswerError:
                 warning = f"query expansion skipped: {exc.message}"
         except TimeoutError:
-            warning = (f"query expansion skipped: {self.model_id} did not answer "
-                       f"within {self.time_budget_s:g}s")
+            warning = f"query expansion skipped: {self.model_id} did not answer within {self.time_budget_s:g}s"
         except ProviderError as exc:
             warning = f"query expansion skipped: {exc.message}"
         except JsonAnswerError as exc:
@@ -212,12 +224,15 @@ class QueryExpander:
         started = time.monotonic()
         if self.structured:
             try:
-                return await self._chat(messages, json_output=True, timeout=self.time_budget_s,
-                                        response_format=expansion_response_format())
+                return await self._chat(
+                    messages, json_output=True, timeout=self.time_budget_s, response_format=expansion_response_format()
+                )
             except StructuredOutputUnsupported as exc:
                 self.structured = False
-                note = (f"query expansion: {self.model_id} cannot answer to a JSON schema ({exc.message}); "
-                        f"asking in free text from now on")
+                note = (
+                    f"query expansion: {self.model_id} cannot answer to a JSON schema ({exc.message}); "
+                    f"asking in free text from now on"
+                )
                 log.warning(note)
                 notes.append(note)
         remaining = max(0.1, self.time_budget_s - (time.monotonic() - started))
@@ -227,8 +242,13 @@ class QueryExpander:
 K = TypeVar("K", bound=Hashable)
 
 
-def fuse_expanded(original: Sequence[K], expansions: Sequence[Sequence[K]], *,
-                  original_weight: float = ORIGINAL_QUERY_WEIGHT, k: int = RRF_K) -> list[tuple[K, float]]:
+def fuse_expanded(
+    original: Sequence[K],
+    expansions: Sequence[Sequence[K]],
+    *,
+    original_weight: float = ORIGINAL_QUERY_WEIGHT,
+    k: int = RRF_K,
+) -> list[tuple[K, float]]:
     """Fuse the original query's keys with each expansion's keys (best first) by weighted RRF.
 
     The original list counts ``original_weight`` times as much as each

@@ -69,8 +69,9 @@ def query_terms(query: str) -> list[str]:
     return list(dict.fromkeys(kept))
 
 
-def expansion_terms(tokenised: Sequence[Sequence[str]], exclude: set[str], *, docs: int = FEEDBACK_DOCS,
-                    terms: int = FEEDBACK_TERMS) -> list[str]:
+def expansion_terms(
+    tokenised: Sequence[Sequence[str]], exclude: set[str], *, docs: int = FEEDBACK_DOCS, terms: int = FEEDBACK_TERMS
+) -> list[str]:
     """The ``terms`` words that weigh most in the first ``docs`` token lists (best first).
 
     RM3's relevance model with the document weight taken from the fused rank
@@ -85,15 +86,16 @@ def expansion_terms(tokenised: Sequence[Sequence[str]], exclude: set[str], *, do
             continue
         share = 1.0 / (rank * len(tokens))
         for word, count in Counter(tokens).items():
-            if (word in exclude or word in STOP_WORDS or len(word) < MIN_TERM_CHARS or word.isdigit()):
+            if word in exclude or word in STOP_WORDS or len(word) < MIN_TERM_CHARS or word.isdigit():
                 continue
             weights[word] = weights.get(word, 0.0) + share * count
     order = sorted(weights, key=lambda w: -weights[w])  # stable: equal weights keep first-seen order
     return order[:terms]
 
 
-def pool_bm25(tokenised: Sequence[Sequence[str]], terms: Sequence[str], *, k1: float = BM25_K1,
-              b: float = BM25_B) -> list[float]:
+def pool_bm25(
+    tokenised: Sequence[Sequence[str]], terms: Sequence[str], *, k1: float = BM25_K1, b: float = BM25_B
+) -> list[float]:
     """BM25 of each token list for ``terms``, with document frequencies and lengths taken from the pool.
 
     The pool is the search's own candidates, so a word every candidate holds
@@ -112,8 +114,9 @@ def pool_bm25(tokenised: Sequence[Sequence[str]], terms: Sequence[str], *, k1: f
     scores = []
     for count, length in zip(counts, lengths, strict=True):
         norm = k1 * (1.0 - b + b * length / average)
-        scores.append(sum(weight * count[w] * (k1 + 1.0) / (count[w] + norm)
-                          for w, weight in idf.items() if w in count))
+        scores.append(
+            sum(weight * count[w] * (k1 + 1.0) / (count[w] + norm) for w, weight in idf.items() if w in count)
+        )
     return scores
 
 

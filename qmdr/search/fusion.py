@@ -81,8 +81,7 @@ def rank_positions(ranked_lists: Mapping[str, Sequence[K]]) -> dict[K, dict[str,
     return positions
 
 
-def max_rrf_score(list_names: Sequence[str], k: int = RRF_K,
-                  weights: Mapping[str, float] | None = None) -> float:
+def max_rrf_score(list_names: Sequence[str], k: int = RRF_K, weights: Mapping[str, float] | None = None) -> float:
     """The score of a key ranked first in every list: the ceiling to normalise RRF scores into [0, 1]."""
     weights = weights or {}
     return sum(weights.get(name, DEFAULT_WEIGHT) for name in list_names) / (k + 1)
@@ -147,8 +146,10 @@ def score_blend(
             best_rank[key] = min(best_rank.get(key, rank), rank)
         normalised[name] = dict(zip(unique, _above_floor(list(unique.values()), normalisation), strict=True))
     _lift_flat_lists(normalised)
-    scores = {key: sum(weights.get(name, DEFAULT_WEIGHT) * normalised[name].get(key, 0.0)
-                       for name in normalised) for key in first_seen}
+    scores = {
+        key: sum(weights.get(name, DEFAULT_WEIGHT) * normalised[name].get(key, 0.0) for name in normalised)
+        for key in first_seen
+    }
     order = sorted(scores, key=lambda key: (-scores[key], best_rank[key], first_seen[key]))
     return [(key, scores[key]) for key in order]
 

@@ -171,7 +171,7 @@ def trigram_query(text: str) -> str | None:
     trigrams: dict[str, None] = {}
     for run in unspaced_runs(text):
         for start in range(len(run) - TRIGRAM_CHARS + 1):
-            trigrams[run[start:start + TRIGRAM_CHARS]] = None
+            trigrams[run[start : start + TRIGRAM_CHARS]] = None
             if len(trigrams) == MAX_TRIGRAM_TERMS:
                 return " OR ".join(quote(t) for t in trigrams)
     return " OR ".join(quote(t) for t in trigrams) or None

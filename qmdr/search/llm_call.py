@@ -24,27 +24,53 @@ class ChatFn(Protocol):
     expansion stages ask for one, and leave it None (free text, ``extract_json``) once the model has
     answered StructuredOutputUnsupported."""
 
-    async def __call__(self, messages: list[Message], *, json_output: bool, timeout: float | None,
-                       response_format: Mapping[str, Any] | None = None) -> ChatResult: ...
+    async def __call__(
+        self,
+        messages: list[Message],
+        *,
+        json_output: bool,
+        timeout: float | None,
+        response_format: Mapping[str, Any] | None = None,
+    ) -> ChatResult: ...
 
 
 class ChatClient(Protocol):
     """The part of ``providers.client.ProviderClient`` the search stages use."""
 
-    async def chat(self, model: str, messages: list[Message], thinking_level: ThinkingLevel | None = None,
-                   fallbacks: Sequence[str] = (), json_output: bool = False, max_tokens: int | None = None,
-                   timeout: float | None = None, response_format: Mapping[str, Any] | None = None,
-                   ) -> ChatResult: ...
+    async def chat(
+        self,
+        model: str,
+        messages: list[Message],
+        thinking_level: ThinkingLevel | None = None,
+        fallbacks: Sequence[str] = (),
+        json_output: bool = False,
+        max_tokens: int | None = None,
+        timeout: float | None = None,
+        response_format: Mapping[str, Any] | None = None,
+    ) -> ChatResult: ...
 
 
-def chat_fn_for(client: ChatClient, model: str, *, thinking_level: ThinkingLevel | None = None,
-                fallbacks: Sequence[str] = ()) -> ChatFn:
+def chat_fn_for(
+    client: ChatClient, model: str, *, thinking_level: ThinkingLevel | None = None, fallbacks: Sequence[str] = ()
+) -> ChatFn:
     """Bind a provider client and a model string (``openrouter/openai/gpt-4o-mini``) into a ChatFn."""
 
-    async def chat(messages: list[Message], *, json_output: bool, timeout: float | None,
-                   response_format: Mapping[str, Any] | None = None) -> ChatResult:
-        return await client.chat(model, messages, thinking_level=thinking_level, fallbacks=tuple(fallbacks),
-                                 json_output=json_output, timeout=timeout, response_format=response_format)
+    async def chat(
+        messages: list[Message],
+        *,
+        json_output: bool,
+        timeout: float | None,
+        response_format: Mapping[str, Any] | None = None,
+    ) -> ChatResult:
+        return await client.chat(
+            model,
+            messages,
+            thinking_level=thinking_level,
+            fallbacks=tuple(fallbacks),
+            json_output=json_output,
+            timeout=timeout,
+            response_format=response_format,
+        )
 
     return chat
 
@@ -70,6 +96,6 @@ def extract_json(text: str) -> Any:
         if start == -1 or end <= start:
             raise JsonAnswerError("the answer contains no JSON object") from None
         try:
-            return json.loads(body[start: end + 1])
+            return json.loads(body[start : end + 1])
         except ValueError as exc:
             raise JsonAnswerError(f"the answer is not valid JSON ({exc.msg})") from None

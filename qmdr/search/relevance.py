@@ -86,8 +86,7 @@ def non_increasing(values: Sequence[float]) -> list[float]:
         blocks.append([value, 1.0])
         while len(blocks) > 1 and blocks[-2][0] < blocks[-1][0]:
             mean, size = blocks.pop()
-            blocks[-1] = [(blocks[-1][0] * blocks[-1][1] + mean * size) / (blocks[-1][1] + size),
-                          blocks[-1][1] + size]
+            blocks[-1] = [(blocks[-1][0] * blocks[-1][1] + mean * size) / (blocks[-1][1] + size), blocks[-1][1] + size]
     out: list[float] = []
     for mean, size in blocks:
         out.extend([mean] * int(size))

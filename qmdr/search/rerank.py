@@ -230,10 +230,17 @@ class GradingReranker:
     ``batch_size`` passages, raising ProviderError or RerankFailed on failure.
     """
 
-    def __init__(self, *, model_id: str, top_n: int = DEFAULT_TOP_N,
-                 time_budget_s: float = DEFAULT_TIME_BUDGET_S, cache_size: int = DEFAULT_CACHE_SIZE,
-                 batch_size: int = DEFAULT_BATCH_SIZE, passage_chars: int = PASSAGE_CHAR_LIMIT,
-                 weights: BlendWeights = BlendWeights()) -> None:
+    def __init__(
+        self,
+        *,
+        model_id: str,
+        top_n: int = DEFAULT_TOP_N,
+        time_budget_s: float = DEFAULT_TIME_BUDGET_S,
+        cache_size: int = DEFAULT_CACHE_SIZE,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        passage_chars: int = PASSAGE_CHAR_LIMIT,
+        weights: BlendWeights = BlendWeights(),
+    ) -> None:
         if top_n < 1 or batch_size < 1 or passage_chars < 1:
             raise ValueError("top_n, batch_size and passage_chars must be >= 1")
         if time_budget_s <= 0:
@@ -246,22 +253,23 @@ class GradingReranker:
         self.weights = weights
         self._cache: LRUCache[tuple[str, str, Hashable], float] = LRUCache(cache_size)
 
-    async def _grade_batch(self, query: str, passages: list[str], tally: _Tally, deadline: float
-                           ) -> list[float]:
+    async def _grade_batch(self, query: str, passages: list[str], tally: _Tally, deadline: float) -> list[float]:
         raise NotImplementedError
 
     async def grade(self, query: str, passages: Sequence[str]) -> list[float]:
         """Relevance of each passage to ``query`` in [0, 1]. Raises on failure (no time budget)."""
         keys = [_passage_key(p) for p in passages]
         deadline = asyncio.get_running_loop().time() + self.time_budget_s
-        return await self._grade_keyed(query, keys, [truncate(p, self.passage_chars) for p in passages],
-                                       _Tally(), deadline)
+        return await self._grade_keyed(
+            query, keys, [truncate(p, self.passage_chars) for p in passages], _Tally(), deadline
+        )
 
-    async def _grade_keyed(self, query: str, keys: Sequence[Hashable], passages: Sequence[str],
-                           tally: _Tally, deadline: float) -> list[float]:
+    async def _grade_keyed(
+        self, query: str, keys: Sequence[Hashable], passages: Sequence[str], tally: _Tally, deadline: float
+    ) -> list[float]:
         grades: list[float | None] = [self._cache.get((self.model_id, query, k)) for k in keys]
         missing = [i for i, g in enumerate(grades) if g is None]
-        batches = [missing[s: s + self.batch_size] for s in range(0, len(missing), self.batch_size)]
+        batches = [missing[s : s + self.batch_size] for s in range(0, len(missing), self.batch_size)]
         answers = await run_all(
             [self._grade_batch(query, [passages[i] for i in batch], tally, deadline) for batch in batches]
         )
@@ -275,11 +283,10 @@ class GradingReranker:
         """Reorder the top ``top_n`` results by blended relevance; never raises."""
         started = time.perf_counter()
         results = list(results)
-        head, tail = results[: self.top_n], results[self.top_n:]
+        head, tail = results[: self.top_n], results[self.top_n :]
         if not head or not query.strip():
             return RerankOutcome(results, reranked=False, timings_ms={"rerank": 0.0})
-        keys = [getattr(r, "chunk_hash", None) or _passage_key(passage_text(r, self.passage_chars))
-                for r in head]
+        keys = [getattr(r, "chunk_hash", None) or _passage_key(passage_text(r, self.passage_chars)) for r in head]
         passages = [passage_text(r, self.passage_chars) for r in head]
         tally = _Tally()
         loop = asyncio.get_running_loop()
@@ -290,8 +297,10 @@ class GradingReranker:
                 timeout=self.time_budget_s,
             )
         except TimeoutError:
-            warning = (f"rerank skipped: {self.model_id} did not answer within {self.time_budget_s:g}s; "
-                       f"results are in fused order")
+            warning = (
+                f"rerank skipped: {self.model_id} did not answer within {self.time_budget_s:g}s; "
+                f"results are in fused order"
+            )
         except ProviderError as exc:
             warning = f"rerank skipped: {exc.message}; results are in fused order"
         except RerankFailed as exc:
@@ -302,16 +311,21 @@ class GradingReranker:
         elapsed = {"rerank": (time.perf_counter() - started) * 1000}
         if warning is not None:
             log.warning(warning)
-            return RerankOutcome(results, reranked=False, warnings=[*dict.fromkeys(tally.notes), warning],
-                                 timings_ms=elapsed,
-                                 calls=tally.calls)
+            return RerankOutcome(
+                results,
+                reranked=False,
+                warnings=[*dict.fromkeys(tally.notes), warning],
+                timings_ms=elapsed,
+                calls=tally.calls,
+            )
         ordered = [
             _with_rerank(head[i], blended=blended, grade=grades[i], rank=position)
             for position, (i, blended) in enumerate(blend_order(grades, self.weights), start=1)
         ]
         ordered += [_with_rerank(r, blended=None, grade=None, rank=None) for r in tail]
-        return RerankOutcome(ordered, reranked=True, warnings=list(dict.fromkeys(tally.notes)),
-                             timings_ms=elapsed, calls=tally.calls)
+        return RerankOutcome(
+            ordered, reranked=True, warnings=list(dict.fromkeys(tally.notes)), timings_ms=elapsed, calls=tally.calls
+        )
 
 
 # --- LLM listwise grading -----------------------------------------------------------------------------
@@ -355,13 +369,19 @@ def grades_response_format(n: int) -> dict[str, Any]:
     """
     item = {
         "type": "object",
-        "properties": {"id": {"type": "integer", "enum": list(range(1, n + 1))},
-                       "grade": {"type": "integer", "enum": list(range(MAX_GRADE + 1))}},
+        "properties": {
+            "id": {"type": "integer", "enum": list(range(1, n + 1))},
+            "grade": {"type": "integer", "enum": list(range(MAX_GRADE + 1))},
+        },
         "required": ["id", "grade"],
         "additionalProperties": False,
     }
-    schema = {"type": "object", "properties": {"grades": {"type": "array", "items": item}},
-              "required": ["grades"], "additionalProperties": False}
+    schema = {
+        "type": "object",
+        "properties": {"grades": {"type": "array", "items": item}},
+        "required": ["grades"],
+        "additionalProperties": False,
+    }
     return {"type": "json_schema", "json_schema": {"name": GRADES_SCHEMA_NAME, "schema": schema, "strict": True}}
 
 
@@ -414,17 +434,32 @@ class LLMReranker(GradingReranker):
     False by itself the first time the model reports it cannot do that.
     """
 
-    def __init__(self, chat: ChatFn, *, model_id: str, top_n: int = DEFAULT_TOP_N,
-                 time_budget_s: float = DEFAULT_TIME_BUDGET_S, cache_size: int = DEFAULT_CACHE_SIZE,
-                 batch_size: int = DEFAULT_BATCH_SIZE, passage_chars: int = PASSAGE_CHAR_LIMIT,
-                 weights: BlendWeights = BlendWeights(), structured: bool = True) -> None:
-        super().__init__(model_id=model_id, top_n=top_n, time_budget_s=time_budget_s, cache_size=cache_size,
-                         batch_size=batch_size, passage_chars=passage_chars, weights=weights)
+    def __init__(
+        self,
+        chat: ChatFn,
+        *,
+        model_id: str,
+        top_n: int = DEFAULT_TOP_N,
+        time_budget_s: float = DEFAULT_TIME_BUDGET_S,
+        cache_size: int = DEFAULT_CACHE_SIZE,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        passage_chars: int = PASSAGE_CHAR_LIMIT,
+        weights: BlendWeights = BlendWeights(),
+        structured: bool = True,
+    ) -> None:
+        super().__init__(
+            model_id=model_id,
+            top_n=top_n,
+            time_budget_s=time_budget_s,
+            cache_size=cache_size,
+            batch_size=batch_size,
+            passage_chars=passage_chars,
+            weights=weights,
+        )
         self._chat = chat
         self.structured = structured
 
-    async def _grade_batch(self, query: str, passages: list[str], tally: _Tally, deadline: float
-                           ) -> list[float]:
+    async def _grade_batch(self, query: str, passages: list[str], tally: _Tally, deadline: float) -> list[float]:
         messages = build_grading_messages(query, passages)
         loop = asyncio.get_running_loop()
         problem = ""
@@ -440,8 +475,11 @@ class LLMReranker(GradingReranker):
                 messages = [
                     *messages,
                     Message("assistant", answer.text[:BAD_ANSWER_ECHO_CHARS]),
-                    Message("user", f"That answer was not usable: {problem}. Reply again with only the JSON "
-                                    f"object, grading all {len(passages)} passages."),
+                    Message(
+                        "user",
+                        f"That answer was not usable: {problem}. Reply again with only the JSON "
+                        f"object, grading all {len(passages)} passages.",
+                    ),
                 ]
         raise RerankFailed(f"{self.model_id} returned malformed grades twice ({problem})")
 
@@ -450,20 +488,22 @@ class LLMReranker(GradingReranker):
         if self.structured:
             tally.calls += 1
             try:
-                answer = await self._chat(messages, json_output=True, timeout=timeout,
-                                          response_format=grades_response_format(n))
+                answer = await self._chat(
+                    messages, json_output=True, timeout=timeout, response_format=grades_response_format(n)
+                )
             except SchemaViolation as exc:
                 tally.calls += 1  # the provider layer asked once more before giving up
                 if exc.answer is None or not _reads_as_grades(exc.answer, n):
                     raise
                 # a server that ignores response_format may still grade in prose around JSON: read it
-                tally.notes.append(f"rerank: {self.model_id} ignored the JSON schema; its answer was read "
-                                   f"as free text")
+                tally.notes.append(f"rerank: {self.model_id} ignored the JSON schema; its answer was read as free text")
                 return ChatResult(text=exc.answer, provider=exc.provider or "", model=exc.model or self.model_id)
             except StructuredOutputUnsupported as exc:
                 self.structured = False
-                note = (f"rerank: {self.model_id} cannot answer to a JSON schema ({exc.message}); "
-                        f"grading in free text from now on")
+                note = (
+                    f"rerank: {self.model_id} cannot answer to a JSON schema ({exc.message}); "
+                    f"grading in free text from now on"
+                )
                 log.warning(note)
                 tally.notes.append(note)
             else:
@@ -510,13 +550,30 @@ class ApiReranker(GradingReranker):
     Documents the service leaves out of its answer count as relevance 0.
     """
 
-    def __init__(self, client: httpx.AsyncClient, *, base_url: str, model: str, api_key: str | None = None,
-                 provider: str = "rerank-api", top_n_field: str = "top_n", top_n: int = DEFAULT_TOP_N,
-                 time_budget_s: float = DEFAULT_TIME_BUDGET_S, cache_size: int = DEFAULT_CACHE_SIZE,
-                 passage_chars: int = API_PASSAGE_CHAR_LIMIT, weights: BlendWeights = BlendWeights()) -> None:
-        super().__init__(model_id=f"{provider}/{model}", top_n=top_n, time_budget_s=time_budget_s,
-                         cache_size=cache_size, batch_size=top_n, passage_chars=passage_chars,
-                         weights=weights)
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        base_url: str,
+        model: str,
+        api_key: str | None = None,
+        provider: str = "rerank-api",
+        top_n_field: str = "top_n",
+        top_n: int = DEFAULT_TOP_N,
+        time_budget_s: float = DEFAULT_TIME_BUDGET_S,
+        cache_size: int = DEFAULT_CACHE_SIZE,
+        passage_chars: int = API_PASSAGE_CHAR_LIMIT,
+        weights: BlendWeights = BlendWeights(),
+    ) -> None:
+        super().__init__(
+            model_id=f"{provider}/{model}",
+            top_n=top_n,
+            time_budget_s=time_budget_s,
+            cache_size=cache_size,
+            batch_size=top_n,
+            passage_chars=passage_chars,
+            weights=weights,
+        )
         self._client = client
         self._url = base_url.rstrip("/") + "/rerank"
         self._model = model
@@ -524,8 +581,7 @@ class ApiReranker(GradingReranker):
         self._provider = provider
         self._top_n_field = top_n_field
 
-    async def _grade_batch(self, query: str, passages: list[str], tally: _Tally, deadline: float
-                           ) -> list[float]:
+    async def _grade_batch(self, query: str, passages: list[str], tally: _Tally, deadline: float) -> list[float]:
         headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
         body = {"model": self._model, "query": query, "documents": passages, self._top_n_field: len(passages)}
         timeout = max(MIN_CALL_TIMEOUT_S, deadline - asyncio.get_running_loop().time())
@@ -538,16 +594,21 @@ class ApiReranker(GradingReranker):
         try:
             reply = _ApiReply.model_validate(read_json(response, provider=self._provider))
         except ValidationError as exc:
-            raise MalformedResponse(f"{self._provider} rerank answer has an unexpected shape",
-                                    provider=self._provider, model=self._model) from exc
+            raise MalformedResponse(
+                f"{self._provider} rerank answer has an unexpected shape", provider=self._provider, model=self._model
+            ) from exc
         items = reply.results if reply.results is not None else reply.data
         if items is None:
-            raise MalformedResponse(f"{self._provider} rerank answer has no results",
-                                    provider=self._provider, model=self._model)
+            raise MalformedResponse(
+                f"{self._provider} rerank answer has no results", provider=self._provider, model=self._model
+            )
         grades = [0.0] * len(passages)
         for item in items:
             if item.index >= len(passages):
-                raise MalformedResponse(f"{self._provider} ranked document {item.index} of {len(passages)}",
-                                        provider=self._provider, model=self._model)
+                raise MalformedResponse(
+                    f"{self._provider} ranked document {item.index} of {len(passages)}",
+                    provider=self._provider,
+                    model=self._model,
+                )
             grades[item.index] = normalise_relevance(item.relevance_score)
         return grades

@@ -214,12 +214,22 @@ def with_snippets(results: Sequence[SearchResult], query: str) -> list[SearchRes
 class Searcher:
     """Runs searches against one store with one embedder (and optionally a reranker and an expander)."""
 
-    def __init__(self, store: Store, embedder: Embedder, reranker: Reranker | None = None, *,
-                 expander: QueryExpander | None = None, query_cache_size: int = DEFAULT_QUERY_CACHE_SIZE,
-                 rrf_k: int = DEFAULT_RRF_K, weights: dict[str, float] | None = None,
-                 embed_budget_s: float = DEFAULT_EMBED_QUERY_BUDGET_S, fusion: FusionMethod = DEFAULT_FUSION,
-                 blend_alpha: float = DEFAULT_BLEND_ALPHA,
-                 normalisation: Normalisation = DEFAULT_NORMALISATION, feedback: bool = DEFAULT_FEEDBACK) -> None:
+    def __init__(
+        self,
+        store: Store,
+        embedder: Embedder,
+        reranker: Reranker | None = None,
+        *,
+        expander: QueryExpander | None = None,
+        query_cache_size: int = DEFAULT_QUERY_CACHE_SIZE,
+        rrf_k: int = DEFAULT_RRF_K,
+        weights: dict[str, float] | None = None,
+        embed_budget_s: float = DEFAULT_EMBED_QUERY_BUDGET_S,
+        fusion: FusionMethod = DEFAULT_FUSION,
+        blend_alpha: float = DEFAULT_BLEND_ALPHA,
+        normalisation: Normalisation = DEFAULT_NORMALISATION,
+        feedback: bool = DEFAULT_FEEDBACK,
+    ) -> None:
         """``fusion``, ``rrf_k``, ``blend_alpha``, ``normalisation`` and ``weights`` (a multiplier per
         list kind, "keyword" and "vector") shape hybrid fusion, and ``feedback`` turns pseudo-relevance
         feedback on or off; the defaults are the measured ones above."""
@@ -260,9 +270,19 @@ class Searcher:
             raise InvalidQuery(f"candidates must be at least 1, got {candidates}")
         return text
 
-    async def search(self, query: str, *, mode: str = "hybrid", k: int = 10, filters: Filters = Filters(),
-                     candidates: int = DEFAULT_CANDIDATES, rerank: bool | None = None,
-                     expand: bool = False, snippets: bool = True, per_note: bool = False) -> SearchResponse:
+    async def search(
+        self,
+        query: str,
+        *,
+        mode: str = "hybrid",
+        k: int = 10,
+        filters: Filters = Filters(),
+        candidates: int = DEFAULT_CANDIDATES,
+        rerank: bool | None = None,
+        expand: bool = False,
+        snippets: bool = True,
+        per_note: bool = False,
+    ) -> SearchResponse:
         """Search the index; see the module docstring. Raises ``InvalidQuery`` for unusable input.
 
         ``snippets=False`` leaves every ``snippet`` empty: for callers that read ``text`` and ask for
@@ -276,16 +296,25 @@ class Searcher:
         text = self._validate(query, mode, k, candidates)
         depth = min(max(candidates, k), MAX_CANDIDATES)
         while True:
-            response, longest = await self._search(text, mode, k, filters, depth, rerank, expand, snippets,
-                                                   per_note)
+            response, longest = await self._search(text, mode, k, filters, depth, rerank, expand, snippets, per_note)
             if not per_note or mode == "hybrid" or len(response.results) >= k or depth >= MAX_CANDIDATES:
                 return response
             if longest < depth:
                 return response  # the list ended: there are no more notes to find
             depth = min(2 * depth, MAX_CANDIDATES)
 
-    async def _search(self, text: str, mode: str, k: int, filters: Filters, depth: int, rerank: bool | None,
-                      expand: bool, snippets: bool, per_note: bool) -> tuple[SearchResponse, int]:
+    async def _search(
+        self,
+        text: str,
+        mode: str,
+        k: int,
+        filters: Filters,
+        depth: int,
+        rerank: bool | None,
+        expand: bool,
+        snippets: bool,
+        per_note: bool,
+    ) -> tuple[SearchResponse, int]:
         """One search with ``depth`` candidates per list, and the length of its longest list; ``search``
         checked the arguments."""
         started = time.perf_counter()
@@ -313,8 +342,10 @@ class Searcher:
         stored_model = await anyio.to_thread.run_sync(self.store.embedding_model) if vector_texts else None
         keyword_found, vector_found = await both(
             lambda: self._keyword_lists(keyword_texts, depth, filters, timings),
-            lambda: self._vector_lists(vector_texts, stored_model, mode, depth, filters, timings, warnings,
-                                       query_vectors))
+            lambda: self._vector_lists(
+                vector_texts, stored_model, mode, depth, filters, timings, warnings, query_vectors
+            ),
+        )
         for i, found in enumerate(keyword_found):
             record(_list_name("keyword", i), found)
         for i, found in enumerate(vector_found):
@@ -324,8 +355,14 @@ class Searcher:
         fusing = list(lists)
         first = self._fused_order(lists, fusing, raw)
         timings["fuse"] = _ms(t0)
-        if (self.feedback and mode == "hybrid" and lists.get("keyword") and lists.get("vector") and query_vectors
-                and len(first) >= MIN_FEEDBACK_CANDIDATES):
+        if (
+            self.feedback
+            and mode == "hybrid"
+            and lists.get("keyword")
+            and lists.get("vector")
+            and query_vectors
+            and len(first) >= MIN_FEEDBACK_CANDIDATES
+        ):
             t0 = time.perf_counter()
             moved = await self._feedback_lists(text, first, hits, query_vectors[0], depth, filters)
             for name, found in moved.items():
@@ -356,24 +393,35 @@ class Searcher:
         shown = with_snippets(results[:k], text) if snippets else results[:k]
         if query_vectors:
             shown = await anyio.to_thread.run_sync(self._with_cosine, shown, query_vectors[0])
-        shown = [replace(r, relevance=value) for r, value in zip(shown, calibrated_relevance(text, shown, mode),
-                                                                strict=True)]
+        shown = [
+            replace(r, relevance=value) for r, value in zip(shown, calibrated_relevance(text, shown, mode), strict=True)
+        ]
         timings["fuse"] += _ms(t0)
         timings["total"] = _ms(started)
         longest = max((len(ids) for ids in lists.values()), default=0)
-        return SearchResponse(results=shown, timings_ms=timings, reranked=reranked, warnings=warnings,
-                              mode=mode), longest
+        return SearchResponse(
+            results=shown, timings_ms=timings, reranked=reranked, warnings=warnings, mode=mode
+        ), longest
 
-    async def _keyword_lists(self, texts: list[str], depth: int, filters: Filters,
-                             timings: dict[str, float]) -> list[list[Hit]]:
+    async def _keyword_lists(
+        self, texts: list[str], depth: int, filters: Filters, timings: dict[str, float]
+    ) -> list[list[Hit]]:
         t0 = time.perf_counter()
         found = [await anyio.to_thread.run_sync(self.store.keyword, q, depth, filters) for q in texts]
         timings["keyword"] = _ms(t0)
         return found
 
-    async def _vector_lists(self, texts: list[str], stored_model: tuple[str, int] | None, mode: str, depth: int,
-                            filters: Filters, timings: dict[str, float], warnings: list[str],
-                            vectors_out: list[np.ndarray]) -> list[list[Hit]]:
+    async def _vector_lists(
+        self,
+        texts: list[str],
+        stored_model: tuple[str, int] | None,
+        mode: str,
+        depth: int,
+        filters: Filters,
+        timings: dict[str, float],
+        warnings: list[str],
+        vectors_out: list[np.ndarray],
+    ) -> list[list[Hit]]:
         """One nearest-neighbour list per text; the query vectors are appended to ``vectors_out``."""
         vectors = await self._query_vectors(texts, stored_model, mode, timings, warnings)
         vectors_out.extend(vectors)
@@ -382,8 +430,9 @@ class Searcher:
         timings["vector"] = _ms(t0)
         return found
 
-    async def _expansions(self, text: str, expand: bool, timings: dict[str, float],
-                          warnings: list[str]) -> tuple[list[str], list[str]]:
+    async def _expansions(
+        self, text: str, expand: bool, timings: dict[str, float], warnings: list[str]
+    ) -> tuple[list[str], list[str]]:
         """(phrasings, [hypothetical answer]) from the expander, or nothing."""
         if not expand:
             return [], []
@@ -402,8 +451,9 @@ class Searcher:
         timings["expand"] = _ms(t0)
         return phrasings, hypothetical
 
-    async def _query_vectors(self, texts: list[str], model: tuple[str, int] | None, mode: str,
-                             timings: dict[str, float], warnings: list[str]) -> list[np.ndarray]:
+    async def _query_vectors(
+        self, texts: list[str], model: tuple[str, int] | None, mode: str, timings: dict[str, float], warnings: list[str]
+    ) -> list[np.ndarray]:
         """Vectors for ``texts`` (cached by model and text), or [] when vector search cannot run.
 
         ``model`` is what the index was built with (``store.embedding_model()``).
@@ -421,8 +471,10 @@ class Searcher:
             warnings.append("the index has no vectors yet (run `qmdr index`); vector search skipped")
             return []
         if model != ours:
-            message = (f"the index was built with {model[0]} ({model[1]} dimensions) but queries are "
-                       f"embedded with {ours[0]} ({ours[1]}); run `qmdr index --rebuild`")
+            message = (
+                f"the index was built with {model[0]} ({model[1]} dimensions) but queries are "
+                f"embedded with {ours[0]} ({ours[1]}); run `qmdr index --rebuild`"
+            )
             if mode == "vector":
                 raise ModelMismatch(message, stored=model, requested=ours)
             warnings.append(f"vector search skipped: {message}")
@@ -433,11 +485,14 @@ class Searcher:
         if missing:
             try:
                 with anyio.fail_after(self.embed_budget_s):
-                    fresh = np.asarray(await self.embedder.embed([t[:MAX_EMBED_QUERY_CHARS] for t in missing]),
-                                       dtype=np.float32)
+                    fresh = np.asarray(
+                        await self.embedder.embed([t[:MAX_EMBED_QUERY_CHARS] for t in missing]), dtype=np.float32
+                    )
             except TimeoutError:
-                message = (f"the query embedding ({ours[0]}) took longer than {self.embed_budget_s:g}s; "
-                           "check the embeddings provider or raise QMD_EMBED_QUERY_BUDGET_S")
+                message = (
+                    f"the query embedding ({ours[0]}) took longer than {self.embed_budget_s:g}s; "
+                    "check the embeddings provider or raise QMD_EMBED_QUERY_BUDGET_S"
+                )
                 if mode == "vector":
                     raise ProviderTimeout(message, model=ours[0]) from None
                 warnings.append(f"vector search skipped: {message}")
@@ -452,8 +507,9 @@ class Searcher:
         timings["embed_query"] = _ms(t0)
         return [found[t] for t in texts]  # type: ignore[misc]
 
-    def _fused_order(self, lists: dict[str, list[int]], fusing: Sequence[str],
-                     raw: dict[str, dict[int, float]]) -> list[tuple[int, float]]:
+    def _fused_order(
+        self, lists: dict[str, list[int]], fusing: Sequence[str], raw: dict[str, dict[int, float]]
+    ) -> list[tuple[int, float]]:
         """``fusing``'s lists fused (``self.fusion``) into [(chunk id, score)] best first; one list as it is."""
         if len(fusing) == 1:
             (name,) = fusing
@@ -464,8 +520,15 @@ class Searcher:
             return score_blend(scored, weights, self.normalisation)
         return reciprocal_rank_fusion({name: lists[name] for name in fusing}, k=self.rrf_k, weights=weights)
 
-    async def _feedback_lists(self, text: str, first: list[tuple[int, float]], hits: dict[int, Hit],
-                              query_vector: np.ndarray, depth: int, filters: Filters) -> dict[str, list[Hit]]:
+    async def _feedback_lists(
+        self,
+        text: str,
+        first: list[tuple[int, float]],
+        hits: dict[int, Hit],
+        query_vector: np.ndarray,
+        depth: int,
+        filters: Filters,
+    ) -> dict[str, list[Hit]]:
         """The feedback lists (``qmdr.search.feedback``) drawn from the first fusion's top candidates.
 
         ``keyword:feedback``: the top ``FEEDBACK_POOL`` candidates rescored by
@@ -517,8 +580,15 @@ class Searcher:
             out.append(replace(r, scores={**r.scores, "cosine": cosine}))
         return out
 
-    def _results(self, fused: list[tuple[int, float]], lists: dict[str, list[int]], fusing: Sequence[str],
-                 hits: dict[int, Hit], raw: dict[str, dict[int, float]], depth: int) -> list[SearchResult]:
+    def _results(
+        self,
+        fused: list[tuple[int, float]],
+        lists: dict[str, list[int]],
+        fusing: Sequence[str],
+        hits: dict[int, Hit],
+        raw: dict[str, dict[int, float]],
+        depth: int,
+    ) -> list[SearchResult]:
         """The top ``depth`` of ``fused`` as results, with each one's rank and raw score in every list."""
         positions = rank_positions(lists)
         results = []
@@ -527,11 +597,22 @@ class Searcher:
             scores = {name: raw[name][chunk_id] for name in lists if chunk_id in raw[name]}
             if len(fusing) > 1:
                 scores[self.fusion] = score
-            results.append(SearchResult(
-                path=hit.note_path, title=hit.title, heading_trail=hit.heading_trail,
-                start_line=hit.start_line, end_line=hit.end_line, snippet="",
-                text=hit.text, score=float(score), chunk_hash=hit.chunk_hash, ranks=dict(positions[chunk_id]),
-                scores=scores, tags=hit.tags))
+            results.append(
+                SearchResult(
+                    path=hit.note_path,
+                    title=hit.title,
+                    heading_trail=hit.heading_trail,
+                    start_line=hit.start_line,
+                    end_line=hit.end_line,
+                    snippet="",
+                    text=hit.text,
+                    score=float(score),
+                    chunk_hash=hit.chunk_hash,
+                    ranks=dict(positions[chunk_id]),
+                    scores=scores,
+                    tags=hit.tags,
+                )
+            )
         return results
 
     def _list_weight(self, name: str) -> float:
@@ -563,4 +644,3 @@ def _list_name(kind: str, index: int, *, hyde: bool = False) -> str:
     if index == 0:
         return kind
     return f"{kind}:hyde" if hyde else f"{kind}:{index}"
-

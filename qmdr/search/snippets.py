@@ -23,10 +23,51 @@ SNIPPET_CHARS = 240
 #: the snippet window starts this many characters before the first matched term, for context
 SNIPPET_LEAD_CHARS = 40
 #: query words too common to place a snippet by (they match everywhere)
-SNIPPET_STOPWORDS = frozenset({
-    "a", "an", "and", "are", "as", "at", "be", "by", "can", "do", "does", "for", "from", "has", "have",
-    "how", "i", "in", "is", "it", "its", "of", "on", "or", "our", "that", "the", "this", "to", "was", "we",
-    "what", "when", "where", "which", "who", "why", "will", "with", "you", "your"})
+SNIPPET_STOPWORDS = frozenset(
+    {
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "can",
+        "do",
+        "does",
+        "for",
+        "from",
+        "has",
+        "have",
+        "how",
+        "i",
+        "in",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "our",
+        "that",
+        "the",
+        "this",
+        "to",
+        "was",
+        "we",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "will",
+        "with",
+        "you",
+        "your",
+    }
+)
 #: a query word matches a text word sharing this many leading characters (a crude stemmer: retry/retries)
 SNIPPET_STEM_CHARS = 5
 #: a stem shorter than this would match too much ("in" -> "index"): such terms match whole words only

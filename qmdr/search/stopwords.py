@@ -53,7 +53,6 @@ STOP_WORDS = LUCENE_STOP_WORDS | QUESTION_WORDS
 CONTRACTION_TAILS = frozenset({"s", "t", "d", "ll", "re", "ve", "m"})
 
 
-
 def is_stop_word(piece: str) -> bool:
     """True when a whitespace-separated query piece is only a stop word (with punctuation or a contraction).
 

@@ -149,8 +149,11 @@ def stored_note_passes(note: Mapping[str, Any], filters: Filters) -> bool:
     if filters.after is None and filters.before is None:
         return True
     when = note_timestamp(note.get("dates") or {}, note.get("mtime"))
-    return when is not None and (filters.after is None or when >= filters.after) and (
-        filters.before is None or when < filters.before)
+    return (
+        when is not None
+        and (filters.after is None or when >= filters.after)
+        and (filters.before is None or when < filters.before)
+    )
 
 
 # --- reading what a caller sent ------------------------------------------------------------------
@@ -160,8 +163,7 @@ def _where_values(key: str, value: Any) -> list[Any]:
     """The accepted values of one ``where`` entry: a value, a list (any of), or ``{"$eq": v}`` / ``{"$in": [...]}``."""
     if isinstance(value, Mapping):
         if len(value) != 1:
-            raise InvalidQuery(f"where.{key}: give one operator ({', '.join(WHERE_OPERATORS)}), "
-                               f"not {len(value)} keys")
+            raise InvalidQuery(f"where.{key}: give one operator ({', '.join(WHERE_OPERATORS)}), not {len(value)} keys")
         ((operator, operand),) = value.items()
         if operator == "$eq":
             return [operand]
@@ -169,8 +171,10 @@ def _where_values(key: str, value: Any) -> list[Any]:
             if not isinstance(operand, list | tuple):
                 raise InvalidQuery(f"where.{key}: $in takes a list of values")
             return list(operand)
-        raise InvalidQuery(f"where.{key}: unknown operator {str(operator)[:40]!r} (supported: a value, a list of "
-                           f"values meaning any of them, {{\"$eq\": value}} or {{\"$in\": [values]}})")
+        raise InvalidQuery(
+            f"where.{key}: unknown operator {str(operator)[:40]!r} (supported: a value, a list of "
+            f'values meaning any of them, {{"$eq": value}} or {{"$in": [values]}})'
+        )
     return list(value) if isinstance(value, list | tuple) else [value]
 
 
@@ -189,8 +193,10 @@ def where_terms(where: Mapping[str, Any] | None) -> tuple[tuple[str, tuple[str, 
         if len(key) > MAX_FIELD_KEY_CHARS:
             raise InvalidQuery(f"where: key {key[:40]!r}... is longer than {MAX_FIELD_KEY_CHARS} characters")
         if key.startswith("$"):
-            raise InvalidQuery(f"where.{key}: unknown operator {key[:40]!r}: operators go inside a field, "
-                               f"e.g. {{\"status\": {{\"$in\": [\"a\", \"b\"]}}}}")
+            raise InvalidQuery(
+                f"where.{key}: unknown operator {key[:40]!r}: operators go inside a field, "
+                f'e.g. {{"status": {{"$in": ["a", "b"]}}}}'
+            )
         values = _where_values(key, value)
         if not values:
             raise InvalidQuery(f"where.{key}: give at least one value")
@@ -200,8 +206,10 @@ def where_terms(where: Mapping[str, Any] | None) -> tuple[tuple[str, tuple[str, 
         for item in values:
             scalar = _canonical(item)
             if scalar is None:
-                raise InvalidQuery(f"where.{key}: values must be strings, numbers or booleans, "
-                                   f"not {type(item).__name__ if item is not None else 'null'}")
+                raise InvalidQuery(
+                    f"where.{key}: values must be strings, numbers or booleans, "
+                    f"not {type(item).__name__ if item is not None else 'null'}"
+                )
             if isinstance(scalar, str) and len(scalar) > MAX_FIELD_VALUE_CHARS:
                 raise InvalidQuery(f"where.{key}: a value is longer than {MAX_FIELD_VALUE_CHARS} characters")
             terms[field_term(key, scalar)] = None
@@ -225,17 +233,23 @@ def date_bound(field: str, value: str | date | datetime | None) -> float | None:
                 raise ValueError(text)
             parsed = datetime.fromisoformat(text)
         except ValueError:
-            raise InvalidQuery(f"{field}: {str(value)[:40]!r} is not an ISO 8601 date or date-time "
-                               "(e.g. 2026-01-31 or 2026-01-31T14:30:00Z)") from None
+            raise InvalidQuery(
+                f"{field}: {str(value)[:40]!r} is not an ISO 8601 date or date-time "
+                "(e.g. 2026-01-31 or 2026-01-31T14:30:00Z)"
+            ) from None
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
 
 
-def make_filters(*, path_prefix: str | None = None, tags: Iterable[str] = (), where: Mapping[str, Any] | None = None,
-                 after: str | date | datetime | None = None,
-                 before: str | date | datetime | None = None) -> Filters:
+def make_filters(
+    *,
+    path_prefix: str | None = None,
+    tags: Iterable[str] = (),
+    where: Mapping[str, Any] | None = None,
+    after: str | date | datetime | None = None,
+    before: str | date | datetime | None = None,
+) -> Filters:
     """A validated ``Filters`` from what a caller sent; ``InvalidQuery`` naming the field otherwise."""
     low, high = date_bound("after", after), date_bound("before", before)
     if low is not None and high is not None and low >= high:
         raise InvalidQuery("before: must be later than after (after is inclusive, before exclusive)")
-    return Filters(path_prefix=path_prefix or None, tags=tuple(tags), where=where_terms(where), after=low,
-                   before=high)
+    return Filters(path_prefix=path_prefix or None, tags=tuple(tags), where=where_terms(where), after=low, before=high)

@@ -37,8 +37,7 @@ class SharedPool:
 
     pool: ConnectionPool
     users: int = 0
-    search_paths: weakref.WeakKeyDictionary[psycopg.Connection, str] = field(
-        default_factory=weakref.WeakKeyDictionary)
+    search_paths: weakref.WeakKeyDictionary[psycopg.Connection, str] = field(default_factory=weakref.WeakKeyDictionary)
 
     def search_path_of(self, conn: psycopg.Connection) -> str | None:
         return self.search_paths.get(conn)

@@ -34,8 +34,10 @@ class SharedTables:
         except psycopg.OperationalError as exc:
             raise connection_failure(self._where, exc) from exc
         except psycopg.Error as exc:
-            raise StoreError(f"cannot create qmdr's tables in PostgreSQL ({self._where}): "
-                             f"{exc.__class__.__name__}; check QMDR_DATABASE_URL") from exc
+            raise StoreError(
+                f"cannot create qmdr's tables in PostgreSQL ({self._where}): "
+                f"{exc.__class__.__name__}; check QMDR_DATABASE_URL"
+            ) from exc
         self._shared: SharedPool | None = acquire_pool(url, SHARED_TABLES_POOL_SIZE)
 
     def __repr__(self) -> str:
@@ -56,4 +58,3 @@ class SharedTables:
         shared, self._shared = self._shared, None
         if shared is not None:
             release_pool(self._url, shared)
-

@@ -143,9 +143,7 @@ _MODEL_KEY = "model_id"
 _DIM_KEY = "dim"
 _LAST_REINDEX_KEY = "last_reindex"
 _GENERATION_KEY = "generation"
-RESERVED_META = frozenset(
-    {schema.SCHEMA_VERSION_KEY, _MODEL_KEY, _DIM_KEY, _GENERATION_KEY, _LAST_REINDEX_KEY}
-)
+RESERVED_META = frozenset({schema.SCHEMA_VERSION_KEY, _MODEL_KEY, _DIM_KEY, _GENERATION_KEY, _LAST_REINDEX_KEY})
 _HNSW_INDEX = "vectors_embedding_hnsw"
 _VECTORS = "vectors"
 _SHADOW_VECTORS = "vectors_next"  # exists only inside a rebuilding transaction
@@ -159,8 +157,10 @@ def drop_vault_index(url: str, vault: str) -> None:
         with psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS) as conn:
             schema.drop_vault(conn, vault)
     except psycopg.OperationalError as exc:
-        raise StoreUnavailable(f"cannot reach the PostgreSQL index ({where}) to remove vault {vault!r}: "
-                               f"{_reason(exc)}", retry_after=UNAVAILABLE_RETRY_AFTER_SECONDS) from exc
+        raise StoreUnavailable(
+            f"cannot reach the PostgreSQL index ({where}) to remove vault {vault!r}: {_reason(exc)}",
+            retry_after=UNAVAILABLE_RETRY_AFTER_SECONDS,
+        ) from exc
 
 
 def connection_failure(where: str, exc: psycopg.Error) -> StoreUnavailable:
@@ -170,8 +170,7 @@ def connection_failure(where: str, exc: psycopg.Error) -> StoreUnavailable:
     transaction never committed).
     """
     return StoreUnavailable(
-        f"PostgreSQL ({where}) cannot be reached: {_reason(exc)}. "
-        "Check QMDR_DATABASE_URL and that the server is up",
+        f"PostgreSQL ({where}) cannot be reached: {_reason(exc)}. Check QMDR_DATABASE_URL and that the server is up",
         retry_after=UNAVAILABLE_RETRY_AFTER_SECONDS,
     )
 
@@ -199,8 +198,14 @@ def describe_url(url: str) -> str:
 class PostgresStore:
     """One vault's index in a PostgreSQL database (needs the ``vector`` and ``pg_trgm`` extensions)."""
 
-    def __init__(self, url: str, *, vault: str = DEFAULT_VAULT, pool_size: int = DEFAULT_POOL_SIZE,
-                 ef_search_floor: int = EF_SEARCH_FLOOR) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        vault: str = DEFAULT_VAULT,
+        pool_size: int = DEFAULT_POOL_SIZE,
+        ef_search_floor: int = EF_SEARCH_FLOOR,
+    ) -> None:
         """Open (and migrate) vault ``vault``'s index in the database at ``url``.
 
         ``pool_size`` applies when this is the process's first store on ``url`` (the
@@ -298,8 +303,9 @@ class PostgresStore:
         self._bump_generation(conn)
 
     @staticmethod
-    def _refuse_other_model(conn: psycopg.Connection, current: tuple[str, int] | None,
-                            requested: tuple[str, int]) -> None:
+    def _refuse_other_model(
+        conn: psycopg.Connection, current: tuple[str, int] | None, requested: tuple[str, int]
+    ) -> None:
         """``ModelMismatch`` while vectors of ``current`` exist: they are incomparable with ``requested``'s."""
         if current is not None and conn.execute("SELECT EXISTS (SELECT 1 FROM vectors)").fetchone()[0]:
             raise ModelMismatch(
@@ -328,11 +334,17 @@ class PostgresStore:
         """
         conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(_SHADOW_VECTORS)))
         column = sql.SQL("vector({})").format(model[1]) if model is not None else sql.SQL("vector")
-        conn.execute(sql.SQL("CREATE TABLE {} (hash text PRIMARY KEY, embedding {} NOT NULL)").format(
-            sql.Identifier(_SHADOW_VECTORS), column))
+        conn.execute(
+            sql.SQL("CREATE TABLE {} (hash text PRIMARY KEY, embedding {} NOT NULL)").format(
+                sql.Identifier(_SHADOW_VECTORS), column
+            )
+        )
         if keep:
-            conn.execute(sql.SQL("INSERT INTO {} (hash, embedding) SELECT hash, embedding FROM vectors").format(
-                sql.Identifier(_SHADOW_VECTORS)))
+            conn.execute(
+                sql.SQL("INSERT INTO {} (hash, embedding) SELECT hash, embedding FROM vectors").format(
+                    sql.Identifier(_SHADOW_VECTORS)
+                )
+            )
 
     def _swap_in_shadow_vectors(self, conn: psycopg.Connection, model: tuple[str, int] | None) -> None:
         """Index and analyze the shadow table, then make it ``vectors``: the only moment searches wait.
@@ -350,11 +362,13 @@ class PostgresStore:
         self._lock_live_vectors(conn)
         conn.execute("DROP TABLE vectors")
         conn.execute(sql.SQL("ALTER TABLE {} RENAME TO vectors").format(sql.Identifier(_SHADOW_VECTORS)))
-        conn.execute(sql.SQL("ALTER INDEX {} RENAME TO vectors_pkey").format(
-            sql.Identifier(_SHADOW_VECTORS + "_pkey")))
+        conn.execute(sql.SQL("ALTER INDEX {} RENAME TO vectors_pkey").format(sql.Identifier(_SHADOW_VECTORS + "_pkey")))
         if model is not None and model[1] <= HNSW_MAX_DIM:
-            conn.execute(sql.SQL("ALTER INDEX {} RENAME TO {}").format(
-                sql.Identifier(_SHADOW_HNSW_INDEX), sql.Identifier(_HNSW_INDEX)))
+            conn.execute(
+                sql.SQL("ALTER INDEX {} RENAME TO {}").format(
+                    sql.Identifier(_SHADOW_HNSW_INDEX), sql.Identifier(_HNSW_INDEX)
+                )
+            )
 
     @staticmethod
     def _lock_live_vectors(conn: psycopg.Connection) -> None:
@@ -369,9 +383,11 @@ class PostgresStore:
             except psycopg.errors.LockNotAvailable as exc:
                 if attempt == SWAP_LOCK_TRIES - 1:
                     waited = SWAP_LOCK_TRIES * (SWAP_LOCK_TRY_MS / 1000 + SWAP_LOCK_PAUSE_SECONDS)
-                    raise IndexBusy(f"a reader kept this vault's vectors table open for over {waited:.0f} s, so "
-                                    "the rebuilt vectors could not be swapped in; nothing was changed, "
-                                    "run the reindex again") from exc
+                    raise IndexBusy(
+                        f"a reader kept this vault's vectors table open for over {waited:.0f} s, so "
+                        "the rebuilt vectors could not be swapped in; nothing was changed, "
+                        "run the reindex again"
+                    ) from exc
                 time.sleep(SWAP_LOCK_PAUSE_SECONDS)
 
     @staticmethod
@@ -419,8 +435,7 @@ class PostgresStore:
             if model is None:
                 return set()
             rows = conn.execute(
-                "SELECT hash FROM vectors "
-                "UNION SELECT hash FROM embedding_cache WHERE model_id = %s AND dim = %s",
+                "SELECT hash FROM vectors UNION SELECT hash FROM embedding_cache WHERE model_id = %s AND dim = %s",
                 model,
             ).fetchall()
         return {row[0] for row in rows}
@@ -429,8 +444,7 @@ class PostgresStore:
         """Chunk texts the index has no vector for (e.g. after ``reset_vectors``); usually empty."""
         with self._connection() as conn:
             rows = conn.execute(
-                "SELECT DISTINCT c.hash FROM chunks c "
-                "WHERE NOT EXISTS (SELECT 1 FROM vectors v WHERE v.hash = c.hash)"
+                "SELECT DISTINCT c.hash FROM chunks c WHERE NOT EXISTS (SELECT 1 FROM vectors v WHERE v.hash = c.hash)"
             ).fetchall()
         return {row[0] for row in rows}
 
@@ -491,8 +505,11 @@ class PostgresStore:
             # A new model, a rebuild or a big addition (first index, large import) fills a shadow table
             # and builds its HNSW graph once at the end instead of growing the live graph row by row
             # (~25x faster at 10k rows, benchmarks/store_compare.py) while searches read the old one.
-            shadow = (model != current or change.replace_vectors
-                      or self._worth_rebuilding_hnsw(conn, len(set(change.vectors).union(new_hashes))))
+            shadow = (
+                model != current
+                or change.replace_vectors
+                or self._worth_rebuilding_hnsw(conn, len(set(change.vectors).union(new_hashes)))
+            )
             if shadow:
                 self._create_shadow_vectors(conn, model, keep=model == current and not change.replace_vectors)
             vectors = sql.Identifier(_SHADOW_VECTORS if shadow else _VECTORS)
@@ -506,8 +523,7 @@ class PostgresStore:
                                 copy.write_row(_chunk_row(note, chunk))
                 if change.vectors:
                     if model is None:
-                        raise StoreError("vectors given but no embedding model recorded: "
-                                         "set IndexChange.model")
+                        raise StoreError("vectors given but no embedding model recorded: set IndexChange.model")
                     cur.execute(_CREATE_INCOMING)
                     with cur.copy("COPY incoming_vectors (hash, embedding) FROM STDIN") as copy:
                         for chunk_hash, vector in change.vectors.items():
@@ -567,11 +583,12 @@ class PostgresStore:
         try:
             conn = psycopg.connect(self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS)
         except psycopg.Error as exc:
-            raise StoreUnavailable(f"cannot reach the PostgreSQL index ({self._where}) to lock it: "
-                                   f"{_reason(exc)}", retry_after=UNAVAILABLE_RETRY_AFTER_SECONDS) from exc
+            raise StoreUnavailable(
+                f"cannot reach the PostgreSQL index ({self._where}) to lock it: {_reason(exc)}",
+                retry_after=UNAVAILABLE_RETRY_AFTER_SECONDS,
+            ) from exc
         try:
-            got = conn.execute("SELECT pg_try_advisory_lock(%s, %s)",
-                               (REINDEX_LOCK_CLASS, self._lock_id)).fetchone()[0]
+            got = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (REINDEX_LOCK_CLASS, self._lock_id)).fetchone()[0]
             if not got:
                 raise IndexBusy(f"another reindex is running for vault {self.vault!r}")
             try:
@@ -599,8 +616,7 @@ class PostgresStore:
         terms = query_pieces(query)
         with self._connection() as conn:
             if terms:
-                one_term = sql.SQL("plainto_tsquery({cfg}, %s)").format(
-                    cfg=sql.Literal(schema.TEXT_SEARCH_CONFIG))
+                one_term = sql.SQL("plainto_tsquery({cfg}, %s)").format(cfg=sql.Literal(schema.TEXT_SEARCH_CONFIG))
                 tsquery = sql.SQL(" || ").join([one_term] * len(terms))
                 statement = sql.SQL(
                     "WITH q AS (SELECT {tsquery} AS query) "
@@ -616,8 +632,9 @@ class PostgresStore:
         return _fuse_keyword_lists(lists, k)
 
     @staticmethod
-    def _unspaced_hits(conn: psycopg.Connection, pieces: list[str], k: int,
-                       where: sql.Composable, params: list[Any]) -> list[Hit]:
+    def _unspaced_hits(
+        conn: psycopg.Connection, pieces: list[str], k: int, where: sql.Composable, params: list[Any]
+    ) -> list[Hit]:
         """Chunks containing any of ``pieces`` (substrings), those containing more of them first.
 
         Each piece is a ``LIKE '%piece%'``, which the partial pg_trgm GIN index on the
@@ -630,8 +647,7 @@ class PostgresStore:
             "SELECT {cols}, (SELECT count(*) FROM unnest(%s::text[]) p WHERE strpos(c.text, p) > 0) AS score, "
             "n.tags FROM chunks c JOIN notes n ON n.path = c.note_path "
             "WHERE c.text ~ {unspaced} AND ({contains}) {where} ORDER BY score DESC, c.id LIMIT %s"
-        ).format(cols=_HIT_COLUMNS, unspaced=sql.Literal(schema.UNSPACED_TEXT_REGEX), contains=contains,
-                 where=where)
+        ).format(cols=_HIT_COLUMNS, unspaced=sql.Literal(schema.UNSPACED_TEXT_REGEX), contains=contains, where=where)
         patterns = [f"%{_like_escape(piece)}%" for piece in pieces]
         rows = conn.execute(statement, [pieces, *patterns, *params, k]).fetchall()
         return [_hit(row) for row in rows]
@@ -708,8 +724,15 @@ class PostgresStore:
             rows = conn.execute(approx, [query, query, k, k]).fetchall()
         return [_hit(row) for row in rows]
 
-    def _nearest_iterative(self, conn: psycopg.Connection, query: np.ndarray, k: int, breadth: int,
-                           where: sql.Composable, params: list[Any]) -> list[Hit]:
+    def _nearest_iterative(
+        self,
+        conn: psycopg.Connection,
+        query: np.ndarray,
+        k: int,
+        breadth: int,
+        where: sql.Composable,
+        params: list[Any],
+    ) -> list[Hit]:
         """Filtered HNSW search: pgvector's iterative scan keeps walking the graph until ``k`` rows pass.
 
         ``strict_order`` returns rows in exact distance order; the nested loop over
@@ -723,9 +746,11 @@ class PostgresStore:
             "WHERE TRUE {where} ORDER BY v.embedding <=> %s LIMIT %s"
         ).format(cols=_HIT_COLUMNS, where=where)
         with conn.transaction():  # SET LOCAL scope
-            for name, value in (("hnsw.ef_search", self._ef_search(breadth)),
-                                ("hnsw.iterative_scan", "strict_order"),
-                                ("hnsw.max_scan_tuples", str(ITERATIVE_MAX_SCAN_TUPLES))):
+            for name, value in (
+                ("hnsw.ef_search", self._ef_search(breadth)),
+                ("hnsw.iterative_scan", "strict_order"),
+                ("hnsw.max_scan_tuples", str(ITERATIVE_MAX_SCAN_TUPLES)),
+            ):
                 conn.execute("SELECT set_config(%s, %s, true)", (name, value))
             rows = conn.execute(approx, [query, *params, query, k]).fetchall()
         return [_hit(row) for row in rows]
@@ -751,8 +776,15 @@ class PostgresStore:
                 (path,),
             ).fetchall()
         note["chunks"] = [
-            {"id": c[0], "ordinal": c[1], "heading_trail": list(c[2]), "start_line": c[3], "end_line": c[4],
-             "text": c[5], "hash": c[6]}
+            {
+                "id": c[0],
+                "ordinal": c[1],
+                "heading_trail": list(c[2]),
+                "start_line": c[3],
+                "end_line": c[4],
+                "text": c[5],
+                "hash": c[6],
+            }
             for c in chunks
         ]
         return note
@@ -760,8 +792,14 @@ class PostgresStore:
     def stats(self) -> IndexStats:
         """Counts and model in one statement, so they describe one snapshot."""
         with self._connection() as conn:
-            row = conn.execute(_STATS, {"keys": [_MODEL_KEY, _DIM_KEY, _LAST_REINDEX_KEY, _GENERATION_KEY],
-                                        "hnsw": _HNSW_INDEX, "schema": schema.vault_schema(self.vault)}).fetchone()
+            row = conn.execute(
+                _STATS,
+                {
+                    "keys": [_MODEL_KEY, _DIM_KEY, _LAST_REINDEX_KEY, _GENERATION_KEY],
+                    "hnsw": _HNSW_INDEX,
+                    "schema": schema.vault_schema(self.vault),
+                },
+            ).fetchone()
         notes, chunks, texts, vectors, cached, meta, size, version, hnsw = row
         model_id, dim = meta.get(_MODEL_KEY), meta.get(_DIM_KEY)
         has_model = model_id is not None and dim is not None
@@ -815,17 +853,14 @@ class PostgresStore:
     @staticmethod
     def _put_meta(conn: psycopg.Connection, key: str, value: str) -> None:
         conn.execute(
-            "INSERT INTO meta (key, value) VALUES (%s, %s) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            "INSERT INTO meta (key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             (key, value),
         )
 
 
 # --- SQL and row shaping ---------------------------------------------------------------------
 
-_HIT_COLUMNS = sql.SQL(
-    "c.id, c.hash, c.note_path, c.title, c.heading_trail, c.start_line, c.end_line, c.text"
-)
+_HIT_COLUMNS = sql.SQL("c.id, c.hash, c.note_path, c.title, c.heading_trail, c.start_line, c.end_line, c.text")
 
 _STATS = (
     "SELECT (SELECT count(*) FROM notes), (SELECT count(*) FROM chunks), "
@@ -843,8 +878,7 @@ _INSERT_NOTE = (
     "VALUES (%s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s)"
 )
 _COPY_CHUNKS = (
-    "COPY chunks (note_path, ordinal, title, heading_trail, headings, start_line, end_line, text, hash) "
-    "FROM STDIN"
+    "COPY chunks (note_path, ordinal, title, heading_trail, headings, start_line, end_line, text, hash) FROM STDIN"
 )
 # Vectors arrive by COPY into a transaction-scoped table, then are cached (all of them) and
 # stored (those a chunk uses; a hash already present keeps its row: same text, same model,
@@ -868,8 +902,7 @@ _RESTORE_FROM_CACHE = sql.SQL(
     "WHERE model_id = %s AND dim = %s AND hash = ANY(%s) ON CONFLICT (hash) DO NOTHING"
 )
 _DELETE_ORPHAN_VECTORS = sql.SQL(
-    "DELETE FROM {vectors} v WHERE v.hash = ANY(%s) "
-    "AND NOT EXISTS (SELECT 1 FROM chunks c WHERE c.hash = v.hash)"
+    "DELETE FROM {vectors} v WHERE v.hash = ANY(%s) AND NOT EXISTS (SELECT 1 FROM chunks c WHERE c.hash = v.hash)"
 )
 
 
@@ -961,7 +994,7 @@ def unspaced_pieces(query: str) -> list[str]:
     trigrams: dict[str, None] = {}
     for run in runs:
         for start in range(len(run) - TRIGRAM_CHARS + 1):
-            trigrams[run[start:start + TRIGRAM_CHARS]] = None
+            trigrams[run[start : start + TRIGRAM_CHARS]] = None
     if trigrams:
         return list(trigrams)[:MAX_TRIGRAM_TERMS]
     return runs[:MAX_QUERY_TERMS]

@@ -145,8 +145,9 @@ PERSIST_EXTRA_FRACTION = 0.05
 REBUILD_HINT = "run `qmdr index --rebuild` to re-embed with the new model (text embedded before is reused)"
 
 #: meta keys the store maintains itself; ``IndexChange.meta`` may not overwrite them
-RESERVED_META = frozenset({"schema_version", "model_id", "dim", "generation", "last_reindex", "vector_epoch",
-                           "index_id"})
+RESERVED_META = frozenset(
+    {"schema_version", "model_id", "dim", "generation", "last_reindex", "vector_epoch", "index_id"}
+)
 
 VectorSearch = Literal["memory", "vec0"]
 #: called on the building thread with the number of chunks a vector snapshot is about to load
@@ -250,7 +251,7 @@ def _json(value: Any) -> str:
 
 def _batches(items: Sequence[Any], size: int = SQL_BATCH) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def _placeholders(n: int) -> str:
@@ -282,8 +283,7 @@ def _model(conn: apsw.Connection) -> tuple[str, int] | None:
 
 
 def _has_vectors_table(conn: apsw.Connection) -> bool:
-    return conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE name = 'vectors' AND type = 'table'").fetchone() is not None
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'vectors' AND type = 'table'").fetchone() is not None
 
 
 def _stored_among(conn: apsw.Connection, hashes: Iterable[str]) -> set[str]:
@@ -300,8 +300,13 @@ def _stored_among(conn: apsw.Connection, hashes: Iterable[str]) -> set[str]:
     found: set[str] = set()
     if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'vectors_rowids' AND type = 'table'").fetchone():
         for batch in _batches(wanted):
-            found.update(row[0] for row in conn.execute(
-                f"SELECT id FROM vectors_rowids WHERE id IN ({_placeholders(len(batch))})", tuple(batch)))  # noqa: S608
+            found.update(
+                row[0]
+                for row in conn.execute(
+                    f"SELECT id FROM vectors_rowids WHERE id IN ({_placeholders(len(batch))})",  # noqa: S608
+                    tuple(batch),
+                )
+            )
         return found
     for chunk_hash in wanted:
         if conn.execute("SELECT 1 FROM vectors WHERE hash = ?", (chunk_hash,)).fetchone() is not None:
@@ -311,9 +316,18 @@ def _stored_among(conn: apsw.Connection, hashes: Iterable[str]) -> set[str]:
 
 def _hit(row: Sequence[Any], score: float) -> Hit:
     chunk_id, chunk_hash, path, title, trail, start, end, text, tags = row
-    return Hit(chunk_id=chunk_id, chunk_hash=chunk_hash, note_path=path, title=title,
-               heading_trail=tuple(json.loads(trail)), start_line=start, end_line=end, text=text,
-               score=float(score), tags=tuple(json.loads(tags)))
+    return Hit(
+        chunk_id=chunk_id,
+        chunk_hash=chunk_hash,
+        note_path=path,
+        title=title,
+        heading_trail=tuple(json.loads(trail)),
+        start_line=start,
+        end_line=end,
+        text=text,
+        score=float(score),
+        tags=tuple(json.loads(tags)),
+    )
 
 
 def _filter_sql(filters: Filters, path: str = "c.note_path") -> tuple[str, list[Any]]:
@@ -326,12 +340,16 @@ def _filter_sql(filters: Filters, path: str = "c.note_path") -> tuple[str, list[
         params += [len(filters.path_prefix), filters.path_prefix]
     tags = filter_tag_keys(filters)
     if tags:
-        clauses.append(f"{path} IN (SELECT note_path FROM note_tags"  # noqa: S608 (placeholders only)
-                       f" WHERE tag IN ({_placeholders(len(tags))}) GROUP BY note_path HAVING count(*) = ?)")
+        clauses.append(
+            f"{path} IN (SELECT note_path FROM note_tags"  # noqa: S608 (placeholders only)
+            f" WHERE tag IN ({_placeholders(len(tags))}) GROUP BY note_path HAVING count(*) = ?)"
+        )
         params += [*tags, len(tags)]
     for _, terms in filters.where:  # each key: one of its terms (any-of); all keys must hold
-        clauses.append(f"{path} IN (SELECT note_path FROM note_fields"  # noqa: S608 (placeholders only)
-                       f" WHERE term IN ({_placeholders(len(terms))}))")
+        clauses.append(
+            f"{path} IN (SELECT note_path FROM note_fields"  # noqa: S608 (placeholders only)
+            f" WHERE term IN ({_placeholders(len(terms))}))"
+        )
         params += list(terms)
     if filters.after is not None or filters.before is not None:
         bounds = []
@@ -358,9 +376,15 @@ def _fuse_keyword_lists(lists: Mapping[str, list[Hit]], k: int) -> list[Hit]:
 class SqliteStore:
     """The ``Store`` protocol on one SQLite file: ``SqliteStore(path)`` or ``SqliteStore(memory=True)``."""
 
-    def __init__(self, path: str | Path | None = None, *, memory: bool = False,
-                 vector_search: VectorSearch = "memory", busy_timeout_ms: int = BUSY_TIMEOUT_MS,
-                 on_snapshot_build: SnapshotHook | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        *,
+        memory: bool = False,
+        vector_search: VectorSearch = "memory",
+        busy_timeout_ms: int = BUSY_TIMEOUT_MS,
+        on_snapshot_build: SnapshotHook | None = None,
+    ) -> None:
         """``on_snapshot_build`` is called (on the building thread) before a vector snapshot loads,
         with its chunk count: for progress reports, and for tests that hold a build open."""
         if memory == (path is not None):
@@ -396,8 +420,10 @@ class SqliteStore:
             raise StoreError(f"cannot open the index at {self.path or ':memory:'}: {exc}") from exc
         version = int(self._meta("schema_version") or 0)
         if version > SCHEMA_VERSION:
-            raise StoreError(f"the index at {self.path} was written by a newer qmdr (schema {version}); "
-                             "upgrade qmdr or index into a new file")
+            raise StoreError(
+                f"the index at {self.path} was written by a newer qmdr (schema {version}); "
+                "upgrade qmdr or index into a new file"
+            )
 
     def _migrate(self) -> None:
         """Inside the opening write transaction: bring an older index up to ``SCHEMA_VERSION``.
@@ -414,8 +440,10 @@ class SqliteStore:
         if version >= SCHEMA_VERSION:
             return
         if version < 2:  # noqa: PLR2004 (schema 2 added chunks_trigram)
-            self._conn.execute("INSERT INTO chunks_trigram(rowid, body) SELECT id, text FROM chunks"
-                               " WHERE text GLOB ?", (UNSPACED_GLOB,))
+            self._conn.execute(
+                "INSERT INTO chunks_trigram(rowid, body) SELECT id, text FROM chunks WHERE text GLOB ?",
+                (UNSPACED_GLOB,),
+            )
         if version < 3:  # noqa: PLR2004 (schema 3 added note_date and note_fields)
             self._backfill_note_filters()
         self._set_meta("schema_version", str(SCHEMA_VERSION))
@@ -511,8 +539,10 @@ class SqliteStore:
             return _meta_value(conn, key)
 
     def _set_meta(self, key: str, value: str) -> None:
-        self._conn.execute("INSERT INTO meta(key, value) VALUES (?, ?) "
-                           "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
+        self._conn.execute(
+            "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
 
     def _bump_generation(self) -> None:
         self._conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
@@ -552,10 +582,15 @@ class SqliteStore:
         if current is not None and current != (model_id, dim) and self._vector_count():
             raise ModelMismatch(
                 f"this index holds vectors from {current[0]} ({current[1]} dimensions) but the embedder is "
-                f"{model_id} ({dim} dimensions); {REBUILD_HINT}", stored=current, requested=(model_id, dim))
+                f"{model_id} ({dim} dimensions); {REBUILD_HINT}",
+                stored=current,
+                requested=(model_id, dim),
+            )
         self._drop_vectors()
-        self._conn.execute(f"CREATE VIRTUAL TABLE vectors USING vec0("
-                           f"hash TEXT PRIMARY KEY, embedding float[{int(dim)}] distance_metric=cosine)")
+        self._conn.execute(
+            f"CREATE VIRTUAL TABLE vectors USING vec0("
+            f"hash TEXT PRIMARY KEY, embedding float[{int(dim)}] distance_metric=cosine)"
+        )
         self._set_meta("model_id", model_id)
         self._set_meta("dim", str(int(dim)))
         self._bump_generation()
@@ -621,8 +656,9 @@ class SqliteStore:
             model = _model(conn)
             if model is None:
                 return set()
-            rows = conn.execute("SELECT hash FROM vectors UNION SELECT hash FROM embedding_cache"
-                                " WHERE model_id = ? AND dim = ?", model)
+            rows = conn.execute(
+                "SELECT hash FROM vectors UNION SELECT hash FROM embedding_cache WHERE model_id = ? AND dim = ?", model
+            )
             return {row[0] for row in rows}
 
     def hashes_without_vector(self) -> set[str]:
@@ -635,8 +671,7 @@ class SqliteStore:
             texts = conn.execute("SELECT count(DISTINCT hash) FROM chunks").fetchone()[0]
             if texts == self._vector_count(conn):
                 return set()
-            have = ({row[0] for row in conn.execute("SELECT hash FROM vectors")}
-                    if _has_vectors_table(conn) else set())
+            have = {row[0] for row in conn.execute("SELECT hash FROM vectors")} if _has_vectors_table(conn) else set()
             return {row[0] for row in conn.execute("SELECT DISTINCT hash FROM chunks")} - have
 
     # --- embedding cache (qmdr.store.base.EmbeddingCache) -----------------------------------------
@@ -648,7 +683,9 @@ class SqliteStore:
             for batch in _batches(wanted):
                 rows = conn.execute(
                     f"SELECT hash FROM embedding_cache WHERE model_id = ? AND dim = ? "  # noqa: S608
-                    f"AND hash IN ({_placeholders(len(batch))})", (model_id, dim, *batch))
+                    f"AND hash IN ({_placeholders(len(batch))})",
+                    (model_id, dim, *batch),
+                )
                 found.update(row[0] for row in rows)
         return found
 
@@ -656,8 +693,9 @@ class SqliteStore:
         """Keep vectors by (model, hash) now, before the index itself changes (its own transaction)."""
         rows = [(model_id, dim, h, self._vector_blob(v, dim, h)) for h, v in vectors.items()]
         with self._write():
-            self._conn.executemany("INSERT OR IGNORE INTO embedding_cache(model_id, dim, hash, vector) "
-                                   "VALUES (?, ?, ?, ?)", rows)
+            self._conn.executemany(
+                "INSERT OR IGNORE INTO embedding_cache(model_id, dim, hash, vector) VALUES (?, ?, ?, ?)", rows
+            )
 
     @staticmethod
     def _vector_blob(vector: np.ndarray, dim: int, chunk_hash: str) -> bytes:
@@ -743,28 +781,45 @@ class SqliteStore:
         self._conn.execute(
             "INSERT INTO notes(path, title, tags, frontmatter, content_hash, mtime, size, links, dates,"
             " indexed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (note.path, note.title, _json(list(note.tags)), _json(note.frontmatter), note.content_hash,
-             float(note.mtime), int(note.size), _json(list(note.links)), _json(note.dates), indexed_at))
+            (
+                note.path,
+                note.title,
+                _json(list(note.tags)),
+                _json(note.frontmatter),
+                note.content_hash,
+                float(note.mtime),
+                int(note.size),
+                _json(list(note.links)),
+                _json(note.dates),
+                indexed_at,
+            ),
+        )
         keys = {tag_key(t) for t in note.tags} - {""}
-        self._conn.executemany("INSERT INTO note_tags(tag, note_path) VALUES (?, ?)",
-                               [(key, note.path) for key in sorted(keys)])
+        self._conn.executemany(
+            "INSERT INTO note_tags(tag, note_path) VALUES (?, ?)", [(key, note.path) for key in sorted(keys)]
+        )
         # the frontmatter as stored (dates as ISO strings), so terms match a backfill from the JSON column
         self._write_note_filters(note.path, json.loads(_json(note.frontmatter)), note.dates, note.mtime)
         self._conn.executemany(
             "INSERT INTO chunks(note_path, ordinal, heading_trail, start_line, end_line, text, hash)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(c.note_path, c.ordinal, _json(list(c.heading_trail)), c.start_line, c.end_line, c.text, c.hash)
-             for c in chunks])
+            [
+                (c.note_path, c.ordinal, _json(list(c.heading_trail)), c.start_line, c.end_line, c.text, c.hash)
+                for c in chunks
+            ],
+        )
 
-    def _write_note_filters(self, path: str, frontmatter: dict[str, Any], dates: dict[str, Any],
-                            mtime: float | None) -> None:
+    def _write_note_filters(
+        self, path: str, frontmatter: dict[str, Any], dates: dict[str, Any], mtime: float | None
+    ) -> None:
         """The filterable form of one stored note: its date (``note_timestamp``) and frontmatter terms."""
         self._conn.execute("UPDATE notes SET note_date = ? WHERE path = ?", (note_timestamp(dates, mtime), path))
-        self._conn.executemany("INSERT OR IGNORE INTO note_fields(term, note_path) VALUES (?, ?)",
-                               [(term, path) for term in field_terms(frontmatter)])
+        self._conn.executemany(
+            "INSERT OR IGNORE INTO note_fields(term, note_path) VALUES (?, ?)",
+            [(term, path) for term in field_terms(frontmatter)],
+        )
 
-    def _store_vectors(self, vectors: Mapping[str, np.ndarray],
-                       new_hashes: set[str]) -> dict[str, np.ndarray]:
+    def _store_vectors(self, vectors: Mapping[str, np.ndarray], new_hashes: set[str]) -> dict[str, np.ndarray]:
         """Cache every given vector and store those a chunk uses; restore ``new_hashes`` from the cache.
 
         Returns the vectors added to the vectors table (for the next snapshot).
@@ -785,8 +840,10 @@ class SqliteStore:
 
         live: dict[str, bytes] = {}
         blobs = {chunk_hash: self._vector_blob(vector, dim, chunk_hash) for chunk_hash, vector in vectors.items()}
-        self._conn.executemany("INSERT OR IGNORE INTO embedding_cache(model_id, dim, hash, vector) "
-                               "VALUES (?, ?, ?, ?)", [(model_id, dim, h, b) for h, b in blobs.items()])
+        self._conn.executemany(
+            "INSERT OR IGNORE INTO embedding_cache(model_id, dim, hash, vector) VALUES (?, ?, ?, ?)",
+            [(model_id, dim, h, b) for h, b in blobs.items()],
+        )
         for chunk_hash, blob in blobs.items():
             used = chunk_hash in new_hashes or self._referenced(chunk_hash)
             if used and not is_stored(chunk_hash):
@@ -795,8 +852,10 @@ class SqliteStore:
         for chunk_hash in sorted(new_hashes - set(vectors)):
             if is_stored(chunk_hash):
                 continue
-            row = self._conn.execute("SELECT vector FROM embedding_cache WHERE model_id = ? AND dim = ?"
-                                     " AND hash = ?", (model_id, dim, chunk_hash)).fetchone()
+            row = self._conn.execute(
+                "SELECT vector FROM embedding_cache WHERE model_id = ? AND dim = ? AND hash = ?",
+                (model_id, dim, chunk_hash),
+            ).fetchone()
             if row is not None:  # text embedded before (moved, restored, rebuilt): no need to pay again
                 live[chunk_hash] = row[0]
                 stored.add(chunk_hash)
@@ -842,51 +901,71 @@ class SqliteStore:
             if filters == Filters():
                 # rank inside the FTS table first and join only the k winners: joining every match to
                 # chunks and notes before the sort cost more than the ranking itself on common terms
-                lists["unicode61"] = self._ranked_hits(conn,
+                lists["unicode61"] = self._ranked_hits(
+                    conn,
                     f"SELECT {_HIT_COLUMNS}, ranked.score FROM"  # noqa: S608 (constants only)
                     f" (SELECT rowid AS id, -bm25(chunks_fts, {weights}) AS score FROM chunks_fts"
                     " WHERE chunks_fts MATCH ? ORDER BY score DESC, rowid LIMIT ?) ranked"
                     " JOIN chunks c ON c.id = ranked.id JOIN notes n ON n.path = c.note_path{where}"
-                    " ORDER BY ranked.score DESC, c.id LIMIT ?", (match, k), k, filters)
+                    " ORDER BY ranked.score DESC, c.id LIMIT ?",
+                    (match, k),
+                    k,
+                    filters,
+                )
             else:
                 # the same shape, with the chunks the filter keeps as one set computed once: `+rowid` keeps
                 # FTS5 from turning the IN list into a point lookup per chunk id (far slower), and ranking
                 # before the join was 1.1-8x faster than joining every match (20k notes,
                 # benchmarks/filters.py), with the same hits
-                lists["unicode61"] = self._ranked_hits(conn,
+                lists["unicode61"] = self._ranked_hits(
+                    conn,
                     f"SELECT {_HIT_COLUMNS}, ranked.score FROM"  # noqa: S608 (constants only)
                     f" (SELECT rowid AS id, -bm25(chunks_fts, {weights}) AS score FROM chunks_fts"
                     " WHERE chunks_fts MATCH ? AND +rowid IN (SELECT c.id FROM chunks c WHERE 1{where})"
                     " ORDER BY score DESC, rowid LIMIT ?) ranked"
                     " JOIN chunks c ON c.id = ranked.id JOIN notes n ON n.path = c.note_path"
-                    " ORDER BY ranked.score DESC, c.id", (match,), k, filters)
+                    " ORDER BY ranked.score DESC, c.id",
+                    (match,),
+                    k,
+                    filters,
+                )
         trigrams = trigram_query(query)
         short_runs = short_unspaced_runs(query) if trigrams is None else []
         if trigrams is not None:
-            lists["trigram"] = self._ranked_hits(conn,
+            lists["trigram"] = self._ranked_hits(
+                conn,
                 f"SELECT {_HIT_COLUMNS}, -bm25(chunks_trigram) AS score"  # noqa: S608 (constants only)
                 " FROM chunks_trigram JOIN chunks c ON c.id = chunks_trigram.rowid"
                 " JOIN notes n ON n.path = c.note_path"
-                " WHERE chunks_trigram MATCH ?{where} ORDER BY score DESC, c.id LIMIT ?", (trigrams,), k, filters)
+                " WHERE chunks_trigram MATCH ?{where} ORDER BY score DESC, c.id LIMIT ?",
+                (trigrams,),
+                k,
+                filters,
+            )
         elif short_runs:
             found = " + ".join("(instr(c.text, ?) > 0)" for _ in short_runs)
-            lists["substring"] = self._ranked_hits(conn,
+            lists["substring"] = self._ranked_hits(
+                conn,
                 f"SELECT {_HIT_COLUMNS}, {found} AS score"  # noqa: S608 (placeholders only)
                 " FROM (SELECT rowid AS id FROM chunks_trigram ORDER BY rowid LIMIT ?) scanned"
                 " JOIN chunks c ON c.id = scanned.id JOIN notes n ON n.path = c.note_path"
                 " WHERE score > 0{where} ORDER BY score DESC, c.id LIMIT ?",
-                (*short_runs, SHORT_RUN_SCAN_ROWS), k, filters)
+                (*short_runs, SHORT_RUN_SCAN_ROWS),
+                k,
+                filters,
+            )
         return _fuse_keyword_lists(lists, k)
 
     @staticmethod
     def _document_frequencies(conn: apsw.Connection, pieces: list[str]) -> list[int]:
         """How many chunks hold each query piece (as FTS5 reads it): picks a long query's rarest words."""
-        return [int(conn.execute("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?",
-                                 (quote(piece),)).fetchone()[0]) for piece in pieces]
+        return [
+            int(conn.execute("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (quote(piece),)).fetchone()[0])
+            for piece in pieces
+        ]
 
     @staticmethod
-    def _ranked_hits(conn: apsw.Connection, sql: str, head: tuple[Any, ...], k: int,
-                     filters: Filters) -> list[Hit]:
+    def _ranked_hits(conn: apsw.Connection, sql: str, head: tuple[Any, ...], k: int, filters: Filters) -> list[Hit]:
         """Run a keyword ``sql`` (its last column the score; ``{where}`` takes the filters) for ``k`` hits."""
         where, params = _filter_sql(filters)
         try:
@@ -930,8 +1009,11 @@ class SqliteStore:
         for _, terms in filters.where:
             selects.append(f"SELECT note_path FROM note_fields WHERE term IN ({_placeholders(len(terms))})")  # noqa: S608
             params += list(terms)
-        bounds = [(f"note_date {op} ?", value) for op, value in ((">=", filters.after), ("<", filters.before))
-                  if value is not None]
+        bounds = [
+            (f"note_date {op} ?", value)
+            for op, value in ((">=", filters.after), ("<", filters.before))
+            if value is not None
+        ]
         if bounds:
             selects.append(f"SELECT path FROM notes WHERE {' AND '.join(sql for sql, _ in bounds)}")  # noqa: S608
             params += [value for _, value in bounds]
@@ -940,8 +1022,11 @@ class SqliteStore:
     @staticmethod
     def _check_query(query: np.ndarray, model: tuple[str, int]) -> None:
         if query.shape != (model[1],):
-            raise ModelMismatch(f"query vector has {query.shape[0]} dimensions but the index holds "
-                                f"{model[1]} ({model[0]}); {REBUILD_HINT}", stored=model)
+            raise ModelMismatch(
+                f"query vector has {query.shape[0]} dimensions but the index holds "
+                f"{model[1]} ({model[0]}); {REBUILD_HINT}",
+                stored=model,
+            )
 
     @staticmethod
     def _hydrate(conn: apsw.Connection, scored: Sequence[tuple[int, float]]) -> list[Hit]:
@@ -950,8 +1035,10 @@ class SqliteStore:
         ids = [chunk_id for chunk_id, _ in scored]
         for batch in _batches(ids):
             for row in conn.execute(
-                    f"SELECT {_HIT_COLUMNS} FROM chunks c JOIN notes n ON n.path = c.note_path"  # noqa: S608
-                    f" WHERE c.id IN ({_placeholders(len(batch))})", tuple(batch)):
+                f"SELECT {_HIT_COLUMNS} FROM chunks c JOIN notes n ON n.path = c.note_path"  # noqa: S608
+                f" WHERE c.id IN ({_placeholders(len(batch))})",
+                tuple(batch),
+            ):
                 rows[row[0]] = row
         return [_hit(rows[chunk_id], score) for chunk_id, score in scored if chunk_id in rows]
 
@@ -1106,9 +1193,15 @@ class SqliteStore:
             self._on_snapshot_build(chunk_count)
         reusable = previous is not None and previous.epoch == epoch
         snapshot = VectorIndex.build(
-            model=model, generation=generation, chunks=conn.execute("SELECT id, note_path, hash FROM chunks"),
-            note_tags=tags, fetch_vectors=lambda hashes: self._fetch_vectors(conn, model, hashes),
-            previous=previous if reusable else None, fresh=fresh, epoch=epoch)
+            model=model,
+            generation=generation,
+            chunks=conn.execute("SELECT id, note_path, hash FROM chunks"),
+            note_tags=tags,
+            fetch_vectors=lambda hashes: self._fetch_vectors(conn, model, hashes),
+            previous=previous if reusable else None,
+            fresh=fresh,
+            epoch=epoch,
+        )
         with self._fresh_lock:  # what the snapshot now holds need not be kept for the next one
             if self._fresh_key == (model, epoch):
                 for chunk_hash in fresh:
@@ -1140,8 +1233,7 @@ class SqliteStore:
         return mapped[0]
 
     @staticmethod
-    def _fetch_vectors(conn: apsw.Connection, model: tuple[str, int],
-                       hashes: list[str]) -> Iterator[tuple[str, bytes]]:
+    def _fetch_vectors(conn: apsw.Connection, model: tuple[str, int], hashes: list[str]) -> Iterator[tuple[str, bytes]]:
         """Stored vectors of ``model`` for ``hashes`` as (hash, float32 blob), read through ``conn`` inside
         its read transaction; yielded as read, so a caller can place each one without holding them all."""
         if not _has_vectors_table(conn):
@@ -1149,8 +1241,9 @@ class SqliteStore:
         total = conn.execute("SELECT count(*) FROM vectors").fetchone()[0]
         if total and len(hashes) > SCAN_INSTEAD_OF_LOOKUP * total:
             wanted = set(hashes)
-            cached = conn.execute("SELECT count(*) FROM embedding_cache WHERE model_id = ? AND dim = ?",
-                                  model).fetchone()[0]
+            cached = conn.execute(
+                "SELECT count(*) FROM embedding_cache WHERE model_id = ? AND dim = ?", model
+            ).fetchone()[0]
             if cached > CACHE_SCAN_MAX_RATIO * total:
                 for chunk_hash, blob in conn.execute("SELECT hash, embedding FROM vectors"):
                     if chunk_hash in wanted:
@@ -1170,8 +1263,11 @@ class SqliteStore:
         # vec0 answers a lookup by text key in ~2 ms (a scan), so it is asked only for what is not cached
         stored = _stored_among(conn, hashes)
         for batch in _batches(sorted(stored)):
-            rows = conn.execute(f"SELECT hash, vector FROM embedding_cache WHERE model_id = ? AND dim = ?"  # noqa: S608
-                                f" AND hash IN ({_placeholders(len(batch))})", (*model, *batch))
+            rows = conn.execute(
+                f"SELECT hash, vector FROM embedding_cache WHERE model_id = ? AND dim = ?"  # noqa: S608
+                f" AND hash IN ({_placeholders(len(batch))})",
+                (*model, *batch),
+            )
             for chunk_hash, blob in rows:
                 stored.discard(chunk_hash)
                 yield chunk_hash, blob
@@ -1181,8 +1277,7 @@ class SqliteStore:
                 yield chunk_hash, row[0]
 
     @staticmethod
-    def _nearest_vec0(conn: apsw.Connection, query: np.ndarray, k: int,
-                      filters: Filters) -> list[tuple[int, float]]:
+    def _nearest_vec0(conn: apsw.Connection, query: np.ndarray, k: int, filters: Filters) -> list[tuple[int, float]]:
         """sqlite-vec's own search: KNN on vec0 when unfiltered, an exact filtered scan otherwise."""
         blob = query.tobytes()
         where, params = _filter_sql(filters)
@@ -1192,11 +1287,13 @@ class SqliteStore:
             rows = conn.execute(
                 "SELECT c.id, 1.0 - vec_distance_cosine(v.embedding, ?) AS score FROM chunks c"  # noqa: S608
                 f" JOIN vectors v ON v.hash = c.hash WHERE 1{where} ORDER BY score DESC, c.id LIMIT ?",
-                (blob, *params, k)).fetchall()
+                (blob, *params, k),
+            ).fetchall()
             return [(chunk_id, float(score)) for chunk_id, score in rows]
         # k distinct texts give at least k chunks (every stored vector is referenced by a chunk)
-        knn = conn.execute("SELECT hash, distance FROM vectors WHERE embedding MATCH ? AND k = ?",
-                           (blob, min(k, VEC0_MAX_K))).fetchall()
+        knn = conn.execute(
+            "SELECT hash, distance FROM vectors WHERE embedding MATCH ? AND k = ?", (blob, min(k, VEC0_MAX_K))
+        ).fetchall()
         similarity = {chunk_hash: 1.0 - float(distance) for chunk_hash, distance in knn}
         scored: list[tuple[int, float]] = []
         hashes = list(similarity)
@@ -1213,20 +1310,40 @@ class SqliteStore:
         with self._read() as conn:
             row = conn.execute(
                 "SELECT path, title, tags, frontmatter, content_hash, mtime, size, links, dates, indexed_at"
-                " FROM notes WHERE path = ?", (path,)).fetchone()
+                " FROM notes WHERE path = ?",
+                (path,),
+            ).fetchone()
             if row is None:
                 return None
             chunks = conn.execute(
                 "SELECT id, ordinal, heading_trail, start_line, end_line, text, hash FROM chunks"
-                " WHERE note_path = ? ORDER BY ordinal", (path,)).fetchall()
+                " WHERE note_path = ? ORDER BY ordinal",
+                (path,),
+            ).fetchall()
         path, title, tags, frontmatter, content_hash, mtime, size, links, dates, indexed_at = row
         return {
-            "path": path, "title": title, "tags": json.loads(tags), "frontmatter": json.loads(frontmatter),
-            "content_hash": content_hash, "mtime": mtime, "size": size, "links": json.loads(links),
-            "dates": json.loads(dates), "indexed_at": indexed_at,
-            "chunks": [{"id": cid, "ordinal": ordinal, "heading_trail": json.loads(trail),
-                        "start_line": start, "end_line": end, "text": text, "hash": chunk_hash}
-                       for cid, ordinal, trail, start, end, text, chunk_hash in chunks],
+            "path": path,
+            "title": title,
+            "tags": json.loads(tags),
+            "frontmatter": json.loads(frontmatter),
+            "content_hash": content_hash,
+            "mtime": mtime,
+            "size": size,
+            "links": json.loads(links),
+            "dates": json.loads(dates),
+            "indexed_at": indexed_at,
+            "chunks": [
+                {
+                    "id": cid,
+                    "ordinal": ordinal,
+                    "heading_trail": json.loads(trail),
+                    "start_line": start,
+                    "end_line": end,
+                    "text": text,
+                    "hash": chunk_hash,
+                }
+                for cid, ordinal, trail, start, end, text, chunk_hash in chunks
+            ],
         }
 
     def stats(self) -> IndexStats:
@@ -1243,12 +1360,23 @@ class SqliteStore:
         if self.path is not None:
             size = sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal")) if p.exists())
         return IndexStats(
-            notes=notes, chunks=chunks, vectors=vectors, model_id=model[0] if model else None,
-            dim=model[1] if model else None, last_reindex=last,
-            extra={"generation": generation, "schema_version": SCHEMA_VERSION, "distinct_texts": texts,
-                   "texts_without_vector": texts - vectors, "embedding_cache_entries": cached,
-                   "vector_search": self.vector_search, "path": str(self.path) if self.path else ":memory:",
-                   "size_bytes": size})
+            notes=notes,
+            chunks=chunks,
+            vectors=vectors,
+            model_id=model[0] if model else None,
+            dim=model[1] if model else None,
+            last_reindex=last,
+            extra={
+                "generation": generation,
+                "schema_version": SCHEMA_VERSION,
+                "distinct_texts": texts,
+                "texts_without_vector": texts - vectors,
+                "embedding_cache_entries": cached,
+                "vector_search": self.vector_search,
+                "path": str(self.path) if self.path else ":memory:",
+                "size_bytes": size,
+            },
+        )
 
     def integrity_check(self) -> list[str]:
         """``PRAGMA integrity_check`` rows: ``["ok"]`` for a healthy file."""

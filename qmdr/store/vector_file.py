@@ -63,14 +63,28 @@ def write_snapshot(path: Path, snapshot: VectorIndex, *, index_id: str, stamp: s
     generation (the store passes its ``last_reindex``): a restored backup that
     reached the same generation again is not mistaken for this state.
     """
-    notes = json.dumps([[p, sorted(t)] for p, t in zip(snapshot.note_paths, snapshot.note_tags, strict=True)],
-                       ensure_ascii=False).encode()
-    sizes = {"matrix": snapshot.rows * snapshot.dim * 4, "keys": snapshot.rows * KEY_DTYPE.itemsize,
-             "chunk_ids": len(snapshot) * 8, "chunk_rows": len(snapshot) * 4, "chunk_note": len(snapshot) * 4,
-             "notes": len(notes)}
-    header: dict[str, Any] = {"format": FORMAT, "index_id": index_id, "model_id": snapshot.model[0],
-                              "dim": snapshot.dim, "epoch": snapshot.epoch, "generation": snapshot.generation,
-                              "rows": snapshot.rows, "chunks": len(snapshot), "stamp": stamp}
+    notes = json.dumps(
+        [[p, sorted(t)] for p, t in zip(snapshot.note_paths, snapshot.note_tags, strict=True)], ensure_ascii=False
+    ).encode()
+    sizes = {
+        "matrix": snapshot.rows * snapshot.dim * 4,
+        "keys": snapshot.rows * KEY_DTYPE.itemsize,
+        "chunk_ids": len(snapshot) * 8,
+        "chunk_rows": len(snapshot) * 4,
+        "chunk_note": len(snapshot) * 4,
+        "notes": len(notes),
+    }
+    header: dict[str, Any] = {
+        "format": FORMAT,
+        "index_id": index_id,
+        "model_id": snapshot.model[0],
+        "dim": snapshot.dim,
+        "epoch": snapshot.epoch,
+        "generation": snapshot.generation,
+        "rows": snapshot.rows,
+        "chunks": len(snapshot),
+        "stamp": stamp,
+    }
     # the header's own size depends on the offsets it records: reserve a generous fixed block
     offset = _aligned(len(MAGIC) + 8 + 4096)
     sections: dict[str, list[int]] = {}
@@ -86,10 +100,13 @@ def write_snapshot(path: Path, snapshot: VectorIndex, *, index_id: str, stamp: s
         with open(temporary, "wb") as out:
             out.write(MAGIC + len(encoded).to_bytes(8, "little") + encoded)
             arrays: dict[str, Any] = {
-                "matrix": (snapshot.matrix, snapshot.extra), "keys": (snapshot.keys,),
+                "matrix": (snapshot.matrix, snapshot.extra),
+                "keys": (snapshot.keys,),
                 "chunk_ids": (snapshot.chunk_ids.astype(np.int64, copy=False),),
                 "chunk_rows": (snapshot.chunk_rows.astype(ROW_DTYPE, copy=False),),
-                "chunk_note": (snapshot.chunk_note.astype(np.int32, copy=False),), "notes": (notes,)}
+                "chunk_note": (snapshot.chunk_note.astype(np.int32, copy=False),),
+                "notes": (notes,),
+            }
             for name in SECTIONS:
                 out.seek(sections[name][0])
                 for part in arrays[name]:
@@ -119,7 +136,7 @@ def _write_all(out: Any, part: np.ndarray | bytes) -> None:
     row_bytes = max(part.nbytes // max(part.shape[0], 1), 1)
     step = max(WRITE_CHUNK_BYTES // row_bytes, 1)
     for start in range(0, part.shape[0], step):
-        out.write(np.ascontiguousarray(part[start:start + step]).tobytes())
+        out.write(np.ascontiguousarray(part[start : start + step]).tobytes())
 
 
 def read_header(path: Path) -> dict[str, Any] | None:
@@ -127,28 +144,34 @@ def read_header(path: Path) -> dict[str, Any] | None:
     try:
         with open(path, "rb") as source:
             head = source.read(len(MAGIC) + 8)
-            if len(head) < len(MAGIC) + 8 or head[:len(MAGIC)] != MAGIC:
+            if len(head) < len(MAGIC) + 8 or head[: len(MAGIC)] != MAGIC:
                 return None
-            header = json.loads(source.read(int.from_bytes(head[len(MAGIC):], "little")))
+            header = json.loads(source.read(int.from_bytes(head[len(MAGIC) :], "little")))
     except (OSError, ValueError):
         return None
     return header if isinstance(header, dict) and header.get("format") == FORMAT else None
 
 
-def load_snapshot(path: Path, *, index_id: str, model: tuple[str, int],
-                  epoch: int) -> tuple[VectorIndex, str] | None:
+def load_snapshot(path: Path, *, index_id: str, model: tuple[str, int], epoch: int) -> tuple[VectorIndex, str] | None:
     """The snapshot at ``path`` (its matrix memory-mapped) and its stamp; None when absent, damaged or
     not for this index, model and epoch."""
     header = read_header(path)
     if header is None or (header["index_id"], header["model_id"], header["dim"], header["epoch"]) != (
-            index_id, model[0], model[1], epoch):
+        index_id,
+        model[0],
+        model[1],
+        epoch,
+    ):
         return None
     rows, chunks, sections = header["rows"], header["chunks"], header["sections"]
     try:
         if os.path.getsize(path) < max(offset + size for offset, size in sections.values()):
             return None  # cut short (a copy interrupted outside qmdr): read the vectors from SQLite instead
-        matrix = (np.memmap(path, np.float32, mode="r", offset=sections["matrix"][0], shape=(rows, model[1]))
-                  if rows else np.zeros((0, model[1]), np.float32))
+        matrix = (
+            np.memmap(path, np.float32, mode="r", offset=sections["matrix"][0], shape=(rows, model[1]))
+            if rows
+            else np.zeros((0, model[1]), np.float32)
+        )
 
         def small(name: str, dtype: Any, count: int) -> np.ndarray:
             if count == 0:
@@ -159,10 +182,16 @@ def load_snapshot(path: Path, *, index_id: str, model: tuple[str, int],
             source.seek(sections["notes"][0])
             notes = json.loads(source.read(sections["notes"][1]))
         return VectorIndex(
-            model=model, generation=header["generation"], epoch=epoch, matrix=matrix,
-            keys=small("keys", KEY_DTYPE, rows), chunk_ids=small("chunk_ids", np.int64, chunks),
-            chunk_rows=small("chunk_rows", ROW_DTYPE, chunks), chunk_note=small("chunk_note", np.int32, chunks),
+            model=model,
+            generation=header["generation"],
+            epoch=epoch,
+            matrix=matrix,
+            keys=small("keys", KEY_DTYPE, rows),
+            chunk_ids=small("chunk_ids", np.int64, chunks),
+            chunk_rows=small("chunk_rows", ROW_DTYPE, chunks),
+            chunk_note=small("chunk_note", np.int32, chunks),
             note_paths=[path_ for path_, _ in notes],
-            note_tags=shared_tag_sets(tags for _, tags in notes)), str(header.get("stamp", ""))
+            note_tags=shared_tag_sets(tags for _, tags in notes),
+        ), str(header.get("stamp", ""))
     except (OSError, ValueError, KeyError, TypeError):
         return None

@@ -140,11 +140,23 @@ class VectorIndex:
     array). ``keys[r]`` identifies row ``r``'s text (``text_keys``).
     """
 
-    def __init__(self, *, model: tuple[str, int], generation: int, matrix: np.ndarray, keys: np.ndarray,
-                 chunk_ids: np.ndarray, chunk_rows: np.ndarray, chunk_note: np.ndarray,
-                 note_paths: list[str], note_tags: list[frozenset[str]], extra: np.ndarray | None = None,
-                 extra_buffer: np.ndarray | None = None, keys_buffer: np.ndarray | None = None,
-                 epoch: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        model: tuple[str, int],
+        generation: int,
+        matrix: np.ndarray,
+        keys: np.ndarray,
+        chunk_ids: np.ndarray,
+        chunk_rows: np.ndarray,
+        chunk_note: np.ndarray,
+        note_paths: list[str],
+        note_tags: list[frozenset[str]],
+        extra: np.ndarray | None = None,
+        extra_buffer: np.ndarray | None = None,
+        keys_buffer: np.ndarray | None = None,
+        epoch: int = 0,
+    ) -> None:
         self.model = model
         self.epoch = epoch  # the store's vector_epoch: rows are only reused within one epoch
         self.generation = generation
@@ -179,16 +191,22 @@ class VectorIndex:
     @property
     def nbytes(self) -> int:
         """Bytes this snapshot holds (mapped or in memory), spare capacity included."""
-        arrays = (self.matrix, self._extra_buffer, self._keys_buffer, self.chunk_ids, self.chunk_rows,
-                  self.chunk_note)
+        arrays = (self.matrix, self._extra_buffer, self._keys_buffer, self.chunk_ids, self.chunk_rows, self.chunk_note)
         return int(sum(a.nbytes for a in arrays))
 
     @classmethod
     def empty(cls, model: tuple[str, int], generation: int) -> VectorIndex:
-        return cls(model=model, generation=generation, matrix=np.zeros((0, model[1]), np.float32),
-                   keys=np.zeros(0, KEY_DTYPE), chunk_ids=np.zeros(0, np.int64),
-                   chunk_rows=np.zeros(0, ROW_DTYPE), chunk_note=np.zeros(0, np.int32), note_paths=[],
-                   note_tags=[])
+        return cls(
+            model=model,
+            generation=generation,
+            matrix=np.zeros((0, model[1]), np.float32),
+            keys=np.zeros(0, KEY_DTYPE),
+            chunk_ids=np.zeros(0, np.int64),
+            chunk_rows=np.zeros(0, ROW_DTYPE),
+            chunk_note=np.zeros(0, np.int32),
+            note_paths=[],
+            note_tags=[],
+        )
 
     def row_vector(self, row: int) -> np.ndarray:
         base = self.matrix.shape[0]
@@ -213,10 +231,18 @@ class VectorIndex:
         return {h: self.row_vector(int(r)) for h, r in zip(wanted, rows, strict=True) if r >= 0}
 
     @classmethod
-    def build(cls, *, model: tuple[str, int], generation: int, chunks: Iterable[tuple[int, str, str]],
-              note_tags: Mapping[str, Iterable[str]], fetch_vectors: FetchVectors,
-              previous: VectorIndex | None = None,
-              fresh: Mapping[str, np.ndarray] | None = None, epoch: int = 0) -> VectorIndex:
+    def build(
+        cls,
+        *,
+        model: tuple[str, int],
+        generation: int,
+        chunks: Iterable[tuple[int, str, str]],
+        note_tags: Mapping[str, Iterable[str]],
+        fetch_vectors: FetchVectors,
+        previous: VectorIndex | None = None,
+        fresh: Mapping[str, np.ndarray] | None = None,
+        epoch: int = 0,
+    ) -> VectorIndex:
         """A snapshot of ``chunks`` (id, note path, hash), reusing ``previous`` where it can.
 
         Vectors come, in order of preference, from ``previous``, from ``fresh``
@@ -243,32 +269,32 @@ class VectorIndex:
             assert reuse is not None  # noqa: S101 (append implies a previous snapshot)
             base, used_extra = reuse.matrix, reuse.extra.shape[0]
             extra_buffer = _grown(reuse._extra_buffer, used_extra, used_extra + missing.size)
-            landing = extra_buffer[used_extra:used_extra + missing.size]
+            landing = extra_buffer[used_extra : used_extra + missing.size]
             first_new_row = reuse.rows
         else:  # compact: only the rows some chunk still uses, in one new base
             keep = np.flatnonzero(old_rows >= 0)
             base = np.empty((keep.size + missing.size, dim), np.float32)
             if keep.size:
                 assert reuse is not None  # noqa: S101 (kept rows come from a previous snapshot)
-                base[:keep.size] = reuse.gather(old_rows[keep])
-            landing = base[keep.size:]
+                base[: keep.size] = reuse.gather(old_rows[keep])
+            landing = base[keep.size :]
             first_new_row = keep.size
         found = _fill(landing, [hashes[first[u]] for u in missing], fresh or {}, fetch_vectors, dim)
         if not found.all():  # texts with no vector anywhere (rare): close the gaps they left
-            landing[:int(found.sum())] = landing[found]
+            landing[: int(found.sum())] = landing[found]
             missing = missing[found]
         new_keys = unique_keys[missing]
         row_of_unique = old_rows.copy()
         if append:
-            extra = extra_buffer[:used_extra + missing.size]
+            extra = extra_buffer[: used_extra + missing.size]
             keys_buffer = _grown(reuse._keys_buffer, reuse.rows, reuse.rows + missing.size)  # type: ignore[union-attr]
-            keys_buffer[reuse.rows:reuse.rows + missing.size] = new_keys  # type: ignore[union-attr]
+            keys_buffer[reuse.rows : reuse.rows + missing.size] = new_keys  # type: ignore[union-attr]
         else:
-            base = base[:first_new_row + missing.size]
+            base = base[: first_new_row + missing.size]
             extra = extra_buffer = None
             keys_buffer = np.empty(max(int(base.shape[0] * CAPACITY_GROWTH), MIN_CAPACITY), KEY_DTYPE)
             keys_buffer[:first_new_row] = unique_keys[keep]
-            keys_buffer[first_new_row:base.shape[0]] = new_keys
+            keys_buffer[first_new_row : base.shape[0]] = new_keys
             row_of_unique[keep] = np.arange(keep.size)
         row_of_unique[missing] = first_new_row + np.arange(missing.size)
         chunk_rows = row_of_unique[inverse]
@@ -276,11 +302,21 @@ class VectorIndex:
         used_notes, chunk_note = np.unique(note_of[searchable], return_inverse=True)
         note_paths = [paths[i] for i in used_notes]
         rows_used = base.shape[0] + (0 if extra is None else extra.shape[0])
-        return cls(model=model, generation=generation, matrix=base, extra=extra, extra_buffer=extra_buffer,
-                   keys=keys_buffer[:rows_used], keys_buffer=keys_buffer, epoch=epoch,
-                   chunk_ids=ids[searchable], chunk_rows=chunk_rows[searchable].astype(ROW_DTYPE),
-                   chunk_note=chunk_note.astype(np.int32).reshape(-1), note_paths=note_paths,
-                   note_tags=shared_tag_sets(note_tags.get(p, ()) for p in note_paths))
+        return cls(
+            model=model,
+            generation=generation,
+            matrix=base,
+            extra=extra,
+            extra_buffer=extra_buffer,
+            keys=keys_buffer[:rows_used],
+            keys_buffer=keys_buffer,
+            epoch=epoch,
+            chunk_ids=ids[searchable],
+            chunk_rows=chunk_rows[searchable].astype(ROW_DTYPE),
+            chunk_note=chunk_note.astype(np.int32).reshape(-1),
+            note_paths=note_paths,
+            note_tags=shared_tag_sets(note_tags.get(p, ()) for p in note_paths),
+        )
 
     def gather(self, rows: np.ndarray) -> np.ndarray:
         """The vectors of ``rows`` (any mix of base and extra rows), as a new array."""
@@ -312,9 +348,14 @@ class VectorIndex:
             # only stored-field conditions: one set lookup per note, no per-note rule evaluation
             note_ok = np.fromiter((p in passing for p in self.note_paths), dtype=bool, count=len(self.note_paths))
         else:
-            note_ok = np.fromiter((note_matches(p, t, filters) and (passing is None or p in passing)
-                                   for p, t in zip(self.note_paths, self.note_tags, strict=True)),
-                                  dtype=bool, count=len(self.note_paths))
+            note_ok = np.fromiter(
+                (
+                    note_matches(p, t, filters) and (passing is None or p in passing)
+                    for p, t in zip(self.note_paths, self.note_tags, strict=True)
+                ),
+                dtype=bool,
+                count=len(self.note_paths),
+            )
         selection = np.flatnonzero(note_ok[self.chunk_note]) if len(note_ok) else np.zeros(0, np.int64)
         with self._selections_lock:
             self._selections[filters] = selection
@@ -322,8 +363,9 @@ class VectorIndex:
                 self._selections.popitem(last=False)
         return selection
 
-    def search(self, query: np.ndarray, k: int, filters: Filters = Filters(),
-               notes_passing: NotesPassing | None = None) -> list[tuple[int, float]]:
+    def search(
+        self, query: np.ndarray, k: int, filters: Filters = Filters(), notes_passing: NotesPassing | None = None
+    ) -> list[tuple[int, float]]:
         """The ``k`` chunks most similar to ``query`` as (chunk id, dot product), best first.
 
         Filtered rows are masked before the top ``k`` is taken, so a filter that
@@ -348,7 +390,6 @@ class VectorIndex:
         top = np.argpartition(-scores, k - 1)[:k] if k < scores.size else np.arange(scores.size)
         order = top[np.lexsort((ids[top], -scores[top]))]
         return [(int(ids[i]), float(scores[i])) for i in order]
-
 
     def _products(self, query: np.ndarray) -> np.ndarray:
         """``row @ query`` for every row, base then extra."""
@@ -402,12 +443,17 @@ def _chunk_columns(chunks: Iterable[tuple[int, str, str]]) -> tuple[np.ndarray, 
         ids.append(chunk_id)
         note_of.append(paths.setdefault(path, len(paths)))
         hashes.append(chunk_hash)
-    return (np.frombuffer(ids, np.int64).copy() if ids else np.zeros(0, np.int64),
-            np.frombuffer(note_of, np.int32).copy() if note_of else np.zeros(0, np.int32), hashes, list(paths))
+    return (
+        np.frombuffer(ids, np.int64).copy() if ids else np.zeros(0, np.int64),
+        np.frombuffer(note_of, np.int32).copy() if note_of else np.zeros(0, np.int32),
+        hashes,
+        list(paths),
+    )
 
 
-def _fill(rows: np.ndarray, hashes: list[str], fresh: Mapping[str, np.ndarray], fetch_vectors: FetchVectors,
-          dim: int) -> np.ndarray:
+def _fill(
+    rows: np.ndarray, hashes: list[str], fresh: Mapping[str, np.ndarray], fetch_vectors: FetchVectors, dim: int
+) -> np.ndarray:
     """Write the vector of ``hashes[i]`` into ``rows[i]``, from ``fresh`` or else ``fetch_vectors``;
     returns which rows were found."""
     found = np.zeros(len(hashes), bool)
@@ -421,11 +467,14 @@ def _fill(rows: np.ndarray, hashes: list[str], fresh: Mapping[str, np.ndarray], 
             slot_of[chunk_hash] = slot
     if slot_of:
         fetched = fetch_vectors(list(slot_of))
-        for chunk_hash, vector in (fetched.items() if isinstance(fetched, Mapping) else fetched):
+        for chunk_hash, vector in fetched.items() if isinstance(fetched, Mapping) else fetched:
             slot = slot_of.get(chunk_hash)
             if slot is not None:
-                rows[slot] = (np.frombuffer(vector, np.float32) if isinstance(vector, bytes)
-                              else np.asarray(vector, np.float32).reshape(dim))
+                rows[slot] = (
+                    np.frombuffer(vector, np.float32)
+                    if isinstance(vector, bytes)
+                    else np.asarray(vector, np.float32).reshape(dim)
+                )
                 found[slot] = True
     return found
 

@@ -150,7 +150,7 @@ def _apply_body_fault(fault: Fault | None, response: Response) -> Response:
         async def pieces():
             for start in range(0, len(body), size):
                 await asyncio.sleep(fault.seconds)
-                yield body[start:start + size]
+                yield body[start : start + size]
 
         return StreamingResponse(pieces(), media_type="application/json")
     return response
@@ -353,10 +353,18 @@ class FakeOpenAIServer:
         messages = body.get("messages") or []
         model = body.get("model", "")
         if not self.json_schema and (body.get("response_format") or {}).get("type") == "json_schema":
-            return JSONResponse({"error": {
-                "message": "Invalid parameter: 'response_format' of type 'json_schema' is not supported with "
-                           "this model.", "type": "invalid_request_error", "param": "response_format",
-                "code": None}}, status_code=400)
+            return JSONResponse(
+                {
+                    "error": {
+                        "message": "Invalid parameter: 'response_format' of type 'json_schema' is not supported with "
+                        "this model.",
+                        "type": "invalid_request_error",
+                        "param": "response_format",
+                        "code": None,
+                    }
+                },
+                status_code=400,
+            )
         text = str(await _maybe_await(self.chat_fn(messages, model)))
         prompt_tokens = sum(_tokens(str(m.get("content", ""))) for m in messages)
         usage = {

@@ -58,24 +58,41 @@ async def login(request: Request) -> Response:
         return redirect(request, next_path)
     throttle, client = throttle_of(request), client_address(request)
     if throttle is not None and (wait := throttle.retry_after(client)):
-        response = render(request, "login.html", {
-            "title": "Sign in", "hide_nav": True, "next": next_path,
-            "error": f"Too many wrong tokens from this address. Try again in {wait} s."},
-            status_code=status.HTTP_429_TOO_MANY_REQUESTS)
+        response = render(
+            request,
+            "login.html",
+            {
+                "title": "Sign in",
+                "hide_nav": True,
+                "next": next_path,
+                "error": f"Too many wrong tokens from this address. Try again in {wait} s.",
+            },
+            status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+        )
         response.headers["Retry-After"] = str(wait)
         return response
     token = field_text(form, "token")
     if len(token) > MAX_TOKEN_CHARS or not token_matches(token, expected.get_secret_value()):
         if throttle is not None:
             throttle.failed(client)
-        return render(request, "login.html", {"title": "Sign in", "hide_nav": True, "next": next_path,
-                                             "error": "That token is not QMDR_API_TOKEN."},
-                      status_code=status.HTTP_401_UNAUTHORIZED)
+        return render(
+            request,
+            "login.html",
+            {"title": "Sign in", "hide_nav": True, "next": next_path, "error": "That token is not QMDR_API_TOKEN."},
+            status_code=status.HTTP_401_UNAUTHORIZED,
+        )
     if throttle is not None:
         throttle.succeeded(client)
     response = redirect(request, next_path)
-    response.set_cookie(SESSION_COOKIE, session_cookie_value(expected.get_secret_value()), max_age=SESSION_MAX_AGE_S,
-                        path="/", httponly=True, samesite="strict", secure=request.url.scheme == "https")
+    response.set_cookie(
+        SESSION_COOKIE,
+        session_cookie_value(expected.get_secret_value()),
+        max_age=SESSION_MAX_AGE_S,
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
     return response
 
 

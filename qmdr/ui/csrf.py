@@ -63,8 +63,15 @@ def ensure_nonce(request: Request) -> tuple[str, bool]:
 
 
 def set_nonce_cookie(response: Response, request: Request, nonce: str) -> None:
-    response.set_cookie(CSRF_COOKIE, nonce, max_age=CSRF_COOKIE_MAX_AGE_S, path="/ui", httponly=True,
-                        samesite="strict", secure=request.url.scheme == "https")
+    response.set_cookie(
+        CSRF_COOKIE,
+        nonce,
+        max_age=CSRF_COOKIE_MAX_AGE_S,
+        path="/ui",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
 
 
 def check_origin(request: Request) -> None:

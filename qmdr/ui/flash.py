@@ -42,8 +42,15 @@ def set_flash(response: Response, request: Request, secret: bytes, kind: FlashKi
     if len(message) > MAX_FLASH_CHARS:
         message = message[: MAX_FLASH_CHARS - 1] + "…"
     payload = base64.urlsafe_b64encode(json.dumps({"k": kind, "m": message}).encode())
-    response.set_cookie(FLASH_COOKIE, f"{payload.decode()}.{_mac(secret, payload)}", max_age=FLASH_MAX_AGE_S,
-                        path="/ui", httponly=True, samesite="strict", secure=request.url.scheme == "https")
+    response.set_cookie(
+        FLASH_COOKIE,
+        f"{payload.decode()}.{_mac(secret, payload)}",
+        max_age=FLASH_MAX_AGE_S,
+        path="/ui",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
 
 
 def take_flash(request: Request, secret: bytes) -> Flash | None:

@@ -57,8 +57,11 @@ def clean_slug(value: str) -> str:
     if not slug:
         raise FormError("slug", "enter a name, e.g. myollama")
     if len(slug) > MAX_CUSTOM_SLUG_CHARS or not CUSTOM_SLUG_RE.match(slug):
-        raise FormError("slug", f"use lowercase letters, digits and dashes (starting with a letter or digit), "
-                                f"at most {MAX_CUSTOM_SLUG_CHARS} characters, e.g. myollama")
+        raise FormError(
+            "slug",
+            f"use lowercase letters, digits and dashes (starting with a letter or digit), "
+            f"at most {MAX_CUSTOM_SLUG_CHARS} characters, e.g. myollama",
+        )
     return slug
 
 

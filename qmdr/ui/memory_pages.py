@@ -40,8 +40,11 @@ def when(timestamp: float | str | None) -> str | None:
     if timestamp is None or timestamp == "":
         return None
     try:
-        moment = (datetime.fromtimestamp(float(timestamp), UTC) if isinstance(timestamp, (int, float))
-                  else datetime.fromisoformat(str(timestamp)))
+        moment = (
+            datetime.fromtimestamp(float(timestamp), UTC)
+            if isinstance(timestamp, (int, float))
+            else datetime.fromisoformat(str(timestamp))
+        )
     except ValueError:
         return str(timestamp)
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -75,8 +78,13 @@ def vault_rows(service: Any) -> list[dict[str, Any]]:
 
 
 @router.get("/memory")
-async def memory(request: Request, q: str | None = None, mode: str = "hybrid", k: str | None = None,
-                 vault: Annotated[list[str] | None, Query()] = None) -> Response:
+async def memory(
+    request: Request,
+    q: str | None = None,
+    mode: str = "hybrid",
+    k: str | None = None,
+    vault: Annotated[list[str] | None, Query()] = None,
+) -> Response:
     """Every vault with its counts, the reindex form (pick a vault) and the search box (pick the vaults;
     results when ``q`` is given, each naming its vault)."""
     service = service_of(request)
@@ -89,12 +97,24 @@ async def memory(request: Request, q: str | None = None, mode: str = "hybrid", k
     mode = mode if mode in MODES else "hybrid"
     default_row = next(row for row in vaults if row["name"] == DEFAULT_VAULT)
     context: dict[str, Any] = {
-        "title": "Memory", "health": health, "vaults": vaults, "selected": selected, "job": job,
-        "job_started": when(job.get("started_at")), "job_finished": when(job.get("finished_at")),
-        "reindex_name": job.get("name") or DEFAULT_VAULT, "default_has_folder": default_row["folder"] is not None,
-        "query": query, "mode": mode, "modes": MODES,
-        "k": clamp_k(k), "max_k": MAX_K, "max_query": MAX_QUERY_CHARS, "poll_ms": POLL_INTERVAL_MS,
-        "results": None, "search_error": None,
+        "title": "Memory",
+        "health": health,
+        "vaults": vaults,
+        "selected": selected,
+        "job": job,
+        "job_started": when(job.get("started_at")),
+        "job_finished": when(job.get("finished_at")),
+        "reindex_name": job.get("name") or DEFAULT_VAULT,
+        "default_has_folder": default_row["folder"] is not None,
+        "query": query,
+        "mode": mode,
+        "modes": MODES,
+        "k": clamp_k(k),
+        "max_k": MAX_K,
+        "max_query": MAX_QUERY_CHARS,
+        "poll_ms": POLL_INTERVAL_MS,
+        "results": None,
+        "search_error": None,
     }
     if query:
         if len(query) > MAX_QUERY_CHARS:
@@ -120,23 +140,30 @@ async def reindex(request: Request) -> Response:
     folder = field_text(form, "vault") or None
     hub = service.memory
     try:
-        name, first = hub.vault_for_folder(Path(folder)) if folder else (field_text(form, "name") or DEFAULT_VAULT,
-                                                                           None)
-        job = await hub.start_reindex(name, rebuild=bool(field_text(form, "rebuild")),
-                                      allow_empty=bool(field_text(form, "allow_empty")), first_folder=first)
+        name, first = (
+            hub.vault_for_folder(Path(folder)) if folder else (field_text(form, "name") or DEFAULT_VAULT, None)
+        )
+        job = await hub.start_reindex(
+            name,
+            rebuild=bool(field_text(form, "rebuild")),
+            allow_empty=bool(field_text(form, "allow_empty")),
+            first_folder=first,
+        )
     except IndexBusy as exc:
         if wants_json(request):
             return JSONResponse({"error": "IndexBusy", "detail": str(exc)}, status_code=status.HTTP_409_CONFLICT)
         return redirect(request, MEMORY_PAGE, flash=("info", "A reindex is already running."))
     except (QmdrError, IngestError) as exc:
         if wants_json(request):
-            return JSONResponse({"error": type(exc).__name__, "detail": str(exc)},
-                                status_code=status.HTTP_400_BAD_REQUEST)
+            return JSONResponse(
+                {"error": type(exc).__name__, "detail": str(exc)}, status_code=status.HTTP_400_BAD_REQUEST
+            )
         return redirect(request, MEMORY_PAGE, flash=("error", str(exc)))
     if wants_json(request):
         return JSONResponse(job.to_dict(), status_code=status.HTTP_202_ACCEPTED)
-    return redirect(request, MEMORY_PAGE,
-                    flash=("info", f"Reindexing vault {job.name} ({job.vault}) in the background."))
+    return redirect(
+        request, MEMORY_PAGE, flash=("info", f"Reindexing vault {job.name} ({job.vault}) in the background.")
+    )
 
 
 @router.get("/notes/{path:path}")
@@ -145,6 +172,7 @@ async def note(path: str, request: Request, vault: str = DEFAULT_VAULT) -> Respo
     try:
         found = service_of(request).memory.get_note(vault, note_key(path))
     except (NotFound, InvalidQuery, IngestError):
-        return error_page(request, "Note not found", f"No indexed note at {path!r} in vault {vault!r}.",
-                          status.HTTP_404_NOT_FOUND)
+        return error_page(
+            request, "Note not found", f"No indexed note at {path!r} in vault {vault!r}.", status.HTTP_404_NOT_FOUND
+        )
     return render(request, "note.html", {"title": found["title"] or path, "note": found, "vault": vault})

@@ -46,8 +46,13 @@ PROVIDERS_PAGE = f"{UI_PREFIX}/settings/providers"
 MODELS_PAGE = f"{UI_PREFIX}/settings/models"
 #: auth kinds whose credential is an API key the dashboard can store
 KEYED_AUTH = ("api_key", "optional_key")
-LIMITS = {"key": MAX_KEY_CHARS, "url": MAX_URL_CHARS, "slug": MAX_CUSTOM_SLUG_CHARS,
-          "display_name": MAX_DISPLAY_NAME_CHARS, "model": MAX_MODEL_STRING_CHARS}
+LIMITS = {
+    "key": MAX_KEY_CHARS,
+    "url": MAX_URL_CHARS,
+    "slug": MAX_CUSTOM_SLUG_CHARS,
+    "display_name": MAX_DISPLAY_NAME_CHARS,
+    "model": MAX_MODEL_STRING_CHARS,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,25 +84,49 @@ def provider_rows(service: Service) -> tuple[list[ProviderRow], list[ProviderRow
     for pid in service.keys.provider_ids():
         info = service.keys.key_info(pid)
         spec = service.keys.spec(pid)
-        row = ProviderRow(id=pid, display_name=info.display_name or pid, source=info.source, masked=info.masked,
-                          env_var=info.env_var, missing_settings=tuple(info.missing_settings), error=info.error,
-                          keyed=spec.auth in KEYED_AUTH, docs_url=spec.docs_url,
-                          base_url=customs[pid].base_url if pid in customs else None,
-                          slug=customs[pid].slug if pid in customs else None)
+        row = ProviderRow(
+            id=pid,
+            display_name=info.display_name or pid,
+            source=info.source,
+            masked=info.masked,
+            env_var=info.env_var,
+            missing_settings=tuple(info.missing_settings),
+            error=info.error,
+            keyed=spec.auth in KEYED_AUTH,
+            docs_url=spec.docs_url,
+            base_url=customs[pid].base_url if pid in customs else None,
+            slug=customs[pid].slug if pid in customs else None,
+        )
         (custom if pid in customs else built_in).append(row)
     return built_in, custom
 
 
-def providers_page(request: Request, *, errors: dict[str, str] | None = None, form: str | None = None,
-                   values: dict[str, str] | None = None, status_code: int = 200) -> Response:
+def providers_page(
+    request: Request,
+    *,
+    errors: dict[str, str] | None = None,
+    form: str | None = None,
+    values: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
     """The page, optionally with a form's errors; ``values`` refills non-secret fields only."""
     service = service_of(request)
     built_in, custom = provider_rows(service)
-    return render(request, "providers.html", {
-        "title": "Providers", "built_in": built_in, "custom": custom, "errors": errors or {},
-        "error_form": form, "values": values or {}, "can_store_keys": service.secrets.can_decrypt,
-        "limits": LIMITS,
-    }, status_code=status_code)
+    return render(
+        request,
+        "providers.html",
+        {
+            "title": "Providers",
+            "built_in": built_in,
+            "custom": custom,
+            "errors": errors or {},
+            "error_form": form,
+            "values": values or {},
+            "can_store_keys": service.secrets.can_decrypt,
+            "limits": LIMITS,
+        },
+        status_code=status_code,
+    )
 
 
 def built_in_provider(service: Service, provider_id: str) -> str | None:
@@ -126,16 +155,22 @@ async def store_key(provider_id: str, request: Request) -> Response:
     try:
         key = clean_api_key(field_text(form, "api_key"))
     except FormError as exc:
-        return providers_page(request, errors={exc.field: exc.message}, form=f"key:{provider_id}",
-                              status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+        return providers_page(
+            request,
+            errors={exc.field: exc.message},
+            form=f"key:{provider_id}",
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+        )
     try:
         service.secrets.set_key(provider_id, key)
     except ProviderError as exc:
         return redirect(request, PROVIDERS_PAGE, flash=("error", exc.message))
     masked = service.keys.key_info(provider_id).masked
-    return redirect(request, f"{PROVIDERS_PAGE}#p-{provider_id}",
-                    flash=("ok", f"Saved the {provider_id} key ({masked}), encrypted; it now takes precedence "
-                                 "over the env var."))
+    return redirect(
+        request,
+        f"{PROVIDERS_PAGE}#p-{provider_id}",
+        flash=("ok", f"Saved the {provider_id} key ({masked}), encrypted; it now takes precedence over the env var."),
+    )
 
 
 @router.post("/providers/{provider_id}/key/delete")
@@ -145,7 +180,7 @@ async def remove_key(provider_id: str, request: Request) -> Response:
     if built_in_provider(service, provider_id) is None:
         return error_page(request, "Unknown provider", f"There is no provider {provider_id!r}.", 404)
     removed = service.secrets.delete_key(provider_id)
-    message = (f"Removed the stored {provider_id} key." if removed else f"No stored {provider_id} key to remove.")
+    message = f"Removed the stored {provider_id} key." if removed else f"No stored {provider_id} key to remove."
     info = service.keys.key_info(provider_id)
     if removed and info.source == "env":
         message += f" {info.env_var} from the environment applies again."
@@ -162,8 +197,11 @@ async def test_provider(provider_id: str, request: Request) -> Response:
     except UnknownProvider:
         return error_page(request, "Unknown provider", f"There is no provider {provider_id!r}.", 404)
     ok, message = await service.providers.test_provider(provider_id)
-    return redirect(request, f"{PROVIDERS_PAGE}#p-{provider_id}",
-                    flash=("ok" if ok else "error", message if ok else f"{provider_id} test failed: {message}"))
+    return redirect(
+        request,
+        f"{PROVIDERS_PAGE}#p-{provider_id}",
+        flash=("ok" if ok else "error", message if ok else f"{provider_id} test failed: {message}"),
+    )
 
 
 def _custom_fields(form: Any, *, optional_key: bool) -> tuple[str, str | None, str | None]:
@@ -186,14 +224,25 @@ async def add_custom(request: Request) -> Response:
             raise FormError("slug", f"custom-{slug} already exists: edit it below instead")
         base_url, display_name, key = _custom_fields(form, optional_key=True)
         if key and not service.secrets.can_decrypt:
-            raise FormError("api_key", "SECRET_ENCRYPTION_KEY is not set, so keys cannot be stored; set it "
-                                       "(16+ random characters) and restart, or leave the key empty")
+            raise FormError(
+                "api_key",
+                "SECRET_ENCRYPTION_KEY is not set, so keys cannot be stored; set it "
+                "(16+ random characters) and restart, or leave the key empty",
+            )
         service.secrets.add_custom_provider(slug, base_url, key, display_name)
     except FormError as exc:
-        return providers_page(request, errors={exc.field: exc.message}, form="add", values=values,
-                              status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
-    return redirect(request, f"{PROVIDERS_PAGE}#p-custom-{slug}",
-                    flash=("ok", f"Added custom-{slug}: use it as custom-{slug}/<model>."))
+        return providers_page(
+            request,
+            errors={exc.field: exc.message},
+            form="add",
+            values=values,
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+        )
+    return redirect(
+        request,
+        f"{PROVIDERS_PAGE}#p-custom-{slug}",
+        flash=("ok", f"Added custom-{slug}: use it as custom-{slug}/<model>."),
+    )
 
 
 @router.post("/custom/{slug}")
@@ -215,8 +264,13 @@ async def edit_custom(slug: str, request: Request) -> Response:
             raise FormError("api_key", "SECRET_ENCRYPTION_KEY is not set, so keys cannot be stored")
         service.secrets.add_custom_provider(slug, base_url, key, display_name)
     except FormError as exc:
-        return providers_page(request, errors={exc.field: exc.message}, form=f"edit:{slug}", values=values,
-                              status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+        return providers_page(
+            request,
+            errors={exc.field: exc.message},
+            form=f"edit:{slug}",
+            values=values,
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+        )
     except ProviderError as exc:
         return redirect(request, PROVIDERS_PAGE, flash=("error", exc.message))
     return redirect(request, f"{PROVIDERS_PAGE}#p-custom-{slug}", flash=("ok", f"Saved custom-{slug}."))
@@ -251,26 +305,44 @@ def thinking_hint(service: Service, model: str | None) -> dict[str, Any] | None:
         info = service.keys.key_info(ref.provider)
     except ProviderError:
         return None
-    return {"thinks": service.providers.catalog.supports_thinking(ref.provider, ref.model),
-            "configured": info.ready or ref.provider.startswith(CUSTOM_PREFIX), "provider": ref.provider}
+    return {
+        "thinks": service.providers.catalog.supports_thinking(ref.provider, ref.model),
+        "configured": info.ready or ref.provider.startswith(CUSTOM_PREFIX),
+        "provider": ref.provider,
+    }
 
 
-def models_page(request: Request, *, errors: dict[str, str] | None = None, values: dict[str, str] | None = None,
-                status_code: int = 200) -> Response:
+def models_page(
+    request: Request,
+    *,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
     service = service_of(request)
     defaults = service.secrets.get_defaults()
-    current = values or {"working_model": defaults.working_model or "",
-                         "thinking_model": defaults.thinking_model or "",
-                         "thinking_level": defaults.thinking_level or ""}
+    current = values or {
+        "working_model": defaults.working_model or "",
+        "thinking_model": defaults.thinking_model or "",
+        "thinking_level": defaults.thinking_level or "",
+    }
     chat_models = [m for m in KNOWN_MODELS if m.kind == "chat"]
-    return render(request, "models.html", {
-        "title": "Models", "values": current, "errors": errors or {}, "levels": THINKING_LEVELS,
-        "chat_models": chat_models,
-        "thinking_map": {f"{m.provider}/{m.id}": m.supports_thinking for m in chat_models},
-        "customs": [c.provider_id for c in service.secrets.list_custom_providers()],
-        "hints": {name: thinking_hint(service, current[name]) for name in ("working_model", "thinking_model")},
-        "limits": LIMITS,
-    }, status_code=status_code)
+    return render(
+        request,
+        "models.html",
+        {
+            "title": "Models",
+            "values": current,
+            "errors": errors or {},
+            "levels": THINKING_LEVELS,
+            "chat_models": chat_models,
+            "thinking_map": {f"{m.provider}/{m.id}": m.supports_thinking for m in chat_models},
+            "customs": [c.provider_id for c in service.secrets.list_custom_providers()],
+            "hints": {name: thinking_hint(service, current[name]) for name in ("working_model", "thinking_model")},
+            "limits": LIMITS,
+        },
+        status_code=status_code,
+    )
 
 
 @router.get("/models")
@@ -292,10 +364,14 @@ async def save_models(request: Request) -> Response:
             if model:
                 _require_known_provider(service, name, model)
     except FormError as exc:
-        return models_page(request, errors={exc.field: exc.message}, values=values,
-                           status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
-    cleared = tuple(name for name, value in (("working_model", working), ("thinking_model", thinking),
-                                             ("thinking_level", level)) if value is None)
+        return models_page(
+            request, errors={exc.field: exc.message}, values=values, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT
+        )
+    cleared = tuple(
+        name
+        for name, value in (("working_model", working), ("thinking_model", thinking), ("thinking_level", level))
+        if value is None
+    )
     service.secrets.set_defaults(working_model=working, thinking_model=thinking, thinking_level=level, clear=cleared)
     return redirect(request, MODELS_PAGE, flash=("ok", "Saved the default models."))
 

@@ -25,17 +25,37 @@ TOKENS_PAGE = f"{UI_PREFIX}/settings/tokens"
 RIGHT_FIELD = "right:"
 
 
-async def tokens_page(request: Request, *, created: dict[str, object] | None = None, error: str | None = None,
-                      name: str = "", status_code: int = 200) -> Response:
+async def tokens_page(
+    request: Request,
+    *,
+    created: dict[str, object] | None = None,
+    error: str | None = None,
+    name: str = "",
+    status_code: int = 200,
+) -> Response:
     service = service_of(request)
     infos = await anyio.to_thread.run_sync(token_store_of(request).list)
-    return render(request, "tokens.html", {
-        "title": "Agent tokens",
-        "tokens": [{"name": i.name, "vaults": dict(i.vaults),
-                    "created": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(i.created_at))} for i in infos],
-        "vaults": [v.name for v in service.memory.list()], "rights": RIGHTS,
-        "created": created, "error": error, "name": name,
-    }, status_code=status_code)
+    return render(
+        request,
+        "tokens.html",
+        {
+            "title": "Agent tokens",
+            "tokens": [
+                {
+                    "name": i.name,
+                    "vaults": dict(i.vaults),
+                    "created": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(i.created_at)),
+                }
+                for i in infos
+            ],
+            "vaults": [v.name for v in service.memory.list()],
+            "rights": RIGHTS,
+            "created": created,
+            "error": error,
+            "name": name,
+        },
+        status_code=status_code,
+    )
 
 
 @router.get("/tokens")
@@ -48,17 +68,23 @@ async def show_tokens(request: Request) -> Response:
 async def add_token(request: Request) -> Response:
     form = await posted_form(request)
     name = field_text(form, "name").strip()
-    grants = {key[len(RIGHT_FIELD):]: value for key, value in form.items()
-              if key.startswith(RIGHT_FIELD) and isinstance(value, str) and value}
+    grants = {
+        key[len(RIGHT_FIELD) :]: value
+        for key, value in form.items()
+        if key.startswith(RIGHT_FIELD) and isinstance(value, str) and value
+    }
     hub = service_of(request).memory
     try:
         info, token = await anyio.to_thread.run_sync(
-            lambda: create_token(token_store_of(request), name, grants, known_vault=hub.known))
+            lambda: create_token(token_store_of(request), name, grants, known_vault=hub.known)
+        )
     except QmdrError as exc:
-        return await tokens_page(request, error=str(exc), name=name,
-                                 status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
-    return await tokens_page(request, created={"name": info.name, "vaults": dict(info.vaults), "token": token},
-                             status_code=status.HTTP_201_CREATED)
+        return await tokens_page(request, error=str(exc), name=name, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+    return await tokens_page(
+        request,
+        created={"name": info.name, "vaults": dict(info.vaults), "token": token},
+        status_code=status.HTTP_201_CREATED,
+    )
 
 
 @router.post("/tokens/{name}/revoke")

@@ -30,9 +30,11 @@ UI_PREFIX = "/ui"
 LOGIN_PATH = f"{UI_PREFIX}/login"
 
 #: scripts and styles only from our own /ui/static, no inline code, never framed, forms post only to us
-CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-                           "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; "
-                           "object-src 'none'")
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; "
+    "object-src 'none'"
+)
 SECURITY_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
@@ -41,8 +43,9 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",  # pages show key status; never keep them in a shared cache
 }
 
-_env = Environment(loader=FileSystemLoader(TEMPLATES_DIR), autoescape=select_autoescape(["html"]),
-                   trim_blocks=True, lstrip_blocks=True)
+_env = Environment(
+    loader=FileSystemLoader(TEMPLATES_DIR), autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True
+)
 
 
 class LoginRequired(Exception):
@@ -78,8 +81,9 @@ def login_redirect(next_path: str) -> RedirectResponse:
     return response
 
 
-def render(request: Request, template: str, context: dict[str, Any] | None = None, *,
-           status_code: int = 200) -> HTMLResponse:
+def render(
+    request: Request, template: str, context: dict[str, Any] | None = None, *, status_code: int = 200
+) -> HTMLResponse:
     """Render a page with the shared context (CSRF token, flash message, navigation)."""
     secret = ui_secret(request)
     nonce, new_nonce = csrf.ensure_nonce(request)
@@ -95,8 +99,7 @@ def render(request: Request, template: str, context: dict[str, Any] | None = Non
         "path": request.url.path,
         **(context or {}),
     }
-    response = HTMLResponse(_env.get_template(template).render(page), status_code=status_code,
-                            headers=SECURITY_HEADERS)
+    response = HTMLResponse(_env.get_template(template).render(page), status_code=status_code, headers=SECURITY_HEADERS)
     if new_nonce:
         csrf.set_nonce_cookie(response, request, nonce)
     if flash is not None:
@@ -120,8 +123,9 @@ async def posted_form(request: Request) -> FormData:
 def forbidden_page(request: Request, exc: Exception) -> Response:
     """The 403 page of a failed CSRF check; it carries a fresh nonce so going back and reloading works."""
     detail = f"This form could not be verified ({exc}). Go back, reload the page and try again."
-    return render(request, "error.html", {"title": "Request refused", "detail": detail},
-                  status_code=status.HTTP_403_FORBIDDEN)
+    return render(
+        request, "error.html", {"title": "Request refused", "detail": detail}, status_code=status.HTTP_403_FORBIDDEN
+    )
 
 
 def error_page(request: Request, title: str, detail: str, status_code: int) -> Response:

@@ -18,8 +18,9 @@ from typing import IO, Any
 
 
 @contextlib.contextmanager
-def replace_atomically(target: Path, *, prefix: str, suffix: str = "", text: bool = False,
-                       mode: int | None = None) -> Iterator[IO[Any]]:
+def replace_atomically(
+    target: Path, *, prefix: str, suffix: str = "", text: bool = False, mode: int | None = None
+) -> Iterator[IO[Any]]:
     """Yield a handle (binary, or UTF-8 text with ``\\n`` line ends when ``text``) on a temp file beside
     ``target``; when the block ends cleanly the file is flushed, fsynced, given ``mode`` (else
     ``mkstemp``'s 0600 stays) and renamed over ``target``. ``prefix`` should start with a dot, so

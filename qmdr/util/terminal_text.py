@@ -18,8 +18,7 @@ from rich.text import Text
 #: kept as they are: they lay text out rather than control the terminal
 _LAYOUT = frozenset("\n\t")
 #: not category Cc but reorders or hides what is shown (bidi overrides, isolates, marks; line separators)
-_INVISIBLE_CONTROLS = frozenset(
-    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u2028\u2029")
+_INVISIBLE_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u2028\u2029")
 
 
 def _escape(char: str) -> str:

@@ -32,23 +32,30 @@ def qmdr_executable() -> str:
 def qmdr_env(data_dir: Path, **extra: str) -> dict[str, str]:
     """A clean environment: no provider keys or QMD_* settings leak in from the developer's shell."""
     secret_like = ("_API_KEY", "_TOKEN")
-    env = {k: v for k, v in os.environ.items()
-           if not (k.startswith(("QMD_", "QMDR_")) or k.endswith(secret_like) or k == "SECRET_ENCRYPTION_KEY")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not (k.startswith(("QMD_", "QMDR_")) or k.endswith(secret_like) or k == "SECRET_ENCRYPTION_KEY")
+    }
     env.update({"QMDR_DATA_DIR": str(data_dir), "QMDR_LOG_LEVEL": "WARNING"})
     env.update(extra)
     return env
 
 
 @contextlib.contextmanager
-def running_server(env: dict[str, str], *, cwd: Path, port: int | None = None,
-                   extra_args: tuple[str, ...] = ()) -> Iterator[str]:
+def running_server(
+    env: dict[str, str], *, cwd: Path, port: int | None = None, extra_args: tuple[str, ...] = ()
+) -> Iterator[str]:
     """Yield the base URL of a ``qmdr serve`` subprocess; stop it afterwards."""
     port = port or free_port()
     log_path = cwd / f"qmdr-serve-{port}.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [qmdr_executable(), "serve", "--host", "127.0.0.1", "--port", str(port), *extra_args],
-            env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
+            env=env,
+            cwd=cwd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     base = f"http://127.0.0.1:{port}"
     try:

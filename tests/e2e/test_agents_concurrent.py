@@ -41,10 +41,16 @@ async def agent(base: str, name: str, errors: list[str]) -> list[str]:
 
 @pytest.mark.anyio
 async def test_two_agents_and_an_editor_concurrently(tmp_path: Path) -> None:
-    folders = {name: write_notes(tmp_path / "vaults" / name, {"readme.md": f"# {name}\n\nVault of {name}.\n"})
-               for name in ("alice", "bob", "shared")}
-    env = qmdr_env(tmp_path / "data", QMDR_VAULT=str(folders["shared"]), QMDR_WATCH_DEBOUNCE_S="0.3",
-                   QMDR_VAULT_ROOTS=json.dumps([str(tmp_path / "vaults")]))
+    folders = {
+        name: write_notes(tmp_path / "vaults" / name, {"readme.md": f"# {name}\n\nVault of {name}.\n"})
+        for name in ("alice", "bob", "shared")
+    }
+    env = qmdr_env(
+        tmp_path / "data",
+        QMDR_VAULT=str(folders["shared"]),
+        QMDR_WATCH_DEBOUNCE_S="0.3",
+        QMDR_VAULT_ROOTS=json.dumps([str(tmp_path / "vaults")]),
+    )
     with running_server(env, cwd=tmp_path, extra_args=("--watch",)) as base:
         async with AsyncQmdrClient(base, timeout=120) as admin:
             for name in ("alice", "bob"):
@@ -72,8 +78,13 @@ async def test_two_agents_and_an_editor_concurrently(tmp_path: Path) -> None:
 
             deadline = time.monotonic() + WATCH_LIMIT_S
             while True:
-                found = await admin.search("quokka0 quokka1 quokka2 quokka3 quokka4", vaults=["default"],
-                                           mode="keyword", k=20, group_by_note=True)
+                found = await admin.search(
+                    "quokka0 quokka1 quokka2 quokka3 quokka4",
+                    vaults=["default"],
+                    mode="keyword",
+                    k=20,
+                    group_by_note=True,
+                )
                 if {r.path for r in found.results} >= {f"edited{i}.md" for i in range(ROUNDS)}:
                     break
                 assert time.monotonic() < deadline, "the watcher never indexed the editor's files"

@@ -18,8 +18,9 @@ ENCRYPTION_KEY = "cli-test-encryption-key-0123456789"
 
 
 def qmdr(*args: str, env: dict[str, str], cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([qmdr_executable(), *args], env=env, cwd=cwd, capture_output=True, text=True,
-                          input=stdin, timeout=300)
+    return subprocess.run(
+        [qmdr_executable(), *args], env=env, cwd=cwd, capture_output=True, text=True, input=stdin, timeout=300
+    )
 
 
 @pytest.fixture
@@ -49,8 +50,9 @@ def test_index_search_and_status(tmp_path: Path, notes: Path) -> None:
     assert body["results"][0]["path"] == "decisions/retries.md"
     assert all(r["path"] != "decisions/storage.md" for r in body["results"])
 
-    keyword = json.loads(qmdr("search", "camping stove", "--mode", "keyword", "-k", "1", "--json",
-                              env=env, cwd=tmp_path).stdout)
+    keyword = json.loads(
+        qmdr("search", "camping stove", "--mode", "keyword", "-k", "1", "--json", env=env, cwd=tmp_path).stdout
+    )
     assert [r["path"] for r in keyword["results"]] == ["howto/cooking-rice.md"]
 
     table = qmdr("search", "rice", env=env, cwd=tmp_path)
@@ -62,8 +64,9 @@ def test_index_search_and_status(tmp_path: Path, notes: Path) -> None:
 
 def test_search_table_shows_note_text_literally(tmp_path: Path, notes: Path) -> None:
     """The README's first search shows the note's [[link]]; a note holding [/b] or an escape cannot break it."""
-    (notes / "howto" / "markup.md").write_text("# Tags [b]bold[/b]\n\nretries close with [/b] and "
-                                               "\x1b[2J clear the screen\n", encoding="utf-8")
+    (notes / "howto" / "markup.md").write_text(
+        "# Tags [b]bold[/b]\n\nretries close with [/b] and \x1b[2J clear the screen\n", encoding="utf-8"
+    )
     env = {**qmdr_env(tmp_path / "data"), "COLUMNS": "400"}
     assert qmdr("index", str(notes), env=env, cwd=tmp_path).returncode == 0
     table = qmdr("search", "what did we decide about retries", env=env, cwd=tmp_path)
@@ -77,8 +80,12 @@ def test_search_table_shows_note_text_literally(tmp_path: Path, notes: Path) -> 
 
 def test_bad_search_input_is_a_clear_error(tmp_path: Path) -> None:
     env = qmdr_env(tmp_path / "data")
-    for args in (["search", "   "], ["search", "x", "-k", "0"], ["search", "x", "-k", "101"],
-                 ["search", "x", "--mode", "magic"]):
+    for args in (
+        ["search", "   "],
+        ["search", "x", "-k", "0"],
+        ["search", "x", "-k", "101"],
+        ["search", "x", "--mode", "magic"],
+    ):
         result = qmdr(*args, env=env, cwd=tmp_path)
         assert result.returncode == 2, args
         assert "error:" in result.stderr and "Traceback" not in result.stderr
@@ -90,8 +97,13 @@ def test_model_change_asks_for_a_rebuild(tmp_path: Path, notes: Path) -> None:
     env = qmdr_env(tmp_path / "data")
     assert qmdr("index", str(notes), "--json", env=env, cwd=tmp_path).returncode == 0
     with FakeOpenAIServer(dim=384) as server:
-        remote = {**env, "QMD_EMBED_PROVIDER": "openai", "QMD_OPENAI_BASE_URL": server.base_url,
-                  "QMD_OPENAI_EMBED_MODEL": "fake-embed", "QMD_OPENAI_API_KEY": "sk-cli-fake-key-1234"}
+        remote = {
+            **env,
+            "QMD_EMBED_PROVIDER": "openai",
+            "QMD_OPENAI_BASE_URL": server.base_url,
+            "QMD_OPENAI_EMBED_MODEL": "fake-embed",
+            "QMD_OPENAI_API_KEY": "sk-cli-fake-key-1234",
+        }
         refused = qmdr("index", str(notes), env=remote, cwd=tmp_path)
         assert refused.returncode != 0 and "--rebuild" in refused.stderr
         rebuilt = qmdr("index", str(notes), "--rebuild", "--json", env=remote, cwd=tmp_path)
@@ -113,8 +125,9 @@ def test_providers_keys_models_and_chat(tmp_path: Path) -> None:
     settings_file = (tmp_path / "data" / "settings.sqlite").read_bytes()
     assert b"sk-or-stored-key-7777" not in settings_file
 
-    resolved = json.loads(qmdr("models", "resolve", "anthropic/claude-sonnet-4", "--json",
-                               env=env, cwd=tmp_path).stdout)
+    resolved = json.loads(
+        qmdr("models", "resolve", "anthropic/claude-sonnet-4", "--json", env=env, cwd=tmp_path).stdout
+    )
     assert resolved["model_sent"] == "claude-sonnet-4-0" and resolved["key_env_var"] == "ANTHROPIC_API_KEY"
     unknown = qmdr("models", "resolve", "nope/model", env=env, cwd=tmp_path)
     assert unknown.returncode == 1 and "unknown provider" in unknown.stderr
@@ -145,6 +158,10 @@ def test_set_key_under_a_different_encryption_key_is_refused_and_rotation_still_
     listed = {p["id"]: p for p in json.loads(qmdr("providers", "--json", env=good, cwd=tmp_path).stdout)}
     assert listed["openrouter"]["source"] == "stored" and listed["groq"]["source"] == "none"
     assert listed["openrouter"]["error"] is None
-    rotated = qmdr("providers", "rotate-key", env={**good, "QMDR_NEW_SECRET_ENCRYPTION_KEY": "third-key-666666666666"},
-                   cwd=tmp_path)
+    rotated = qmdr(
+        "providers",
+        "rotate-key",
+        env={**good, "QMDR_NEW_SECRET_ENCRYPTION_KEY": "third-key-666666666666"},
+        cwd=tmp_path,
+    )
     assert rotated.returncode == 0 and "re-encrypted 1" in rotated.stdout, rotated.stderr  # one key opens it all

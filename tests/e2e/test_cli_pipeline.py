@@ -27,7 +27,8 @@ steps:
 def test_models_resolve_pipeline_says_where_each_choice_came_from(tmp_path: Path) -> None:
     (tmp_path / "agents" / "critic").mkdir(parents=True)
     (tmp_path / "agents" / "critic" / "config.yml").write_text(
-        "model: xai/grok-3-mini\nthinking_model: anthropic/claude-opus-4\nthinking_level: high\n")
+        "model: xai/grok-3-mini\nthinking_model: anthropic/claude-opus-4\nthinking_level: high\n"
+    )
     (tmp_path / "pipeline.yml").write_text(PIPELINE)
     env = qmdr_env(tmp_path / "data", SECRET_ENCRYPTION_KEY="pipeline-test-key-0000000000")
     env["QMDR_AGENTS_DIR"] = str(tmp_path / "agents")
@@ -43,8 +44,19 @@ def test_models_resolve_pipeline_says_where_each_choice_came_from(tmp_path: Path
     assert rows["review"]["model"] == "xai/grok-3-mini" and rows["review"]["thinking_level"] == "high"
     assert rows["review"]["sources"] == {"model": "agent", "thinking_model": "agent", "thinking_level": "agent"}
     assert rows["polish"]["model"] == "openai/gpt-4o-mini" and rows["polish"]["sources"]["model"] == "agent"
-    one = qmdr("models", "resolve", "--pipeline", "pipeline.yml", "--step", "review", "--agents-dir",
-               str(tmp_path / "agents"), "--json", env=env, cwd=tmp_path)
+    one = qmdr(
+        "models",
+        "resolve",
+        "--pipeline",
+        "pipeline.yml",
+        "--step",
+        "review",
+        "--agents-dir",
+        str(tmp_path / "agents"),
+        "--json",
+        env=env,
+        cwd=tmp_path,
+    )
     assert [row["step"] for row in json.loads(one.stdout)] == ["review"]
     missing = qmdr("models", "resolve", "--pipeline", "pipeline.yml", "--step", "nope", env=env, cwd=tmp_path)
     assert missing.returncode == 1 and "draft, review, polish" in missing.stderr
@@ -57,8 +69,17 @@ def test_models_refresh_stores_each_providers_list_and_reports_failures(tmp_path
     with FakeOpenAIServer() as server:
         assert qmdr("providers", "add-custom", "box", server.base_url, env=env, cwd=tmp_path).returncode == 0
         assert qmdr("providers", "add-custom", "gone", "http://127.0.0.1:9/v1", env=env, cwd=tmp_path).returncode == 0
-        done = qmdr("models", "refresh", "--provider", "custom-box", "--provider", "custom-gone", "--json",
-                    env=env, cwd=tmp_path)
+        done = qmdr(
+            "models",
+            "refresh",
+            "--provider",
+            "custom-box",
+            "--provider",
+            "custom-gone",
+            "--json",
+            env=env,
+            cwd=tmp_path,
+        )
     assert done.returncode == 0, done.stderr
     results = {r["provider"]: r for r in json.loads(done.stdout)}
     assert results["custom-box"]["ok"] and results["custom-box"]["models"] == len(server.models) > 0

@@ -31,9 +31,21 @@ class ToolCallingServer(BaseHTTPRequestHandler):
             payload = f"data: {json.dumps(first)}\n\ndata: {json.dumps(last)}\n\ndata: [DONE]\n\n".encode()
             content_type = "text/event-stream"
         else:
-            payload = json.dumps({"id": "c", "object": "chat.completion", "created": 1, "model": "m", "choices": [
-                {"index": 0, "finish_reason": "tool_calls",
-                 "message": {"role": "assistant", "content": None, "tool_calls": [CALL]}}]}).encode()
+            payload = json.dumps(
+                {
+                    "id": "c",
+                    "object": "chat.completion",
+                    "created": 1,
+                    "model": "m",
+                    "choices": [
+                        {
+                            "index": 0,
+                            "finish_reason": "tool_calls",
+                            "message": {"role": "assistant", "content": None, "tool_calls": [CALL]},
+                        }
+                    ],
+                }
+            ).encode()
             content_type = "application/json"
         self.send_response(200)
         self.send_header("content-type", content_type)
@@ -60,15 +72,31 @@ def test_chat_with_a_tools_file_prints_each_call(tmp_path: Path, server: str) ->
     env = qmdr_env(tmp_path / "data", SECRET_ENCRYPTION_KEY=ENCRYPTION_KEY)
     assert qmdr("providers", "add-custom", "tools", server, env=env, cwd=tmp_path).returncode == 0
     tools = tmp_path / "tools.yaml"
-    tools.write_text("- name: get_weather\n  description: Weather now in a city\n  parameters:\n"
-                     "    type: object\n    properties: {city: {type: string}}\n    required: [city]\n")
+    tools.write_text(
+        "- name: get_weather\n  description: Weather now in a city\n  parameters:\n"
+        "    type: object\n    properties: {city: {type: string}}\n    required: [city]\n"
+    )
     for mode in ("--no-stream", "--stream"):
-        done = qmdr("chat", "-m", "custom-tools/m", "Weather in Paris?", "--tools", str(tools),
-                    "--tool-choice", "get_weather", mode, env=env, cwd=tmp_path)
+        done = qmdr(
+            "chat",
+            "-m",
+            "custom-tools/m",
+            "Weather in Paris?",
+            "--tools",
+            str(tools),
+            "--tool-choice",
+            "get_weather",
+            mode,
+            env=env,
+            cwd=tmp_path,
+        )
         assert done.returncode == 0, done.stderr
         [line] = [ln for ln in done.stdout.splitlines() if ln.startswith("tool_call ")]
-        assert json.loads(line.removeprefix("tool_call ")) == {"id": "call_7", "name": "get_weather",
-                                                              "arguments": {"city": "Paris"}}
+        assert json.loads(line.removeprefix("tool_call ")) == {
+            "id": "call_7",
+            "name": "get_weather",
+            "arguments": {"city": "Paris"},
+        }
     sent = ToolCallingServer.bodies[-1]
     assert sent["tools"][0]["function"]["parameters"]["required"] == ["city"]
     assert sent["tool_choice"] == {"type": "function", "function": {"name": "get_weather"}}

@@ -73,8 +73,9 @@ PROVIDERS = ("openrouter", "openai", "anthropic", "mistral", "groq")
 # plain fork of the pytest process would copy whatever threads and locks earlier tests left running
 # (embedder pools, BLAS threads, loggers), and a child can hang on a lock copied while held.
 FORK = multiprocessing.get_context("forkserver")
-FORK.set_forkserver_preload(["qmdr.memory.indexer", "qmdr.store.sqlite", "providers.secret_store",
-                             "tests.qmdr.embedders", __name__])
+FORK.set_forkserver_preload(
+    ["qmdr.memory.indexer", "qmdr.store.sqlite", "providers.secret_store", "tests.qmdr.embedders", __name__]
+)
 
 
 def note_text(i: int, version: int) -> str:
@@ -102,8 +103,14 @@ def state_of(index: Path) -> tuple:
         assert store.integrity_check() == ["ok"]
         stats = store.stats()
         hits = sorted(h.note_path for h in store.keyword(NEW_WORD, 1000))
-        return (tuple(sorted(store.note_hashes().items())), stats.notes, stats.chunks, stats.vectors,
-                tuple(sorted(store.hashes_without_vector())), tuple(hits))
+        return (
+            tuple(sorted(store.note_hashes().items())),
+            stats.notes,
+            stats.chunks,
+            stats.vectors,
+            tuple(sorted(store.hashes_without_vector())),
+            tuple(hits),
+        )
 
 
 def run_reindex(index: str, root: str, phase) -> None:  # noqa: ANN001 - a multiprocessing.Value
@@ -163,8 +170,15 @@ def build_states(base: Path, notes: int, probe_runs: int) -> dict:
         assert child.exitcode == 0 and to_write > 0
     new = state_of(probe)
     assert old != new and new[-1]  # the new state really differs, and its new word is searchable
-    return {"root": root, "pristine": pristine, "old": old, "new": new, "duration": max(durations),
-            "write_seconds": max(writes), "notes": notes}
+    return {
+        "root": root,
+        "pristine": pristine,
+        "old": old,
+        "new": new,
+        "duration": max(durations),
+        "write_seconds": max(writes),
+        "notes": notes,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -219,9 +233,17 @@ def test_sigkill_during_reindex_leaves_old_or_new_state_never_a_mix(tmp_path: Pa
             assert child.exitcode == 0
             assert state_of(index) == states["new"]
     assert outcomes["old"] and outcomes["new"]  # the kills spanned the commit
-    record("crash", target="reindex", kills=KILL_POINTS, survived=KILL_POINTS, old=outcomes["old"],
-           new=outcomes["new"], phases=dict(phases), run_seconds=round(states["duration"], 3),
-           notes=states["notes"])
+    record(
+        "crash",
+        target="reindex",
+        kills=KILL_POINTS,
+        survived=KILL_POINTS,
+        old=outcomes["old"],
+        new=outcomes["new"],
+        phases=dict(phases),
+        run_seconds=round(states["duration"], 3),
+        notes=states["notes"],
+    )
 
 
 def test_a_killed_reindex_keeps_completed_embedding_batches(tmp_path: Path, states: dict) -> None:

@@ -51,10 +51,7 @@ async def test_custom_provider_chat_stream_embed_and_list_over_real_sockets(serv
         assert result.usage.input_tokens == 3
 
         deltas = [
-            d
-            async for d in client.stream_chat(
-                "custom-fake/fake-chat", [{"role": "user", "content": "one two three"}]
-            )
+            d async for d in client.stream_chat("custom-fake/fake-chat", [{"role": "user", "content": "one two three"}])
         ]
         assert "".join(d.text for d in deltas) == "echo: one two three"
         assert len([d for d in deltas if d.text]) == 4  # really streamed, word by word
@@ -99,9 +96,7 @@ async def test_fake_server_hooks_replace_chat_and_embeddings(client_for):
     async def grade(messages, model):
         return '{"score": 0.75}'
 
-    with FakeOpenAIServer(
-        chat_fn=grade, embed_fn=lambda texts, model: [[float(len(t)), 0.0] for t in texts]
-    ) as srv:
+    with FakeOpenAIServer(chat_fn=grade, embed_fn=lambda texts, model: [[float(len(t)), 0.0] for t in texts]) as srv:
         async with client_for(srv, key=None) as client:
             graded = await client.chat("custom-fake/grader", [Message("user", "q")], json_output=True)
             vectors = await client.embed("custom-fake/any", ["ab", "abcd"])

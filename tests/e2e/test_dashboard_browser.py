@@ -67,10 +67,14 @@ def test_configure_providers_models_and_search_in_the_browser(browser, tmp_path:
     team = tmp_path / "team"
     team.mkdir()
     (team / "otters.md").write_text("# Otters\n\nWe decided the team adopts an otter named Pebble.\n")
-    env = qmdr_env(data_dir, SECRET_ENCRYPTION_KEY=ENCRYPTION_KEY, QMDR_VAULT=str(vault),
-                   QMDR_VAULT_ROOTS=f'["{tmp_path}"]')
-    with FakeOpenAIServer(api_key=CUSTOM_KEY) as fake, running_server(env, cwd=tmp_path) as base, \
-            httpx.Client(base_url=base, timeout=30) as api:
+    env = qmdr_env(
+        data_dir, SECRET_ENCRYPTION_KEY=ENCRYPTION_KEY, QMDR_VAULT=str(vault), QMDR_VAULT_ROOTS=f'["{tmp_path}"]'
+    )
+    with (
+        FakeOpenAIServer(api_key=CUSTOM_KEY) as fake,
+        running_server(env, cwd=tmp_path) as base,
+        httpx.Client(base_url=base, timeout=30) as api,
+    ):
         context = browser.new_context(viewport=LAPTOP)
         context.set_default_timeout(UI_WAIT_MS)
         page = context.new_page()
@@ -117,9 +121,11 @@ def test_configure_providers_models_and_search_in_the_browser(browser, tmp_path:
         page.locator("#thinking_level").select_option("medium")
         page.get_by_role("button", name="Save defaults").click()
         expect(page.locator(".flash-ok")).to_contain_text("Saved the default models")
-        assert api.get("/settings/defaults").json() == {"working_model": "openai/gpt-4o-mini",
-                                                        "thinking_model": "anthropic/claude-sonnet-4-5",
-                                                        "thinking_level": "medium"}
+        assert api.get("/settings/defaults").json() == {
+            "working_model": "openai/gpt-4o-mini",
+            "thinking_model": "anthropic/claude-sonnet-4-5",
+            "thinking_level": "medium",
+        }
         seen_html.append(page.content())
         shoot(page, shots, "models-laptop")
 
@@ -168,8 +174,11 @@ def test_configure_providers_models_and_search_in_the_browser(browser, tmp_path:
         phone = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
         phone.set_default_timeout(UI_WAIT_MS)
         small = phone.new_page()
-        for name, path in (("memory", "/ui/memory?q=retries"), ("providers", "/ui/settings/providers"),
-                           ("models", "/ui/settings/models")):
+        for name, path in (
+            ("memory", "/ui/memory?q=retries"),
+            ("providers", "/ui/settings/providers"),
+            ("models", "/ui/settings/models"),
+        ):
             small.goto(f"{base}{path}")
             # nothing wider than the screen: the layout reflows instead of scrolling sideways
             assert small.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], name
@@ -181,8 +190,17 @@ def test_configure_providers_models_and_search_in_the_browser(browser, tmp_path:
     for html in seen_html:
         assert OPENAI_KEY not in html and CUSTOM_KEY not in html
     assert sorted(p.name for p in shots.iterdir()) == sorted(
-        f"{n}.png" for n in ("providers-laptop", "models-laptop", "memory-laptop", "note-laptop",
-                             "memory-phone", "providers-phone", "models-phone"))
+        f"{n}.png"
+        for n in (
+            "providers-laptop",
+            "models-laptop",
+            "memory-laptop",
+            "note-laptop",
+            "memory-phone",
+            "providers-phone",
+            "models-phone",
+        )
+    )
 
 
 def test_sign_in_with_the_api_token(browser, tmp_path: Path) -> None:
@@ -222,9 +240,11 @@ class _AttackPage(BaseHTTPRequestHandler):
     target = ""
 
     def do_GET(self) -> None:  # noqa: N802 - the stdlib's handler name
-        body = (f'<form id="f" method="post" action="{self.target}/ui/settings/providers/openai/key">'
-                '<input name="api_key" value="sk-attacker-key-000000"><input name="csrf_token" value="guess">'
-                '</form><script>document.getElementById("f").submit()</script>').encode()
+        body = (
+            f'<form id="f" method="post" action="{self.target}/ui/settings/providers/openai/key">'
+            '<input name="api_key" value="sk-attacker-key-000000"><input name="csrf_token" value="guess">'
+            '</form><script>document.getElementById("f").submit()</script>'
+        ).encode()
         self.send_response(200)
         self.send_header("content-type", "text/html")
         self.send_header("content-length", str(len(body)))

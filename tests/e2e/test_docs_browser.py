@@ -66,8 +66,9 @@ def test_swagger_ui_and_redoc_render_offline_after_signing_in(browser, tmp_path:
         page.screenshot(path=str(tmp_path / "docs.png"), full_page=False)
 
         # "Try it out" from the docs page: a GET with the session cookie answers 200
-        status_op = page.locator(".opblock-get", has=page.locator(".opblock-summary-path",
-                                                                   has_text=re.compile(r"^/reindex/status$")))
+        status_op = page.locator(
+            ".opblock-get", has=page.locator(".opblock-summary-path", has_text=re.compile(r"^/reindex/status$"))
+        )
         status_op.locator(".opblock-summary").click()
         status_op.get_by_role("button", name="Try it out").click()
         status_op.get_by_role("button", name="Execute").click()

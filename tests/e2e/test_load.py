@@ -31,19 +31,44 @@ NOTES = 96
 SEARCHES = 300
 #: searches in flight at once
 CONCURRENCY = 8
-QUERIES = ("retry backoff", "database migration plan", "holiday schedule", "budget review notes",
-           "incident postmortem", "vector search design")
+QUERIES = (
+    "retry backoff",
+    "database migration plan",
+    "holiday schedule",
+    "budget review notes",
+    "incident postmortem",
+    "vector search design",
+)
 
 
 def write_vault(root: Path) -> None:
-    topics = ("retry", "backoff", "database", "migration", "holiday", "budget", "incident", "vector", "search",
-              "design", "review", "postmortem", "schedule", "planning", "latency", "cache")
+    topics = (
+        "retry",
+        "backoff",
+        "database",
+        "migration",
+        "holiday",
+        "budget",
+        "incident",
+        "vector",
+        "search",
+        "design",
+        "review",
+        "postmortem",
+        "schedule",
+        "planning",
+        "latency",
+        "cache",
+    )
     for i in range(NOTES):
         folder = root / f"area{i % 6}"
         folder.mkdir(parents=True, exist_ok=True)
         words = [topics[(i * 3 + j) % len(topics)] for j in range(12)]
-        sections = "\n\n".join(f"## Part {p}\n\nNote {i} part {p} talks about {' '.join(words[p:p + 6])}. "
-                               f"{'Details follow in plain prose. ' * 3}" for p in range(2))
+        sections = "\n\n".join(
+            f"## Part {p}\n\nNote {i} part {p} talks about {' '.join(words[p : p + 6])}. "
+            f"{'Details follow in plain prose. ' * 3}"
+            for p in range(2)
+        )
         (folder / f"note{i:04d}.md").write_text(f"# Note {i}\n\n{sections}\n", encoding="utf-8")
 
 
@@ -79,6 +104,7 @@ async def search_load(base: str) -> tuple[list[tuple[float, float, int]], list[s
     failures: list[str] = []
     gate = asyncio.Semaphore(CONCURRENCY)
     async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+
         async def one(i: int) -> None:
             body = {"query": QUERIES[i % len(QUERIES)], "k": 5, "mode": "keyword" if i % 3 == 0 else "hybrid"}
             async with gate:
@@ -123,11 +149,20 @@ def test_searches_answer_during_a_reindex(tmp_path: Path) -> None:
     assert (status["summary"]["added"], status["summary"]["removed"]) == (NOTES - NOTES // 6, 0)  # the held-back areas
     during = [r for r in results if status["started_at"] <= r[0] <= status["finished_at"]]
     latencies = [seconds for _, seconds, _ in results]
-    record("load", requests=SEARCHES, failures=len(failures), during_reindex=len(during),
-           p50_ms=round(percentile(latencies, 0.5) * 1000, 1), p95_ms=round(percentile(latencies, 0.95) * 1000, 1),
-           mean_ms=round(statistics.mean(latencies) * 1000, 1), concurrency=CONCURRENCY,
-           reindex_s=round(status["finished_at"] - status["started_at"], 2), reader_reads=reader.reads,
-           reader_errors=len(reader.errors), max_ms=round(max(latencies) * 1000, 1))
+    record(
+        "load",
+        requests=SEARCHES,
+        failures=len(failures),
+        during_reindex=len(during),
+        p50_ms=round(percentile(latencies, 0.5) * 1000, 1),
+        p95_ms=round(percentile(latencies, 0.95) * 1000, 1),
+        mean_ms=round(statistics.mean(latencies) * 1000, 1),
+        concurrency=CONCURRENCY,
+        reindex_s=round(status["finished_at"] - status["started_at"], 2),
+        reader_reads=reader.reads,
+        reader_errors=len(reader.errors),
+        max_ms=round(max(latencies) * 1000, 1),
+    )
     assert failures == []
     assert reader.errors == [] and reader.reads > 0
     assert len(results) == SEARCHES and all(code == 200 for _, _, code in results)

@@ -16,7 +16,7 @@ from tests.qmdr.memory_service import write_notes
 pytestmark = pytest.mark.e2e
 NOTES = {
     "decisions/retries.md": "---\nstatus: decided\ndate: 2026-01-10\n---\n"
-                            "# Retries\n\nWe retry failed uploads with exponential backoff. See [[Backoff]].\n",
+    "# Retries\n\nWe retry failed uploads with exponential backoff. See [[Backoff]].\n",
     "Backoff.md": "# Backoff\n\nThe delay doubles after each attempt and is capped at thirty seconds.\n",
     "recipes/bread.md": "# Bread\n\nFeed the sourdough starter the night before baking.\n",
 }
@@ -31,8 +31,14 @@ def payload(result) -> dict:  # type: ignore[no-untyped-def]
 async def test_every_tool_over_stdio(tmp_path: Path) -> None:
     vault = write_notes(tmp_path / "notes", NOTES)  # not "vault": cwd is on sys.path
     env = qmdr_env(tmp_path / "data", QMDR_VAULT=str(vault))
-    indexed = subprocess.run([sys.executable, "-m", "qmdr.cli.main", "index", "--json"], env=env, cwd=tmp_path,
-                             capture_output=True, text=True, timeout=120)
+    indexed = subprocess.run(
+        [sys.executable, "-m", "qmdr.cli.main", "index", "--json"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert indexed.returncode == 0, indexed.stderr
     params = StdioServerParameters(command=sys.executable, args=["-m", "qmdr.cli.main", "mcp"], env=env, cwd=tmp_path)
     async with Client(params) as client:
@@ -50,15 +56,31 @@ async def test_every_tool_over_stdio(tmp_path: Path) -> None:
         unrelated = payload(await client.call_tool("search", {"query": "quarterly tax receipts", "k": 3}))
         assert max(r["relevance"] for r in unrelated["results"]) < 10
 
-        decided = payload(await client.call_tool("search", {"query": "baking bread", "k": 3,
-                                                            "where": {"status": ["decided"]}, "after": "2026-01-01"}))
+        decided = payload(
+            await client.call_tool(
+                "search", {"query": "baking bread", "k": 3, "where": {"status": ["decided"]}, "after": "2026-01-01"}
+            )
+        )
         assert [r["path"] for r in decided["results"]] == ["decisions/retries.md"]  # the only note the filter keeps
-        assert payload(await client.call_tool("search", {"query": "uploads", "before": "2026-01-10",
-                                                         "where": {"status": "decided"}}))["results"] == []
+        assert (
+            payload(
+                await client.call_tool(
+                    "search", {"query": "uploads", "before": "2026-01-10", "where": {"status": "decided"}}
+                )
+            )["results"]
+            == []
+        )
         bad = await client.call_tool("search", {"query": "x", "where": {"status": {"$regex": "dec"}}})
         assert bad.is_error and "where.status: unknown operator '$regex'" in bad.content[0].text
-        filtered = (await client.call_tool("context", {"query": "upload retries", "budget": 300,
-                                                       "where": {"status": "decided"}})).content[0].text
+        filtered = (
+            (
+                await client.call_tool(
+                    "context", {"query": "upload retries", "budget": 300, "where": {"status": "decided"}}
+                )
+            )
+            .content[0]
+            .text
+        )
         assert "decisions/retries.md" in filtered  # its linked note Backoff.md has no status: the filter keeps it out
         assert "Backoff.md" not in filtered and "The delay doubles" not in filtered
 
@@ -69,14 +91,31 @@ async def test_every_tool_over_stdio(tmp_path: Path) -> None:
         text = block.content[0].text
         assert "## Vault: default" in text and "decisions/retries.md" in text and "Backoff" in text
 
-        written = payload(await client.call_tool("remember", {"path": "agents/claude/today",
-                                                              "content": "The quarterly offsite is in Lisbon."}))
-        assert written == {"vault": "default", "path": "agents/claude/today.md", "action": "written", "created": True,
-                           "chunks": 1, "similar": [], "superseded": None}
+        written = payload(
+            await client.call_tool(
+                "remember", {"path": "agents/claude/today", "content": "The quarterly offsite is in Lisbon."}
+            )
+        )
+        assert written == {
+            "vault": "default",
+            "path": "agents/claude/today.md",
+            "action": "written",
+            "created": True,
+            "chunks": 1,
+            "similar": [],
+            "superseded": None,
+        }
         assert (vault / "agents" / "claude" / "today.md").is_file()
-        again = payload(await client.call_tool("remember", {"path": "agents/claude/offsite",
-                                                            "content": "The quarterly offsite is in Lisbon.",
-                                                            "on_duplicate": "skip"}))
+        again = payload(
+            await client.call_tool(
+                "remember",
+                {
+                    "path": "agents/claude/offsite",
+                    "content": "The quarterly offsite is in Lisbon.",
+                    "on_duplicate": "skip",
+                },
+            )
+        )
         assert again["action"] == "skipped" and again["similar"][0]["path"] == "agents/claude/today.md"
         assert not (vault / "agents" / "claude" / "offsite.md").exists()
         after = payload(await client.call_tool("search", {"query": "where is the offsite", "k": 1}))

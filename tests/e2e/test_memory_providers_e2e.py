@@ -35,9 +35,14 @@ def provider_server():
 
 def seed_env(tmp_path: Path, server: FakeOpenAIServer, vault: Path) -> dict[str, str]:
     return qmdr_env(
-        tmp_path / "data", QMDR_VAULT=str(vault),
-        QMD_OPENAI_API_KEY=FAKE_KEY, QMD_OPENAI_BASE_URL=server.base_url, QMD_EMBED_PROVIDER="openai",
-        QMD_OPENAI_EMBED_MODEL="fake-embed", QMD_RERANK_PROVIDER="openai", QMD_RERANK_MODE="llm",
+        tmp_path / "data",
+        QMDR_VAULT=str(vault),
+        QMD_OPENAI_API_KEY=FAKE_KEY,
+        QMD_OPENAI_BASE_URL=server.base_url,
+        QMD_EMBED_PROVIDER="openai",
+        QMD_OPENAI_EMBED_MODEL="fake-embed",
+        QMD_RERANK_PROVIDER="openai",
+        QMD_RERANK_MODE="llm",
         QMD_OPENAI_MODEL="fake-chat",
     )
 
@@ -103,8 +108,9 @@ def test_missing_key_for_openrouter_endpoint_is_a_clear_error(tmp_path: Path) ->
     from tests.e2e.qmdr_process import qmdr_executable
 
     env = qmdr_env(tmp_path / "data", QMD_EMBED_PROVIDER="openai")  # default base URL: OpenRouter, no key
-    result = subprocess.run([qmdr_executable(), "index", str(vault)], env=env, cwd=tmp_path, capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        [qmdr_executable(), "index", str(vault)], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode != 0
     assert "QMD_OPENAI_API_KEY" in result.stderr and "OPENROUTER_API_KEY" in result.stderr
     assert "Traceback" not in result.stderr
@@ -113,8 +119,9 @@ def test_missing_key_for_openrouter_endpoint_is_a_clear_error(tmp_path: Path) ->
 def test_a_server_without_json_schema_still_reranks_in_free_text(tmp_path: Path) -> None:
     vault = tmp_path / "vault"
     shutil.copytree(SAMPLE_VAULT, vault)
-    with FakeOpenAIServer(embed_fn=minilm_embeddings, chat_fn=grading_chat, dim=384, api_key=FAKE_KEY,
-                          json_schema=False) as server:
+    with FakeOpenAIServer(
+        embed_fn=minilm_embeddings, chat_fn=grading_chat, dim=384, api_key=FAKE_KEY, json_schema=False
+    ) as server:
         env = seed_env(tmp_path, server, vault)
         with running_server(env, cwd=tmp_path) as base, httpx.Client(base_url=base, timeout=60) as client:
             client.post("/reindex", json={})
@@ -124,16 +131,20 @@ def test_a_server_without_json_schema_still_reranks_in_free_text(tmp_path: Path)
             assert any("free text" in w for w in first["warnings"]), first["warnings"]
             second = client.post("/search", json={"query": "incident review outage", "k": 5}).json()
             assert second["reranked"] is True and not any("free text" in w for w in second["warnings"])
-        formats = [(r.body.get("response_format") or {}).get("type")
-                   for r in server.requests if r.path == "/v1/chat/completions"]
+        formats = [
+            (r.body.get("response_format") or {}).get("type")
+            for r in server.requests
+            if r.path == "/v1/chat/completions"
+        ]
         assert formats == ["json_schema", "json_object", "json_object"]
 
 
 def test_grades_off_the_schema_are_repaired_once_then_search_answers_fused(tmp_path: Path) -> None:
     vault = tmp_path / "vault"
     shutil.copytree(SAMPLE_VAULT, vault)
-    with FakeOpenAIServer(embed_fn=minilm_embeddings, chat_fn=lambda messages, model: "Passage 1 looks best.",
-                          dim=384, api_key=FAKE_KEY) as server:
+    with FakeOpenAIServer(
+        embed_fn=minilm_embeddings, chat_fn=lambda messages, model: "Passage 1 looks best.", dim=384, api_key=FAKE_KEY
+    ) as server:
         env = seed_env(tmp_path, server, vault)
         with running_server(env, cwd=tmp_path) as base, httpx.Client(base_url=base, timeout=60) as client:
             client.post("/reindex", json={})

@@ -72,15 +72,21 @@ def test_plain_pip_install_imports_every_module_and_wire_format(tmp_path: Path) 
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
     install = subprocess.run(
         [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(source)],
-        cwd=elsewhere, env=env, capture_output=True, text=True, timeout=1000,
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1000,
     )
     assert install.returncode == 0, install.stderr[-3000:]
-    run = subprocess.run([str(python), "-c", IMPORT_EVERYTHING], cwd=elsewhere, env=env, capture_output=True,
-                         text=True, timeout=300)
+    run = subprocess.run(
+        [str(python), "-c", IMPORT_EVERYTHING], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     report = json.loads(run.stdout.strip().splitlines()[-1])
     assert report["failed"] == {}
     assert str(env_dir) in report["qmdr_file"]  # the installed copy, not the source tree
     assert {"providers.wire.vertex", "providers.wire.bedrock", "qmdr.cli.main", "qmdr.api.app"} <= set(
-        report["modules"])
+        report["modules"]
+    )
     assert report["adapters"]["vertex"] == "VertexAdapter"

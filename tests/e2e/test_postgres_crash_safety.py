@@ -49,8 +49,9 @@ def write_state(root: Path, version: int) -> None:
     if root.exists():
         shutil.rmtree(root)
     root.mkdir(parents=True)
-    wanted = {i: 1 for i in range(NOTES)} if version == 1 else \
-        {i: (2 if i % 5 == 0 else 1) for i in range(20, NOTES + 30)}
+    wanted = (
+        {i: 1 for i in range(NOTES)} if version == 1 else {i: (2 if i % 5 == 0 else 1) for i in range(20, NOTES + 30)}
+    )
     for i, v in wanted.items():
         (root / f"n{i:04d}.md").write_text(note_text(i, v), encoding="utf-8")
 
@@ -60,8 +61,14 @@ def state_of(url: str) -> tuple:
     with PostgresStore(url, vault=VAULT, pool_size=1) as store:
         stats = store.stats()
         hits = sorted(h.note_path for h in store.keyword(NEW_WORD, 1000))
-        return (tuple(sorted(store.note_hashes().items())), stats.notes, stats.chunks, stats.vectors,
-                tuple(sorted(store.hashes_without_vector())), tuple(hits))
+        return (
+            tuple(sorted(store.note_hashes().items())),
+            stats.notes,
+            stats.chunks,
+            stats.vectors,
+            tuple(sorted(store.hashes_without_vector())),
+            tuple(hits),
+        )
 
 
 def run_reindex(url: str, root: str, phase) -> None:  # noqa: ANN001 - a multiprocessing.Value
@@ -121,13 +128,20 @@ def states(tmp_path_factory, pg_server) -> dict:
     new = state_of(probe_url)
     pg_server.drop_database(probe)
     assert old != new and new[-1]  # the new state differs, and its new word is searchable
-    yield {"root": root, "pristine": pristine, "old": old, "new": new,
-           "duration": time.perf_counter() - started, "write_seconds": write_seconds}
+    yield {
+        "root": root,
+        "pristine": pristine,
+        "old": old,
+        "new": new,
+        "duration": time.perf_counter() - started,
+        "write_seconds": write_seconds,
+    }
     pg_server.drop_database(pristine)
 
 
 def test_sigkill_during_a_postgres_reindex_leaves_old_or_new_and_the_next_run_converges(
-        states: dict, pg_server) -> None:
+    states: dict, pg_server
+) -> None:
     rng = random.Random(os.environ.get("QMDR_CRASH_SEED", "8"))
     outcomes: Counter[str] = Counter()
     for point in range(KILL_POINTS):

@@ -25,7 +25,8 @@ def write_vault(target: Path) -> None:
         (target / "bulk").mkdir(exist_ok=True)
         (target / "bulk" / f"note-{i:03d}.md").write_text(
             f"# Bulk note {i}\n\nThis note talks about topic {i % 7}, storage engines, queues and retries.\n\n"
-            f"## Details {i}\n\n" + " ".join(f"word{(i * j) % 97}" for j in range(120)) + "\n")
+            f"## Details {i}\n\n" + " ".join(f"word{(i * j) % 97}" for j in range(120)) + "\n"
+        )
 
 
 async def search_many(bases: list[str], count: int) -> tuple[int, list[str]]:
@@ -33,8 +34,9 @@ async def search_many(bases: list[str], count: int) -> tuple[int, list[str]]:
     async with httpx.AsyncClient(timeout=60) as client:
         for i in range(count):
             base = bases[i % len(bases)]
-            answer = await client.post(f"{base}/search", json={"query": "retry policy", "k": 3,
-                                                                "mode": "keyword" if i % 2 else "hybrid"})
+            answer = await client.post(
+                f"{base}/search", json={"query": "retry policy", "k": 3, "mode": "keyword" if i % 2 else "hybrid"}
+            )
             if answer.status_code == 200:
                 ok += 1
             else:
@@ -47,8 +49,11 @@ def test_two_servers_share_one_database(tmp_path: Path, pg_url: str) -> None:
     write_vault(vault)
     env_a = qmdr_env(tmp_path / "data-a", QMDR_VAULT=str(vault), QMDR_DATABASE_URL=pg_url)
     env_b = qmdr_env(tmp_path / "data-b", QMDR_VAULT=str(vault), QMDR_DATABASE_URL=pg_url)
-    with running_server(env_a, cwd=tmp_path) as a, running_server(env_b, cwd=tmp_path) as b, \
-            httpx.Client(timeout=60) as client:
+    with (
+        running_server(env_a, cwd=tmp_path) as a,
+        running_server(env_b, cwd=tmp_path) as b,
+        httpx.Client(timeout=60) as client,
+    ):
         assert client.get(f"{a}/health").json()["store"] == "PostgresStore"
         # a first small index (the bulk held back) so searches have something to find while the full one runs
         held_back = tmp_path / "bulk-later"
@@ -87,18 +92,23 @@ def test_two_servers_share_named_vaults_note_writes_and_feedback(tmp_path: Path,
     (alice / "decisions" / "queues.md").write_text("# Queues\n\nWe chose a durable queue for uploads.\n")
     env_a = qmdr_env(tmp_path / "data-a", QMDR_VAULT_ROOTS=json.dumps([str(tmp_path)]), QMDR_DATABASE_URL=pg_url)
     env_b = qmdr_env(tmp_path / "data-b", QMDR_VAULT_ROOTS=json.dumps([str(tmp_path)]), QMDR_DATABASE_URL=pg_url)
-    with running_server(env_a, cwd=tmp_path) as a, running_server(env_b, cwd=tmp_path) as b, \
-            httpx.Client(timeout=60) as client:
+    with (
+        running_server(env_a, cwd=tmp_path) as a,
+        running_server(env_b, cwd=tmp_path) as b,
+        httpx.Client(timeout=60) as client,
+    ):
         added = client.post(f"{a}/vaults", json={"name": "alice", "folder": str(alice), "index": True})
         assert added.status_code == 201, added.text
         assert "alice" in [v["name"] for v in client.get(f"{b}/vaults").json()["vaults"]]
         assert client.post(f"{b}/vaults", json={"name": "alice", "folder": str(alice)}).status_code == 409
 
-        written = client.post(f"{a}/vaults/alice/notes",
-                              json={"path": "log/today", "content": "The zeppelin hangar opens at dawn."})
+        written = client.post(
+            f"{a}/vaults/alice/notes", json={"path": "log/today", "content": "The zeppelin hangar opens at dawn."}
+        )
         assert written.status_code == 200, written.text
-        found = client.post(f"{b}/vaults/search", json={"query": "zeppelin hangar", "vaults": ["alice"],
-                                                        "mode": "keyword", "k": 3}).json()
+        found = client.post(
+            f"{b}/vaults/search", json={"query": "zeppelin hangar", "vaults": ["alice"], "mode": "keyword", "k": 3}
+        ).json()
         assert [r["path"] for r in found["results"]][:1] == ["log/today.md"]
         assert client.get(f"{b}/vaults/alice/notes/log/today.md").status_code == 200
 

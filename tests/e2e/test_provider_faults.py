@@ -70,8 +70,9 @@ class RecordingSleep:
 
 
 def vault_notes() -> dict[str, str]:
-    return {f"topic-{i:02d}.md": f"# Topic {i}\n\nNote {i} is about subject{i} and shared words.\n"
-            for i in range(NOTES)}
+    return {
+        f"topic-{i:02d}.md": f"# Topic {i}\n\nNote {i} is about subject{i} and shared words.\n" for i in range(NOTES)
+    }
 
 
 def write_vault(root: Path) -> Path:
@@ -97,8 +98,7 @@ def make_client(tmp_path: Path, server: FakeOpenAIServer):
 
     def make() -> ProviderClient:
         http = httpx.AsyncClient(timeout=httpx.Timeout(READ_TIMEOUT_S, connect=READ_TIMEOUT_S))
-        client = ProviderClient(Keys(store, env={}), http=http, sleep=sleeps,
-                                cooldowns=Cooldowns(threshold=1000))
+        client = ProviderClient(Keys(store, env={}), http=http, sleep=sleeps, cooldowns=Cooldowns(threshold=1000))
         clients.append(client)
         return client
 
@@ -210,5 +210,12 @@ async def test_search_answers_within_budget_under_a_fault(name, persistent, serv
         assert vector_used and not degraded  # retried (or simply slow) and answered in full
     else:
         assert degraded != vector_used  # either full or keyword-only, never a failure
-    record("provider_faults", stage="search", fault=name, persistent=persistent, injected=served, survived=served,
-           degraded=degraded)
+    record(
+        "provider_faults",
+        stage="search",
+        fault=name,
+        persistent=persistent,
+        injected=served,
+        survived=served,
+        degraded=degraded,
+    )

@@ -51,8 +51,9 @@ def test_the_readme_client_example_runs_verbatim_on_a_fresh_install(tmp_path: Pa
         wait_until_healthy(server, f"http://127.0.0.1:{port}", tmp_path / "serve.log")
         script = example.replace(EXAMPLE_URL, f"http://127.0.0.1:{port}")
         for run in range(2):
-            done = subprocess.run([sys.executable, "-c", script], cwd=work, env=env, capture_output=True, text=True,
-                                  timeout=RUN_TIMEOUT_S)
+            done = subprocess.run(
+                [sys.executable, "-c", script], cwd=work, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S
+            )
             assert done.returncode == 0, f"run {run + 1}:\n{done.stderr[-3000:]}"
             assert done.stdout.split() == ["alice", "agents/alice/today.md"]
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": "Bearer change-me"}) as api:

@@ -34,14 +34,37 @@ EXCLUDED = ("POST /chat", "POST /providers/{provider_id}/test", "POST /providers
 def test_no_server_errors_and_no_schema_violations(tmp_path: Path) -> None:
     vault = tmp_path / "vault"
     shutil.copytree(SAMPLE_VAULT, vault)
-    env = qmdr_env(tmp_path / "data", QMDR_VAULT=str(vault), QMDR_API_TOKEN=TOKEN,
-                   SECRET_ENCRYPTION_KEY="schemathesis-encryption-key-0123")
+    env = qmdr_env(
+        tmp_path / "data",
+        QMDR_VAULT=str(vault),
+        QMDR_API_TOKEN=TOKEN,
+        SECRET_ENCRYPTION_KEY="schemathesis-encryption-key-0123",
+    )
     report = tmp_path / "schemathesis.json"
     with running_server(env, cwd=tmp_path) as base:
-        command = [str(Path(sys.executable).parent / "st"), "run", f"{base}/openapi.json",
-                   "-H", f"Authorization: Bearer {TOKEN}", "--checks", CHECKS, "-n", str(MAX_EXAMPLES),
-                   "--seed", str(SEED), "--phases", "examples,coverage,fuzzing", "--request-timeout", "30",
-                   "--report", "json", "--report-json-path", str(report), "--output-truncate", "true"]
+        command = [
+            str(Path(sys.executable).parent / "st"),
+            "run",
+            f"{base}/openapi.json",
+            "-H",
+            f"Authorization: Bearer {TOKEN}",
+            "--checks",
+            CHECKS,
+            "-n",
+            str(MAX_EXAMPLES),
+            "--seed",
+            str(SEED),
+            "--phases",
+            "examples,coverage,fuzzing",
+            "--request-timeout",
+            "30",
+            "--report",
+            "json",
+            "--report-json-path",
+            str(report),
+            "--output-truncate",
+            "true",
+        ]
         for name in EXCLUDED:
             command += ["--exclude-name", name]
         run = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
@@ -49,9 +72,14 @@ def test_no_server_errors_and_no_schema_violations(tmp_path: Path) -> None:
     result = json.loads(report.read_text())
     failures = result["failures"]
     server_errors = sum(f["count"] for f in failures if f["code"] == "ST101")
-    record("bad_input", source="schemathesis", cases=result["test_cases"]["generated"],
-           operations=result["operations"]["tested"], server_errors=server_errors,
-           schema_violations=sum(f["count"] for f in failures if f["code"] != "ST101"))
+    record(
+        "bad_input",
+        source="schemathesis",
+        cases=result["test_cases"]["generated"],
+        operations=result["operations"]["tested"],
+        server_errors=server_errors,
+        schema_violations=sum(f["count"] for f in failures if f["code"] != "ST101"),
+    )
     assert result["operations"]["tested"] >= 20
     assert result["test_cases"]["generated"] >= 200
     assert failures == [], run.stdout[-6000:]

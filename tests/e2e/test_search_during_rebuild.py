@@ -43,6 +43,7 @@ async def run_load(base: str, queries: list[str]) -> tuple[list[tuple[float, flo
     answers: list[tuple[float, float, str, int, int]] = []
     rebuilds: list[str] = []
     async with httpx.AsyncClient(base_url=base, timeout=120) as client:
+
         async def searcher(worker: int) -> None:
             i = worker
             while not done.is_set():
@@ -82,8 +83,12 @@ def test_searches_during_a_full_rebuild_over_http_never_fail_or_come_back_empty(
     queries = sample_queries(QUERIES, seed=4)
     with serve_index(db, vault.root, "hashing", cwd=tmp_path / "serve") as base:
         with httpx.Client(base_url=base, timeout=60) as client:
-            had_results = {f"{mode}:{q}" for q in queries for mode in ("hybrid", "vector")
-                           if client.post("/search", json={"query": q, "k": 5, "mode": mode}).json()["results"]}
+            had_results = {
+                f"{mode}:{q}"
+                for q in queries
+                for mode in ("hybrid", "vector")
+                if client.post("/search", json={"query": q, "k": 5, "mode": mode}).json()["results"]
+            }
         answers, rebuilds = asyncio.run(run_load(base, queries))
     assert len(rebuilds) == REBUILDS and had_results
     spans = [tuple(map(float, r.split())) for r in rebuilds]

@@ -50,8 +50,10 @@ def encodings(secret: str) -> list[bytes]:
 
 @pytest.fixture
 def servers():
-    with FakeOpenAIServer(api_key=SECRETS["QMD_OPENAI_API_KEY"]) as good, \
-            FakeOpenAIServer(api_key="sk-the-right-one-000000", echo_key_in_errors=True) as leaky:
+    with (
+        FakeOpenAIServer(api_key=SECRETS["QMD_OPENAI_API_KEY"]) as good,
+        FakeOpenAIServer(api_key="sk-the-right-one-000000", echo_key_in_errors=True) as leaky,
+    ):
         yield good, leaky
 
 
@@ -60,10 +62,18 @@ def test_no_secret_leaks_anywhere(tmp_path: Path, servers) -> None:
     vault = tmp_path / "vault"
     shutil.copytree(SAMPLE_VAULT, vault)
     data = tmp_path / "data"
-    env = qmdr_env(data, **SECRETS, QMDR_VAULT=str(vault), QMDR_LOG_LEVEL="DEBUG", QMDR_LOG_FORMAT="json",
-                   QMD_EMBED_PROVIDER="openai", QMD_OPENAI_BASE_URL=good.base_url,
-                   QMD_OPENAI_EMBED_MODEL="fake-embed", QMD_RERANK_PROVIDER="openai",
-                   QMD_OPENAI_MODEL="fake-chat")
+    env = qmdr_env(
+        data,
+        **SECRETS,
+        QMDR_VAULT=str(vault),
+        QMDR_LOG_LEVEL="DEBUG",
+        QMDR_LOG_FORMAT="json",
+        QMD_EMBED_PROVIDER="openai",
+        QMD_OPENAI_BASE_URL=good.base_url,
+        QMD_OPENAI_EMBED_MODEL="fake-embed",
+        QMD_RERANK_PROVIDER="openai",
+        QMD_OPENAI_MODEL="fake-chat",
+    )
     seen: list[bytes] = []
     calls = 0
 
@@ -77,6 +87,7 @@ def test_no_secret_leaks_anywhere(tmp_path: Path, servers) -> None:
 
     auth = {"Authorization": f"Bearer {SECRETS['QMDR_API_TOKEN']}"}
     with running_server(env, cwd=tmp_path) as base, httpx.Client(base_url=base, timeout=60) as client:
+
         def call(method: str, path: str, *, ok: bool = True, **kwargs) -> httpx.Response:  # noqa: ANN003
             answer = keep(client.request(method, path, headers={**auth, **kwargs.pop("headers", {})}, **kwargs))
             assert answer.status_code < 500 or not ok, (method, path, answer.status_code, answer.text[:300])
@@ -85,22 +96,35 @@ def test_no_secret_leaks_anywhere(tmp_path: Path, servers) -> None:
         # indexing through the keyed embedding provider, then every kind of search
         assert call("POST", "/reindex", json={}).status_code == 202
         assert wait_for_reindex(httpx.Client(base_url=base, headers=auth))["state"] == "done"
-        for body in ({"query": "retries"}, {"query": "retries", "mode": "vector"},
-                     {"query": "retries", "rerank": True, "expand": True}, {"query": "x" * 3000}, {"query": ""}):
+        for body in (
+            {"query": "retries"},
+            {"query": "retries", "mode": "vector"},
+            {"query": "retries", "rerank": True, "expand": True},
+            {"query": "x" * 3000},
+            {"query": ""},
+        ):
             call("POST", "/search", json=body)
         # the provider and settings routes, including a stored key and a custom provider that echoes keys
         call("PUT", "/providers/mistral/key", json={"api_key": STORED_KEY})
         call("POST", "/providers/custom", json={"slug": "leaky", "base_url": leaky.base_url, "api_key": LEAKY_KEY})
         call("POST", "/providers/custom-leaky/test")
-        refused = call("POST", "/chat", ok=False, json={"model": "custom-leaky/fake-chat",
-                                                        "messages": [{"role": "user", "content": "hi"}]})
+        refused = call(
+            "POST",
+            "/chat",
+            ok=False,
+            json={"model": "custom-leaky/fake-chat", "messages": [{"role": "user", "content": "hi"}]},
+        )
         assert refused.status_code >= 400  # the provider said 401 and quoted our key back
         assert any(r.path == "/v1/chat/completions" for r in leaky.requests)
         good.fail_next(503, times=20)
         call("POST", "/search", ok=False, json={"query": "provider outage", "mode": "vector"})
         good.clear_faults()
-        call("POST", "/chat", ok=False, json={"model": "openrouter/openai/gpt-4o-mini",
-                                              "messages": [{"role": "user", "content": "hi"}]})
+        call(
+            "POST",
+            "/chat",
+            ok=False,
+            json={"model": "openrouter/openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]},
+        )
         call("POST", "/providers/openrouter/test", ok=False)
         # every GET route of the spec, with and without the token, plus error paths
         spec = call("GET", "/openapi.json").json()
@@ -115,8 +139,9 @@ def test_no_secret_leaks_anywhere(tmp_path: Path, servers) -> None:
         call("GET", "/health")
         call("GET", "/metrics")
         call("DELETE", "/providers/mistral/key")
-    status = subprocess.run([qmdr_executable(), "status", "--json"], env=env, cwd=tmp_path, capture_output=True,
-                            timeout=120)
+    status = subprocess.run(
+        [qmdr_executable(), "status", "--json"], env=env, cwd=tmp_path, capture_output=True, timeout=120
+    )
     seen += [status.stdout, status.stderr]
     time.sleep(0.1)
     logs = b"".join(p.read_bytes() for p in tmp_path.glob("qmdr-serve-*.log"))

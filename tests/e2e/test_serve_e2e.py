@@ -76,7 +76,9 @@ def test_token_guards_everything_but_health(tmp_path: Path, vault: Path) -> None
         assert client.get("/health").status_code == 200
         denied = client.post("/search", json={"query": "retries"})
         assert denied.status_code == 401 and "test-token-abc" not in denied.text
-        assert client.post("/search", json={"query": "retries"},
-                           headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert (
+            client.post("/search", json={"query": "retries"}, headers={"Authorization": "Bearer wrong"}).status_code
+            == 401
+        )
         ok = client.post("/search", json={"query": "retries"}, headers={"Authorization": "Bearer test-token-abc"})
         assert ok.status_code == 200

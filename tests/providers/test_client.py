@@ -60,9 +60,7 @@ async def test_fallback_when_first_model_returns_503():
     respx.post(f"{OPENAI}/chat/completions").respond(503, json={"error": {"message": "overloaded"}})
     groq = respx.post(f"{GROQ}/chat/completions").respond(200, json=completion("from groq", "llama"))
     c = client()
-    result = await c.chat(
-        "openai/gpt-4o", [Message("user", "hi")], fallbacks=["groq/llama-3.3-70b-versatile"]
-    )
+    result = await c.chat("openai/gpt-4o", [Message("user", "hi")], fallbacks=["groq/llama-3.3-70b-versatile"])
     assert result.text == "from groq" and result.provider == "groq"
     assert result.metadata["requested_model"] == "openai/gpt-4o"
     assert result.metadata["model_used"] == "groq/llama-3.3-70b-versatile"
@@ -150,9 +148,7 @@ def test_providers_status_lists_builtins_and_customs_masked(tmp_path):
     assert status["anthropic"].source == "stored" and status["anthropic"].masked == "…9999"
     assert status["openai"].source == "env" and status["openai"].masked == "…1111"
     assert status["xai"].source == "none" and status["xai"].env_var == "XAI_API_KEY"
-    assert "custom-box" in status and status["bedrock"].missing_settings == (
-        "AWS_REGION or AWS_DEFAULT_REGION",
-    )
+    assert "custom-box" in status and status["bedrock"].missing_settings == ("AWS_REGION or AWS_DEFAULT_REGION",)
     assert all("SECRET" not in repr(i) for i in status.values())
 
 
@@ -224,9 +220,12 @@ def sse_stream(*texts):
 
 
 def embeddings(n):
-    return {"object": "list", "model": "text-embedding-3-small",
-            "data": [{"object": "embedding", "index": i, "embedding": [float(i), 1.0]} for i in range(n)],
-            "usage": {"prompt_tokens": n, "total_tokens": n}}
+    return {
+        "object": "list",
+        "model": "text-embedding-3-small",
+        "data": [{"object": "embedding", "index": i, "embedding": [float(i), 1.0]} for i in range(n)],
+        "usage": {"prompt_tokens": n, "total_tokens": n},
+    }
 
 
 # -- a damaged body is retried once --------------------------------------------------------------------
@@ -300,8 +299,12 @@ async def test_stream_last_piece_carries_fallbacks_and_thinking_note():
     respx.post(f"{OPENAI}/chat/completions").mock(return_value=sse_stream("Hel", "lo"))
     observer = RecordingObserver()
     c = client(observer=observer)  # no XAI_API_KEY: the first model falls through at once
-    deltas = [d async for d in c.stream_chat("xai/grok-3", [Message("user", "hi")], thinking_level="high",
-                                             fallbacks=["openai/gpt-4o"])]
+    deltas = [
+        d
+        async for d in c.stream_chat(
+            "xai/grok-3", [Message("user", "hi")], thinking_level="high", fallbacks=["openai/gpt-4o"]
+        )
+    ]
     assert "".join(d.text for d in deltas) == "Hello"
     assert all(d.metadata is None for d in deltas[:-1])
     last = deltas[-1]
@@ -343,6 +346,7 @@ async def test_effort_is_mapped_to_a_level_the_model_accepts(model, level, sent,
 @respx.mock
 async def test_a_dead_model_with_a_working_fallback_on_the_same_provider_is_cooled_down():
     """Issue 15: the fallback's success reset the provider's count, so the dead model got 15 of 20 requests."""
+
     def answer(request):
         model = json.loads(request.content)["model"]
         if model == "gpt-dead":

@@ -67,14 +67,16 @@ def _client(base_url: str) -> ProviderClient:
 @pytest.mark.anyio
 async def test_a_dripping_body_ends_at_the_deadline_not_at_the_last_byte():
     body = json.dumps({"choices": [{"message": {"role": "assistant", "content": "x" * 20_000}}]}).encode()
-    head = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n")
+    head = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n"
+    )
     drip = DripServer(head, body)  # 20 kB at 20 bytes/s: ~17 minutes if only the read timeout applied
     async with drip as base_url:
         client = _client(base_url)
         with pytest.raises(DeadlineExceeded) as info:
             await asyncio.wait_for(
-                client.chat("custom-drip/m", [Message("user", "hi")], timeout=1.0), HANG_GUARD_SECONDS)
+                client.chat("custom-drip/m", [Message("user", "hi")], timeout=1.0), HANG_GUARD_SECONDS
+            )
     assert "1 s deadline" in info.value.message and "retry" in info.value.message
     assert drip.requests == 1  # the deadline ended the call: no retry was started after it
 

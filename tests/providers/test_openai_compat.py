@@ -140,9 +140,7 @@ PROVIDERS = list(ROWS)
 async def test_chat_success(provider, make_client):
     client, base, model = make_client(provider)
     route = respx.post(f"{base}/chat/completions").respond(200, json=completion("Hi!", model=model))
-    result = await client.chat(
-        model, [Message("system", "be brief"), Message("user", "hello")], max_tokens=50
-    )
+    result = await client.chat(model, [Message("system", "be brief"), Message("user", "hello")], max_tokens=50)
     assert result.text == "Hi!" and result.provider == provider
     assert result.usage.input_tokens == 19 and result.usage.output_tokens == 10
     assert result.finish_reason == "stop"
@@ -219,9 +217,7 @@ async def test_429_retry_after_is_honoured(provider, make_client, sleep):
 @respx.mock
 async def test_5xx_is_retried_then_raised(provider, make_client, sleep):
     client, base, model = make_client(provider)
-    route = respx.post(f"{base}/chat/completions").respond(
-        503, json={"error": {"message": "The server is overloaded"}}
-    )
+    route = respx.post(f"{base}/chat/completions").respond(503, json={"error": {"message": "The server is overloaded"}})
     with pytest.raises(ProviderUnavailable) as info:
         await client.chat(model, [Message("user", "hi")])
     assert info.value.status == 503 and "overloaded" in str(info.value)
@@ -309,9 +305,7 @@ def test_openrouter_reasoning_mapping():
 @respx.mock
 async def test_openai_thinking_sends_reasoning_effort_and_reads_reasoning_content(make_client):
     client, base, _ = make_client("openai")
-    route = respx.post(f"{base}/chat/completions").respond(
-        200, json=completion("42", reasoning_content="Let me add.")
-    )
+    route = respx.post(f"{base}/chat/completions").respond(200, json=completion("42", reasoning_content="Let me add."))
     result = await client.chat("openai/o3", [Message("user", "6*7?")], thinking_level="high")
     assert json.loads(route.calls.last.request.content)["reasoning_effort"] == "high"
     assert result.thinking == "Let me add." and result.thinking_applied
@@ -377,9 +371,7 @@ async def test_streamed_reasoning_deltas(make_client):
         chunk({"content": "Yes."}, "stop"),
         "[DONE]",
     )
-    respx.post(f"{base}/chat/completions").respond(
-        200, text=body, headers={"content-type": "text/event-stream"}
-    )
+    respx.post(f"{base}/chat/completions").respond(200, text=body, headers={"content-type": "text/event-stream"})
     deltas = [
         d
         async for d in client.stream_chat(
@@ -429,9 +421,7 @@ def embeddings(vectors, model="text-embedding-3-small", shuffled=False):
 @respx.mock
 async def test_embeddings_with_dimensions_in_input_order(make_client):
     client, base, _ = make_client("openai")
-    route = respx.post(f"{base}/embeddings").respond(
-        200, json=embeddings([[0.1, 0.2], [0.3, 0.4]], shuffled=True)
-    )
+    route = respx.post(f"{base}/embeddings").respond(200, json=embeddings([[0.1, 0.2], [0.3, 0.4]], shuffled=True))
     result = await client.embed("openai/text-embedding-3-small", ["a", "b"], dimensions=2)
     assert result.vectors == [[0.1, 0.2], [0.3, 0.4]]  # sorted back by index
     body = json.loads(route.calls.last.request.content)

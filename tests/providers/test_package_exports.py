@@ -25,7 +25,9 @@ def test_an_unknown_name_is_an_attribute_error():
 
 def test_importing_the_errors_does_not_load_the_client_stack():
     """Why it is lazy: the CLI imports ``providers.errors`` before it knows which command runs."""
-    probe = ("import sys, providers.errors; "
-             "print(sorted(m for m in ('providers.client', 'httpx', 'cryptography') if m in sys.modules))")
+    probe = (
+        "import sys, providers.errors; "
+        "print(sorted(m for m in ('providers.client', 'httpx', 'cryptography') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-P", "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -117,9 +117,7 @@ steps:
     agent: critic
 """,
     )
-    resolved = resolve_pipeline(
-        load_pipeline(pipeline_file), agents_dir=tmp_path / "agents", defaults=DEFAULTS
-    )
+    resolved = resolve_pipeline(load_pipeline(pipeline_file), agents_dir=tmp_path / "agents", defaults=DEFAULTS)
     assert resolved["draft"].model == ModelRef("anthropic", "claude-sonnet-4")
     assert resolved["review"].model == ModelRef("xai", "grok-3-mini")
 
@@ -149,9 +147,7 @@ def test_unknown_field_in_agent_config_is_refused(tmp_path):
 
 
 def test_unknown_provider_in_pipeline_points_at_its_line(tmp_path):
-    path = write(
-        tmp_path / "p.yml", "steps:\n  - id: a\n    agent: w\n  - id: b\n    agent: w\n    model: nope/x\n"
-    )
+    path = write(tmp_path / "p.yml", "steps:\n  - id: a\n    agent: w\n  - id: b\n    agent: w\n    model: nope/x\n")
     with pytest.raises(ConfigError) as info:
         load_pipeline(path)
     assert info.value.line == 6

@@ -125,9 +125,7 @@ def test_custom_providers_and_defaults(db):
         assert store.get_defaults() == GlobalDefaults()
         store.set_defaults(working_model="openai/gpt-4o-mini", thinking_level="medium")
         store.set_defaults(thinking_model="anthropic/claude-opus-4")
-        assert store.get_defaults() == GlobalDefaults(
-            "openai/gpt-4o-mini", "anthropic/claude-opus-4", "medium"
-        )
+        assert store.get_defaults() == GlobalDefaults("openai/gpt-4o-mini", "anthropic/claude-opus-4", "medium")
         store.set_defaults(clear=("thinking_level",))
         assert store.get_defaults().thinking_level is None
         with pytest.raises(SecretStoreError):

@@ -28,12 +28,16 @@ CREDS = Credentials(provider="anthropic", base_url=BASE, api_key=FAKE_KEY)
 MODEL = "claude-sonnet-4-5"
 
 ANSWER = {
-    "id": "msg_01", "type": "message", "role": "assistant", "model": MODEL,
+    "id": "msg_01",
+    "type": "message",
+    "role": "assistant",
+    "model": MODEL,
     "content": [
         {"type": "thinking", "thinking": "Two plus two.", "signature": "c2lnbmF0dXJl"},
         {"type": "text", "text": "4"},
     ],
-    "stop_reason": "end_turn", "stop_sequence": None,
+    "stop_reason": "end_turn",
+    "stop_sequence": None,
     "usage": {"input_tokens": 20, "output_tokens": 35},
 }
 
@@ -73,12 +77,15 @@ async def test_chat_sends_documented_headers_and_body_with_thinking() -> None:
     assert result.thinking_applied is True
 
 
-@pytest.mark.parametrize(("level", "thinking", "max_tokens"), [
-    (None, None, 4096),
-    ("off", None, 4096),
-    ("low", {"type": "enabled", "budget_tokens": 1024}, 1024 + 4096),
-    ("high", {"type": "enabled", "budget_tokens": 16384}, 16384 + 4096),
-])
+@pytest.mark.parametrize(
+    ("level", "thinking", "max_tokens"),
+    [
+        (None, None, 4096),
+        ("off", None, 4096),
+        ("low", {"type": "enabled", "budget_tokens": 1024}, 1024 + 4096),
+        ("high", {"type": "enabled", "budget_tokens": 16384}, 16384 + 4096),
+    ],
+)
 def test_thinking_levels_map_to_documented_budgets(level, thinking, max_tokens) -> None:
     body, applied, _ = build_body(request(level))
     assert body.get("thinking") == thinking
@@ -97,9 +104,18 @@ def test_temperature_is_sent_without_thinking_and_dropped_with_it() -> None:
 @pytest.mark.anyio
 async def test_stream_reads_text_and_thinking_deltas_and_cumulative_usage() -> None:
     events = [
-        {"type": "message_start", "message": {"id": "msg_01", "type": "message", "role": "assistant",
-                                              "content": [], "model": MODEL, "stop_reason": None,
-                                              "usage": {"input_tokens": 25, "output_tokens": 1}}},
+        {
+            "type": "message_start",
+            "message": {
+                "id": "msg_01",
+                "type": "message",
+                "role": "assistant",
+                "content": [],
+                "model": MODEL,
+                "stop_reason": None,
+                "usage": {"input_tokens": 25, "output_tokens": 1},
+            },
+        },
         {"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": ""}},
         {"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "Hmm."}},
         {"type": "content_block_delta", "index": 0, "delta": {"type": "signature_delta", "signature": "abc"}},
@@ -109,13 +125,17 @@ async def test_stream_reads_text_and_thinking_deltas_and_cumulative_usage() -> N
         {"type": "content_block_delta", "index": 1, "delta": {"type": "text_delta", "text": "Hello"}},
         {"type": "content_block_delta", "index": 1, "delta": {"type": "text_delta", "text": "!"}},
         {"type": "content_block_stop", "index": 1},
-        {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-         "usage": {"output_tokens": 15}},
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+            "usage": {"output_tokens": 15},
+        },
         {"type": "message_stop"},
     ]
     with respx.mock(assert_all_called=True) as mock:
-        route = mock.post(URL).mock(return_value=httpx.Response(
-            200, headers={"content-type": "text/event-stream"}, content=sse(*events)))
+        route = mock.post(URL).mock(
+            return_value=httpx.Response(200, headers={"content-type": "text/event-stream"}, content=sse(*events))
+        )
         async with httpx.AsyncClient() as client:
             deltas = [d async for d in ADAPTER.stream_chat(client, CREDS, request("low"))]
     assert json.loads(route.calls.last.request.content)["stream"] is True
@@ -143,14 +163,21 @@ async def test_overloaded_error_event_mid_stream_is_provider_unavailable() -> No
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize(("status", "headers", "body", "error"), [
-    (401, {}, error_body("authentication_error", "invalid x-api-key"), AuthError),
-    (429, {"retry-after": "30"}, error_body("rate_limit_error", "Number of request tokens has exceeded your "
-                                                                "per-minute rate limit"), RateLimited),
-    (500, {}, error_body("api_error", "Internal server error"), ProviderUnavailable),
-    (529, {}, error_body("overloaded_error", "Overloaded"), ProviderUnavailable),
-    (400, {}, error_body("invalid_request_error", "max_tokens: Field required"), ProviderStatusError),
-])
+@pytest.mark.parametrize(
+    ("status", "headers", "body", "error"),
+    [
+        (401, {}, error_body("authentication_error", "invalid x-api-key"), AuthError),
+        (
+            429,
+            {"retry-after": "30"},
+            error_body("rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit"),
+            RateLimited,
+        ),
+        (500, {}, error_body("api_error", "Internal server error"), ProviderUnavailable),
+        (529, {}, error_body("overloaded_error", "Overloaded"), ProviderUnavailable),
+        (400, {}, error_body("invalid_request_error", "max_tokens: Field required"), ProviderStatusError),
+    ],
+)
 async def test_error_statuses_map_to_the_error_tree(status, headers, body, error) -> None:
     with respx.mock() as mock:
         mock.post(URL).mock(return_value=httpx.Response(status, headers=headers, json=body))
@@ -214,31 +241,46 @@ async def test_embeddings_are_refused_with_a_clear_message() -> None:
 
 @pytest.mark.anyio
 async def test_list_models_reads_data_array() -> None:
-    listing = {"data": [{"type": "model", "id": "claude-sonnet-4-5-20250929",
-                         "display_name": "Claude Sonnet 4.5", "created_at": "2025-09-29T00:00:00Z"}],
-               "has_more": False,
-               "first_id": "claude-sonnet-4-5-20250929", "last_id": "claude-sonnet-4-5-20250929"}
+    listing = {
+        "data": [
+            {
+                "type": "model",
+                "id": "claude-sonnet-4-5-20250929",
+                "display_name": "Claude Sonnet 4.5",
+                "created_at": "2025-09-29T00:00:00Z",
+            }
+        ],
+        "has_more": False,
+        "first_id": "claude-sonnet-4-5-20250929",
+        "last_id": "claude-sonnet-4-5-20250929",
+    }
     with respx.mock(assert_all_called=True) as mock:
         route = mock.get(f"{BASE}/v1/models", params={"limit": "1000"}).mock(
-            return_value=httpx.Response(200, json=listing))
+            return_value=httpx.Response(200, json=listing)
+        )
         async with httpx.AsyncClient() as client:
             models = await ADAPTER.list_models(client, CREDS)
     assert route.calls.last.request.headers["anthropic-version"] == "2023-06-01"
-    assert models == [{"id": "claude-sonnet-4-5-20250929", "display_name": "Claude Sonnet 4.5",
-                       "created_at": "2025-09-29T00:00:00Z"}]
+    assert models == [
+        {"id": "claude-sonnet-4-5-20250929", "display_name": "Claude Sonnet 4.5", "created_at": "2025-09-29T00:00:00Z"}
+    ]
 
 
 @pytest.mark.anyio
 async def test_every_request_pins_the_api_version_its_features_are_documented_under() -> None:
     """2023-06-01 carries everything sent here (thinking, tools, cache_control); 2026-10-21 would refuse
     the temperature callers may set, so a silent bump of the pin must fail this test."""
-    stream_body = sse({"type": "message_start", "message": {"usage": {"input_tokens": 1, "output_tokens": 0}}},
-                      {"type": "message_stop"})
+    stream_body = sse(
+        {"type": "message_start", "message": {"usage": {"input_tokens": 1, "output_tokens": 0}}},
+        {"type": "message_stop"},
+    )
     with respx.mock(assert_all_called=True) as mock:
-        chat = mock.post(URL).mock(side_effect=[
-            httpx.Response(200, json=ANSWER),
-            httpx.Response(200, content=stream_body, headers={"content-type": "text/event-stream"}),
-        ])
+        chat = mock.post(URL).mock(
+            side_effect=[
+                httpx.Response(200, json=ANSWER),
+                httpx.Response(200, content=stream_body, headers={"content-type": "text/event-stream"}),
+            ]
+        )
         listing = mock.get(f"{BASE}/v1/models").respond(200, json={"data": [], "has_more": False})
         async with httpx.AsyncClient() as client:
             await ADAPTER.chat(client, CREDS, request(temperature=0.2))

@@ -63,9 +63,7 @@ def azure_error(code: str, message: str) -> dict:
 @pytest.mark.anyio
 async def test_chat_uses_deployment_url_api_version_and_api_key_header() -> None:
     with respx.mock(assert_all_called=True) as mock:
-        route = mock.post(CHAT_URL, params={"api-version": VERSION}).mock(
-            return_value=httpx.Response(200, json=ANSWER)
-        )
+        route = mock.post(CHAT_URL, params={"api-version": VERSION}).mock(return_value=httpx.Response(200, json=ANSWER))
         async with httpx.AsyncClient() as client:
             result = await ADAPTER.chat(client, CREDS, request(max_tokens=50, thinking_level="low"))
     sent = route.calls.last.request
@@ -105,9 +103,7 @@ async def test_stream_reads_openai_chunks_after_the_prompt_filter_chunk() -> Non
     body = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
     with respx.mock(assert_all_called=True) as mock:
         route = mock.post(CHAT_URL, params={"api-version": VERSION}).mock(
-            return_value=httpx.Response(
-                200, headers={"content-type": "text/event-stream"}, content=body.encode()
-            )
+            return_value=httpx.Response(200, headers={"content-type": "text/event-stream"}, content=body.encode())
         )
         async with httpx.AsyncClient() as client:
             deltas = [d async for d in ADAPTER.stream_chat(client, CREDS, request())]
@@ -129,9 +125,7 @@ async def test_stream_reads_openai_chunks_after_the_prompt_filter_chunk() -> Non
         (
             429,
             {"retry-after": "20"},
-            azure_error(
-                "429", "Requests to the ChatCompletions_Create Operation have exceeded token rate limit."
-            ),
+            azure_error("429", "Requests to the ChatCompletions_Create Operation have exceeded token rate limit."),
             RateLimited,
         ),
         (
@@ -180,9 +174,7 @@ async def test_missing_key_and_endpoint_name_their_env_vars() -> None:
         with pytest.raises(MissingCredentials) as key:
             await ADAPTER.chat(client, Credentials(provider="azure", base_url=ENDPOINT), request())
         with pytest.raises(MissingCredentials) as endpoint:
-            await ADAPTER.chat(
-                client, Credentials(provider="azure", base_url="", api_key=FAKE_KEY), request()
-            )
+            await ADAPTER.chat(client, Credentials(provider="azure", base_url="", api_key=FAKE_KEY), request())
     assert key.value.env_var == "AZURE_OPENAI_API_KEY"
     assert endpoint.value.env_var == "AZURE_OPENAI_ENDPOINT"
 
@@ -200,9 +192,7 @@ async def test_embed_posts_to_the_embedding_deployment() -> None:
         "usage": {"prompt_tokens": 4, "total_tokens": 4},
     }
     with respx.mock(assert_all_called=True) as mock:
-        route = mock.post(url, params={"api-version": VERSION}).mock(
-            return_value=httpx.Response(200, json=answer)
-        )
+        route = mock.post(url, params={"api-version": VERSION}).mock(return_value=httpx.Response(200, json=answer))
         async with httpx.AsyncClient() as client:
             result = await ADAPTER.embed(client, CREDS, "embed-small", ["a", "b"], dimensions=2)
     sent = route.calls.last.request

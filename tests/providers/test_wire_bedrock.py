@@ -99,17 +99,13 @@ def frame(headers: dict[str, str], payload: dict) -> bytes:
 
 
 def event(kind: str, payload: dict) -> bytes:
-    return frame(
-        {":event-type": kind, ":content-type": "application/json", ":message-type": "event"}, payload
-    )
+    return frame({":event-type": kind, ":content-type": "application/json", ":message-type": "event"}, payload)
 
 
 @pytest.mark.anyio
 async def test_converse_is_sigv4_signed_with_documented_body() -> None:
     with respx.mock(assert_all_called=True) as mock:
-        route = mock.post(f"{RUNTIME}{CLAUDE_PATH}/converse").mock(
-            return_value=httpx.Response(200, json=ANSWER)
-        )
+        route = mock.post(f"{RUNTIME}{CLAUDE_PATH}/converse").mock(return_value=httpx.Response(200, json=ANSWER))
         async with httpx.AsyncClient() as client:
             result = await adapter().chat(client, CREDS, request("low", max_tokens=300))
     sent = route.calls.last.request
@@ -137,13 +133,9 @@ def test_thinking_is_only_sent_to_claude() -> None:
 
 @pytest.mark.anyio
 async def test_bedrock_api_key_is_sent_as_bearer_instead_of_sigv4() -> None:
-    keyed = Credentials(
-        provider="bedrock", base_url="", api_key="fake-bedrock-api-key", extra={"region": REGION}
-    )
+    keyed = Credentials(provider="bedrock", base_url="", api_key="fake-bedrock-api-key", extra={"region": REGION})
     with respx.mock(assert_all_called=True) as mock:
-        route = mock.post(f"{RUNTIME}{CLAUDE_PATH}/converse").mock(
-            return_value=httpx.Response(200, json=ANSWER)
-        )
+        route = mock.post(f"{RUNTIME}{CLAUDE_PATH}/converse").mock(return_value=httpx.Response(200, json=ANSWER))
         async with httpx.AsyncClient() as client:
             await BedrockAdapter(loader=lambda: None).chat(client, keyed, request())
     assert route.calls.last.request.headers["authorization"] == "Bearer fake-bedrock-api-key"
@@ -154,9 +146,7 @@ async def test_converse_stream_decodes_event_stream_frames() -> None:
     body = b"".join(
         [
             event("messageStart", {"role": "assistant", "p": "abc"}),
-            event(
-                "contentBlockDelta", {"contentBlockIndex": 0, "delta": {"reasoningContent": {"text": "Hmm"}}}
-            ),
+            event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"reasoningContent": {"text": "Hmm"}}}),
             event(
                 "contentBlockDelta",
                 {"contentBlockIndex": 0, "delta": {"reasoningContent": {"signature": "s"}}},
@@ -207,9 +197,7 @@ async def test_throttling_exception_inside_stream_is_rate_limited() -> None:
         {"message": "Too many requests, please wait before trying again."},
     )
     with respx.mock() as mock:
-        mock.post(f"{RUNTIME}{CLAUDE_PATH}/converse-stream").mock(
-            return_value=httpx.Response(200, content=body)
-        )
+        mock.post(f"{RUNTIME}{CLAUDE_PATH}/converse-stream").mock(return_value=httpx.Response(200, content=body))
         async with httpx.AsyncClient() as client:
             with pytest.raises(RateLimited, match="Too many requests"):
                 async for _ in adapter().stream_chat(client, CREDS, request()):

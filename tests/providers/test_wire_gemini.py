@@ -34,16 +34,25 @@ MESSAGES = [
 ]
 
 SUCCESS_BODY = {
-    "candidates": [{
-        "content": {"role": "model", "parts": [
-            {"text": "Adding three and three.", "thought": True},
-            {"text": "6"},
-        ]},
-        "finishReason": "STOP",
-        "index": 0,
-    }],
-    "usageMetadata": {"promptTokenCount": 12, "candidatesTokenCount": 1, "thoughtsTokenCount": 40,
-                      "totalTokenCount": 53},
+    "candidates": [
+        {
+            "content": {
+                "role": "model",
+                "parts": [
+                    {"text": "Adding three and three.", "thought": True},
+                    {"text": "6"},
+                ],
+            },
+            "finishReason": "STOP",
+            "index": 0,
+        }
+    ],
+    "usageMetadata": {
+        "promptTokenCount": 12,
+        "candidatesTokenCount": 1,
+        "thoughtsTokenCount": 40,
+        "totalTokenCount": 53,
+    },
     "modelVersion": "gemini-2.5-flash",
 }
 
@@ -66,9 +75,18 @@ async def test_chat_sends_documented_request_and_reads_thoughts_and_usage() -> N
     with respx.mock(assert_all_called=True) as mock:
         route = mock.post(FLASH_URL).mock(return_value=httpx.Response(200, json=SUCCESS_BODY))
         async with httpx.AsyncClient() as client:
-            result = await ADAPTER.chat(client, CREDS, ChatRequest(
-                model="gemini-2.5-flash", messages=MESSAGES, thinking_level="medium", max_tokens=256,
-                temperature=0.2, json_output=True))
+            result = await ADAPTER.chat(
+                client,
+                CREDS,
+                ChatRequest(
+                    model="gemini-2.5-flash",
+                    messages=MESSAGES,
+                    thinking_level="medium",
+                    max_tokens=256,
+                    temperature=0.2,
+                    json_output=True,
+                ),
+            )
     sent = route.calls.last.request
     assert sent.headers["x-goog-api-key"] == FAKE_KEY
     assert sent.headers["content-type"] == "application/json"
@@ -80,7 +98,9 @@ async def test_chat_sends_documented_request_and_reads_thoughts_and_usage() -> N
         ],
         "systemInstruction": {"parts": [{"text": "Answer briefly."}]},
         "generationConfig": {
-            "maxOutputTokens": 256, "temperature": 0.2, "responseMimeType": "application/json",
+            "maxOutputTokens": 256,
+            "temperature": 0.2,
+            "responseMimeType": "application/json",
             "thinkingConfig": {"thinkingBudget": 8192, "includeThoughts": True},
         },
     }
@@ -93,19 +113,22 @@ async def test_chat_sends_documented_request_and_reads_thoughts_and_usage() -> N
     assert result.provider == "gemini" and result.model == "gemini-2.5-flash"
 
 
-@pytest.mark.parametrize(("model", "level", "config", "applied"), [
-    ("gemini-2.5-flash", "off", {"thinkingBudget": 0}, False),
-    ("gemini-2.5-flash", "low", {"thinkingBudget": 1024, "includeThoughts": True}, True),
-    ("gemini-2.5-flash", "high", {"thinkingBudget": 24576, "includeThoughts": True}, True),
-    ("gemini-2.5-pro", "off", {"thinkingBudget": 128}, True),
-    ("gemini-3-flash-preview", "off", {"thinkingLevel": "minimal"}, False),
-    ("gemini-3-flash-preview", "medium", {"thinkingLevel": "medium", "includeThoughts": True}, True),
-    ("gemini-3-pro-preview", "medium", {"thinkingLevel": "high", "includeThoughts": True}, True),
-    ("gemini-3-pro-preview", "off", {"thinkingLevel": "low"}, True),
-    ("models/gemini-2.5-flash-lite", "low", {"thinkingBudget": 1024, "includeThoughts": True}, True),
-    ("gemini-2.0-flash", "high", None, False),
-    ("gemini-2.5-flash", None, None, True),
-])
+@pytest.mark.parametrize(
+    ("model", "level", "config", "applied"),
+    [
+        ("gemini-2.5-flash", "off", {"thinkingBudget": 0}, False),
+        ("gemini-2.5-flash", "low", {"thinkingBudget": 1024, "includeThoughts": True}, True),
+        ("gemini-2.5-flash", "high", {"thinkingBudget": 24576, "includeThoughts": True}, True),
+        ("gemini-2.5-pro", "off", {"thinkingBudget": 128}, True),
+        ("gemini-3-flash-preview", "off", {"thinkingLevel": "minimal"}, False),
+        ("gemini-3-flash-preview", "medium", {"thinkingLevel": "medium", "includeThoughts": True}, True),
+        ("gemini-3-pro-preview", "medium", {"thinkingLevel": "high", "includeThoughts": True}, True),
+        ("gemini-3-pro-preview", "off", {"thinkingLevel": "low"}, True),
+        ("models/gemini-2.5-flash-lite", "low", {"thinkingBudget": 1024, "includeThoughts": True}, True),
+        ("gemini-2.0-flash", "high", None, False),
+        ("gemini-2.5-flash", None, None, True),
+    ],
+)
 def test_thinking_level_maps_to_the_generations_own_knob(model, level, config, applied) -> None:
     choice = thinking_config(model, level)
     assert choice.config == config
@@ -124,8 +147,11 @@ async def test_model_that_cannot_think_gets_no_thinking_config() -> None:
     with respx.mock(assert_all_called=True) as mock:
         route = mock.post(url).mock(return_value=httpx.Response(200, json=SUCCESS_BODY))
         async with httpx.AsyncClient() as client:
-            result = await ADAPTER.chat(client, CREDS, ChatRequest(
-                model="gemini-2.0-flash", messages=[Message("user", "hi")], thinking_level="high"))
+            result = await ADAPTER.chat(
+                client,
+                CREDS,
+                ChatRequest(model="gemini-2.0-flash", messages=[Message("user", "hi")], thinking_level="high"),
+            )
     assert "generationConfig" not in json.loads(route.calls.last.request.content)
     assert result.thinking_applied is False
     assert "cannot think" in result.metadata["thinking_note"]
@@ -137,8 +163,9 @@ async def test_blocked_prompt_returns_empty_text_with_block_reason() -> None:
     with respx.mock() as mock:
         mock.post(FLASH_URL).mock(return_value=httpx.Response(200, json=blocked))
         async with httpx.AsyncClient() as client:
-            result = await ADAPTER.chat(client, CREDS, ChatRequest(model="gemini-2.5-flash",
-                                                                  messages=[Message("user", "x")]))
+            result = await ADAPTER.chat(
+                client, CREDS, ChatRequest(model="gemini-2.5-flash", messages=[Message("user", "x")])
+            )
     assert result.text == ""
     assert result.finish_reason == "blocked:SAFETY"
     assert result.usage.input_tokens == 5
@@ -149,15 +176,24 @@ async def test_stream_yields_thoughts_then_text_then_usage() -> None:
     chunks = [
         {"candidates": [{"content": {"parts": [{"text": "Think", "thought": True}], "role": "model"}}]},
         {"candidates": [{"content": {"parts": [{"text": "Hel"}], "role": "model"}}]},
-        {"candidates": [{"content": {"parts": [{"text": "lo"}], "role": "model"}, "finishReason": "STOP"}],
-         "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 2, "thoughtsTokenCount": 9}},
+        {
+            "candidates": [{"content": {"parts": [{"text": "lo"}], "role": "model"}, "finishReason": "STOP"}],
+            "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 2, "thoughtsTokenCount": 9},
+        },
     ]
     with respx.mock(assert_all_called=True) as mock:
-        route = mock.post(STREAM_URL, params={"alt": "sse"}).mock(return_value=httpx.Response(
-            200, headers={"content-type": "text/event-stream"}, content=sse(*chunks)))
+        route = mock.post(STREAM_URL, params={"alt": "sse"}).mock(
+            return_value=httpx.Response(200, headers={"content-type": "text/event-stream"}, content=sse(*chunks))
+        )
         async with httpx.AsyncClient() as client:
-            deltas = [d async for d in ADAPTER.stream_chat(client, CREDS, ChatRequest(
-                model="gemini-2.5-flash", messages=[Message("user", "hi")], thinking_level="low"))]
+            deltas = [
+                d
+                async for d in ADAPTER.stream_chat(
+                    client,
+                    CREDS,
+                    ChatRequest(model="gemini-2.5-flash", messages=[Message("user", "hi")], thinking_level="low"),
+                )
+            ]
     assert route.calls.last.request.headers["x-goog-api-key"] == FAKE_KEY
     assert [(d.thinking, d.text) for d in deltas[:-1]] == [("Think", ""), ("", "Hel"), ("", "lo")]
     last = deltas[-1]
@@ -168,43 +204,54 @@ async def test_stream_yields_thoughts_then_text_then_usage() -> None:
 @pytest.mark.anyio
 async def test_stream_error_status_raises_before_any_delta() -> None:
     with respx.mock() as mock:
-        mock.post(STREAM_URL).mock(return_value=httpx.Response(
-            429, headers={"retry-after": "3"}, json=error_body(429, "RESOURCE_EXHAUSTED", "quota")))
+        mock.post(STREAM_URL).mock(
+            return_value=httpx.Response(
+                429, headers={"retry-after": "3"}, json=error_body(429, "RESOURCE_EXHAUSTED", "quota")
+            )
+        )
         async with httpx.AsyncClient() as client:
             with pytest.raises(RateLimited) as info:
-                async for _ in ADAPTER.stream_chat(client, CREDS, ChatRequest(
-                        model="gemini-2.5-flash", messages=[Message("user", "hi")])):
+                async for _ in ADAPTER.stream_chat(
+                    client, CREDS, ChatRequest(model="gemini-2.5-flash", messages=[Message("user", "hi")])
+                ):
                     pass
     assert info.value.retry_after == 3.0
 
 
 @pytest.mark.anyio
 async def test_error_inside_stream_maps_to_the_error_tree() -> None:
-    body = sse({"candidates": [{"content": {"parts": [{"text": "a"}]}}]},
-               error_body(503, "UNAVAILABLE", "The model is overloaded."))
+    body = sse(
+        {"candidates": [{"content": {"parts": [{"text": "a"}]}}]},
+        error_body(503, "UNAVAILABLE", "The model is overloaded."),
+    )
     with respx.mock() as mock:
         mock.post(STREAM_URL).mock(return_value=httpx.Response(200, content=body))
         async with httpx.AsyncClient() as client:
             with pytest.raises(ProviderUnavailable, match="overloaded"):
-                async for _ in ADAPTER.stream_chat(client, CREDS, ChatRequest(
-                        model="gemini-2.5-flash", messages=[Message("user", "hi")])):
+                async for _ in ADAPTER.stream_chat(
+                    client, CREDS, ChatRequest(model="gemini-2.5-flash", messages=[Message("user", "hi")])
+                ):
                     pass
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize(("status", "headers", "body", "error"), [
-    (400, {}, error_body(400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key."), None),
-    (403, {}, error_body(403, "PERMISSION_DENIED", "Method doesn't allow unregistered callers."), AuthError),
-    (429, {"retry-after": "7"}, error_body(429, "RESOURCE_EXHAUSTED", "Resource exhausted."), RateLimited),
-    (500, {}, error_body(500, "INTERNAL", "An internal error has occurred."), ProviderUnavailable),
-])
+@pytest.mark.parametrize(
+    ("status", "headers", "body", "error"),
+    [
+        (400, {}, error_body(400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key."), None),
+        (403, {}, error_body(403, "PERMISSION_DENIED", "Method doesn't allow unregistered callers."), AuthError),
+        (429, {"retry-after": "7"}, error_body(429, "RESOURCE_EXHAUSTED", "Resource exhausted."), RateLimited),
+        (500, {}, error_body(500, "INTERNAL", "An internal error has occurred."), ProviderUnavailable),
+    ],
+)
 async def test_error_statuses_map_to_the_error_tree(status, headers, body, error) -> None:
     with respx.mock() as mock:
         mock.post(FLASH_URL).mock(return_value=httpx.Response(status, headers=headers, json=body))
         async with httpx.AsyncClient() as client:
             with pytest.raises(ProviderError) as info:
-                await ADAPTER.chat(client, CREDS, ChatRequest(model="gemini-2.5-flash",
-                                                             messages=[Message("user", "hi")]))
+                await ADAPTER.chat(
+                    client, CREDS, ChatRequest(model="gemini-2.5-flash", messages=[Message("user", "hi")])
+                )
     exc = info.value
     if error is not None:
         assert type(exc) is error
@@ -221,8 +268,9 @@ async def test_timeout_is_provider_timeout() -> None:
         mock.post(FLASH_URL).mock(side_effect=httpx.ReadTimeout("read timed out"))
         async with httpx.AsyncClient() as client:
             with pytest.raises(ProviderTimeout) as info:
-                await ADAPTER.chat(client, CREDS, ChatRequest(model="gemini-2.5-flash",
-                                                             messages=[Message("user", "hi")]))
+                await ADAPTER.chat(
+                    client, CREDS, ChatRequest(model="gemini-2.5-flash", messages=[Message("user", "hi")])
+                )
     assert_no_secret(info.value)
 
 
@@ -233,8 +281,9 @@ async def test_malformed_success_body_is_malformed_response(content) -> None:
         mock.post(FLASH_URL).mock(return_value=httpx.Response(200, content=content))
         async with httpx.AsyncClient() as client:
             with pytest.raises(MalformedResponse):
-                await ADAPTER.chat(client, CREDS, ChatRequest(model="gemini-2.5-flash",
-                                                             messages=[Message("user", "hi")]))
+                await ADAPTER.chat(
+                    client, CREDS, ChatRequest(model="gemini-2.5-flash", messages=[Message("user", "hi")])
+                )
 
 
 @pytest.mark.anyio
@@ -242,8 +291,11 @@ async def test_missing_key_names_the_env_var_and_sends_nothing() -> None:
     with respx.mock(assert_all_mocked=True) as mock:
         async with httpx.AsyncClient() as client:
             with pytest.raises(MissingCredentials) as info:
-                await ADAPTER.chat(client, Credentials(provider="gemini", base_url=BASE),
-                                   ChatRequest(model="gemini-2.5-flash", messages=[Message("user", "hi")]))
+                await ADAPTER.chat(
+                    client,
+                    Credentials(provider="gemini", base_url=BASE),
+                    ChatRequest(model="gemini-2.5-flash", messages=[Message("user", "hi")]),
+                )
         assert not mock.calls
     assert info.value.env_var == "GEMINI_API_KEY"
     assert "GEMINI_API_KEY" in str(info.value)
@@ -253,18 +305,22 @@ async def test_missing_key_names_the_env_var_and_sends_nothing() -> None:
 async def test_embed_batches_requests_with_dimensions() -> None:
     url = f"{BASE}/v1beta/models/gemini-embedding-001:batchEmbedContents"
     with respx.mock(assert_all_called=True) as mock:
-        route = mock.post(url).mock(return_value=httpx.Response(200, json={
-            "embeddings": [{"values": [0.1, 0.2, 0.3]}, {"values": [0.4, 0.5, 0.6]}]}))
+        route = mock.post(url).mock(
+            return_value=httpx.Response(
+                200, json={"embeddings": [{"values": [0.1, 0.2, 0.3]}, {"values": [0.4, 0.5, 0.6]}]}
+            )
+        )
         async with httpx.AsyncClient() as client:
-            result = await ADAPTER.embed(client, CREDS, "gemini-embedding-001", ["alpha", "beta"],
-                                         dimensions=3)
+            result = await ADAPTER.embed(client, CREDS, "gemini-embedding-001", ["alpha", "beta"], dimensions=3)
     sent = route.calls.last.request
     assert sent.headers["x-goog-api-key"] == FAKE_KEY
     item = {"model": "models/gemini-embedding-001", "outputDimensionality": 3}
-    assert json.loads(sent.content) == {"requests": [
-        {**item, "content": {"parts": [{"text": "alpha"}]}},
-        {**item, "content": {"parts": [{"text": "beta"}]}},
-    ]}
+    assert json.loads(sent.content) == {
+        "requests": [
+            {**item, "content": {"parts": [{"text": "alpha"}]}},
+            {**item, "content": {"parts": [{"text": "beta"}]}},
+        ]
+    }
     assert result.vectors == [[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]]
     assert result.model == "gemini-embedding-001"
 
@@ -293,13 +349,28 @@ async def test_embed_refuses_more_than_the_documented_batch_limit() -> None:
 async def test_list_models_strips_resource_prefix() -> None:
     with respx.mock(assert_all_called=True) as mock:
         route = mock.get(f"{BASE}/v1beta/models", params={"pageSize": "1000"})
-        route.mock(return_value=httpx.Response(200, json={"models": [
-                {"name": "models/gemini-2.5-flash", "displayName": "Gemini 2.5 Flash",
-                 "supportedGenerationMethods": ["generateContent", "countTokens"], "inputTokenLimit": 1048576,
-                 "outputTokenLimit": 65536, "thinking": True},
-                {"name": "models/gemini-embedding-001", "displayName": "Gemini Embedding 001",
-                 "supportedGenerationMethods": ["embedContent"]},
-            ]}))
+        route.mock(
+            return_value=httpx.Response(
+                200,
+                json={
+                    "models": [
+                        {
+                            "name": "models/gemini-2.5-flash",
+                            "displayName": "Gemini 2.5 Flash",
+                            "supportedGenerationMethods": ["generateContent", "countTokens"],
+                            "inputTokenLimit": 1048576,
+                            "outputTokenLimit": 65536,
+                            "thinking": True,
+                        },
+                        {
+                            "name": "models/gemini-embedding-001",
+                            "displayName": "Gemini Embedding 001",
+                            "supportedGenerationMethods": ["embedContent"],
+                        },
+                    ]
+                },
+            )
+        )
         async with httpx.AsyncClient() as client:
             models = await ADAPTER.list_models(client, CREDS)
     assert route.calls.last.request.headers["x-goog-api-key"] == FAKE_KEY

@@ -38,9 +38,7 @@ async def test_chat_goes_through_the_router_with_bearer_token() -> None:
         "id": "c1",
         "object": "chat.completion",
         "model": MODEL,
-        "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": "hello"}, "finish_reason": "stop"}
-        ],
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "hello"}, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6},
     }
     with respx.mock(assert_all_called=True) as mock:
@@ -79,9 +77,7 @@ async def test_chat_stream_uses_openai_sse() -> None:
 @pytest.mark.anyio
 async def test_embed_sentence_model_returns_vectors_as_sent() -> None:
     with respx.mock(assert_all_called=True) as mock:
-        route = mock.post(EMBED_URL).mock(
-            return_value=httpx.Response(200, json=[[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]])
-        )
+        route = mock.post(EMBED_URL).mock(return_value=httpx.Response(200, json=[[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]]))
         async with httpx.AsyncClient() as client:
             result = await ADAPTER.embed(client, CREDS, EMBED_MODEL, ["one", "two"])
     sent = route.calls.last.request

@@ -40,9 +40,7 @@ REASONING_ANSWER = {
 
 
 def request(model: str = "mistral-small-latest", level=None, **kwargs) -> ChatRequest:
-    return ChatRequest(
-        model=model, messages=[Message("user", "How old is John?")], thinking_level=level, **kwargs
-    )
+    return ChatRequest(model=model, messages=[Message("user", "How old is John?")], thinking_level=level, **kwargs)
 
 
 @pytest.mark.anyio
@@ -50,9 +48,7 @@ async def test_chat_reads_thinking_and_text_chunks() -> None:
     with respx.mock(assert_all_called=True) as mock:
         route = mock.post(CHAT_URL).mock(return_value=httpx.Response(200, json=REASONING_ANSWER))
         async with httpx.AsyncClient() as client:
-            result = await ADAPTER.chat(
-                client, CREDS, request(level="medium", max_tokens=300, json_output=True)
-            )
+            result = await ADAPTER.chat(client, CREDS, request(level="medium", max_tokens=300, json_output=True))
     sent = route.calls.last.request
     assert sent.headers["authorization"] == f"Bearer {FAKE_KEY}"
     assert json.loads(sent.content) == {
@@ -70,9 +66,7 @@ async def test_chat_reads_thinking_and_text_chunks() -> None:
 @pytest.mark.anyio
 async def test_plain_string_content_is_read_as_text() -> None:
     answer = {
-        "choices": [
-            {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "Bonjour"}}
-        ],
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "Bonjour"}}],
         "usage": {"prompt_tokens": 3, "completion_tokens": 1},
     }
     with respx.mock() as mock:
@@ -108,9 +102,7 @@ async def test_stream_reads_thinking_chunk_deltas_then_strings_without_stream_op
             "choices": [
                 {
                     "index": 0,
-                    "delta": {
-                        "content": [{"type": "thinking", "thinking": [{"type": "text", "text": "Let me "}]}]
-                    },
+                    "delta": {"content": [{"type": "thinking", "thinking": [{"type": "text", "text": "Let me "}]}]},
                 }
             ]
         },
@@ -118,9 +110,7 @@ async def test_stream_reads_thinking_chunk_deltas_then_strings_without_stream_op
             "choices": [
                 {
                     "index": 0,
-                    "delta": {
-                        "content": [{"type": "thinking", "thinking": [{"type": "text", "text": "count."}]}]
-                    },
+                    "delta": {"content": [{"type": "thinking", "thinking": [{"type": "text", "text": "count."}]}]},
                 }
             ]
         },
@@ -133,9 +123,7 @@ async def test_stream_reads_thinking_chunk_deltas_then_strings_without_stream_op
     body = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
     with respx.mock(assert_all_called=True) as mock:
         route = mock.post(CHAT_URL).mock(
-            return_value=httpx.Response(
-                200, headers={"content-type": "text/event-stream"}, content=body.encode()
-            )
+            return_value=httpx.Response(200, headers={"content-type": "text/event-stream"}, content=body.encode())
         )
         async with httpx.AsyncClient() as client:
             deltas = [d async for d in ADAPTER.stream_chat(client, CREDS, request(level="high"))]
@@ -216,9 +204,7 @@ async def test_embed_sends_output_dimension_and_orders_by_index() -> None:
     with respx.mock(assert_all_called=True) as mock:
         route = mock.post(f"{BASE}/embeddings").mock(return_value=httpx.Response(200, json=answer))
         async with httpx.AsyncClient() as client:
-            result = await ADAPTER.embed(
-                client, CREDS, "codestral-embed", ["def f():", "class A:"], dimensions=2
-            )
+            result = await ADAPTER.embed(client, CREDS, "codestral-embed", ["def f():", "class A:"], dimensions=2)
     assert json.loads(route.calls.last.request.content) == {
         "model": "codestral-embed",
         "input": ["def f():", "class A:"],

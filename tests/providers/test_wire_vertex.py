@@ -25,13 +25,18 @@ from providers.wire.vertex import VertexAdapter
 
 FAKE_TOKEN = "fake-vertex-token-0000"
 PROJECT = "demo-project"
-REGIONAL = (f"https://us-central1-aiplatform.googleapis.com/v1/projects/{PROJECT}/locations/us-central1"
-            "/publishers/google/models")
+REGIONAL = (
+    f"https://us-central1-aiplatform.googleapis.com/v1/projects/{PROJECT}/locations/us-central1"
+    "/publishers/google/models"
+)
 GLOBAL = f"https://aiplatform.googleapis.com/v1/projects/{PROJECT}/locations/global/publishers/google/models"
 ANSWER = {
-    "candidates": [{"content": {"role": "model",
-                                "parts": [{"text": "plan", "thought": True}, {"text": "ok"}]},
-                    "finishReason": "STOP"}],
+    "candidates": [
+        {
+            "content": {"role": "model", "parts": [{"text": "plan", "thought": True}, {"text": "ok"}]},
+            "finishReason": "STOP",
+        }
+    ],
     "usageMetadata": {"promptTokenCount": 4, "candidatesTokenCount": 1, "thoughtsTokenCount": 6},
 }
 
@@ -69,7 +74,8 @@ async def test_chat_uses_regional_url_bearer_token_and_gemini_body() -> None:
     adapter = VertexAdapter(google_creds)
     with respx.mock(assert_all_called=True) as mock:
         route = mock.post(f"{REGIONAL}/gemini-2.5-flash:generateContent").mock(
-            return_value=httpx.Response(200, json=ANSWER))
+            return_value=httpx.Response(200, json=ANSWER)
+        )
         async with httpx.AsyncClient() as client:
             first = await adapter.chat(client, creds(), hello("low"))
             await adapter.chat(client, creds(), hello("low"))
@@ -88,8 +94,7 @@ async def test_chat_uses_regional_url_bearer_token_and_gemini_body() -> None:
 @pytest.mark.anyio
 async def test_global_location_has_no_region_prefix() -> None:
     with respx.mock(assert_all_called=True) as mock:
-        mock.post(f"{GLOBAL}/gemini-2.5-flash:generateContent").mock(
-            return_value=httpx.Response(200, json=ANSWER))
+        mock.post(f"{GLOBAL}/gemini-2.5-flash:generateContent").mock(return_value=httpx.Response(200, json=ANSWER))
         async with httpx.AsyncClient() as client:
             result = await VertexAdapter(FakeGoogleCredentials()).chat(client, creds("global"), hello())
     assert result.text == "ok"
@@ -100,8 +105,7 @@ async def test_project_falls_back_to_the_one_adc_found() -> None:
     google_creds = FakeGoogleCredentials()
     adapter = VertexAdapter(loader=lambda: (google_creds, PROJECT))
     with respx.mock(assert_all_called=True) as mock:
-        mock.post(f"{REGIONAL}/gemini-2.5-flash:generateContent").mock(
-            return_value=httpx.Response(200, json=ANSWER))
+        mock.post(f"{REGIONAL}/gemini-2.5-flash:generateContent").mock(return_value=httpx.Response(200, json=ANSWER))
         async with httpx.AsyncClient() as client:
             await adapter.chat(client, creds(project=None), hello())
     assert google_creds.token == FAKE_TOKEN
@@ -140,13 +144,18 @@ async def test_failed_refresh_is_an_auth_error() -> None:
 
 @pytest.mark.anyio
 async def test_stream_uses_sse_endpoint() -> None:
-    chunks = [{"candidates": [{"content": {"parts": [{"text": "o"}]}}]},
-              {"candidates": [{"content": {"parts": [{"text": "k"}]}, "finishReason": "STOP"}],
-               "usageMetadata": {"promptTokenCount": 2, "candidatesTokenCount": 2}}]
+    chunks = [
+        {"candidates": [{"content": {"parts": [{"text": "o"}]}}]},
+        {
+            "candidates": [{"content": {"parts": [{"text": "k"}]}, "finishReason": "STOP"}],
+            "usageMetadata": {"promptTokenCount": 2, "candidatesTokenCount": 2},
+        },
+    ]
     body = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks).encode()
     with respx.mock(assert_all_called=True) as mock:
         route = mock.post(f"{REGIONAL}/gemini-2.5-flash:streamGenerateContent", params={"alt": "sse"}).mock(
-            return_value=httpx.Response(200, content=body))
+            return_value=httpx.Response(200, content=body)
+        )
         async with httpx.AsyncClient() as client:
             adapter = VertexAdapter(FakeGoogleCredentials())
             deltas = [d async for d in adapter.stream_chat(client, creds(), hello())]
@@ -156,14 +165,18 @@ async def test_stream_uses_sse_endpoint() -> None:
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize(("response", "error"), [
-    (httpx.Response(401, json=google_error(401, "UNAUTHENTICATED", "Request had invalid credentials.")),
-     AuthError),
-    (httpx.Response(429, headers={"retry-after": "12"}, json=google_error(429, "RESOURCE_EXHAUSTED", "Q")),
-     RateLimited),
-    (httpx.Response(503, json=google_error(503, "UNAVAILABLE", "Service unavailable")), ProviderUnavailable),
-    (httpx.Response(200, content=b"not json"), MalformedResponse),
-])
+@pytest.mark.parametrize(
+    ("response", "error"),
+    [
+        (httpx.Response(401, json=google_error(401, "UNAUTHENTICATED", "Request had invalid credentials.")), AuthError),
+        (
+            httpx.Response(429, headers={"retry-after": "12"}, json=google_error(429, "RESOURCE_EXHAUSTED", "Q")),
+            RateLimited,
+        ),
+        (httpx.Response(503, json=google_error(503, "UNAVAILABLE", "Service unavailable")), ProviderUnavailable),
+        (httpx.Response(200, content=b"not json"), MalformedResponse),
+    ],
+)
 async def test_errors_map_to_the_error_tree(response, error) -> None:
     with respx.mock() as mock:
         mock.post(f"{REGIONAL}/gemini-2.5-flash:generateContent").mock(return_value=response)
@@ -186,18 +199,24 @@ async def test_timeout_is_provider_timeout() -> None:
 
 @pytest.mark.anyio
 async def test_embed_uses_predict_instances_and_sums_tokens() -> None:
-    predictions = {"predictions": [
-        {"embeddings": {"values": [0.1, 0.2], "statistics": {"token_count": 3, "truncated": False}}},
-        {"embeddings": {"values": [0.3, 0.4], "statistics": {"token_count": 5, "truncated": False}}},
-    ]}
+    predictions = {
+        "predictions": [
+            {"embeddings": {"values": [0.1, 0.2], "statistics": {"token_count": 3, "truncated": False}}},
+            {"embeddings": {"values": [0.3, 0.4], "statistics": {"token_count": 5, "truncated": False}}},
+        ]
+    }
     with respx.mock(assert_all_called=True) as mock:
         route = mock.post(f"{REGIONAL}/text-embedding-005:predict").mock(
-            return_value=httpx.Response(200, json=predictions))
+            return_value=httpx.Response(200, json=predictions)
+        )
         async with httpx.AsyncClient() as client:
             result = await VertexAdapter(FakeGoogleCredentials()).embed(
-                client, creds(), "text-embedding-005", ["one", "two"], dimensions=2)
+                client, creds(), "text-embedding-005", ["one", "two"], dimensions=2
+            )
     assert json.loads(route.calls.last.request.content) == {
-        "instances": [{"content": "one"}, {"content": "two"}], "parameters": {"outputDimensionality": 2}}
+        "instances": [{"content": "one"}, {"content": "two"}],
+        "parameters": {"outputDimensionality": 2},
+    }
     assert result.vectors == [[0.1, 0.2], [0.3, 0.4]]
     assert result.usage.input_tokens == 8
 
@@ -207,7 +226,8 @@ async def test_embed_without_values_is_malformed_and_big_batches_are_refused() -
     adapter = VertexAdapter(FakeGoogleCredentials())
     with respx.mock() as mock:
         mock.post(f"{REGIONAL}/text-embedding-005:predict").mock(
-            return_value=httpx.Response(200, json={"predictions": [{"embeddings": {}}]}))
+            return_value=httpx.Response(200, json={"predictions": [{"embeddings": {}}]})
+        )
         async with httpx.AsyncClient() as client:
             with pytest.raises(MalformedResponse):
                 await adapter.embed(client, creds(), "text-embedding-005", ["one"])
@@ -219,8 +239,11 @@ async def test_embed_without_values_is_malformed_and_big_batches_are_refused() -
 async def test_list_models_reads_publisher_models() -> None:
     url = "https://us-central1-aiplatform.googleapis.com/v1beta1/publishers/google/models"
     with respx.mock(assert_all_called=True) as mock:
-        listing = {"publisherModels": [
-            {"name": "publishers/google/models/gemini-2.5-flash", "versionId": "001", "launchStage": "GA"}]}
+        listing = {
+            "publisherModels": [
+                {"name": "publishers/google/models/gemini-2.5-flash", "versionId": "001", "launchStage": "GA"}
+            ]
+        }
         mock.get(url, params={"pageSize": "1000"}).mock(return_value=httpx.Response(200, json=listing))
         async with httpx.AsyncClient() as client:
             models = await VertexAdapter(FakeGoogleCredentials()).list_models(client, creds())

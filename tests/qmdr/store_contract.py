@@ -64,18 +64,42 @@ def _hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def make_note(path: str, sections: Sequence[str], *, title: str | None = None,
-              tags: tuple[str, ...] = (), version: str = "1", fields: dict[str, Any] | None = None,
-              dates: dict[str, str] | None = None, mtime: float = 1_700_000_000.0) -> tuple[Note, list[Chunk]]:
+def make_note(
+    path: str,
+    sections: Sequence[str],
+    *,
+    title: str | None = None,
+    tags: tuple[str, ...] = (),
+    version: str = "1",
+    fields: dict[str, Any] | None = None,
+    dates: dict[str, str] | None = None,
+    mtime: float = 1_700_000_000.0,
+) -> tuple[Note, list[Chunk]]:
     """A note whose chunks are ``sections`` (one chunk each), with hashes derived from their text;
     ``fields`` join its frontmatter, ``dates`` are its parsed frontmatter dates."""
     title = title or path.rsplit("/", 1)[-1].removesuffix(".md").replace("-", " ").title()
     body = "\n\n".join(sections)
-    note = Note(path=path, title=title, tags=tags, frontmatter={"tags": list(tags), **(fields or {})}, body=body,
-                content_hash=_hash(path + body + version), mtime=mtime, size=len(body), dates=dict(dates or {}))
+    note = Note(
+        path=path,
+        title=title,
+        tags=tags,
+        frontmatter={"tags": list(tags), **(fields or {})},
+        body=body,
+        content_hash=_hash(path + body + version),
+        mtime=mtime,
+        size=len(body),
+        dates=dict(dates or {}),
+    )
     chunks = [
-        Chunk(note_path=path, ordinal=i, heading_trail=(title, f"Part {i}"), start_line=1 + 3 * i,
-              end_line=2 + 3 * i, text=text, hash=_hash(text))
+        Chunk(
+            note_path=path,
+            ordinal=i,
+            heading_trail=(title, f"Part {i}"),
+            start_line=1 + 3 * i,
+            end_line=2 + 3 * i,
+            text=text,
+            hash=_hash(text),
+        )
         for i, text in enumerate(sections)
     ]
     return note, chunks
@@ -126,10 +150,13 @@ def contract_apply_upserts_then_replaces_then_deletes(make_store: StoreFactory) 
     store = _store_with_model(make_store)
     a_note, a_chunks = make_note("notes/alpha.md", ["kiwi orchard planning", "mango harvest schedule"])
     b_note, b_chunks = make_note("notes/beta.md", ["papaya export rules"])
-    store.apply(IndexChange(upserts=[(a_note, a_chunks), (b_note, b_chunks)],
-                            vectors=vectors_for(a_chunks + b_chunks, [axis(0), axis(1), axis(2)])))
-    assert store.note_hashes() == {"notes/alpha.md": a_note.content_hash,
-                                   "notes/beta.md": b_note.content_hash}
+    store.apply(
+        IndexChange(
+            upserts=[(a_note, a_chunks), (b_note, b_chunks)],
+            vectors=vectors_for(a_chunks + b_chunks, [axis(0), axis(1), axis(2)]),
+        )
+    )
+    assert store.note_hashes() == {"notes/alpha.md": a_note.content_hash, "notes/beta.md": b_note.content_hash}
     assert paths(store.keyword("mango", 5)) == ["notes/alpha.md"]
     stored = store.get_note("notes/alpha.md")
     assert stored is not None and stored["title"] == "Alpha"
@@ -157,8 +184,12 @@ def contract_apply_is_all_or_nothing(make_store: StoreFactory) -> None:
     other_note, other_chunks = make_note("other.md", ["brand new otter text"])
     bad_vector = np.ones(DIM + 3, dtype=np.float32)  # wrong dim: the whole change must be refused
     with pytest.raises(StoreError):
-        store.apply(IndexChange(upserts=[(new_note, new_chunks), (other_note, other_chunks)],
-                                vectors={new_chunks[0].hash: axis(1), other_chunks[0].hash: bad_vector}))
+        store.apply(
+            IndexChange(
+                upserts=[(new_note, new_chunks), (other_note, other_chunks)],
+                vectors={new_chunks[0].hash: axis(1), other_chunks[0].hash: bad_vector},
+            )
+        )
     assert store.note_hashes() == {"keep.md": old_note.content_hash}
     assert paths(store.keyword("walrus", 5)) == ["keep.md"]
     assert store.keyword("narwhal otter", 5) == []
@@ -191,14 +222,15 @@ def contract_model_is_recorded_and_guarded(make_store: StoreFactory) -> None:
 
 def contract_keyword_ranks_and_filters(make_store: StoreFactory) -> None:
     store = _store_with_model(make_store)
-    both, both_chunks = make_note("projects/both.md", ["the falcon and the heron share a lake"],
-                                  tags=("Birds",))
-    one, one_chunks = make_note("projects/one.md", ["a falcon circles over the quarry road"],
-                                tags=("#birds", "Raptors"))
+    both, both_chunks = make_note("projects/both.md", ["the falcon and the heron share a lake"], tags=("Birds",))
+    one, one_chunks = make_note(
+        "projects/one.md", ["a falcon circles over the quarry road"], tags=("#birds", "Raptors")
+    )
     other, other_chunks = make_note("archive/wading.md", ["a heron waits by the old mill"], tags=("birds",))
     none, none_chunks = make_note("archive/none.md", ["nothing about any animal here at all"])
-    store.apply(IndexChange(upserts=[(both, both_chunks), (one, one_chunks), (other, other_chunks),
-                                     (none, none_chunks)]))
+    store.apply(
+        IndexChange(upserts=[(both, both_chunks), (one, one_chunks), (other, other_chunks), (none, none_chunks)])
+    )
 
     hits = store.keyword("falcon heron", 10)
     assert paths(hits)[0] == "projects/both.md"  # matches both words: ranked first
@@ -208,10 +240,15 @@ def contract_keyword_ranks_and_filters(make_store: StoreFactory) -> None:
     assert len(store.keyword("falcon heron", 1)) == 1
 
     assert set(paths(store.keyword("falcon heron", 10, Filters(path_prefix="projects/")))) == {
-        "projects/both.md", "projects/one.md"}
+        "projects/both.md",
+        "projects/one.md",
+    }
     # Tags compare case-folded and without '#', and all given tags must be present.
     assert set(paths(store.keyword("falcon heron", 10, Filters(tags=("BIRDS",))))) == {
-        "projects/both.md", "projects/one.md", "archive/wading.md"}
+        "projects/both.md",
+        "projects/one.md",
+        "archive/wading.md",
+    }
     assert paths(store.keyword("falcon heron", 10, Filters(tags=("birds", "raptors")))) == ["projects/one.md"]
     assert store.keyword("falcon", 10, Filters(path_prefix="archive/")) == []
 
@@ -266,8 +303,9 @@ def contract_vectors_are_shared_by_hash(make_store: StoreFactory) -> None:
     first, first_chunks = make_note("one.md", [text])
     second, second_chunks = make_note("two.md", [text])
     assert first_chunks[0].hash == second_chunks[0].hash
-    store.apply(IndexChange(upserts=[(first, first_chunks), (second, second_chunks)],
-                            vectors={first_chunks[0].hash: axis(3)}))
+    store.apply(
+        IndexChange(upserts=[(first, first_chunks), (second, second_chunks)], vectors={first_chunks[0].hash: axis(3)})
+    )
     stats = store.stats()
     assert (stats.chunks, stats.vectors) == (2, 1)
     assert store.known_hashes() == {first_chunks[0].hash}
@@ -298,8 +336,14 @@ def contract_stats_count_what_was_applied(make_store: StoreFactory) -> None:
 def contract_change_records_model_and_meta_in_its_transaction(make_store: StoreFactory) -> None:
     store = make_store()
     note, chunks = make_note("first.md", ["first index of a vault"])
-    store.apply(IndexChange(upserts=[(note, chunks)], vectors=vectors_for(chunks, [axis(0)]),
-                            model=(MODEL, DIM), meta={"chunking": "tokens=400 overlap=60"}))
+    store.apply(
+        IndexChange(
+            upserts=[(note, chunks)],
+            vectors=vectors_for(chunks, [axis(0)]),
+            model=(MODEL, DIM),
+            meta={"chunking": "tokens=400 overlap=60"},
+        )
+    )
     assert store.embedding_model() == (MODEL, DIM)
     assert store.get_meta("chunking") == "tokens=400 overlap=60"
     assert store.get_meta("never-set") is None
@@ -328,7 +372,9 @@ def contract_embedding_cache_outlives_the_index(make_store: StoreFactory) -> Non
     assert store.stats().vectors == 1  # a vector no chunk uses is cached, not indexed
     assert store.known_hashes() == {chunks[0].hash, unused}  # ...but never needs embedding again
     assert store.cached_hashes(MODEL, DIM, [chunks[0].hash, unused, _hash("never embedded")]) == {
-        chunks[0].hash, unused}
+        chunks[0].hash,
+        unused,
+    }
     assert store.cached_hashes("other-model", DIM, [chunks[0].hash]) == set()
 
     store.apply(IndexChange(deletes=["cached.md"]))
@@ -385,11 +431,18 @@ UNSPACED_NOTES = {
 def contract_keyword_finds_words_inside_unspaced_scripts(make_store: StoreFactory) -> None:
     """A word inside a sentence written without spaces is found (東京 in 東京タワーに行った), filters hold."""
     store = _store_with_model(make_store)
-    upserts = [make_note(path, sections, tags=("study",) if path.startswith("学习") else ())
-               for path, sections in UNSPACED_NOTES.items()]
+    upserts = [
+        make_note(path, sections, tags=("study",) if path.startswith("学习") else ())
+        for path, sections in UNSPACED_NOTES.items()
+    ]
     store.apply(IndexChange(upserts=upserts))
-    for query, expected in (("東京", "日記/東京.md"), ("東京タワー", "日記/東京.md"), ("夜景", "日記/東京.md"),
-                            ("北京大学", "学习/北京.md"), ("中文", "学习/北京.md")):
+    for query, expected in (
+        ("東京", "日記/東京.md"),
+        ("東京タワー", "日記/東京.md"),
+        ("夜景", "日記/東京.md"),
+        ("北京大学", "学习/北京.md"),
+        ("中文", "学习/北京.md"),
+    ):
         assert paths(store.keyword(query, 5))[:1] == [expected], query
     assert store.keyword("東京", 5, Filters(path_prefix="学习/")) == []
     assert store.keyword("東京タワー", 5, Filters(tags=("study",))) == []
@@ -414,15 +467,19 @@ def contract_filtered_nearest_returns_k_when_k_exist(make_store: StoreFactory) -
     rng = np.random.default_rng(2024)
     change = IndexChange()
     stored: dict[str, tuple[str, np.ndarray]] = {}
-    for prefix, count, direction, spread in (("near/", FILTER_NEAR_CHUNKS, 0, 0.1),
-                                             ("broad/", FILTER_BROAD_CHUNKS, 1, 0.6),
-                                             ("rare/", FILTER_RARE_CHUNKS, 2, 0.6)):
+    for prefix, count, direction, spread in (
+        ("near/", FILTER_NEAR_CHUNKS, 0, 0.1),
+        ("broad/", FILTER_BROAD_CHUNKS, 1, 0.6),
+        ("rare/", FILTER_RARE_CHUNKS, 2, 0.6),
+    ):
         for i in range(count):
-            note, chunks = make_note(f"{prefix}{i}.md", [f"{prefix} chunk {i}"],
-                                     tags=("few",) if prefix == "rare/" else (),
-                                     fields={"status": "decided" if prefix == "rare/" else "open",
-                                             "kind": [prefix.rstrip("/"), "any"]},
-                                     dates={"updated": "2025-06-01" if prefix == "near/" else "2026-06-01"})
+            note, chunks = make_note(
+                f"{prefix}{i}.md",
+                [f"{prefix} chunk {i}"],
+                tags=("few",) if prefix == "rare/" else (),
+                fields={"status": "decided" if prefix == "rare/" else "open", "kind": [prefix.rstrip("/"), "any"]},
+                dates={"updated": "2025-06-01" if prefix == "near/" else "2026-06-01"},
+            )
             vector = axis(direction) + spread * rng.standard_normal(DIM).astype(np.float32)
             vector /= np.linalg.norm(vector)
             change.upserts.append((note, chunks))
@@ -431,22 +488,29 @@ def contract_filtered_nearest_returns_k_when_k_exist(make_store: StoreFactory) -
     store.apply(change)
     query = axis(0)
     k = 10
-    for filters, prefix in ((Filters(path_prefix="broad/"), "broad/"), (Filters(tags=("few",)), "rare/"),
-                            (Filters(path_prefix="rare/", tags=("few",)), "rare/"),
-                            (make_filters(where={"kind": "broad"}), "broad/"),
-                            (make_filters(where={"status": "decided"}), "rare/"),
-                            (make_filters(where={"status": "decided"}, after="2026-01-01"), "rare/"),
-                            (make_filters(where={"kind": ["rare", "broad"]}, after="2026-01-01"), "")):
+    for filters, prefix in (
+        (Filters(path_prefix="broad/"), "broad/"),
+        (Filters(tags=("few",)), "rare/"),
+        (Filters(path_prefix="rare/", tags=("few",)), "rare/"),
+        (make_filters(where={"kind": "broad"}), "broad/"),
+        (make_filters(where={"status": "decided"}), "rare/"),
+        (make_filters(where={"status": "decided"}, after="2026-01-01"), "rare/"),
+        (make_filters(where={"kind": ["rare", "broad"]}, after="2026-01-01"), ""),
+    ):
         keyword_hits = store.keyword("chunk", k, filters)  # every chunk holds the word
-        assert len(keyword_hits) == k and all(hit.note_path.startswith(prefix or ("rare/", "broad/"))
-                                              for hit in keyword_hits), filters
+        assert len(keyword_hits) == k and all(
+            hit.note_path.startswith(prefix or ("rare/", "broad/")) for hit in keyword_hits
+        ), filters
         hits = store.nearest(query, k, filters)
         assert len(hits) == k, filters
         assert all(hit.note_path.startswith(prefix or ("rare/", "broad/")) for hit in hits)
         scores = [hit.score for hit in hits]
         assert scores == sorted(scores, reverse=True)
-        best = max((float(np.dot(query, v)), path) for path, v in stored.values()
-                   if path.startswith(prefix or ("rare/", "broad/")))
+        best = max(
+            (float(np.dot(query, v)), path)
+            for path, v in stored.values()
+            if path.startswith(prefix or ("rare/", "broad/"))
+        )
         assert hits[0].note_path == best[1] and math.isclose(hits[0].score, best[0], abs_tol=1e-4)
     assert len(store.nearest(query, 50, Filters(tags=("few",)))) == FILTER_RARE_CHUNKS  # all there are
     assert len(store.nearest(query, 50, make_filters(where={"status": "decided"}))) == FILTER_RARE_CHUNKS
@@ -459,27 +523,44 @@ def contract_where_and_dates_filter_every_retriever(make_store: StoreFactory) ->
     store = _store_with_model(make_store)
     jan, feb, mar = "2026-01-15", "2026-02-15", "2026-03-15"
     notes = {  # path: (frontmatter fields, dates, mtime)
-        "a.md": ({"status": "decided", "project": ["alpha", "beta"], "priority": 2, "done": True},
-                 {"updated": feb, "created": jan}, 1_000.0),
+        "a.md": (
+            {"status": "decided", "project": ["alpha", "beta"], "priority": 2, "done": True},
+            {"updated": feb, "created": jan},
+            1_000.0,
+        ),
         "b.md": ({"status": "open", "project": "beta", "priority": 2.0, "done": False}, {"date": jan}, 1_000.0),
         "c.md": ({"status": "Decided", "project": "gamma", "priority": "2", "done": 1}, {"created": mar}, 1_000.0),
-        "d.md": ({"status": ["decided", "archived"], "nested": {"status": "decided"}}, {},
-                 1_775_000_000.0),  # no frontmatter date: the mtime, 2026-03-31
+        "d.md": (
+            {"status": ["decided", "archived"], "nested": {"status": "decided"}},
+            {},
+            1_775_000_000.0,
+        ),  # no frontmatter date: the mtime, 2026-03-31
     }
     change = IndexChange()
     for i, (path, (fields, dates, mtime)) in enumerate(notes.items()):
-        note, chunks = make_note(path, ["quarterly walrus report"], fields=fields, dates=dates, mtime=mtime,
-                                 title=f"Walrus {i}")
-        chunks = [Chunk(**{**{f: getattr(c, f) for f in Chunk.__slots__}, "text": f"quarterly walrus report {i}",
-                           "hash": _hash(f"walrus {i}")}) for c in chunks]
+        note, chunks = make_note(
+            path, ["quarterly walrus report"], fields=fields, dates=dates, mtime=mtime, title=f"Walrus {i}"
+        )
+        chunks = [
+            Chunk(
+                **{
+                    **{f: getattr(c, f) for f in Chunk.__slots__},
+                    "text": f"quarterly walrus report {i}",
+                    "hash": _hash(f"walrus {i}"),
+                }
+            )
+            for c in chunks
+        ]
         change.upserts.append((note, chunks))
         change.vectors[chunks[0].hash] = unit(1.0, 0.1 * i)
     store.apply(change)
 
     def found(**spec: Any) -> tuple[list[str], list[str]]:
         filters = make_filters(**spec)
-        return (sorted(paths(store.keyword("walrus", 10, filters))),
-                sorted(paths(store.nearest(unit(1.0), 10, filters))))
+        return (
+            sorted(paths(store.keyword("walrus", 10, filters))),
+            sorted(paths(store.nearest(unit(1.0), 10, filters))),
+        )
 
     def both(expected: list[str], **spec: Any) -> None:
         assert found(**spec) == (expected, expected), spec

@@ -28,8 +28,9 @@ def server(tmp_path: Path) -> Iterator[str]:
 
 def test_sync_client_covers_notes_search_context_feedback(server: str) -> None:
     with QmdrClient(server, token=TOKEN) as memory:
-        written = memory.remember("agents/alice/log", "# Log\n\nAlice saw a kingfisher.",
-                                  frontmatter={"agent": "alice"})
+        written = memory.remember(
+            "agents/alice/log", "# Log\n\nAlice saw a kingfisher.", frontmatter={"agent": "alice"}
+        )
         assert isinstance(written, NoteWriteResult) and written.path == "agents/alice/log.md" and written.created
         found = memory.search("kingfisher", mode="keyword")
         assert isinstance(found, MemorySearchResponse)
@@ -55,7 +56,6 @@ def test_client_without_token_is_refused(server: str) -> None:
     assert refused.value.status == 401 and refused.value.error == "Unauthorized"
     assert "Authorization: Bearer" in refused.value.detail and refused.value.problem["status"] == 401
     assert refused.value.errors == []
-
 
 
 @pytest.mark.anyio

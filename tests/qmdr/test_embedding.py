@@ -158,11 +158,19 @@ OPENROUTER_EMBEDDINGS = "https://openrouter.ai/api/v1/embeddings"
 async def test_openrouter_embeddings_request_and_answer():
     def answer(request: httpx.Request) -> httpx.Response:
         inputs = json.loads(request.content)["input"]
-        rows = [{"object": "embedding", "index": i, "embedding": [float(len(t)), 0.0, 2.0]}
-                for i, t in reversed(list(enumerate(inputs)))]  # out of order on purpose
-        return httpx.Response(200, json={"object": "list", "data": rows,
-                                         "model": "openai/text-embedding-3-small",
-                                         "usage": {"prompt_tokens": 7, "total_tokens": 7}})
+        rows = [
+            {"object": "embedding", "index": i, "embedding": [float(len(t)), 0.0, 2.0]}
+            for i, t in reversed(list(enumerate(inputs)))
+        ]  # out of order on purpose
+        return httpx.Response(
+            200,
+            json={
+                "object": "list",
+                "data": rows,
+                "model": "openai/text-embedding-3-small",
+                "usage": {"prompt_tokens": 7, "total_tokens": 7},
+            },
+        )
 
     route = respx.post(OPENROUTER_EMBEDDINGS).mock(side_effect=answer)
     async with httpx.AsyncClient() as http:

@@ -73,9 +73,15 @@ def test_index_path_defaults_under_the_data_dir(clean_env: Path, monkeypatch: py
     assert Settings().index_path == clean_env / "data" / "work.sqlite"
 
 
-@pytest.mark.parametrize(("raw", "parsed"), [
-    ("10.0.0.5", ["10.0.0.5"]), ("10.0.0.5, 10.1.0.0/16", ["10.0.0.5", "10.1.0.0/16"]),
-    ('["::1", "fd00::/8"]', ["::1", "fd00::/8"]), ("", [])])
+@pytest.mark.parametrize(
+    ("raw", "parsed"),
+    [
+        ("10.0.0.5", ["10.0.0.5"]),
+        ("10.0.0.5, 10.1.0.0/16", ["10.0.0.5", "10.1.0.0/16"]),
+        ('["::1", "fd00::/8"]', ["::1", "fd00::/8"]),
+        ("", []),
+    ],
+)
 def test_trusted_proxies_take_a_comma_list_or_json(monkeypatch, raw: str, parsed: list[str]) -> None:
     monkeypatch.setenv("QMDR_TRUSTED_PROXIES", raw)
     assert Settings(_env_file=None).qmdr_trusted_proxies == parsed

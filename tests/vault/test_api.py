@@ -13,16 +13,25 @@ def test_every_public_name_is_exported_and_importable() -> None:
     for name in vault.__all__:
         assert hasattr(vault, name), name
     expected = {
-        "scan_vault", "read_note", "parse_note", "chunk_note", "ChunkingOptions", "Note", "Chunk",
-        "Skipped", "safe_note_path", "IngestError", "PathOutsideVault", "NoteTooLarge", "BinaryNote",
+        "scan_vault",
+        "read_note",
+        "parse_note",
+        "chunk_note",
+        "ChunkingOptions",
+        "Note",
+        "Chunk",
+        "Skipped",
+        "safe_note_path",
+        "IngestError",
+        "PathOutsideVault",
+        "NoteTooLarge",
+        "BinaryNote",
     }
     assert expected <= set(vault.__all__)
 
 
 def test_every_error_class_derives_from_ingest_error_and_is_exported() -> None:
-    classes = [
-        obj for obj in vars(errors).values() if isinstance(obj, type) and issubclass(obj, Exception)
-    ]
+    classes = [obj for obj in vars(errors).values() if isinstance(obj, type) and issubclass(obj, Exception)]
     assert len(classes) >= 8
     for cls in classes:
         assert issubclass(cls, vault.IngestError)

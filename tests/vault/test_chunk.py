@@ -37,8 +37,15 @@ def sentences(n: int, word: str = "alpha") -> str:
 
 def test_heading_trail_follows_the_heading_stack() -> None:
     text = (
-        "# Top\n\n" + sentences(20, "top") + "\n\n## Mid\n\n" + sentences(20, "mid") + "\n\n### Low\n\n"
-        + sentences(20, "low") + "\n\n## Mid2\n\n" + sentences(20, "mid2") + "\n"
+        "# Top\n\n"
+        + sentences(20, "top")
+        + "\n\n## Mid\n\n"
+        + sentences(20, "mid")
+        + "\n\n### Low\n\n"
+        + sentences(20, "low")
+        + "\n\n## Mid2\n\n"
+        + sentences(20, "mid2")
+        + "\n"
     )
     chunks = chunk_note(note_from(text), max_tokens=256, overlap_tokens=0)
     trails = [c.heading_trail for c in chunks]
@@ -47,10 +54,7 @@ def test_heading_trail_follows_the_heading_stack() -> None:
 
 
 def test_hash_lines_inside_code_fences_are_not_headings() -> None:
-    text = (
-        "# Real\n\n```bash\n# not a heading\necho hi\n~~~\n## still code\n```\n\n"
-        "after\n\n## Next\n\nmore\n"
-    )
+    text = "# Real\n\n```bash\n# not a heading\necho hi\n~~~\n## still code\n```\n\nafter\n\n## Next\n\nmore\n"
     chunks = chunk_note(note_from(text), max_tokens=64, overlap_tokens=0)
     all_trails = {t for c in chunks for t in c.heading_trail}
     assert all_trails <= {"Real", "Next"}
@@ -65,8 +69,11 @@ def test_unclosed_fence_runs_to_the_end() -> None:
 
 def test_line_numbers_point_into_the_original_file_with_frontmatter() -> None:
     text = (
-        "---\ntitle: T\n---\nintro line\n\n# First\n\n" + sentences(40) + "\n\n## Second\n\n"
-        + sentences(40, "beta") + "\n"
+        "---\ntitle: T\n---\nintro line\n\n# First\n\n"
+        + sentences(40)
+        + "\n\n## Second\n\n"
+        + sentences(40, "beta")
+        + "\n"
     )
     file_lines = text.split("\n")
     chunks = chunk_note(note_from(text), max_tokens=128, overlap_tokens=0)
@@ -89,10 +96,7 @@ def test_broken_frontmatter_lines_count_from_line_one() -> None:
 
 
 def test_context_line_is_title_and_trail_without_repeating_the_title() -> None:
-    text = (
-        "---\ntitle: Deploy notes\n---\n# Deploy notes\n\nintro\n\n## Retries\n\n### Backoff\n\n"
-        + sentences(40)
-    )
+    text = "---\ntitle: Deploy notes\n---\n# Deploy notes\n\nintro\n\n## Retries\n\n### Backoff\n\n" + sentences(40)
     chunks = chunk_note(note_from(text), max_tokens=256, overlap_tokens=0)
     backoff = [c for c in chunks if c.heading_trail == ("Deploy notes", "Retries", "Backoff")]
     assert backoff
@@ -153,9 +157,7 @@ def test_overlap_carries_the_tail_of_the_previous_piece() -> None:
     assert len(chunks) > 2
     for prev, nxt in zip(chunks, chunks[1:], strict=False):
         prev_body, next_body = content(prev), content(nxt)
-        shared = next(
-            (k for k in range(len(next_body), 0, -1) if prev_body.endswith(next_body[:k])), 0
-        )
+        shared = next((k for k in range(len(next_body), 0, -1) if prev_body.endswith(next_body[:k])), 0)
         assert shared > 0, "next chunk should start with the end of the previous one"
         assert approx_token_count(next_body[:shared]) <= 24
 
@@ -236,8 +238,11 @@ def test_hash_ignores_path_but_follows_text_and_parameters() -> None:
     moved = chunk_note(note_from(text, "elsewhere/a.md"), max_tokens=128, overlap_tokens=16)
     assert [c.hash for c in base] == [c.hash for c in moved]
 
-    edited = chunk_note(note_from(text.replace("two sentence number 3", "two sentence NUMBER 3"), "a.md"),
-                        max_tokens=128, overlap_tokens=16)
+    edited = chunk_note(
+        note_from(text.replace("two sentence number 3", "two sentence NUMBER 3"), "a.md"),
+        max_tokens=128,
+        overlap_tokens=16,
+    )
     assert base[0].hash == edited[0].hash  # section One untouched
     assert base[1].hash != edited[1].hash
 
@@ -299,6 +304,7 @@ def test_a_code_block_is_not_cut_between_words_to_join_a_heading() -> None:
 
     # budget = 128 - 3 (context "T > Code") - 2: the block (122 words) fits alone, not with "## Code"
     code = "```\n" + " ".join(f"tok{i}" for i in range(120)) + "\n```"
-    chunks = chunk_note(note_from("# T\n\n## Code\n\n" + code + "\n"), max_tokens=128, overlap_tokens=0,
-                        count_tokens=words)
+    chunks = chunk_note(
+        note_from("# T\n\n## Code\n\n" + code + "\n"), max_tokens=128, overlap_tokens=0, count_tokens=words
+    )
     assert any(code in c.text for c in chunks)  # whole: never split by words to fill the heading's chunk

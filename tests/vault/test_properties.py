@@ -29,9 +29,7 @@ text_line = st.lists(punctuated, min_size=1, max_size=60).map(" ".join)
 markdown_line = st.one_of(
     text_line,
     text_line.map(lambda t: "- " + t),
-    st.tuples(st.integers(1, 6), st.lists(words, max_size=4)).map(
-        lambda h: "#" * h[0] + " " + " ".join(h[1])
-    ),
+    st.tuples(st.integers(1, 6), st.lists(words, max_size=4)).map(lambda h: "#" * h[0] + " " + " ".join(h[1])),
     st.sampled_from(["", "", "   ", "```", "```python", "~~~", "#", "---"]),
 )
 frontmatter = st.sampled_from(

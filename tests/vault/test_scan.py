@@ -148,8 +148,17 @@ def test_safe_note_path_resolves_inside_the_vault(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "rel",
     [
-        "../x.md", "a/../../x.md", "a/../b.md", "..\\x.md", "/etc/passwd", "\\\\server\\share.md",
-        "C:/x.md", "", " ", ".", "nul\x00.md",
+        "../x.md",
+        "a/../../x.md",
+        "a/../b.md",
+        "..\\x.md",
+        "/etc/passwd",
+        "\\\\server\\share.md",
+        "C:/x.md",
+        "",
+        " ",
+        ".",
+        "nul\x00.md",
     ],
 )
 def test_safe_note_path_rejects_paths_that_could_leave_the_vault(tmp_path: Path, rel: str) -> None:
@@ -173,4 +182,3 @@ def test_safe_note_path_allows_symlinks_that_stay_inside(tmp_path: Path) -> None
     write(tmp_path, "real/n.md")
     os.symlink(tmp_path / "real", tmp_path / "alias")
     assert safe_note_path(tmp_path, "alias/n.md") == (tmp_path / "real" / "n.md").resolve()
-

@@ -38,23 +38,30 @@ class ToolCallModel(BaseModel):
     id: str = Field(..., max_length=200)
     name: str = Field(..., max_length=64)
     arguments: dict[str, Any] = Field(default_factory=dict, description="the parsed JSON arguments")
-    signature: str | None = Field(None, max_length=MAX_MESSAGE_CHARS,
-                                  description="opaque provider state (Gemini 3's thought signature): send the "
-                                              "call back with it unchanged")
+    signature: str | None = Field(
+        None,
+        max_length=MAX_MESSAGE_CHARS,
+        description="opaque provider state (Gemini 3's thought signature): send the call back with it unchanged",
+    )
 
 
 class ToolModel(BaseModel):
     name: str = Field(..., min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
     description: str = Field("", max_length=4000)
-    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}},
-                                       description="JSON Schema of the arguments (an object)")
+    parameters: dict[str, Any] = Field(
+        default_factory=lambda: {"type": "object", "properties": {}},
+        description="JSON Schema of the arguments (an object)",
+    )
 
 
 class ChatMessage(BaseModel):
     role: Literal["system", "user", "assistant", "tool"]
     content: str = Field("", max_length=MAX_MESSAGE_CHARS)
-    tool_calls: list[ToolCallModel] = Field(default_factory=list, max_length=MAX_TOOL_CALLS_PER_MESSAGE,
-                                            description="assistant turns: the calls the model made")
+    tool_calls: list[ToolCallModel] = Field(
+        default_factory=list,
+        max_length=MAX_TOOL_CALLS_PER_MESSAGE,
+        description="assistant turns: the calls the model made",
+    )
     tool_call_id: str | None = Field(None, max_length=200, description="tool turns: the call this result answers")
     name: str | None = Field(None, max_length=64, description="tool turns: the tool (found from the call if unset)")
 
@@ -73,11 +80,19 @@ class ChatMessage(BaseModel):
 
 class ChatBody(BaseModel):
     model: str | None = Field(None, max_length=300, description="provider/model; or give agent (and step_model)")
-    agent: str | None = Field(None, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$",
-                              description="agent id: its agents/<id>/config.yml chooses the model")
+    agent: str | None = Field(
+        None,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="agent id: its agents/<id>/config.yml chooses the model",
+    )
     step_model: str | None = Field(None, max_length=300, description="a pipeline step's model override")
-    pipeline: str | None = Field(None, max_length=100, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$",
-                                 description="a pipeline in QMDR_PIPELINES_DIR (<name>.yml); with step")
+    pipeline: str | None = Field(
+        None,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$",
+        description="a pipeline in QMDR_PIPELINES_DIR (<name>.yml); with step",
+    )
     step: str | None = Field(None, max_length=100, description="the pipeline step whose agent and model to use")
     messages: list[ChatMessage] = Field(..., min_length=1, max_length=MAX_MESSAGES)
     thinking_level: Literal["off", "low", "medium", "high"] | None = None
@@ -85,12 +100,15 @@ class ChatBody(BaseModel):
     max_tokens: int | None = Field(None, ge=1, le=200_000)
     stream: StrictBool = False
     tools: list[ToolModel] = Field(default_factory=list, max_length=MAX_TOOLS)
-    tool_choice: str | None = Field(None, max_length=64,
-                                    description="auto, none, required, or the name of one of the tools")
+    tool_choice: str | None = Field(
+        None, max_length=64, description="auto, none, required, or the name of one of the tools"
+    )
     parallel_tool_calls: StrictBool | None = None
     response_format: dict[str, Any] | None = Field(
-        None, description='structured output: {"type": "json_schema", "json_schema": {"name", "schema", "strict"}} '
-                          '(or {"type": "json_object"}); the answer is validated and returned as parsed')
+        None,
+        description='structured output: {"type": "json_schema", "json_schema": {"name", "schema", "strict"}} '
+        '(or {"type": "json_object"}); the answer is validated and returned as parsed',
+    )
 
     @model_validator(mode="after")
     def _model_or_agent(self) -> ChatBody:
@@ -120,11 +138,18 @@ class ChatAnswer(BaseModel):
 def _pipeline_step(body: ChatBody, service: Any) -> tuple[str, str | None]:
     """(agent, step model) of ``body.step`` in the pipeline file ``body.pipeline`` names."""
     folder = Path(service.settings.qmdr_pipelines_dir)
-    path = next((folder / f"{body.pipeline}{suffix}" for suffix in (".yml", ".yaml")
-                 if (folder / f"{body.pipeline}{suffix}").is_file()), None)
+    path = next(
+        (
+            folder / f"{body.pipeline}{suffix}"
+            for suffix in (".yml", ".yaml")
+            if (folder / f"{body.pipeline}{suffix}").is_file()
+        ),
+        None,
+    )
     if path is None:
-        raise NotFound(f"no pipeline {body.pipeline!r} in QMDR_PIPELINES_DIR (looked for {body.pipeline}.yml "
-                       f"and .yaml)")
+        raise NotFound(
+            f"no pipeline {body.pipeline!r} in QMDR_PIPELINES_DIR (looked for {body.pipeline}.yml and .yaml)"
+        )
     try:
         step = pipeline_step(load_pipeline(path), str(body.step), path=path.name)
     except ConfigError as exc:
@@ -142,8 +167,12 @@ def choose_model(body: ChatBody, service: Any) -> tuple[str, str | None]:
         agent, step_model = _pipeline_step(body, service)
     if agent or step_model:
         try:
-            resolved = resolve_agent(agent or "default", step_model=step_model, defaults=defaults,
-                                     agents_dir=service.settings.qmdr_agents_dir)
+            resolved = resolve_agent(
+                agent or "default",
+                step_model=step_model,
+                defaults=defaults,
+                agents_dir=service.settings.qmdr_agents_dir,
+            )
         except ConfigError as exc:
             raise InvalidQuery(exc.message) from None
         level = body.thinking_level or resolved.thinking_level
@@ -153,8 +182,10 @@ def choose_model(body: ChatBody, service: Any) -> tuple[str, str | None]:
     thinking = bool(level and level != "off" and defaults.thinking_model)
     model = defaults.thinking_model if thinking else defaults.working_model
     if not model:
-        raise InvalidQuery("no model given and no default working model set: pass model, or set one in "
-                           "Settings -> Models (PUT /settings/defaults)")
+        raise InvalidQuery(
+            "no model given and no default working model set: pass model, or set one in "
+            "Settings -> Models (PUT /settings/defaults)"
+        )
     return model, level
 
 
@@ -184,24 +215,43 @@ async def chat(body: ChatBody, service: ServiceDep) -> Any:
     except InvalidToolDefinition as exc:
         raise InvalidQuery(exc.message) from None
     if schema is not None and body.stream:
-        raise InvalidQuery("structured output is validated as a whole and not streamed: send stream: false "
-                           "with response_format")
-    options = {"thinking_level": level, "fallbacks": tuple(body.fallbacks), "max_tokens": body.max_tokens,
-               "tools": tools, "tool_choice": body.tool_choice, "parallel_tool_calls": body.parallel_tool_calls}
+        raise InvalidQuery(
+            "structured output is validated as a whole and not streamed: send stream: false with response_format"
+        )
+    options = {
+        "thinking_level": level,
+        "fallbacks": tuple(body.fallbacks),
+        "max_tokens": body.max_tokens,
+        "tools": tools,
+        "tool_choice": body.tool_choice,
+        "parallel_tool_calls": body.parallel_tool_calls,
+    }
     if body.response_format is not None:
         options["response_format"] = body.response_format
     if body.stream:
-        return StreamingResponse(_sse(service, model, messages, options), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+        return StreamingResponse(
+            _sse(service, model, messages, options),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
     try:
         result = await service.providers.chat(model, messages, **options)
     except InvalidToolDefinition as exc:  # a tool message answering no call, found while building the body
         raise InvalidQuery(exc.message) from None
     data = asdict(result)
-    return ChatAnswer(text=data["text"], thinking=data["thinking"], provider=data["provider"], model=data["model"],
-                      usage=data["usage"], thinking_applied=data["thinking_applied"],
-                      finish_reason=data["finish_reason"], metadata=data["metadata"], tool_calls=data["tool_calls"],
-                      cost_usd=result.metadata.get("cost_usd"), parsed=result.parsed)
+    return ChatAnswer(
+        text=data["text"],
+        thinking=data["thinking"],
+        provider=data["provider"],
+        model=data["model"],
+        usage=data["usage"],
+        thinking_applied=data["thinking_applied"],
+        finish_reason=data["finish_reason"],
+        metadata=data["metadata"],
+        tool_calls=data["tool_calls"],
+        cost_usd=result.metadata.get("cost_usd"),
+        parsed=result.parsed,
+    )
 
 
 def _event(name: str, data: dict[str, Any]) -> bytes:
@@ -212,11 +262,22 @@ async def _sse(service: Any, model: str, messages: list[Message], options: dict[
     try:
         async for delta in service.providers.stream_chat(model, messages, **options):
             if delta.done:
-                yield _event("done", {"finish_reason": delta.finish_reason,
-                                      "usage": asdict(delta.usage) if delta.usage else None,
-                                      "metadata": delta.metadata or {}})
+                yield _event(
+                    "done",
+                    {
+                        "finish_reason": delta.finish_reason,
+                        "usage": asdict(delta.usage) if delta.usage else None,
+                        "metadata": delta.metadata or {},
+                    },
+                )
             elif delta.text or delta.thinking or delta.tool_calls:
-                yield _event("delta", {"text": delta.text, "thinking": delta.thinking,
-                                       "tool_calls": [asdict(c) for c in delta.tool_calls]})
+                yield _event(
+                    "delta",
+                    {
+                        "text": delta.text,
+                        "thinking": delta.thinking,
+                        "tool_calls": [asdict(c) for c in delta.tool_calls],
+                    },
+                )
     except ProviderError as exc:  # headers are sent: the error travels as an event, never a secret
         yield _event("error", error_body(exc))

@@ -24,12 +24,26 @@ async def context(body: ContextRequest, service: ServiceDep, access: AccessDep) 
     if not queries and body.since is None:
         raise InvalidQuery("give query, queries or since")
     vaults = access.search_scope(body.vaults, (info.name for info in service.memory.list()))
-    block = await build_context(service.memory, queries, budget=body.budget or service.settings.qmdr_context_tokens,
-                                profile=body.profile, vaults=vaults, mode=body.mode, filters=body.filters(),
-                                since=parse_since(body.since) if body.since is not None else None,
-                                include_superseded=body.include_superseded, min_relevance=body.min_relevance)
-    return ContextResponse(markdown=block.markdown, tokens=block.tokens, budget=block.budget, profile=block.profile,
-                           entries=[ContextEntryModel(**e.to_dict()) for e in block.entries], warnings=block.warnings)
+    block = await build_context(
+        service.memory,
+        queries,
+        budget=body.budget or service.settings.qmdr_context_tokens,
+        profile=body.profile,
+        vaults=vaults,
+        mode=body.mode,
+        filters=body.filters(),
+        since=parse_since(body.since) if body.since is not None else None,
+        include_superseded=body.include_superseded,
+        min_relevance=body.min_relevance,
+    )
+    return ContextResponse(
+        markdown=block.markdown,
+        tokens=block.tokens,
+        budget=block.budget,
+        profile=block.profile,
+        entries=[ContextEntryModel(**e.to_dict()) for e in block.entries],
+        warnings=block.warnings,
+    )
 
 
 @router.post("/feedback", response_model=FeedbackResponse)
@@ -40,5 +54,6 @@ async def feedback(body: FeedbackRequest, service: ServiceDep, access: AccessDep
     hub = service.memory
     hub.known(body.vault)  # 404 for an unknown vault (default is always a vault, folder or not)
     useful, not_useful = await anyio.to_thread.run_sync(hub.feedback.record, body.vault, body.path, body.useful)
-    return FeedbackResponse(vault=body.vault, path=body.path, useful=useful, not_useful=not_useful,
-                            prior=usefulness(useful, not_useful))
+    return FeedbackResponse(
+        vault=body.vault, path=body.path, useful=useful, not_useful=not_useful, prior=usefulness(useful, not_useful)
+    )

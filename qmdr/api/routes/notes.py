@@ -16,11 +16,21 @@ router = APIRouter(tags=["notes"], dependencies=[Authorized])
 
 def note_model(note: dict[str, Any]) -> NoteModel:
     return NoteModel(
-        path=note["path"], title=note["title"], tags=list(note.get("tags") or []),
-        frontmatter=note.get("frontmatter") or {}, links=list(note.get("links") or []),
-        chunks=[ChunkModel(ordinal=c["ordinal"], heading_trail=list(c["heading_trail"]),
-                           start_line=c["start_line"], end_line=c["end_line"], text=c["text"])
-                for c in note.get("chunks", [])],
+        path=note["path"],
+        title=note["title"],
+        tags=list(note.get("tags") or []),
+        frontmatter=note.get("frontmatter") or {},
+        links=list(note.get("links") or []),
+        chunks=[
+            ChunkModel(
+                ordinal=c["ordinal"],
+                heading_trail=list(c["heading_trail"]),
+                start_line=c["start_line"],
+                end_line=c["end_line"],
+                text=c["text"],
+            )
+            for c in note.get("chunks", [])
+        ],
     )
 
 

@@ -39,9 +39,16 @@ class ProviderStatus(BaseModel):
 def to_status(info: KeyInfo, *, base_url: str | None = None) -> ProviderStatus:
     custom = info.provider.startswith("custom-")
     return ProviderStatus(
-        id=info.provider, display_name=info.display_name or info.provider, source=info.source,
-        masked=info.masked, env_var=info.env_var, missing_settings=list(info.missing_settings),
-        error=info.error, ready=info.ready or (custom and info.error is None), custom=custom, base_url=base_url,
+        id=info.provider,
+        display_name=info.display_name or info.provider,
+        source=info.source,
+        masked=info.masked,
+        env_var=info.env_var,
+        missing_settings=list(info.missing_settings),
+        error=info.error,
+        ready=info.ready or (custom and info.error is None),
+        custom=custom,
+        base_url=base_url,
         model_string_example=f"{info.provider}/<model>",
     )
 
@@ -51,10 +58,20 @@ class KeyBody(BaseModel):
 
 
 class CustomProviderBody(BaseModel):
-    slug: str = Field(..., min_length=1, max_length=63, pattern=r"^[a-z0-9][a-z0-9-]*$",
-                      description="lowercase letters, digits and dashes; used as custom-<slug>/<model>")
-    base_url: str = Field(..., min_length=8, max_length=2048, pattern=r"^https?://",
-                          description="e.g. http://localhost:11434/v1 for Ollama")
+    slug: str = Field(
+        ...,
+        min_length=1,
+        max_length=63,
+        pattern=r"^[a-z0-9][a-z0-9-]*$",
+        description="lowercase letters, digits and dashes; used as custom-<slug>/<model>",
+    )
+    base_url: str = Field(
+        ...,
+        min_length=8,
+        max_length=2048,
+        pattern=r"^https?://",
+        description="e.g. http://localhost:11434/v1 for Ollama",
+    )
     api_key: str | None = Field(None, max_length=MAX_KEY_CHARS)
     display_name: str | None = Field(None, max_length=100)
 
@@ -129,8 +146,9 @@ async def test_provider(provider_id: str, service: ServiceDep) -> TestResult:
 async def get_defaults(service: ServiceDep) -> DefaultsModel:
     """Global defaults: working model, thinking model and thinking level."""
     d = service.secrets.get_defaults()
-    return DefaultsModel(working_model=d.working_model, thinking_model=d.thinking_model,
-                         thinking_level=d.thinking_level)
+    return DefaultsModel(
+        working_model=d.working_model, thinking_model=d.thinking_model, thinking_level=d.thinking_level
+    )
 
 
 @settings_router.put("/defaults", response_model=DefaultsModel)
@@ -142,6 +160,7 @@ async def set_defaults(body: DefaultsModel, service: ServiceDep) -> DefaultsMode
                 parse_model_string(value)
             except UnknownProvider as exc:
                 raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=exc.message) from None
-    service.secrets.set_defaults(working_model=body.working_model, thinking_model=body.thinking_model,
-                                 thinking_level=body.thinking_level)
+    service.secrets.set_defaults(
+        working_model=body.working_model, thinking_model=body.thinking_model, thinking_level=body.thinking_level
+    )
     return await get_defaults(service)

@@ -15,17 +15,31 @@ router = APIRouter(tags=["search"], dependencies=[Authorized])
 async def search_one_vault(hub: VaultHub, vault: str, body: SearchRequest) -> SearchResponseModel:
     """One vault's search in the ``POST /search`` shape (its own scores, no vault fusion)."""
     response = await hub.search_vault(
-        vault, body.query, mode=body.mode, k=body.k,
+        vault,
+        body.query,
+        mode=body.mode,
+        k=body.k,
         filters=body.filters(),
-        rerank=body.rerank, expand=body.expand, include_superseded=body.include_superseded,
+        rerank=body.rerank,
+        expand=body.expand,
+        include_superseded=body.include_superseded,
     )
     return SearchResponseModel(
         query=body.query,
         mode=body.mode,
         results=[
-            SearchHit(path=r.path, title=r.title, heading_trail=list(r.heading_trail), start_line=r.start_line,
-                      end_line=r.end_line, snippet=r.snippet, score=r.score, ranks=r.ranks, scores=r.scores,
-                      tags=list(r.tags))
+            SearchHit(
+                path=r.path,
+                title=r.title,
+                heading_trail=list(r.heading_trail),
+                start_line=r.start_line,
+                end_line=r.end_line,
+                snippet=r.snippet,
+                score=r.score,
+                ranks=r.ranks,
+                scores=r.scores,
+                tags=list(r.tags),
+            )
             for r in response.results
         ],
         timings_ms=response.timings_ms,

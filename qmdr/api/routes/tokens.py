@@ -23,7 +23,8 @@ async def add_token(body: TokenCreate, request: Request, response: Response, ser
     name is taken. The answer holds the token: keep it, it cannot be shown again."""
     store = token_store_of(request)
     info, token = await anyio.to_thread.run_sync(
-        lambda: create_token(store, body.name, body.vaults, known_vault=service.memory.known))
+        lambda: create_token(store, body.name, body.vaults, known_vault=service.memory.known)
+    )
     response.headers["Cache-Control"] = "no-store"  # a secret: never kept by a cache on the way
     return TokenCreated(token=token, **info.to_dict())
 

@@ -52,21 +52,45 @@ def summary_model(summary: IndexSummary) -> IndexSummaryModel:
 
 def note_write_result(done: RememberOutcome) -> NoteWriteResult:
     written = done.write
-    return NoteWriteResult(vault=done.vault, path=done.path, created=bool(written and written.created), deleted=False,
-                           index=summary_model(written.summary) if written else IndexSummaryModel(),
-                           action=done.action, superseded=done.superseded,
-                           similar=[SimilarChunk(**s.to_dict()) for s in done.similar])
+    return NoteWriteResult(
+        vault=done.vault,
+        path=done.path,
+        created=bool(written and written.created),
+        deleted=False,
+        index=summary_model(written.summary) if written else IndexSummaryModel(),
+        action=done.action,
+        superseded=done.superseded,
+        similar=[SimilarChunk(**s.to_dict()) for s in done.similar],
+    )
 
 
 def search_response(query: str, found: MemorySearch, explain: bool) -> MemorySearchResponse:
     return MemorySearchResponse(
-        query=query, vaults=found.vaults, timings_ms=found.timings_ms, reranked=found.reranked,
+        query=query,
+        vaults=found.vaults,
+        timings_ms=found.timings_ms,
+        reranked=found.reranked,
         warnings=found.warnings,
-        results=[MemoryHitModel(
-            vault=h.vault, path=h.result.path, title=h.result.title, heading_trail=list(h.result.heading_trail),
-            start_line=h.result.start_line, end_line=h.result.end_line, snippet=h.result.snippet, score=h.score,
-            ranks=h.result.ranks, scores=h.result.scores, tags=list(h.result.tags), relevance=h.relevance,
-            chunk_hash=h.result.chunk_hash, explain=h.explain if explain else None) for h in found.results])
+        results=[
+            MemoryHitModel(
+                vault=h.vault,
+                path=h.result.path,
+                title=h.result.title,
+                heading_trail=list(h.result.heading_trail),
+                start_line=h.result.start_line,
+                end_line=h.result.end_line,
+                snippet=h.result.snippet,
+                score=h.score,
+                ranks=h.result.ranks,
+                scores=h.result.scores,
+                tags=list(h.result.tags),
+                relevance=h.relevance,
+                chunk_hash=h.result.chunk_hash,
+                explain=h.explain if explain else None,
+            )
+            for h in found.results
+        ],
+    )
 
 
 @router.get("", response_model=VaultList)
@@ -97,9 +121,18 @@ async def search_vaults(body: MemorySearchRequest, service: ServiceDep, access: 
     ``group_by_note`` keeps the best chunk per note; ``explain`` adds each stage's contribution."""
     vaults = access.search_scope(body.vaults, (info.name for info in service.memory.list()))
     found = await service.memory.search(
-        body.query, vaults=vaults, mode=body.mode, k=body.k, rerank=body.rerank, expand=body.expand,
-        filters=body.filters(), group_by_note=body.group_by_note,
-        explain=body.explain, include_superseded=body.include_superseded, min_relevance=body.min_relevance)
+        body.query,
+        vaults=vaults,
+        mode=body.mode,
+        k=body.k,
+        rerank=body.rerank,
+        expand=body.expand,
+        filters=body.filters(),
+        group_by_note=body.group_by_note,
+        explain=body.explain,
+        include_superseded=body.include_superseded,
+        min_relevance=body.min_relevance,
+    )
     return search_response(body.query, found, body.explain)
 
 
@@ -121,8 +154,12 @@ async def search_vault(vault: str, body: SearchRequest, service: ServiceDep) -> 
     return await search_one_vault(service.memory, vault, body)
 
 
-@router.post("/{vault}/reindex", response_model=IndexSummaryModel, dependencies=[WriteVault],
-             responses={202: {"model": JobStatusModel, "description": "started in the background"}})
+@router.post(
+    "/{vault}/reindex",
+    response_model=IndexSummaryModel,
+    dependencies=[WriteVault],
+    responses={202: {"model": JobStatusModel, "description": "started in the background"}},
+)
 async def reindex_vault(vault: str, service: ServiceDep, body: VaultReindexRequest | None = None) -> object:
     """Incremental reindex of one vault, answered when done (queued behind other writes to it); with
     ``background`` it answers 202 at once and GET /reindex/status follows it. A folder without notes over
@@ -142,9 +179,17 @@ async def write_vault_note(vault: str, body: NoteWrite, service: ServiceDep) -> 
     reindex it before answering, so the next search sees it. Stored chunks the text nearly duplicates
     come back as ``similar``; ``on_duplicate`` skips or merges instead of writing; ``supersedes`` marks
     an old note ``superseded_by`` this one."""
-    done = await remember(service.memory, vault, body.path, content=body.content, frontmatter=body.frontmatter,
-                          append=body.append, supersedes=body.supersedes, on_duplicate=body.on_duplicate,
-                          threshold=service.settings.qmdr_duplicate_threshold)
+    done = await remember(
+        service.memory,
+        vault,
+        body.path,
+        content=body.content,
+        frontmatter=body.frontmatter,
+        append=body.append,
+        supersedes=body.supersedes,
+        on_duplicate=body.on_duplicate,
+        threshold=service.settings.qmdr_duplicate_threshold,
+    )
     return note_write_result(done)
 
 
@@ -158,5 +203,11 @@ async def get_vault_note(vault: str, path: str, service: ServiceDep) -> NoteMode
 async def delete_vault_note(vault: str, path: str, service: ServiceDep) -> NoteWriteResult:
     """Delete a note's file and drop it from the index before answering (404 if neither exists)."""
     outcome = await delete_note(service.memory, vault, path)
-    return NoteWriteResult(vault=outcome.vault, path=outcome.path, created=False, deleted=True,
-                           index=summary_model(outcome.summary), action="deleted")
+    return NoteWriteResult(
+        vault=outcome.vault,
+        path=outcome.path,
+        created=False,
+        deleted=True,
+        index=summary_model(outcome.summary),
+        action="deleted",
+    )

@@ -192,9 +192,13 @@ def backfill_note_filters(conn: psycopg.Connection) -> None:
     """Step 3's data: every stored note's frontmatter terms and date, computed as indexing computes them."""
     rows = conn.execute("SELECT path, frontmatter, dates, mtime FROM notes").fetchall()
     with conn.cursor() as cur:
-        cur.executemany("UPDATE notes SET field_terms = %s, note_date = %s WHERE path = %s",
-                        [(field_terms(frontmatter), note_timestamp(dates, mtime), path)
-                         for path, frontmatter, dates, mtime in rows])
+        cur.executemany(
+            "UPDATE notes SET field_terms = %s, note_date = %s WHERE path = %s",
+            [
+                (field_terms(frontmatter), note_timestamp(dates, mtime), path)
+                for path, frontmatter, dates, mtime in rows
+            ],
+        )
 
 
 #: Python run right after a step's SQL, in the same transaction (data a SQL statement cannot compute)
@@ -220,11 +224,15 @@ def ensure_extensions(conn: psycopg.Connection) -> list[str]:
     version, _, available = found["vector"]
     if parse_version(version) < MIN_PGVECTOR:
         needed = ".".join(map(str, MIN_PGVECTOR))
-        remedy = (f"run `ALTER EXTENSION vector UPDATE` in this database (the server has {available})"
-                  if available and parse_version(available) >= MIN_PGVECTOR
-                  else "upgrade pgvector on the server (e.g. the pgvector/pgvector:0.8.2-pg18 image)")
-        raise StoreError(f"pgvector {version} is installed but qmdr needs pgvector >= {needed} "
-                         f"(iterative index scans for filtered vector search): {remedy}")
+        remedy = (
+            f"run `ALTER EXTENSION vector UPDATE` in this database (the server has {available})"
+            if available and parse_version(available) >= MIN_PGVECTOR
+            else "upgrade pgvector on the server (e.g. the pgvector/pgvector:0.8.2-pg18 image)"
+        )
+        raise StoreError(
+            f"pgvector {version} is installed but qmdr needs pgvector >= {needed} "
+            f"(iterative index scans for filtered vector search): {remedy}"
+        )
     return list(dict.fromkeys(schema for _, schema, _ in found.values()))
 
 
@@ -258,23 +266,22 @@ def migrate(conn: psycopg.Connection, vault: str = LEGACY_VAULT) -> tuple[int, s
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
         path = search_path(schema, extension_schemas)
         conn.execute("SELECT set_config('search_path', %s, true)", (path,))
-        has_meta = conn.execute(
-            "SELECT to_regclass(format('%%I.meta', %s::text)) IS NOT NULL", (schema,)).fetchone()[0]
+        has_meta = conn.execute("SELECT to_regclass(format('%%I.meta', %s::text)) IS NOT NULL", (schema,)).fetchone()[0]
         found = 0
         if has_meta:
             row = conn.execute("SELECT value FROM meta WHERE key = %s", (SCHEMA_VERSION_KEY,)).fetchone()
             found = int(row[0]) if row else 0
         if found > LATEST_VERSION:
-            raise StoreError(f"vault {vault!r} in PostgreSQL was written by a newer qmdr (schema {found}); "
-                             "upgrade qmdr to open it")
+            raise StoreError(
+                f"vault {vault!r} in PostgreSQL was written by a newer qmdr (schema {found}); upgrade qmdr to open it"
+            )
         for version, statements in STEPS:
             if version > found:
                 conn.execute(statements)
                 if has_meta and version in STEP_BACKFILLS:  # a new schema has no rows to fill
                     STEP_BACKFILLS[version](conn)
         conn.execute(
-            "INSERT INTO meta (key, value) VALUES (%s, %s) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            "INSERT INTO meta (key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             (SCHEMA_VERSION_KEY, str(max(found, LATEST_VERSION))),
         )
     return found, path
@@ -289,17 +296,23 @@ def _adopt_legacy_tables(conn: psycopg.Connection, schema: str) -> None:
     """
     legacy = conn.execute(
         "SELECT to_regclass('public.meta') IS NOT NULL AND to_regclass('public.chunks') IS NOT NULL "
-        "AND to_regnamespace(%s) IS NULL", (schema,)).fetchone()[0]
+        "AND to_regnamespace(%s) IS NULL",
+        (schema,),
+    ).fetchone()[0]
     if not legacy:
         return
-    versioned = conn.execute("SELECT EXISTS (SELECT 1 FROM public.meta WHERE key = %s)",
-                             (SCHEMA_VERSION_KEY,)).fetchone()[0]
+    versioned = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM public.meta WHERE key = %s)", (SCHEMA_VERSION_KEY,)
+    ).fetchone()[0]
     if not versioned:
         return
     conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
     for table in VAULT_TABLES:
-        conn.execute(sql.SQL("ALTER TABLE IF EXISTS {} SET SCHEMA {}").format(
-            sql.Identifier("public", table), sql.Identifier(schema)))
+        conn.execute(
+            sql.SQL("ALTER TABLE IF EXISTS {} SET SCHEMA {}").format(
+                sql.Identifier("public", table), sql.Identifier(schema)
+            )
+        )
 
 
 def drop_vault(conn: psycopg.Connection, vault: str) -> None:

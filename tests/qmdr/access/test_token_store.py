@@ -89,9 +89,10 @@ def test_the_sqlite_file_holds_the_hash_never_the_token(tmp_path: Path) -> None:
     store = SqliteTokenStore(tmp_path / "tokens.sqlite")
     _, token = create_token(store, "alice", {"alice": "rw"})
     raw = (tmp_path / "tokens.sqlite").read_bytes() + b"".join(
-        p.read_bytes() for p in tmp_path.glob("tokens.sqlite-*"))  # the WAL too
+        p.read_bytes() for p in tmp_path.glob("tokens.sqlite-*")
+    )  # the WAL too
     assert token.encode() not in raw
-    assert token[len(TOKEN_PREFIX):].encode() not in raw
+    assert token[len(TOKEN_PREFIX) :].encode() not in raw
     assert hashlib.sha256(token.encode()).hexdigest().encode() in raw
 
 
@@ -112,8 +113,12 @@ def test_postgres_holds_the_hash_never_the_token(pg_url: str) -> None:
 def test_grants_are_parsed_strictly() -> None:
     assert parse_grant("alice:rw") == ("alice", "rw") and parse_grant(" shared:r ") == ("shared", "r")
     assert grants_from(["a:r", "a:rw", "b:r", "b:r"]) == {"a": "rw", "b": "r"}  # the wider right wins
-    for bad, says in [("alice", "VAULT:r"), ("alice:w", "invalid right 'w'"), (":rw", "VAULT:r"),
-                      ("alice:RW", "invalid right")]:
+    for bad, says in [
+        ("alice", "VAULT:r"),
+        ("alice:w", "invalid right 'w'"),
+        (":rw", "VAULT:r"),
+        ("alice:RW", "invalid right"),
+    ]:
         with pytest.raises(InvalidQuery, match=says):
             parse_grant(bad)
     with pytest.raises(InvalidQuery, match="at least one vault"):

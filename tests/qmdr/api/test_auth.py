@@ -76,9 +76,17 @@ def test_every_api_route_but_health_depends_on_require_token(client) -> None:
     assert checked >= 10  # search, reindex, notes, providers, settings, models, chat, vaults, memory, metrics
 
 
-@pytest.mark.parametrize("headers", [{}, {"Authorization": f"Bearer {TOKEN}x"}, {"Authorization": "Bearer "},
-                                     {"Authorization": TOKEN}, {"Authorization": f"Basic {TOKEN}"}],
-                         ids=["missing", "wrong", "empty", "no-scheme", "basic"])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": f"Bearer {TOKEN}x"},
+        {"Authorization": "Bearer "},
+        {"Authorization": TOKEN},
+        {"Authorization": f"Basic {TOKEN}"},
+    ],
+    ids=["missing", "wrong", "empty", "no-scheme", "basic"],
+)
 def test_every_protected_route_answers_401_saying_what_to_send(client, headers) -> None:
     refused = 0
     for path, methods, _ in effective_routes(client.app):
@@ -90,7 +98,10 @@ def test_every_protected_route_answers_401_saying_what_to_send(client, headers) 
             body = answer.json()
             assert answer.headers["content-type"] == "application/problem+json"
             assert {k: body[k] for k in ("type", "title", "status")} == {
-                "type": "about:blank", "title": "Unauthorized", "status": 401}
+                "type": "about:blank",
+                "title": "Unauthorized",
+                "status": 401,
+            }
             assert "Authorization: Bearer <QMDR_API_TOKEN>" in body["detail"]
             assert answer.headers["www-authenticate"] == "Bearer"
             assert TOKEN not in answer.text
@@ -137,9 +148,16 @@ def signed_in(client) -> None:  # noqa: ANN001
     client.cookies.set(SESSION_COOKIE, session_cookie_value(TOKEN))
 
 
-@pytest.mark.parametrize("origin_headers", [{"Origin": "http://evil.example"}, {"Origin": "http://testserver:3000"},
-                                            {"Referer": "http://evil.example/page"}, {}],
-                         ids=["other-site", "other-port", "referer", "none"])
+@pytest.mark.parametrize(
+    "origin_headers",
+    [
+        {"Origin": "http://evil.example"},
+        {"Origin": "http://testserver:3000"},
+        {"Referer": "http://evil.example/page"},
+        {},
+    ],
+    ids=["other-site", "other-port", "referer", "none"],
+)
 def test_the_session_cookie_cannot_change_state_from_another_origin(client, origin_headers) -> None:
     """A bodyless cross-origin POST /reindex with the dashboard's cookie: refused, and no reindex starts."""
     signed_in(client)
@@ -154,8 +172,7 @@ def test_the_session_cookie_cannot_change_state_from_another_origin(client, orig
 def test_the_session_cookie_works_from_our_own_pages(client) -> None:
     signed_in(client)
     assert client.get("/reindex/status").status_code == 200  # reads need no Origin (browsers omit it on GET)
-    answer = client.put("/settings/defaults", headers={"Origin": "http://testserver"},
-                        json={"thinking_level": "low"})
+    answer = client.put("/settings/defaults", headers={"Origin": "http://testserver"}, json={"thinking_level": "low"})
     assert answer.status_code == 200 and answer.json()["thinking_level"] == "low"
     client.cookies.clear()
 

@@ -83,8 +83,12 @@ def test_the_login_form_is_throttled_too(make_client):
     origin = {"Origin": str(client.base_url)}
 
     def sign_in(token: str):
-        return client.post("/ui/login", data={"token": token, "next": "/ui/memory", "csrf_token": csrf},
-                           headers=origin, follow_redirects=False)
+        return client.post(
+            "/ui/login",
+            data={"token": token, "next": "/ui/memory", "csrf_token": csrf},
+            headers=origin,
+            follow_redirects=False,
+        )
 
     assert sign_in("wrong-1").status_code == 401
     assert sign_in("wrong-2").status_code == 401

@@ -93,8 +93,14 @@ KINDS = ("none", "wrong", "revoked", "read", "other", "rw", "admin")
 def walk(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, dict[str, str]]]]:
     default = write_notes(tmp_path / "default", NOTE)
     alice, bob = write_notes(tmp_path / "alice", NOTE), write_notes(tmp_path / "bob", NOTE)
-    config = Settings(_env_file=None, qmdr_data_dir=tmp_path / "data", qmdr_vault=default, qmdr_api_token=ADMIN,
-                      qmdr_auth_free_failures=10_000, secret_encryption_key=ENCRYPTION_KEY)
+    config = Settings(
+        _env_file=None,
+        qmdr_data_dir=tmp_path / "data",
+        qmdr_vault=default,
+        qmdr_api_token=ADMIN,
+        qmdr_auth_free_failures=10_000,
+        secret_encryption_key=ENCRYPTION_KEY,
+    )
     # the providers' routes need the real components; memory uses the deterministic HashEmbedder
     service = Service(config, VaultHub(config, HashEmbedder()), build_components(config, env={}))
 
@@ -107,8 +113,11 @@ def walk(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, dict[str, str]]
     anyio.run(prepare)
     with TestClient(create_app(service.settings, service=service)) as client:
         store = token_store_of(client)
-        headers = {"none": {}, "admin": {"Authorization": f"Bearer {ADMIN}"},
-                   "wrong": {"Authorization": "Bearer qmdr_" + "x" * 43}}
+        headers = {
+            "none": {},
+            "admin": {"Authorization": f"Bearer {ADMIN}"},
+            "wrong": {"Authorization": "Bearer qmdr_" + "x" * 43},
+        }
         for kind, grants in GRANTS.items():
             headers[kind] = {"Authorization": f"Bearer {create_token(store, kind, grants)[1]}"}
         headers["revoked"] = {"Authorization": f"Bearer {create_token(store, 'gone', {'alice': 'rw'})[1]}"}
@@ -191,14 +200,22 @@ def test_no_dashboard_page_lets_an_agent_token_in(walk) -> None:
     for path, methods, _ in effective_routes(client.app):
         if not path.startswith("/ui") or DASHBOARD_OPEN.match(path):  # the login form checks its own token
             continue
-        url = path.replace("{path:path}", "a.md").replace("{provider_id}", "nope").replace("{slug}", "nope") \
+        url = (
+            path.replace("{path:path}", "a.md")
+            .replace("{provider_id}", "nope")
+            .replace("{slug}", "nope")
             .replace("{name}", "nobody")
+        )
         for method in sorted(methods - {"HEAD"}):
             for kind in ("none", "wrong", "read", "rw", "other"):
                 data = {"x": "1"} if method == "POST" else None
                 answer = client.request(method, url, headers=headers[kind], data=data, follow_redirects=False)
                 assert answer.status_code == 303 and answer.headers["location"].startswith("/ui/login"), (
-                    method, path, kind, answer.status_code)
+                    method,
+                    path,
+                    kind,
+                    answer.status_code,
+                )
             admin = client.request(method, url, headers=headers["admin"], follow_redirects=False)
             assert not (admin.status_code == 303 and admin.headers["location"].startswith("/ui/login"))
             pages += 1

@@ -34,8 +34,13 @@ def server(tmp_path: Path) -> Iterator[tuple[str, int]]:
 
 
 def chunked_headers(path: str, token: str | None) -> bytes:
-    lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", "Content-Type: application/json",
-             "Transfer-Encoding: chunked", "Connection: close"]
+    lines = [
+        f"POST {path} HTTP/1.1",
+        "Host: 127.0.0.1",
+        "Content-Type: application/json",
+        "Transfer-Encoding: chunked",
+        "Connection: close",
+    ]
     if token:
         lines.append(f"Authorization: Bearer {token}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
@@ -116,8 +121,10 @@ def test_a_chunked_body_over_the_limit_is_refused_as_it_arrives(server) -> None:
 
 def test_a_declared_length_over_the_limit_is_refused_before_reading(server) -> None:
     host, port = server
-    head = ("POST /search HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\n"
-            f"Authorization: Bearer {TOKEN}\r\nContent-Length: {MAX_BODY_BYTES + 1}\r\n\r\n").encode()
+    head = (
+        "POST /search HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\n"
+        f"Authorization: Bearer {TOKEN}\r\nContent-Length: {MAX_BODY_BYTES + 1}\r\n\r\n"
+    ).encode()
     with socket.create_connection((host, port), timeout=SOCKET_LIMIT_S) as sock:
         sock.sendall(head)
         status, _, body = read_response(sock)

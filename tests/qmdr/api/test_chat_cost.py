@@ -11,12 +11,26 @@ from tests.qmdr.api.test_chat_tools import with_provider
 
 def test_chat_answer_and_metrics_carry_tokens_and_cost(make_client) -> None:
     client = make_client(env={"OPENAI_API_KEY": "sk-fake-openai-0000"})
-    with_provider(client, lambda body: httpx.Response(200, json={
-        "id": "c", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
-        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "ok"}}],
-        "usage": {"prompt_tokens": 2000, "completion_tokens": 500, "total_tokens": 2500,
-                  "prompt_tokens_details": {"cached_tokens": 1000},
-                  "completion_tokens_details": {"reasoning_tokens": 0}}}))
+    with_provider(
+        client,
+        lambda body: httpx.Response(
+            200,
+            json={
+                "id": "c",
+                "object": "chat.completion",
+                "created": 1,
+                "model": "gpt-4o-mini",
+                "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "ok"}}],
+                "usage": {
+                    "prompt_tokens": 2000,
+                    "completion_tokens": 500,
+                    "total_tokens": 2500,
+                    "prompt_tokens_details": {"cached_tokens": 1000},
+                    "completion_tokens_details": {"reasoning_tokens": 0},
+                },
+            },
+        ),
+    )
     ask = {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
     answers = [client.post("/chat", json=ask).json() for _ in range(2)]
     expected = (1000 * 0.15 + 1000 * 0.075 + 500 * 0.6) / 1e6
@@ -32,13 +46,30 @@ def test_chat_answer_and_metrics_carry_tokens_and_cost(make_client) -> None:
 
 def test_a_dead_model_cooling_down_is_counted_per_model(make_client) -> None:
     client = make_client(env={"OPENAI_API_KEY": "sk-fake-openai-0000"})
-    with_provider(client, lambda body: httpx.Response(500, json={"error": {"message": "broken"}})
-                  if body["model"] == "gpt-dead" else httpx.Response(200, json={
-                      "id": "c", "object": "chat.completion", "created": 1, "model": body["model"],
-                      "choices": [{"index": 0, "finish_reason": "stop",
-                                   "message": {"role": "assistant", "content": "ok"}}]}))
-    ask = {"model": "openai/gpt-dead", "fallbacks": ["openai/gpt-4o-mini"],
-           "messages": [{"role": "user", "content": "hi"}]}
+    with_provider(
+        client,
+        lambda body: (
+            httpx.Response(500, json={"error": {"message": "broken"}})
+            if body["model"] == "gpt-dead"
+            else httpx.Response(
+                200,
+                json={
+                    "id": "c",
+                    "object": "chat.completion",
+                    "created": 1,
+                    "model": body["model"],
+                    "choices": [
+                        {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "ok"}}
+                    ],
+                },
+            )
+        ),
+    )
+    ask = {
+        "model": "openai/gpt-dead",
+        "fallbacks": ["openai/gpt-4o-mini"],
+        "messages": [{"role": "user", "content": "hi"}],
+    }
     for _ in range(4):
         assert client.post("/chat", json=ask).json()["metadata"]["model_used"] == "openai/gpt-4o-mini"
     page = client.get("/metrics").text

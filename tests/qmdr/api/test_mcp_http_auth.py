@@ -22,9 +22,11 @@ from tests.qmdr.memory_service import make_service, write_notes
 
 ADMIN = "mcp-admin-token-0123456789"
 QUERY = {"query": "herons lake", "mode": "keyword", "k": 10}
-NOTES = {"default": {"d.md": "# D\n\nHerons nest by the lake (default).\n"},
-         "alice": {"a.md": "# A\n\nHerons nest by the lake (alice).\n"},
-         "bob": {"b.md": "# B\n\nHerons nest by the lake (bob).\n"}}
+NOTES = {
+    "default": {"d.md": "# D\n\nHerons nest by the lake (default).\n"},
+    "alice": {"a.md": "# A\n\nHerons nest by the lake (alice).\n"},
+    "bob": {"b.md": "# B\n\nHerons nest by the lake (bob).\n"},
+}
 
 
 @pytest.fixture
@@ -40,8 +42,10 @@ def mcp_url(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
 
     asyncio.run(prepare())
     store = open_token_store(service.settings)
-    tokens = {"alice": create_token(store, "alice", {"alice": "rw"})[1],
-              "reader": create_token(store, "reader", {"bob": "r"})[1]}
+    tokens = {
+        "alice": create_token(store, "alice", {"alice": "rw"})[1],
+        "reader": create_token(store, "reader", {"bob": "r"})[1],
+    }
     store.close()
     app = mcp_http_app(create_mcp_server(service.settings, service=service), service.settings, "127.0.0.1")
     try:

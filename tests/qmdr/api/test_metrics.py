@@ -70,9 +70,10 @@ def test_request_id_is_returned_and_stamped_on_log_records(make_client, tmp_path
     client = make_client(qmdr_vault=vault)
     note = read_note(vault, "recipes/bread.md")
     chunks = chunk_note(note)
-    vectors = {c.hash: np.full(3, 3 ** -0.5, dtype=np.float32) for c in chunks}
-    client.app.state.service.store.apply(IndexChange(upserts=[(note, chunks)], vectors=vectors,
-                                                     model=("other/model", 3)))  # an index of another model
+    vectors = {c.hash: np.full(3, 3**-0.5, dtype=np.float32) for c in chunks}
+    client.app.state.service.store.apply(
+        IndexChange(upserts=[(note, chunks)], vectors=vectors, model=("other/model", 3))
+    )  # an index of another model
     stream = io.StringIO()
     handler = log_handler("json", stream)
     logging.getLogger().addHandler(handler)

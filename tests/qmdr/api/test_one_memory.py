@@ -12,8 +12,10 @@ import pytest
 from tests.qmdr.live_server import live_server
 from tests.qmdr.memory_service import make_service, write_notes
 
-NOTES = {"retries.md": "# Retries\n\nUploads retry with exponential backoff.\n",
-         "garden.md": "# Garden\n\nTomatoes need sun and water.\n"}
+NOTES = {
+    "retries.md": "# Retries\n\nUploads retry with exponential backoff.\n",
+    "garden.md": "# Garden\n\nTomatoes need sun and water.\n",
+}
 #: a background reindex of two notes with the hashing embedder takes milliseconds; this only stops a hang
 JOB_LIMIT_S = 60.0
 
@@ -28,8 +30,10 @@ def wait_for_job(client: httpx.Client) -> dict:
 
 def test_reindex_without_body_uses_the_folder_the_default_vault_was_first_indexed_from(tmp_path: Path) -> None:
     folder = write_notes(tmp_path / "notes", NOTES)
-    with live_server(make_service(tmp_path, qmdr_vault_roots=[tmp_path])) as base, \
-            httpx.Client(base_url=base, timeout=30) as client:
+    with (
+        live_server(make_service(tmp_path, qmdr_vault_roots=[tmp_path])) as base,
+        httpx.Client(base_url=base, timeout=30) as client,
+    ):
         missing = client.post("/reindex")
         assert missing.status_code == 404 and missing.json()["error"] == "UnknownVault"
         assert "QMDR_VAULT" in missing.json()["detail"] and "qmdr index PATH" in missing.json()["detail"]
@@ -75,8 +79,11 @@ def test_a_folder_without_notes_never_silently_empties_a_vault(tmp_path: Path) -
         for note in NOTES:
             (folder / note).unlink()
         (folder / "readme.txt").write_text("not a note")
-        for refused in (client.post("/vaults/default/reindex"), client.post("/reindex", json={}),
-                        client.post("/vaults/default/reindex", json={"background": True})):
+        for refused in (
+            client.post("/vaults/default/reindex"),
+            client.post("/reindex", json={}),
+            client.post("/vaults/default/reindex", json={"background": True}),
+        ):
             assert refused.status_code == 409, refused.text
             assert refused.json()["error"] == "EmptyFolderRefused"
             assert "has no notes" in refused.json()["detail"] and "allow_empty" in refused.json()["detail"]
@@ -91,10 +98,14 @@ def test_a_folder_without_notes_never_silently_empties_a_vault(tmp_path: Path) -
 
 def test_a_file_where_a_folder_is_expected_says_so(tmp_path: Path) -> None:
     folder = write_notes(tmp_path / "notes", NOTES)
-    with live_server(make_service(tmp_path, qmdr_vault_roots=[tmp_path])) as base, \
-            httpx.Client(base_url=base, timeout=30) as client:
-        for answer in (client.post("/reindex", json={"vault": str(folder / "retries.md")}),
-                       client.post("/vaults", json={"name": "alice", "folder": str(folder / "garden.md")})):
+    with (
+        live_server(make_service(tmp_path, qmdr_vault_roots=[tmp_path])) as base,
+        httpx.Client(base_url=base, timeout=30) as client,
+    ):
+        for answer in (
+            client.post("/reindex", json={"vault": str(folder / "retries.md")}),
+            client.post("/vaults", json={"name": "alice", "folder": str(folder / "garden.md")}),
+        ):
             assert answer.status_code == 422, answer.text
             assert answer.json()["error"] == "NotAFolder" and "is a file, not a folder" in answer.json()["detail"]
         assert client.get("/vaults").json()["vaults"] == []
@@ -103,8 +114,10 @@ def test_a_file_where_a_folder_is_expected_says_so(tmp_path: Path) -> None:
 def test_vault_names_taken_invalid_or_reserved_are_refused_with_the_rule(tmp_path: Path) -> None:
     folder = write_notes(tmp_path / "notes", NOTES)
     other = write_notes(tmp_path / "other", {"x.md": "# X\n\nx\n"})
-    with live_server(make_service(tmp_path, folder, qmdr_vault_roots=[tmp_path])) as base, \
-            httpx.Client(base_url=base, timeout=30) as client:
+    with (
+        live_server(make_service(tmp_path, folder, qmdr_vault_roots=[tmp_path])) as base,
+        httpx.Client(base_url=base, timeout=30) as client,
+    ):
         assert client.post("/vaults", json={"name": "alice", "folder": str(other)}).status_code == 201
         taken = client.post("/vaults", json={"name": "alice", "folder": str(other)})
         assert taken.status_code == 409 and taken.json()["error"] == "VaultExists"
@@ -127,8 +140,10 @@ def test_a_folder_that_is_no_vaults_is_refused_and_a_vaults_folder_reindexes_tha
     folder = write_notes(tmp_path / "notes", NOTES)
     shared = write_notes(tmp_path / "shared", {"policy.md": "# Policy\n\nRetry failed jobs three times.\n"})
     stray = write_notes(tmp_path / "stray", {"s.md": "# Stray\n\nnot a vault\n"})
-    with live_server(make_service(tmp_path, folder, qmdr_vault_roots=[tmp_path])) as base, \
-            httpx.Client(base_url=base, timeout=30) as client:
+    with (
+        live_server(make_service(tmp_path, folder, qmdr_vault_roots=[tmp_path])) as base,
+        httpx.Client(base_url=base, timeout=30) as client,
+    ):
         assert client.post("/vaults", json={"name": "shared", "folder": str(shared), "index": False}).status_code == 201
         started = client.post("/reindex", json={"vault": str(shared)})
         assert started.status_code == 202 and started.json()["name"] == "shared"
@@ -142,8 +157,11 @@ def test_a_folder_that_is_no_vaults_is_refused_and_a_vaults_folder_reindexes_tha
 def test_the_default_vault_answers_searches_and_feedback_before_it_has_a_folder(tmp_path: Path) -> None:
     with live_server(make_service(tmp_path)) as base, httpx.Client(base_url=base, timeout=30) as client:
         query = {"query": "anything", "mode": "keyword"}
-        for answer in (client.post("/search", json=query), client.post("/vaults/default/search", json=query),
-                       client.post("/vaults/search", json={**query, "vaults": ["default"]})):
+        for answer in (
+            client.post("/search", json=query),
+            client.post("/vaults/default/search", json=query),
+            client.post("/vaults/search", json={**query, "vaults": ["default"]}),
+        ):
             assert answer.status_code == 200 and answer.json()["results"] == []
         vote = client.post("/feedback", json={"vault": "default", "path": "a.md", "useful": True})
         assert vote.status_code == 200 and vote.json()["useful"] == 1

@@ -18,8 +18,20 @@ def by_id(rows: list[dict]) -> dict[str, dict]:
 def test_providers_list_every_registry_provider_with_key_source(make_client) -> None:
     client = make_client(env={"OPENROUTER_API_KEY": FAKE_ENV_KEY})
     rows = by_id(client.get("/providers").json())
-    expected = {"openrouter", "anthropic", "openai", "google", "xai", "groq", "mistral", "cerebras", "azure",
-                "bedrock", "vertex", "huggingface"}
+    expected = {
+        "openrouter",
+        "anthropic",
+        "openai",
+        "google",
+        "xai",
+        "groq",
+        "mistral",
+        "cerebras",
+        "azure",
+        "bedrock",
+        "vertex",
+        "huggingface",
+    }
     assert expected <= set(rows)
     assert rows["openrouter"]["source"] == "env" and rows["openrouter"]["env_var"] == "OPENROUTER_API_KEY"
     assert rows["anthropic"]["source"] == "none"
@@ -67,14 +79,22 @@ def test_custom_provider_shows_in_models_and_answers_chat(make_client) -> None:
         assert created.status_code == 201 and created.json()["id"] == "custom-myollama"
         models = client.get("/models").json()
         assert any(m["model_string"] == "custom-myollama/<model>" for m in models)
-        answer = client.post("/chat", json={"model": "custom-myollama/llama3.3",
-                                            "messages": [{"role": "user", "content": "hello there"}]})
+        answer = client.post(
+            "/chat",
+            json={"model": "custom-myollama/llama3.3", "messages": [{"role": "user", "content": "hello there"}]},
+        )
         assert answer.status_code == 200, answer.text
         data = answer.json()
         assert data["provider"] == "custom-myollama" and data["model"] == "llama3.3" and "hello there" in data["text"]
 
-        streamed = client.post("/chat", json={"model": "custom-myollama/llama3.3", "stream": True,
-                                              "messages": [{"role": "user", "content": "stream me"}]})
+        streamed = client.post(
+            "/chat",
+            json={
+                "model": "custom-myollama/llama3.3",
+                "stream": True,
+                "messages": [{"role": "user", "content": "stream me"}],
+            },
+        )
         assert streamed.headers["content-type"].startswith("text/event-stream")
         events = [line for line in streamed.text.splitlines() if line.startswith("event: ")]
         assert events[-1] == "event: done" and "event: delta" in events
@@ -87,22 +107,31 @@ def test_custom_provider_shows_in_models_and_answers_chat(make_client) -> None:
 
 def test_chat_without_credentials_names_the_env_var(make_client) -> None:
     client = make_client()
-    response = client.post("/chat", json={"model": "anthropic/claude-sonnet-4",
-                                          "messages": [{"role": "user", "content": "hi"}]})
+    response = client.post(
+        "/chat", json={"model": "anthropic/claude-sonnet-4", "messages": [{"role": "user", "content": "hi"}]}
+    )
     assert response.status_code == 400
     assert "ANTHROPIC_API_KEY" in response.json()["detail"]
 
 
 def test_defaults_round_trip_and_drive_chat_model_choice(make_client) -> None:
     client = make_client()
-    assert client.get("/settings/defaults").json() == {"working_model": None, "thinking_model": None,
-                                                       "thinking_level": None}
+    assert client.get("/settings/defaults").json() == {
+        "working_model": None,
+        "thinking_model": None,
+        "thinking_level": None,
+    }
     assert client.post("/chat", json={"messages": [{"role": "user", "content": "hi"}]}).status_code == 422
     bad = client.put("/settings/defaults", json={"working_model": "nope/model"})
     assert bad.status_code == 422
-    saved = client.put("/settings/defaults", json={"working_model": "openrouter/openai/gpt-4o-mini",
-                                                   "thinking_model": "anthropic/claude-sonnet-4",
-                                                   "thinking_level": "low"})
+    saved = client.put(
+        "/settings/defaults",
+        json={
+            "working_model": "openrouter/openai/gpt-4o-mini",
+            "thinking_model": "anthropic/claude-sonnet-4",
+            "thinking_level": "low",
+        },
+    )
     assert saved.json()["thinking_level"] == "low"
     # the thinking model is chosen when thinking is on, and its missing key is what the error names
     response = client.post("/chat", json={"messages": [{"role": "user", "content": "hi"}]})

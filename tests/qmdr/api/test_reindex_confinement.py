@@ -43,8 +43,9 @@ def test_confine_accepts_roots_and_their_subfolders(layout) -> None:
     assert confine(str(layout["vault"] / "sub" / ".." / "sub"), roots) == roots[0] / "sub"
 
 
-@pytest.mark.parametrize("attempt", ["..", "../secret", "sub/../../secret", "escape", "/", "/etc", "~",
-                                     "\x00", "x" * 5000])
+@pytest.mark.parametrize(
+    "attempt", ["..", "../secret", "sub/../../secret", "escape", "/", "/etc", "~", "\x00", "x" * 5000]
+)
 def test_confine_refuses_escapes(layout, attempt: str) -> None:
     roots = [layout["vault"].resolve()]
     with pytest.raises(PathOutsideVault):
@@ -58,8 +59,15 @@ def test_confine_refuses_when_no_root_is_configured(layout) -> None:
 
 def test_reindex_route_refuses_folders_outside_the_roots(make_client, layout) -> None:
     client = make_client(qmdr_vault=layout["vault"], qmdr_vault_roots=[layout["extra"]])
-    attempts = (str(layout["outside"]), "../secret", "escape", str(layout["vault"] / "escape"), "/", "0" * 4000,
-                "sub/" + "x" * 300)
+    attempts = (
+        str(layout["outside"]),
+        "../secret",
+        "escape",
+        str(layout["vault"] / "escape"),
+        "/",
+        "0" * 4000,
+        "sub/" + "x" * 300,
+    )
     for folder in attempts:
         answer = client.post("/reindex", json={"vault": folder})
         assert answer.status_code == 400, folder

@@ -70,12 +70,15 @@ def test_the_admin_makes_lists_and_revokes_tokens_and_the_token_is_shown_once(ap
     assert app.delete("/tokens/alice", headers=AS_ADMIN).status_code == 404
 
 
-@pytest.mark.parametrize(("body", "status", "says"), [
-    ({"name": "x", "vaults": {"nope": "r"}}, 404, "'nope'"),
-    ({"name": "x", "vaults": {"alice": "w"}}, 422, "vaults.alice"),
-    ({"name": "x", "vaults": {}}, 422, "vaults"),
-    ({"name": "<b>x", "vaults": {"alice": "r"}}, 422, "name"),
-])
+@pytest.mark.parametrize(
+    ("body", "status", "says"),
+    [
+        ({"name": "x", "vaults": {"nope": "r"}}, 404, "'nope'"),
+        ({"name": "x", "vaults": {"alice": "w"}}, 422, "vaults.alice"),
+        ({"name": "x", "vaults": {}}, 422, "vaults"),
+        ({"name": "<b>x", "vaults": {"alice": "r"}}, 422, "name"),
+    ],
+)
 def test_bad_token_requests_are_refused_clearly_and_make_nothing(app: TestClient, body, status, says) -> None:
     answer = app.post("/tokens", json=body, headers=AS_ADMIN)
     assert answer.status_code == status and says in answer.json()["detail"], answer.text
@@ -130,8 +133,9 @@ def test_read_only_tokens_cannot_write_and_rw_tokens_write_only_their_vault(app:
     assert app.post("/feedback", json=vote, headers=reader).status_code == 403
     assert app.post("/feedback", json=vote, headers=writer).json()["useful"] == 1
     assert app.post("/reindex", headers=writer).status_code == 403  # the default vault is not in its scope
-    folder = app.post("/reindex", json={"vault": str(tmp_path / "alice")},
-                      headers=make_token(app, "deflt", {"default": "rw"}))
+    folder = app.post(
+        "/reindex", json={"vault": str(tmp_path / "alice")}, headers=make_token(app, "deflt", {"default": "rw"})
+    )
     assert folder.status_code == 403 and "admin token" in folder.json()["detail"]
 
 

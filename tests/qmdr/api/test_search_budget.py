@@ -33,9 +33,12 @@ def hung_client(tmp_path: Path, vault: Path):
     store = SqliteStore(memory=True)
     anyio.run(reindex, store, vault, HashEmbedder())
     embedder = HungEmbedder()
-    hub = VaultHub(settings, embedder, lambda index: Searcher(index, embedder,
-                                                             embed_budget_s=settings.qmd_embed_query_budget_s),
-                   stores={DEFAULT_VAULT: store})
+    hub = VaultHub(
+        settings,
+        embedder,
+        lambda index: Searcher(index, embedder, embed_budget_s=settings.qmd_embed_query_budget_s),
+        stores={DEFAULT_VAULT: store},
+    )
     with TestClient(create_app(settings, service=Service(settings, hub))) as client:
         yield client
     store.close()

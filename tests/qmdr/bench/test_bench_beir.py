@@ -7,12 +7,24 @@ import pytest
 
 from qmdr.bench.beir import DocIdMap, load_beir, load_qrels, note_name_for, write_vault
 
-ODD_IDS = ["12", "doc-7", "A/b", "a_b", "a b", "../escape", ".hidden", "Ünïcode/ü", "MixedCase", "mixedcase",
-           "x" * 300, "", "a:b*c?"]
+ODD_IDS = [
+    "12",
+    "doc-7",
+    "A/b",
+    "a_b",
+    "a b",
+    "../escape",
+    ".hidden",
+    "Ünïcode/ü",
+    "MixedCase",
+    "mixedcase",
+    "x" * 300,
+    "",
+    "a:b*c?",
+]
 
 
-def write_dataset(root: Path, docs: list[dict], queries: list[dict],
-                  qrels: list[tuple[str, str, int]]) -> Path:
+def write_dataset(root: Path, docs: list[dict], queries: list[dict], qrels: list[tuple[str, str, int]]) -> Path:
     (root / "qrels").mkdir(parents=True)
     (root / "corpus.jsonl").write_text("\n".join(json.dumps(d) for d in docs) + "\n", encoding="utf-8")
     (root / "queries.jsonl").write_text("\n".join(json.dumps(q) for q in queries) + "\n", encoding="utf-8")

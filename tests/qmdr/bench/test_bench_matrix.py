@@ -19,10 +19,15 @@ def test_matrix_reads_settings_overrides_in_any_case(tmp_path):
         "  mini: {qmd_rerank_provider: openai, qmd_openai_model: openai/gpt-4o-mini}\n"
     )
     matrix = load_matrix(path)
-    assert matrix.embedders["small"] == {"qmd_embed_provider": "openai",
-                                         "qmd_openai_embed_model": "openai/text-embedding-3-small"}
-    assert matrix.price_models() == {"local": "local", "small": "openai/text-embedding-3-small",
-                                     "mini": "openai/gpt-4o-mini"}
+    assert matrix.embedders["small"] == {
+        "qmd_embed_provider": "openai",
+        "qmd_openai_embed_model": "openai/text-embedding-3-small",
+    }
+    assert matrix.price_models() == {
+        "local": "local",
+        "small": "openai/text-embedding-3-small",
+        "mini": "openai/gpt-4o-mini",
+    }
     factories = matrix.factories()
     assert set(factories["embedder_factories"]) == {"local", "small"}
     assert set(factories["reranker_factories"]) == {"mini"} and factories["expander_factories"] == {}

@@ -11,16 +11,31 @@ from qmdr.bench.synthetic import HashingEmbedder
 from tests.qmdr.bench.test_bench_beir import write_dataset
 
 DOCS = [
-    {"_id": "wing", "title": "Propeller slipstream over a swept wing",
-     "text": "Lift increase of a wing immersed in a propeller slipstream at several angles of attack."},
-    {"_id": "heat", "title": "Heat conduction in composite slabs",
-     "text": "Transient heat conduction through layered composite slabs with contact resistance."},
-    {"_id": "shock/7", "title": "Shock wave boundary layer interaction",
-     "text": "Separation caused by an oblique shock wave impinging on a turbulent boundary layer."},
-    {"_id": "Buckling", "title": "Buckling of thin cylindrical shells",
-     "text": "Axial compression buckling loads of thin cylindrical shells with imperfections."},
-    {"_id": "flutter", "title": "Panel flutter at supersonic speed",
-     "text": "Flutter boundaries of flat panels exposed to supersonic flow on one side."},
+    {
+        "_id": "wing",
+        "title": "Propeller slipstream over a swept wing",
+        "text": "Lift increase of a wing immersed in a propeller slipstream at several angles of attack.",
+    },
+    {
+        "_id": "heat",
+        "title": "Heat conduction in composite slabs",
+        "text": "Transient heat conduction through layered composite slabs with contact resistance.",
+    },
+    {
+        "_id": "shock/7",
+        "title": "Shock wave boundary layer interaction",
+        "text": "Separation caused by an oblique shock wave impinging on a turbulent boundary layer.",
+    },
+    {
+        "_id": "Buckling",
+        "title": "Buckling of thin cylindrical shells",
+        "text": "Axial compression buckling loads of thin cylindrical shells with imperfections.",
+    },
+    {
+        "_id": "flutter",
+        "title": "Panel flutter at supersonic speed",
+        "text": "Flutter boundaries of flat panels exposed to supersonic flow on one side.",
+    },
 ]
 QUERIES = [
     {"_id": "1", "text": "heat conduction in composite slabs"},  # exact title
@@ -36,8 +51,9 @@ def dataset(tmp_path):
 
 
 def test_quality_report_has_every_mode_with_metrics_in_range(dataset, tmp_path):
-    report = run_quality(dataset, modes=["keyword", "vector", "hybrid"],
-                         embedder_factories={"hashing": HashingEmbedder}, progress=False)
+    report = run_quality(
+        dataset, modes=["keyword", "vector", "hybrid"], embedder_factories={"hashing": HashingEmbedder}, progress=False
+    )
     data = report.to_dict()
     assert data["dataset"] == "tiny"
     assert set(data["modes"]) == {"keyword", "vector", "hybrid"}
@@ -64,8 +80,9 @@ def test_quality_report_has_every_mode_with_metrics_in_range(dataset, tmp_path):
 
 
 def test_exact_title_query_ranks_its_document_first_in_keyword_mode(dataset):
-    report = run_quality(dataset, modes=["keyword"], embedder_factories={"hashing": HashingEmbedder},
-                         limit_queries=1, progress=False)
+    report = run_quality(
+        dataset, modes=["keyword"], embedder_factories={"hashing": HashingEmbedder}, limit_queries=1, progress=False
+    )
     assert report.to_dict()["modes"]["keyword"]["mrr@10"] == 1.0
 
 
@@ -77,15 +94,16 @@ def test_rerank_mode_counts_model_calls(dataset):
         prompt = messages[-1].content
         query = set(prompt.split("\n", 1)[0].removeprefix("Query: ").lower().split())
         passages = re.findall(r'<passage id="(\d+)">\n(.*?)\n</passage>', prompt, re.S)
-        grades = [{"id": int(i), "grade": 3 if len(query & set(t.lower().split())) >= 2 else 0}
-                  for i, t in passages]
+        grades = [{"id": int(i), "grade": 3 if len(query & set(t.lower().split())) >= 2 else 0} for i, t in passages]
         return ChatResult(text=json.dumps({"grades": grades}), provider="test", model="gpt-4o-mini")
 
-    report = run_quality(dataset, modes=["hybrid", "hybrid+rerank"],
-                         embedder_factories={"hashing": HashingEmbedder},
-                         reranker_factories={"gpt-4o-mini": lambda: LLMReranker(grade_by_overlap,
-                                                                                model_id="gpt-4o-mini")},
-                         progress=False)
+    report = run_quality(
+        dataset,
+        modes=["hybrid", "hybrid+rerank"],
+        embedder_factories={"hashing": HashingEmbedder},
+        reranker_factories={"gpt-4o-mini": lambda: LLMReranker(grade_by_overlap, model_id="gpt-4o-mini")},
+        progress=False,
+    )
     reranked = report.to_dict()["modes"]["hybrid+rerank"]
     assert reranked["api_calls"] >= 3 + 3  # three query embeddings plus at least one grading call each
     assert reranked["tokens"] > 0 and reranked["cost_usd"] > 0
@@ -96,8 +114,7 @@ def test_unknown_mode_and_rerank_without_reranker_are_refused(dataset):
     with pytest.raises(ValueError, match="unknown mode"):
         run_quality(dataset, modes=["semantic"], embedder_factories={"h": HashingEmbedder}, progress=False)
     with pytest.raises(ValueError, match="needs at least one reranker"):
-        run_quality(dataset, modes=["hybrid+rerank"], embedder_factories={"h": HashingEmbedder},
-                    progress=False)
+        run_quality(dataset, modes=["hybrid+rerank"], embedder_factories={"h": HashingEmbedder}, progress=False)
 
 
 def test_report_labels_rows_per_embedder_when_several():
@@ -116,16 +133,22 @@ def test_a_failing_query_is_reported_with_its_reason_and_the_run_completes(tmp_p
 
     too_long = {"_id": "4", "text": "heat " * (MAX_QUERY_CHARS // 5 + 1)}
     dataset = write_dataset(tmp_path / "tiny", DOCS, [*QUERIES, too_long], [*QRELS, ("4", "heat", 2)])
-    report = run_quality(dataset, modes=["keyword", "hybrid"], embedder_factories={"hashing": HashingEmbedder},
-                         progress=False)
-    full = run_quality(write_dataset(tmp_path / "three", DOCS, QUERIES, QRELS), modes=["keyword"],
-                       embedder_factories={"hashing": HashingEmbedder}, progress=False)
+    report = run_quality(
+        dataset, modes=["keyword", "hybrid"], embedder_factories={"hashing": HashingEmbedder}, progress=False
+    )
+    full = run_quality(
+        write_dataset(tmp_path / "three", DOCS, QUERIES, QRELS),
+        modes=["keyword"],
+        embedder_factories={"hashing": HashingEmbedder},
+        progress=False,
+    )
     for label, row in report.to_dict()["modes"].items():
         assert row["queries"] == 4, label
         assert [f["query_id"] for f in row["failed"]] == ["4"]
         assert "InvalidQuery" in row["failed"][0]["reason"] and str(MAX_QUERY_CHARS) in row["failed"][0]["reason"]
     # the failed query counts as a miss: the mean is over all four judged queries
     assert report.to_dict()["modes"]["keyword"]["mrr@10"] == pytest.approx(
-        full.to_dict()["modes"]["keyword"]["mrr@10"] * 3 / 4, abs=1e-4)
+        full.to_dict()["modes"]["keyword"]["mrr@10"] * 3 / 4, abs=1e-4
+    )
     markdown = report.to_markdown()
     assert "## Failed queries" in markdown and "InvalidQuery" in markdown

@@ -43,8 +43,9 @@ async def test_hashing_embedder_is_deterministic_normalised_and_topical():
 
 
 def test_speed_report_at_a_tiny_size(tmp_path):
-    report = run_speed([200], seed=1, http=False, progress=False, real_embedder_max_chunks=0, embedders=False,
-                       queries_per_mode=5)
+    report = run_speed(
+        [200], seed=1, http=False, progress=False, real_embedder_max_chunks=0, embedders=False, queries_per_mode=5
+    )
     data = json.loads(report.to_json())
     (size,) = data["sizes"]
     assert size["embedder"] == "bench-hashing-384"
@@ -69,8 +70,16 @@ def test_speed_report_at_a_tiny_size(tmp_path):
 
 
 def test_speed_report_over_http_uses_a_separate_server_process(tmp_path):
-    report = run_speed([200], seed=2, http=True, progress=False, real_embedder_max_chunks=0, embedders=False,
-                       queries_per_mode=4, work_dir=tmp_path)
+    report = run_speed(
+        [200],
+        seed=2,
+        http=True,
+        progress=False,
+        real_embedder_max_chunks=0,
+        embedders=False,
+        queries_per_mode=4,
+        work_dir=tmp_path,
+    )
     (size,) = json.loads(report.to_json())["sizes"]
     assert size["http_note"] is None
     assert set(size["http"]) == {"keyword", "vector", "hybrid"}
@@ -107,6 +116,8 @@ def test_bench_server_refuses_an_embedder_it_cannot_rebuild(tmp_path):
     assert embedder_name_for(HashingEmbedder()) == "hashing"
     with pytest.raises(ValueError, match="cannot rebuild"):
         embedder_name_for(object())
-    with pytest.raises(ValueError, match="unknown bench embedder"), \
-            serve_index(tmp_path / "index.db", tmp_path, "torch", cwd=tmp_path):
+    with (
+        pytest.raises(ValueError, match="unknown bench embedder"),
+        serve_index(tmp_path / "index.db", tmp_path, "torch", cwd=tmp_path),
+    ):
         pass

@@ -22,13 +22,28 @@ MINI = next(m.price for m in KNOWN_MODELS if (m.provider, m.id) == ("openai", "g
 
 def completion(content: str, *, prompt: int, cached: int, output: int) -> httpx.Response:
     """A chat completion as OpenAI documents it, with cached prompt tokens in prompt_tokens_details."""
-    return httpx.Response(200, json={
-        "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
-        "choices": [{"index": 0, "finish_reason": "stop",
-                     "message": {"role": "assistant", "content": content, "refusal": None}}],
-        "usage": {"prompt_tokens": prompt, "completion_tokens": output, "total_tokens": prompt + output,
-                  "prompt_tokens_details": {"cached_tokens": cached}},
-    })
+    return httpx.Response(
+        200,
+        json={
+            "id": "chatcmpl-1",
+            "object": "chat.completion",
+            "created": 1,
+            "model": "gpt-4o-mini",
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": content, "refusal": None},
+                }
+            ],
+            "usage": {
+                "prompt_tokens": prompt,
+                "completion_tokens": output,
+                "total_tokens": prompt + output,
+                "prompt_tokens_details": {"cached_tokens": cached},
+            },
+        },
+    )
 
 
 async def _no_sleep(_: float) -> None:
@@ -64,8 +79,12 @@ async def test_a_rerank_call_is_costed_from_its_reported_usage_at_catalog_prices
 async def test_a_schema_repair_counts_two_requests_and_both_are_paid():
     bad = '{"grades": [{"id": 1, "grade": 7}]}'
     good = json.dumps({"grades": [{"id": 1, "grade": 2}]})
-    respx.post(OPENAI_CHAT).mock(side_effect=[completion(bad, prompt=500, cached=0, output=10),
-                                              completion(good, prompt=560, cached=0, output=10)])
+    respx.post(OPENAI_CHAT).mock(
+        side_effect=[
+            completion(bad, prompt=500, cached=0, output=10),
+            completion(good, prompt=560, cached=0, output=10),
+        ]
+    )
     async with httpx.AsyncClient() as http:
         helper = reranker(http)
         usage = instrument(helper)
@@ -85,8 +104,9 @@ async def test_calls_without_a_reported_cost_use_the_catalog_price_or_stay_unkno
     usage = instrument(priced, catalog_price("gpt-4o-mini"))
     await priced.expand("query words")
     assert usage.calls == 1 and usage.input_tokens > 0 and usage.output_tokens == len(answer) // 4 + 1
-    assert usage.cost_usd() == pytest.approx((usage.input_tokens * MINI.input + usage.output_tokens * MINI.output)
-                                             / 1e6)
+    assert usage.cost_usd() == pytest.approx(
+        (usage.input_tokens * MINI.input + usage.output_tokens * MINI.output) / 1e6
+    )
 
     unpriced = QueryExpander(local_model, "my-own-model")
     usage = instrument(unpriced, catalog_price("my-own-model"))

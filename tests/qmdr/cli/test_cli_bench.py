@@ -32,8 +32,14 @@ def dataset(tmp_path: Path) -> Path:
 
 
 def run_bench(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([qmdr_executable(), "bench", *args], cwd=cwd, env=qmdr_env(cwd / "data"),
-                          capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+    return subprocess.run(
+        [qmdr_executable(), "bench", *args],
+        cwd=cwd,
+        env=qmdr_env(cwd / "data"),
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+    )
 
 
 def check_metrics(row: dict) -> None:
@@ -58,13 +64,37 @@ def test_bench_quality_json_has_every_base_mode(dataset: Path, workdir: Path) ->
 def test_bench_quality_matrix_runs_local_server_rows_over_http(dataset: Path, workdir: Path) -> None:
     matrix = workdir / "matrix.yaml"
     matrix.write_text("embedders:\n  served: local-server\nrerankers:\n  grader: local-server\n")
-    result = run_bench(["quality", str(dataset), "--matrix", str(matrix), "--embedder", "local",
-                        "--rerank", "none", "--latency-ms", "0", "--json", "--out", "res", "--name", "tiny"],
-                       workdir)
+    result = run_bench(
+        [
+            "quality",
+            str(dataset),
+            "--matrix",
+            str(matrix),
+            "--embedder",
+            "local",
+            "--rerank",
+            "none",
+            "--latency-ms",
+            "0",
+            "--json",
+            "--out",
+            "res",
+            "--name",
+            "tiny",
+        ],
+        workdir,
+    )
     assert result.returncode == 0, result.stderr
     modes = json.loads(result.stdout)["modes"]
-    assert {"keyword", "local:vector", "local:hybrid", "served:vector", "served:hybrid",
-            "local:hybrid+rerank", "served:hybrid+rerank"} == set(modes)
+    assert {
+        "keyword",
+        "local:vector",
+        "local:hybrid",
+        "served:vector",
+        "served:hybrid",
+        "local:hybrid+rerank",
+        "served:hybrid+rerank",
+    } == set(modes)
     for row in modes.values():
         check_metrics(row)
     # the served embedder is the same model behind HTTP: same vectors, same ranking, but real requests
@@ -87,9 +117,21 @@ def test_bench_quality_refuses_a_folder_that_is_not_a_dataset(tmp_path: Path, wo
 
 
 def test_bench_speed_tiny_json(workdir: Path) -> None:
-    result = run_bench(["speed", "--sizes", "200", "--no-http", "--json", "--queries", "10", "--no-embedders",
-                        "--real-max", "0"],  # the hashing embedder: seconds, not a model run
-                       workdir)
+    result = run_bench(
+        [
+            "speed",
+            "--sizes",
+            "200",
+            "--no-http",
+            "--json",
+            "--queries",
+            "10",
+            "--no-embedders",
+            "--real-max",
+            "0",
+        ],  # the hashing embedder: seconds, not a model run
+        workdir,
+    )
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     (size,) = data["sizes"]
@@ -104,15 +146,22 @@ def test_bench_speed_tiny_json(workdir: Path) -> None:
 
 
 def test_command_line_entries_become_settings_and_modes() -> None:
-    matrix = build_matrix(None, ["local", "openrouter:openai/text-embedding-3-small"],
-                          ["none", "openai:openai/gpt-4o-mini", "llm"], [])
+    matrix = build_matrix(
+        None, ["local", "openrouter:openai/text-embedding-3-small"], ["none", "openai:openai/gpt-4o-mini", "llm"], []
+    )
     assert matrix.embedders["local"] == {"qmd_embed_provider": "local"}
     assert matrix.embedders["openrouter:openai/text-embedding-3-small"] == {
-        "qmd_embed_provider": "openrouter", "qmd_openai_embed_model": "openai/text-embedding-3-small"}
-    assert matrix.rerankers == {"openai:openai/gpt-4o-mini": {"qmd_rerank_provider": "openai",
-                                                              "qmd_rerank_mode": "llm",
-                                                              "qmd_openai_model": "openai/gpt-4o-mini"},
-                                "llm": {}}
+        "qmd_embed_provider": "openrouter",
+        "qmd_openai_embed_model": "openai/text-embedding-3-small",
+    }
+    assert matrix.rerankers == {
+        "openai:openai/gpt-4o-mini": {
+            "qmd_rerank_provider": "openai",
+            "qmd_rerank_mode": "llm",
+            "qmd_openai_model": "openai/gpt-4o-mini",
+        },
+        "llm": {},
+    }
     assert default_modes(matrix) == ["keyword", "vector", "hybrid", "hybrid+rerank"]
     assert default_modes(build_matrix(None, [], ["none"], [])) == ["keyword", "vector", "hybrid"]
     assert build_matrix(None, [], [], []).embedders == {"local": {"qmd_embed_provider": "local"}}

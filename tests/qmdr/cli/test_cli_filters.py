@@ -17,18 +17,26 @@ from tests.qmdr.memory_service import write_notes
 RUN_TIMEOUT_S = 240
 NOTES = {
     "cache.md": "---\nstatus: decided\nproject: [atlas, borealis]\npriority: 2\nupdated: 2026-02-10\n---\n"
-                "# Cache\n\nThe walrus cache keeps entries for one hour.\n",
+    "# Cache\n\nThe walrus cache keeps entries for one hour.\n",
     "queue.md": "---\nstatus: open\nproject: borealis\npriority: '2'\ndate: 2026-01-05\n---\n"
-                "# Queue\n\nThe walrus queue question is still open.\n",
+    "# Queue\n\nThe walrus queue question is still open.\n",
     "old.md": "---\nstatus: decided\nproject: atlas\ncreated: 2025-03-01\n---\n# Old\n\nAn early walrus decision.\n",
 }
 
 
 def test_where_values_are_read_as_frontmatter_reads_them() -> None:
     assert parse_where(["status=decided", "project=a, b", "priority=2", "done=true", "ratio=0.5"]) == {
-        "status": ["decided"], "project": ["a", "b"], "priority": [2], "done": [True], "ratio": [0.5]}
+        "status": ["decided"],
+        "project": ["a", "b"],
+        "priority": [2],
+        "done": [True],
+        "ratio": [0.5],
+    }
     assert parse_where(['priority="2"', 'title="a, b"', "day=2026-01-05"]) == {
-        "priority": ["2"], "title": ["a, b"], "day": ["2026-01-05"]}  # quoted: a string; a date: its ISO text
+        "priority": ["2"],
+        "title": ["a, b"],
+        "day": ["2026-01-05"],
+    }  # quoted: a string; a date: its ISO text
     assert parse_where(["project=a", "project=b"]) == {"project": ["a", "b"]}  # a repeated key: any of them
     for bad in ("status", "=decided", "status="):
         with pytest.raises(InvalidQuery, match="--where"):
@@ -43,8 +51,14 @@ def run(tmp_path_factory: pytest.TempPathFactory):
     work.mkdir()
 
     def qmdr(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([qmdr_executable(), *args], cwd=work, env=qmdr_env(root / "data"),
-                              capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+        return subprocess.run(
+            [qmdr_executable(), *args],
+            cwd=work,
+            env=qmdr_env(root / "data"),
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT_S,
+        )
 
     indexed = qmdr("index", str(notes))
     assert indexed.returncode == 0, indexed.stderr
@@ -58,12 +72,26 @@ def found(result: subprocess.CompletedProcess[str]) -> list[str]:
 
 def test_search_filters_by_frontmatter_and_date(run) -> None:
     assert found(run("search", "walrus", "--mode", "keyword", "--json", "--where", "status=decided")) == [
-        "cache.md", "old.md"]
-    assert found(run("search", "walrus", "--mode", "keyword", "--json", "--where", "project=borealis,zeta",
-                     "--where", "priority=2")) == ["cache.md"]  # 2 is a number; queue.md has the string '2'
+        "cache.md",
+        "old.md",
+    ]
+    assert found(
+        run(
+            "search",
+            "walrus",
+            "--mode",
+            "keyword",
+            "--json",
+            "--where",
+            "project=borealis,zeta",
+            "--where",
+            "priority=2",
+        )
+    ) == ["cache.md"]  # 2 is a number; queue.md has the string '2'
     assert found(run("search", "walrus", "--mode", "keyword", "--json", "--where", 'priority="2"')) == ["queue.md"]
     assert found(run("search", "walrus", "--json", "--after", "2026-01-01", "--before", "2026-02-10")) == [
-        "queue.md"]  # hybrid; before is exclusive
+        "queue.md"
+    ]  # hybrid; before is exclusive
     assert found(run("search", "walrus", "--json", "--vault", "all", "--after", "2026-02-10")) == ["cache.md"]
 
 
@@ -74,9 +102,11 @@ def test_context_takes_the_same_filters(run) -> None:
 
 
 def test_bad_filters_are_one_line_naming_the_option(run) -> None:
-    for args, words in ((["--after", "last week"], "--after: 'last week' is not an ISO 8601 date"),
-                        (["--where", "status"], "--where: 'status' is not KEY=VALUE"),
-                        (["--after", "2026-02-01", "--before", "2026-01-01"], "--before: must be later than after")):
+    for args, words in (
+        (["--after", "last week"], "--after: 'last week' is not an ISO 8601 date"),
+        (["--where", "status"], "--where: 'status' is not KEY=VALUE"),
+        (["--after", "2026-02-01", "--before", "2026-01-01"], "--before: must be later than after"),
+    ):
         for command in (["search", "walrus"], ["context", "walrus"]):
             result = run(*command, *args)
             assert result.returncode == 2 and words in result.stderr, (command, args, result.stderr)

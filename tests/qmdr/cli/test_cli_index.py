@@ -14,8 +14,10 @@ from tests.qmdr.memory_service import write_notes
 
 #: each run loads the embedded model and indexes two notes; generous for a loaded machine
 RUN_TIMEOUT_S = 240
-NOTES = {"retries.md": "# Retries\n\nUploads retry with exponential backoff.\n",
-         "garden.md": "# Garden\n\nTomatoes need sun and water.\n"}
+NOTES = {
+    "retries.md": "# Retries\n\nUploads retry with exponential backoff.\n",
+    "garden.md": "# Garden\n\nTomatoes need sun and water.\n",
+}
 
 
 @pytest.fixture
@@ -24,8 +26,15 @@ def run(tmp_path: Path):
     work.mkdir()
 
     def qmdr(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([qmdr_executable(), *args], cwd=work, env=qmdr_env(tmp_path / "data"),
-                              capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+        return subprocess.run(
+            [qmdr_executable(), *args],
+            cwd=work,
+            env=qmdr_env(tmp_path / "data"),
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT_S,
+        )
+
     return qmdr
 
 
@@ -34,8 +43,9 @@ def test_index_remembers_the_first_folder_and_never_re_points_the_default_vault(
     other = write_notes(tmp_path / "other", {"x.md": "# X\n\nSomething else entirely.\n"})
     first = run("index", str(notes), "--json")
     assert first.returncode == 0, first.stderr
-    assert json.loads(first.stdout) | {"vault": "default", "folder": str(notes.resolve()), "added": 2} \
-        == json.loads(first.stdout)
+    assert json.loads(first.stdout) | {"vault": "default", "folder": str(notes.resolve()), "added": 2} == json.loads(
+        first.stdout
+    )
     again = run("index", "--json")  # no folder: the one the default vault was first indexed from
     assert again.returncode == 0 and json.loads(again.stdout)["unchanged"] == 2
     moved = run("index", str(other))

@@ -19,14 +19,46 @@ from qmdr.util.terminal_text import visible
 # Wide enough that no cell is folded, so each written line must appear whole in the output.
 WIDE = 100_000
 # Text as notes, headings and paths may hold it: markup brackets, backslashes, escape sequences, controls.
-PIECES = st.sampled_from(["[", "]", "[/b]", "[b]", "[[", "]]", "\\", "\x1b[31m", "\x1b[2J", "\x1b]0;t\x07", "\r",
-                          "\n", "\t", "\x00", "\x08", "\x7f", "\x9b", "\u202e", "\u2066", ":smile:", "@click"])
+PIECES = st.sampled_from(
+    [
+        "[",
+        "]",
+        "[/b]",
+        "[b]",
+        "[[",
+        "]]",
+        "\\",
+        "\x1b[31m",
+        "\x1b[2J",
+        "\x1b]0;t\x07",
+        "\r",
+        "\n",
+        "\t",
+        "\x00",
+        "\x08",
+        "\x7f",
+        "\x9b",
+        "\u202e",
+        "\u2066",
+        ":smile:",
+        "@click",
+    ]
+)
 HOSTILE = st.lists(st.one_of(PIECES, st.text(max_size=3)), max_size=15).map("".join)
 
 
 def result(path: str, title: str, heading: str, snippet: str) -> SearchResult:
-    return SearchResult(path=path, title=title, heading_trail=(title, heading), start_line=3, end_line=9,
-                        snippet=snippet, text=snippet, score=1.25, chunk_hash="h")
+    return SearchResult(
+        path=path,
+        title=title,
+        heading_trail=(title, heading),
+        start_line=3,
+        end_line=9,
+        snippet=snippet,
+        text=snippet,
+        score=1.25,
+        chunk_hash="h",
+    )
 
 
 def rendered(renderable: object) -> str:
@@ -68,16 +100,29 @@ def test_search_table_shows_any_text_literally(path: str, title: str, heading: s
 @settings(max_examples=100, deadline=None)
 @given(title=HOSTILE, key=HOSTILE, value=HOSTILE)
 def test_key_value_tables_and_messages_show_any_text_literally(title: str, key: str, value: str) -> None:
-    for out in (rendered(render.key_values(title, [(key, value)])), rendered(render.labelled("warning: ", "yellow",
-                                                                                             value))):
+    for out in (
+        rendered(render.key_values(title, [(key, value)])),
+        rendered(render.labelled("warning: ", "yellow", value)),
+    ):
         assert_no_terminal_control(out)
         for line in shown_lines(value):
             assert line in squeeze(out)
 
 
 def test_links_and_closing_tags_in_a_snippet_survive() -> None:
-    out = rendered(render.search_table([result("decisions/retries.md", "Retry [policy]", "Consequences",
-                                               "See also [[meetings/2026-03-12-incident-review]]. [/b] done")], 5))
+    out = rendered(
+        render.search_table(
+            [
+                result(
+                    "decisions/retries.md",
+                    "Retry [policy]",
+                    "Consequences",
+                    "See also [[meetings/2026-03-12-incident-review]]. [/b] done",
+                )
+            ],
+            5,
+        )
+    )
     assert "See also [[meetings/2026-03-12-incident-review]]. [/b] done" in out
     assert "Retry [policy] > Consequences" in out
 
@@ -97,8 +142,18 @@ def test_error_messages_quote_user_input_literally(capsys) -> None:  # type: ign
 
 
 def test_search_table_shows_small_scores_and_the_relevance() -> None:
-    tiny = SearchResult(path="a.md", title="A", heading_trail=("A",), start_line=1, end_line=2, snippet="s",
-                        text="s", score=1.234e-6, chunk_hash="h", relevance=72.4)
+    tiny = SearchResult(
+        path="a.md",
+        title="A",
+        heading_trail=("A",),
+        start_line=1,
+        end_line=2,
+        snippet="s",
+        text="s",
+        score=1.234e-6,
+        chunk_hash="h",
+        relevance=72.4,
+    )
     out = rendered(render.search_table([tiny], total_ms=3.0))
     assert "1.23e-06" in out and "0.000" not in out
     assert "72%" in out and "relevance" in out

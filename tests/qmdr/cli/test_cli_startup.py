@@ -30,29 +30,66 @@ main()
 HELP_PROBE = PROBE.replace("import providers.local.bert as bert", "bert = type('B', (), {'load_weights': 0})")
 
 #: never needed to print help: the provider wire modules, the store, numpy, settings, the web stack
-NOT_FOR_HELP = ("providers", "numpy", "httpx", "fastapi", "starlette", "uvicorn", "matplotlib", "apsw",
-                "cryptography", "pydantic_settings", "vault", "qmdr.service", "qmdr.store", "qmdr.api", "yaml")
+NOT_FOR_HELP = (
+    "providers",
+    "numpy",
+    "httpx",
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "matplotlib",
+    "apsw",
+    "cryptography",
+    "pydantic_settings",
+    "vault",
+    "qmdr.service",
+    "qmdr.store",
+    "qmdr.api",
+    "yaml",
+)
 #: never needed for a keyword search from the command line
-NOT_FOR_KEYWORD_SEARCH = ("fastapi", "starlette", "uvicorn", "matplotlib", "qmdr.api", "qmdr.ui", "mcp",
-                          "tokenizers", "safetensors",  # the embedded model: only an embedding needs it
-                          "httpx", "cryptography", "providers.client", "providers.secret_store",
-                          "providers.wire")  # the provider layer: no provider is called
+NOT_FOR_KEYWORD_SEARCH = (
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "matplotlib",
+    "qmdr.api",
+    "qmdr.ui",
+    "mcp",
+    "tokenizers",
+    "safetensors",  # the embedded model: only an embedding needs it
+    "httpx",
+    "cryptography",
+    "providers.client",
+    "providers.secret_store",
+    "providers.wire",
+)  # the provider layer: no provider is called
 
 
 def probe(script: str, args: list[str], env: dict[str, str], cwd: Path) -> dict:
-    done = subprocess.run([sys.executable, "-c", script, *args], env=env, cwd=cwd, capture_output=True,
-                          text=True, timeout=RUN_TIMEOUT_S)
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=RUN_TIMEOUT_S
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     line = next(line for line in done.stderr.splitlines() if line.startswith("PROBE"))
-    return json.loads(line[len("PROBE"):])
+    return json.loads(line[len("PROBE") :])
 
 
 def imported(modules: list[str], families: tuple[str, ...]) -> list[str]:
     return [m for m in modules if any(m == f or m.startswith(f + ".") for f in families)]
 
 
-@pytest.mark.parametrize("args", [["--help"], ["search", "--help"], ["vault", "--help"], ["providers", "--help"],
-                                  ["bench", "--help"], ["models", "--help"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        ["search", "--help"],
+        ["vault", "--help"],
+        ["providers", "--help"],
+        ["bench", "--help"],
+        ["models", "--help"],
+    ],
+)
 def test_help_imports_no_provider_layer_numpy_or_web_stack(args: list[str], tmp_path: Path) -> None:
     report = probe(HELP_PROBE, args, qmdr_env(tmp_path / "data"), tmp_path)
     assert imported(report["modules"], NOT_FOR_HELP) == []
@@ -64,8 +101,14 @@ def test_keyword_search_reads_no_model_weights_and_no_web_stack(tmp_path: Path) 
     notes.mkdir()
     (notes / "rice.md").write_text("# Rice\n\nRinse the rice, simmer fifteen minutes on a camping stove.\n")
     env = qmdr_env(tmp_path / "data")
-    indexed = subprocess.run([qmdr_executable(), "index", str(notes), "--json"], env=env, cwd=tmp_path,
-                             capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+    indexed = subprocess.run(
+        [qmdr_executable(), "index", str(notes), "--json"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+    )
     assert indexed.returncode == 0, indexed.stderr
 
     keyword = probe(PROBE, ["search", "camping stove", "--mode", "keyword", "--json"], env, tmp_path)

@@ -26,8 +26,15 @@ def run(tmp_path: Path):
     work.mkdir()
 
     def qmdr(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([qmdr_executable(), "tokens", *args], cwd=work, env=qmdr_env(tmp_path / "data", **env),
-                              capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+        return subprocess.run(
+            [qmdr_executable(), "tokens", *args],
+            cwd=work,
+            env=qmdr_env(tmp_path / "data", **env),
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT_S,
+        )
+
     return qmdr
 
 
@@ -42,8 +49,10 @@ def test_create_list_revoke_against_a_running_server(tmp_path: Path, run) -> Non
     stored = (tmp_path / "data" / "tokens.sqlite").read_bytes()
     assert token.encode() not in stored
     listed = run("list", "--json")
-    assert json.loads(listed.stdout)[0] | {"name": "alice", "vaults": {"alice": "rw", "default": "r"}} == \
-        json.loads(listed.stdout)[0]
+    assert (
+        json.loads(listed.stdout)[0] | {"name": "alice", "vaults": {"alice": "rw", "default": "r"}}
+        == json.loads(listed.stdout)[0]
+    )
     assert token not in listed.stdout and token not in run("list").stdout
     service = make_service(tmp_path, write_notes(tmp_path / "default", {"d.md": "# D\n"}), qmdr_api_token=ADMIN)
     with live_server(service) as base, httpx.Client(base_url=base, timeout=30) as client:
@@ -56,9 +65,11 @@ def test_create_list_revoke_against_a_running_server(tmp_path: Path, run) -> Non
 
 
 def test_mistakes_are_one_line_errors_that_make_nothing(tmp_path: Path, run) -> None:
-    for args, says in [(("--vault", "ghost:r"), "no vault named 'ghost'"),
-                       (("--vault", "default:w"), "invalid right 'w'"),
-                       (("--vault", "default"), "VAULT:r (read) or VAULT:rw")]:
+    for args, says in [
+        (("--vault", "ghost:r"), "no vault named 'ghost'"),
+        (("--vault", "default:w"), "invalid right 'w'"),
+        (("--vault", "default"), "VAULT:r (read) or VAULT:rw"),
+    ]:
         failed = run("create", "--name", "x", *args)
         assert failed.returncode == 1 and says in failed.stderr and "Traceback" not in failed.stderr
         assert failed.stdout == ""

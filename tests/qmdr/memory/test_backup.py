@@ -54,7 +54,8 @@ def consistent_index(path: Path) -> dict[str, str]:
         fts_rows = store._conn.execute("SELECT count(*) FROM chunks_fts").fetchone()[0]
         assert fts_rows == stats.chunks, "the keyword index covers exactly the chunks"
         orphans = store._conn.execute(
-            "SELECT count(*) FROM chunks WHERE note_path NOT IN (SELECT path FROM notes)").fetchone()[0]
+            "SELECT count(*) FROM chunks WHERE note_path NOT IN (SELECT path FROM notes)"
+        ).fetchone()[0]
         assert orphans == 0
         return store.note_hashes()
     finally:
@@ -244,10 +245,18 @@ async def test_on_postgres_the_documented_pg_dump_round_trip_restores_every_vaul
         assert any("pg_dump" in note for note in report.notes)
 
         dump = tmp_path / "qmdr.dump"
-        subprocess.run([str(bin_dir / "pg_dump"), "-Fc", "-d", source_url, "-f", str(dump)], check=True,
-                       capture_output=True, timeout=120)
-        subprocess.run([str(bin_dir / "pg_restore"), "--clean", "--if-exists", "-d", target_url, str(dump)],
-                       check=True, capture_output=True, timeout=120)
+        subprocess.run(
+            [str(bin_dir / "pg_dump"), "-Fc", "-d", source_url, "-f", str(dump)],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        subprocess.run(
+            [str(bin_dir / "pg_restore"), "--clean", "--if-exists", "-d", target_url, str(dump)],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
         restored = make_service(tmp_path / "restored", vault, qmdr_database_url=target_url)
         try:
             found = await restored.memory.search("heronries", mode="keyword")

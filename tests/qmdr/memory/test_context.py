@@ -17,7 +17,7 @@ from tests.qmdr.memory_service import make_service, write_notes
 NOTES = {
     "retries.md": "# Retries\n\nUploads retry with exponential backoff and jitter. See [[Backoff math]].\n",
     "math/backoff math.md": "# Backoff math\n\nThe delay doubles each attempt, capped at thirty seconds.\n",
-    "ops.md": "---\nrelated: [\"[[oncall]]\"]\n---\n# Ops\n\nRetry storms are paged to the retry owner.\n",
+    "ops.md": '---\nrelated: ["[[oncall]]"]\n---\n# Ops\n\nRetry storms are paged to the retry owner.\n',
     "oncall.md": "# Oncall\n\nThe oncall rota lives in the wiki; Dana owns March.\n",
     "bread.md": "# Bread\n\nSourdough needs a starter fed the night before.\n",
 }
@@ -52,16 +52,21 @@ async def test_block_has_vault_sections_hits_and_linked_neighbours(service) -> N
     assert block.entries[0].relevance is not None and block.entries[0].relevance >= DEFAULT_CONTEXT_MIN_RELEVANCE
     assert "`retries.md` lines 1-3 › Retries" in md
     kinds = [(e.vault, e.path, e.kind, e.via) for e in block.entries]
-    assert kinds == [("default", "retries.md", "hit", None), ("shared", "shared.md", "hit", None),
-                     ("default", "math/backoff math.md", "linked", "retries.md")]
+    assert kinds == [
+        ("default", "retries.md", "hit", None),
+        ("shared", "shared.md", "hit", None),
+        ("default", "math/backoff math.md", "linked", "retries.md"),
+    ]
     assert "### Backoff math (linked from `retries.md`)" in md
 
 
 @pytest.mark.anyio
 async def test_frontmatter_related_note_is_added(service) -> None:
     block = await build_context(service.memory, ["storms paged"], budget=2000, vaults=["default"], mode="keyword")
-    assert [(e.path, e.kind, e.via) for e in block.entries] == [("ops.md", "hit", None),
-                                                                ("oncall.md", "linked", "ops.md")]
+    assert [(e.path, e.kind, e.via) for e in block.entries] == [
+        ("ops.md", "hit", None),
+        ("oncall.md", "linked", "ops.md"),
+    ]
 
 
 @pytest.mark.anyio
@@ -82,8 +87,9 @@ async def test_brief_profile_has_no_neighbours(service) -> None:
 @pytest.mark.anyio
 async def test_block_never_exceeds_budget_with_the_real_tokenizer(service, budget: int) -> None:
     tokenizer = load_local_embedder()
-    block = await build_context(service.memory, ["retry backoff", "sourdough starter"], budget=budget,
-                                count_tokens=tokenizer.count_tokens)
+    block = await build_context(
+        service.memory, ["retry backoff", "sourdough starter"], budget=budget, count_tokens=tokenizer.count_tokens
+    )
     assert tokenizer.count_tokens(block.markdown) <= budget
     assert block.tokens == (tokenizer.count_tokens(block.markdown) if block.markdown else 0)
     if budget >= 300:

@@ -39,11 +39,23 @@ def test_frontmatter_date_wins_over_mtime() -> None:
 
 
 def test_boosts_are_neutral_when_off() -> None:
-    factors = boost_factors(note={"mtime": time.time()}, votes=(9, 0), now=time.time(), recency_weight=0,
-                            half_life_days=30, feedback_weight=0)
+    factors = boost_factors(
+        note={"mtime": time.time()},
+        votes=(9, 0),
+        now=time.time(),
+        recency_weight=0,
+        half_life_days=30,
+        feedback_weight=0,
+    )
     assert factors == {"recency": 1.0, "feedback": 1.0}
-    on = boost_factors(note={"mtime": time.time()}, votes=(1, 0), now=time.time(), recency_weight=0.5,
-                       half_life_days=30, feedback_weight=0.6)
+    on = boost_factors(
+        note={"mtime": time.time()},
+        votes=(1, 0),
+        now=time.time(),
+        recency_weight=0.5,
+        half_life_days=30,
+        feedback_weight=0.6,
+    )
     assert on["recency"] == pytest.approx(1.5, abs=1e-3)
     assert on["feedback"] == pytest.approx(1 + 0.6 * (2 * 2 / 3 - 1))
 
@@ -90,8 +102,13 @@ async def test_recency_boost_prefers_fresh_notes_when_enabled(tmp_path: Path) ->
     finally:
         await plain.aclose()
     today = time.strftime("%Y-%m-%d", time.gmtime())
-    write_notes(folder, {winner: f"---\nupdated: 2001-01-01\n---\n{NOTES[winner]}",
-                         runner_up: f"---\nupdated: {today}\n---\n{NOTES[runner_up]}"})
+    write_notes(
+        folder,
+        {
+            winner: f"---\nupdated: 2001-01-01\n---\n{NOTES[winner]}",
+            runner_up: f"---\nupdated: {today}\n---\n{NOTES[runner_up]}",
+        },
+    )
     service = make_service(tmp_path, folder, qmdr_recency_weight=1.0, qmdr_recency_half_life_days=30)
     try:
         await service.memory.reindex("default")
@@ -111,11 +128,17 @@ async def test_feedback_endpoint(tmp_path: Path) -> None:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
             first = await client.post("/feedback", json={"vault": "default", "path": "a.md", "useful": True})
             assert first.status_code == 200
-            assert first.json() == {"vault": "default", "path": "a.md", "useful": 1, "not_useful": 0,
-                                    "prior": pytest.approx(2 / 3)}
+            assert first.json() == {
+                "vault": "default",
+                "path": "a.md",
+                "useful": 1,
+                "not_useful": 0,
+                "prior": pytest.approx(2 / 3),
+            }
             second = await client.post("/feedback", json={"path": "a.md", "useful": False, "query": "kites"})
             assert (second.json()["useful"], second.json()["not_useful"]) == (1, 1)
-            assert (await client.post("/feedback", json={"vault": "ghost", "path": "a.md",
-                                                         "useful": True})).status_code == 404
+            assert (
+                await client.post("/feedback", json={"vault": "ghost", "path": "a.md", "useful": True})
+            ).status_code == 404
     finally:
         await service.aclose()

@@ -64,8 +64,9 @@ async def test_without_a_query_the_block_is_what_changed_newest_first(service) -
 async def test_with_a_query_only_changed_notes_answer(service) -> None:
     everything = await build_context(service.memory, ["retries jitter"], budget=1000, mode="keyword")
     assert everything.entries[0].path == "old/retries.md"  # the best match overall is the old note
-    block = await build_context(service.memory, ["retries jitter"], budget=1000, mode="keyword",
-                                since=parse_since("2024-05-01"))
+    block = await build_context(
+        service.memory, ["retries jitter"], budget=1000, mode="keyword", since=parse_since("2024-05-01")
+    )
     assert [e.path for e in block.entries] == ["run/log.md"]
     assert block.markdown.startswith("# Memory for: retries jitter (changed since 2024-05-01")
 

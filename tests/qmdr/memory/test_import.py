@@ -37,7 +37,8 @@ def test_chatgpt_follows_the_branch_last_shown_and_drops_system_and_images(tmp_p
     assert [(m.role, m.text) for m in first.messages] == [
         ("user", "How should failed uploads be retried?"),
         ("assistant", "Use exponential backoff with jitter, starting at half a second."),
-        ("user", "And what is the cap on the delay?")]
+        ("user", "And what is the cap on the delay?"),
+    ]
     assert first.created is not None and first.created.isoformat() == "2024-05-01T10:00:00+00:00"
     assert first.extra == {"default_model_slug": "gpt-4o"}
 
@@ -51,28 +52,36 @@ def test_chatgpt_without_current_node_takes_the_newest_branch() -> None:
 
 def test_claude_takes_text_blocks_and_leaves_tool_blocks_out() -> None:
     conversations = read_export("claude", CLAUDE_JSON)
-    assert [c.id for c in conversations] == ["0b9f5a62-7c1e-4b7a-9d2e-3f4a5b6c7d8e",
-                                             "1c0a6b73-8d2f-4c8b-ae3f-4a5b6c7d8e9f"]
+    assert [c.id for c in conversations] == [
+        "0b9f5a62-7c1e-4b7a-9d2e-3f4a5b6c7d8e",
+        "1c0a6b73-8d2f-4c8b-ae3f-4a5b6c7d8e9f",
+    ]
     first = conversations[0]
     assert [(m.role, m.text) for m in first.messages] == [
         ("user", "Should we use HNSW or an exact scan for 100k vectors?"),
-        ("assistant", "An exact scan of 100k vectors takes a few milliseconds; HNSW pays off above a million.")]
+        ("assistant", "An exact scan of 100k vectors takes a few milliseconds; HNSW pays off above a million."),
+    ]
     assert conversations[1].title == "Untitled conversation" and conversations[1].messages == ()
 
 
-@pytest.mark.parametrize(("raw", "needle"), [
-    (CHATGPT_JSON.read_bytes()[:-200], "not valid JSON"),
-    (b'{"not": "a list"}', "expected a JSON list"),
-    (b"", "is empty"),
-    (b'[{"title": "x", "mapping": {}}]', "no 'id'"),
-    (b'[{"id": "c1", "mapping": {"n": {"message": null, "parent": "gone", "children": []}}, "current_node": "n"}]',
-     "missing (truncated export?)"),
-    (b'[{"id": "c1", "mapping": {"a": {"parent": "b"}, "b": {"parent": "a"}}, "current_node": "a"}]', "cycle"),
-    (b'[{"id": "c1", "create_time": "yesterday", "mapping": {}}]', "not POSIX seconds"),
-    (b"PK\x03\x04broken zip", "not a readable ZIP"),
-    (b"@\x0c\xca\x8aPL#\xff", "not UTF-8 text"),
-    (b"[" * 100_000, "nests JSON too deeply"),
-])
+@pytest.mark.parametrize(
+    ("raw", "needle"),
+    [
+        (CHATGPT_JSON.read_bytes()[:-200], "not valid JSON"),
+        (b'{"not": "a list"}', "expected a JSON list"),
+        (b"", "is empty"),
+        (b'[{"title": "x", "mapping": {}}]', "no 'id'"),
+        (
+            b'[{"id": "c1", "mapping": {"n": {"message": null, "parent": "gone", "children": []}}, "current_node": "n"}]',  # noqa: E501
+            "missing (truncated export?)",
+        ),
+        (b'[{"id": "c1", "mapping": {"a": {"parent": "b"}, "b": {"parent": "a"}}, "current_node": "a"}]', "cycle"),
+        (b'[{"id": "c1", "create_time": "yesterday", "mapping": {}}]', "not POSIX seconds"),
+        (b"PK\x03\x04broken zip", "not a readable ZIP"),
+        (b"@\x0c\xca\x8aPL#\xff", "not UTF-8 text"),
+        (b"[" * 100_000, "nests JSON too deeply"),
+    ],
+)
 def test_malformed_chatgpt_exports_fail_with_a_clear_message(raw: bytes, needle: str) -> None:
     with pytest.raises(BadExport) as caught:
         parse_export("chatgpt", raw, name="export.json")
@@ -117,7 +126,8 @@ async def service(request, tmp_path: Path):
 
 @pytest.mark.anyio
 async def test_import_writes_one_searchable_note_per_conversation_and_reimport_writes_nothing(
-        service, tmp_path: Path) -> None:
+    service, tmp_path: Path
+) -> None:
     conversations = read_export("chatgpt", chatgpt_zip(tmp_path))
     first = await import_conversations(service.memory, "default", "chatgpt", conversations)
     assert len(first.written) == 2 and first.unchanged == []
@@ -139,14 +149,23 @@ async def test_import_writes_one_searchable_note_per_conversation_and_reimport_w
 @pytest.mark.anyio
 async def test_a_renamed_conversation_that_grew_updates_its_own_note(service, tmp_path: Path) -> None:
     data = json.loads(CLAUDE_JSON.read_text())
-    first = await import_conversations(service.memory, "default", "claude",
-                                       parse_export("claude", json.dumps(data).encode()))
+    first = await import_conversations(
+        service.memory, "default", "claude", parse_export("claude", json.dumps(data).encode())
+    )
     assert len(first.written) == 1 and first.skipped_empty == ["1c0a6b73-8d2f-4c8b-ae3f-4a5b6c7d8e9f"]
     data[0]["name"] = "Vector index decision"
-    data[0]["chat_messages"].append({"uuid": "m-3", "sender": "human", "text": "Agreed: exact scan until a million.",
-                                     "content": [], "created_at": "2024-06-11T08:00:00Z"})
-    second = await import_conversations(service.memory, "default", "claude",
-                                        parse_export("claude", json.dumps(data).encode()))
+    data[0]["chat_messages"].append(
+        {
+            "uuid": "m-3",
+            "sender": "human",
+            "text": "Agreed: exact scan until a million.",
+            "content": [],
+            "created_at": "2024-06-11T08:00:00Z",
+        }
+    )
+    second = await import_conversations(
+        service.memory, "default", "claude", parse_export("claude", json.dumps(data).encode())
+    )
     assert second.written == first.written  # same path although the title changed
     text = (tmp_path / "vault" / first.written[0]).read_text()
     assert "title: Vector index decision" in text and "Agreed: exact scan until a million." in text
@@ -180,11 +199,18 @@ async def test_a_large_import_is_indexed_in_batches_and_every_note_is_found(serv
     import qmdr.memory.importer as importer
 
     monkeypatch.setattr(importer, "INDEX_BATCH_NOTES", 3)
-    data = [{"uuid": f"c{i:04d}-aaaa", "name": f"Chat {i}", "created_at": "2024-06-10T09:15:00Z",
-             "chat_messages": [{"uuid": f"m{i}", "sender": "human", "text": f"Question about kestrel number {i}"}]}
-            for i in range(8)]
-    outcome = await import_conversations(service.memory, "default", "claude",
-                                         parse_export("claude", json.dumps(data).encode()))
+    data = [
+        {
+            "uuid": f"c{i:04d}-aaaa",
+            "name": f"Chat {i}",
+            "created_at": "2024-06-10T09:15:00Z",
+            "chat_messages": [{"uuid": f"m{i}", "sender": "human", "text": f"Question about kestrel number {i}"}],
+        }
+        for i in range(8)
+    ]
+    outcome = await import_conversations(
+        service.memory, "default", "claude", parse_export("claude", json.dumps(data).encode())
+    )
     assert len(outcome.written) == 8 and outcome.summary is not None and outcome.summary.added == 8
     assert service.memory.stats("default")["notes"] == 9
 

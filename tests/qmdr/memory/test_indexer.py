@@ -74,9 +74,11 @@ class TextRecordingEmbedder(HashEmbedder):
         return await super().embed(texts)
 
 
-SECTIONS = {"Goals": "Ship the uploader before the harvest festival.",
-            "Risks": "The storage quota might run out during the festival week.",
-            "People": "Mara owns the backend; Tomas owns the dashboard."}
+SECTIONS = {
+    "Goals": "Ship the uploader before the harvest festival.",
+    "Risks": "The storage quota might run out during the festival week.",
+    "People": "Mara owns the backend; Tomas owns the dashboard.",
+}
 
 
 def sectioned_note(sections: dict[str, str]) -> str:
@@ -222,6 +224,7 @@ async def test_a_reindex_killed_midway_leaves_the_previous_index_intact(tmp_path
     store = SqliteStore(index)
     embedder = HashEmbedder()
     await reindex(store, vault, embedder)
+
     def snapshot(s: SqliteStore):
         stats = s.stats()
         return s.note_hashes(), (stats.notes, stats.chunks, stats.vectors), s.generation(), s.get_note("new/n0.md")
@@ -234,8 +237,13 @@ async def test_a_reindex_killed_midway_leaves_the_previous_index_intact(tmp_path
     for i in range(6):
         (vault / f"new/n{i}.md").write_text(f"# New {i}\n\nplatypus number {i} swims\n")
     (vault / "recipes/bread.md").unlink()
-    child = subprocess.run([sys.executable, "-c", CHILD, str(index), str(vault), where], cwd=REPO,
-                           capture_output=True, text=True, timeout=CHILD_TIMEOUT_S)
+    child = subprocess.run(
+        [sys.executable, "-c", CHILD, str(index), str(vault), where],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=CHILD_TIMEOUT_S,
+    )
     assert child.returncode == 17, child.stderr
 
     store = SqliteStore(index)

@@ -84,7 +84,8 @@ def test_feedback_on_postgres_counts_votes_from_every_replica(pg_url: str) -> No
 
 @pytest.mark.anyio
 async def test_a_vault_added_and_written_through_one_replica_is_searched_on_the_other(
-        tmp_path: Path, pg_url: str) -> None:
+    tmp_path: Path, pg_url: str
+) -> None:
     a, b = replica(tmp_path, "a", pg_url), replica(tmp_path, "b", pg_url)
     try:
         folder = write_notes(tmp_path / "alice", ALICE)

@@ -22,8 +22,11 @@ NOTES = {"existing.md": "---\ntitle: Existing\ntags: [a]\nowner: alice\n---\n# E
 
 
 def test_merge_keeps_existing_frontmatter_and_removes_null_keys() -> None:
-    text = merge_note_text(NOTES["existing.md"], content="New body about falcons.\n",
-                           frontmatter={"tags": ["a", "b"], "owner": None, "status": "done"})
+    text = merge_note_text(
+        NOTES["existing.md"],
+        content="New body about falcons.\n",
+        frontmatter={"tags": ["a", "b"], "owner": None, "status": "done"},
+    )
     split = split_frontmatter(text)
     assert split.frontmatter == {"title": "Existing", "tags": ["a", "b"], "status": "done"}
     assert split.body == "New body about falcons.\n"
@@ -51,8 +54,13 @@ async def service(tmp_path: Path):
 
 @pytest.mark.anyio
 async def test_write_creates_note_and_next_search_sees_it(service, tmp_path: Path) -> None:
-    outcome = await write_note(service.memory, "default", "decisions/retries", content="# Retries\n\nUse jitter.\n",
-                               frontmatter={"tags": ["decision"]})
+    outcome = await write_note(
+        service.memory,
+        "default",
+        "decisions/retries",
+        content="# Retries\n\nUse jitter.\n",
+        frontmatter={"tags": ["decision"]},
+    )
     assert outcome.created and outcome.path == "decisions/retries.md"
     assert outcome.summary.added == 1 and outcome.summary.embedded >= 1
     found = await service.memory.search("jitter", mode="keyword")
@@ -64,8 +72,9 @@ async def test_write_creates_note_and_next_search_sees_it(service, tmp_path: Pat
 
 @pytest.mark.anyio
 async def test_update_merges_frontmatter_and_replaces_body(service, tmp_path: Path) -> None:
-    outcome = await write_note(service.memory, "default", "existing.md", content="Falcons now.\n",
-                               frontmatter={"status": "reviewed"})
+    outcome = await write_note(
+        service.memory, "default", "existing.md", content="Falcons now.\n", frontmatter={"status": "reviewed"}
+    )
     assert not outcome.created and outcome.summary.changed == 1
     text = (tmp_path / "vault" / "existing.md").read_text()
     meta = yaml.safe_load(text.split("---")[1])
@@ -74,8 +83,21 @@ async def test_update_merges_frontmatter_and_replaces_body(service, tmp_path: Pa
     assert [h.result.path for h in (await service.memory.search("falcons", mode="keyword")).results] == ["existing.md"]
 
 
-@pytest.mark.parametrize("path", ["../escape.md", "/etc/passwd", "a/../../escape.md", "..\\escape.md", "C:/x.md",
-                                  ".hidden/note.md", "notes/.secret.md", "picture.png", "ignored/x.md", ""])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "../escape.md",
+        "/etc/passwd",
+        "a/../../escape.md",
+        "..\\escape.md",
+        "C:/x.md",
+        ".hidden/note.md",
+        "notes/.secret.md",
+        "picture.png",
+        "ignored/x.md",
+        "",
+    ],
+)
 @pytest.mark.anyio
 async def test_paths_outside_the_vault_or_unindexable_are_rejected(service, tmp_path: Path, path: str) -> None:
     (tmp_path / "vault" / ".qmdrignore").write_text("ignored/\n")
@@ -97,8 +119,9 @@ async def test_symlink_leading_out_of_the_vault_is_rejected(service, tmp_path: P
 @pytest.mark.anyio
 async def test_concurrent_updates_of_one_note_all_land(service, tmp_path: Path) -> None:
     keys = [f"k{i}" for i in range(8)]
-    await asyncio.gather(*(write_note(service.memory, "default", "existing.md", frontmatter={key: i})
-                           for i, key in enumerate(keys)))
+    await asyncio.gather(
+        *(write_note(service.memory, "default", "existing.md", frontmatter={key: i}) for i, key in enumerate(keys))
+    )
     meta = split_frontmatter((tmp_path / "vault" / "existing.md").read_text()).frontmatter
     assert all(meta[key] == i for i, key in enumerate(keys))
     assert service.memory.get_note("default", "existing.md")["frontmatter"]["k7"] == 7
@@ -126,8 +149,10 @@ async def test_read_only_vault_refuses_writes(service, tmp_path: Path) -> None:
 async def test_notes_api_write_get_delete_and_escape(service) -> None:
     app = create_app(service.settings, service=service)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
-        written = await client.post("/vaults/default/notes", json={"path": "log/today", "content": "# Today\n\nkiwi",
-                                                                  "frontmatter": {"agent": "alice"}})
+        written = await client.post(
+            "/vaults/default/notes",
+            json={"path": "log/today", "content": "# Today\n\nkiwi", "frontmatter": {"agent": "alice"}},
+        )
         assert written.status_code == 200, written.text
         assert written.json()["path"] == "log/today.md" and written.json()["created"] is True
         note = (await client.get("/vaults/default/notes/log/today.md")).json()
@@ -158,9 +183,17 @@ async def test_a_note_written_without_a_suffix_reads_and_deletes_by_the_same_nam
         assert (await client.get("/vaults/default/notes/log/today")).status_code == 404
 
 
-@pytest.mark.parametrize(("given", "key"), [("log/today", "log/today.md"), ("log/today.md", "log/today.md"),
-                                            (" ./log//today ", "log/today.md"), ("a\\b", "a/b.md"),
-                                            ("n.markdown", "n.markdown"), ("data.csv", "data.csv")])
+@pytest.mark.parametrize(
+    ("given", "key"),
+    [
+        ("log/today", "log/today.md"),
+        ("log/today.md", "log/today.md"),
+        (" ./log//today ", "log/today.md"),
+        ("a\\b", "a/b.md"),
+        ("n.markdown", "n.markdown"),
+        ("data.csv", "data.csv"),
+    ],
+)
 def test_note_key_is_the_one_normalisation(given: str, key: str) -> None:
     from qmdr.memory.notes_write import note_key
 

@@ -11,10 +11,14 @@ from qmdr.api.app import create_app
 from qmdr.memory.vaults import InvalidVault, UnknownVault, VaultExists, VaultRegistry, VaultSettings, check_vault_name
 from tests.qmdr.memory_service import make_service, write_notes
 
-ALICE = {"retries.md": "# Retries\n\nAlice decided uploads retry with exponential backoff.\n",
-         "garden.md": "# Garden\n\nTomatoes need sun and water.\n"}
-SHARED = {"policy.md": "# Policy\n\nThe shared policy: retry failed jobs three times.\n",
-          "lunch.md": "# Lunch\n\nFridays we eat pizza.\n"}
+ALICE = {
+    "retries.md": "# Retries\n\nAlice decided uploads retry with exponential backoff.\n",
+    "garden.md": "# Garden\n\nTomatoes need sun and water.\n",
+}
+SHARED = {
+    "policy.md": "# Policy\n\nThe shared policy: retry failed jobs three times.\n",
+    "lunch.md": "# Lunch\n\nFridays we eat pizza.\n",
+}
 
 
 def test_registry_persists_vaults_across_instances(tmp_path: Path) -> None:
@@ -41,8 +45,6 @@ def test_unknown_vault_settings_are_refused() -> None:
         VaultSettings.from_dict({"colour": "red"})
     with pytest.raises(InvalidVault):
         VaultSettings.from_dict({"chunk_tokens": 4})
-
-
 
 
 @pytest.mark.anyio
@@ -109,8 +111,12 @@ async def test_the_first_folder_indexed_becomes_the_default_vault(tmp_path: Path
 @pytest.mark.anyio
 async def test_group_by_note_keeps_one_chunk_per_note(tmp_path: Path) -> None:
     long_note = "# Backoff\n\n" + "\n\n".join(f"## Part {i}\n\n" + "retry backoff detail " * 40 for i in range(4))
-    service = make_service(tmp_path, write_notes(tmp_path / "v", {"long.md": long_note, **ALICE}),
-                           qmdr_chunk_tokens=64, qmdr_chunk_overlap=0)
+    service = make_service(
+        tmp_path,
+        write_notes(tmp_path / "v", {"long.md": long_note, **ALICE}),
+        qmdr_chunk_tokens=64,
+        qmdr_chunk_overlap=0,
+    )
     try:
         await service.memory.reindex("default")
         every = await service.memory.search("retry backoff", mode="keyword", k=10)

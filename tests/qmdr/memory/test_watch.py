@@ -84,8 +84,10 @@ async def test_watcher_follows_creates_edits_deletes_and_folder_removal(tmp_path
     try:
         counter = iter(range(10_000))
         # the first event can race the watch starting: poke a probe note until the watcher picks it up
-        await wait_until(lambda: "probe.md" in indexed(),
-                         poke=lambda: (folder / "probe.md").write_text(f"# Probe\n\n{next(counter)}\n"))
+        await wait_until(
+            lambda: "probe.md" in indexed(),
+            poke=lambda: (folder / "probe.md").write_text(f"# Probe\n\n{next(counter)}\n"),
+        )
         for i in range(5):  # a burst
             (folder / f"burst{i}.md").write_text(f"# Burst {i}\n\ncapybara {i}\n")
         await wait_until(lambda: {f"burst{i}.md" for i in range(5)} <= indexed())
@@ -117,8 +119,10 @@ async def test_watcher_picks_up_a_vault_added_while_running(tmp_path: Path) -> N
         other = write_notes(tmp_path / "other", {"first.md": "# First\n"})
         hub.add("other", other)
         counter = iter(range(10_000))
-        await wait_until(lambda: "new.md" in hub.open("other").store.note_hashes(),
-                         poke=lambda: (other / "new.md").write_text(f"# New {next(counter)}\n"))
+        await wait_until(
+            lambda: "new.md" in hub.open("other").store.note_hashes(),
+            poke=lambda: (other / "new.md").write_text(f"# New {next(counter)}\n"),
+        )
     finally:
         watcher.stop()
         await asyncio.wait_for(task, WAIT_LIMIT_S)

@@ -27,8 +27,9 @@ class ScriptedChat:
     def answer_to(self, messages: list[Message]) -> str:
         raise NotImplementedError
 
-    async def __call__(self, messages: list[Message], *, json_output: bool,
-                       timeout: float | None, response_format: dict | None = None) -> ChatResult:
+    async def __call__(
+        self, messages: list[Message], *, json_output: bool, timeout: float | None, response_format: dict | None = None
+    ) -> ChatResult:
         self.calls.append(list(messages))
         self.json_flags.append(json_output)
         self.formats.append(response_format)

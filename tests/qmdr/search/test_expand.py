@@ -30,10 +30,12 @@ class FakeExpander(ScriptedChat):
 
 
 ANSWER = "To rotate the key, create a new one in the dashboard, deploy it, then revoke the old."
-GOOD = json.dumps({
-    "variants": ["How do I rotate an API key?", "  changing  credentials  for the API ", "api key rotation"],
-    "hypothetical_answer": ANSWER,
-})
+GOOD = json.dumps(
+    {
+        "variants": ["How do I rotate an API key?", "  changing  credentials  for the API ", "api key rotation"],
+        "hypothetical_answer": ANSWER,
+    }
+)
 
 
 def test_parse_expansion_cleans_dedupes_and_cuts_to_n_variants():
@@ -48,8 +50,12 @@ def test_parse_expansion_cleans_dedupes_and_cuts_to_n_variants():
 
 @pytest.mark.parametrize(
     "answer",
-    ["no json here", '{"variants": "one string"}', '{"hypothetical_answer": "only"}',
-     '{"variants": ["q"], "hypothetical_answer": ""}'],
+    [
+        "no json here",
+        '{"variants": "one string"}',
+        '{"hypothetical_answer": "only"}',
+        '{"variants": ["q"], "hypothetical_answer": ""}',
+    ],
 )
 def test_parse_expansion_rejects_unusable_answers(answer):
     with pytest.raises(JsonAnswerError):
@@ -122,12 +128,24 @@ OPENAI_KEY = "sk-test-expand-0123456789"
 
 def openai_answer(content: str) -> httpx.Response:
     """A chat completion as OpenAI's API reference documents it."""
-    return httpx.Response(200, json={
-        "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
-        "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
-                     "message": {"role": "assistant", "content": content, "refusal": None}}],
-        "usage": {"prompt_tokens": 120, "completion_tokens": 60, "total_tokens": 180},
-    })
+    return httpx.Response(
+        200,
+        json={
+            "id": "chatcmpl-1",
+            "object": "chat.completion",
+            "created": 1,
+            "model": "gpt-4o-mini",
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "logprobs": None,
+                    "message": {"role": "assistant", "content": content, "refusal": None},
+                }
+            ],
+            "usage": {"prompt_tokens": 120, "completion_tokens": 60, "total_tokens": 180},
+        },
+    )
 
 
 async def _no_sleep(_: float) -> None:
@@ -147,11 +165,22 @@ async def test_expansion_asks_for_a_json_schema_and_uses_the_validated_answer():
         detailed = await openai_expander(http).expand_detailed("API key rotation")
     assert route.call_count == 1
     body = json.loads(route.calls[0].request.content)
-    assert body["response_format"] == {"type": "json_schema", "json_schema": {
-        "name": "query_expansion", "strict": True, "schema": {
-            "type": "object", "required": ["variants", "hypothetical_answer"], "additionalProperties": False,
-            "properties": {"variants": {"type": "array", "items": {"type": "string"}},
-                           "hypothetical_answer": {"type": "string"}}}}}
+    assert body["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {
+            "name": "query_expansion",
+            "strict": True,
+            "schema": {
+                "type": "object",
+                "required": ["variants", "hypothetical_answer"],
+                "additionalProperties": False,
+                "properties": {
+                    "variants": {"type": "array", "items": {"type": "string"}},
+                    "hypothetical_answer": {"type": "string"},
+                },
+            },
+        },
+    }
     assert detailed.queries == ["How do I rotate an API key?", "changing credentials for the API", ANSWER]
     assert detailed.warnings == ()
 
@@ -159,11 +188,18 @@ async def test_expansion_asks_for_a_json_schema_and_uses_the_validated_answer():
 @pytest.mark.anyio
 @respx.mock
 async def test_expansion_falls_back_to_free_text_when_json_schema_is_refused():
-    refused = httpx.Response(400, json={"error": {
-        "message": "Invalid parameter: 'response_format' of type 'json_schema' is not supported with this model.",
-        "type": "invalid_request_error", "param": "response_format", "code": None}})
-    route = respx.post(OPENAI_CHAT).mock(side_effect=[refused, openai_answer(f"Sure! {GOOD}"),
-                                                      openai_answer(GOOD)])
+    refused = httpx.Response(
+        400,
+        json={
+            "error": {
+                "message": "Invalid parameter: 'response_format' of type 'json_schema' is not supported with this model.",  # noqa: E501
+                "type": "invalid_request_error",
+                "param": "response_format",
+                "code": None,
+            }
+        },
+    )
+    route = respx.post(OPENAI_CHAT).mock(side_effect=[refused, openai_answer(f"Sure! {GOOD}"), openai_answer(GOOD)])
     async with httpx.AsyncClient() as http:
         expander = openai_expander(http)
         first = await expander.expand_detailed("API key rotation")

@@ -46,8 +46,10 @@ def test_expansion_terms_skip_numbers_and_short_words():
 
 
 def test_pool_bm25_ranks_by_the_words_that_tell_candidates_apart():
-    pool = [tokenise("", text) for text in (
-        "shock wave boundary layer", "boundary layer transition", "boundary layer heat", "boundary layer")]
+    pool = [
+        tokenise("", text)
+        for text in ("shock wave boundary layer", "boundary layer transition", "boundary layer heat", "boundary layer")
+    ]
     scores = pool_bm25(pool, ["boundary", "shock"])
     # "boundary" is in every candidate and weighs little; "shock" decides
     assert scores[0] == max(scores) and scores[0] > 2 * scores[1]
@@ -74,13 +76,30 @@ def test_rocchio_moves_the_query_toward_the_feedback_centroid_at_unit_length():
 #: a vault of topics on which feedback has something to go on: the retry notes share "backoff" and
 #: "jitter"; one note says only those words, never the query's
 def _feedback_vault() -> dict[str, str]:
-    notes = {f"retry/{i}.md": f"# Upload retry {i}\n\nFailed uploads retry with exponential backoff and jitter, "
-                              f"attempt {i}.\n" for i in range(6)}
+    notes = {
+        f"retry/{i}.md": f"# Upload retry {i}\n\nFailed uploads retry with exponential backoff and jitter, "
+        f"attempt {i}.\n"
+        for i in range(6)
+    }
     notes["retry/policy.md"] = "# Policy\n\nExponential backoff with jitter, capped at a minute.\n"
-    topics = ["sourdough bread starter", "heron falcon lake", "garden tomato soil", "violin practice scales",
-              "tax return receipts", "bicycle chain grease", "coffee grinder burr", "chess opening gambit",
-              "kayak paddle river", "printer toner cartridge", "moth wool sweater", "tent pole repair",
-              "piano tuning pitch", "orchid watering light", "pasta sauce basil", "clock battery swap"]
+    topics = [
+        "sourdough bread starter",
+        "heron falcon lake",
+        "garden tomato soil",
+        "violin practice scales",
+        "tax return receipts",
+        "bicycle chain grease",
+        "coffee grinder burr",
+        "chess opening gambit",
+        "kayak paddle river",
+        "printer toner cartridge",
+        "moth wool sweater",
+        "tent pole repair",
+        "piano tuning pitch",
+        "orchid watering light",
+        "pasta sauce basil",
+        "clock battery swap",
+    ]
     for i, topic in enumerate(topics):
         notes[f"misc/{i}.md"] = f"# {topic.title()}\n\nNotes about {topic}, written down one day.\n"
     return notes
@@ -133,5 +152,8 @@ async def test_stored_vectors_come_back_by_hash(feedback_index, embedder):
     vectors = feedback_index.vectors_of([h.chunk_hash for h in hits] + ["no-such-hash"])
     assert set(vectors) == {h.chunk_hash for h in hits}
     expected = np.asarray((await embedder.embed([hits[0].text]))[0], dtype=np.float32)
-    assert np.allclose(vectors[hits[0].chunk_hash] / np.linalg.norm(vectors[hits[0].chunk_hash]),
-                       expected / np.linalg.norm(expected), atol=1e-5)
+    assert np.allclose(
+        vectors[hits[0].chunk_hash] / np.linalg.norm(vectors[hits[0].chunk_hash]),
+        expected / np.linalg.norm(expected),
+        atol=1e-5,
+    )

@@ -27,7 +27,7 @@ from tests.qmdr.store_contract import NASTY_QUERIES, make_note
 
 
 def test_every_piece_is_quoted_and_joined_with_or():
-    assert match_query('C++ don\'t NEAR(a b) "x') == '"C++" OR "don\'t" OR "NEAR(a" OR "b)" OR """x"'
+    assert match_query("C++ don't NEAR(a b) \"x") == '"C++" OR "don\'t" OR "NEAR(a" OR "b)" OR """x"'
 
 
 def test_pieces_without_letters_or_digits_are_dropped_and_none_means_nothing_to_search():
@@ -120,7 +120,11 @@ def test_match_query_is_always_valid_fts5_syntax(text):
 
 def test_unspaced_runs_are_the_cjk_thai_and_hangul_stretches_of_a_query():
     assert unspaced_runs("東京タワー、tower 夜景 สวัสดีครับ 서울에 東京タワー") == [
-        "東京タワー", "夜景", "สวัสดีครับ", "서울에"]
+        "東京タワー",
+        "夜景",
+        "สวัสดีครับ",
+        "서울에",
+    ]
     assert unspaced_runs("plain latin, ünïcode and кириллица") == []
 
 
@@ -142,7 +146,8 @@ def test_the_glob_class_and_the_regex_agree(fresh_store):
 
 def test_stop_words_are_left_out_of_the_keyword_query():
     assert match_query("What are the effects of wall heating on the boundary layer?") == (
-        '"effects" OR "wall" OR "heating" OR "boundary" OR "layer?"')
+        '"effects" OR "wall" OR "heating" OR "boundary" OR "layer?"'
+    )
     assert keyword_pieces("how do THE uploads, retry") == ["uploads,", "retry"]
 
 

@@ -12,8 +12,10 @@ from tests.qmdr.conftest import write_vault
 @pytest.fixture
 async def sectioned(tmp_path, fresh_store, embedder):
     """Six notes of three sections each, every section about gliders: many chunks per note."""
-    notes = {f"glider{i}.md": "\n\n".join(f"## Part {j}\n\nGliders soar on thermals, note {i} part {j}."
-                                          for j in range(3)) for i in range(6)}
+    notes = {
+        f"glider{i}.md": "\n\n".join(f"## Part {j}\n\nGliders soar on thermals, note {i} part {j}." for j in range(3))
+        for i in range(6)
+    }
     await reindex(fresh_store, write_vault(tmp_path / "g", notes), embedder, max_tokens=16, overlap_tokens=0)
     assert fresh_store.stats().chunks >= 12
     return fresh_store

@@ -36,9 +36,11 @@ def test_non_increasing_is_the_closest_monotone_sequence():
     assert non_increasing([]) == []
 
 
-NOTES = {"retries.md": "# Upload retries\n\nFailed uploads retry with exponential backoff and jitter.\n",
-         "bread.md": "# Sourdough\n\nFeed the starter the night before baking.\n",
-         "birds.md": "# Lake walk\n\nA heron and two falcons by the water.\n"}
+NOTES = {
+    "retries.md": "# Upload retries\n\nFailed uploads retry with exponential backoff and jitter.\n",
+    "bread.md": "# Sourdough\n\nFeed the starter the night before baking.\n",
+    "birds.md": "# Lake walk\n\nA heron and two falcons by the water.\n",
+}
 
 
 @pytest.mark.anyio

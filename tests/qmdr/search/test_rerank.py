@@ -49,8 +49,15 @@ class Result:
 
 def make_results(n: int) -> list[Result]:
     return [
-        Result(path=f"note{i}.md", title=f"Note {i}", text=f"body of passage number {i}", chunk_hash=f"h{i}",
-               score=1.0 / (60 + i), ranks={"fused": i}, scores={"fused": 1.0 / (60 + i)})
+        Result(
+            path=f"note{i}.md",
+            title=f"Note {i}",
+            text=f"body of passage number {i}",
+            chunk_hash=f"h{i}",
+            score=1.0 / (60 + i),
+            ranks={"fused": i},
+            scores={"fused": 1.0 / (60 + i)},
+        )
         for i in range(1, n + 1)
     ]
 
@@ -63,8 +70,14 @@ class FakeGrader(ScriptedChat):
 
     model = "grader"
 
-    def __init__(self, grades: dict[int, int] | None = None, default: int = 1,
-                 answers: list[str] | None = None, delay: float = 0.0, error: Exception | None = None):
+    def __init__(
+        self,
+        grades: dict[int, int] | None = None,
+        default: int = 1,
+        answers: list[str] | None = None,
+        delay: float = 0.0,
+        error: Exception | None = None,
+    ):
         super().__init__(delay=delay, error=error)
         self.grades = grades or {}
         self.default = default
@@ -308,13 +321,21 @@ COHERE = "https://api.cohere.com/v2"
 @pytest.mark.anyio
 @respx.mock
 async def test_api_reranker_sends_a_cohere_style_request_and_blends_its_scores():
-    route = respx.post(f"{COHERE}/rerank").mock(return_value=httpx.Response(200, json={
-        "id": "x", "results": [{"index": 2, "relevance_score": 0.98}, {"index": 0, "relevance_score": 0.2},
-                               {"index": 1, "relevance_score": 0.01}],
-    }))
+    route = respx.post(f"{COHERE}/rerank").mock(
+        return_value=httpx.Response(
+            200,
+            json={
+                "id": "x",
+                "results": [
+                    {"index": 2, "relevance_score": 0.98},
+                    {"index": 0, "relevance_score": 0.2},
+                    {"index": 1, "relevance_score": 0.01},
+                ],
+            },
+        )
+    )
     async with httpx.AsyncClient() as client:
-        reranker = ApiReranker(client, base_url=COHERE, model="rerank-v3.5", api_key="sk-test",
-                               provider="cohere")
+        reranker = ApiReranker(client, base_url=COHERE, model="rerank-v3.5", api_key="sk-test", provider="cohere")
         outcome = await reranker.rerank("what is x", make_results(3))
         again = await reranker.rerank("what is x", make_results(3))
     assert route.call_count == 1 and again.calls == 0
@@ -330,12 +351,24 @@ async def test_api_reranker_sends_a_cohere_style_request_and_blends_its_scores()
 @pytest.mark.anyio
 @respx.mock
 async def test_api_reranker_reads_voyage_data_and_scores_left_out_documents_zero():
-    route = respx.post("https://api.voyageai.com/v1/rerank").mock(return_value=httpx.Response(200, json={
-        "object": "list", "data": [{"index": 1, "relevance_score": 0.9}],
-    }))
+    route = respx.post("https://api.voyageai.com/v1/rerank").mock(
+        return_value=httpx.Response(
+            200,
+            json={
+                "object": "list",
+                "data": [{"index": 1, "relevance_score": 0.9}],
+            },
+        )
+    )
     async with httpx.AsyncClient() as client:
-        reranker = ApiReranker(client, base_url="https://api.voyageai.com/v1/", model="rerank-2",
-                               api_key="k", provider="voyage", top_n_field="top_k")
+        reranker = ApiReranker(
+            client,
+            base_url="https://api.voyageai.com/v1/",
+            model="rerank-2",
+            api_key="k",
+            provider="voyage",
+            top_n_field="top_k",
+        )
         outcome = await reranker.rerank("q", make_results(2))
     assert json.loads(route.calls[0].request.content)["top_k"] == 2
     assert paths(outcome.results) == ["note2.md", "note1.md"]
@@ -357,8 +390,7 @@ async def test_api_reranker_degrades_on_errors_without_leaking_the_key(response,
     respx.post(f"{COHERE}/rerank").mock(return_value=response)
     results = make_results(2)
     async with httpx.AsyncClient() as client:
-        reranker = ApiReranker(client, base_url=COHERE, model="rerank-v3.5", api_key="sk-secret",
-                               provider="cohere")
+        reranker = ApiReranker(client, base_url=COHERE, model="rerank-v3.5", api_key="sk-secret", provider="cohere")
         outcome = await reranker.rerank("q", results)
     assert not outcome.reranked and outcome.results == results
     assert expected in outcome.warnings[0] and "sk-secret" not in outcome.warnings[0]
@@ -369,8 +401,7 @@ async def test_api_reranker_degrades_on_errors_without_leaking_the_key(response,
 async def test_api_reranker_timeout_degrades():
     respx.post(f"{COHERE}/rerank").mock(side_effect=httpx.ReadTimeout("slow"))
     async with httpx.AsyncClient() as client:
-        outcome = await ApiReranker(client, base_url=COHERE, model="m", provider="cohere").rerank(
-            "q", make_results(2))
+        outcome = await ApiReranker(client, base_url=COHERE, model="m", provider="cohere").rerank("q", make_results(2))
     assert not outcome.reranked and "did not answer in time" in outcome.warnings[0]
 
 
@@ -382,12 +413,16 @@ OPENROUTER_KEY = "sk-or-v1-test-key"
 
 def openrouter_answer(content: str) -> httpx.Response:
     """An OpenRouter chat completion in the OpenAI shape it documents."""
-    return httpx.Response(200, json={
-        "id": "gen-1", "object": "chat.completion", "model": "openai/gpt-4o-mini",
-        "choices": [{"index": 0, "finish_reason": "stop",
-                     "message": {"role": "assistant", "content": content}}],
-        "usage": {"prompt_tokens": 900, "completion_tokens": 40, "total_tokens": 940},
-    })
+    return httpx.Response(
+        200,
+        json={
+            "id": "gen-1",
+            "object": "chat.completion",
+            "model": "openai/gpt-4o-mini",
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
+            "usage": {"prompt_tokens": 900, "completion_tokens": 40, "total_tokens": 940},
+        },
+    )
 
 
 async def _no_sleep(_: float) -> None:
@@ -414,13 +449,32 @@ async def test_openrouter_rerank_request_is_what_openrouter_expects():
     body = json.loads(request.content)
     assert body["model"] == "openai/gpt-4o-mini"
     # structured output in OpenAI's documented shape: ids and grades are enums, every field required
-    assert body["response_format"] == {"type": "json_schema", "json_schema": {
-        "name": "passage_grades", "strict": True, "schema": {
-            "type": "object", "required": ["grades"], "additionalProperties": False,
-            "properties": {"grades": {"type": "array", "items": {
-                "type": "object", "required": ["id", "grade"], "additionalProperties": False,
-                "properties": {"id": {"type": "integer", "enum": [1, 2, 3]},
-                               "grade": {"type": "integer", "enum": [0, 1, 2, 3]}}}}}}}}
+    assert body["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {
+            "name": "passage_grades",
+            "strict": True,
+            "schema": {
+                "type": "object",
+                "required": ["grades"],
+                "additionalProperties": False,
+                "properties": {
+                    "grades": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["id", "grade"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "id": {"type": "integer", "enum": [1, 2, 3]},
+                                "grade": {"type": "integer", "enum": [0, 1, 2, 3]},
+                            },
+                        },
+                    }
+                },
+            },
+        },
+    }
     assert [m["role"] for m in body["messages"]] == ["system", "user"]
     assert '"grades"' in body["messages"][0]["content"]
     assert body["messages"][1]["content"].startswith("Query: how do I rotate keys")
@@ -447,8 +501,9 @@ async def test_openrouter_answer_off_the_schema_gets_one_repair_request_then_deg
 @respx.mock
 async def test_openrouter_repaired_structured_answer_is_used():
     good = json.dumps({"grades": [{"id": 1, "grade": 0}, {"id": 2, "grade": 3}]})
-    route = respx.post(OPENROUTER_CHAT).mock(side_effect=[openrouter_answer('{"grades": [{"id": 1, "grade": 9}]}'),
-                                                          openrouter_answer(good)])
+    route = respx.post(OPENROUTER_CHAT).mock(
+        side_effect=[openrouter_answer('{"grades": [{"id": 1, "grade": 9}]}'), openrouter_answer(good)]
+    )
     async with httpx.AsyncClient() as http:
         outcome = await openrouter_reranker(http).rerank("q", make_results(2))
     assert route.call_count == 2 and outcome.calls == 2
@@ -472,25 +527,35 @@ async def test_a_structured_answer_missing_a_passage_is_retried_by_the_reranker(
 async def test_the_validated_parsed_value_is_read_not_the_text():
     async def structured_only(messages, *, json_output, timeout, response_format=None):
         assert response_format["json_schema"]["name"] == "passage_grades"
-        return ChatResult(text="(answer given as a forced tool call)", provider="anthropic", model="claude",
-                          parsed={"grades": [{"id": 1, "grade": 0}, {"id": 2, "grade": 3}]})
+        return ChatResult(
+            text="(answer given as a forced tool call)",
+            provider="anthropic",
+            model="claude",
+            parsed={"grades": [{"id": 1, "grade": 0}, {"id": 2, "grade": 3}]},
+        )
 
     outcome = await LLMReranker(structured_only, model_id="m").rerank("q", make_results(2))
     assert outcome.reranked and paths(outcome.results) == ["note2.md", "note1.md"]
 
 
 #: OpenAI's error for a model without json_schema (the shape of its documented error object)
-SCHEMA_REFUSED = {"error": {"message": "Invalid parameter: 'response_format' of type 'json_schema' is not "
-                                       "supported with this model.", "type": "invalid_request_error",
-                            "param": "response_format", "code": None}}
+SCHEMA_REFUSED = {
+    "error": {
+        "message": "Invalid parameter: 'response_format' of type 'json_schema' is not supported with this model.",
+        "type": "invalid_request_error",
+        "param": "response_format",
+        "code": None,
+    }
+}
 
 
 @pytest.mark.anyio
 @respx.mock
 async def test_a_server_without_json_schema_falls_back_to_free_text_and_says_so_once():
     fenced = '```json\n{"grades": [{"id": 1, "grade": 0}, {"id": 2, "grade": 3}]}\n```'
-    route = respx.post(OPENROUTER_CHAT).mock(side_effect=[httpx.Response(400, json=SCHEMA_REFUSED),
-                                                          openrouter_answer(fenced), openrouter_answer(fenced)])
+    route = respx.post(OPENROUTER_CHAT).mock(
+        side_effect=[httpx.Response(400, json=SCHEMA_REFUSED), openrouter_answer(fenced), openrouter_answer(fenced)]
+    )
     async with httpx.AsyncClient() as http:
         reranker = openrouter_reranker(http)
         first = await reranker.rerank("q", make_results(2))
@@ -506,8 +571,9 @@ async def test_a_server_without_json_schema_falls_back_to_free_text_and_says_so_
 @pytest.mark.anyio
 @respx.mock
 async def test_openrouter_rejected_key_degrades_without_echoing_it():
-    respx.post(OPENROUTER_CHAT).mock(return_value=httpx.Response(
-        401, json={"error": {"message": "No auth credentials found", "code": 401}}))
+    respx.post(OPENROUTER_CHAT).mock(
+        return_value=httpx.Response(401, json={"error": {"message": "No auth credentials found", "code": 401}})
+    )
     results = make_results(2)
     async with httpx.AsyncClient() as http:
         outcome = await openrouter_reranker(http).rerank("q", results)
@@ -519,15 +585,28 @@ async def test_openrouter_rejected_key_degrades_without_echoing_it():
 @pytest.mark.anyio
 @respx.mock
 async def test_anthropic_grades_arrive_as_the_forced_tool_input_and_are_used():
-    route = respx.post("https://api.anthropic.com/v1/messages").respond(200, json={
-        "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-haiku-4-5",
-        "stop_reason": "tool_use", "stop_sequence": None,
-        "content": [{"type": "tool_use", "id": "toolu_1", "name": "passage_grades",
-                     "input": {"grades": [{"id": 1, "grade": 1}, {"id": 2, "grade": 3}]}}],
-        "usage": {"input_tokens": 700, "output_tokens": 40}})
+    route = respx.post("https://api.anthropic.com/v1/messages").respond(
+        200,
+        json={
+            "id": "msg_1",
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-haiku-4-5",
+            "stop_reason": "tool_use",
+            "stop_sequence": None,
+            "content": [
+                {
+                    "type": "tool_use",
+                    "id": "toolu_1",
+                    "name": "passage_grades",
+                    "input": {"grades": [{"id": 1, "grade": 1}, {"id": 2, "grade": 3}]},
+                }
+            ],
+            "usage": {"input_tokens": 700, "output_tokens": 40},
+        },
+    )
     async with httpx.AsyncClient() as http:
-        client = ProviderClient(Keys(env={"ANTHROPIC_API_KEY": "sk-ant-rerank-0123456789"}), http=http,
-                                sleep=_no_sleep)
+        client = ProviderClient(Keys(env={"ANTHROPIC_API_KEY": "sk-ant-rerank-0123456789"}), http=http, sleep=_no_sleep)
         model = "anthropic/claude-haiku-4-5"
         outcome = await LLMReranker(chat_fn_for(client, model), model_id=model).rerank("q", make_results(2))
     body = json.loads(route.calls.last.request.content)

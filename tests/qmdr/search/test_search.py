@@ -39,8 +39,10 @@ class TermOverlapReranker:
         self.calls += 1
         terms = set(query.lower().split())
         scored = [(len(terms & set(r.text.lower().split())), i, r) for i, r in enumerate(results)]
-        ordered = [dataclasses.replace(r, score=float(s), ranks={**r.ranks, "rerank": n})
-                   for n, (s, _, r) in enumerate(sorted(scored, key=lambda t: (-t[0], t[1])), start=1)]
+        ordered = [
+            dataclasses.replace(r, score=float(s), ranks={**r.ranks, "rerank": n})
+            for n, (s, _, r) in enumerate(sorted(scored, key=lambda t: (-t[0], t[1])), start=1)
+        ]
         return RerankOutcome(ordered, reranked=True, warnings=["graded by word overlap"])
 
 
@@ -137,16 +139,20 @@ async def test_hybrid_fuses_both_lists_with_rrf(indexed, embedder):
     kw_rank = {r.chunk_hash: i for i, r in enumerate(keyword.results, start=1)}
     vec_rank = {r.chunk_hash: i for i, r in enumerate(vector.results, start=1)}
     for result in hybrid.results:
-        expected = sum(1 / (DEFAULT_RRF_K + ranks[result.chunk_hash]) for ranks in (kw_rank, vec_rank)
-                       if result.chunk_hash in ranks)
+        expected = sum(
+            1 / (DEFAULT_RRF_K + ranks[result.chunk_hash])
+            for ranks in (kw_rank, vec_rank)
+            if result.chunk_hash in ranks
+        )
         assert math.isclose(result.score, expected) and math.isclose(result.scores["rrf"], expected)
         assert result.ranks == {"keyword": kw_rank.get(result.chunk_hash), "vector": vec_rank.get(result.chunk_hash)}
     assert hybrid.results[0].path == "projects/uploads.md"
     assert hybrid.results[0].ranks == {"keyword": 1, "vector": 1}
 
 
-def hand_blend(lists: dict[str, list[tuple[str, float]]], weights: dict[str, float],
-               normalisation: str) -> dict[str, float]:
+def hand_blend(
+    lists: dict[str, list[tuple[str, float]]], weights: dict[str, float], normalisation: str
+) -> dict[str, float]:
     """The blend as documented, computed without the code under test: each list's scores measured from its
     lowest and divided by its range (min-max) or its population standard deviation (z-score); a list with no
     spread gives its hits the top value of the widest list; weighted and summed; a miss adds nothing."""
@@ -173,9 +179,14 @@ async def test_blend_fusion_is_the_convex_combination_of_normalised_scores(index
     hybrid = await searcher.search(query, k=10, candidates=10)
     keyword = await searcher.search(query, mode="keyword", k=10, candidates=10)
     vector = await searcher.search(query, mode="vector", k=10, candidates=10)
-    expected = hand_blend({"keyword": [(r.chunk_hash, r.score) for r in keyword.results],
-                           "vector": [(r.chunk_hash, r.score) for r in vector.results]},
-                          {"keyword": 1 - alpha, "vector": alpha}, normalisation)
+    expected = hand_blend(
+        {
+            "keyword": [(r.chunk_hash, r.score) for r in keyword.results],
+            "vector": [(r.chunk_hash, r.score) for r in vector.results],
+        },
+        {"keyword": 1 - alpha, "vector": alpha},
+        normalisation,
+    )
     assert len(hybrid.results) == min(10, len(expected))
     for result in hybrid.results:
         assert math.isclose(result.score, expected[result.chunk_hash], abs_tol=1e-6)
@@ -192,7 +203,7 @@ async def test_blend_alpha_one_or_zero_follows_one_list(indexed, embedder):
         alone = await searcher.search(query, mode=mode, k=3)
         blended = await searcher.search(query, k=3)
         assert alone.results  # the other list's hits follow at weight 0, after every hit of this one
-        assert [r.chunk_hash for r in blended.results[:len(alone.results)]] == [r.chunk_hash for r in alone.results]
+        assert [r.chunk_hash for r in blended.results[: len(alone.results)]] == [r.chunk_hash for r in alone.results]
 
 
 @pytest.mark.anyio
@@ -207,7 +218,7 @@ async def test_list_weights_change_the_fusion(indexed, embedder):
     query = "failed uploads retried"
     muted = await Searcher(indexed, embedder, weights={"vector": 0.0}).search(query, k=4)
     keyword = await Searcher(indexed, embedder).search(query, mode="keyword", k=4)
-    assert [r.chunk_hash for r in muted.results[:len(keyword.results)]] == [r.chunk_hash for r in keyword.results]
+    assert [r.chunk_hash for r in muted.results[: len(keyword.results)]] == [r.chunk_hash for r in keyword.results]
 
 
 @pytest.mark.anyio
@@ -225,12 +236,16 @@ async def test_query_vectors_are_cached_by_model_and_text(indexed, embedder):
 async def test_filters_apply_to_both_retrievers(indexed, embedder):
     searcher = Searcher(indexed, embedder)
     for mode in ("keyword", "vector", "hybrid"):
-        in_projects = await searcher.search("search uploads lake bread", mode=mode, k=10,
-                                            filters=Filters(path_prefix="projects/"))
+        in_projects = await searcher.search(
+            "search uploads lake bread", mode=mode, k=10, filters=Filters(path_prefix="projects/")
+        )
         assert in_projects.results and {r.path for r in in_projects.results} <= {
-            "projects/uploads.md", "projects/search.md"}
-        tagged = await searcher.search("search uploads lake bread", mode=mode, k=10,
-                                       filters=Filters(tags=("#Backend",)))
+            "projects/uploads.md",
+            "projects/search.md",
+        }
+        tagged = await searcher.search(
+            "search uploads lake bread", mode=mode, k=10, filters=Filters(tags=("#Backend",))
+        )
         assert {r.path for r in tagged.results} == {"projects/uploads.md"}
 
 
@@ -324,9 +339,16 @@ async def cjk_indexed(tmp_path, fresh_store, embedder):
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("mode", ["keyword", "hybrid"])
-@pytest.mark.parametrize(("query", "expected"), [("東京", "日記/東京.md"), ("東京タワー", "日記/東京.md"),
-                                                 ("夜景", "日記/東京.md"), ("北京大学", "学习/北京.md"),
-                                                 ("中文", "学习/北京.md")])
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("東京", "日記/東京.md"),
+        ("東京タワー", "日記/東京.md"),
+        ("夜景", "日記/東京.md"),
+        ("北京大学", "学习/北京.md"),
+        ("中文", "学习/北京.md"),
+    ],
+)
 async def test_a_word_inside_a_cjk_sentence_is_found(cjk_indexed, embedder, mode, query, expected):
     response = await Searcher(cjk_indexed, embedder).search(query, mode=mode, k=5)
     assert response.results[0].path == expected and response.results[0].ranks["keyword"] == 1
@@ -367,7 +389,7 @@ def test_snippet_window_is_placed_on_the_matching_terms():
 
 
 def test_snippet_prefers_the_window_with_more_distinct_terms():
-    text = ("alpha " + "pad " * 60 + "alpha beta gamma " + "pad " * 60)
+    text = "alpha " + "pad " * 60 + "alpha beta gamma " + "pad " * 60
     snippet = make_snippet(text, ["alpha", "beta", "gamma"], width=80)
     assert "beta" in snippet and "gamma" in snippet
 
@@ -402,8 +424,17 @@ def test_snippet_places_a_cjk_word_found_inside_a_longer_run():
 
 def test_snippet_source_keeps_text_that_is_not_the_context_or_the_trail():
     def hit(text: str, trail: tuple[str, ...] = ("Tomatoes",)) -> Hit:
-        return Hit(chunk_id=1, chunk_hash="h", note_path="g.md", title="Garden", heading_trail=trail,
-                   start_line=1, end_line=2, text=text, score=1.0)
+        return Hit(
+            chunk_id=1,
+            chunk_hash="h",
+            note_path="g.md",
+            title="Garden",
+            heading_trail=trail,
+            start_line=1,
+            end_line=2,
+            text=text,
+            score=1.0,
+        )
 
     assert snippet_source(hit("Garden > Tomatoes\n# Tomatoes\n\n## Pests\nAphids.")) == "## Pests\nAphids."
     assert snippet_source(hit("# Tomatoes\nno context line")) == "no context line"

@@ -106,8 +106,9 @@ HOLDS = {"loading": _hold_while_loading, "built": _hold_before_swap}
 
 @pytest.mark.parametrize("hold", HOLDS)
 @pytest.mark.parametrize("kind", CHANGES)
-def test_a_search_mid_rebuild_answers_from_the_last_commit_without_waiting(make_store, monkeypatch,
-                                                                          kind: str, hold: str) -> None:
+def test_a_search_mid_rebuild_answers_from_the_last_commit_without_waiting(
+    make_store, monkeypatch, kind: str, hold: str
+) -> None:
     writer, reader = make_store(), make_store()
     old_vectors = _unit_rows(OLD_NOTES, DIM, seed=1)
     old = _notes("old", "heron", old_vectors)
@@ -188,8 +189,9 @@ def test_a_search_mid_rebuild_answers_from_the_last_commit_without_waiting(make_
 def _writer_waits_for_a_lock(url: str) -> bool:
     """True when some session is waiting for a lock right now (the swap's LOCK TABLE)."""
     with psycopg.connect(url, autocommit=True) as conn:
-        return conn.execute("SELECT EXISTS (SELECT 1 FROM pg_locks WHERE NOT granted "
-                            "AND mode = 'AccessExclusiveLock')").fetchone()[0]
+        return conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE NOT granted AND mode = 'AccessExclusiveLock')"
+        ).fetchone()[0]
 
 
 def test_a_slow_reader_delays_the_swap_but_never_queues_other_searches(make_store, pg_url: str) -> None:
@@ -235,7 +237,8 @@ def test_a_slow_reader_delays_the_swap_but_never_queues_other_searches(make_stor
 
 
 def test_a_reader_that_never_lets_go_fails_the_rebuild_with_index_busy_and_changes_nothing(
-        make_store, pg_url: str, monkeypatch) -> None:
+    make_store, pg_url: str, monkeypatch
+) -> None:
     """Past its tries the swap gives up: IndexBusy naming the cause, and the vault is as it was."""
     monkeypatch.setattr(pg, "SWAP_LOCK_TRIES", 2)
     writer, reader = make_store(), make_store()
@@ -250,8 +253,11 @@ def test_a_reader_that_never_lets_go_fails_the_rebuild_with_index_busy_and_chang
             writer.apply(_rebuild(old, _unit_rows(NEW_NOTES, DIM, seed=2)))
         slow.rollback()
     after = reader.stats()
-    assert (after.notes, after.vectors, after.extra["generation"]) == (before.notes, before.vectors,
-                                                                       before.extra["generation"])
+    assert (after.notes, after.vectors, after.extra["generation"]) == (
+        before.notes,
+        before.vectors,
+        before.extra["generation"],
+    )
     assert reader.nearest(old_vectors[3], 1)[0].note_path == "old/3.md"
     with reader._connection() as conn:
         assert conn.execute("SELECT to_regclass('vectors_next')").fetchone()[0] is None

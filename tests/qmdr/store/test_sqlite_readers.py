@@ -66,8 +66,9 @@ def indexed(path: Path, notes: dict[str, tuple[str, np.ndarray]], **options: obj
     return store
 
 
-def change_for(notes: dict[str, tuple[str, np.ndarray]], *, rebuild: bool = False,
-               gate: Gate | None = None) -> IndexChange:
+def change_for(
+    notes: dict[str, tuple[str, np.ndarray]], *, rebuild: bool = False, gate: Gate | None = None
+) -> IndexChange:
     """Every note as one chunk with its vector; ``rebuild`` replaces every stored vector, like ``--rebuild``."""
     upserts, vectors = [], {}
     for note_path, (text, vector) in notes.items():
@@ -111,8 +112,9 @@ def test_searches_reads_and_stats_answer_while_a_write_transaction_is_open(tmp_p
     store = indexed(tmp_path / "index.sqlite", {"a.md": ("patient aardvark", axis(0))})
     store.warm()
     gate = Gate()
-    change = change_for({"a.md": ("restless heron", axis(1)), "b.md": ("quiet otter", axis(2))},
-                        rebuild=True, gate=gate)
+    change = change_for(
+        {"a.md": ("restless heron", axis(1)), "b.md": ("quiet otter", axis(2))}, rebuild=True, gate=gate
+    )
     writer, errors = in_thread(lambda: store.apply(change))
     assert gate.reached.wait(HOLD_LIMIT_S)  # the writer is inside its transaction, holding the write lock
     # the last committed state, read on reader connections: none of these waits for the writer
@@ -137,8 +139,9 @@ def test_between_a_commit_and_the_swap_searches_answer_from_the_previous_committ
         if armed.is_set():
             build_gate.wait_here()
 
-    store = indexed(tmp_path / "index.sqlite", {"a.md": ("patient aardvark", axis(0))},
-                    on_snapshot_build=hold_the_writers_build)
+    store = indexed(
+        tmp_path / "index.sqlite", {"a.md": ("patient aardvark", axis(0))}, on_snapshot_build=hold_the_writers_build
+    )
     store.warm()
     old_view = store._view
     armed.set()
@@ -188,8 +191,10 @@ def corpus(version: int) -> dict[str, tuple[str, np.ndarray]]:
     notes = {}
     for i in range(NOTES):
         vector = axis(i % DIM) * 4 + rng.standard_normal(DIM).astype(np.float32) * 0.1
-        notes[f"n{i:03d}.md"] = (f"topic{i} version{version} " + " ".join(f"filler{j}" for j in range(i % 5)),
-                                 (vector / np.linalg.norm(vector)).astype(np.float32))
+        notes[f"n{i:03d}.md"] = (
+            f"topic{i} version{version} " + " ".join(f"filler{j}" for j in range(i % 5)),
+            (vector / np.linalg.norm(vector)).astype(np.float32),
+        )
     return notes
 
 

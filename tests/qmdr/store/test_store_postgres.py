@@ -51,8 +51,12 @@ def test_a_schema_2_vault_gets_filterable_fields_from_its_stored_notes(pg_url: s
     a reindex: the filter columns hold what indexing would have stored."""
     with PostgresStore(pg_url, pool_size=1) as store:
         store.set_embedding_model(MODEL, DIM)
-        old, chunks = make_note("plans/q3.md", ["walrus budget"], fields={"status": "decided", "owner": ["ann"]},
-                                dates={"date": "2026-02-01"})
+        old, chunks = make_note(
+            "plans/q3.md",
+            ["walrus budget"],
+            fields={"status": "decided", "owner": ["ann"]},
+            dates={"date": "2026-02-01"},
+        )
         store.apply(IndexChange(upserts=[(old, chunks)], vectors={chunks[0].hash: axis(0)}))
     with psycopg.connect(pg_url) as conn:  # make it what schema 2 wrote
         conn.execute("ALTER TABLE vault_default.notes DROP COLUMN field_terms, DROP COLUMN note_date")
@@ -83,8 +87,9 @@ def test_migrations_are_idempotent_and_safe_to_race(pg_url: str) -> None:
     assert errors == []
     opened.append(PostgresStore(pg_url, pool_size=1))  # and once more on a finished schema
     with psycopg.connect(pg_url) as conn:
-        version = conn.execute("SELECT value FROM vault_default.meta WHERE key = %s",
-                               (schema.SCHEMA_VERSION_KEY,)).fetchone()
+        version = conn.execute(
+            "SELECT value FROM vault_default.meta WHERE key = %s", (schema.SCHEMA_VERSION_KEY,)
+        ).fetchone()
     assert version == (str(schema.LATEST_VERSION),)
     for store in opened:
         store.close()
@@ -123,8 +128,12 @@ def test_failure_midway_through_apply_rolls_everything_back(make_store) -> None:
     broken, broken_chunks = make_note("broken.md", ["NUL \x00 cannot be stored in PostgreSQL text"])
     with pytest.raises(StoreError, match="rolled back"):
         # The first note is deleted and re-inserted before the second one's chunk fails.
-        store.apply(IndexChange(upserts=[(replaced, replaced_chunks), (broken, broken_chunks)],
-                                vectors={replaced_chunks[0].hash: axis(1)}))
+        store.apply(
+            IndexChange(
+                upserts=[(replaced, replaced_chunks), (broken, broken_chunks)],
+                vectors={replaced_chunks[0].hash: axis(1)},
+            )
+        )
     assert store.note_hashes() == {"kept.md": kept.content_hash}
     assert paths(store.keyword("albatross", 5)) == ["kept.md"]
     assert store.keyword("pelican", 5) == []
@@ -292,8 +301,7 @@ def test_searches_in_other_processes_see_whole_applies_and_never_fail(make_store
     context = multiprocessing.get_context("spawn")  # no forked pool threads or sockets
     stop, results = context.Event(), context.Queue()
     readies = [context.Event() for _ in range(2)]
-    workers = [context.Process(target=_search_until_stopped, args=(pg_url, ready, stop, results))
-               for ready in readies]
+    workers = [context.Process(target=_search_until_stopped, args=(pg_url, ready, stop, results)) for ready in readies]
     for worker in workers:
         worker.start()
     try:
@@ -310,8 +318,12 @@ def test_searches_in_other_processes_see_whole_applies_and_never_fail(make_store
             worker.join(WORKER_WAIT_SECONDS)
 
     # Every snapshot a reader saw is the state between two applies, never half of one.
-    allowed = {BASELINE_NOTES, BASELINE_NOTES + BATCH_NOTES, BASELINE_NOTES + 2 * BATCH_NOTES,
-               BASELINE_NOTES + 2 * BATCH_NOTES - DELETED_NOTES}
+    allowed = {
+        BASELINE_NOTES,
+        BASELINE_NOTES + BATCH_NOTES,
+        BASELINE_NOTES + 2 * BATCH_NOTES,
+        BASELINE_NOTES + 2 * BATCH_NOTES - DELETED_NOTES,
+    }
     for searches, seen, error in outcomes:
         assert error is None
         assert searches > 0

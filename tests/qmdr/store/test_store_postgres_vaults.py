@@ -112,11 +112,15 @@ def test_an_index_of_the_single_vault_layout_becomes_the_default_vault(pg_url: s
         conn.execute("SET search_path = public")
         conn.execute(schema.STEPS[0][1])
         conn.execute("INSERT INTO meta VALUES ('schema_version', '1'), ('generation', '7')")
-        conn.execute("INSERT INTO notes (path, title, body, content_hash, mtime, size) "
-                     "VALUES ('old.md', 'Old', 'kept across the move', 'h', 0, 1)")
-        conn.execute("INSERT INTO chunks (note_path, ordinal, title, heading_trail, headings, start_line, "
-                     "end_line, text, hash) VALUES ('old.md', 0, 'Old', '{}', '', 1, 1, "
-                     "'kept across the move', 'h')")
+        conn.execute(
+            "INSERT INTO notes (path, title, body, content_hash, mtime, size) "
+            "VALUES ('old.md', 'Old', 'kept across the move', 'h', 0, 1)"
+        )
+        conn.execute(
+            "INSERT INTO chunks (note_path, ordinal, title, heading_trail, headings, start_line, "
+            "end_line, text, hash) VALUES ('old.md', 0, 'Old', '{}', '', 1, 1, "
+            "'kept across the move', 'h')"
+        )
     store = PostgresStore(pg_url, pool_size=1)
     try:
         assert paths(store.keyword("kept", 5)) == ["old.md"]
@@ -167,9 +171,9 @@ def test_a_broad_filter_is_answered_by_the_iterative_index_scan(open_vault) -> N
         hits = store._nearest_iterative(conn, query, 10, 10, where_sql, params)  # breadth of an unfiltered k
     assert len(hits) == 10 and all(hit.note_path.startswith("far/") for hit in hits)
     assert [hit.score for hit in hits] == sorted((hit.score for hit in hits), reverse=True)
-    assert [hit.chunk_id for hit in hits] == [hit.chunk_id for hit in store.nearest(query, 10,
-                                                                                    Filters(path_prefix="far/"))]
-
+    assert [hit.chunk_id for hit in hits] == [
+        hit.chunk_id for hit in store.nearest(query, 10, Filters(path_prefix="far/"))
+    ]
 
 
 def test_stores_of_one_process_share_one_pool_grown_to_the_largest_size_asked(pg_url: str) -> None:

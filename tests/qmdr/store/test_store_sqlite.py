@@ -73,17 +73,22 @@ def test_failed_apply_changes_nothing_at_all(fresh_store):
     store = with_model(fresh_store)
     keep, keep_chunks = make_note("keep.md", ["steady walrus", "calm seal"])
     gone, gone_chunks = make_note("gone.md", ["doomed lemming"])
-    store.apply(IndexChange(upserts=[(keep, keep_chunks), (gone, gone_chunks)],
-                            vectors=vectors_for(keep_chunks + gone_chunks, [axis(0), axis(1), axis(2)])))
-    before = (store.note_hashes(), store.known_hashes(), store.stats(), store.generation(),
-              store.get_note("keep.md"))
+    store.apply(
+        IndexChange(
+            upserts=[(keep, keep_chunks), (gone, gone_chunks)],
+            vectors=vectors_for(keep_chunks + gone_chunks, [axis(0), axis(1), axis(2)]),
+        )
+    )
+    before = (store.note_hashes(), store.known_hashes(), store.stats(), store.generation(), store.get_note("keep.md"))
     new, new_chunks = make_note("new.md", ["fresh narwhal"])
     nan_vector = np.full(DIM, np.nan, dtype=np.float32)
     with pytest.raises(StoreError, match="NaN"):
-        store.apply(IndexChange(upserts=[(new, new_chunks)], deletes=["gone.md", "keep.md"],
-                                vectors={new_chunks[0].hash: nan_vector}))
-    after = (store.note_hashes(), store.known_hashes(), store.stats(), store.generation(),
-             store.get_note("keep.md"))
+        store.apply(
+            IndexChange(
+                upserts=[(new, new_chunks)], deletes=["gone.md", "keep.md"], vectors={new_chunks[0].hash: nan_vector}
+            )
+        )
+    after = (store.note_hashes(), store.known_hashes(), store.stats(), store.generation(), store.get_note("keep.md"))
     assert after == before
     assert paths(store.keyword("lemming", 3)) == ["gone.md"]
     assert store.keyword("narwhal", 3) == []
@@ -154,8 +159,7 @@ def test_model_mismatch_tells_the_user_to_rebuild(fresh_store):
         store.nearest(np.ones(4, np.float32), 3)  # query from another model's space
 
 
-def test_replace_vectors_switches_model_in_the_same_transaction_and_the_cache_brings_vectors_back(
-        fresh_store):
+def test_replace_vectors_switches_model_in_the_same_transaction_and_the_cache_brings_vectors_back(fresh_store):
     store = with_model(fresh_store)
     note, chunks = make_note("a.md", ["alpha text", "beta text"])
     first = vectors_for(chunks, [axis(0), axis(1)])
@@ -231,11 +235,18 @@ def test_nearest_equals_exact_brute_force_on_random_vectors(vector_search):
     store.apply(IndexChange(upserts=upserts, vectors=vectors))
     for q in random_unit_rows(rng, 10):
         sims = rows @ q
-        for filters in (Filters(), Filters(path_prefix="odd/"), Filters(tags=("three",)),
-                        Filters(path_prefix="even/", tags=("three",))):
-            allowed = [i for i, (p, t) in enumerate(meta)
-                       if (not filters.path_prefix or p.startswith(filters.path_prefix))
-                       and all(tag in t for tag in filters.tags)]
+        for filters in (
+            Filters(),
+            Filters(path_prefix="odd/"),
+            Filters(tags=("three",)),
+            Filters(path_prefix="even/", tags=("three",)),
+        ):
+            allowed = [
+                i
+                for i, (p, t) in enumerate(meta)
+                if (not filters.path_prefix or p.startswith(filters.path_prefix))
+                and all(tag in t for tag in filters.tags)
+            ]
             expected = sorted(allowed, key=lambda i: -sims[i])[:10]
             hits = store.nearest(q, 10, filters)
             assert paths(hits) == [meta[i][0] for i in expected]
@@ -247,8 +258,13 @@ def test_vector_index_snapshot_search_matches_numpy_and_shares_rows_by_hash():
     rng = np.random.default_rng(3)
     rows = random_unit_rows(rng, 50)
     chunks = [(i + 1, f"n{i % 10}.md", f"h{i % 40}") for i in range(50)]  # 10 duplicated texts
-    index = VectorIndex.build(model=("m", DIM), generation=1, chunks=chunks, note_tags={},
-                              fetch_vectors=lambda hs: {h: rows[int(h[1:])] for h in hs})
+    index = VectorIndex.build(
+        model=("m", DIM),
+        generation=1,
+        chunks=chunks,
+        note_tags={},
+        fetch_vectors=lambda hs: {h: rows[int(h[1:])] for h in hs},
+    )
     assert index.matrix.shape == (40, DIM) and len(index) == 50
     q = rows[3]
     sims = np.array([rows[int(h[1:])] @ q for _, _, h in chunks])
@@ -261,8 +277,14 @@ def test_vector_index_snapshot_search_matches_numpy_and_shares_rows_by_hash():
         fetched.append(hs)
         return {h: rows[int(h[1:]) % 50] for h in hs}
 
-    later = VectorIndex.build(model=("m", DIM), generation=2, chunks=chunks[:30] + [(99, "new.md", "h45")],
-                              note_tags={}, fetch_vectors=fetch, previous=index)
+    later = VectorIndex.build(
+        model=("m", DIM),
+        generation=2,
+        chunks=chunks[:30] + [(99, "new.md", "h45")],
+        note_tags={},
+        fetch_vectors=fetch,
+        previous=index,
+    )
     assert fetched == [["h45"]]
     assert len(later) == 31 and later.search(rows[45], 1)[0][0] == 99
     # the old snapshot still answers as before: new rows went after its rows, not over them
@@ -290,8 +312,7 @@ def test_a_second_connection_sees_another_writers_reindex(tmp_path):
     writer.apply(IndexChange(upserts=[(a, a_chunks)], vectors=vectors_for(a_chunks, [axis(0)])))
     assert paths(reader.nearest(axis(0), 5)) == ["a.md"]  # the reader's snapshot is now loaded
     b, b_chunks = make_note("b.md", ["second owl"])
-    writer.apply(IndexChange(upserts=[(b, b_chunks)], deletes=["a.md"],
-                             vectors=vectors_for(b_chunks, [unit(1, 0.2)])))
+    writer.apply(IndexChange(upserts=[(b, b_chunks)], deletes=["a.md"], vectors=vectors_for(b_chunks, [unit(1, 0.2)])))
     assert paths(reader.nearest(axis(0), 5)) == ["b.md"]
     assert paths(reader.keyword("owl", 5)) == ["b.md"]
     assert reader.vector_index().generation == writer.generation()
@@ -378,8 +399,9 @@ CJK_NOTES = {
 
 
 def cjk_store(store: SqliteStore) -> SqliteStore:
-    store.apply(IndexChange(upserts=[make_note(path, [text], tags=(path.split("/")[0],))
-                                     for path, text in CJK_NOTES.items()]))
+    store.apply(
+        IndexChange(upserts=[make_note(path, [text], tags=(path.split("/")[0],)) for path, text in CJK_NOTES.items()])
+    )
     return store
 
 
@@ -387,14 +409,23 @@ def trigram_rows(store: SqliteStore) -> int:
     return store._conn.execute("SELECT count(*) FROM chunks_trigram").fetchone()[0]
 
 
-@pytest.mark.parametrize(("query", "expected"), [("東京", "travel/tokyo.md"), ("夜景", "travel/tokyo.md"),
-                                                 ("タワー", "travel/tokyo.md"), ("北京大学", "study/beijing.md"),
-                                                 ("学习中文", "study/beijing.md")])
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("東京", "travel/tokyo.md"),
+        ("夜景", "travel/tokyo.md"),
+        ("タワー", "travel/tokyo.md"),
+        ("北京大学", "study/beijing.md"),
+        ("学习中文", "study/beijing.md"),
+    ],
+)
 def test_a_word_inside_a_longer_cjk_run_is_found(fresh_store, query, expected):
     store = cjk_store(fresh_store)
     # unicode61 alone cannot: the whole run between punctuation is one token
-    assert store._conn.execute("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?",
-                               (f'"{query}"',)).fetchone()[0] == 0
+    assert (
+        store._conn.execute("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (f'"{query}"',)).fetchone()[0]
+        == 0
+    )
     assert paths(store.keyword(query, 5)) == [expected]
 
 
@@ -419,9 +450,11 @@ def test_a_latin_query_is_plain_unicode61_bm25(fresh_store):
 # over all columns, avgdl is their mean over the rows.
 BM25_NOTES = {  # each chunk's headings column is "<title> Part 0" (store_contract.make_note)
     "birds.md": "kestrel kestrel hover over the field",  # title 1 token + headings 3 + text 6: D = 10
-    "kestrel.md": "a small falcon",                      # D = 1 + 3 + 3 = 7; "kestrel" in title and headings
-    "fish.md": "trout swim upstream", "trees.md": "oak ash elm",
-    "rocks.md": "granite basalt slate", "rivers.md": "delta bank bend",  # D = 7 each, no query term
+    "kestrel.md": "a small falcon",  # D = 1 + 3 + 3 = 7; "kestrel" in title and headings
+    "fish.md": "trout swim upstream",
+    "trees.md": "oak ash elm",
+    "rocks.md": "granite basalt slate",
+    "rivers.md": "delta bank bend",  # D = 7 each, no query term
 }
 
 
@@ -433,8 +466,10 @@ def test_keyword_scores_are_bm25_computed_by_hand(fresh_store):
         idf = math.log((n_rows - hits + 0.5) / (hits + 0.5))
         return idf * f * 2.2 / (f + 1.2 * (0.25 + 0.75 * doc_len / avgdl))
 
-    kestrel = {"kestrel.md": term(4 * 1 + 2 * 1, 7, hits=2),  # title x4 + headings x2 = 0.5878 * 1.8487
-               "birds.md": term(2 * 1, 10, hits=2)}           # text x1, twice, longer row = 0.5878 * 1.2571
+    kestrel = {
+        "kestrel.md": term(4 * 1 + 2 * 1, 7, hits=2),  # title x4 + headings x2 = 0.5878 * 1.8487
+        "birds.md": term(2 * 1, 10, hits=2),
+    }  # text x1, twice, longer row = 0.5878 * 1.2571
     assert math.isclose(kestrel["kestrel.md"], 1.0866, abs_tol=1e-4)
     assert math.isclose(kestrel["birds.md"], 0.7389, abs_tol=1e-4)
     hits = fresh_store.keyword("kestrel", 5)
@@ -478,8 +513,10 @@ def test_a_schema_1_index_is_migrated_and_backfilled(tmp_path):
     path = tmp_path / "old.sqlite"
     cjk_store(SqliteStore(path)).close()
     conn = apsw.Connection(str(path))  # make it what schema 1 wrote: no trigram table, no triggers
-    conn.execute("DROP TRIGGER chunks_trigram_insert; DROP TRIGGER chunks_trigram_delete;"
-                 "DROP TABLE chunks_trigram; UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    conn.execute(
+        "DROP TRIGGER chunks_trigram_insert; DROP TRIGGER chunks_trigram_delete;"
+        "DROP TABLE chunks_trigram; UPDATE meta SET value = '1' WHERE key = 'schema_version'"
+    )
     conn.close()
     with SqliteStore(path) as store:
         assert store.get_meta("schema_version") == str(SCHEMA_VERSION) == "3"
@@ -495,12 +532,18 @@ def test_a_schema_2_index_gets_filterable_fields_from_its_stored_notes(tmp_path)
     path = tmp_path / "old.sqlite"
     with SqliteStore(path) as store:
         store.set_embedding_model(MODEL, DIM)
-        old, chunks = make_note("plans/q3.md", ["walrus budget"], fields={"status": "decided", "owner": ["ann"]},
-                                dates={"date": "2026-02-01"})
+        old, chunks = make_note(
+            "plans/q3.md",
+            ["walrus budget"],
+            fields={"status": "decided", "owner": ["ann"]},
+            dates={"date": "2026-02-01"},
+        )
         store.apply(IndexChange(upserts=[(old, chunks)], vectors={chunks[0].hash: axis(0)}))
     conn = apsw.Connection(str(path))  # make it what schema 2 wrote: no note_fields, no note_date
-    conn.execute("DROP TABLE note_fields; DROP INDEX notes_by_date; ALTER TABLE notes DROP COLUMN note_date;"
-                 "UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    conn.execute(
+        "DROP TABLE note_fields; DROP INDEX notes_by_date; ALTER TABLE notes DROP COLUMN note_date;"
+        "UPDATE meta SET value = '2' WHERE key = 'schema_version'"
+    )
     conn.close()
     with SqliteStore(path) as store:
         assert store.get_meta("schema_version") == str(SCHEMA_VERSION) == "3"

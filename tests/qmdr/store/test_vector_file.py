@@ -60,8 +60,7 @@ def indexed(path: Path) -> SqliteStore:
     return store
 
 
-def test_a_large_snapshot_is_saved_and_a_restart_maps_it_without_reading_vectors(tmp_path, small_persist,
-                                                                                  monkeypatch):
+def test_a_large_snapshot_is_saved_and_a_restart_maps_it_without_reading_vectors(tmp_path, small_persist, monkeypatch):
     path = tmp_path / "index.sqlite"
     store = indexed(path)
     before = [(h.note_path, round(h.score, 5)) for h in store.nearest(vector(3), 5)]
@@ -116,8 +115,7 @@ def test_a_file_of_another_index_or_a_damaged_one_is_ignored(tmp_path, small_per
     assert load_snapshot(snapshot_file(first), index_id="someone-else", model=(MODEL, DIM), epoch=0) is None
 
 
-def test_a_rebuild_makes_the_old_file_useless_and_the_new_snapshot_replaces_it(tmp_path, small_persist,
-                                                                              monkeypatch):
+def test_a_rebuild_makes_the_old_file_useless_and_the_new_snapshot_replaces_it(tmp_path, small_persist, monkeypatch):
     path = tmp_path / "index.sqlite"
     store = indexed(path)
     store.warm()
@@ -135,8 +133,13 @@ def test_a_rebuild_makes_the_old_file_useless_and_the_new_snapshot_replaces_it(t
 def test_an_interrupted_write_leaves_the_previous_file_whole(tmp_path, monkeypatch):
     target = tmp_path / "index.sqlite.vectors"
     rows = np.stack([vector(i) for i in range(30)])
-    first = VectorIndex.build(model=(MODEL, DIM), generation=1, chunks=[(i, "a.md", f"h{i}") for i in range(30)],
-                              note_tags={}, fetch_vectors=lambda hs: {h: rows[int(h[1:])] for h in hs})
+    first = VectorIndex.build(
+        model=(MODEL, DIM),
+        generation=1,
+        chunks=[(i, "a.md", f"h{i}") for i in range(30)],
+        note_tags={},
+        fetch_vectors=lambda hs: {h: rows[int(h[1:])] for h in hs},
+    )
     write_snapshot(target, first, index_id="abc", stamp="t1")
     calls = 0
     original = vector_file._write_all
@@ -149,8 +152,13 @@ def test_an_interrupted_write_leaves_the_previous_file_whole(tmp_path, monkeypat
         original(out, part)
 
     monkeypatch.setattr(vector_file, "_write_all", dies_midway)
-    second = VectorIndex.build(model=(MODEL, DIM), generation=2, chunks=[(1, "a.md", "h1")], note_tags={},
-                               fetch_vectors=lambda hs: {h: rows[int(h[1:])] for h in hs})
+    second = VectorIndex.build(
+        model=(MODEL, DIM),
+        generation=2,
+        chunks=[(1, "a.md", "h1")],
+        note_tags={},
+        fetch_vectors=lambda hs: {h: rows[int(h[1:])] for h in hs},
+    )
     with pytest.raises(OSError, match="disk full"):
         write_snapshot(target, second, index_id="abc", stamp="t2")
     loaded, stamp = load_snapshot(target, index_id="abc", model=(MODEL, DIM), epoch=0)
@@ -168,17 +176,32 @@ def test_building_on_a_mapped_snapshot_appends_rows_and_never_copies_the_base(tm
         return ((h, rows[int(h[1:])].tobytes()) for h in hashes)  # blobs, as SQLite gives them
 
     chunks = [(i, f"n{i}.md", f"h{i}") for i in range(40)]
-    write_snapshot(target, VectorIndex.build(model=(MODEL, DIM), generation=1, chunks=chunks, note_tags={},
-                                             fetch_vectors=fetch), index_id="i")
+    write_snapshot(
+        target,
+        VectorIndex.build(model=(MODEL, DIM), generation=1, chunks=chunks, note_tags={}, fetch_vectors=fetch),
+        index_id="i",
+    )
     mapped, _ = load_snapshot(target, index_id="i", model=(MODEL, DIM), epoch=0)
-    later = VectorIndex.build(model=(MODEL, DIM), generation=2, chunks=[*chunks[5:], (99, "new.md", "h50")],
-                              note_tags={}, fetch_vectors=fetch, previous=mapped)
+    later = VectorIndex.build(
+        model=(MODEL, DIM),
+        generation=2,
+        chunks=[*chunks[5:], (99, "new.md", "h50")],
+        note_tags={},
+        fetch_vectors=fetch,
+        previous=mapped,
+    )
     assert later.matrix is mapped.matrix and later.extra.shape[0] == 1
     assert later.search(rows[50], 1)[0][0] == 99 and later.search(rows[7], 1)[0][0] == 7
     assert later.vectors_for(["h50", "h7", "h0", "h59"]).keys() == {"h50", "h7", "h0"}  # h0: garbage, still held
     # enough garbage compacts into one new base holding only rows in use
-    compacted = VectorIndex.build(model=(MODEL, DIM), generation=3, note_tags={}, fetch_vectors=fetch,
-                                  chunks=[(99, "new.md", "h50"), (7, "n7.md", "h7")], previous=later)
+    compacted = VectorIndex.build(
+        model=(MODEL, DIM),
+        generation=3,
+        note_tags={},
+        fetch_vectors=fetch,
+        chunks=[(99, "new.md", "h50"), (7, "n7.md", "h7")],
+        previous=later,
+    )
     assert compacted.rows == 2 and compacted.extra.shape[0] == 0
     assert [cid for cid, _ in compacted.search(rows[7], 2)] == [7, 99]
 

@@ -30,9 +30,13 @@ class RecordingMatrix(np.ndarray):
 def small_index() -> VectorIndex:
     rng = np.random.default_rng(7)
     vectors = {f"h{i}": rng.standard_normal(8).astype(np.float32) for i in range(40)}
-    index = VectorIndex.build(model=("test", 8), generation=1,
-                              chunks=[(i, f"n{i % 5}.md", f"h{i}") for i in range(40)],
-                              note_tags={}, fetch_vectors=lambda hashes: {h: vectors[h] for h in hashes})
+    index = VectorIndex.build(
+        model=("test", 8),
+        generation=1,
+        chunks=[(i, f"n{i % 5}.md", f"h{i}") for i in range(40)],
+        note_tags={},
+        fetch_vectors=lambda hashes: {h: vectors[h] for h in hashes},
+    )
     index.matrix = index.matrix.view(RecordingMatrix)
     return index
 

@@ -23,14 +23,24 @@ from qmdr.ui.forms import (
 SECRET = b"s" * 32
 
 
-def make_request(headers: dict[str, str] | None = None, cookies: dict[str, str] | None = None,
-                 host: str = "127.0.0.1:8181") -> Request:
+def make_request(
+    headers: dict[str, str] | None = None, cookies: dict[str, str] | None = None, host: str = "127.0.0.1:8181"
+) -> Request:
     raw = [(b"host", host.encode())]
     raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
     if cookies:
         raw.append((b"cookie", "; ".join(f"{k}={v}" for k, v in cookies.items()).encode()))
-    return Request({"type": "http", "method": "POST", "path": "/ui/x", "headers": raw, "scheme": "http",
-                    "query_string": b"", "server": ("127.0.0.1", 8181)})
+    return Request(
+        {
+            "type": "http",
+            "method": "POST",
+            "path": "/ui/x",
+            "headers": raw,
+            "scheme": "http",
+            "query_string": b"",
+            "server": ("127.0.0.1", 8181),
+        }
+    )
 
 
 # --- field validation -------------------------------------------------------------------------------
@@ -48,9 +58,21 @@ def test_clean_slug_accepts_valid_slugs(slug: str) -> None:
     assert clean_slug(f"  {slug} ") == slug
 
 
-@pytest.mark.parametrize("url", ["", "localhost:11434/v1", "ftp://example.com", "http://", "http:///v1",
-                                 "http://user:pw@example.com/v1", "http://example.com:port/v1",
-                                 "http://exa mple.com", "https://example.com/v1?x=1", "javascript:alert(1)"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "",
+        "localhost:11434/v1",
+        "ftp://example.com",
+        "http://",
+        "http:///v1",
+        "http://user:pw@example.com/v1",
+        "http://example.com:port/v1",
+        "http://exa mple.com",
+        "https://example.com/v1?x=1",
+        "javascript:alert(1)",
+    ],
+)
 def test_clean_base_url_rejects_bad_urls(url: str) -> None:
     with pytest.raises(FormError) as caught:
         clean_base_url(url)
@@ -119,9 +141,17 @@ def test_csrf_token_without_its_cookie_is_refused() -> None:
         csrf.check_token(make_request(), FormData({csrf.CSRF_FIELD: csrf.sign(SECRET, nonce)}), SECRET)
 
 
-@pytest.mark.parametrize("headers", [{}, {"origin": "http://evil.example"}, {"origin": "http://127.0.0.1:9999"},
-                                     {"origin": "null"}, {"referer": "http://evil.example/ui/settings"},
-                                     {"origin": "https://127.0.0.1:8181"}])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"origin": "http://evil.example"},
+        {"origin": "http://127.0.0.1:9999"},
+        {"origin": "null"},
+        {"referer": "http://evil.example/ui/settings"},
+        {"origin": "https://127.0.0.1:8181"},
+    ],
+)
 def test_origin_check_refuses_other_or_unknown_origins(headers: dict[str, str]) -> None:
     with pytest.raises(csrf.CsrfError):
         csrf.check_origin(make_request(headers))

@@ -55,11 +55,21 @@ def csrf_token(client: TestClient, page: str = "/ui/settings/providers") -> str:
     return match.group(1)
 
 
-def post(client: TestClient, path: str, data: dict[str, str], *, page: str = "/ui/settings/providers",
-         headers: dict[str, str] | None = None) -> httpx.Response:
+def post(
+    client: TestClient,
+    path: str,
+    data: dict[str, str],
+    *,
+    page: str = "/ui/settings/providers",
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
     """POST a form the way the dashboard's own page would: same origin, valid token, no redirect following."""
-    return client.post(path, data={"csrf_token": csrf_token(client, page), **data},
-                       headers=SAME_ORIGIN if headers is None else headers, follow_redirects=False)
+    return client.post(
+        path,
+        data={"csrf_token": csrf_token(client, page), **data},
+        headers=SAME_ORIGIN if headers is None else headers,
+        follow_redirects=False,
+    )
 
 
 def settings_db(client: TestClient) -> Path:
@@ -86,8 +96,9 @@ def test_post_without_csrf_token_is_refused(client: TestClient) -> None:
 def test_post_with_wrong_csrf_token_is_refused(client: TestClient) -> None:
     token = csrf_token(client)
     forged = token[:-4] + ("0000" if not token.endswith("0000") else "1111")
-    response = client.post("/ui/settings/providers/openai/key", data={"api_key": API_KEY, "csrf_token": forged},
-                           headers=SAME_ORIGIN)
+    response = client.post(
+        "/ui/settings/providers/openai/key", data={"api_key": API_KEY, "csrf_token": forged}, headers=SAME_ORIGIN
+    )
     assert response.status_code == 403
     assert not client.app.state.service.secrets.has_key("openai")
 
@@ -97,33 +108,49 @@ def test_token_of_another_browser_is_refused(make_client: MakeClient) -> None:
     attacker_token = csrf_token(attacker)
     csrf_token(victim)
     # different nonces, and each app has its own secret: neither browser's token works for the other
-    response = victim.post("/ui/settings/custom", data={"slug": "evil", "base_url": "http://evil.example/v1",
-                                                        "csrf_token": attacker_token}, headers=SAME_ORIGIN)
+    response = victim.post(
+        "/ui/settings/custom",
+        data={"slug": "evil", "base_url": "http://evil.example/v1", "csrf_token": attacker_token},
+        headers=SAME_ORIGIN,
+    )
     assert response.status_code == 403
     assert victim.app.state.service.secrets.get_custom_provider("evil") is None
 
 
 @pytest.mark.parametrize("headers", [{}, {"origin": "http://evil.example"}, {"referer": "http://evil.example/x"}])
-def test_post_from_another_origin_is_refused_even_with_a_valid_token(client: TestClient,
-                                                                    headers: dict[str, str]) -> None:
+def test_post_from_another_origin_is_refused_even_with_a_valid_token(
+    client: TestClient, headers: dict[str, str]
+) -> None:
     response = post(client, "/ui/settings/providers/openai/key", {"api_key": API_KEY}, headers=headers)
     assert response.status_code == 403
     assert not client.app.state.service.secrets.has_key("openai")
 
 
 def test_same_origin_referer_is_enough_without_origin(client: TestClient) -> None:
-    response = post(client, "/ui/settings/providers/openai/key", {"api_key": API_KEY},
-                    headers={"referer": f"{ORIGIN}/ui/settings/providers"})
+    response = post(
+        client,
+        "/ui/settings/providers/openai/key",
+        {"api_key": API_KEY},
+        headers={"referer": f"{ORIGIN}/ui/settings/providers"},
+    )
     assert response.status_code == 303
 
 
 def test_every_state_changing_route_checks_csrf(client: TestClient) -> None:
     client.app.state.service.secrets.add_custom_provider("box", "http://127.0.0.1:9/v1")
     csrf_token(client)
-    for path in ("/ui/settings/providers/openai/key", "/ui/settings/providers/openai/key/delete",
-                 "/ui/settings/providers/openai/test", "/ui/settings/custom", "/ui/settings/custom/box",
-                 "/ui/settings/custom/box/delete", "/ui/settings/models", "/ui/memory/reindex", "/ui/login",
-                 "/ui/logout"):
+    for path in (
+        "/ui/settings/providers/openai/key",
+        "/ui/settings/providers/openai/key/delete",
+        "/ui/settings/providers/openai/test",
+        "/ui/settings/custom",
+        "/ui/settings/custom/box",
+        "/ui/settings/custom/box/delete",
+        "/ui/settings/models",
+        "/ui/memory/reindex",
+        "/ui/login",
+        "/ui/logout",
+    ):
         assert client.post(path, data={"x": "1"}, headers=SAME_ORIGIN).status_code == 403, path
     assert client.app.state.service.secrets.get_custom_provider("box") is not None
 
@@ -147,8 +174,9 @@ def test_bad_slug_is_rejected_with_the_rule(client: TestClient, slug: str) -> No
     assert client.app.state.service.secrets.list_custom_providers() == []
 
 
-@pytest.mark.parametrize("url", ["localhost:11434/v1", "ftp://example.com/v1", "http://", "not a url",
-                                 "http://me:secret@example.com/v1"])
+@pytest.mark.parametrize(
+    "url", ["localhost:11434/v1", "ftp://example.com/v1", "http://", "not a url", "http://me:secret@example.com/v1"]
+)
 def test_bad_base_url_is_rejected_and_the_slug_is_kept(client: TestClient, url: str) -> None:
     response = post(client, "/ui/settings/custom", {"slug": "myollama", "base_url": url, "api_key": API_KEY})
     assert response.status_code == 422
@@ -210,7 +238,8 @@ def test_storing_a_key_without_encryption_key_names_the_setting(make_client: Mak
 @respx.mock
 def test_test_button_shows_the_providers_error(client: TestClient, respx_mock: respx.MockRouter) -> None:
     respx_mock.get("https://api.openai.com/v1/models").mock(
-        return_value=httpx.Response(401, json={"error": {"message": "Incorrect API key provided"}}))
+        return_value=httpx.Response(401, json={"error": {"message": "Incorrect API key provided"}})
+    )
     assert post(client, "/ui/settings/providers/openai/key", {"api_key": API_KEY}).status_code == 303
     client.get("/ui/settings/providers")  # consume the "saved" message
     response = post(client, "/ui/settings/providers/openai/test", {})
@@ -222,12 +251,16 @@ def test_test_button_shows_the_providers_error(client: TestClient, respx_mock: r
 
 
 @respx.mock
-def test_test_button_reports_success_for_a_custom_provider(client: TestClient,
-                                                          respx_mock: respx.MockRouter) -> None:
+def test_test_button_reports_success_for_a_custom_provider(client: TestClient, respx_mock: respx.MockRouter) -> None:
     respx_mock.get("http://ollama.local:11434/v1/models").mock(
-        return_value=httpx.Response(200, json={"object": "list", "data": [{"id": "llama3.3", "object": "model"}]}))
-    assert post(client, "/ui/settings/custom", {"slug": "myollama", "base_url": "http://ollama.local:11434/v1"}
-                ).status_code == 303
+        return_value=httpx.Response(200, json={"object": "list", "data": [{"id": "llama3.3", "object": "model"}]})
+    )
+    assert (
+        post(
+            client, "/ui/settings/custom", {"slug": "myollama", "base_url": "http://ollama.local:11434/v1"}
+        ).status_code
+        == 303
+    )
     client.get("/ui/settings/providers")
     assert post(client, "/ui/settings/providers/custom-myollama/test", {}).status_code == 303
     page = client.get("/ui/settings/providers").text
@@ -238,8 +271,11 @@ def test_test_button_reports_success_for_a_custom_provider(client: TestClient,
 
 
 def test_custom_provider_add_edit_remove(client: TestClient) -> None:
-    added = post(client, "/ui/settings/custom", {"slug": "myollama", "base_url": "http://localhost:11434/v1/",
-                                                 "display_name": "My Ollama", "api_key": API_KEY})
+    added = post(
+        client,
+        "/ui/settings/custom",
+        {"slug": "myollama", "base_url": "http://localhost:11434/v1/", "display_name": "My Ollama", "api_key": API_KEY},
+    )
     assert added.status_code == 303
     page = client.get("/ui/settings/providers").text
     assert "custom-myollama/&lt;model&gt;" in page and "My Ollama" in page and API_KEY not in page
@@ -247,8 +283,9 @@ def test_custom_provider_add_edit_remove(client: TestClient) -> None:
     assert API_KEY.encode() not in settings_db_bytes(client)
 
     # an empty key field keeps the stored key; the URL changes
-    edited = post(client, "/ui/settings/custom/myollama", {"base_url": "http://127.0.0.1:11434/v1",
-                                                           "display_name": "My Ollama"})
+    edited = post(
+        client, "/ui/settings/custom/myollama", {"base_url": "http://127.0.0.1:11434/v1", "display_name": "My Ollama"}
+    )
     assert edited.status_code == 303
     secrets = client.app.state.service.secrets
     assert secrets.get_custom_provider("myollama").base_url == "http://127.0.0.1:11434/v1"
@@ -257,8 +294,12 @@ def test_custom_provider_add_edit_remove(client: TestClient) -> None:
     bad = post(client, "/ui/settings/custom/myollama", {"base_url": "ftp://nope"})
     assert bad.status_code == 422 and "<details open>" in bad.text
 
-    assert post(client, "/ui/settings/custom/myollama", {"base_url": "http://127.0.0.1:11434/v1",
-                                                         "remove_key": "1"}).status_code == 303
+    assert (
+        post(
+            client, "/ui/settings/custom/myollama", {"base_url": "http://127.0.0.1:11434/v1", "remove_key": "1"}
+        ).status_code
+        == 303
+    )
     assert secrets.get_custom_key("myollama") is None
 
     assert post(client, "/ui/settings/custom/myollama/delete", {}).status_code == 303
@@ -271,28 +312,52 @@ def test_custom_provider_add_edit_remove(client: TestClient) -> None:
 
 def test_default_models_are_saved_with_thinking_hints_and_cleared(client: TestClient) -> None:
     page = "/ui/settings/models"
-    saved = post(client, page, {"working_model": "openai/gpt-4o-mini", "thinking_model": "anthropic/claude-sonnet-4",
-                                "thinking_level": "high"}, page=page)
+    saved = post(
+        client,
+        page,
+        {
+            "working_model": "openai/gpt-4o-mini",
+            "thinking_model": "anthropic/claude-sonnet-4",
+            "thinking_level": "high",
+        },
+        page=page,
+    )
     assert saved.status_code == 303
     assert client.get("/settings/defaults").json() == {
-        "working_model": "openai/gpt-4o-mini", "thinking_model": "anthropic/claude-sonnet-4", "thinking_level": "high"}
+        "working_model": "openai/gpt-4o-mini",
+        "thinking_model": "anthropic/claude-sonnet-4",
+        "thinking_level": "high",
+    }
     html = client.get(page).text
     working_hint = html.split('data-hint-for="working_model"', 1)[1].split("</p>", 1)[0]
     thinking_hint = html.split('data-hint-for="thinking_model"', 1)[1].split("</p>", 1)[0]
     assert "No thinking support" in working_hint and "Supports thinking." in thinking_hint
     assert "anthropic has no key yet" in thinking_hint
 
-    assert post(client, page, {"working_model": "", "thinking_model": "anthropic/claude-sonnet-4",
-                               "thinking_level": ""}, page=page).status_code == 303
+    assert (
+        post(
+            client,
+            page,
+            {"working_model": "", "thinking_model": "anthropic/claude-sonnet-4", "thinking_level": ""},
+            page=page,
+        ).status_code
+        == 303
+    )
     assert client.get("/settings/defaults").json() == {
-        "working_model": None, "thinking_model": "anthropic/claude-sonnet-4", "thinking_level": None}
+        "working_model": None,
+        "thinking_model": "anthropic/claude-sonnet-4",
+        "thinking_level": None,
+    }
 
 
-@pytest.mark.parametrize(("fields", "message"), [
-    ({"working_model": "gpt-4o"}, "provider/model"),
-    ({"working_model": "custom-nosuch/llama3"}, "no custom provider"),
-    ({"thinking_level": "extreme"}, "choose one of"),
-])
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"working_model": "gpt-4o"}, "provider/model"),
+        ({"working_model": "custom-nosuch/llama3"}, "no custom provider"),
+        ({"thinking_level": "extreme"}, "choose one of"),
+    ],
+)
 def test_bad_defaults_are_rejected(client: TestClient, fields: dict[str, str], message: str) -> None:
     response = post(client, "/ui/settings/models", fields, page="/ui/settings/models")
     assert response.status_code == 422 and message in response.text
@@ -336,8 +401,7 @@ def test_logout_ends_the_session(make_client: MakeClient) -> None:
     assert client.get("/ui/memory", follow_redirects=False).status_code == 303
 
 
-@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/ui/", "/docsx", "/metrics",
-                                    "/ui\\@evil"])
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/ui/", "/docsx", "/metrics", "/ui\\@evil"])
 def test_login_never_redirects_outside_the_dashboard(make_client: MakeClient, target: str) -> None:
     token = "dashboard-api-token-abcdef"
     client = make_client(qmdr_api_token=token)
@@ -376,8 +440,9 @@ def test_reindex_search_and_note_viewer(make_client: MakeClient, vault: Path) ->
     page = client.get("/ui/memory").text
     assert 'data-stat="notes">0<' in page and "never" in page
 
-    started = post(client, "/ui/memory/reindex", {}, page="/ui/memory", headers={**SAME_ORIGIN,
-                                                                                 "accept": "application/json"})
+    started = post(
+        client, "/ui/memory/reindex", {}, page="/ui/memory", headers={**SAME_ORIGIN, "accept": "application/json"}
+    )
     assert started.status_code == 202 and started.json()["state"] == "running"
     assert wait_for_job(client)["state"] == "done"
 
@@ -391,7 +456,7 @@ def test_reindex_search_and_note_viewer(make_client: MakeClient, vault: Path) ->
     assert 'data-result-vault="default"' in first
     assert "keyword #" in first and "vector #" in first and "ms total" in results
     # BM25 scores on a five-note vault are tiny (~1e-6): shown to significant digits, never as 0.000
-    keyword_chip = re.search(r'keyword #\d+ \(([^)]*)\)', first)
+    keyword_chip = re.search(r"keyword #\d+ \(([^)]*)\)", first)
     assert keyword_chip is not None and float(keyword_chip.group(1)) > 0, first
 
     note_path = re.search(r'href="(/ui/notes/decisions/retries\.md\?vault=default)#L(\d+)"', first)
@@ -411,8 +476,9 @@ def test_reindex_form_without_js_redirects_with_a_message(make_client: MakeClien
     assert wait_for_job(client)["state"] == "done"
 
 
-def test_memory_page_lists_every_vault_and_searches_and_reindexes_the_chosen_ones(make_client: MakeClient,
-                                                                                  vault: Path, tmp_path: Path) -> None:
+def test_memory_page_lists_every_vault_and_searches_and_reindexes_the_chosen_ones(
+    make_client: MakeClient, vault: Path, tmp_path: Path
+) -> None:
     client = make_client(qmdr_vault=vault, qmdr_vault_roots=[tmp_path])
     team = tmp_path / "<b>team"  # a folder name that looks like markup is shown as text
     team.mkdir()
@@ -424,8 +490,13 @@ def test_memory_page_lists_every_vault_and_searches_and_reindexes_the_chosen_one
     team_card = page.split('data-vault="team"', 1)[1].split("</article>", 1)[0]
     assert 'data-stat="notes">0<' in team_card
 
-    started = post(client, "/ui/memory/reindex", {"name": "team"}, page="/ui/memory",
-                   headers={**SAME_ORIGIN, "accept": "application/json"})
+    started = post(
+        client,
+        "/ui/memory/reindex",
+        {"name": "team"},
+        page="/ui/memory",
+        headers={**SAME_ORIGIN, "accept": "application/json"},
+    )
     assert started.status_code == 202 and started.json()["name"] == "team"
     assert wait_for_job(client)["state"] == "done"
     page = client.get("/ui/memory").text
@@ -433,8 +504,16 @@ def test_memory_page_lists_every_vault_and_searches_and_reindexes_the_chosen_one
     assert 'data-stat="notes">0<' in page.split('data-vault="default"', 1)[1].split("</article>", 1)[0]
     assert "Done (team)" in page
 
-    assert post(client, "/ui/memory/reindex", {"name": "default"}, page="/ui/memory",
-                headers={**SAME_ORIGIN, "accept": "application/json"}).status_code == 202
+    assert (
+        post(
+            client,
+            "/ui/memory/reindex",
+            {"name": "default"},
+            page="/ui/memory",
+            headers={**SAME_ORIGIN, "accept": "application/json"},
+        ).status_code
+        == 202
+    )
     assert wait_for_job(client)["state"] == "done"
     only_team = client.get("/ui/memory", params=[("q", "what did we decide"), ("vault", "team")]).text
     assert set(re.findall(r'data-result-vault="([^"]+)"', only_team)) == {"team"}

@@ -40,12 +40,15 @@ def test_make_a_token_see_it_once_then_only_its_name(client) -> None:
     assert api.status_code == 200
 
 
-@pytest.mark.parametrize(("fields", "says"), [
-    ({"name": "x"}, "at least one vault"),
-    ({"name": "bad name", "right:alice": "r"}, "invalid token name"),
-    ({"name": "x", "right:alice": "w"}, "invalid right"),
-    ({"name": "x", "right:ghost": "r"}, "no vault named"),
-])
+@pytest.mark.parametrize(
+    ("fields", "says"),
+    [
+        ({"name": "x"}, "at least one vault"),
+        ({"name": "bad name", "right:alice": "r"}, "invalid token name"),
+        ({"name": "x", "right:alice": "w"}, "invalid right"),
+        ({"name": "x", "right:ghost": "r"}, "no vault named"),
+    ],
+)
 def test_bad_forms_say_why_and_make_nothing(client, fields, says) -> None:
     answer = post(client, PAGE, fields, page=PAGE)
     assert answer.status_code == 422 and says in answer.text and "qmdr_" not in answer.text

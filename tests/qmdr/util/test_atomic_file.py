@@ -22,8 +22,10 @@ def test_a_finished_write_replaces_the_target_with_the_mode_asked(tmp_path: Path
 def test_a_failed_write_leaves_the_old_file_and_no_temp_file(tmp_path: Path) -> None:
     target = tmp_path / "export.zip"
     target.write_bytes(b"old archive")
-    with pytest.raises(RuntimeError, match="disk went away"), \
-            replace_atomically(target, prefix=".export.zip.partial-") as handle:
+    with (
+        pytest.raises(RuntimeError, match="disk went away"),
+        replace_atomically(target, prefix=".export.zip.partial-") as handle,
+    ):
         handle.write(b"half of the new")
         raise RuntimeError("disk went away")
     assert target.read_bytes() == b"old archive"
