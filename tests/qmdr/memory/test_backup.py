@@ -146,12 +146,17 @@ async def test_backups_taken_during_a_reindex_restore_to_a_consistent_index(tmp_
 
         def keep_backing_up() -> None:
             applying.wait(timeout=60)
-            for i in range(12):  # bounded: a few copies while the transaction runs, then one or two after
+            # a few copies while the transaction runs, then at least one after its commit; on a loaded machine
+            # the transaction can outlast the first copies, so the loop then waits for the commit (sized by
+            # events, not by a count that a slow machine can use up before the commit)
+            for i in range(40):
                 was_applying = not applied.is_set()
                 backup(settings, tmp_path / f"bk{i}")
                 during.append(was_applying and not applied.is_set())
                 if applied.is_set() and i >= 1:
                     break
+                if i >= 8:
+                    applied.wait(timeout=120)
 
         async with anyio.create_task_group() as group:
             group.start_soon(anyio.to_thread.run_sync, keep_backing_up)
