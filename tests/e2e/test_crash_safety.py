@@ -36,8 +36,10 @@ import pytest
 
 from providers.errors import SecretStoreError
 from providers.secret_store import SecretStore
-from qmdr.memory.indexer import IndexProgress, reindex
+from qmdr.memory.indexer import reindex
 from qmdr.store.sqlite import SqliteStore
+from tests.e2e.reindex_kill import EMBED_SCALE, PHASES, reindex_publishing_phase, visible_state, write_state
+from tests.e2e.reindex_kill import wait_for_phase as wait_phase
 from tests.e2e.reliability_report import record
 from tests.qmdr.embedders import HashEmbedder
 
@@ -58,13 +60,8 @@ MIN_NOTES = 150
 #: the parent polls the child's phase this often: fine enough to land a kill inside any phase, coarse
 #: enough that the polling loop does not take a core from the child it is waiting for
 POLL_S = 0.002
-#: words that only the new state contains, so the full-text index shows which state it holds
-NEW_WORD = "zebrafinch"
-#: the shared progress integer is phase * EMBED_SCALE + texts embedded so far
-EMBED_SCALE = 1_000_000
 #: full runs timed before the kills (the slowest one sets the span)
 PROBE_RUNS = 3
-PHASES = ("start", "scan", "read", "embed", "write", "done")
 ENC_A = "crash-test-encryption-key-A-0123456789"
 ENC_B = "crash-test-encryption-key-B-9876543210"
 PROVIDERS = ("openrouter", "openai", "anthropic", "mistral", "groq")
@@ -78,64 +75,26 @@ FORK.set_forkserver_preload(
 )
 
 
-def note_text(i: int, version: int) -> str:
-    body = " ".join(f"word{(i * 7 + j) % 500}" for j in range(60))
-    extra = f"\n\n## Update\n\nRevised: {NEW_WORD} sighting number {i}.\n" if version == 2 else ""
-    return f"# Note {i}\n\n{body}\n{extra}"
-
-
-def write_state(root: Path, version: int, notes: int) -> None:
-    """Version 1: notes 0..notes-1. Version 2: every fifth changed, 0..19 deleted, 30 added."""
-    if root.exists():
-        shutil.rmtree(root)
-    root.mkdir(parents=True)
-    if version == 1:
-        wanted = {i: 1 for i in range(notes)}
-    else:
-        wanted = {i: (2 if i % 5 == 0 else 1) for i in range(20, notes + 30)}
-    for i, v in wanted.items():
-        (root / f"n{i:04d}.md").write_text(note_text(i, v), encoding="utf-8")
-
-
 def state_of(index: Path) -> tuple:
-    """Everything a search can see, as one comparable value."""
+    """Everything a search can see, after SQLite's own integrity check."""
     with SqliteStore(index) as store:
         assert store.integrity_check() == ["ok"]
-        stats = store.stats()
-        hits = sorted(h.note_path for h in store.keyword(NEW_WORD, 1000))
-        return (
-            tuple(sorted(store.note_hashes().items())),
-            stats.notes,
-            stats.chunks,
-            stats.vectors,
-            tuple(sorted(store.hashes_without_vector())),
-            tuple(hits),
-        )
+        return visible_state(store)
 
 
 def run_reindex(index: str, root: str, phase) -> None:  # noqa: ANN001 - a multiprocessing.Value
     """The child: one reindex of ``root`` into ``index``, publishing its phase for the parent."""
 
-    def progress(event: IndexProgress) -> None:
-        if event.phase in PHASES:
-            # phase * EMBED_SCALE + texts embedded: one shared integer tells the parent both
-            phase.value = PHASES.index(event.phase) * EMBED_SCALE + (event.done if event.phase == "embed" else 0)
-
     async def go() -> None:
         with SqliteStore(index) as store:
-            await reindex(store, Path(root), HashEmbedder(), embed_batch_size=16, progress=progress)
+            await reindex_publishing_phase(store, root, phase)
 
     anyio.run(go)
-    phase.value = PHASES.index("done") * EMBED_SCALE
 
 
 def wait_for_phase(child: multiprocessing.Process, phase, name: str) -> float:  # noqa: ANN001
     """Block until the child reports phase ``name`` (or later) or exits; return the seconds waited."""
-    started = time.perf_counter()
-    target = PHASES.index(name) * EMBED_SCALE
-    while phase.value < target and child.is_alive() and time.perf_counter() - started < 60:
-        time.sleep(POLL_S)
-    return time.perf_counter() - started
+    return wait_phase(child, phase, name, poll_s=POLL_S, limit_s=60)
 
 
 def fork_reindex(index: Path, root: Path) -> tuple[multiprocessing.Process, object]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import random
-import shutil
 import signal
 import time
 from collections import Counter
@@ -21,9 +20,9 @@ from pathlib import Path
 import anyio
 import pytest
 
-from qmdr.memory.indexer import IndexProgress, reindex
 from qmdr.store.postgres import PostgresStore
-from tests.qmdr.embedders import HashEmbedder
+from tests.e2e.reindex_kill import reindex_publishing_phase, visible_state, write_state
+from tests.e2e.reindex_kill import wait_for_phase as wait_phase
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
@@ -31,59 +30,24 @@ VAULT = "crash"
 #: kills of the reindex: half spread over the whole run, half inside its write transaction
 KILL_POINTS = 8
 NOTES = 200
-NEW_WORD = "zebrafinch"
-EMBED_SCALE = 1_000_000  # the shared progress integer is phase * EMBED_SCALE + texts embedded
-PHASES = ("start", "scan", "read", "embed", "write", "done")
 CHILD_TIMEOUT_S = 180  # generous: a spawned child imports the package first (not a speed check)
 SPAWN = multiprocessing.get_context("spawn")  # no pool threads or sockets inherited by the child
-
-
-def note_text(i: int, version: int) -> str:
-    body = " ".join(f"word{(i * 7 + j) % 500}" for j in range(60))
-    extra = f"\n\n## Update\n\nRevised: {NEW_WORD} sighting number {i}.\n" if version == 2 else ""
-    return f"# Note {i}\n\n{body}\n{extra}"
-
-
-def write_state(root: Path, version: int) -> None:
-    """Version 1: notes 0..NOTES-1. Version 2: every fifth changed, 0..19 deleted, 30 added."""
-    if root.exists():
-        shutil.rmtree(root)
-    root.mkdir(parents=True)
-    wanted = (
-        {i: 1 for i in range(NOTES)} if version == 1 else {i: (2 if i % 5 == 0 else 1) for i in range(20, NOTES + 30)}
-    )
-    for i, v in wanted.items():
-        (root / f"n{i:04d}.md").write_text(note_text(i, v), encoding="utf-8")
 
 
 def state_of(url: str) -> tuple:
     """Everything a search can see, as one comparable value."""
     with PostgresStore(url, vault=VAULT, pool_size=1) as store:
-        stats = store.stats()
-        hits = sorted(h.note_path for h in store.keyword(NEW_WORD, 1000))
-        return (
-            tuple(sorted(store.note_hashes().items())),
-            stats.notes,
-            stats.chunks,
-            stats.vectors,
-            tuple(sorted(store.hashes_without_vector())),
-            tuple(hits),
-        )
+        return visible_state(store)
 
 
 def run_reindex(url: str, root: str, phase) -> None:  # noqa: ANN001 - a multiprocessing.Value
     """The child: one reindex of ``root`` into vault ``VAULT`` at ``url``, publishing its phase."""
 
-    def progress(event: IndexProgress) -> None:
-        if event.phase in PHASES:
-            phase.value = PHASES.index(event.phase) * EMBED_SCALE + (event.done if event.phase == "embed" else 0)
-
     async def go() -> None:
         with PostgresStore(url, vault=VAULT, pool_size=2) as store:
-            await reindex(store, Path(root), HashEmbedder(), embed_batch_size=16, progress=progress)
+            await reindex_publishing_phase(store, root, phase)
 
     anyio.run(go)
-    phase.value = PHASES.index("done") * EMBED_SCALE
 
 
 def start_reindex(url: str, root: Path) -> tuple[multiprocessing.Process, object]:
@@ -94,11 +58,7 @@ def start_reindex(url: str, root: Path) -> tuple[multiprocessing.Process, object
 
 
 def wait_for_phase(child: multiprocessing.Process, phase, name: str) -> float:  # noqa: ANN001
-    started = time.perf_counter()
-    target = PHASES.index(name) * EMBED_SCALE
-    while phase.value < target and child.is_alive() and time.perf_counter() - started < CHILD_TIMEOUT_S:
-        time.sleep(0.0005)
-    return time.perf_counter() - started
+    return wait_phase(child, phase, name, poll_s=0.0005, limit_s=CHILD_TIMEOUT_S)
 
 
 def finish(child: multiprocessing.Process) -> None:
@@ -111,13 +71,13 @@ def states(tmp_path_factory, pg_server) -> dict:
     """A pristine database holding the old state, both states' snapshots, and a run's timings."""
     base = tmp_path_factory.mktemp("pgcrash")
     root = base / "vault"
-    write_state(root, 1)
+    write_state(root, 1, NOTES)
     pristine, pristine_url = pg_server.create_database()
     child, _ = start_reindex(pristine_url, root)
     finish(child)
     old = state_of(pristine_url)
 
-    write_state(root, 2)
+    write_state(root, 2, NOTES)
     probe, probe_url = pg_server.create_database(template=pristine)
     child, phase = start_reindex(probe_url, root)
     wait_for_phase(child, phase, "start")
