@@ -116,6 +116,16 @@ def _clean(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
+def _expansion_in_prose(text: str | None, query: str, n_variants: int) -> tuple[tuple[str, ...], str | None] | None:
+    """``parse_expansion`` of an answer that missed the schema, or None when there is none or it is unusable."""
+    if text is None:
+        return None
+    try:
+        return parse_expansion(text, query, n_variants)
+    except JsonAnswerError:
+        return None
+
+
 def parse_expansion(text: str, query: str, n_variants: int) -> tuple[tuple[str, ...], str | None]:
     """(phrasings, hypothetical answer) from a model answer; JsonAnswerError when unusable.
 
@@ -194,15 +204,14 @@ class QueryExpander:
             else:
                 phrasings, hypothetical = parse_expansion(answer.text, query, self.n_variants)
         except SchemaViolation as exc:  # a server that ignores response_format may still answer usefully
-            try:
-                if exc.answer is None:
-                    raise JsonAnswerError("no answer to read") from None
-                phrasings, hypothetical = parse_expansion(exc.answer, query, self.n_variants)
+            read = _expansion_in_prose(exc.answer, query, self.n_variants)
+            if read is None:
+                warning = f"query expansion skipped: {exc.message}"
+            else:
+                phrasings, hypothetical = read
                 notes.append(
                     f"query expansion: {self.model_id} ignored the JSON schema; its answer was read as free text"
                 )
-            except JsonAnswerError:
-                warning = f"query expansion skipped: {exc.message}"
         except TimeoutError:
             warning = f"query expansion skipped: {self.model_id} did not answer within {self.time_budget_s:g}s"
         except ProviderError as exc:
