@@ -142,9 +142,13 @@ def match_query(text: str, operator: Operator = "OR", frequency: DocumentFrequen
     >>> match_query("how do the uploads retry?")
     '"uploads" OR "retry?"'
     """
+    return join_pieces(keyword_pieces(text, frequency), operator)
+
+
+def join_pieces(pieces: list[str], operator: Operator = "OR") -> str | None:
+    """The MATCH expression for pieces already chosen (``keyword_pieces``): each quoted, joined by ``operator``."""
     if operator not in ("OR", "AND"):
         raise ValueError(f"operator must be OR or AND, not {operator!r}")
-    pieces = keyword_pieces(text, frequency)
     if not pieces:
         return None
     return f" {operator} ".join(quote(piece) for piece in pieces)

@@ -91,9 +91,17 @@ import sqlite_vec
 
 from qmdr.errors import IndexBusy, ModelMismatch, StoreError
 from qmdr.search.fusion import reciprocal_rank_fusion
-from qmdr.search.keyword_query import UNSPACED_GLOB, match_query, quote, short_unspaced_runs, trigram_query
+from qmdr.search.keyword_query import (
+    UNSPACED_GLOB,
+    join_pieces,
+    keyword_pieces,
+    quote,
+    short_unspaced_runs,
+    trigram_query,
+)
 from qmdr.store.base import Filters, Hit, IndexChange, IndexStats
 from qmdr.store.filtering import field_terms, filter_tag_keys, filters_notes, tag_key
+from qmdr.store.keyword_index import KeywordIndex, PhraseScores, QueryTokenizer
 from qmdr.store.sqlite_readers import PinnedView, ReaderPool, end_read
 from qmdr.store.vector_file import load_snapshot, snapshot_file, write_snapshot
 from qmdr.store.vector_index import VectorIndex
@@ -404,6 +412,17 @@ class SqliteStore:
         self._fresh_lock = threading.Lock()
         self._fresh: dict[str, np.ndarray] = {}
         self._fresh_key: tuple[tuple[str, int] | None, int] | None = None  # (model, vector_epoch)
+        # the in-memory keyword index (qmdr.store.keyword_index): kept only once warm() asks for it (a
+        # long-lived process); rebuilt on a background thread after each change while FTS5 answers
+        self._keyword_wanted = False
+        self._keyword_index: KeywordIndex | None = None
+        self._keyword_declined: int | None = None  # the generation found too large to hold in memory
+        self._keyword_lock = threading.Lock()  # guards the fields below
+        self._keyword_build_lock = threading.Lock()  # one build at a time
+        self._keyword_thread: threading.Thread | None = None
+        self._keyword_dirty = False
+        self._closing = False
+        self._query_tokenizer: QueryTokenizer | None = None
         try:
             self._conn = _connect(":memory:" if memory else str(self.path), busy_timeout_ms)
             if not memory:
@@ -470,7 +489,12 @@ class SqliteStore:
         self.close()
 
     def close(self) -> None:
-        """Close the connections; waits for a snapshot build in progress (it uses one of them)."""
+        """Close the connections; waits for a snapshot or keyword index build in progress (each uses one)."""
+        with self._keyword_lock:
+            self._closing = True
+            thread = self._keyword_thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
         with self._build_lock, self._lock:
             view, self._view = self._view, None
             if view is not None:
@@ -756,6 +780,8 @@ class SqliteStore:
         """
         if self._view is not None and self.vector_search == "memory" and self._pool is not None:
             self._refresh_view()
+        if self._keyword_wanted and self._pool is not None:
+            self._request_keyword_build()
 
     def _remember_fresh(self, key: tuple[tuple[str, int] | None, int], vectors: dict[str, np.ndarray]) -> None:
         """After a commit: keep what was written for the next snapshot, within ``FRESH_MAX_VECTORS``."""
@@ -895,8 +921,12 @@ class SqliteStore:
         module docstring); a query without such characters runs exactly as before.
         """
         lists: dict[str, list[Hit]] = {}
-        match = match_query(query, frequency=lambda pieces: self._document_frequencies(conn, pieces))
-        if match is not None:
+        pieces = keyword_pieces(query, frequency=lambda pieces: self._document_frequencies(conn, pieces))
+        ranked = self._rank_in_memory(conn, pieces, k, filters) if pieces else None
+        match = join_pieces(pieces)
+        if ranked is not None:
+            lists["unicode61"] = self._hydrate(conn, ranked)
+        elif match is not None:
             weights = ", ".join(str(w) for w in BM25_WEIGHTS)
             if filters == Filters():
                 # rank inside the FTS table first and join only the k winners: joining every match to
@@ -955,6 +985,121 @@ class SqliteStore:
                 filters,
             )
         return _fuse_keyword_lists(lists, k)
+
+    def _rank_in_memory(
+        self, conn: apsw.Connection, pieces: list[str], k: int, filters: Filters
+    ) -> list[tuple[int, float]] | None:
+        """The unicode61 keyword ranking from the in-memory index, or None when FTS5 must rank.
+
+        The same (chunk id, score) list, in the same order, as the FTS5 query of
+        ``_keyword`` (``qmdr.store.keyword_index`` says why and how); None when
+        the index is not built, or not of ``conn``'s committed state, or a piece
+        has no token at all.
+        """
+        index = self._current_keyword_index(conn)
+        if index is None or self._query_tokenizer is None:
+            return None
+        phrases: list[str | PhraseScores] = []
+        for piece in pieces:
+            terms = self._query_tokenizer.terms(piece)
+            if not terms:
+                return None
+            phrases.append(terms[0] if len(terms) == 1 else self._phrase_scores(conn, piece))
+        allowed = None
+        if filters != Filters():
+            where, params = _filter_sql(filters)
+            passing = conn.execute(f"SELECT c.id FROM chunks c WHERE 1{where}", params)  # noqa: S608 (placeholders)
+            allowed = index.allowed(np.fromiter((row[0] for row in passing), np.int64))
+        return index.rank(phrases, k, allowed)
+
+    @staticmethod
+    def _phrase_scores(conn: apsw.Connection, piece: str) -> PhraseScores:
+        """What FTS5 gives each chunk for one phrase of several tokens asked alone (its share of an OR query)."""
+        weights = ", ".join(str(w) for w in BM25_WEIGHTS)
+        rows = conn.execute(
+            f"SELECT rowid, -bm25(chunks_fts, {weights}) FROM chunks_fts WHERE chunks_fts MATCH ?",  # noqa: S608
+            (quote(piece),),
+        ).fetchall()
+        ids = np.fromiter((row[0] for row in rows), np.int64, len(rows))
+        return ids, np.fromiter((row[1] for row in rows), np.float64, len(rows))
+
+    def _current_keyword_index(self, conn: apsw.Connection) -> KeywordIndex | None:
+        """The in-memory keyword index of ``conn``'s committed state, if there is one.
+
+        When it is missing or behind, a file store asks for a background build
+        (FTS5 answers meanwhile); an in-memory store, small by nature, builds it
+        here on its one connection.
+        """
+        if not self._keyword_wanted:
+            return None
+        index = self._keyword_index
+        generation = _generation(conn)
+        if index is not None and index.generation == generation:
+            return index
+        if self._pool is None:
+            return self._build_keyword_index(conn)
+        self._request_keyword_build()
+        return None
+
+    def _request_keyword_build(self) -> None:
+        """Have the keyword index rebuilt on its thread (started if none is running); returns at once."""
+        with self._keyword_lock:
+            self._keyword_dirty = True
+            if self._keyword_thread is not None or self._closing:
+                return
+            self._keyword_thread = threading.Thread(
+                target=self._keep_keyword_index, name="qmdr-keyword-index", daemon=True
+            )
+            self._keyword_thread.start()
+
+    def _keep_keyword_index(self) -> None:
+        """The keyword index thread: rebuild while changes keep coming, then end."""
+        while True:
+            with self._keyword_lock:
+                if self._closing or not self._keyword_dirty:
+                    self._keyword_thread = None
+                    return
+                self._keyword_dirty = False
+            try:
+                self._build_keyword_index()
+            except Exception as exc:  # FTS5 keeps answering; the next change or search tries again
+                with self._keyword_lock:
+                    self._keyword_thread = None
+                    if not self._closing:
+                        log.warning("building the in-memory keyword index failed (FTS5 ranks meanwhile): %s", exc)
+                return
+
+    def _build_keyword_index(self, conn: apsw.Connection | None = None) -> KeywordIndex | None:
+        """Build the keyword index of the latest commit (or of ``conn``'s state) and publish it.
+
+        Skipped when the current one is already of that state, or that state was
+        found too large for memory (``keyword_index.MAX_POSTINGS``).
+        """
+        with self._keyword_build_lock:
+            if self._query_tokenizer is None:
+                self._query_tokenizer = QueryTokenizer()
+            if conn is not None:
+                return self._publish_keyword_index(conn)
+            assert self._pool is not None  # noqa: S101 (a store without a pool passes its connection)
+            reader = self._pool.take()
+            try:
+                reader.execute("BEGIN")
+                return self._publish_keyword_index(reader)
+            finally:
+                self._pool.give(reader)
+
+    def _publish_keyword_index(self, conn: apsw.Connection) -> KeywordIndex | None:
+        generation = _generation(conn)
+        current = self._keyword_index
+        if (current is not None and current.generation == generation) or self._keyword_declined == generation:
+            return current if current is not None and current.generation == generation else None
+        index = KeywordIndex.build(conn, generation, BM25_WEIGHTS)
+        if index is None:
+            self._keyword_declined, self._keyword_index = generation, None
+            log.info("the keyword index is too large to hold in memory; FTS5 ranks every keyword search")
+        else:
+            self._keyword_index = index
+        return index
 
     @staticmethod
     def _document_frequencies(conn: apsw.Connection, pieces: list[str]) -> list[int]:
@@ -1125,12 +1270,23 @@ class SqliteStore:
         return self._refresh_view().snapshot
 
     def warm(self) -> int:
-        """Build the vector snapshot now, ahead of the first search; returns its chunk count.
+        """Build the search caches now, ahead of the first search; returns the vector snapshot's chunk count.
 
-        A no-op (0) with ``vector_search="vec0"``, which keeps no snapshot.
-        Keyword searches on a file store are not held up while it runs.
+        The vector snapshot (none with ``vector_search="vec0"``, which keeps no
+        snapshot: 0), then the in-memory keyword index, which from then on is
+        kept up to date after every change: a long-lived process (the server)
+        calls this, a one-shot command does not (one query through FTS5 costs
+        less than the build). Keyword searches on a file store are not held up
+        while it runs.
         """
-        return 0 if self.vector_search == "vec0" else len(self.vector_index())
+        chunks = 0 if self.vector_search == "vec0" else len(self.vector_index())
+        self._keyword_wanted = True
+        if self._pool is None:
+            with self._lock, self._read() as conn:
+                self._build_keyword_index(conn)
+        else:
+            self._build_keyword_index()
+        return chunks
 
     def _memory_snapshot(self) -> VectorIndex:
         """In memory (caller holds ``_lock``): the snapshot of the one connection's state."""

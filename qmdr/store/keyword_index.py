@@ -1,0 +1,192 @@
+"""An in-memory copy of ``chunks_fts`` that ranks exactly as FTS5's ``bm25()`` without scoring every match.
+
+Why: FTS5 computes ``bm25()`` for every row that matches any query term and
+only then sorts, so a question holding a common word (the median query of a
+10k-chunk Zipfian corpus matches 9,999 chunks) costs milliseconds of
+per-row callbacks, 25x the CPU of tantivy (``benchmarks/keyword_vs_tantivy.py``).
+A long-lived process (the server) keeps this index beside the vector
+snapshot: postings read once from FTS5's own inverted index (the ``fts5vocab``
+instance view, so the tokens are exactly FTS5's), with each posting's BM25
+*impact* (its term's IDF times its saturated, length-normalised frequency)
+computed at build time. A query is then a scatter-add of a few impact arrays
+into one score array (numpy), and a top-k selection.
+
+Same answers as FTS5: the impact of a posting is computed with the very
+formula and operation order of FTS5's ``fts5Bm25Function`` (``k1 = 1.2``,
+``b = 0.75``, IDF ``log((N - n + 0.5) / (n + 0.5))`` floored at ``1e-6``,
+frequency = the column-weighted count of the term's instances, document length
+= all tokens of the row, average over all rows), and a chunk's score adds its
+phrases' impacts in query order, as FTS5 does, so scores agree to the last bit
+on this machine and ties are broken by chunk id as ``ORDER BY score DESC,
+rowid`` does. A query piece that is a phrase of several tokens (``foo-bar``,
+``don't``) needs positions, which this index does not keep: the store asks
+FTS5 for that phrase alone (rare, and a phrase matches few chunks), whose
+per-chunk score is exactly what the phrase adds to the OR query's.
+
+It describes one committed state (``generation``): the store uses it only for a
+read transaction of that same generation and rebuilds it in the background
+after a change, with FTS5 answering meanwhile.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import apsw
+import numpy as np
+
+#: FTS5's bm25 constants (fts5_aux.c): term-frequency saturation and length normalisation
+BM25_K1 = 1.2
+BM25_B = 0.75
+#: FTS5 floors a non-positive IDF (a term in more than half the rows) at this
+MIN_IDF = 1e-6
+#: the FTS5 table this mirrors, its columns in order, and the tokenizer it was made with (``SCHEMA``)
+FTS_TABLE = "chunks_fts"
+FTS_COLUMNS = ("title", "headings", "body")
+TOKENIZER = ("porter", ["unicode61", "remove_diacritics", "2"])
+#: at most this many postings (term x chunk pairs; about 90 per 130-word chunk) are held in memory,
+#: 12 bytes each: 240 MB and ~20 s of build at the limit; a larger vault is ranked by FTS5 alone
+MAX_POSTINGS = 20_000_000
+
+#: (chunk ids, scores) FTS5 gave one phrase of several terms, asked alone: what it adds to each chunk
+PhraseScores = tuple[np.ndarray, np.ndarray]
+
+
+class QueryTokenizer:
+    """FTS5's own tokenizer (through apsw), so a query word becomes exactly the term FTS5 indexed.
+
+    One private in-memory connection, used under a lock: tokenizing a query
+    takes microseconds, and an apsw tokenizer belongs to one connection.
+    """
+
+    def __init__(self) -> None:
+        self._conn = apsw.Connection(":memory:")
+        self._tokenize = self._conn.fts5_tokenizer(TOKENIZER[0], TOKENIZER[1])
+        self._lock = threading.Lock()
+
+    def terms(self, piece: str) -> list[str]:
+        """The indexed terms of one query piece, in order (several for ``foo-bar``, none for ``---``)."""
+        with self._lock:
+            tokens = self._tokenize(piece.encode(), apsw.FTS5_TOKENIZE_QUERY, None)
+        return [token[2] for token in tokens]
+
+
+@dataclass(frozen=True, eq=False)
+class KeywordIndex:
+    """BM25 impacts of one committed state of ``chunks_fts``, in compressed-sparse-row form.
+
+    ``chunk_ids[d]`` is the chunk id of document ``d`` (ascending); the postings
+    of term ``t`` are ``docs[starts[t]:starts[t + 1]]`` with their impacts
+    ``impacts[...]`` (float64: the value FTS5 would add for that phrase).
+    """
+
+    generation: int
+    chunk_ids: np.ndarray
+    terms: dict[str, int]
+    starts: np.ndarray
+    docs: np.ndarray
+    impacts: np.ndarray
+
+    @property
+    def postings(self) -> int:
+        return int(self.docs.shape[0])
+
+    def __len__(self) -> int:
+        return int(self.chunk_ids.shape[0])
+
+    @classmethod
+    def build(cls, conn: apsw.Connection, generation: int, weights: Sequence[float]) -> KeywordIndex | None:
+        """Read ``chunks_fts`` through ``conn`` (in a read transaction, left open) into an index.
+
+        None when the table holds more than ``MAX_POSTINGS`` postings (FTS5 then
+        ranks alone). ``weights`` are the per-column bm25 weights the store uses.
+        """
+        vocab = f"temp.{FTS_TABLE}_instances"
+        conn.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS {vocab} USING fts5vocab(main, {FTS_TABLE}, instance)")
+        if conn.execute(f"SELECT count(*) FROM {vocab}").fetchone()[0] > MAX_POSTINGS:  # noqa: S608 (constants)
+            return None
+        chunk_ids = np.fromiter((row[0] for row in conn.execute("SELECT id FROM chunks ORDER BY id")), np.int64)
+        weight_of = " ".join(
+            f"WHEN '{column}' THEN {float(weight)!r}" for column, weight in zip(FTS_COLUMNS, weights, strict=True)
+        )
+        rows = conn.execute(
+            f"SELECT term, doc, sum(CASE col {weight_of} ELSE 1.0 END), count(*) FROM {vocab}"  # noqa: S608 (constants)
+            " GROUP BY term, doc"
+        ).fetchall()
+        terms: dict[str, int] = {}
+        term_of_row = np.empty(len(rows), np.int64)
+        for i, row in enumerate(rows):  # rows come ordered by term: a term's postings are one run
+            term_of_row[i] = terms.setdefault(row[0], len(terms))
+        doc_rowids = np.fromiter((row[1] for row in rows), np.int64, len(rows))
+        frequency = np.fromiter((row[2] for row in rows), np.float64, len(rows))
+        instances = np.fromiter((row[3] for row in rows), np.int64, len(rows))
+        docs = np.searchsorted(chunk_ids, doc_rowids).astype(np.int32)
+        n_rows = len(chunk_ids)
+        # document length = every token of the row (xColumnSize(-1)); average over all rows (xColumnTotalSize)
+        lengths = np.bincount(docs, weights=instances, minlength=n_rows).astype(np.float64)
+        average = float(lengths.sum()) / n_rows if n_rows else 1.0
+        starts = np.searchsorted(term_of_row, np.arange(len(terms) + 1)).astype(np.int64)
+        hits = np.diff(starts).astype(np.float64)
+        idf = np.log((n_rows - hits + 0.5) / (hits + 0.5))
+        idf[idf <= 0.0] = MIN_IDF
+        # the operations of fts5Bm25Function, in its order, so each impact is the double FTS5 adds
+        length_part = BM25_K1 * ((1 - BM25_B) + BM25_B * lengths[docs] / average)
+        impacts = np.repeat(idf, np.diff(starts)) * ((frequency * (BM25_K1 + 1.0)) / (frequency + length_part))
+        return cls(generation, chunk_ids, terms, starts, docs, impacts)
+
+    def term_postings(self, term: str) -> int:
+        """How many chunks hold ``term`` (its document frequency)."""
+        index = self.terms.get(term)
+        return 0 if index is None else int(self.starts[index + 1] - self.starts[index])
+
+    def rank(
+        self, phrases: Sequence[str | PhraseScores], k: int, allowed: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
+        """The best ``k`` (chunk id, score) for the OR of ``phrases``, best first; ties by chunk id.
+
+        A phrase is one indexed term, or the scores FTS5 gave a phrase of several
+        terms on its own (``PhraseScores``: each is exactly what that phrase adds
+        to an OR query's score). A phrase may repeat (two query pieces with one
+        stem): FTS5 counts each phrase, and so does this, adding them in query
+        order as it does. ``allowed`` (a boolean mask over documents) keeps only
+        the chunks a filter passes.
+        """
+        if k <= 0 or not len(self):
+            return []
+        scores = np.zeros(len(self), np.float64)
+        for phrase in phrases:
+            if isinstance(phrase, str):
+                index = self.terms.get(phrase)
+                if index is not None:
+                    start, end = self.starts[index], self.starts[index + 1]
+                    scores[self.docs[start:end]] += self.impacts[start:end]
+            elif len(phrase[0]):
+                scores[np.searchsorted(self.chunk_ids, phrase[0])] += phrase[1]
+        if allowed is not None:
+            scores[~allowed] = 0.0
+        return self._top(scores, k)
+
+    def _top(self, scores: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """Matched documents (score > 0: every impact is) ordered by score desc, chunk id asc; first ``k``."""
+        if k < len(scores):
+            kth = scores[np.argpartition(scores, len(scores) - k)[len(scores) - k]]
+            floor = max(kth, math.ulp(0.0))
+        else:
+            floor = math.ulp(0.0)
+        chosen = np.flatnonzero(scores >= floor)  # every tie with the k-th score, so ids break ties
+        order = np.lexsort((self.chunk_ids[chosen], -scores[chosen]))[:k]
+        picked = chosen[order]
+        return [(int(i), float(s)) for i, s in zip(self.chunk_ids[picked], scores[picked], strict=True)]
+
+    def allowed(self, chunk_ids: np.ndarray) -> np.ndarray:
+        """A document mask holding the given chunk ids (those a filter passes)."""
+        mask = np.zeros(len(self), bool)
+        if len(chunk_ids):
+            where = np.searchsorted(self.chunk_ids, chunk_ids)
+            inside = where < len(self)
+            where, wanted = where[inside], chunk_ids[inside]
+            mask[where[self.chunk_ids[where] == wanted]] = True
+        return mask
