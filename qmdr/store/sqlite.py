@@ -78,6 +78,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -149,6 +150,14 @@ PERSIST_MIN_ROWS = 20_000
 #: a saved snapshot is saved again once the rows added since (held in memory, read from SQLite at a
 #: restart) exceed this share of it; each save writes every row, 1.5 GB at 1M x 384
 PERSIST_EXTRA_FRACTION = 0.05
+#: the in-memory keyword index is rebuilt once changes have stopped for this long (a reindex commits
+#: batch after batch; building after each would spend a core on states nobody searches)...
+KEYWORD_SETTLE_S = 0.5
+#: ...or once it has been behind for this long, or for this many times its last build's duration if that
+#: is longer, so a steady stream of note writes still gets it caught up while costing at most a fifth of
+#: a core; FTS5 ranks (with the same results) meanwhile
+KEYWORD_MAX_BEHIND_S = 10.0
+KEYWORD_MAX_BEHIND_BUILDS = 5.0
 
 REBUILD_HINT = "run `qmdr index --rebuild` to re-embed with the new model (text embedded before is reused)"
 
@@ -421,7 +430,8 @@ class SqliteStore:
         self._keyword_build_lock = threading.Lock()  # one build at a time
         self._keyword_thread: threading.Thread | None = None
         self._keyword_dirty = False
-        self._closing = False
+        self._keyword_build_seconds = 0.0  # how long the last build took
+        self._closing = threading.Event()  # set by close(): the keyword index thread stops waiting
         self._query_tokenizer: QueryTokenizer | None = None
         try:
             self._conn = _connect(":memory:" if memory else str(self.path), busy_timeout_ms)
@@ -491,7 +501,7 @@ class SqliteStore:
     def close(self) -> None:
         """Close the connections; waits for a snapshot or keyword index build in progress (each uses one)."""
         with self._keyword_lock:
-            self._closing = True
+            self._closing.set()
             thread = self._keyword_thread
         if thread is not None and thread is not threading.current_thread():
             thread.join()
@@ -1045,7 +1055,7 @@ class SqliteStore:
         """Have the keyword index rebuilt on its thread (started if none is running); returns at once."""
         with self._keyword_lock:
             self._keyword_dirty = True
-            if self._keyword_thread is not None or self._closing:
+            if self._keyword_thread is not None or self._closing.is_set():
                 return
             self._keyword_thread = threading.Thread(
                 target=self._keep_keyword_index, name="qmdr-keyword-index", daemon=True
@@ -1053,21 +1063,32 @@ class SqliteStore:
             self._keyword_thread.start()
 
     def _keep_keyword_index(self) -> None:
-        """The keyword index thread: rebuild while changes keep coming, then end."""
+        """The keyword index thread: once changes settle (``KEYWORD_SETTLE_S``), rebuild; end when none are left."""
         while True:
             with self._keyword_lock:
-                if self._closing or not self._keyword_dirty:
+                if self._closing.is_set() or not self._keyword_dirty:
                     self._keyword_thread = None
                     return
                 self._keyword_dirty = False
+            behind_since = time.monotonic()
+            patience = max(KEYWORD_MAX_BEHIND_S, KEYWORD_MAX_BEHIND_BUILDS * self._keyword_build_seconds)
+            while not self._closing.wait(KEYWORD_SETTLE_S):
+                with self._keyword_lock:
+                    if not self._keyword_dirty or time.monotonic() - behind_since >= patience:
+                        break
+                    self._keyword_dirty = False  # another change came: wait for it to settle too
+            if self._closing.is_set():
+                continue  # ends the thread above
+            started = time.monotonic()
             try:
                 self._build_keyword_index()
             except Exception as exc:  # FTS5 keeps answering; the next change or search tries again
                 with self._keyword_lock:
                     self._keyword_thread = None
-                    if not self._closing:
+                    if not self._closing.is_set():
                         log.warning("building the in-memory keyword index failed (FTS5 ranks meanwhile): %s", exc)
                 return
+            self._keyword_build_seconds = time.monotonic() - started
 
     def _build_keyword_index(self, conn: apsw.Connection | None = None) -> KeywordIndex | None:
         """Build the keyword index of the latest commit (or of ``conn``'s state) and publish it.

@@ -272,3 +272,49 @@ def test_closing_waits_for_a_build_in_progress(tmp_path: Path, monkeypatch) -> N
     release.set()
     closer.join(REBUILD_LIMIT_S)
     assert not closer.is_alive()
+
+
+def _counting_builds(monkeypatch) -> list[int]:
+    """Record the generation of every keyword index build from now on."""
+    built: list[int] = []
+    build = KeywordIndex.build
+
+    def counted(conn, generation, weights):
+        built.append(generation)
+        return build(conn, generation, weights)
+
+    monkeypatch.setattr(KeywordIndex, "build", counted)
+    return built
+
+
+def test_a_burst_of_commits_costs_one_build_once_it_settles(pair, monkeypatch) -> None:
+    warmed, plain = pair
+    _fill(warmed, random.Random(6), 10)
+    warmed.warm()
+    built = _counting_builds(monkeypatch)
+    monkeypatch.setattr(sqlite, "KEYWORD_SETTLE_S", 5.0)  # far longer than five small commits take
+    for i in range(5):
+        note, chunks = make_note(f"burst/{i}.md", [f"burst note {i} about herons"], title="Burst")
+        warmed.apply(IndexChange(upserts=[(note, chunks)]))
+    assert built == []  # nothing is built while the changes keep coming
+    assert _ranking(warmed.keyword("burst herons", 10)) == _ranking(plain.keyword("burst herons", 10))
+    index = _wait_for_current(warmed)
+    assert built == [index.generation]  # one build, of the last state
+    assert index.term_postings("burst") == 5
+
+
+def test_a_steady_stream_of_writes_still_gets_the_index_caught_up(pair, monkeypatch) -> None:
+    warmed, _ = pair
+    _fill(warmed, random.Random(9), 10)
+    warmed.warm()
+    built = _counting_builds(monkeypatch)
+    monkeypatch.setattr(sqlite, "KEYWORD_SETTLE_S", 0.3)
+    monkeypatch.setattr(sqlite, "KEYWORD_MAX_BEHIND_S", 1.0)
+    deadline = time.monotonic() + REBUILD_LIMIT_S
+    i = 0
+    while not built and time.monotonic() < deadline:  # a write every 0.1 s never settles for 0.3 s
+        note, chunks = make_note(f"stream/{i}.md", [f"stream note {i}"], title="Stream")
+        warmed.apply(IndexChange(upserts=[(note, chunks)]))
+        i += 1
+        time.sleep(0.1)
+    assert built, "the index was never rebuilt while writes kept coming"
