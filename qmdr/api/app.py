@@ -82,12 +82,12 @@ def warm_store(*stores: object) -> threading.Thread | None:
                 chunks = warm()
             except Exception as exc:  # e.g. the store was closed by a quick shutdown
                 log.warning(
-                    "warming the vector snapshot failed (the first search will build it): %s: %s",
+                    "warming the search caches failed (the first search will build them): %s: %s",
                     type(exc).__name__,
                     exc,
                 )
                 continue
-            log.info("vector snapshot ready: %d chunks in %.1f s", chunks, time.perf_counter() - started)
+            log.info("search caches ready: %d chunks in %.1f s", chunks, time.perf_counter() - started)
 
     thread = threading.Thread(target=run, name="qmdr-warm-store", daemon=True)
     thread.start()
@@ -108,6 +108,18 @@ def stores_to_warm(service: Service) -> list[object]:
     except Exception as exc:  # a broken registry must not stop the server from starting
         log.warning("named vaults were not warmed: %s: %s", type(exc).__name__, exc)
     return stores
+
+
+def warm_vaults_when_opened(service: Service) -> None:
+    """From now on, warm each vault's index as the hub first opens it (one added or indexed after start).
+
+    Warming is what makes a store keep its in-memory search caches (the vector
+    snapshot and the keyword index) up to date, which pays in a long-lived server only.
+    """
+    try:
+        service.memory.open_listeners.append(warm_store)
+    except Exception as exc:  # a broken registry must not stop the server from starting
+        log.warning("vaults opened later will not be warmed: %s: %s", type(exc).__name__, exc)
 
 
 async def body_gate(request: Request) -> Response | None:
@@ -142,6 +154,7 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
         app.state.service = service or Service.from_settings(settings)
         instrument_service(app.state.metrics, app.state.service)
         app.state.store_warmup = warm_store(*stores_to_warm(app.state.service))
+        warm_vaults_when_opened(app.state.service)
         watching = start_watch(app.state.service) if settings.qmdr_watch else None  # `qmdr serve --watch`
         try:
             yield

@@ -134,6 +134,7 @@ class VaultHub:
         self._locks: dict[str, asyncio.Lock] = {}
         self.jobs = ReindexJobs()  # background reindexes (POST /reindex, the dashboard), one at a time
         self.listeners: list[Callable[[], None]] = []  # told when a vault is added or removed (the watcher)
+        self.open_listeners: list[Callable[[Store], object]] = []  # told when an index is opened (the server warms it)
         self.superseded = SupersededFilter()  # which hits come from notes replaced by newer ones
         self.data_dir = Path(self.settings.qmdr_data_dir)
 
@@ -256,6 +257,8 @@ class VaultHub:
         store = given if given is not None else self._open_store(self.settings, name)
         opened = OpenVault(name, store, self.make_searcher(store), owned=given is None)
         self._open[name] = opened
+        for listener in self.open_listeners:
+            listener(store)
         return opened
 
     def chunking(self, info: VaultInfo) -> dict[str, int]:

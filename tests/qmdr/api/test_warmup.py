@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import anyio
@@ -76,3 +77,27 @@ def test_indexed_named_vaults_are_warmed_too_and_unindexed_ones_not_created(tmp_
     finally:
         again.memory.close()
         again.store.close()
+
+
+def test_a_vault_opened_after_start_is_warmed_and_keeps_its_keyword_index(tmp_path: Path) -> None:
+    from tests.qmdr.memory_service import make_service, write_notes
+
+    notes = {"a.md": "# A\n\nUploads retry with backoff.\n", "b.md": "# B\n\nTomatoes need sun.\n"}
+    service = make_service(tmp_path, write_notes(tmp_path / "default-notes", notes))
+    try:
+        with TestClient(create_app(service.settings, service=service)) as client:
+            client.app.state.store_warmup.join(HOLD_LIMIT_S)
+            service.memory.add("later", write_notes(tmp_path / "later-notes", notes))
+            anyio.run(service.memory.reindex, "later")
+            store = service.memory._open["later"].store
+            deadline = time.monotonic() + HOLD_LIMIT_S
+            while time.monotonic() < deadline and not (
+                store._keyword_index is not None and store._keyword_index.generation == store.generation()
+            ):
+                time.sleep(0.02)
+            assert store._keyword_index is not None and store._keyword_index.term_postings("tomato") == 1
+            found = client.post("/vaults/later/search", json={"query": "tomatoes", "mode": "keyword"}).json()
+            assert [hit["path"] for hit in found["results"]] == ["b.md"]
+    finally:
+        service.memory.close()
+        service.store.close()
