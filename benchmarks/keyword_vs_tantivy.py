@@ -7,9 +7,9 @@ Two corpora, one chunk per document, each indexed by both engines with the same 
 (title x4, headings x2, text x1; English stemming: FTS5 ``porter unicode61``, tantivy ``en_stem``):
 
 * **Cranfield** (1,400 abstracts, 225 queries).
-* **Zipfian**: 10,000 chunks of 60-200 words drawn from a 30,000-word vocabulary with Zipf exponent 1.1,
-  and 300 queries of 2-6 words drawn from the same distribution (common words included, as in real
-  questions), so posting lists are as long as in real text.
+* **Zipfian**: 10,000 chunks (``--zipf-chunks`` for other sizes) of 60-200 words drawn from a
+  30,000-word vocabulary with Zipf exponent 1.1, and 300 queries of 2-6 words drawn from the same
+  distribution (common words included, as in real questions), so posting lists are as long as in real text.
 
 Three engines over the same corpus, each doing the whole job a keyword search does for a caller: turn
 the text into a query, rank, take the top 10 and read each hit's stored fields (path, title, headings,
@@ -226,13 +226,20 @@ def main() -> None:
     parser.add_argument("--cranfield", type=Path, default=Path("/work/shared/data/cranfield"))
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--name", default="keyword_vs_tantivy")
+    parser.add_argument(
+        "--zipf-chunks",
+        type=lambda text: [int(n) for n in text.split(",")],
+        default=[10_000],
+        help="sizes of the Zipfian corpus, comma-separated (default 10000; 100000 shows how both scale)",
+    )
     args = parser.parse_args()
     import tantivy  # noqa: F401 - fail early with the install hint below
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         rows.append(compare("cranfield", *load_cranfield(args.cranfield), args.rounds, Path(tmp)))
-        rows.append(compare("zipf-10k", *zipf_corpus(), args.rounds, Path(tmp)))
+        for chunks in args.zipf_chunks:
+            rows.append(compare(f"zipf-{chunks // 1000}k", *zipf_corpus(n_docs=chunks), args.rounds, Path(tmp)))
     from importlib.metadata import version
 
     facts = {
