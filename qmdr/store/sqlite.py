@@ -78,7 +78,6 @@ import json
 import logging
 import os
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -102,7 +101,8 @@ from qmdr.search.keyword_query import (
 )
 from qmdr.store.base import Filters, Hit, IndexChange, IndexStats
 from qmdr.store.filtering import field_terms, filter_tag_keys, filters_notes, tag_key
-from qmdr.store.keyword_index import KeywordIndex, PhraseScores, QueryTokenizer
+from qmdr.store.keyword_index import PhraseScores
+from qmdr.store.keyword_keeper import KeywordIndexKeeper
 from qmdr.store.sqlite_readers import PinnedView, ReaderPool, end_read
 from qmdr.store.vector_file import load_snapshot, snapshot_file, write_snapshot
 from qmdr.store.vector_index import VectorIndex
@@ -150,14 +150,6 @@ PERSIST_MIN_ROWS = 20_000
 #: a saved snapshot is saved again once the rows added since (held in memory, read from SQLite at a
 #: restart) exceed this share of it; each save writes every row, 1.5 GB at 1M x 384
 PERSIST_EXTRA_FRACTION = 0.05
-#: the in-memory keyword index is rebuilt once changes have stopped for this long (a reindex commits
-#: batch after batch; building after each would spend a core on states nobody searches)...
-KEYWORD_SETTLE_S = 0.5
-#: ...or once it has been behind for this long, or for this many times its last build's duration if that
-#: is longer, so a steady stream of note writes still gets it caught up while costing at most a fifth of
-#: a core; FTS5 ranks (with the same results) meanwhile
-KEYWORD_MAX_BEHIND_S = 10.0
-KEYWORD_MAX_BEHIND_BUILDS = 5.0
 
 REBUILD_HINT = "run `qmdr index --rebuild` to re-embed with the new model (text embedded before is reused)"
 
@@ -421,18 +413,8 @@ class SqliteStore:
         self._fresh_lock = threading.Lock()
         self._fresh: dict[str, np.ndarray] = {}
         self._fresh_key: tuple[tuple[str, int] | None, int] | None = None  # (model, vector_epoch)
-        # the in-memory keyword index (qmdr.store.keyword_index): kept only once warm() asks for it (a
-        # long-lived process); rebuilt on a background thread after each change while FTS5 answers
-        self._keyword_wanted = False
-        self._keyword_index: KeywordIndex | None = None
-        self._keyword_declined: int | None = None  # the generation found too large to hold in memory
-        self._keyword_lock = threading.Lock()  # guards the fields below
-        self._keyword_build_lock = threading.Lock()  # one build at a time
-        self._keyword_thread: threading.Thread | None = None
-        self._keyword_dirty = False
-        self._keyword_build_seconds = 0.0  # how long the last build took
-        self._closing = threading.Event()  # set by close(): the keyword index thread stops waiting
-        self._query_tokenizer: QueryTokenizer | None = None
+        # the in-memory keyword index, kept once warm() asks for it (qmdr.store.keyword_keeper says why)
+        self._keyword_keeper = KeywordIndexKeeper(None if memory else self._read, _generation, BM25_WEIGHTS)
         try:
             self._conn = _connect(":memory:" if memory else str(self.path), busy_timeout_ms)
             if not memory:
@@ -500,11 +482,7 @@ class SqliteStore:
 
     def close(self) -> None:
         """Close the connections; waits for a snapshot or keyword index build in progress (each uses one)."""
-        with self._keyword_lock:
-            self._closing.set()
-            thread = self._keyword_thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join()
+        self._keyword_keeper.close()
         with self._build_lock, self._lock:
             view, self._view = self._view, None
             if view is not None:
@@ -790,8 +768,7 @@ class SqliteStore:
         """
         if self._view is not None and self.vector_search == "memory" and self._pool is not None:
             self._refresh_view()
-        if self._keyword_wanted and self._pool is not None:
-            self._request_keyword_build()
+        self._keyword_keeper.changed()
 
     def _remember_fresh(self, key: tuple[tuple[str, int] | None, int], vectors: dict[str, np.ndarray]) -> None:
         """After a commit: keep what was written for the next snapshot, within ``FRESH_MAX_VECTORS``."""
@@ -1006,12 +983,13 @@ class SqliteStore:
         the index is not built, or not of ``conn``'s committed state, or a piece
         has no token at all.
         """
-        index = self._current_keyword_index(conn)
-        if index is None or self._query_tokenizer is None:
+        index = self._keyword_keeper.current(conn)
+        tokenizer = self._keyword_keeper.tokenizer
+        if index is None or tokenizer is None:
             return None
         phrases: list[str | PhraseScores] = []
         for piece in pieces:
-            terms = self._query_tokenizer.terms(piece)
+            terms = tokenizer.terms(piece)
             if not terms:
                 return None
             phrases.append(terms[0] if len(terms) == 1 else self._phrase_scores(conn, piece))
@@ -1032,95 +1010,6 @@ class SqliteStore:
         ).fetchall()
         ids = np.fromiter((row[0] for row in rows), np.int64, len(rows))
         return ids, np.fromiter((row[1] for row in rows), np.float64, len(rows))
-
-    def _current_keyword_index(self, conn: apsw.Connection) -> KeywordIndex | None:
-        """The in-memory keyword index of ``conn``'s committed state, if there is one.
-
-        When it is missing or behind, a file store asks for a background build
-        (FTS5 answers meanwhile); an in-memory store, small by nature, builds it
-        here on its one connection.
-        """
-        if not self._keyword_wanted:
-            return None
-        index = self._keyword_index
-        generation = _generation(conn)
-        if index is not None and index.generation == generation:
-            return index
-        if self._pool is None:
-            return self._build_keyword_index(conn)
-        self._request_keyword_build()
-        return None
-
-    def _request_keyword_build(self) -> None:
-        """Have the keyword index rebuilt on its thread (started if none is running); returns at once."""
-        with self._keyword_lock:
-            self._keyword_dirty = True
-            if self._keyword_thread is not None or self._closing.is_set():
-                return
-            self._keyword_thread = threading.Thread(
-                target=self._keep_keyword_index, name="qmdr-keyword-index", daemon=True
-            )
-            self._keyword_thread.start()
-
-    def _keep_keyword_index(self) -> None:
-        """The keyword index thread: once changes settle (``KEYWORD_SETTLE_S``), rebuild; end when none are left."""
-        while True:
-            with self._keyword_lock:
-                if self._closing.is_set() or not self._keyword_dirty:
-                    self._keyword_thread = None
-                    return
-                self._keyword_dirty = False
-            behind_since = time.monotonic()
-            patience = max(KEYWORD_MAX_BEHIND_S, KEYWORD_MAX_BEHIND_BUILDS * self._keyword_build_seconds)
-            while not self._closing.wait(KEYWORD_SETTLE_S):
-                with self._keyword_lock:
-                    if not self._keyword_dirty or time.monotonic() - behind_since >= patience:
-                        break
-                    self._keyword_dirty = False  # another change came: wait for it to settle too
-            if self._closing.is_set():
-                continue  # ends the thread above
-            started = time.monotonic()
-            try:
-                self._build_keyword_index()
-            except Exception as exc:  # FTS5 keeps answering; the next change or search tries again
-                with self._keyword_lock:
-                    self._keyword_thread = None
-                    if not self._closing.is_set():
-                        log.warning("building the in-memory keyword index failed (FTS5 ranks meanwhile): %s", exc)
-                return
-            self._keyword_build_seconds = time.monotonic() - started
-
-    def _build_keyword_index(self, conn: apsw.Connection | None = None) -> KeywordIndex | None:
-        """Build the keyword index of the latest commit (or of ``conn``'s state) and publish it.
-
-        Skipped when the current one is already of that state, or that state was
-        found too large for memory (``keyword_index.MAX_POSTINGS``).
-        """
-        with self._keyword_build_lock:
-            if self._query_tokenizer is None:
-                self._query_tokenizer = QueryTokenizer()
-            if conn is not None:
-                return self._publish_keyword_index(conn)
-            assert self._pool is not None  # noqa: S101 (a store without a pool passes its connection)
-            reader = self._pool.take()
-            try:
-                reader.execute("BEGIN")
-                return self._publish_keyword_index(reader)
-            finally:
-                self._pool.give(reader)
-
-    def _publish_keyword_index(self, conn: apsw.Connection) -> KeywordIndex | None:
-        generation = _generation(conn)
-        current = self._keyword_index
-        if (current is not None and current.generation == generation) or self._keyword_declined == generation:
-            return current if current is not None and current.generation == generation else None
-        index = KeywordIndex.build(conn, generation, BM25_WEIGHTS)
-        if index is None:
-            self._keyword_declined, self._keyword_index = generation, None
-            log.info("the keyword index is too large to hold in memory; FTS5 ranks every keyword search")
-        else:
-            self._keyword_index = index
-        return index
 
     @staticmethod
     def _document_frequencies(conn: apsw.Connection, pieces: list[str]) -> list[int]:
@@ -1301,12 +1190,11 @@ class SqliteStore:
         while it runs.
         """
         chunks = 0 if self.vector_search == "vec0" else len(self.vector_index())
-        self._keyword_wanted = True
         if self._pool is None:
             with self._lock, self._read() as conn:
-                self._build_keyword_index(conn)
+                self._keyword_keeper.want(conn)
         else:
-            self._build_keyword_index()
+            self._keyword_keeper.want()
         return chunks
 
     def _memory_snapshot(self) -> VectorIndex:

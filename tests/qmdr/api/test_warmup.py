@@ -92,10 +92,10 @@ def test_a_vault_opened_after_start_is_warmed_and_keeps_its_keyword_index(tmp_pa
             store = service.memory._open["later"].store
             deadline = time.monotonic() + HOLD_LIMIT_S
             while time.monotonic() < deadline and not (
-                store._keyword_index is not None and store._keyword_index.generation == store.generation()
+                store._keyword_keeper.index is not None and store._keyword_keeper.index.generation == store.generation()
             ):
                 time.sleep(0.02)
-            assert store._keyword_index is not None and store._keyword_index.term_postings("tomato") == 1
+            assert store._keyword_keeper.index is not None and store._keyword_keeper.index.term_postings("tomato") == 1
             found = client.post("/vaults/later/search", json={"query": "tomatoes", "mode": "keyword"}).json()
             assert [hit["path"] for hit in found["results"]] == ["b.md"]
     finally:

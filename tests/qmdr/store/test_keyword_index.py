@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qmdr.store import keyword_index, sqlite
+from qmdr.store import keyword_index, keyword_keeper, sqlite
 from qmdr.store.base import Filters, Hit, IndexChange
 from qmdr.store.keyword_index import KeywordIndex
 from qmdr.store.sqlite import SqliteStore
@@ -104,7 +104,7 @@ def _ranking(hits: list[Hit]) -> list[tuple[int, float]]:
 def _wait_for_current(store: SqliteStore) -> KeywordIndex:
     deadline = time.monotonic() + REBUILD_LIMIT_S
     while time.monotonic() < deadline:
-        index = store._keyword_index  # noqa: SLF001 - the test watches the background build land
+        index = store._keyword_keeper.index  # noqa: SLF001 - the test watches the background build land
         if index is not None and index.generation == store.generation():
             return index
         time.sleep(0.02)
@@ -128,7 +128,7 @@ def test_rankings_and_scores_equal_fts5_bm25_exactly(pair) -> None:
     rng = random.Random(5)
     _fill(warmed, rng, 120)
     warmed.warm()
-    index = warmed._keyword_index  # noqa: SLF001
+    index = warmed._keyword_keeper.index  # noqa: SLF001
     assert index is not None and index.generation == warmed.generation()
     used = 0
     for query in _queries(rng, 150):
@@ -167,7 +167,7 @@ def test_a_change_is_searched_at_once_and_the_index_catches_up(pair) -> None:
     rng = random.Random(3)
     _fill(warmed, rng, 40)
     warmed.warm()
-    before = warmed._keyword_index  # noqa: SLF001
+    before = warmed._keyword_keeper.index  # noqa: SLF001
     note, chunks = make_note("n/new.md", ["the zeppelin hangar by the quarry"], title="Zeppelin")
     warmed.apply(IndexChange(upserts=[(note, chunks)], deletes=["n/000.md"]))
     # right after the commit the old index is not used: the new note is found, the deleted one is not
@@ -200,13 +200,13 @@ def test_memory_store_builds_on_the_search_itself() -> None:
         rng = random.Random(2)
         _fill(store, rng, 30)
         store.warm()
-        first = store._keyword_index  # noqa: SLF001
+        first = store._keyword_keeper.index  # noqa: SLF001
         assert first is not None
         note, chunks = make_note("n/late.md", ["an ibis in the reeds"], title="Ibis")
         store.apply(IndexChange(upserts=[(note, chunks)]))
         assert [hit.note_path for hit in store.keyword("ibis", 3)] == ["n/late.md"]
-        assert store._keyword_index is not first  # noqa: SLF001
-        assert store._keyword_index.term_postings("ibi") == 1  # noqa: SLF001 - porter's stem of "ibis"
+        assert store._keyword_keeper.index is not first  # noqa: SLF001
+        assert store._keyword_keeper.index.term_postings("ibi") == 1  # noqa: SLF001 - porter's stem of "ibis"
     finally:
         store.close()
 
@@ -217,7 +217,7 @@ def test_a_vault_too_large_for_memory_is_ranked_by_fts5(pair, monkeypatch) -> No
     _fill(warmed, rng, 20)
     monkeypatch.setattr(keyword_index, "MAX_POSTINGS", 10)
     warmed.warm()
-    assert warmed._keyword_index is None  # noqa: SLF001
+    assert warmed._keyword_keeper.index is None  # noqa: SLF001
     for query in _queries(rng, 10):
         assert _ranking(warmed.keyword(query, 10)) == _ranking(plain.keyword(query, 10))
 
@@ -292,7 +292,7 @@ def test_a_burst_of_commits_costs_one_build_once_it_settles(pair, monkeypatch) -
     _fill(warmed, random.Random(6), 10)
     warmed.warm()
     built = _counting_builds(monkeypatch)
-    monkeypatch.setattr(sqlite, "KEYWORD_SETTLE_S", 5.0)  # far longer than five small commits take
+    monkeypatch.setattr(keyword_keeper, "SETTLE_S", 5.0)  # far longer than five small commits take
     for i in range(5):
         note, chunks = make_note(f"burst/{i}.md", [f"burst note {i} about herons"], title="Burst")
         warmed.apply(IndexChange(upserts=[(note, chunks)]))
@@ -308,8 +308,8 @@ def test_a_steady_stream_of_writes_still_gets_the_index_caught_up(pair, monkeypa
     _fill(warmed, random.Random(9), 10)
     warmed.warm()
     built = _counting_builds(monkeypatch)
-    monkeypatch.setattr(sqlite, "KEYWORD_SETTLE_S", 0.3)
-    monkeypatch.setattr(sqlite, "KEYWORD_MAX_BEHIND_S", 1.0)
+    monkeypatch.setattr(keyword_keeper, "SETTLE_S", 0.3)
+    monkeypatch.setattr(keyword_keeper, "MAX_BEHIND_S", 1.0)
     deadline = time.monotonic() + REBUILD_LIMIT_S
     i = 0
     while not built and time.monotonic() < deadline:  # a write every 0.1 s never settles for 0.3 s
