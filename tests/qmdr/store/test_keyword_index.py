@@ -318,3 +318,15 @@ def test_a_steady_stream_of_writes_still_gets_the_index_caught_up(pair, monkeypa
         i += 1
         time.sleep(0.1)
     assert built, "the index was never rebuilt while writes kept coming"
+
+
+@pytest.mark.parametrize("matched_share", [1.0, 0.5, 0.05, 0.001])
+def test_top_k_is_the_sorted_order_whatever_share_of_chunks_matched(matched_share: float) -> None:
+    rng = np.random.default_rng(int(matched_share * 1000))
+    n = 5_000
+    chunk_ids = np.sort(rng.choice(10 * n, n, replace=False)).astype(np.int64)
+    index = KeywordIndex(1, chunk_ids, {}, np.zeros(1, np.int64), np.zeros(0, np.int32), np.zeros(0))
+    scores = np.where(rng.random(n) < matched_share, rng.integers(1, 40, n) / 8.0, 0.0)  # many ties
+    expected = sorted(((-s, int(i)) for i, s in zip(chunk_ids, scores, strict=True) if s > 0))
+    for k in (1, 10, 100, n):
+        assert index._top(scores.copy(), k) == [(i, -s) for s, i in expected[:k]]
