@@ -1011,13 +1011,23 @@ class SqliteStore:
         ids = np.fromiter((row[0] for row in rows), np.int64, len(rows))
         return ids, np.fromiter((row[1] for row in rows), np.float64, len(rows))
 
-    @staticmethod
-    def _document_frequencies(conn: apsw.Connection, pieces: list[str]) -> list[int]:
-        """How many chunks hold each query piece (as FTS5 reads it): picks a long query's rarest words."""
-        return [
-            int(conn.execute("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (quote(piece),)).fetchone()[0])
-            for piece in pieces
-        ]
+    def _document_frequencies(self, conn: apsw.Connection, pieces: list[str]) -> list[int]:
+        """How many chunks hold each query piece (as FTS5 reads it): picks a long query's rarest words.
+
+        A one-term piece is looked up in the in-memory keyword index when it is
+        of ``conn``'s state (its posting count is FTS5's count); FTS5 counts the rest.
+        """
+        index = self._keyword_keeper.current(conn)
+        tokenizer = self._keyword_keeper.tokenizer
+        counts = []
+        for piece in pieces:
+            terms = tokenizer.terms(piece) if index is not None and tokenizer is not None else []
+            if index is not None and len(terms) == 1:
+                counts.append(index.term_postings(terms[0]))
+            else:
+                sql = "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?"
+                counts.append(int(conn.execute(sql, (quote(piece),)).fetchone()[0]))
+        return counts
 
     @staticmethod
     def _ranked_hits(conn: apsw.Connection, sql: str, head: tuple[Any, ...], k: int, filters: Filters) -> list[Hit]:

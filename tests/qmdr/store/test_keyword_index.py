@@ -330,3 +330,15 @@ def test_top_k_is_the_sorted_order_whatever_share_of_chunks_matched(matched_shar
     expected = sorted(((-s, int(i)) for i, s in zip(chunk_ids, scores, strict=True) if s > 0))
     for k in (1, 10, 100, n):
         assert index._top(scores.copy(), k) == [(i, -s) for s, i in expected[:k]]
+
+
+def test_a_pasted_paragraph_keeps_the_same_rarest_words_as_fts5(pair) -> None:
+    warmed, plain = pair
+    rng = random.Random(12)
+    _fill(warmed, rng, 80)
+    warmed.warm()
+    for shuffle in range(5):
+        words = [*WORDS, "incident-review", "don't", "e-mail"]
+        random.Random(shuffle).shuffle(words)
+        paragraph = " ".join(words)  # more distinct words than one query keeps: the rarest ones are kept
+        assert _ranking(warmed.keyword(paragraph, 20)) == _ranking(plain.keyword(paragraph, 20))
