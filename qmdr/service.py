@@ -104,14 +104,7 @@ class Service:
             if self.components
             else {"model": self.embedder.model_id, "dim": self.embedder.dim},
             "rerank": self.components.describe_rerank() if self.components else {"enabled": False},
-            "index": {
-                "notes": stats.notes,
-                "chunks": stats.chunks,
-                "vectors": stats.vectors,
-                "model": stats.model_id,
-                "dim": stats.dim,
-                "last_reindex": stats.last_reindex,
-            },
+            "index": stats.summary(),
         }
 
     async def aclose(self) -> None:

@@ -335,9 +335,10 @@ def status(as_json: JsonOpt = False, index_path: IndexOpt = None) -> None:
         print(json.dumps(info, indent=2, default=str))
         return
     pairs = [
-        (f"{section}.{key}", value)
+        (f"{section}.{key}{'.' + part if part else ''}", shown)
         for section in ("embedding", "rerank", "index")
         for key, value in info[section].items()
+        for part, shown in (value.items() if isinstance(value, dict) else [("", value)])
     ]
     console.print(render.key_values("qmdr status", [*pairs, ("store", info["store"])]))
 

@@ -388,15 +388,7 @@ class VaultHub:
         return note
 
     def stats(self, name: str) -> dict[str, Any]:
-        stats = self.open(name).store.stats()
-        return {
-            "notes": stats.notes,
-            "chunks": stats.chunks,
-            "vectors": stats.vectors,
-            "model": stats.model_id,
-            "dim": stats.dim,
-            "last_reindex": stats.last_reindex,
-        }
+        return self.open(name).store.stats().summary()
 
     async def search_vault(
         self,

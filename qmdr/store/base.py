@@ -81,6 +81,21 @@ class IndexStats:
     last_reindex: str | None  # ISO timestamp (UTC)
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def summary(self) -> dict[str, Any]:
+        """The counts ``/health``, ``qmdr status`` and a vault's stats show, plus the state of an in-memory
+        keyword index for a store that keeps one (``extra["keyword_index"]``, SQLite)."""
+        shown: dict[str, Any] = {
+            "notes": self.notes,
+            "chunks": self.chunks,
+            "vectors": self.vectors,
+            "model": self.model_id,
+            "dim": self.dim,
+            "last_reindex": self.last_reindex,
+        }
+        if "keyword_index" in self.extra:
+            shown["keyword_index"] = self.extra["keyword_index"]
+        return shown
+
 
 class Store(Protocol):
     def embedding_model(self) -> tuple[str, int] | None:

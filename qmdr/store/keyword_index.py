@@ -98,6 +98,11 @@ class KeywordIndex:
     def postings(self) -> int:
         return int(self.docs.shape[0])
 
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the arrays (the term dictionary's strings aside)."""
+        return sum(array.nbytes for array in (self.chunk_ids, self.starts, self.docs, self.impacts))
+
     def __len__(self) -> int:
         return int(self.chunk_ids.shape[0])
 

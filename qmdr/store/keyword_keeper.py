@@ -73,6 +73,17 @@ class KeywordIndexKeeper:
         self.changed()
         return None
 
+    def describe(self, generation: int) -> dict[str, object]:
+        """What ``/health`` and ``qmdr status`` say of the index, for the store's latest ``generation``."""
+        index = self.index
+        if not self.wanted:
+            return {"state": "not kept (FTS5 ranks: a one-shot command)"}
+        if self._declined == generation:
+            return {"state": "too large for memory (FTS5 ranks)"}
+        if index is None or index.generation != generation:
+            return {"state": "catching up (FTS5 ranks meanwhile)"}
+        return {"state": "current", "chunks": len(index), "postings": index.postings, "bytes": index.nbytes}
+
     def changed(self) -> None:
         """A commit happened (or was found): rebuild on the keeper's thread once writes settle; returns at once."""
         if not self.wanted or self._reader is None:

@@ -1450,6 +1450,7 @@ class SqliteStore:
                 "vector_search": self.vector_search,
                 "path": str(self.path) if self.path else ":memory:",
                 "size_bytes": size,
+                "keyword_index": self._keyword_keeper.describe(generation),
             },
         )
 

@@ -47,6 +47,7 @@ def test_health_and_keyword_search_answer_while_the_snapshot_warms(tmp_path: Pat
             release.set()
             warmup.join(HOLD_LIMIT_S)
             assert store._snapshot is not None and store._snapshot.generation == store.generation()
+            assert client.get("/health").json()["index"]["keyword_index"]["state"] == "current"
             vector = client.post("/search", json={"query": "heron lake hiking", "mode": "vector"}).json()
             assert vector["results"][0]["path"] == "journal/2024-05-01.md"
     finally:

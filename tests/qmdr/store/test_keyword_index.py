@@ -342,3 +342,18 @@ def test_a_pasted_paragraph_keeps_the_same_rarest_words_as_fts5(pair) -> None:
         random.Random(shuffle).shuffle(words)
         paragraph = " ".join(words)  # more distinct words than one query keeps: the rarest ones are kept
         assert _ranking(warmed.keyword(paragraph, 20)) == _ranking(plain.keyword(paragraph, 20))
+
+
+def test_stats_say_whether_the_index_is_kept_current_or_catching_up(pair, monkeypatch) -> None:
+    warmed, plain = pair
+    _fill(warmed, random.Random(13), 10)
+    assert plain.stats().extra["keyword_index"]["state"].startswith("not kept")
+    warmed.warm()
+    described = warmed.stats().extra["keyword_index"]
+    assert described["state"] == "current"
+    assert described["chunks"] == warmed.stats().chunks and described["postings"] > described["chunks"]
+    monkeypatch.setattr(keyword_keeper, "SETTLE_S", 30.0)  # keep the rebuild from landing during the check
+    note, chunks = make_note("n/late.md", ["a late note"], title="Late")
+    warmed.apply(IndexChange(upserts=[(note, chunks)]))
+    assert warmed.stats().extra["keyword_index"]["state"].startswith("catching up")
+    assert warmed.stats().summary()["keyword_index"]["state"].startswith("catching up")
