@@ -25,15 +25,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Protocol
-
-import numpy as np
+from typing import TYPE_CHECKING, Protocol
 
 from providers.embedder import Embedder
 from providers.errors import MalformedResponse
-from providers.types import EmbedResult
 from qmdr.util.aio import run_all
 from qmdr.util.lru import LRUCache
+
+if TYPE_CHECKING:  # numpy is imported where an array is made: the searcher imports this module for its
+    # query cache, and a keyword search makes no array (importing numpy costs a CLI call ~60 ms)
+    import numpy as np
+
+    from providers.types import EmbedResult
 
 #: texts per embeddings request; OpenAI-style APIs take up to 2048 inputs, but 64 keeps
 #: each request small enough to retry cheaply and to stay under per-request token caps
@@ -72,6 +75,8 @@ def embed_fn_for(client: EmbedClient, model: str) -> EmbedFn:
 
 def l2_normalise(matrix: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length, as float32; an all-zero row stays zero rather than becoming NaN."""
+    import numpy as np
+
     matrix = np.asarray(matrix, dtype=np.float32)
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     return matrix / np.where(norms == 0, 1.0, norms)
@@ -127,6 +132,8 @@ class ProviderEmbedder:
 
     async def embed(self, texts: Sequence[str]) -> np.ndarray:
         """An ``(len(texts), dim)`` float32 array of unit rows, in input order."""
+        import numpy as np
+
         texts = list(texts)
         if not texts:
             return np.zeros((0, self._dim or 0), dtype=np.float32)
@@ -141,6 +148,8 @@ class ProviderEmbedder:
 
     def _check(self, result: EmbedResult, expected_rows: int) -> np.ndarray:
         """Validate one response's shape and turn it into unit float32 rows."""
+        import numpy as np
+
         if len(result.vectors) != expected_rows:
             raise MalformedResponse(
                 f"{self.model_id} returned {len(result.vectors)} vectors for {expected_rows} texts",
@@ -177,6 +186,8 @@ class QueryEmbeddingCache:
 
     def put(self, model_id: str, text: str, vector: np.ndarray) -> np.ndarray:
         """Store a private read-only copy of ``vector`` and return it."""
+        import numpy as np
+
         stored = np.array(vector, dtype=np.float32)
         stored.setflags(write=False)
         self._cache.put((model_id, text), stored)

@@ -17,8 +17,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
 _DELIMITER = "---"
 _CLOSERS = ("---", "...")
 
@@ -77,6 +75,8 @@ def split_frontmatter(text: str) -> SplitNote:
     body = "\n".join(lines[close + 1 :])
     if len(block) > MAX_FRONTMATTER_CHARS:
         return _as_plain_text(text, f"frontmatter is over {MAX_FRONTMATTER_CHARS} characters")
+    import yaml  # here, not at import: the store imports this module for note dates, and a search reads no YAML
+
     try:
         data = yaml.safe_load(block) if block.strip() else {}
     except yaml.MarkedYAMLError as exc:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # imported by pad_batch: the embedder imports this module without embedding anything
+    import numpy as np
 
 # all-MiniLM-L6-v2 was trained with max_seq_length 256 (sentence_bert_config.json); the position
 # table has 512 rows but vectors of longer inputs drift from what the model learned.
@@ -49,6 +51,8 @@ class WordpieceTokenizer:
 
 def pad_batch(sequences: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
     """Pad token id lists to the batch's longest: ``(input_ids, attention_mask)``, both (batch, longest)."""
+    import numpy as np
+
     longest = max((len(ids) for ids in sequences), default=0)
     input_ids = np.full((len(sequences), longest), PAD_ID, dtype=np.int64)
     mask = np.zeros((len(sequences), longest), dtype=np.int64)

@@ -32,16 +32,14 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 
 from providers.embedder import Embedder
 from qmdr.errors import IndexBusy, NotFound
 from qmdr.memory.backends import Feedback, Registry, open_feedback_store, open_vault_registry
-from qmdr.memory.indexer import EmptyFolderRefused, IndexProgress, IndexSummary, reindex
 from qmdr.memory.jobs import JobStatus, ProgressFn, ReindexJobs
-from qmdr.memory.note_index import NeedsFullReindex, index_notes
 from qmdr.memory.superseded import SUPERSEDED_OVERSAMPLE, SupersededFilter
 from qmdr.memory.vaults import (
     DEFAULT_VAULT,
@@ -62,7 +60,9 @@ from qmdr.search.searcher import MAX_K, Searcher, SearchResponse, SearchResult, 
 from qmdr.settings import Settings
 from qmdr.store.base import Filters, Store
 from qmdr.store.factory import open_vault_store, remove_vault_store, sqlite_index_file
-from vault.scan import is_markdown_name, scan_vault
+
+if TYPE_CHECKING:  # the write path (indexer, vault parser and scanner) is imported where a write starts
+    from qmdr.memory.indexer import IndexProgress, IndexSummary
 
 log = logging.getLogger(__name__)
 
@@ -327,6 +327,8 @@ class VaultHub:
         allow_empty: bool = False,
         progress: ProgressFn | None = None,
     ) -> IndexSummary:
+        from qmdr.memory.indexer import reindex
+
         report = (lambda event: progress(_progress_dict(event))) if progress else None
         return await reindex(
             opened.store,
@@ -354,6 +356,8 @@ class VaultHub:
         if not allow_empty:
             notes = (await anyio.to_thread.run_sync(self.open(name).store.stats)).notes
             if notes and not await anyio.to_thread.run_sync(has_notes, folder):
+                from qmdr.memory.indexer import EmptyFolderRefused
+
                 raise EmptyFolderRefused.of(folder, notes)
 
         async def run(progress: ProgressFn) -> dict[str, Any]:
@@ -374,6 +378,8 @@ class VaultHub:
             return await self._index_paths_locked(opened, info, paths)
 
     async def _index_paths_locked(self, opened: OpenVault, info: VaultInfo, paths: Sequence[str]) -> IndexSummary:
+        from qmdr.memory.note_index import NeedsFullReindex, index_notes
+
         try:
             return await index_notes(opened.store, info.folder, self.embedder, paths, **self.chunking(info))
         except NeedsFullReindex as exc:
@@ -579,6 +585,8 @@ def has_notes(folder: Path) -> bool:
 
     A guard before a background reindex; the reindex's own scan stays the authority.
     """
+    from vault.scan import is_markdown_name, scan_vault
+
     for _, dirs, files in os.walk(folder):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         if any(is_markdown_name(f) and not f.startswith(".") for f in files):

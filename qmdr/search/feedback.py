@@ -32,11 +32,13 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Sequence
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from qmdr.search.keyword_query import words
 from qmdr.search.stopwords import STOP_WORDS
+
+if TYPE_CHECKING:  # imported by rocchio, the one vector step: a keyword search imports no numpy
+    import numpy as np
 
 #: chunks of the first fusion the expansion terms are drawn from: Anserini's RM3 default (fbDocs=10)
 FEEDBACK_DOCS = 10
@@ -122,6 +124,8 @@ def pool_bm25(
 
 def rocchio(query: np.ndarray, feedback: Sequence[np.ndarray], beta: float = ROCCHIO_BETA) -> np.ndarray:
     """``query + beta * mean(feedback)``, at unit length (the query itself when there is no feedback)."""
+    import numpy as np
+
     vector = np.asarray(query, dtype=np.float32).reshape(-1)
     if not feedback:
         return vector

@@ -20,11 +20,10 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Generic, Literal, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar, runtime_checkable
 
 import anyio
 import anyio.to_thread
-import numpy as np
 
 from providers.embedder import Embedder
 from providers.errors import ProviderError, ProviderTimeout
@@ -53,6 +52,9 @@ from qmdr.search.limits import MAX_EMBED_QUERY_CHARS, MAX_QUERY_CHARS
 from qmdr.search.relevance import calibrated_relevance
 from qmdr.search.snippets import make_snippet, snippet_source, snippet_terms
 from qmdr.store.base import Filters, Hit, Store
+
+if TYPE_CHECKING:  # numpy is imported by the vector steps: a keyword search never loads it (~60 ms a CLI call)
+    import numpy as np
 
 SearchMode = Literal["hybrid", "keyword", "vector"]
 MODES: tuple[str, ...] = ("hybrid", "keyword", "vector")
@@ -466,6 +468,8 @@ class Searcher:
         """
         if not texts:
             return []
+        import numpy as np
+
         ours = (self.embedder.model_id, int(self.embedder.dim))
         if model is None:
             warnings.append("the index has no vectors yet (run `qmdr index`); vector search skipped")
@@ -567,6 +571,8 @@ class Searcher:
         when the store can give stored vectors back."""
         if not results or not isinstance(self.store, VectorSource):
             return results
+        import numpy as np
+
         stored = self.store.vectors_of([r.chunk_hash for r in results])
         query = np.asarray(query_vector, dtype=np.float32).reshape(-1)
         query_norm = float(np.linalg.norm(query)) or 1.0

@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from vault.model import Chunk, Note
+
+if TYPE_CHECKING:  # only named in annotations: a keyword search imports the seam and no numpy
+    import numpy as np
 
 
 @dataclass(frozen=True, slots=True)

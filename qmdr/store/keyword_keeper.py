@@ -17,10 +17,12 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING
 
 import apsw
 
-from qmdr.store.keyword_index import KeywordIndex, QueryTokenizer
+if TYPE_CHECKING:  # the index (numpy) is imported by the first build: a store nobody warms never loads it
+    from qmdr.store.keyword_index import KeywordIndex, QueryTokenizer
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +139,8 @@ class KeywordIndexKeeper:
         Skipped when the current one is already of that state, or that state was
         found too large for memory (``keyword_index.MAX_POSTINGS``).
         """
+        from qmdr.store.keyword_index import QueryTokenizer
+
         with self._build_lock:
             if self.tokenizer is None:
                 self.tokenizer = QueryTokenizer()
@@ -153,6 +157,8 @@ class KeywordIndexKeeper:
             return current
         if self._declined == generation:
             return None
+        from qmdr.store.keyword_index import KeywordIndex
+
         index = KeywordIndex.build(conn, generation, self._weights)
         if index is None:
             self._declined, self.index = generation, None

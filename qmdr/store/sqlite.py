@@ -74,6 +74,7 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
+import importlib.util
 import json
 import logging
 import os
@@ -81,13 +82,11 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import apsw
-import numpy as np
-import sqlite_vec
 
 from qmdr.errors import IndexBusy, ModelMismatch, StoreError
 from qmdr.search.fusion import reciprocal_rank_fusion
@@ -101,13 +100,18 @@ from qmdr.search.keyword_query import (
 )
 from qmdr.store.base import Filters, Hit, IndexChange, IndexStats
 from qmdr.store.filtering import field_terms, filter_tag_keys, filters_notes, tag_key
-from qmdr.store.keyword_index import PhraseScores
 from qmdr.store.keyword_keeper import KeywordIndexKeeper
 from qmdr.store.sqlite_readers import PinnedView, ReaderPool, end_read
-from qmdr.store.vector_file import load_snapshot, snapshot_file, write_snapshot
-from qmdr.store.vector_index import VectorIndex
 from vault.frontmatter import note_timestamp
 from vault.model import Chunk, Note
+
+if TYPE_CHECKING:  # numpy, the vector snapshot and the in-memory keyword index (built once warm() asks) are
+    # imported by the methods that use them: a CLI keyword search (FTS5 ranks it) or `qmdr status` never
+    # loads them, and numpy alone costs such a call ~60 ms
+    import numpy as np
+
+    from qmdr.store.keyword_index import PhraseScores
+    from qmdr.store.vector_index import VectorIndex
 
 log = logging.getLogger(__name__)
 
@@ -267,11 +271,21 @@ def _placeholders(n: int) -> str:
     return ",".join("?" * n)
 
 
+@cache
+def sqlite_vec_library() -> str:
+    """The path ``sqlite_vec.loadable_path()`` returns, found without importing the ``sqlite_vec`` package:
+    its ``__init__`` imports numpy (~60 ms a CLI call) for a helper qmdr does not use."""
+    spec = importlib.util.find_spec("sqlite_vec")
+    if spec is None or spec.origin is None:
+        raise StoreError("the sqlite-vec package is not installed: `pip install sqlite-vec`")
+    return os.path.join(os.path.dirname(spec.origin), "vec0")
+
+
 def _connect(target: str, busy_timeout_ms: int) -> apsw.Connection:
     """A connection with sqlite-vec loaded (the ``vectors`` table needs it even to be read)."""
     conn = apsw.Connection(target)
     conn.enable_load_extension(True)
-    conn.load_extension(sqlite_vec.loadable_path())
+    conn.load_extension(sqlite_vec_library())
     conn.enable_load_extension(False)
     conn.set_busy_timeout(busy_timeout_ms)
     return conn
@@ -711,6 +725,8 @@ class SqliteStore:
 
     @staticmethod
     def _vector_blob(vector: np.ndarray, dim: int, chunk_hash: str) -> bytes:
+        import numpy as np
+
         array = np.asarray(vector, dtype=np.float32)
         if array.shape != (dim,):
             raise StoreError(f"vector for chunk {chunk_hash[:12]} has shape {array.shape}, expected ({dim},)")
@@ -837,6 +853,8 @@ class SqliteStore:
 
         Returns the vectors added to the vectors table (for the next snapshot).
         """
+        import numpy as np
+
         model = _model(self._conn)
         if model is None:
             if vectors:
@@ -995,6 +1013,8 @@ class SqliteStore:
             phrases.append(terms[0] if len(terms) == 1 else self._phrase_scores(conn, piece))
         allowed = None
         if filters != Filters():
+            import numpy as np
+
             where, params = _filter_sql(filters)
             passing = conn.execute(f"SELECT c.id FROM chunks c WHERE 1{where}", params)  # noqa: S608 (placeholders)
             allowed = index.allowed(np.fromiter((row[0] for row in passing), np.int64))
@@ -1003,6 +1023,8 @@ class SqliteStore:
     @staticmethod
     def _phrase_scores(conn: apsw.Connection, piece: str) -> PhraseScores:
         """What FTS5 gives each chunk for one phrase of several tokens asked alone (its share of an OR query)."""
+        import numpy as np
+
         weights = ", ".join(str(w) for w in BM25_WEIGHTS)
         rows = conn.execute(
             f"SELECT rowid, -bm25(chunks_fts, {weights}) FROM chunks_fts WHERE chunks_fts MATCH ?",  # noqa: S608
@@ -1044,6 +1066,8 @@ class SqliteStore:
         """The ``k`` chunks whose vectors are most similar to ``vector`` (cosine), best first."""
         if k <= 0:
             return []
+        import numpy as np
+
         query = np.asarray(vector, dtype=np.float32).reshape(-1)
         if self.vector_search == "vec0":
             with self._read() as conn:
@@ -1123,6 +1147,8 @@ class SqliteStore:
             model = _model(conn)
             if model is None:
                 return {}
+            import numpy as np
+
             return {h: np.frombuffer(blob, np.float32) for h, blob in self._fetch_vectors(conn, model, wanted)}
 
     @contextmanager
@@ -1245,6 +1271,9 @@ class SqliteStore:
     def _build_snapshot(self, conn: apsw.Connection, previous: VectorIndex | None) -> VectorIndex:
         """A snapshot of what ``conn`` sees (already in a read transaction, left open); vectors this
         process just wrote (``_fresh``) are taken from memory instead of the table."""
+        from qmdr.store.vector_file import load_snapshot, snapshot_file
+        from qmdr.store.vector_index import VectorIndex
+
         generation = _generation(conn)
         model = _model(conn)
         if model is None:
@@ -1294,6 +1323,10 @@ class SqliteStore:
         """
         if self.path is None or snapshot.rows < PERSIST_MIN_ROWS:
             return snapshot
+        import numpy as np
+
+        from qmdr.store.vector_file import load_snapshot, snapshot_file, write_snapshot
+
         if isinstance(snapshot.matrix, np.memmap) and snapshot.extra.shape[0] <= PERSIST_EXTRA_FRACTION * snapshot.rows:
             return snapshot
         target = snapshot_file(self.path)

@@ -23,10 +23,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import apsw
 
-from qmdr.store.vector_index import VectorIndex
+if TYPE_CHECKING:  # only named in annotations: opening a store for a keyword search loads no vector code
+    from qmdr.store.vector_index import VectorIndex
 
 #: read connections per file store: each holds sqlite-vec and a page cache (a few MB); more than the
 #: searches that can run at once on a small machine buys nothing, and a search waits for a free one

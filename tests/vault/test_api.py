@@ -56,3 +56,33 @@ def test_vault_imports_neither_qmdr_nor_providers() -> None:
                 names = [node.module]
             for name in names:
                 assert name.split(".")[0] not in {"qmdr", "providers"}, f"{source.name} imports {name}"
+
+
+def test_every_public_name_is_the_object_its_module_defines() -> None:
+    import importlib
+
+    assert set(vault.__all__) == set(vault._EXPORTS)
+    for name in vault.__all__:
+        assert getattr(vault, name) is getattr(importlib.import_module(vault._EXPORTS[name]), name), name
+    assert set(vault.__all__) <= set(dir(vault))
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    import pytest
+
+    with pytest.raises(AttributeError, match="no attribute 'NoSuchThing'"):
+        vault.NoSuchThing  # noqa: B018
+
+
+def test_importing_the_chunker_does_not_import_the_parser_or_scanner() -> None:
+    """Why the package exports lazily: a search imports ``vault.chunk`` (snippets) and ``vault.frontmatter``
+    (note dates), and must not pay for PyYAML and pathspec, which only reading and scanning notes need."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, vault.chunk, vault.frontmatter, vault.model; "
+        "print(sorted(m for m in ('vault.parse', 'vault.scan', 'yaml', 'pathspec') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-P", "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -1,5 +1,6 @@
 """A ``qmdr`` command imports only what it uses: ``--help`` needs no provider layer, numpy or web stack,
-and a keyword search never reads the embedded model's weights (each costs tenths of a second per call)."""
+and a keyword search or ``qmdr status`` never imports numpy, the vault parser or the embedded model
+(each costs tens of milliseconds per call; an agent that shells out pays them on every query)."""
 
 from __future__ import annotations
 
@@ -14,20 +15,36 @@ from tests.e2e.qmdr_process import qmdr_env, qmdr_executable
 
 RUN_TIMEOUT_S = 240  # a loaded CI machine is slow; nothing here asserts a duration
 
-# Runs the real console entry point in this interpreter, then reports what it imported.
+# Runs the real console entry point in this interpreter, then reports what it imported and how often the
+# embedded model's weights were read. The weights loader is wrapped when its module is first imported
+# (importing it up front would import numpy, which is what the keyword search must not do).
 PROBE = """
-import atexit, json, sys
-import providers.local.bert as bert  # spy on the weights loader (loading this module reads no weights)
+import atexit, importlib.abc, importlib.util, json, sys
 calls = []
-real = bert.load_weights
-bert.load_weights = lambda *a, **k: calls.append(1) or real(*a, **k)
+
+class SpyOnWeights(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name != "providers.local.bert":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        run = spec.loader.exec_module
+
+        def exec_module(module):
+            run(module)
+            real = module.load_weights
+            module.load_weights = lambda *a, **k: calls.append(1) or real(*a, **k)
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+sys.meta_path.insert(0, SpyOnWeights())
 atexit.register(lambda: print("PROBE" + json.dumps({"modules": sorted(sys.modules), "weights_loads": len(calls)}),
                               file=sys.stderr))
 sys.argv = ["qmdr", *sys.argv[1:]]
 from qmdr.cli.main import main
 main()
 """
-HELP_PROBE = PROBE.replace("import providers.local.bert as bert", "bert = type('B', (), {'load_weights': 0})")
 
 #: never needed to print help: the provider wire modules, the store, numpy, settings, the web stack
 NOT_FOR_HELP = (
@@ -47,8 +64,8 @@ NOT_FOR_HELP = (
     "qmdr.api",
     "yaml",
 )
-#: never needed for a keyword search from the command line
-NOT_FOR_KEYWORD_SEARCH = (
+#: never needed to read the index from the command line (a keyword search, `qmdr status`)
+NOT_FOR_READING = (
     "fastapi",
     "starlette",
     "uvicorn",
@@ -62,8 +79,22 @@ NOT_FOR_KEYWORD_SEARCH = (
     "cryptography",
     "providers.client",
     "providers.secret_store",
-    "providers.wire",
-)  # the provider layer: no provider is called
+    "providers.wire",  # the provider layer: no provider is called
+    "providers.types",
+    "numpy",  # ~60 ms of wall time and twice that in CPU (OpenBLAS starts its threads): only vectors need it
+    "threadpoolctl",  # made by the embedder's first embed, once numpy is loaded
+    "providers.local.bert",  # the embedder's numpy forward pass
+    "sqlite_vec",  # its package imports numpy; the store loads the extension from the package's path
+    "qmdr.store.vector_index",
+    "qmdr.store.vector_file",
+    "qmdr.memory.indexer",  # the write path: indexer, vault parser and scanner
+    "qmdr.memory.note_index",
+    "vault.parse",
+    "vault.scan",
+    "vault.links",
+    "yaml",  # frontmatter is parsed when a note is read for indexing, never for a search
+    "pathspec",  # .qmdrignore rules: scanning a folder only
+)
 
 
 def probe(script: str, args: list[str], env: dict[str, str], cwd: Path) -> dict:
@@ -91,12 +122,12 @@ def imported(modules: list[str], families: tuple[str, ...]) -> list[str]:
     ],
 )
 def test_help_imports_no_provider_layer_numpy_or_web_stack(args: list[str], tmp_path: Path) -> None:
-    report = probe(HELP_PROBE, args, qmdr_env(tmp_path / "data"), tmp_path)
+    report = probe(PROBE, args, qmdr_env(tmp_path / "data"), tmp_path)
     assert imported(report["modules"], NOT_FOR_HELP) == []
     assert "qmdr.cli.main" in report["modules"]  # the probe did run the CLI
 
 
-def test_keyword_search_reads_no_model_weights_and_no_web_stack(tmp_path: Path) -> None:
+def test_keyword_search_and_status_import_no_numpy_model_or_write_path(tmp_path: Path) -> None:
     notes = tmp_path / "notes"
     notes.mkdir()
     (notes / "rice.md").write_text("# Rice\n\nRinse the rice, simmer fifteen minutes on a camping stove.\n")
@@ -111,9 +142,14 @@ def test_keyword_search_reads_no_model_weights_and_no_web_stack(tmp_path: Path) 
     )
     assert indexed.returncode == 0, indexed.stderr
 
-    keyword = probe(PROBE, ["search", "camping stove", "--mode", "keyword", "--json"], env, tmp_path)
+    keyword = probe(PROBE, ["search", "camping stove", "--mode", "keyword"], env, tmp_path)
     assert keyword["weights_loads"] == 0
-    assert imported(keyword["modules"], NOT_FOR_KEYWORD_SEARCH) == []
+    assert imported(keyword["modules"], NOT_FOR_READING) == []
+    assert "qmdr.store.sqlite" in keyword["modules"]  # the probe did search the index
+
+    status = probe(PROBE, ["status", "--json"], env, tmp_path)
+    assert status["weights_loads"] == 0
+    assert imported(status["modules"], NOT_FOR_READING) == []
 
     hybrid = probe(PROBE, ["search", "camping stove", "--json"], env, tmp_path)
     assert hybrid["weights_loads"] == 1  # the spy sees a load when the query is embedded
