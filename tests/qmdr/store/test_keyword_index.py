@@ -93,6 +93,14 @@ def _fill(store: SqliteStore, rng: random.Random, notes: int, prefix: str = "n")
     store.apply(IndexChange(upserts=upserts))
 
 
+def _filled_and_warmed(store: SqliteStore, seed: int, notes: int) -> random.Random:
+    """Fill ``store`` with ``notes`` random notes, warm it (the in-memory index is built), return the rng."""
+    rng = random.Random(seed)
+    _fill(store, rng, notes)
+    store.warm()
+    return rng
+
+
 def _queries(rng: random.Random, n: int) -> list[str]:
     return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 5))) for _ in range(n)] + list(ODD_QUERIES)
 
@@ -125,9 +133,7 @@ def pair(tmp_path: Path) -> Iterator[tuple[SqliteStore, SqliteStore]]:
 
 def test_rankings_and_scores_equal_fts5_bm25_exactly(pair) -> None:
     warmed, plain = pair
-    rng = random.Random(5)
-    _fill(warmed, rng, 120)
-    warmed.warm()
+    rng = _filled_and_warmed(warmed, 5, 120)
     index = warmed._keyword_keeper.index  # noqa: SLF001
     assert index is not None and index.generation == warmed.generation()
     used = 0
@@ -164,9 +170,7 @@ def test_filters_give_what_fts5_gives(pair) -> None:
 
 def test_a_change_is_searched_at_once_and_the_index_catches_up(pair) -> None:
     warmed, plain = pair
-    rng = random.Random(3)
-    _fill(warmed, rng, 40)
-    warmed.warm()
+    rng = _filled_and_warmed(warmed, 3, 40)
     before = warmed._keyword_keeper.index  # noqa: SLF001
     note, chunks = make_note("n/new.md", ["the zeppelin hangar by the quarry"], title="Zeppelin")
     warmed.apply(IndexChange(upserts=[(note, chunks)], deletes=["n/000.md"]))
@@ -184,9 +188,7 @@ def test_a_change_is_searched_at_once_and_the_index_catches_up(pair) -> None:
 
 def test_a_commit_by_another_process_is_caught_up_by_the_next_search(pair) -> None:
     warmed, plain = pair
-    rng = random.Random(8)
-    _fill(warmed, rng, 30)
-    warmed.warm()
+    _filled_and_warmed(warmed, 8, 30)
     note, chunks = make_note("n/other.md", ["a kestrel over the ice"], title="Kestrel")
     plain.apply(IndexChange(upserts=[(note, chunks)]))  # the warmed store did not write this
     assert [hit.note_path for hit in warmed.keyword("kestrel", 5)] == ["n/other.md"]
@@ -289,8 +291,7 @@ def _counting_builds(monkeypatch) -> list[int]:
 
 def test_a_burst_of_commits_costs_one_build_once_it_settles(pair, monkeypatch) -> None:
     warmed, plain = pair
-    _fill(warmed, random.Random(6), 10)
-    warmed.warm()
+    _filled_and_warmed(warmed, 6, 10)
     built = _counting_builds(monkeypatch)
     monkeypatch.setattr(keyword_keeper, "SETTLE_S", 5.0)  # far longer than five small commits take
     for i in range(5):
@@ -305,8 +306,7 @@ def test_a_burst_of_commits_costs_one_build_once_it_settles(pair, monkeypatch) -
 
 def test_a_steady_stream_of_writes_still_gets_the_index_caught_up(pair, monkeypatch) -> None:
     warmed, _ = pair
-    _fill(warmed, random.Random(9), 10)
-    warmed.warm()
+    _filled_and_warmed(warmed, 9, 10)
     built = _counting_builds(monkeypatch)
     monkeypatch.setattr(keyword_keeper, "SETTLE_S", 0.3)
     monkeypatch.setattr(keyword_keeper, "MAX_BEHIND_S", 1.0)
@@ -334,9 +334,7 @@ def test_top_k_is_the_sorted_order_whatever_share_of_chunks_matched(matched_shar
 
 def test_a_pasted_paragraph_keeps_the_same_rarest_words_as_fts5(pair) -> None:
     warmed, plain = pair
-    rng = random.Random(12)
-    _fill(warmed, rng, 80)
-    warmed.warm()
+    _filled_and_warmed(warmed, 12, 80)
     for shuffle in range(5):
         words = [*WORDS, "incident-review", "don't", "e-mail"]
         random.Random(shuffle).shuffle(words)
