@@ -153,3 +153,26 @@ def test_keyword_search_and_status_import_no_numpy_model_or_write_path(tmp_path:
 
     hybrid = probe(PROBE, ["search", "camping stove", "--json"], env, tmp_path)
     assert hybrid["weights_loads"] == 1  # the spy sees a load when the query is embedded
+
+
+def test_command_signatures_hold_objects_not_strings() -> None:
+    """typer reads every command's signature on each call: a module with ``from __future__ import annotations``
+    would have each annotation compiled and evaluated again on every ``qmdr`` call."""
+    from qmdr.cli.main import app
+
+    def callbacks(typer_app) -> list:
+        found = [info.callback for info in typer_app.registered_commands]
+        if typer_app.registered_callback is not None:
+            found.append(typer_app.registered_callback.callback)
+        for group in typer_app.registered_groups:
+            found += callbacks(group.typer_instance)
+        return found
+
+    commands = callbacks(app)
+    assert len(commands) > 20  # every command of every group was found
+    stringly = sorted(
+        f"{command.__module__}.{command.__name__}"
+        for command in commands
+        if any(isinstance(annotation, str) for annotation in command.__annotations__.values())
+    )
+    assert stringly == []
