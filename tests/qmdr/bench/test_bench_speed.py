@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import apsw
 import numpy as np
 import pytest
 
@@ -54,9 +55,12 @@ def test_speed_report_at_a_tiny_size(tmp_path):
     # an unchanged vault embeds nothing; a 1% change embeds a little, not everything
     assert size["reindex_unchanged"]["embedded"] == 0
     assert 0 < size["reindex_changed"]["embedded"] < size["chunks"]
-    assert set(size["search"]) == {"keyword", "vector", "hybrid"}
-    for lat in size["search"].values():
-        assert lat["p50"] <= lat["p95"] <= lat["p99"]
+    assert set(size["search"]) == set(size["search_unwarmed"]) == {"keyword", "vector", "hybrid"}
+    for lat in [*size["search"].values(), *size["search_unwarmed"].values()]:
+        assert 0 < lat["p50"] <= lat["p95"] <= lat["p99"]
+    # the warmed store holds an in-memory keyword index of every chunk's terms (~90 per chunk)
+    assert size["warm"]["keyword_postings"] > size["chunks"] * 10 and size["warm"]["keyword_index_bytes"] > 0
+    assert size["warm"]["vector_snapshot_s"] >= 0 and size["warm"]["keyword_index_cpu_s"] > 0
     assert size["http"] is None and size["http_note"] == "not requested"
     assert size["nearest"]["vectors"] >= size["chunks"] * 0.9
     for backend in ("memory", "vec0"):
@@ -67,6 +71,55 @@ def test_speed_report_at_a_tiny_size(tmp_path):
     written = report.write(tmp_path, "speed-tiny")
     assert {p.name for p in written} == {"speed-tiny.md", "speed-tiny.json", "speed-tiny-latency.png"}
     assert "| memory |" in report.to_markdown() and "| vec0 |" in report.to_markdown()
+    assert f"| {size['warm']['keyword_postings']:,} |" in report.to_markdown()
+
+
+def _indexed_store(tmp_path):
+    import asyncio
+
+    from qmdr.memory.indexer import reindex
+    from qmdr.store.sqlite import SqliteStore
+
+    vault = generate_vault(tmp_path / "vault", 80, seed=5)
+    store = SqliteStore(tmp_path / "index.db")
+    asyncio.run(reindex(store, vault.root, HashingEmbedder()))
+    return store
+
+
+def test_warming_reports_the_keyword_index_the_store_holds(tmp_path):
+    from qmdr.bench.speed import _warm_like_the_server
+
+    store = _indexed_store(tmp_path)
+    try:
+        assert store.stats().extra["keyword_index"]["state"].startswith("not kept")  # indexing alone does not warm
+        warm = _warm_like_the_server(store)
+        index = store._keyword_keeper.index  # noqa: SLF001 - the test checks the report against the index itself
+        assert warm["keyword_index_state"] == "current" and index.generation == store.generation()
+        # FTS5's own count of (term, chunk) pairs, read apart from the index
+        conn = apsw.Connection(str(tmp_path / "index.db"), flags=apsw.SQLITE_OPEN_READONLY)
+        conn.execute("CREATE VIRTUAL TABLE temp.vocab USING fts5vocab(main, chunks_fts, row)")
+        (fts5_postings,) = conn.execute("SELECT sum(doc) FROM temp.vocab").fetchone()
+        conn.close()
+        assert warm["keyword_postings"] == index.postings == fts5_postings
+        # int32 document and float64 impact per posting, int64 chunk ids and term starts
+        held = 12 * index.postings + 8 * len(index) + 8 * (len(index.terms) + 1)
+        assert warm["keyword_index_bytes"] == held
+    finally:
+        store.close()
+
+
+def test_warming_a_vault_too_large_for_the_keyword_index_reports_none(tmp_path, monkeypatch):
+    from qmdr.bench.speed import _warm_like_the_server
+    from qmdr.store import keyword_index
+
+    monkeypatch.setattr(keyword_index, "MAX_POSTINGS", 10)
+    store = _indexed_store(tmp_path)
+    try:
+        warm = _warm_like_the_server(store)
+    finally:
+        store.close()
+    assert warm["keyword_index_state"].startswith("too large")
+    assert warm["keyword_postings"] is None and warm["keyword_index_bytes"] is None
 
 
 def test_speed_report_over_http_uses_a_separate_server_process(tmp_path):
