@@ -111,6 +111,7 @@ class SizeResult:
     reindex_changed: dict[str, Any]  # changed_notes, seconds, embedded
     search: dict[str, dict[str, float]]  # mode -> p50/p95/p99 ms, in-process on a warmed store (as the server)
     search_unwarmed: dict[str, dict[str, float]]  # same on a store never warmed (as a one-shot CLI command)
+    stages: dict[str, dict[str, float]]  # mode -> the searcher's own stage timings (p50 ms), warmed store
     warm: dict[str, Any]  # the warmed store's caches: build seconds, keyword postings and MB
     http: dict[str, dict[str, float]] | None  # same over HTTP, None when skipped
     http_note: str | None
@@ -200,6 +201,17 @@ class SpeedReport:
             for mode in s.search
         ]
 
+    #: the searcher's timed stages (``SearchResponse.timings_ms``), in the order a hybrid search runs them
+    STAGES = ("embed_query", "keyword", "vector", "feedback", "fuse", "total")
+    STAGE_HEADERS = ("chunks", "mode", *STAGES)
+
+    def stage_rows(self) -> list[list[Any]]:
+        return [
+            [s.chunks, mode, *(f"{stages[name]:.2f}" if name in stages else "-" for name in self.STAGES)]
+            for s in self.sizes
+            for mode, stages in s.stages.items()
+        ]
+
     WARM_HEADERS = ("chunks", "vector snapshot s", "keyword index s (CPU s)", "postings", "keyword index MB")
 
     def warm_rows(self) -> list[list[Any]]:
@@ -252,6 +264,10 @@ class SpeedReport:
                     "searches. Same queries for both.",
                     rpt.markdown_table(self.SEARCH_HEADERS, self.search_rows()),
                     "\n".join(notes) if notes else None,
+                    "## Where the time goes (warmed, in-process: p50 ms of each stage the searcher times)",
+                    "The keyword search runs while the query is embedded (`embed_query`), so stages overlap and "
+                    "do not add up to `total`; `fuse` includes the snippets and relevance of the shown results.",
+                    rpt.markdown_table(self.STAGE_HEADERS, self.stage_rows()),
                     "## Search caches built by warming (what the server does at start)",
                     rpt.markdown_table(self.WARM_HEADERS, self.warm_rows()),
                     "## Store `nearest()` (in-memory snapshot, sqlite-vec vec0) vs exact numpy scan "
@@ -292,6 +308,7 @@ class SpeedReport:
     def print(self, console: Console | None = None) -> None:
         rpt.print_table("Indexing", self.INDEX_HEADERS, self.index_rows(), console)
         rpt.print_table("Search latency", self.SEARCH_HEADERS, self.search_rows(), console)
+        rpt.print_table("Where the time goes (p50 ms)", self.STAGE_HEADERS, self.stage_rows(), console)
         rpt.print_table("Search caches built by warming", self.WARM_HEADERS, self.warm_rows(), console)
         rpt.print_table("nearest() vs numpy", self.NEAREST_HEADERS, self.nearest_rows(), console)
         if self.embedders:
@@ -338,20 +355,28 @@ def _queries_per_mode(seed: int, per_mode: int) -> dict[str, tuple[list[str], li
 
 async def _time_searches(
     make_searcher: Callable[[], Any], queries: dict[str, tuple[list[str], list[str]]]
-) -> dict[str, dict[str, float]]:
+) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
+    """(mode -> p50/p95/p99 ms, mode -> p50 ms of each stage the searcher timed itself)."""
     out: dict[str, dict[str, float]] = {}
+    stages: dict[str, dict[str, float]] = {}
     for mode in SEARCH_MODES:
         searcher = make_searcher()
         warmup, measured = queries[mode]
         for q in warmup:
             await searcher.search(q, mode=mode, k=TOP_K)
         samples = []
+        stage_samples: dict[str, list[float]] = {}
         for q in measured:
             started = time.perf_counter()
-            await searcher.search(q, mode=mode, k=TOP_K)
+            response = await searcher.search(q, mode=mode, k=TOP_K)
             samples.append((time.perf_counter() - started) * 1000)
+            for name, ms in response.timings_ms.items():
+                stage_samples.setdefault(name, []).append(ms)
         out[mode] = _latencies(samples)
-    return out
+        # a stage the mode skips reads 0 (or the microseconds of finding nothing to do): left out
+        medians = {name: round(percentile(ms, 50), 2) for name, ms in stage_samples.items()}
+        stages[mode] = {name: ms for name, ms in medians.items() if ms > 0}
+    return out, stages
 
 
 def _warm_like_the_server(store: Any) -> dict[str, Any]:
@@ -510,7 +535,7 @@ async def _measure_size(
         }
 
         bar.update(task, description=f"{target} chunks: searching in-process, not warmed")
-        search_unwarmed = await _time_searches(lambda: Searcher(store, embedder), queries)
+        search_unwarmed, _ = await _time_searches(lambda: Searcher(store, embedder), queries)
 
         bar.update(task, description=f"{target} chunks: warming a store as the server does")
         served = SqliteStore(db_path)
@@ -519,7 +544,7 @@ async def _measure_size(
                 warm = _warm_like_the_server(served)
             bar.update(task, description=f"{target} chunks: searching in-process, warmed")
             with measure_peak_rss(memory, "search_peak_rss_mb"):
-                search = await _time_searches(lambda: Searcher(served, embedder), queries)
+                search, stages = await _time_searches(lambda: Searcher(served, embedder), queries)
         finally:
             served.close()
 
@@ -543,6 +568,7 @@ async def _measure_size(
             reindex_changed=changed,
             search=search,
             search_unwarmed=search_unwarmed,
+            stages=stages,
             warm=warm,
             http=http_result,
             http_note=http_note,

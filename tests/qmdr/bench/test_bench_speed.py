@@ -58,6 +58,11 @@ def test_speed_report_at_a_tiny_size(tmp_path):
     assert set(size["search"]) == set(size["search_unwarmed"]) == {"keyword", "vector", "hybrid"}
     for lat in [*size["search"].values(), *size["search_unwarmed"].values()]:
         assert 0 < lat["p50"] <= lat["p95"] <= lat["p99"]
+    # the searcher's own stage timings: hybrid embeds, searches both lists and fuses; keyword never embeds
+    assert {"embed_query", "keyword", "vector", "fuse", "total"} <= set(size["stages"]["hybrid"])
+    assert "embed_query" not in size["stages"]["keyword"] and "keyword" in size["stages"]["keyword"]
+    for stages in size["stages"].values():
+        assert all(0 < ms <= stages["total"] for ms in stages.values())
     # the warmed store holds an in-memory keyword index of every chunk's terms (~90 per chunk)
     assert size["warm"]["keyword_postings"] > size["chunks"] * 10 and size["warm"]["keyword_index_bytes"] > 0
     assert size["warm"]["vector_snapshot_s"] >= 0 and size["warm"]["keyword_index_cpu_s"] > 0
