@@ -292,7 +292,7 @@ class SpeedReport:
                 )
         ax.set_xscale("log")
         ax.set_xlabel("chunks in index")
-        ax.set_ylabel("latency (ms, in-process)")
+        ax.set_ylabel("latency (ms, in-process, warmed store)")
         ax.set_title("Search latency vs corpus size")
         ax.legend(fontsize="small")
         fig.tight_layout()
