@@ -6,7 +6,8 @@ built only once asked (``want``, from the store's ``warm()``), handed out only
 to a search reading the very commit it was built from (``current``), and after
 a change rebuilt on a thread of its own once writes have settled: a reindex
 commits batch after batch, and building after each would spend a core on
-states nobody searches. Until the rebuild lands, the store ranks with FTS5,
+states nobody searches. Builds are also spaced by five times their own
+duration, so they never take more than a sixth of a core. Until the rebuild lands, the store ranks with FTS5,
 which gives the same results, only slower.
 """
 
@@ -32,6 +33,9 @@ SETTLE_S = 0.5
 #: longer, so a steady stream of note writes still gets it caught up while costing at most a fifth of a core
 MAX_BEHIND_S = 10.0
 MAX_BEHIND_BUILDS = 5.0
+#: after a build the next one waits at least this many times its duration: rebuilds then cost at most a
+#: sixth of a core whatever the pattern of writes (a 100k-chunk vault takes 8-12 s of CPU to rebuild)
+REST_BUILDS = 5.0
 
 #: a read transaction of the latest commit on a connection of its own (the store's ``_read``)
 Reader = Callable[[], AbstractContextManager[apsw.Connection]]
@@ -56,6 +60,7 @@ class KeywordIndexKeeper:
         self._thread: threading.Thread | None = None
         self._dirty = False
         self._build_seconds = 0.0  # how long the last build took
+        self._rested_at = 0.0  # time.monotonic() before which the next build does not start (REST_BUILDS)
         self._closing = threading.Event()  # set by close(): the thread stops waiting
 
     def want(self, conn: apsw.Connection | None = None) -> None:
@@ -106,7 +111,8 @@ class KeywordIndexKeeper:
             thread.join()
 
     def _keep(self) -> None:
-        """The keeper's thread: once changes settle (``SETTLE_S``), rebuild; end when none are left."""
+        """The keeper's thread: once changes settle (``SETTLE_S``) and the last build has rested
+        (``REST_BUILDS``), rebuild; end when no change is left."""
         while True:
             with self._lock:
                 if self._closing.is_set() or not self._dirty:
@@ -120,9 +126,9 @@ class KeywordIndexKeeper:
                     if not self._dirty or time.monotonic() - behind_since >= patience:
                         break
                     self._dirty = False  # another change came: wait for it to settle too
-            if self._closing.is_set():
+            rest = self._rested_at - time.monotonic()
+            if self._closing.is_set() or (rest > 0 and self._closing.wait(rest)):
                 continue  # ends the thread above
-            started = time.monotonic()
             try:
                 self._build()
             except Exception as exc:  # FTS5 keeps answering; the next change or search tries again
@@ -131,7 +137,6 @@ class KeywordIndexKeeper:
                     if not self._closing.is_set():
                         log.warning("building the in-memory keyword index failed (FTS5 ranks meanwhile): %s", exc)
                 return
-            self._build_seconds = time.monotonic() - started
 
     def _build(self, conn: apsw.Connection | None = None) -> KeywordIndex | None:
         """Build the index of the latest commit (or of ``conn``'s state) and publish it.
@@ -159,7 +164,10 @@ class KeywordIndexKeeper:
             return None
         from qmdr.store.keyword_index import KeywordIndex
 
+        started = time.monotonic()
         index = KeywordIndex.build(conn, generation, self._weights)
+        self._build_seconds = time.monotonic() - started
+        self._rested_at = time.monotonic() + REST_BUILDS * self._build_seconds
         if index is None:
             self._declined, self.index = generation, None
             log.info("the keyword index is too large to hold in memory; FTS5 ranks every keyword search")

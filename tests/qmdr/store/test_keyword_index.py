@@ -368,3 +368,21 @@ def test_idf_is_the_c_library_log_as_in_fts5(pair) -> None:
     warmed.apply(IndexChange(upserts=notes))
     warmed.warm()
     assert _ranking(warmed.keyword("alpha", 500)) == _ranking(plain.keyword("alpha", 500))
+
+
+def test_builds_rest_between_them_and_closing_ends_the_rest(pair, monkeypatch) -> None:
+    warmed, _ = pair
+    _filled_and_warmed(warmed, 14, 10)
+    built = _counting_builds(monkeypatch)
+    monkeypatch.setattr(keyword_keeper, "SETTLE_S", 0.05)
+    warmed._keyword_keeper._rested_at = time.monotonic() + 3600  # noqa: SLF001 - as after a one-hour build
+    note, chunks = make_note("n/rest.md", ["resting"], title="Rest")
+    warmed.apply(IndexChange(upserts=[(note, chunks)]))
+    time.sleep(0.5)
+    assert built == []  # settled, but still resting
+    assert warmed.stats().extra["keyword_index"]["state"].startswith("catching up")
+    closer = threading.Thread(target=warmed.close)
+    closer.start()
+    closer.join(REBUILD_LIMIT_S)
+    assert not closer.is_alive()  # close() does not wait out the rest
+    assert built == []
