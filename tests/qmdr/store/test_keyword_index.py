@@ -386,3 +386,13 @@ def test_builds_rest_between_them_and_closing_ends_the_rest(pair, monkeypatch) -
     closer.join(REBUILD_LIMIT_S)
     assert not closer.is_alive()  # close() does not wait out the rest
     assert built == []
+
+
+def test_the_index_mirrors_the_fts_table_the_schema_makes() -> None:
+    # keyword_index cannot import the store (that would be an import circle): its copy of the table's
+    # name, columns and tokenizer must match the schema, or query terms would not be the indexed ones
+    tokenizer = " ".join([keyword_index.TOKENIZER[0], *keyword_index.TOKENIZER[1]])
+    columns = ", ".join(keyword_index.FTS_COLUMNS)
+    assert f"CREATE VIRTUAL TABLE IF NOT EXISTS {keyword_index.FTS_TABLE} USING fts5(\n    {columns}," in sqlite.SCHEMA
+    assert f"tokenize='{tokenizer}'" in sqlite.SCHEMA
+    assert len(sqlite.BM25_WEIGHTS) == len(keyword_index.FTS_COLUMNS)
