@@ -396,3 +396,36 @@ def test_the_index_mirrors_the_fts_table_the_schema_makes() -> None:
     assert f"CREATE VIRTUAL TABLE IF NOT EXISTS {keyword_index.FTS_TABLE} USING fts5(\n    {columns}," in sqlite.SCHEMA
     assert f"tokenize='{tokenizer}'" in sqlite.SCHEMA
     assert len(sqlite.BM25_WEIGHTS) == len(keyword_index.FTS_COLUMNS)
+
+
+def _postings_read_both_ways(store: SqliteStore) -> tuple[keyword_index.Postings, keyword_index.Postings]:
+    with store._read() as conn:  # noqa: SLF001
+        KeywordIndex.build(conn, 0, sqlite.BM25_WEIGHTS)  # makes the vocabulary views
+        instances, term_rows = "temp.chunks_fts_instances", "temp.chunks_fts_terms"
+        fast = keyword_index._read_postings(conn, instances, term_rows)
+        grouped = keyword_index._group_postings(conn, instances)
+    assert fast is not None
+    return fast, grouped
+
+
+@pytest.mark.parametrize("batch", [1, 7, 1_000_000])
+def test_the_instance_reader_and_the_sql_grouping_give_the_same_postings(pair, monkeypatch, batch: int) -> None:
+    warmed, _ = pair
+    _fill(warmed, random.Random(15), 40)
+    monkeypatch.setattr(keyword_index, "READ_BATCH_INSTANCES", batch)  # one term per read, a few, or all at once
+    (fast_terms, fast_starts, fast_columns), (terms, starts, columns) = _postings_read_both_ways(warmed)
+    assert fast_terms == terms and len(terms) > 20
+    assert fast_starts.tolist() == starts.tolist()
+    for fast_column, column in zip(fast_columns, columns, strict=True):
+        assert fast_column.tolist() == column.tolist()
+
+
+def test_an_instance_stream_out_of_order_is_refused() -> None:
+    counts = np.array([3, 2], np.int64)
+    in_order = np.array([1 * 4 + 1, 1 * 4, 5 * 4 + 2, 2 * 4, 3 * 4], np.int64)  # term 0: chunks 1, 1, 5
+    columns, terms = keyword_index._group_instances(in_order, 0, 2, counts)
+    assert [c.tolist() for c in columns] == [[1, 5, 2, 3], [1, 0, 0, 0], [0, 1, 0, 0], [2, 1, 1, 1]]
+    assert terms.tolist() == [0, 0, 1, 1]
+    shuffled = np.array([5 * 4 + 2, 1 * 4, 1 * 4 + 1, 2 * 4, 3 * 4], np.int64)
+    assert keyword_index._group_instances(shuffled, 0, 2, counts) is None
+    assert keyword_index._group_instances(in_order[:4], 0, 2, counts) is None  # an instance missing
