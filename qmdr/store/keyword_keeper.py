@@ -80,6 +80,14 @@ class KeywordIndexKeeper:
         self.changed()
         return None
 
+    def with_terms(self, conn: apsw.Connection, pieces: Sequence[str]) -> tuple[KeywordIndex, list[list[str]]] | None:
+        """The index of ``conn``'s state and each query piece's indexed terms (FTS5's tokens), or None
+        when there is no such index (``current``)."""
+        index = self.current(conn)
+        if index is None or self.tokenizer is None:
+            return None
+        return index, [self.tokenizer.terms(piece) for piece in pieces]
+
     def describe(self, generation: int) -> dict[str, object]:
         """What ``/health`` and ``qmdr status`` say of the index, for the store's latest ``generation``."""
         index = self.index

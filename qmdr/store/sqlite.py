@@ -1001,16 +1001,14 @@ class SqliteStore:
         the index is not built, or not of ``conn``'s committed state, or a piece
         has no token at all.
         """
-        index = self._keyword_keeper.current(conn)
-        tokenizer = self._keyword_keeper.tokenizer
-        if index is None or tokenizer is None:
+        found = self._keyword_keeper.with_terms(conn, pieces)
+        if found is None or not all(found[1]):
             return None
-        phrases: list[str | PhraseScores] = []
-        for piece in pieces:
-            terms = tokenizer.terms(piece)
-            if not terms:
-                return None
-            phrases.append(terms[0] if len(terms) == 1 else self._phrase_scores(conn, piece))
+        index, terms_of_pieces = found
+        phrases: list[str | PhraseScores] = [
+            terms[0] if len(terms) == 1 else self._phrase_scores(conn, piece)
+            for piece, terms in zip(pieces, terms_of_pieces, strict=True)
+        ]
         allowed = None
         if filters != Filters():
             import numpy as np
@@ -1039,11 +1037,10 @@ class SqliteStore:
         A one-term piece is looked up in the in-memory keyword index when it is
         of ``conn``'s state (its posting count is FTS5's count); FTS5 counts the rest.
         """
-        index = self._keyword_keeper.current(conn)
-        tokenizer = self._keyword_keeper.tokenizer
+        found = self._keyword_keeper.with_terms(conn, pieces)
+        index, terms_of_pieces = found if found is not None else (None, [[] for _ in pieces])
         counts = []
-        for piece in pieces:
-            terms = tokenizer.terms(piece) if index is not None and tokenizer is not None else []
+        for piece, terms in zip(pieces, terms_of_pieces, strict=True):
             if index is not None and len(terms) == 1:
                 counts.append(index.term_postings(terms[0]))
             else:
